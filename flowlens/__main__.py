@@ -1,0 +1,5 @@
+"""``python -m flowlens``."""
+
+from flowlens.cli import main
+
+main()

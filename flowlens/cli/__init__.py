@@ -1,0 +1,56 @@
+"""The flowlens command line: options, progress, output and exit codes, and nothing else.
+
+Each command group lives in its own module and registers itself on ``app``; this module owns the
+one error boundary that turns :class:`flowlens.errors.FlowlensError` into a message on stderr and a
+documented exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from flowlens.errors import FlowlensError
+
+EXIT_CODE_HELP = """\
+Exit codes: 0 ok; 1 error; 2 bad usage; 3 unreadable or malformed input (also --strict);
+4 store missing, locked or damaged; 5 query problem; 6 invalid policy or inventory;
+10 a requested check failed (--fail-on, a suggestion that would break observed traffic)."""
+
+app = typer.Typer(
+    name="flowlens",
+    help=(
+        "Calico flow logs in Parquet: find denied and unexpectedly allowed traffic, replay "
+        "candidate policies against recorded flows, suggest least-privilege policies and report "
+        "segmentation coverage.\n\n" + EXIT_CODE_HELP
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _register() -> None:
+    # Imported here so that each command module can import ``app`` from this package.
+    from flowlens.cli import demo, ingest, policy, query, report, sample, suggest
+
+    for module in (ingest, query, policy, suggest, report, sample, demo):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point with the error boundary."""
+    try:
+        app()
+    except FlowlensError as exc:
+        typer.echo(f"flowlens: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("flowlens: interrupted", err=True)
+        sys.exit(130)
