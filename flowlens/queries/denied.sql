@@ -1,0 +1,102 @@
+-- name: denied
+-- description: Denied flows by source, destination, protocol and port, with the policy and rule that denied them.
+-- One row per source endpoint, destination endpoint, protocol, destination port, side and
+-- deciding policy hit. The deciding hit is the last hit of the enforced trace (the hit with the
+-- highest policy_index): for a rule that denies it names the policy and rule; for an end-of-tier
+-- deny (rule_index -1, no rule of the tier matched) it names the tier and the policy Calico
+-- blames (the last policy of that tier that selected the endpoint); a 'pro:__NO_MATCH__' hit
+-- means no profile matched.
+-- side: 'egress at source' for records reported by the source (reporter src: the source's
+-- egress policy denied it), 'ingress at destination' for reporter dst.
+-- Endpoints: namespace/aggregated-name for pods (wep) and network sets (ns), the aggregated name
+-- ('pvt' private network, 'pub' internet) for net, the hostname for host endpoints (hep).
+-- Reporter rule: a denied connection is reported only by the side that denied it (a connection
+-- denied at the source's egress never reaches the destination), so every record is counted and
+-- no connection is counted twice. connections = sum(num_flows_started), the connections that
+-- began in the window; bytes = bytes_in + bytes_out.
+-- Columns: source, source_type, dest, dest_type, proto, dest_port, side, tier, policy,
+-- rule_index, end_of_tier, denied_by, records, connections, bytes, first_seen, last_seen.
+-- Ranked by connections, then bytes, then the key columns.
+-- Portable SQL except list_max (Spark: array_max; both compare structs field by field, so the
+-- hit with the highest policy_index wins).
+-- param: namespace VARCHAR = NULL  -- only flows whose source or destination is in this namespace
+WITH d AS (
+    SELECT
+        CASE
+            WHEN source_type IN ('wep', 'ns') AND source_namespace <> '-'
+                THEN source_namespace || '/' || source_name_aggr
+            ELSE source_name_aggr
+        END AS source,
+        source_type,
+        CASE
+            WHEN dest_type IN ('wep', 'ns') AND dest_namespace <> '-'
+                THEN dest_namespace || '/' || dest_name_aggr
+            ELSE dest_name_aggr
+        END AS dest,
+        dest_type,
+        proto,
+        dest_port,
+        CASE reporter
+            WHEN 'src' THEN 'egress at source'
+            WHEN 'dst' THEN 'ingress at destination'
+            ELSE reporter
+        END AS side,
+        list_max(enforced_policies) AS hit,
+        num_flows_started,
+        bytes_in + bytes_out AS total_bytes,
+        start_time,
+        end_time
+    FROM flows
+    WHERE action = 'deny'
+        AND ($namespace IS NULL OR source_namespace = $namespace OR dest_namespace = $namespace)
+),
+g AS (
+    SELECT
+        source,
+        source_type,
+        dest,
+        dest_type,
+        proto,
+        dest_port,
+        side,
+        hit.tier AS tier,
+        split_part(hit.hit, '|', 3) AS policy,
+        hit.rule_index AS rule_index,
+        COALESCE(hit.end_of_tier, FALSE) AS end_of_tier,
+        COUNT(*) AS records,
+        CAST(SUM(num_flows_started) AS BIGINT) AS connections,
+        CAST(SUM(total_bytes) AS BIGINT) AS bytes,
+        MIN(start_time) AS first_seen,
+        MAX(end_time) AS last_seen
+    FROM d
+    GROUP BY
+        source, source_type, dest, dest_type, proto, dest_port, side,
+        hit.tier, split_part(hit.hit, '|', 3), hit.rule_index, COALESCE(hit.end_of_tier, FALSE)
+)
+SELECT
+    source,
+    source_type,
+    dest,
+    dest_type,
+    proto,
+    dest_port,
+    side,
+    tier,
+    policy,
+    rule_index,
+    end_of_tier,
+    CASE
+        WHEN policy IS NULL THEN 'unknown: the record has no enforced policy trace'
+        WHEN policy = 'pro:__NO_MATCH__' THEN 'no profile matched the endpoint'
+        WHEN end_of_tier THEN 'end of tier ' || tier || ': no rule matched (blamed on ' || policy || ')'
+        WHEN rule_index IS NULL OR rule_index < 0 THEN policy || ' (rule unknown)'
+        ELSE policy || ' rule ' || CAST(rule_index AS VARCHAR)
+    END AS denied_by,
+    records,
+    connections,
+    bytes,
+    first_seen,
+    last_seen
+FROM g
+ORDER BY
+    connections DESC, bytes DESC, records DESC, source, dest, proto, dest_port, side, tier, policy, rule_index
