@@ -1,0 +1,142 @@
+"""Least-privilege policy suggestions from observed traffic, proven by replay.
+
+Owns ``flowlens suggest``'s library side: reading the observed edges of a window
+(``queries/suggest-*.sql``), synthesising per-workload allow rules plus a default-deny and an
+allow-DNS policy per namespace (:mod:`.synth`), rendering them as Kubernetes or Calico manifests
+with evidence comments (:mod:`.render`), writing them safely (:func:`write_files`), and the proof
+(:mod:`.proof`): replaying the window's flows against the suggestion.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flowlens.errors import UsageError
+from flowlens.suggest.observed import DEFAULT_LABEL_KEYS, Report, reports_from_rows
+from flowlens.suggest.render import Rendered, render
+from flowlens.suggest.synth import FLAVORS, Plan, SuggestOptions, is_system_namespace, synthesise
+from flowlens.suggest.yamlout import Document, dump_documents
+
+if TYPE_CHECKING:
+    from flowlens.engine import Engine
+
+__all__ = [
+    "DEFAULT_LABEL_KEYS",
+    "FLAVORS",
+    "SuggestOptions",
+    "Suggestion",
+    "load_reports",
+    "namespaces_in_window",
+    "suggest",
+    "validate_namespace",
+    "write_files",
+]
+
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+CLUSTER_FILE = "_cluster.yaml"
+
+
+def validate_namespace(name: str) -> str:
+    """``name`` if it is a valid Kubernetes namespace name (a DNS label), else UsageError."""
+    if len(name) > 63 or not _NAMESPACE.match(name):
+        raise UsageError(
+            f"{name!r} is not a Kubernetes namespace name (lower-case letters, digits and '-', "
+            "at most 63 characters)"
+        )
+    return name
+
+
+def namespaces_in_window(engine: Engine, *, include_system: bool = False) -> list[str]:
+    """Namespaces with pods in the window (system namespaces only with ``include_system``)."""
+    table = engine.run("suggest-namespaces")
+    names = [str(n) for n in table.column("namespace").to_pylist() if n and n != "-"]
+    return sorted(n for n in names if _NAMESPACE.match(n) and (include_system or not is_system_namespace(n)))
+
+
+def load_reports(engine: Engine, namespaces: Sequence[str]) -> list[Report]:
+    """Observed report groups touching ``namespaces`` in the engine's window."""
+    table = engine.run("suggest-edges", {"namespaces": list(namespaces)})
+    return reports_from_rows(table.to_pylist())
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The synthesised policies: the model, the rendered documents and their YAML text."""
+
+    plan: Plan
+    rendered: Rendered
+    header: tuple[str, ...]
+
+    def files(self) -> dict[str, str]:
+        """File name -> YAML text, one file per namespace plus ``_cluster.yaml`` if needed."""
+        out: dict[str, str] = {}
+        if self.rendered.cluster:
+            out[CLUSTER_FILE] = dump_documents(
+                self.rendered.cluster, (*self.header, "cluster-scoped objects")
+            )
+        for ns, docs in self.rendered.namespaces:
+            out[f"{ns}.yaml"] = dump_documents(docs, (*self.header, *self._ns_header(ns)))
+        return out
+
+    def stream(self) -> str:
+        """Every document as one YAML stream (cluster-scoped first, then namespaces in order)."""
+        return "".join(self.files()[name] for name in sorted(self.files()))
+
+    def documents(self) -> list[Document]:
+        return [*self.rendered.cluster, *(d for _, docs in self.rendered.namespaces for d in docs)]
+
+    def _ns_header(self, namespace: str) -> list[str]:
+        plan = next(p for p in self.plan.namespaces if p.namespace == namespace)
+        lines = [f"namespace {namespace}"]
+        lines.extend(f"note: {n}" for n in plan.notes)
+        if plan.left_out:
+            lines.append(f"left out ({len(plan.left_out)} edges, will be denied):")
+            lines.extend(
+                f"  {x.direction} {x.workload} {x.peer} {x.port}: {x.connections} connections ({x.reason})"
+                for x in plan.left_out
+            )
+        return lines
+
+
+def suggest(reports: Sequence[Report], options: SuggestOptions, *, window: str = "") -> Suggestion:
+    """Synthesise and render the suggestion for ``options.namespaces`` from ``reports``."""
+    if options.flavor not in FLAVORS:
+        raise UsageError(f"--flavor must be one of {', '.join(FLAVORS)}, not {options.flavor!r}")
+    for ns in options.namespaces:
+        validate_namespace(ns)
+    if options.min_connections < 0 or options.max_extra_addresses < 0:
+        raise UsageError("--min-connections and --max-extra-addresses must be 0 or more")
+    if options.flavor == "calico" and not _NAMESPACE.match(options.tier):
+        raise UsageError(f"--tier {options.tier!r} is not a valid tier name (a DNS label)")
+    plan = synthesise(reports, options)
+    header = [
+        "generated by flowlens suggest: least-privilege policies from observed traffic",
+        f"flavor {options.flavor}{', staged' if options.staged else ''}; window {window or 'whole store'}",
+        f"label keys: {', '.join(options.label_keys)}; min connections {options.min_connections}; "
+        f"max extra addresses {options.max_extra_addresses}",
+    ]
+    return Suggestion(plan, render(plan), tuple(header))
+
+
+def write_files(files: dict[str, str], out_dir: Path) -> list[Path]:
+    """Write ``files`` into ``out_dir`` (created if needed); no path may leave ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    root = out_dir.resolve()
+    written = []
+    for name in sorted(files):
+        if "/" in name or "\\" in name or name in ("", ".", "..") or name.startswith(".."):
+            raise UsageError(f"refusing to write {name!r}: not a plain file name")
+        if (root / name).is_symlink():
+            raise UsageError(f"refusing to write {str(root / name)!r}: it is a symbolic link")
+        target = (root / name).resolve()
+        if target.parent != root:
+            raise UsageError(f"refusing to write {name!r}: it would land outside {str(root)!r}")
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(files[name], encoding="utf-8")
+        tmp.replace(target)
+        written.append(target)
+    return written

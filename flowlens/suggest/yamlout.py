@@ -1,0 +1,138 @@
+"""Block YAML with comments, for manifests people read and review.
+
+PyYAML cannot write comments, and the evidence of each rule belongs in a comment right above it,
+so this module writes block YAML itself. Scalars are quoted by PyYAML's own emitter, so that a
+string that looks like a number, a boolean or a selector (``!has(x)``) is never read back as
+anything else; every comment is cleaned of control characters, so text from logs (names, labels)
+cannot break out of its comment line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+
+
+@dataclass(frozen=True)
+class Commented:
+    """A list item with comment lines written above it."""
+
+    value: Any
+    comments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document with comment lines written after its ``---``."""
+
+    body: Mapping[str, Any]
+    comments: tuple[str, ...] = ()
+
+
+def clean_comment(text: str) -> str:
+    """One safe comment line: control characters (newlines included) become '?'."""
+    return _CONTROL.sub("?", text)
+
+
+def scalar(value: Any) -> str:
+    """A scalar as YAML text that reads back as the same value and type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if value != int(value) else f"{int(value)}.0"
+    text = yaml.safe_dump(str(value), default_flow_style=True, width=1 << 30, allow_unicode=False)
+    text = text.rstrip("\n")
+    if text.endswith("\n..."):
+        text = text[: -len("\n...")]
+    return text
+
+
+def _is_container(value: Any) -> bool:
+    return isinstance(value, Mapping | list | tuple)
+
+
+def _empty(value: Any) -> str | None:
+    if isinstance(value, Mapping) and not value:
+        return "{}"
+    if isinstance(value, list | tuple) and not value:
+        return "[]"
+    return None
+
+
+def _comment_lines(comments: Sequence[str], indent: int) -> list[str]:
+    pad = " " * indent
+    return [f"{pad}# {clean_comment(c)}".rstrip() for c in comments]
+
+
+def _mapping(obj: Mapping[str, Any], indent: int) -> list[str]:
+    lines: list[str] = []
+    pad = " " * indent
+    for key, value in obj.items():
+        k = scalar(key)
+        empty = _empty(value)
+        if empty is not None:
+            lines.append(f"{pad}{k}: {empty}")
+        elif isinstance(value, Mapping):
+            lines.append(f"{pad}{k}:")
+            lines.extend(_mapping(value, indent + 2))
+        elif isinstance(value, list | tuple):
+            lines.append(f"{pad}{k}:")
+            lines.extend(_sequence(value, indent + 2))
+        else:
+            lines.append(f"{pad}{k}: {scalar(value)}")
+    return lines
+
+
+def _sequence(items: Sequence[Any], indent: int) -> list[str]:
+    lines: list[str] = []
+    pad = " " * indent
+    for item in items:
+        value = item
+        if isinstance(item, Commented):
+            lines.extend(_comment_lines(item.comments, indent))
+            value = item.value
+        empty = _empty(value)
+        if empty is not None:
+            lines.append(f"{pad}- {empty}")
+        elif isinstance(value, Mapping):
+            inner = _mapping(value, indent + 2)
+            lines.append(f"{pad}- {inner[0].lstrip()}")
+            lines.extend(inner[1:])
+        elif isinstance(value, list | tuple):
+            inner = _sequence(value, indent + 2)
+            lines.append(f"{pad}- {inner[0].lstrip()}")
+            lines.extend(inner[1:])
+        else:
+            lines.append(f"{pad}- {scalar(value)}")
+    return lines
+
+
+def dump_documents(documents: Sequence[Document], header: Sequence[str] = ()) -> str:
+    """A multi-document YAML stream; ``header`` comment lines come first."""
+    lines = _comment_lines(header, 0)
+    for doc in documents:
+        lines.append("---")
+        lines.extend(_comment_lines(doc.comments, 0))
+        lines.extend(_mapping(doc.body, 0))
+    return "\n".join(lines) + "\n"
+
+
+def plain(value: Any) -> Any:
+    """The value without :class:`Commented` wrappers (what a YAML reader gets back)."""
+    if isinstance(value, Commented):
+        return plain(value.value)
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
