@@ -6,16 +6,17 @@ records into a small facts table, and the other ``coverage-*`` queries read that
 
 Direction follows the reporter: ingress = records reported by the destination (``reporter =
 'dst'``, decided by the destination's ingress policy), egress = records reported by the source
-(``reporter = 'src'``). A workload is ``namespace/name_aggr``. Connections are ``num_flows``
-(connections Calico tracked in each export interval), bytes are ``bytes_in + bytes_out`` of the
-reporting endpoint.
+(``reporter = 'src'``). A workload is ``namespace/name_aggr``. Connections are
+``num_flows_started`` (connections that began in the window), bytes are ``bytes_in + bytes_out``
+of the reporting endpoint. Unexpectedly allowed traffic comes from the ``unexpected-allowed`` query.
+With a policy set and an inventory, :func:`policy_selection` gives the share of workloads that
+enforced policies select, per namespace and direction.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -45,8 +46,9 @@ DEFINITIONS: dict[str, str] = {
         "ReplicaSet, as Calico aggregates them. Host endpoints are reported separately."
     ),
     "connections": (
-        "num_flows summed over records: the connections Calico tracked in each export interval (a "
-        "long connection counts once per interval)."
+        "num_flows_started summed over records: the connections that began in the window (Calico "
+        "decides a connection when it starts, so each decision counts once; long connections weigh in "
+        "through bytes)."
     ),
     "explicit": (
         "An allowed record whose enforced policy trace ends in an allow rule of a policy (rule_index "
@@ -250,12 +252,28 @@ class DenyingPolicy:
 
 
 @dataclass(frozen=True)
+class UnexpectedExample:
+    source: str
+    dest: str
+    proto: str
+    dest_port: int | None
+    side: str
+    allowed_by: str | None
+    why: str
+    connections: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class UnexpectedCategory:
+    """One category of the ``unexpected-allowed`` query, summed, with its largest flows."""
+
     category: str
+    flows: int
     records: int
     connections: int
     bytes: int
-    workloads: int
+    examples: tuple[UnexpectedExample, ...]
 
 
 @dataclass(frozen=True)
@@ -437,6 +455,7 @@ def compute(
     engine: _EngineLike,
     *,
     top: int = 20,
+    examples: int = 5,
     selection: Mapping[str, PolicySelection] | None = None,
     policy_notes: Sequence[str] = (),
 ) -> Coverage:
@@ -450,15 +469,49 @@ def compute(
         raise TypeError("the engine has no DuckDB connection (.con)")
     con.register("coverage_facts", facts)
     try:
-        return _compute(engine, facts, top, selection, tuple(policy_notes))
+        return _compute(engine, facts, top, examples, selection, tuple(policy_notes))
     finally:
         con.unregister("coverage_facts")
+
+
+def _unexpected(rows: list[dict[str, Any]], examples: int) -> tuple[UnexpectedCategory, ...]:
+    by_cat: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_cat.setdefault(row["category"], []).append(row)
+    out = []
+    for category, items in sorted(by_cat.items()):
+        # The query ranks rows by connections, then bytes, then key columns: keep its order.
+        out.append(
+            UnexpectedCategory(
+                category=category,
+                flows=len(items),
+                records=sum(_int(r["records"]) for r in items),
+                connections=sum(_int(r["connections"]) for r in items),
+                bytes=sum(_int(r["bytes"]) for r in items),
+                examples=tuple(
+                    UnexpectedExample(
+                        source=r["source"],
+                        dest=r["dest"],
+                        proto=r["proto"],
+                        dest_port=r["dest_port"],
+                        side=r["side"],
+                        allowed_by=r["allowed_by"],
+                        why=r["why"],
+                        connections=_int(r["connections"]),
+                        bytes=_int(r["bytes"]),
+                    )
+                    for r in items[:examples]
+                ),
+            )
+        )
+    return tuple(out)
 
 
 def _compute(
     engine: _EngineLike,
     facts: pa.Table,
     top: int,
+    examples: int,
     selection: Mapping[str, PolicySelection] | None,
     policy_notes: tuple[str, ...],
 ) -> Coverage:
@@ -495,10 +548,7 @@ def _compute(
         )
         for r in engine.run("coverage-denying-policies", {"top": top}).to_pylist()
     )
-    unexpected = tuple(
-        UnexpectedCategory(r["category"], _int(r["records"]), _int(r["connections"]), _int(r["bytes"]), _int(r["workloads"]))
-        for r in engine.run("coverage-unexpected", {}).to_pylist()
-    )
+    unexpected = _unexpected(engine.run("unexpected-allowed", {}).to_pylist(), examples)
     edges = tuple(
         Edge(
             source=r["source_node"],
@@ -552,11 +602,53 @@ def _compute(
     )
 
 
-def with_selection(coverage: Coverage, selection: Mapping[str, PolicySelection]) -> Coverage:
-    """The same coverage with the policy-based default-deny shares attached per namespace."""
-    return replace(coverage, namespaces=tuple(_namespaces(coverage.workloads, selection)))
+# ------------------------------------------------------------------------------- policy selection
 
 
-def utc(value: dt.datetime) -> dt.datetime:
-    """``value`` as an aware UTC datetime (naive values are taken as UTC)."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+def _selects(policy: Any, pod: Any, inventory: Any) -> bool:
+    """Whether an enforced policy selects a pod (Calico's implicit labels included)."""
+    from flowlens.policy.selector import NAMESPACE_LABEL, NAMESPACE_LABEL_PREFIX, ORCHESTRATOR_LABEL, to_namespace_scope
+
+    if policy.namespace is not None and policy.namespace != pod.namespace:
+        return False
+    ns_labels = inventory.namespace_labels(pod.namespace) or {}
+    labels = dict(pod.labels)
+    labels[ORCHESTRATOR_LABEL] = "k8s"
+    labels[NAMESPACE_LABEL] = pod.namespace
+    labels["projectcalico.org/serviceaccount"] = pod.service_account
+    labels.update({NAMESPACE_LABEL_PREFIX + k: v for k, v in ns_labels.items()})
+    if policy.selector is not None and not policy.selector.matches(labels):
+        return False
+    if policy.namespace_selector is not None and not to_namespace_scope(policy.namespace_selector).matches(labels):
+        return False
+    if policy.service_account_selector is not None:
+        sa_labels = inventory.service_account_labels(pod.namespace, pod.service_account) or {}
+        if not policy.service_account_selector.matches(sa_labels):
+            return False
+    return True
+
+
+def policy_selection(policy_set: Any, inventory: Any) -> dict[str, PolicySelection]:
+    """Per namespace: inventory workloads (namespace/name_aggr) that enforced policies select.
+
+    A workload counts as selected for a direction when every one of its running pods is selected
+    by at least one enforced (not staged) policy whose types include that direction: Calico then
+    denies at the end of that policy's tier whatever no rule allows, so the workload is
+    default-deny in that direction. Host-network and finished pods are not Calico workloads.
+    """
+    policies = [p for p in policy_set.enforced if not (p.do_not_track or p.pre_dnat or p.apply_on_forward)]
+    workloads: dict[tuple[str, str], list[tuple[bool, bool]]] = {}
+    for pod in inventory.pods:
+        if pod.host_network or pod.phase in ("Succeeded", "Failed"):
+            continue
+        chosen = [p for p in policies if _selects(p, pod, inventory)]
+        ingress = any("Ingress" in p.types for p in chosen)
+        egress = any("Egress" in p.types for p in chosen)
+        workloads.setdefault((pod.namespace, pod.name_aggr), []).append((ingress, egress))
+    out: dict[str, list[int]] = {}
+    for (ns, _), pods in sorted(workloads.items()):
+        counts = out.setdefault(ns, [0, 0, 0])
+        counts[0] += 1
+        counts[1] += all(i for i, _ in pods)
+        counts[2] += all(e for _, e in pods)
+    return {ns: PolicySelection(c[0], c[1], c[2]) for ns, c in sorted(out.items())}

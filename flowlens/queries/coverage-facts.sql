@@ -1,7 +1,7 @@
 -- name: coverage-facts
 -- description: One scan of the flows in the window, grouped into the facts every coverage metric is computed from.
 -- Each row is a group of flow records with the same reporter, verdict, decision, endpoints, port,
--- denying policy hit and external destination; records, connections (num_flows) and bytes
+-- denying policy hit and external destination; records, connections (num_flows_started) and bytes
 -- (bytes_in + bytes_out of the reporting endpoint) are summed. Both reporters are kept: the
 -- coverage queries pick reporter 'dst' for ingress and 'src' for egress.
 -- decision (allowed records only): 'explicit' when the enforced trace has an allow hit of a policy
@@ -11,6 +11,8 @@
 -- kns.<namespace> profile decided, including pass chains and end-of-tier passes that fall through
 -- to the profile); 'unknown' when the policies were not logged.
 -- The deny_* columns describe the hit that denied a denied record (NULL when not logged).
+-- connections = num_flows_started: the connections that began in the window, as in the denied and
+-- unexpected-allowed queries (Calico decides a connection when it starts; bytes weigh long ones).
 -- Order-independent on purpose: Calico writes trace arrays in random order.
 -- DuckDB lambdas (list_filter) transpile to Spark's FILTER with sqlglot.
 WITH hits AS (
@@ -40,7 +42,7 @@ WITH hits AS (
             WHEN dest_type = 'net' AND dest_name_aggr = 'pub'
                 THEN coalesce(dest_domains[1], dest_ip, 'pub')
         END AS external_dest,
-        coalesce(num_flows, 0) AS connections,
+        coalesce(num_flows_started, 0) AS connections,
         coalesce(bytes_in, 0) + coalesce(bytes_out, 0) AS bytes
     FROM flows
     WHERE reporter IN ('src', 'dst')
