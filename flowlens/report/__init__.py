@@ -91,7 +91,7 @@ def generate(
     entries = runs.merge_history(history, headline(window, coverage))
     runs.write_history(reports, entries)
     latest = entries[-1].label
-    runs.write_index(reports, render_index([h.as_dict() for h in entries], latest))
+    runs.write_index(reports, render_index([h.as_dict() for h in entries], latest, runs.existing_files(reports, entries)))
     runs.update_latest(reports, latest)
     return Generated(
         folder=folder,

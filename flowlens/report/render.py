@@ -113,11 +113,15 @@ def render_html(doc: Mapping[str, Any]) -> str:
     return _HTML.get_template("report.html.j2").render(r=doc, charts=svgs)
 
 
-def render_index(entries: Sequence[Mapping[str, Any]], latest: str | None) -> str:
+def render_index(
+    entries: Sequence[Mapping[str, Any]], latest: str | None, files: Mapping[str, Sequence[str]] | None = None
+) -> str:
     """The reports folder's index: every run, newest first, and the trend over all of them."""
     ordered = sorted(entries, key=lambda h: (h["end"], h["start"], h["label"]))
     trend = Markup(charts.trend_chart(ordered)) if ordered else Markup("")  # noqa: S704
-    return _HTML.get_template("index.html.j2").render(runs=list(reversed(ordered)), latest=latest, trend=trend)
+    return _HTML.get_template("index.html.j2").render(
+        runs=list(reversed(ordered)), latest=latest, trend=trend, files=files or {}
+    )
 
 
 def render(doc: Mapping[str, Any], fmt: str) -> str:
