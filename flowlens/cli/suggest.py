@@ -1,9 +1,249 @@
-"""CLI commands: suggest (placeholder until its issue lands)."""
+"""CLI command ``flowlens suggest``: options, output files, the summary on stderr, exit codes.
+
+Synthesis, rendering, the replay proof and safe file writing belong to :mod:`flowlens.suggest`.
+stdout carries only YAML (when no ``--out`` is given); everything for people goes to stderr.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from flowlens.errors import CheckFailed, StoreError, UsageError
+from flowlens.suggest import (
+    DEFAULT_LABEL_KEYS,
+    FLAVORS,
+    SuggestOptions,
+    load_reports,
+    namespaces_in_window,
+    suggest,
+    validate_namespace,
+    write_files,
+)
+from flowlens.suggest.summary import Summary, build_summary, format_summary
+
+STORE_ENV = "FLOWLENS_STORE"
+
+
+def _store_path(store: Path | None) -> Path:
+    return store if store is not None else Path(os.environ.get(STORE_ENV, ".flowlens"))
+
+
+def _label_keys(values: list[str] | None) -> tuple[str, ...]:
+    if not values:
+        return DEFAULT_LABEL_KEYS
+    keys = tuple(k.strip() for v in values for k in v.split(",") if k.strip())
+    if "pod-template-hash" in keys:
+        raise UsageError("--label-keys: pod-template-hash changes with every rollout; it is never used")
+    if not keys:
+        raise UsageError("--label-keys: give at least one label key")
+    return keys
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``flowlens suggest`` to ``app``."""
+
+    @app.command("suggest")
+    def suggest_cmd(
+        namespace: Annotated[
+            list[str] | None,
+            typer.Option("--namespace", "-n", help="Namespace to write policies for (repeatable)."),
+        ] = None,
+        all_namespaces: Annotated[
+            bool,
+            typer.Option(
+                "--all-namespaces",
+                "-A",
+                help="Every namespace with pods in the window, except kube-system, kube-public, "
+                "kube-node-lease, calico-system, calico-apiserver and tigera-* (see --include-system).",
+            ),
+        ] = False,
+        include_system: Annotated[
+            bool, typer.Option("--include-system", help="With --all-namespaces: system namespaces too.")
+        ] = False,
+        since: Annotated[
+            str | None, typer.Option("--since", help="Start of the window: 30m, 24h, 7d, or ISO-8601 (UTC).")
+        ] = None,
+        until: Annotated[str | None, typer.Option("--until", help="End of the window (exclusive).")] = None,
+        flavor: Annotated[
+            str,
+            typer.Option(
+                "--flavor",
+                help="kubernetes: networking.k8s.io/v1 NetworkPolicy; calico: projectcalico.org/v3 "
+                "NetworkPolicy in a tier, GlobalNetworkSets for address groups.",
+            ),
+        ] = "kubernetes",
+        label_keys: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--label-keys",
+                help="Label keys that identify a workload, first match wins (comma-separated or "
+                "repeated). Default: app, app.kubernetes.io/name, k8s-app.",
+            ),
+        ] = None,
+        tier: Annotated[
+            str, typer.Option("--tier", help="Calico flavor: the tier of the policies.")
+        ] = "flowlens",
+        staged: Annotated[
+            bool,
+            typer.Option("--staged", help="Emit Staged* kinds: Calico evaluates them without enforcing."),
+        ] = False,
+        baseline: Annotated[
+            bool,
+            typer.Option(
+                "--baseline",
+                help="Also emit a GlobalNetworkPolicy cluster baseline: default deny for every "
+                "non-system namespace, DNS allowed.",
+            ),
+        ] = False,
+        min_connections: Annotated[
+            int,
+            typer.Option("--min-connections", min=0, help="Leave out edges with fewer connections (listed)."),
+        ] = 1,
+        include_denied: Annotated[
+            bool,
+            typer.Option(
+                "--include-denied", help="Turn observed denied flows into allow rules marked as remediation."
+            ),
+        ] = False,
+        max_extra_addresses: Annotated[
+            int,
+            typer.Option(
+                "--max-extra-addresses",
+                min=0,
+                help="Per rule, how many unobserved addresses CIDR aggregation may admit (0: exact).",
+            ),
+        ] = 0,
+        inventory: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--inventory",
+                help="kubectl get namespaces,pods,serviceaccounts -A -o yaml output: service accounts "
+                "and named ports for the rules and the proof (repeatable).",
+            ),
+        ] = None,
+        policies: Annotated[
+            list[Path] | None,
+            typer.Option("--policies", help="Policies in force (files or folders, repeatable)."),
+        ] = None,
+        replace: Annotated[
+            bool,
+            typer.Option(
+                "--replace",
+                help="Prove the suggestion in place of the policies in force in its namespaces "
+                "(default: beside them).",
+            ),
+        ] = False,
+        check: Annotated[
+            Path | None,
+            typer.Option("--check", help="Only run the proof on an existing policy folder; write nothing."),
+        ] = None,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out", "-o", help="Write one file per namespace into this folder (default: stdout)."
+            ),
+        ] = None,
+        summary_json: Annotated[
+            Path | None, typer.Option("--summary-json", help="Also write the summary as JSON to this file.")
+        ] = None,
+        store: Annotated[
+            Path | None,
+            typer.Option(
+                "--store",
+                help=f"The store folder (default: ${STORE_ENV}, else .flowlens).",
+                show_default=False,
+            ),
+        ] = None,
+    ) -> None:
+        """Suggest least-privilege policies from the traffic observed in the window, and prove them.
+
+        For each namespace: an allow-DNS policy (first), a default-deny for ingress and egress, and
+        one policy per workload allowing exactly the observed peers and ports, each rule with its
+        evidence in a comment. The suggestion is then replayed against every recorded flow of the
+        window: if an observed allowed connection would be denied, the command lists it and exits 10.
+        """
+        from flowlens.engine import connect
+        from flowlens.suggest.proof import prove
+
+        if flavor not in FLAVORS:
+            raise UsageError(f"--flavor must be one of {', '.join(FLAVORS)}, not {flavor!r}")
+        if namespace and all_namespaces:
+            raise UsageError("give --namespace or --all-namespaces, not both")
+        if not namespace and not all_namespaces:
+            raise UsageError("say which namespaces: --namespace NAME (repeatable) or --all-namespaces")
+        if check is not None and out is not None:
+            raise UsageError("--check only runs the proof; it writes no policies, so --out does not apply")
+        root = _store_path(store)
+        if not root.is_dir():
+            raise StoreError(
+                f"no store at {str(root)!r}: ingest flow logs first (flowlens ingest), "
+                f"or point --store or ${STORE_ENV} at one"
+            )
+        keys = _label_keys(label_keys)
+        with connect(root, since=since, until=until) as engine:
+            if all_namespaces:
+                targets = namespaces_in_window(engine, include_system=include_system)
+                if not targets:
+                    raise UsageError("no namespace has pods in the window; widen --since/--until")
+            else:
+                targets = sorted({validate_namespace(n) for n in namespace or []})
+            reports = load_reports(engine, targets)
+            window = _window_text(engine.since, engine.until)
+        options = SuggestOptions(
+            namespaces=tuple(targets),
+            flavor=flavor,
+            label_keys=keys,
+            tier=tier,
+            staged=staged,
+            baseline=baseline,
+            min_connections=min_connections,
+            include_denied=include_denied,
+            max_extra_addresses=max_extra_addresses,
+        )
+        if not reports:
+            typer.echo(f"flowlens: no flows touch {', '.join(targets)} in the window", err=True)
+        suggestion = None if check is not None else suggest(reports, options)
+        result = prove(
+            reports,
+            options,
+            suggestion=suggestion,
+            check_paths=[check] if check is not None else None,
+            policies=list(policies or []),
+            inventory=list(inventory or []),
+            replace=replace,
+        )
+        summary: Summary = build_summary(options, suggestion, result, window)
+        if suggestion is not None:
+            files = suggestion.files()
+            if out is not None:
+                for path in write_files(files, out):
+                    typer.echo(f"wrote {path}", err=True)
+            else:
+                typer.echo(suggestion.stream(), nl=False)
+        typer.echo(format_summary(summary), err=True)
+        if summary_json is not None:
+            summary_json.parent.mkdir(parents=True, exist_ok=True)
+            summary_json.write_text(
+                json.dumps(summary.as_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
+        if result.broken:
+            raise CheckFailed(
+                f"{len(result.broken)} observed allowed connection(s) would be denied by "
+                + ("the policies in " + str(check) if check is not None else "the suggestion")
+                + " (listed above); "
+                + ("fix the policies" if check is not None else "nothing was proven safe: do not apply it")
+            )
+
+
+def _window_text(since: object, until: object) -> str:
+    def fmt(value: object) -> str:
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(value, "strftime") else "open"
+
+    if since is None and until is None:
+        return "whole store"
+    return f"{fmt(since)} .. {fmt(until)}"

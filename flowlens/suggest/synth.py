@@ -218,7 +218,8 @@ class _Stats:
     @property
     def connections(self) -> int:
         # The two reporters see the same connections: take the larger count, never the sum.
-        return max(max(a[0], a[1]) for a in self.by_reporter.values())
+        # A group of records is at least one connection, even if its counters say 0.
+        return max(max(a[0], a[1], 1) for a in self.by_reporter.values())
 
     @property
     def bytes(self) -> int:
@@ -247,6 +248,30 @@ def _edge_map(
         key = (_side(rep.source, workloads), _side(rep.dest, workloads), Port(rep.proto, rep.dest_port))
         edges.setdefault(key, _Stats()).add(rep)
     return edges
+
+
+@dataclass(frozen=True)
+class EdgeInfo:
+    """The edge a report belongs to (at the chosen label granularity), and its fate."""
+
+    edge: tuple[object, ...]
+    verdict: str
+    connections: int
+    left_out: bool  # fewer connections than --min-connections
+
+
+def edge_keys(reports: Sequence[Report], options: SuggestOptions) -> list[EdgeInfo]:
+    """One :class:`EdgeInfo` per report, in the same order."""
+    workload_of = build_workloads(reports, options.label_keys)
+    edges = _edge_map(reports, workload_of)
+    out = []
+    for rep in reports:
+        key = (_side(rep.source, workload_of), _side(rep.dest, workload_of), Port(rep.proto, rep.dest_port))
+        stats = edges[key]
+        out.append(
+            EdgeInfo(key, stats.verdict, stats.connections, stats.connections < options.min_connections)
+        )
+    return out
 
 
 # --- peers ------------------------------------------------------------------------------------

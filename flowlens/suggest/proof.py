@@ -1,0 +1,341 @@
+"""The proof: replay the window's recorded flows against the suggested policies.
+
+Every recorded *allowed* report (one per reporter side) is evaluated by
+:class:`flowlens.policy.evaluate.Evaluator` with the suggestion beside the policies in force (or
+in place of them in the target namespaces, ``replace``); a report that becomes denied breaks the
+proof. An edge reported by one side only is also checked on the other side when that side is a
+pod of a target namespace, because the suggestion writes rules for both sides. Edges left out on
+purpose (``--min-connections``) are not checked; they are listed by the synthesis.
+
+Records whose address Calico masked (aggregation level 2) cannot match an ``ipBlock``/``nets``
+rule exactly, and the evaluator then denies strictly. Such a report is re-evaluated with a
+representative address of the class Calico logged (``pvt``: an RFC 1918 address, ``pub``: a
+documentation address outside RFC 1918) and counted as *representative* rather than exact.
+
+Then the summary of what the suggestion closes: for every pair of known workloads with at least
+one side in a target namespace, reachability before (policies in force, and what was observed
+denied) and after, on the ports the destination was seen serving (or ``PROBE_PORTS``); and, per
+workload, egress to and ingress from arbitrary private and public addresses.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import replace as dc_replace
+from pathlib import Path
+
+from flowlens.policy.evaluate import Evaluator
+from flowlens.policy.inventory import Inventory, load_inventory
+from flowlens.policy.manifests import load_policies, policies_from_objects
+from flowlens.policy.model import Endpoint, FlowKey, PolicySet
+from flowlens.suggest import Suggestion
+from flowlens.suggest.observed import LoggedEndpoint, Report, Workload, build_workloads, intersect_labels
+from flowlens.suggest.synth import SuggestOptions, edge_keys
+from flowlens.suggest.yamlout import plain
+
+#: Stand-ins for addresses Calico masked, by the class it logged.
+REPRESENTATIVE = {"pvt": "10.255.255.254", "pub": "192.0.2.10"}
+#: Probe addresses for "arbitrary private / public address" reachability.
+PROBE_ADDRESSES = {"private": "10.255.255.253", "internet": "192.0.2.11"}
+PROBE_PORTS = (("tcp", 80), ("tcp", 443), ("tcp", 8080))
+
+
+@dataclass(frozen=True)
+class Broken:
+    """An observed allowed connection side that the candidate policies deny."""
+
+    reporter: str
+    source: str
+    dest: str
+    proto: str
+    port: int | None
+    connections: int
+    trace: tuple[str, ...]
+    notes: tuple[str, ...]
+    inferred: bool  # the side was not reported; checked because the suggestion covers it
+
+    def line(self) -> str:
+        port = self.proto if self.port is None else f"{self.proto}/{self.port}"
+        side = "egress at source" if self.reporter == "src" else "ingress at destination"
+        extra = " (side not reported; checked because the suggestion covers it)" if self.inferred else ""
+        trace = " > ".join(self.trace) or "no policy hit"
+        return f"{self.source} -> {self.dest} {port}, {side}{extra}: denied by {trace}"
+
+
+@dataclass(frozen=True)
+class Closed:
+    """Something reachable before the suggestion and not after."""
+
+    source: str
+    dest: str
+    ports: str
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    """The outcome of the replay and the closure summary."""
+
+    replayed: int  # distinct (reporter, endpoints, proto, port) keys evaluated
+    connections: int  # connections behind the replayed allowed keys
+    broken: tuple[Broken, ...]
+    representative: int  # keys decided with a representative address
+    remediated: int  # denied edges that the candidate now allows
+    still_denied: tuple[str, ...]  # denied edges (with --include-denied) still denied
+    skipped: int  # reports of edges left out on purpose
+    pairs_checked: int
+    pairs_open_before: int
+    pairs_open_after: int
+    closed_pairs: tuple[Closed, ...]
+    closed_external: tuple[Closed, ...]
+    notes: tuple[str, ...]
+
+
+def endpoint_of(ep: LoggedEndpoint) -> Endpoint:
+    """The policy engine's endpoint for one logged side."""
+    name: str | None = ep.name_aggr
+    if ep.type == "net" or name in ("-", "pvt", "pub", ""):
+        name = None
+    return Endpoint(
+        kind=ep.type,
+        namespace=ep.namespace,
+        name=name,
+        labels=dict(ep.labels or ()),
+        ip=ep.ip,
+        labels_known=ep.labels is not None or ep.type == "net",
+    )
+
+
+def _text(ep: LoggedEndpoint) -> str:
+    if ep.type == "net":
+        return ep.ip or ep.name_aggr
+    ns = f"{ep.namespace}/" if ep.namespace else ""
+    return f"{ns}{ep.name_aggr}"
+
+
+def _masked(ep: LoggedEndpoint) -> bool:
+    return ep.type == "net" and ep.ip is None and ep.name_aggr in REPRESENTATIVE
+
+
+def _with_ip(ep: LoggedEndpoint) -> LoggedEndpoint:
+    return dc_replace(ep, ip=REPRESENTATIVE[ep.name_aggr]) if _masked(ep) else ep
+
+
+def _without_targets(policy_set: PolicySet, namespaces: Sequence[str]) -> PolicySet:
+    targets = set(namespaces)
+    kept = tuple(p for p in policy_set.policies if p.namespace is None or p.namespace not in targets)
+    return PolicySet(
+        kept, policy_set.tiers, policy_set.network_sets, policy_set.host_endpoints, policy_set.notes
+    )
+
+
+def candidate_policies(
+    suggestion: Suggestion | None,
+    check_paths: Sequence[Path] | None,
+) -> PolicySet:
+    if suggestion is not None:
+        return policies_from_objects([plain(d.body) for d in suggestion.documents()], "<suggestion>")
+    return load_policies(list(check_paths or []))
+
+
+def prove(
+    reports: Sequence[Report],
+    options: SuggestOptions,
+    *,
+    suggestion: Suggestion | None = None,
+    check_paths: Sequence[Path] | None = None,
+    policies: Sequence[Path] = (),
+    inventory: Sequence[Path] | Inventory | None = None,
+    replace: bool = False,
+) -> ProofResult:
+    """Replay ``reports`` against the candidate (``suggestion``, or the manifests in ``check_paths``)."""
+    inv = inventory if isinstance(inventory, Inventory) or inventory is None else None
+    if inv is None and inventory and not isinstance(inventory, Inventory):
+        inv = load_inventory(list(inventory))
+    in_force = load_policies(list(policies)) if policies else PolicySet()
+    candidate = candidate_policies(suggestion, check_paths)
+    base = _without_targets(in_force, options.namespaces) if replace else in_force
+    after_set = base.merged(candidate)
+    before = Evaluator(in_force, inv)
+    after = Evaluator(after_set, inv)
+
+    keys = edge_keys(reports, options)
+    targets = set(options.namespaces)
+    broken: list[Broken] = []
+    still_denied: set[str] = set()
+    remediated: set[tuple[object, ...]] = set()
+    representative = 0
+    skipped = 0
+    replayed = 0
+    connections = 0
+    reporters_of: dict[tuple[object, ...], set[str]] = defaultdict(set)
+    for rep, info in zip(reports, keys, strict=True):
+        reporters_of[info.edge].add(rep.reporter)
+
+    seen: set[FlowKey] = set()
+    for rep, info in zip(reports, keys, strict=True):
+        if info.left_out:
+            skipped += 1
+            continue
+        if info.verdict == "deny":
+            if not options.include_denied:
+                continue
+            conn = after.connection(
+                endpoint_of(_with_ip(rep.source)), endpoint_of(_with_ip(rep.dest)), rep.proto, rep.dest_port
+            )
+            label = f"{_text(rep.source)} -> {_text(rep.dest)} {rep.proto}/{rep.dest_port}"
+            if conn.action == "allow":
+                remediated.add(info.edge)
+            else:
+                still_denied.add(label)
+            continue
+        if rep.action != "allow":
+            continue
+        sides = [(rep.reporter, False)]
+        other = "dst" if rep.reporter == "src" else "src"
+        other_ep = rep.dest if other == "dst" else rep.source
+        if other not in reporters_of[info.edge] and other_ep.type == "wep" and other_ep.namespace in targets:
+            sides.append((other, True))
+        for reporter, inferred in sides:
+            key = FlowKey(reporter, endpoint_of(rep.source), endpoint_of(rep.dest), rep.proto, rep.dest_port)
+            if key in seen:
+                continue
+            seen.add(key)
+            replayed += 1
+            connections += rep.connections
+            decision = after.evaluate(key)
+            if decision.action == "allow":
+                continue
+            if _masked(rep.source) or _masked(rep.dest):
+                alt = FlowKey(
+                    reporter,
+                    endpoint_of(_with_ip(rep.source)),
+                    endpoint_of(_with_ip(rep.dest)),
+                    rep.proto,
+                    rep.dest_port,
+                )
+                if after.evaluate(alt).action == "allow":
+                    representative += 1
+                    continue
+            broken.append(
+                Broken(
+                    reporter,
+                    _text(rep.source),
+                    _text(rep.dest),
+                    rep.proto,
+                    rep.dest_port,
+                    rep.connections,
+                    decision.enforced_hits,
+                    decision.notes,
+                    inferred,
+                )
+            )
+
+    pairs = _closure(reports, options, before, after)
+    notes = tuple(sorted(set(after_set.notes)))
+    return ProofResult(
+        replayed=replayed,
+        connections=connections,
+        broken=tuple(sorted(set(broken), key=lambda b: (b.source, b.dest, b.proto, b.port or 0, b.reporter))),
+        representative=representative,
+        remediated=len(remediated),
+        still_denied=tuple(sorted(still_denied)),
+        skipped=skipped,
+        pairs_checked=pairs[0],
+        pairs_open_before=pairs[1],
+        pairs_open_after=pairs[2],
+        closed_pairs=pairs[3],
+        closed_external=pairs[4],
+        notes=notes,
+    )
+
+
+def _closure(
+    reports: Sequence[Report], options: SuggestOptions, before: Evaluator, after: Evaluator
+) -> tuple[int, int, int, tuple[Closed, ...], tuple[Closed, ...]]:
+    workload_of = build_workloads(reports, options.label_keys)
+    labels: dict[Workload, list[tuple[tuple[str, str], ...] | None]] = defaultdict(list)
+    served: dict[Workload, set[tuple[str, int]]] = defaultdict(set)
+    denied_pairs: set[tuple[Workload, Workload]] = set()
+    for rep in reports:
+        for ep in (rep.source, rep.dest):
+            if ep.type == "wep" and ep.namespace is not None:
+                labels[workload_of[(ep.namespace, ep.name_aggr)]].append(ep.labels)
+        if rep.dest.type == "wep" and rep.dest.namespace is not None and rep.dest_port is not None:
+            served[workload_of[(rep.dest.namespace, rep.dest.name_aggr)]].add((rep.proto, rep.dest_port))
+        if (
+            rep.action == "deny"
+            and rep.source.type == "wep"
+            and rep.dest.type == "wep"
+            and rep.source.namespace is not None
+            and rep.dest.namespace is not None
+        ):
+            denied_pairs.add(
+                (
+                    workload_of[(rep.source.namespace, rep.source.name_aggr)],
+                    workload_of[(rep.dest.namespace, rep.dest.name_aggr)],
+                )
+            )
+    eps = {
+        w: Endpoint("wep", w.namespace, w.members[0] if w.members else None, dict(intersect_labels(s) or ()))
+        for w, s in labels.items()
+    }
+    targets = set(options.namespaces)
+    workloads = sorted(eps)
+    checked = open_before = open_after = 0
+    closed: list[Closed] = []
+    for a in workloads:
+        for b in workloads:
+            if a == b or (a.namespace not in targets and b.namespace not in targets):
+                continue
+            probes = sorted(served.get(b) or PROBE_PORTS)
+            checked += 1
+            was = (a, b) not in denied_pairs and any(
+                before.connection(eps[a], eps[b], proto, port).action == "allow" for proto, port in probes
+            )
+            now_open = [
+                f"{proto}/{port}"
+                for proto, port in probes
+                if after.connection(eps[a], eps[b], proto, port).action == "allow"
+            ]
+            open_before += was
+            open_after += bool(now_open)
+            if was and not now_open:
+                closed.append(
+                    Closed(
+                        f"{a.display} ({a.namespace})",
+                        f"{b.display} ({b.namespace})",
+                        ", ".join(f"{p}/{n}" for p, n in probes),
+                    )
+                )
+    external: list[Closed] = []
+    for w in workloads:
+        if w.namespace not in targets:
+            continue
+        for what, ip in sorted(PROBE_ADDRESSES.items()):
+            outside = Endpoint("net", None, None, {}, ip)
+            for proto, port in (("tcp", 443),):
+                if (
+                    before.connection(eps[w], outside, proto, port).action == "allow"
+                    and after.connection(eps[w], outside, proto, port).action != "allow"
+                ):
+                    external.append(
+                        Closed(
+                            f"{w.display} ({w.namespace})",
+                            f"any {what} address (probe {ip})",
+                            f"{proto}/{port}",
+                        )
+                    )
+                if (
+                    before.connection(outside, eps[w], proto, port).action == "allow"
+                    and after.connection(outside, eps[w], proto, port).action != "allow"
+                ):
+                    external.append(
+                        Closed(
+                            f"any {what} address (probe {ip})",
+                            f"{w.display} ({w.namespace})",
+                            f"{proto}/{port}",
+                        )
+                    )
+    return checked, open_before, open_after, tuple(closed), tuple(external)

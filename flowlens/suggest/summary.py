@@ -1,0 +1,193 @@
+"""The summary of a suggestion and its proof: what it allows, how broad, what it closes.
+
+:func:`build_summary` gathers it into a frozen :class:`Summary`; :meth:`Summary.as_dict` is the
+``--summary-json`` form and :func:`format_summary` the text the CLI writes to stderr.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from flowlens.suggest.synth import SuggestOptions
+
+if TYPE_CHECKING:
+    from flowlens.suggest import Suggestion
+    from flowlens.suggest.proof import ProofResult
+
+#: How many items of each list the text summary shows (the JSON has them all).
+TEXT_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Everything the summary reports, as plain values."""
+
+    namespaces: tuple[str, ...]
+    window: str
+    flavor: str
+    policies: int
+    rules: int
+    rule_breadth: tuple[dict[str, Any], ...]
+    broad_rules: tuple[dict[str, Any], ...]
+    remediation_rules: int
+    left_out: tuple[dict[str, Any], ...]
+    notes: tuple[str, ...]
+    proof: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return not self.proof["broken"]
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+
+def build_summary(
+    options: SuggestOptions, suggestion: Suggestion | None, result: ProofResult, window: str
+) -> Summary:
+    rules: list[dict[str, Any]] = []
+    left_out: list[dict[str, Any]] = []
+    notes: list[str] = []
+    policies = 0
+    if suggestion is not None:
+        for r in suggestion.rendered.rules:
+            rules.append(
+                {
+                    "namespace": r.namespace,
+                    "policy": r.policy,
+                    "direction": r.direction,
+                    "peers": list(r.peers),
+                    "ports": list(r.ports),
+                    "workloads": r.breadth.workloads,
+                    "addresses": r.breadth.addresses,
+                    "port_count": r.breadth.ports,
+                    "broad": list(r.breadth.broad),
+                    "remediation": r.remediation,
+                }
+            )
+        for ns in suggestion.plan.namespaces:
+            policies += len(ns.policies)
+            notes.extend(f"{ns.namespace}: {n}" for n in ns.notes)
+            left_out.extend(
+                {
+                    "namespace": x.namespace,
+                    "direction": x.direction,
+                    "workload": x.workload,
+                    "peer": x.peer,
+                    "port": x.port,
+                    "connections": x.connections,
+                    "reason": x.reason,
+                }
+                for x in ns.left_out
+            )
+    notes.extend(result.notes)
+    proof = {
+        "replayed_keys": result.replayed,
+        "replayed_connections": result.connections,
+        "broken": [
+            {
+                "reporter": b.reporter,
+                "source": b.source,
+                "dest": b.dest,
+                "proto": b.proto,
+                "port": b.port,
+                "connections": b.connections,
+                "trace": list(b.trace),
+                "notes": list(b.notes),
+                "inferred_side": b.inferred,
+            }
+            for b in result.broken
+        ],
+        "decided_with_representative_address": result.representative,
+        "remediated_edges": result.remediated,
+        "still_denied": list(result.still_denied),
+        "left_out_reports": result.skipped,
+        "workload_pairs_checked": result.pairs_checked,
+        "workload_pairs_open_before": result.pairs_open_before,
+        "workload_pairs_open_after": result.pairs_open_after,
+        "closed_workload_pairs": [asdict(c) for c in result.closed_pairs],
+        "closed_external": [asdict(c) for c in result.closed_external],
+    }
+    return Summary(
+        namespaces=tuple(options.namespaces),
+        window=window,
+        flavor=options.flavor,
+        policies=policies,
+        rules=len(rules),
+        rule_breadth=tuple(rules),
+        broad_rules=tuple(r for r in rules if r["broad"]),
+        remediation_rules=sum(1 for r in rules if r["remediation"]),
+        left_out=tuple(left_out),
+        notes=tuple(notes),
+        proof=proof,
+    )
+
+
+def format_summary(s: Summary) -> str:
+    """The human summary (for stderr)."""
+    p = s.proof
+    lines = [
+        f"flowlens suggest: {', '.join(s.namespaces)} ({s.flavor}; window {s.window})",
+        f"  {s.policies} workload policies, {s.rules} rules"
+        + (f", {s.remediation_rules} remediation" if s.remediation_rules else "")
+        + f", {len(s.broad_rules)} broad",
+    ]
+    for r in s.broad_rules[:TEXT_LIMIT]:
+        lines.append(f"  BROAD {r['namespace']}/{r['policy']} {r['direction']}: {'; '.join(r['broad'])}")
+    if len(s.broad_rules) > TEXT_LIMIT:
+        lines.append(f"  ... and {len(s.broad_rules) - TEXT_LIMIT} more broad rules (see --summary-json)")
+    if s.left_out:
+        lines.append(f"  left out {len(s.left_out)} edges (they will be denied):")
+        lines.extend(
+            f"    {x['namespace']} {x['direction']} {x['workload']} {x['peer']} {x['port']}: {x['reason']}"
+            for x in s.left_out[:TEXT_LIMIT]
+        )
+        if len(s.left_out) > TEXT_LIMIT:
+            lines.append(f"    ... and {len(s.left_out) - TEXT_LIMIT} more (see --summary-json)")
+    for note in s.notes[:TEXT_LIMIT]:
+        lines.append(f"  note: {note}")
+    lines.append(
+        f"proof: replayed {p['replayed_keys']} flow keys ({p['replayed_connections']} connections): "
+        + (
+            "no observed allowed connection becomes denied"
+            if not p["broken"]
+            else f"{len(p['broken'])} BROKEN"
+        )
+    )
+    if p["decided_with_representative_address"]:
+        lines.append(
+            f"  {p['decided_with_representative_address']} keys had masked addresses (pvt/pub) and were "
+            "checked with a representative address of that class"
+        )
+    if p["remediated_edges"] or p["still_denied"]:
+        lines.append(
+            f"  remediation: {p['remediated_edges']} denied edges now allowed, {len(p['still_denied'])} still denied"
+        )
+        lines.extend(f"    still denied: {x}" for x in p["still_denied"][:TEXT_LIMIT])
+    for b in p["broken"][:TEXT_LIMIT]:
+        port = b["proto"] if b["port"] is None else f"{b['proto']}/{b['port']}"
+        side = "egress" if b["reporter"] == "src" else "ingress"
+        trace = " > ".join(b["trace"]) or "no policy hit"
+        lines.append(f"  BROKEN {b['source']} -> {b['dest']} {port} ({side}): {trace}")
+        lines.extend(f"    {n}" for n in b["notes"][:3])
+    lines.append(
+        f"closes: {p['workload_pairs_open_before']} of {p['workload_pairs_checked']} workload pairs were "
+        f"reachable before, {p['workload_pairs_open_after']} are now; "
+        f"{len(p['closed_workload_pairs'])} pairs and {len(p['closed_external'])} external paths closed"
+    )
+    for c in p["closed_workload_pairs"][:TEXT_LIMIT]:
+        lines.append(f"  closed {c['source']} -> {c['dest']} ({c['ports']})")
+    if len(p["closed_workload_pairs"]) > TEXT_LIMIT:
+        lines.append(
+            f"  ... and {len(p['closed_workload_pairs']) - TEXT_LIMIT} more pairs (see --summary-json)"
+        )
+    for c in p["closed_external"][:TEXT_LIMIT]:
+        lines.append(f"  closed {c['source']} -> {c['dest']} ({c['ports']})")
+    if len(p["closed_external"]) > TEXT_LIMIT:
+        lines.append(
+            f"  ... and {len(p['closed_external']) - TEXT_LIMIT} more external paths (see --summary-json)"
+        )
+    return "\n".join(lines)
