@@ -1,0 +1,173 @@
+"""The cluster inventory, and what the evaluator says when it has none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from flowlens.policy import Endpoint, Evaluator, FlowKey, load_inventory
+from flowlens.policy.model import ContainerPort
+from tests.policy._helpers import policies
+
+KUBECTL_OUTPUT = {
+    "apiVersion": "v1",
+    "kind": "List",
+    "items": [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"env": "prod"}}},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "web", "namespace": "prod", "labels": {"role": "fe"}},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "web-7d4f8c9b5-x2x4k",
+                "generateName": "web-7d4f8c9b5-",
+                "namespace": "prod",
+                "labels": {"app": "web"},
+            },
+            "spec": {
+                "serviceAccountName": "web",
+                "nodeName": "node-1",
+                "containers": [
+                    {"name": "c", "ports": [{"name": "http", "containerPort": 8080}, {"containerPort": 9090}]}
+                ],
+            },
+            "status": {
+                "podIP": "10.0.0.5",
+                "podIPs": [{"ip": "10.0.0.5"}, {"ip": "fd00::5"}],
+                "phase": "Running",
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "db-0", "namespace": "other", "labels": {"app": "db"}},
+            "spec": {"containers": [{"name": "db"}]},
+            "status": {"podIP": "10.0.0.6"},
+        },
+    ],
+}
+
+
+def test_kubectl_list_output_gives_namespace_pod_and_service_account_facts(tmp_path: Path) -> None:
+    path = tmp_path / "inv.yaml"
+    path.write_text(yaml.safe_dump(KUBECTL_OUTPUT))
+    inv = load_inventory([path])
+    assert inv.namespace_labels("prod") == {"env": "prod", "kubernetes.io/metadata.name": "prod"}
+    assert inv.service_account_labels("prod", "web") == {"role": "fe"}
+    pod = inv.pod("prod", "web-7d4f8c9b5-x2x4k")
+    assert pod is not None
+    assert pod.ips == ("10.0.0.5", "fd00::5")
+    assert pod.service_account == "web" and pod.node == "node-1"
+    assert pod.named_ports == (ContainerPort("http", 6, 8080),)
+    assert pod.name_aggr == "web-7d4f8c9b5-*"
+    assert inv.pod_by_ip("fd00::5") is pod
+    assert inv.find_pods("prod", "web-7d4f8c9b5-*") == [pod]
+    assert inv.find_pods("prod", "web") == [pod]
+    db = inv.pod("other", "db-0")
+    assert db is not None and db.service_account == "default"
+    assert any("namespace other" in n for n in inv.notes)
+
+
+def test_the_inventory_decides_namespace_labels_and_named_ports_for_aggregated_flow_endpoints(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "inv.yaml"
+    path.write_text(yaml.safe_dump(KUBECTL_OUTPUT))
+    inv = load_inventory(path)
+    ps = policies(
+        """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{from: [{namespaceSelector: {matchLabels: {env: prod}}}], ports: [{port: http}]}]
+"""
+    )
+    client = Endpoint("wep", "prod", "client-*", {"app": "client"})
+    web = Endpoint("wep", "prod", "web-7d4f8c9b5-*", {"app": "web"})
+    with_inv = Evaluator(ps, inv).evaluate(FlowKey("dst", client, web, "tcp", 8080))
+    assert (with_inv.action, with_inv.notes) == ("allow", ())
+    without = Evaluator(ps).evaluate(FlowKey("dst", client, web, "tcp", 8080))
+    assert without.action == "deny"
+    assert any("could not be decided" in n and "give --inventory" in n for n in without.notes)
+
+
+def test_without_inventory_namespace_selectors_by_name_are_still_decided() -> None:
+    ps = policies(
+        """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: prod}
+spec:
+  podSelector: {}
+  ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: dev}}}]}]
+"""
+    )
+    ev = Evaluator(ps)
+    dst = Endpoint("wep", "prod", "web-*", {"app": "web"})
+    ok = ev.evaluate(FlowKey("dst", Endpoint("wep", "dev", "c-*", {}), dst, "tcp", 80))
+    no = ev.evaluate(FlowKey("dst", Endpoint("wep", "ops", "c-*", {}), dst, "tcp", 80))
+    assert (ok.action, ok.notes) == ("allow", ())
+    assert (no.action, no.notes) == ("deny", ())
+
+
+def test_an_undecidable_deny_rule_is_treated_as_matching_and_said_so() -> None:
+    ps = policies(
+        """
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: deny-team-a}
+spec:
+  selector: all()
+  ingress:
+  - {action: Deny, source: {namespaceSelector: team == 'a'}}
+  - {action: Allow}
+"""
+    )
+    ev = Evaluator(ps)
+    d = ev.evaluate(
+        FlowKey("dst", Endpoint("wep", "x", "c-*", {}), Endpoint("wep", "y", "s-*", {}), "tcp", 80)
+    )
+    assert d.action == "deny"
+    assert d.enforced_hits == ("0|default|gnp:deny-team-a|deny|0",)
+    assert any("labels of namespace x are not known" in n and "treated as matching" in n for n in d.notes)
+
+
+def test_an_undecidable_service_account_rule_without_inventory_is_reported() -> None:
+    ps = policies(
+        """
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: sa, namespace: y}
+spec:
+  ingress: [{action: Allow, source: {serviceAccounts: {names: [api]}}}]
+"""
+    )
+    d = Evaluator(ps).evaluate(
+        FlowKey("dst", Endpoint("wep", "y", "c-*", {}), Endpoint("wep", "y", "s-*", {}), "tcp", 80)
+    )
+    assert d.action == "deny"
+    assert any("service account of y/c-*" in n for n in d.notes)
+
+
+def test_a_masked_external_address_cannot_be_matched_against_nets() -> None:
+    ps = policies(
+        """
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: n, namespace: y}
+spec:
+  egress: [{action: Allow, destination: {nets: [1.2.3.0/24]}}]
+"""
+    )
+    d = Evaluator(ps).evaluate(
+        FlowKey("src", Endpoint("wep", "y", "c-*", {}), Endpoint("net", None, "pub"), "tcp", 443)
+    )
+    assert d.action == "deny"
+    assert any("IP of" in n and "not known" in n for n in d.notes)
