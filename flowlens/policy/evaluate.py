@@ -853,6 +853,11 @@ class Evaluator:
         hep = self._heps_by_name.get(ep.name or "") if ep.name else None
         if hep is None and ep.ip:
             hep = self._heps_by_ip.get(ep.ip)
+        if hep is None and ep.name:
+            # Flow logs aggregate host endpoints to the hostname: one HEP on that node is it.
+            on_node = [h for h in self._heps_by_name.values() if h.node == ep.name]
+            if len(on_node) == 1:
+                hep = on_node[0]
         labels = dict(hep.labels) if hep is not None else dict(ep.labels)
         prefixes: tuple[str, ...] = ()
         whys: tuple[str, ...] = ()

@@ -405,7 +405,21 @@ def _freeze_ports(value: Any) -> tuple[ContainerPort, ...] | None:
                 proto, port = spec
                 out.append(ContainerPort(str(name), normalize_protocol(proto) or 6, int(port)))
         return tuple(sorted(out, key=lambda c: (c.name, str(c.protocol), c.port)))
-    return tuple(value)
+    ports: list[ContainerPort] = []
+    for item in value:
+        if isinstance(item, ContainerPort):
+            ports.append(item)
+        elif isinstance(item, Mapping):  # a Kubernetes container port: name, containerPort, protocol
+            number = item.get("containerPort", item.get("port"))
+            ports.append(
+                ContainerPort(
+                    str(item["name"]), normalize_protocol(item.get("protocol") or "TCP") or 6, int(number)
+                )
+            )
+        else:
+            name, proto, number = item
+            ports.append(ContainerPort(str(name), normalize_protocol(proto) or 6, int(number)))
+    return tuple(sorted(ports, key=lambda c: (c.name, str(c.protocol), c.port)))
 
 
 @dataclass(frozen=True)

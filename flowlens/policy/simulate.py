@@ -1,0 +1,383 @@
+"""What-if replay: recorded flows against a candidate policy set, and the consistency check.
+
+Owns :func:`simulate` (one :class:`SimulationRow` per distinct flow key and reporter: recorded
+and simulated verdicts, the change, the simulated trace and the counts) and
+:func:`check_consistency` (records whose recorded action or enforced trace the policies in force
+do not reproduce). Distinct keys come from the named query ``policy-flow-keys``, so the store is
+scanned once in DuckDB and each key is evaluated once in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flowlens.policy.evaluate import Evaluator
+from flowlens.policy.inventory import Inventory
+from flowlens.policy.model import Endpoint, FlowKey, PolicySet
+
+CHANGES = ("newly-denied", "newly-allowed", "unchanged")
+_CHANGE_RANK = {c: i for i, c in enumerate(CHANGES)}
+
+
+@dataclass(frozen=True)
+class SimulationRow:
+    """One distinct flow key and reporter, replayed."""
+
+    reporter: str
+    source_type: str | None
+    source_namespace: str | None
+    source_name: str | None
+    source_name_aggr: str | None
+    source_ip: str | None
+    dest_type: str | None
+    dest_namespace: str | None
+    dest_name: str | None
+    dest_name_aggr: str | None
+    dest_ip: str | None
+    proto: str | None
+    dest_port: int | None
+    recorded_action: str  # allow | deny | mixed
+    simulated_action: str
+    change: str  # unchanged | newly-denied | newly-allowed
+    simulated_trace: tuple[str, ...]
+    pending_action: str
+    pending_trace: tuple[str, ...]
+    records: int
+    records_allowed: int
+    records_denied: int
+    num_flows: int
+    bytes: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> str:
+        return _endpoint_text(self.source_type, self.source_namespace, self.source_name_aggr)
+
+    @property
+    def dest(self) -> str:
+        return _endpoint_text(self.dest_type, self.dest_namespace, self.dest_name_aggr)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reporter": self.reporter,
+            "source_type": self.source_type,
+            "source_namespace": self.source_namespace,
+            "source_name": self.source_name,
+            "source_name_aggr": self.source_name_aggr,
+            "source_ip": self.source_ip,
+            "dest_type": self.dest_type,
+            "dest_namespace": self.dest_namespace,
+            "dest_name": self.dest_name,
+            "dest_name_aggr": self.dest_name_aggr,
+            "dest_ip": self.dest_ip,
+            "proto": self.proto,
+            "dest_port": self.dest_port,
+            "recorded_action": self.recorded_action,
+            "simulated_action": self.simulated_action,
+            "change": self.change,
+            "simulated_trace": list(self.simulated_trace),
+            "pending_action": self.pending_action,
+            "pending_trace": list(self.pending_trace),
+            "records": self.records,
+            "records_allowed": self.records_allowed,
+            "records_denied": self.records_denied,
+            "num_flows": self.num_flows,
+            "bytes": self.bytes,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Every replayed key, sorted (changes first), with totals and the notes of the run."""
+
+    rows: tuple[SimulationRow, ...]
+    notes: tuple[str, ...]
+
+    def count(self, change: str) -> int:
+        return sum(1 for r in self.rows if r.change == change)
+
+    def records(self, change: str | None = None) -> int:
+        return sum(r.records for r in self.rows if change is None or r.change == change)
+
+    @property
+    def totals(self) -> dict[str, dict[str, int]]:
+        """Per change: keys, records, num_flows and bytes."""
+        out: dict[str, dict[str, int]] = {}
+        for change in CHANGES:
+            rows = [r for r in self.rows if r.change == change]
+            out[change] = {
+                "keys": len(rows),
+                "records": sum(r.records for r in rows),
+                "num_flows": sum(r.num_flows for r in rows),
+                "bytes": sum(r.bytes for r in rows),
+            }
+        return out
+
+
+@dataclass(frozen=True)
+class Inconsistency:
+    """A recorded key whose action or enforced trace the policies do not reproduce."""
+
+    row: SimulationRow
+    recorded_trace: tuple[str, ...]
+    problem: str
+
+
+@dataclass(frozen=True)
+class ConsistencyReport:
+    keys_checked: int
+    records_checked: int
+    mismatches: tuple[Inconsistency, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _dash(value: Any) -> Any:
+    return None if value in (None, "-", "") else value
+
+
+def _endpoint_text(kind: str | None, namespace: str | None, name: str | None) -> str:
+    ns = _dash(namespace)
+    name = name or "-"
+    if kind in ("wep", "ns") and ns:
+        return f"{ns}/{name}"
+    return name
+
+
+def _labels(value: Any) -> tuple[dict[str, str], bool]:
+    if value is None:
+        return {}, False
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}, True
+    return {str(k): "" if v is None else str(v) for k, v in value}, True
+
+
+def endpoint_from_record(
+    kind: str | None,
+    namespace: str | None,
+    name: str | None,
+    name_aggr: str | None,
+    ip: str | None,
+    labels: Any,
+) -> Endpoint:
+    """The endpoint a flow record describes (Calico's ``*_type``, ``*_namespace``, names, IP, labels)."""
+    label_map, known = _labels(labels)
+    kind = kind or "net"
+    ns = _dash(namespace)
+    plain = _dash(name)
+    if kind == "net":
+        return Endpoint("net", None, name_aggr, {}, _dash(ip))
+    return Endpoint(kind, ns, plain or name_aggr, label_map, _dash(ip), labels_known=known)
+
+
+def _key_rows(
+    engine: Any, namespace: str | None, since: dt.datetime | None, until: dt.datetime | None
+) -> list[dict[str, Any]]:
+    table = engine.run("policy-flow-keys", {"namespace": namespace, "since": since, "until": until})
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
+
+
+def _group_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        row["reporter"],
+        row["source_type"],
+        row["source_namespace"],
+        row["source_name"],
+        row["source_name_aggr"],
+        row["source_ip"],
+        _freeze(row["source_labels"]),
+        row["dest_type"],
+        row["dest_namespace"],
+        row["dest_name"],
+        row["dest_name_aggr"],
+        row["dest_ip"],
+        _freeze(row["dest_labels"]),
+        row["proto"],
+        row["dest_port"],
+    )
+
+
+def _freeze(labels: Any) -> Any:
+    if labels is None:
+        return None
+    items = labels.items() if isinstance(labels, Mapping) else labels
+    return tuple(sorted((str(k), "" if v is None else str(v)) for k, v in items))
+
+
+def _flow_key(row: Mapping[str, Any]) -> FlowKey:
+    src = endpoint_from_record(
+        row["source_type"],
+        row["source_namespace"],
+        row["source_name"],
+        row["source_name_aggr"],
+        row["source_ip"],
+        row["source_labels"],
+    )
+    dst = endpoint_from_record(
+        row["dest_type"],
+        row["dest_namespace"],
+        row["dest_name"],
+        row["dest_name_aggr"],
+        row["dest_ip"],
+        row["dest_labels"],
+    )
+    return FlowKey(row["reporter"], src, dst, row["proto"], row["dest_port"])
+
+
+def _change(simulated: str, allowed: int, denied: int) -> str:
+    if simulated == "deny" and allowed:
+        return "newly-denied"
+    if simulated == "allow" and denied:
+        return "newly-allowed"
+    return "unchanged"
+
+
+def _sort_key(row: SimulationRow) -> tuple[Any, ...]:
+    return (
+        _CHANGE_RANK[row.change],
+        row.source_namespace or "",
+        row.source_name_aggr or "",
+        row.dest_namespace or "",
+        row.dest_name_aggr or "",
+        row.proto or "",
+        -1 if row.dest_port is None else row.dest_port,
+        row.reporter,
+        row.source_type or "",
+        row.dest_type or "",
+        row.source_name or "",
+        row.dest_name or "",
+        row.source_ip or "",
+        row.dest_ip or "",
+    )
+
+
+def replay_rows(
+    key_rows: Sequence[Mapping[str, Any]], evaluator: Evaluator
+) -> tuple[list[SimulationRow], list[tuple[SimulationRow, tuple[tuple[str, ...] | None, str, int], ...]]]:
+    """Evaluate grouped rows of ``policy-flow-keys``; also return, per key, the recorded
+    (trace, action, records) variants for the consistency check."""
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for row in key_rows:
+        groups.setdefault(_group_key(row), []).append(row)
+    rows: list[SimulationRow] = []
+    variants: list[tuple[SimulationRow, tuple[tuple[str, ...] | None, str, int], ...]] = []
+    for members in groups.values():
+        first = members[0]
+        decision = evaluator.evaluate(_flow_key(first))
+        allowed = sum(int(m["records"]) for m in members if m["action"] == "allow")
+        denied = sum(int(m["records"]) for m in members if m["action"] == "deny")
+        recorded = "mixed" if allowed and denied else ("deny" if denied else "allow")
+        sim = SimulationRow(
+            reporter=first["reporter"],
+            source_type=first["source_type"],
+            source_namespace=first["source_namespace"],
+            source_name=first["source_name"],
+            source_name_aggr=first["source_name_aggr"],
+            source_ip=first["source_ip"],
+            dest_type=first["dest_type"],
+            dest_namespace=first["dest_namespace"],
+            dest_name=first["dest_name"],
+            dest_name_aggr=first["dest_name_aggr"],
+            dest_ip=first["dest_ip"],
+            proto=first["proto"],
+            dest_port=first["dest_port"],
+            recorded_action=recorded,
+            simulated_action=decision.action,
+            change=_change(decision.action, allowed, denied),
+            simulated_trace=decision.enforced_hits,
+            pending_action=decision.pending_action or decision.action,
+            pending_trace=decision.pending_hits,
+            records=sum(int(m["records"]) for m in members),
+            records_allowed=allowed,
+            records_denied=denied,
+            num_flows=sum(int(m["num_flows"] or 0) for m in members),
+            bytes=sum(int(m["bytes"] or 0) for m in members),
+            notes=decision.notes,
+        )
+        rows.append(sim)
+        variants.append(
+            (
+                sim,
+                *(
+                    (
+                        None if m["enforced_hits"] is None else tuple(m["enforced_hits"]),
+                        str(m["action"]),
+                        int(m["records"]),
+                    )
+                    for m in members
+                ),
+            )
+        )
+    return rows, variants
+
+
+def simulate(
+    engine: Any,
+    policy_set: PolicySet,
+    inventory: Inventory | None = None,
+    *,
+    namespace: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> SimulationResult:
+    """Replay the flows of ``engine`` (a :class:`flowlens.engine.Engine`) against ``policy_set``.
+
+    One row per distinct flow key and reporter; ``change`` compares the simulated verdict with
+    the recorded one (``mixed`` recorded keys count as changed in the direction of the simulated
+    verdict). Rows are sorted: newly-denied, newly-allowed, unchanged, then by workload pair.
+    """
+    evaluator = Evaluator(policy_set, inventory)
+    rows, _ = replay_rows(_key_rows(engine, namespace, since, until), evaluator)
+    rows.sort(key=_sort_key)
+    notes = list(policy_set.notes) + list(inventory.notes if inventory else ())
+    return SimulationResult(tuple(rows), tuple(notes))
+
+
+def check_consistency(
+    engine: Any,
+    policy_set: PolicySet,
+    inventory: Inventory | None = None,
+    *,
+    namespace: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> ConsistencyReport:
+    """Replay recorded flows against the policies that were in force and list every key whose
+    recorded action or recorded enforced trace differs from the evaluation.
+
+    Records without a recorded trace (policies not logged) are checked on their action only.
+    """
+    evaluator = Evaluator(policy_set, inventory)
+    key_rows = _key_rows(engine, namespace, since, until)
+    _, variants = replay_rows(key_rows, evaluator)
+    mismatches: list[Inconsistency] = []
+    for sim, *recorded in variants:
+        for trace, action, _records in recorded:
+            problems = []
+            if action != sim.simulated_action:
+                problems.append(f"recorded {action}, evaluated {sim.simulated_action}")
+            if trace is not None and trace != sim.simulated_trace:
+                problems.append(
+                    f"recorded trace {list(trace)} differs from evaluated {list(sim.simulated_trace)}"
+                )
+            if problems:
+                mismatches.append(Inconsistency(sim, trace or (), "; ".join(problems)))
+    mismatches.sort(key=lambda m: (_sort_key(m.row), m.recorded_trace))
+    notes = list(policy_set.notes) + list(inventory.notes if inventory else ())
+    return ConsistencyReport(
+        keys_checked=len(variants),
+        records_checked=sum(int(r["records"]) for r in key_rows),
+        mismatches=tuple(mismatches),
+        notes=tuple(notes),
+    )
