@@ -262,16 +262,20 @@ def _sort_key(row: SimulationRow) -> tuple[Any, ...]:
     )
 
 
+#: A recorded variant of one key: (enforced trace or None, action, records).
+Recorded = tuple[tuple[str, ...] | None, str, int]
+
+
 def replay_rows(
     key_rows: Sequence[Mapping[str, Any]], evaluator: Evaluator
-) -> tuple[list[SimulationRow], list[tuple[SimulationRow, tuple[tuple[str, ...] | None, str, int], ...]]]:
+) -> tuple[list[SimulationRow], list[tuple[SimulationRow, tuple[Recorded, ...]]]]:
     """Evaluate grouped rows of ``policy-flow-keys``; also return, per key, the recorded
     (trace, action, records) variants for the consistency check."""
     groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
     for row in key_rows:
         groups.setdefault(_group_key(row), []).append(row)
     rows: list[SimulationRow] = []
-    variants: list[tuple[SimulationRow, tuple[tuple[str, ...] | None, str, int], ...]] = []
+    variants: list[tuple[SimulationRow, tuple[Recorded, ...]]] = []
     for members in groups.values():
         first = members[0]
         decision = evaluator.evaluate(_flow_key(first))
@@ -306,19 +310,15 @@ def replay_rows(
             notes=decision.notes,
         )
         rows.append(sim)
-        variants.append(
+        recorded_variants: tuple[Recorded, ...] = tuple(
             (
-                sim,
-                *(
-                    (
-                        None if m["enforced_hits"] is None else tuple(m["enforced_hits"]),
-                        str(m["action"]),
-                        int(m["records"]),
-                    )
-                    for m in members
-                ),
+                None if m["enforced_hits"] is None else tuple(m["enforced_hits"]),
+                str(m["action"]),
+                int(m["records"]),
             )
+            for m in members
         )
+        variants.append((sim, recorded_variants))
     return rows, variants
 
 
@@ -362,7 +362,7 @@ def check_consistency(
     key_rows = _key_rows(engine, namespace, since, until)
     _, variants = replay_rows(key_rows, evaluator)
     mismatches: list[Inconsistency] = []
-    for sim, *recorded in variants:
+    for sim, recorded in variants:
         for trace, action, _records in recorded:
             problems = []
             if action != sim.simulated_action:
