@@ -1,17 +1,257 @@
-"""CLI commands: ingest (placeholder until its issue lands)."""
+"""CLI commands: ``ingest``, ``status`` and ``schema``."""
 
 from __future__ import annotations
 
+import json
+import sys
+from typing import Annotated
+
 import typer
+
+from flowlens.cli.common import StoreOpt, config, err, resolve_store, stderr_is_tty
+from flowlens.errors import UsageError
+from flowlens.formats import FORMAT_NAMES
+
+FORMAT_HELP = "Input format for every file (default: detected per file): " + ", ".join(FORMAT_NAMES) + "."
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
-    @app.command("schema")
-    def schema_cmd() -> None:
-        """Print the canonical flow schema: every column, its type and meaning."""
-        from flowlens.schema import describe
+    @app.command("ingest")
+    def ingest_cmd(
+        paths: Annotated[
+            list[str] | None,
+            typer.Argument(
+                help="Files, directories (recursive), globs, or - for standard input. "
+                "Default: the sources in flowlens.yaml.",
+                show_default=False,
+            ),
+        ] = None,
+        store: StoreOpt = None,
+        fmt: Annotated[
+            str | None, typer.Option("--format", "-f", help=FORMAT_HELP, show_default=False)
+        ] = None,
+        cluster: Annotated[
+            str | None,
+            typer.Option(
+                help="Cluster name for every row (default: the record's own 'cluster' field, else the config's, "
+                "else 'default').",
+                show_default=False,
+            ),
+        ] = None,
+        strict: Annotated[
+            bool, typer.Option("--strict", help="Fail on the first bad line and write nothing.")
+        ] = False,
+        max_line_bytes: Annotated[
+            int, typer.Option(help="Lines longer than this are quarantined as too long.")
+        ] = 1024 * 1024,
+        progress: Annotated[
+            bool | None,
+            typer.Option(
+                "--progress/--no-progress",
+                help="Progress bar on stderr (default: only when stderr is a terminal).",
+                show_default=False,
+            ),
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    ) -> None:
+        """Ingest Calico flow logs into the store, exactly once.
 
-        for name, type_, doc in describe():
-            typer.echo(f"{name}\t{type_}\t{doc}")
+        Reads Calico Enterprise/Cloud flows.log files (plain or gzipped, rotated), Elasticsearch
+        exports, and Calico open-source Goldmane and Whisker flows. Content already ingested is
+        skipped even under another name; a growing file continues where the last run stopped.
+        Bad lines are kept in the store's quarantine with file, line and reason, and the summary
+        adds up: lines read = rows stored + quarantined + skipped (already ingested) + ignored.
+
+        Examples:
+
+          flowlens ingest /var/log/calico/flowlogs/
+
+          zcat flows.log.1.gz | flowlens ingest - --cluster prod-eu-1
+
+          flowlens ingest            # the sources listed in flowlens.yaml
+        """
+        from flowlens.ingest import IngestOptions, ingest
+
+        cfg = config()
+        sources: list[str | tuple[str, str | None]]
+        if paths:
+            sources = list(paths)
+        elif cfg.sources:
+            sources = [(s.path, s.format) for s in cfg.sources]
+        else:
+            raise UsageError("nothing to ingest: give PATH arguments or list 'sources' in flowlens.yaml")
+        target = resolve_store(store)
+        options = IngestOptions(
+            format=fmt,
+            cluster=cluster,
+            default_cluster=cfg.cluster or "default",
+            strict=strict,
+            max_line_bytes=max_line_bytes,
+        )
+        show = stderr_is_tty() if progress is None else progress
+        stdin = (
+            sys.stdin.buffer
+            if any(s == "-" or (isinstance(s, tuple) and s[0] == "-") for s in sources)
+            else None
+        )
+        if show:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            with Progress(
+                TextColumn("ingest"),
+                BarColumn(bar_width=None),
+                TextColumn(
+                    "{task.fields[rows]:,} rows  {task.fields[mb]:.0f} MB  {task.fields[rate]:.1f} MB/s"
+                ),
+                TimeElapsedColumn(),
+                transient=True,
+                console=None,
+            ) as bar:
+                task = bar.add_task("ingest", total=None, rows=0, mb=0.0, rate=0.0)
+
+                def tick(done: int, rows: int) -> None:
+                    elapsed = bar.tasks[0].elapsed or 1e-9
+                    bar.update(task, rows=rows, mb=done / 1e6, rate=done / 1e6 / elapsed)
+
+                summary = ingest(target, sources, options, stdin=stdin, progress=tick)
+        else:
+            summary = ingest(target, sources, options, stdin=stdin)
+        data = summary.as_dict()
+        if as_json:
+            typer.echo(json.dumps(data, indent=2, sort_keys=True))
+        for line in summary.recovered:
+            err(f"note: {line}")
+        for path in summary.passed_over:
+            err(f"note: passed over {path} (not a flow log)")
+        for f in summary.files:
+            for w in f.warnings:
+                err(f"warning: {f.path}: {w}")
+            for reason, n in sorted(f.reasons.items()):
+                err(f"quarantined: {f.path}: {n} line(s): {reason}")
+        rate = data["bytes_read"] / max(summary.seconds, 1e-9)
+        err(
+            f"ingested {data['files']} file(s) into {target.root}: {data['lines_read']:,} lines read = "
+            f"{data['rows']:,} rows stored + {data['quarantined']:,} quarantined + "
+            f"{data['skipped_already_ingested']:,} skipped (already ingested) + {data['ignored']:,} ignored"
+        )
+        err(
+            f"partitions touched: {', '.join(data['partitions']) or 'none'}; "
+            f"{_human(data['bytes_read'])} in {summary.seconds:.1f} s ({_human(rate)}/s)"
+        )
+        if data["quarantined"]:
+            err(f"see the quarantined lines with: flowlens quarantine --store {target.root}")
+
+    @app.command("status")
+    def status_cmd(
+        store: StoreOpt = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    ) -> None:
+        """Describe a store: rows, time range, clusters, size on disk, quarantine, last ingest."""
+        from flowlens.store import describe
+
+        info = describe(resolve_store(store)).as_dict()
+        if as_json:
+            typer.echo(json.dumps(info, indent=2, sort_keys=True))
+            return
+        last = info["last_ingest"] or {}
+        lines = [
+            f"store:        {info['store']}",
+            f"rows:         {info['rows']:,} in {info['files']} Parquet file(s), {_human(info['bytes_on_disk'])} on disk",
+            f"time range:   {info['first_start_time'] or '-'} .. {info['last_end_time'] or '-'}",
+            f"partitions:   {len(info['dates'])}"
+            + (f" ({info['dates'][0]} .. {info['dates'][-1]})" if info["dates"] else ""),
+            "clusters:     " + (", ".join(f"{k} ({v:,})" for k, v in info["clusters"].items()) or "-"),
+            "formats:      " + (", ".join(f"{k} ({v:,})" for k, v in info["formats"].items()) or "-"),
+            f"quarantined:  {info['quarantined']:,} line(s)",
+        ]
+        lines += [f"  {n:,} x {reason}" for reason, n in info["quarantine_reasons"].items()]
+        lines.append(
+            f"sources:      {info['sources']} content lineage(s) tracked, {info['ingests']} ingest run(s)"
+        )
+        if last:
+            lines.append(
+                f"last ingest:  {last.get('ingest_id')} finished {last.get('finished')}: "
+                f"{last.get('rows', 0):,} rows, {last.get('quarantined', 0):,} quarantined, "
+                f"{last.get('skipped_already_ingested', 0):,} skipped"
+            )
+        typer.echo("\n".join(lines))
+
+    @app.command("quarantine")
+    def quarantine_cmd(
+        store: StoreOpt = None,
+        limit: Annotated[int, typer.Option(help="Show at most this many lines (0: all).")] = 50,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    ) -> None:
+        """List quarantined lines: file, line number, reason and the raw text."""
+        import duckdb
+
+        target = resolve_store(store)
+        files = target.quarantine_files()
+        if not files:
+            err(f"no quarantined lines in {target.root}")
+            return
+        con = duckdb.connect()
+        rel = con.read_parquet([str(p) for p in files])
+        con.register("q", rel)
+        sql = "SELECT source_file, source_line, reason, text, ingest_id FROM q ORDER BY ingest_id, source_file, source_line"
+        rows = con.execute(
+            sql + (" LIMIT $limit" if limit else ""), {"limit": limit} if limit else {}
+        ).fetchall()
+        for source_file, line, reason, text, ingest_id in rows:
+            if as_json:
+                typer.echo(
+                    json.dumps(
+                        {
+                            "ingest_id": ingest_id,
+                            "file": source_file,
+                            "line": line,
+                            "reason": reason,
+                            "text": text,
+                        },
+                        sort_keys=True,
+                    )
+                )
+            else:
+                shown = text if len(text) <= 200 else text[:200] + "..."
+                typer.echo(f"{source_file}:{line}: {reason}\n    {shown!r}")
+
+    @app.command("schema")
+    def schema_cmd(
+        as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    ) -> None:
+        """Print the canonical flow schema: every column, its type and meaning."""
+        from flowlens.schema import POLICY_HIT_DOC, describe
+
+        rows = describe()
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "columns": [{"name": n, "type": t, "doc": d} for n, t, d in rows],
+                        "policy_hit": POLICY_HIT_DOC,
+                    },
+                    indent=2,
+                )
+            )
+            return
+        width = max(len(n) for n, _, _ in rows)
+        for name, type_, doc in rows:
+            typer.echo(f"{name:<{width}}  {type_}\n{'':<{width}}  {doc}")
+        typer.echo(
+            "\npolicy hit fields (enforced_policies, pending_policies, all_policies, transit_policies):"
+        )
+        for name, doc in POLICY_HIT_DOC.items():
+            typer.echo(f"  {name:<13} {doc}")
+
+
+

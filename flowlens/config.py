@@ -1,0 +1,110 @@
+"""The ``flowlens.yaml`` configuration file: store, cluster, sources, queries and reports folders.
+
+Example::
+
+    store: /var/lib/flowlens
+    cluster: prod-eu-1
+    queries: ./my-queries          # extra named queries (optional)
+    reports: ./reports             # where `flowlens report` writes (optional)
+    sources:
+      - path: /var/log/calico/flowlogs/flows.log*
+        format: enterprise         # optional: detected per file when absent
+      - path: /exports/goldmane/*.ndjson
+
+Relative paths are relative to the folder of the config file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flowlens.errors import UsageError
+from flowlens.formats import FORMAT_NAMES
+
+CONFIG_NAMES = ("flowlens.yaml", "flowlens.yml")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    path: str
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    store: Path | None = None
+    cluster: str | None = None
+    queries: Path | None = None
+    reports: Path | None = None
+    sources: tuple[SourceSpec, ...] = field(default_factory=tuple)
+
+
+def find_config(start: Path) -> Path | None:
+    """``flowlens.yaml`` in ``start`` (no walking up: a config applies where it is)."""
+    for name in CONFIG_NAMES:
+        candidate = start / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path) -> Config:
+    """Read and check a config file; errors name the file and the key."""
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the config file ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML ({exc})") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: the config must be a mapping of keys (store, cluster, sources, ...)")
+    known = {"store", "cluster", "queries", "reports", "sources"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UsageError(f"{path}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+    base = path.parent
+
+    def as_path(key: str) -> Path | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise UsageError(f"{path}: '{key}' must be a path")
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else base / p
+
+    cluster = data.get("cluster")
+    if cluster is not None and not isinstance(cluster, str):
+        raise UsageError(f"{path}: 'cluster' must be a string")
+    sources: list[SourceSpec] = []
+    raw_sources = data.get("sources") or []
+    if not isinstance(raw_sources, list):
+        raise UsageError(f"{path}: 'sources' must be a list")
+    for i, item in enumerate(raw_sources):
+        if isinstance(item, str):
+            item = {"path": item}
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            raise UsageError(f"{path}: sources[{i}] needs a 'path'")
+        fmt = item.get("format")
+        if fmt is not None and fmt not in FORMAT_NAMES:
+            raise UsageError(f"{path}: sources[{i}].format must be one of {', '.join(FORMAT_NAMES)}")
+        extra = sorted(set(item) - {"path", "format"})
+        if extra:
+            raise UsageError(f"{path}: sources[{i}] has unknown key(s) {', '.join(extra)}")
+        p = Path(item["path"]).expanduser()
+        sources.append(SourceSpec(str(p if p.is_absolute() else base / p), fmt))
+    return Config(
+        path=path,
+        store=as_path("store"),
+        cluster=cluster,
+        queries=as_path("queries"),
+        reports=as_path("reports"),
+        sources=tuple(sources),
+    )

@@ -1,0 +1,68 @@
+"""Input formats: one module per format, and :func:`detect` to tell them apart.
+
+=============== ==========================================================================
+``enterprise``  Calico Enterprise/Cloud ``flows.log`` (Felix), also bare ES documents
+``elasticsearch`` ES search hits ``{"_id": ..., "_source": {...}}``, one per line
+``goldmane``    Calico open-source Goldmane emitter NDJSON
+``whisker``     Calico open-source Whisker ``/flows`` response, event stream or lines
+=============== ==========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+
+from flowlens.errors import InputError
+from flowlens.formats import enterprise, goldmane, whisker
+from flowlens.formats.base import Format
+
+FORMATS: dict[str, Format] = {
+    f.name: f for f in (enterprise.ENTERPRISE, enterprise.ELASTICSEARCH, goldmane.GOLDMANE, whisker.WHISKER)
+}
+FORMAT_NAMES: tuple[str, ...] = tuple(FORMATS)
+
+
+def get_format(name: str) -> Format:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise InputError(f"unknown format {name!r}; choose one of: {', '.join(FORMAT_NAMES)}") from None
+
+
+def detect(head: bytes) -> str | None:
+    """The format of a file from its first bytes (up to 64 KiB), or None when none fits.
+
+    The first line that parses as a JSON object decides; a Whisker list response (one JSON
+    document, possibly pretty-printed) and event stream are recognised by their shape.
+    """
+    text = head.decode("utf-8", errors="replace")
+    stripped = text.lstrip()
+    if stripped.startswith("data:"):
+        return "whisker"
+    if stripped.startswith("{") and '"items"' in text[:4096] and ('"total"' in text or "\n" in stripped[:2]):
+        return "whisker"
+    for line in text.splitlines()[:50]:
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("data:"):
+            return "whisker"
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        if "items" in record and isinstance(record["items"], list):
+            return "whisker"
+        if goldmane.looks_like(record):
+            return "goldmane"
+        if whisker.looks_like(record):
+            return "whisker"
+        found = enterprise.looks_like(record)
+        if found:
+            return found
+    return None
+
+
+__all__ = ["FORMATS", "FORMAT_NAMES", "Format", "detect", "get_format"]

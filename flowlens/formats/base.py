@@ -1,0 +1,149 @@
+"""What every input format provides, and the checks they share.
+
+A format turns one input record (a JSON text) into the canonical columns of
+:mod:`flowlens.schema`. The fast path is SQL run by DuckDB over a batch of lines: ``structure`` is
+the ``json_transform`` structure that parses a record once, ``columns`` are the SQL expressions
+that map the parsed struct (``j``) to canonical columns, and ``suspect`` is a cheap SQL condition
+that is true for every record that *might* be bad. Only suspect records are looked at one by one,
+in Python, by ``diagnose``, which either names what is wrong (the record is quarantined with that
+reason) or returns ``None`` (the record is fine, e.g. an old record without optional keys).
+
+Label columns come out of the SQL as lists of ``k=v`` strings and policy columns as lists of raw
+hit texts (a hit string, or the JSON text of a Goldmane/Whisker hit object); :mod:`flowlens.ingest`
+turns them into maps and POLICY_HIT structs with Arrow, which is much faster than SQL lambdas.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# JSON "types" used by the per-record checks.
+INT = "int"
+STR = "str"
+STR_LIST = "str_list"
+INT_LIST = "int_list"
+LABELS_OBJ = "labels_obj"  # {"labels": ["k=v", ...]}
+STR_OR_INT = "str_or_int"
+ANY = "any"
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Seconds since the epoch that DuckDB and Parquet can hold as a timestamp (years 1..9999).
+MAX_EPOCH_SECONDS = 253_402_300_799
+
+
+@dataclass(frozen=True)
+class Format:
+    """One input format."""
+
+    name: str
+    description: str
+    structure: Mapping[str, Any]
+    columns: Mapping[str, str]
+    suspect: str
+    diagnose: Callable[[Any], str | None]
+    #: SQL expression turning the raw line ``t`` into the JSON text of the record (NULL: not a
+    #: record, e.g. framing of an event stream).
+    record_sql: str = "t"
+    #: text a line may start with when it carries no record (counted as ignored, not quarantined)
+    ignorable: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def structure_json(self) -> str:
+        return json.dumps(self.structure, separators=(",", ":"), sort_keys=True)
+
+
+def type_error(name: str, value: Any, kind: str) -> str | None:
+    """None when ``value`` fits ``kind`` (null always fits), else a reason naming the field."""
+    if value is None:
+        return None
+    ok: bool
+    if kind == INT:
+        ok = isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX
+        if not ok and isinstance(value, float) and value.is_integer():
+            ok = True
+    elif kind == STR:
+        ok = isinstance(value, str)
+    elif kind == STR_OR_INT:
+        ok = isinstance(value, (str, int)) and not isinstance(value, bool)
+    elif kind == STR_LIST:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    elif kind == INT_LIST:
+        ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    elif kind == LABELS_OBJ:
+        ok = isinstance(value, dict) and type_error(name, value.get("labels"), STR_LIST) is None
+    else:
+        ok = True
+    if ok:
+        return None
+    return f"wrong type for field '{name}': expected {_KIND_WORDS[kind]}, got {_json_type(value)}"
+
+
+_KIND_WORDS = {
+    INT: "an integer",
+    STR: "a string",
+    STR_OR_INT: "a string or an integer",
+    STR_LIST: "a list of strings",
+    INT_LIST: "a list of integers",
+    LABELS_OBJ: 'an object {"labels": [strings]}',
+}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return f"the number {value}" if not INT64_MIN <= value <= INT64_MAX else "an integer out of range"
+    if isinstance(value, float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def check_fields(doc: Mapping[str, Any], types: Mapping[str, str], required: tuple[str, ...]) -> str | None:
+    """The first problem with ``doc``: a missing required field or a field of the wrong type."""
+    for name in required:
+        if doc.get(name) is None:
+            return f"missing required field '{name}'"
+    for name, kind in types.items():
+        reason = type_error(name, doc.get(name), kind)
+        if reason:
+            return reason
+    return None
+
+
+def check_range(doc: Mapping[str, Any], name: str, low: int, high: int) -> str | None:
+    value = doc.get(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not low <= value <= high:
+        return f"field '{name}' out of range: {value} (expected {low}..{high})"
+    return None
+
+
+def check_labels(items: list[str] | None, name: str) -> str | None:
+    """Labels are ``k=v`` strings; a key given twice cannot become a map."""
+    if not items:
+        return None
+    keys = [item.split("=", 1)[0] for item in items]
+    if len(set(keys)) != len(keys):
+        dup = sorted({k for k in keys if keys.count(k) > 1})[0]
+        return f"duplicate label key '{dup}' in '{name}'"
+    return None
+
+
+# --- SQL building blocks shared by the formats -------------------------------------------------
+
+
+def sql_epoch_seconds(expr: str) -> str:
+    return f"CASE WHEN {expr} BETWEEN 0 AND {MAX_EPOCH_SECONDS} THEN to_timestamp({expr}) END"
+
+
+def sql_epoch_ms(expr: str) -> str:
+    return f"CASE WHEN {expr} BETWEEN 0 AND {MAX_EPOCH_SECONDS * 1000} THEN epoch_ms({expr}) END"

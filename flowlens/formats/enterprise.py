@@ -1,0 +1,252 @@
+"""Calico Enterprise/Cloud flow logs: Felix ``flows.log`` lines and Elasticsearch exports.
+
+A Felix line and an Elasticsearch ``_source`` document share one field list (the latter adds
+``host``, ``@timestamp``, ``cluster``, ``generated_time`` and ``id``). Elasticsearch exports come
+either as bare documents, one per line (read as ``enterprise``), or as search hits
+``{"_index": ..., "_id": ..., "_source": {...}}`` (read as ``elasticsearch``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowlens.formats.base import (
+    INT,
+    INT_LIST,
+    LABELS_OBJ,
+    MAX_EPOCH_SECONDS,
+    STR,
+    STR_LIST,
+    STR_OR_INT,
+    Format,
+    check_fields,
+    check_labels,
+    check_range,
+    sql_epoch_ms,
+    sql_epoch_seconds,
+)
+from flowlens.formats.hits import HitParseError, parse_hit
+
+# Counters every era of Felix writes (2019 records included): NULL here means missing or wrong.
+_ALWAYS_INTS = (
+    "bytes_in",
+    "bytes_out",
+    "packets_in",
+    "packets_out",
+    "num_flows",
+    "num_flows_started",
+    "num_flows_completed",
+)
+# Written by Felix from about 2021 on, always together with process_name.
+_MODERN_INTS = (
+    "http_requests_allowed_in",
+    "http_requests_denied_in",
+    "num_process_names",
+    "num_process_ids",
+    "num_process_args",
+    "num_original_source_ips",
+    "tcp_mean_send_congestion_window",
+    "tcp_min_send_congestion_window",
+    "tcp_mean_smooth_rtt",
+    "tcp_max_smooth_rtt",
+    "tcp_mean_min_rtt",
+    "tcp_max_min_rtt",
+    "tcp_mean_mss",
+    "tcp_min_mss",
+    "tcp_total_retransmissions",
+    "tcp_lost_packets",
+    "tcp_unrecovered_to",
+)
+_TRANSIT_INTS = ("transit_bytes_in", "transit_bytes_out", "transit_packets_in", "transit_packets_out")
+# Integers that are legitimately null: read as raw JSON so a wrong type is still seen.
+_NULLABLE_INTS = ("source_port", "dest_port", "dest_service_port_num")
+_STRINGS = (
+    "source_ip",
+    "source_name",
+    "source_name_aggr",
+    "source_namespace",
+    "source_type",
+    "dest_ip",
+    "dest_name",
+    "dest_name_aggr",
+    "dest_namespace",
+    "dest_type",
+    "dest_service_namespace",
+    "dest_service_name",
+    "dest_service_port",
+    "proto",
+    "action",
+    "reporter",
+    "process_name",
+    "host",
+    "cluster",
+    "generated_time",
+    "id",
+)
+POLICY_KEYS = ("enforced_policies", "pending_policies", "all_policies", "transit_policies")
+REQUIRED = ("start_time", "end_time", "action", "reporter")
+
+STRUCTURE: dict[str, Any] = {
+    "start_time": "BIGINT",
+    "end_time": "BIGINT",
+    "@timestamp": "BIGINT",
+    **{k: "BIGINT" for k in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS},
+    **{k: "JSON" for k in _NULLABLE_INTS},
+    **{k: "VARCHAR" for k in _STRINGS},
+    "process_id": "VARCHAR",
+    "source_labels": {"labels": ["VARCHAR"]},
+    "dest_labels": {"labels": ["VARCHAR"]},
+    "nat_outgoing_ports": ["INTEGER"],
+    "dest_domains": ["VARCHAR"],
+    "process_args": ["VARCHAR"],
+    "original_source_ips": ["VARCHAR"],
+    "policies": {k: ["VARCHAR"] for k in POLICY_KEYS},
+}
+
+TYPES: dict[str, str] = {
+    "start_time": INT,
+    "end_time": INT,
+    "@timestamp": INT,
+    **{k: INT for k in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS + _NULLABLE_INTS},
+    **{k: STR for k in _STRINGS},
+    "process_id": STR_OR_INT,
+    "source_labels": LABELS_OBJ,
+    "dest_labels": LABELS_OBJ,
+    "nat_outgoing_ports": INT_LIST,
+    "dest_domains": STR_LIST,
+    "process_args": STR_LIST,
+    "original_source_ips": STR_LIST,
+}
+
+
+def _int_column(d: str, name: str, sql_type: str = "INTEGER") -> str:
+    return f"TRY_CAST({d}.{name} AS {sql_type})"
+
+
+def _columns(d: str, es_id: str) -> dict[str, str]:
+    q = f'{d}."@timestamp"'
+    cols: dict[str, str] = {
+        "cluster": f"COALESCE($cluster_override, {d}.cluster, $cluster_default)",
+        "start_time": sql_epoch_seconds(f"{d}.start_time"),
+        "end_time": sql_epoch_seconds(f"{d}.end_time"),
+        "source_labels": f"{d}.source_labels.labels",
+        "dest_labels": f"{d}.dest_labels.labels",
+        "nat_outgoing_ports": f"{d}.nat_outgoing_ports",
+        "dest_domains": f"{d}.dest_domains",
+        "process_args": f"{d}.process_args",
+        "original_source_ips": f"{d}.original_source_ips",
+        "process_id": f"{d}.process_id",
+        "es_timestamp": sql_epoch_ms(q),
+        "generated_time": f"TRY_CAST({d}.generated_time AS TIMESTAMPTZ)",
+        "es_id": es_id,
+    }
+    for name in _STRINGS:
+        if name not in ("cluster", "generated_time", "id"):
+            cols[name] = f"{d}.{name}"
+    for name in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS:
+        cols[name] = f"{d}.{name}"
+    for name in _NULLABLE_INTS:
+        cols[name] = _int_column(d, name)
+    for key in POLICY_KEYS:
+        cols[key] = f"{d}.policies.{key}"
+    return cols
+
+
+def _suspect(d: str) -> str:
+    nullable_bad = " OR ".join(
+        f"({d}.{n} IS NOT NULL AND TRY_CAST({d}.{n} AS INTEGER) IS NULL)" for n in _NULLABLE_INTS
+    )
+    always = " OR ".join(f"{d}.{n} IS NULL" for n in _ALWAYS_INTS)
+    modern = " OR ".join(f"{d}.{n} IS NULL" for n in _MODERN_INTS)
+    required = " OR ".join(f"{d}.{n} IS NULL" for n in REQUIRED)
+    ports = " OR ".join(
+        f"TRY_CAST({d}.{n} AS INTEGER) NOT BETWEEN 0 AND 65535" for n in ("source_port", "dest_port")
+    )
+    return (
+        f"{d} IS NULL OR {required} OR {always} OR {nullable_bad} OR {ports}"
+        f" OR ({d}.process_name IS NOT NULL AND ({modern}))"
+        f" OR {d}.start_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
+        f" OR {d}.end_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
+    )
+
+
+def diagnose_document(doc: Any) -> str | None:
+    """The first problem with a flows.log record / ``_source`` document, or None."""
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    reason = check_fields(doc, TYPES, REQUIRED)
+    if reason:
+        return reason
+    for name in ("start_time", "end_time"):
+        reason = check_range(doc, name, 0, MAX_EPOCH_SECONDS)
+        if reason:
+            return reason
+    for name in ("source_port", "dest_port"):
+        reason = check_range(doc, name, 0, 65535)
+        if reason:
+            return reason
+    reason = check_range(doc, "dest_service_port_num", -(2**31), 2**31 - 1)
+    if reason:
+        return reason
+    for name in ("source_labels", "dest_labels"):
+        value = doc.get(name)
+        reason = check_labels(value.get("labels") if isinstance(value, dict) else None, name)
+        if reason:
+            return reason
+    policies = doc.get("policies")
+    if policies is not None:
+        if not isinstance(policies, dict):
+            return "wrong type for field 'policies': expected an object"
+        for key in POLICY_KEYS:
+            hits = policies.get(key)
+            if hits is None:
+                continue
+            if not isinstance(hits, list) or not all(isinstance(h, str) for h in hits):
+                return f"wrong type for field 'policies.{key}': expected a list of strings"
+            for h in hits:
+                try:
+                    parse_hit(h)
+                except HitParseError as exc:
+                    return f"invalid policy hit in 'policies.{key}': {exc}"
+    return None
+
+
+def diagnose_hit(doc: Any) -> str | None:
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    if "_source" in doc:
+        return (
+            diagnose_document(doc["_source"])
+            if isinstance(doc["_source"], dict)
+            else "'_source' is not an object"
+        )
+    return diagnose_document(doc)
+
+
+ENTERPRISE = Format(
+    name="enterprise",
+    description="Calico Enterprise/Cloud flows.log (Felix), one JSON object per line; also bare Elasticsearch documents",
+    structure=STRUCTURE,
+    columns=_columns("j", "j.id"),
+    suspect=_suspect("j"),
+    diagnose=diagnose_document,
+)
+
+ELASTICSEARCH = Format(
+    name="elasticsearch",
+    description='Elasticsearch export of tigera_secure_ee_flows*: search hits {"_id": ..., "_source": {...}}, one per line',
+    structure={"_id": "VARCHAR", "_index": "VARCHAR", "_source": STRUCTURE},
+    columns=_columns("j._source", "COALESCE(j._id, j._source.id)"),
+    suspect=_suspect("j._source"),
+    diagnose=diagnose_hit,
+)
+
+
+def looks_like(record: dict[str, Any]) -> str | None:
+    """Which of the two formats a parsed first record belongs to, if any."""
+    if "_source" in record and isinstance(record["_source"], dict):
+        return "elasticsearch"
+    keys = set(record)
+    if {"start_time", "end_time", "action", "reporter"} <= keys and isinstance(record.get("start_time"), int):
+        return "enterprise"
+    return None

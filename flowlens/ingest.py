@@ -1,0 +1,969 @@
+"""Ingest: Calico flow-log files into the store, exactly once, losing nothing.
+
+The fast path never parses a line in Python: a file is read in large blocks, split into lines
+with numpy, and each block is handed to DuckDB as an Arrow array; DuckDB parses the JSON once
+per line (``json_transform``) and computes every canonical column in the same query. Only lines
+that a cheap SQL test marks as *suspect* are looked at one by one, to name what is wrong with
+them (or to clear them). Policy-hit strings are few and repeat endlessly, so each distinct string
+is parsed once and the results are joined back with Arrow.
+
+Exactly once: a source is identified by its content, not its name. The manifest keeps, for each
+*lineage* of content (a ``flows.log`` and the rotated, gzipped copies of it), checkpoints of
+``(bytes, lines, BLAKE2b of those bytes)``. A file whose first line and prefix match a checkpoint
+continues from there, so a re-ingested, renamed, rotated or grown file adds only its new lines.
+A partial last line of a plain file waits for the next run.
+
+Accounting, per file: lines read = rows stored + lines quarantined + lines skipped as already
+ingested + framing lines ignored (event-stream ``event:``/``id:`` lines and blank separators only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import gzip
+import hashlib
+import io
+import json
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from flowlens.errors import InputError, StrictModeError, UsageError
+from flowlens.formats import detect, get_format
+from flowlens.formats.base import Format
+from flowlens.formats.hits import HitParseError, PolicyHit, hit_from_object, parse_hit
+from flowlens.schema import ARROW_SCHEMA, POLICY_COLUMNS, POLICY_HIT
+from flowlens.store import QUARANTINE_SCHEMA, Store, StoreWriter, new_ingest_id
+
+BLOCK_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+QUARANTINE_RAW_LIMIT = 64 * 1024
+ROWS_PER_COMMIT = 4_000_000
+ROWS_PER_ROW_GROUP = 256 * 1024
+MAX_CHECKPOINTS = 32
+HEAD_BYTES = 64 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+STDIN = "-"
+
+# Files that live beside logs and are not logs: passed over with a note, never quarantined.
+NOT_LOGS = {
+    ".yaml",
+    ".yml",
+    ".md",
+    ".txt",
+    ".rst",
+    ".py",
+    ".toml",
+    ".cfg",
+    ".ini",
+    ".sh",
+    ".png",
+    ".svg",
+    ".html",
+}
+
+
+@dataclass
+class FileSummary:
+    """What happened to one source."""
+
+    path: str
+    format: str | None = None
+    lines_read: int = 0
+    rows: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    ignored: int = 0
+    pending_bytes: int = 0
+    bytes_read: int = 0
+    warnings: list[str] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        return self.lines_read == self.rows + self.quarantined + self.skipped + self.ignored
+
+
+@dataclass
+class IngestSummary:
+    """What one ``ingest`` did. Counts add up: see :attr:`balanced`."""
+
+    ingest_id: str
+    store: str
+    files: list[FileSummary] = field(default_factory=list)
+    passed_over: list[str] = field(default_factory=list)
+    partitions: set[str] = field(default_factory=set)
+    recovered: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def total(self, name: str) -> int:
+        return int(sum(getattr(f, name) for f in self.files))
+
+    @property
+    def balanced(self) -> bool:
+        return all(f.balanced for f in self.files)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ingest_id": self.ingest_id,
+            "store": self.store,
+            "files": len(self.files),
+            "lines_read": self.total("lines_read"),
+            "rows": self.total("rows"),
+            "quarantined": self.total("quarantined"),
+            "skipped_already_ingested": self.total("skipped"),
+            "ignored": self.total("ignored"),
+            "pending_bytes": self.total("pending_bytes"),
+            "bytes_read": self.total("bytes_read"),
+            "partitions": sorted(self.partitions),
+            "passed_over": self.passed_over,
+            "seconds": round(self.seconds, 3),
+            "balanced": self.balanced,
+            "per_file": [
+                {
+                    "path": f.path,
+                    "format": f.format,
+                    "lines_read": f.lines_read,
+                    "rows": f.rows,
+                    "quarantined": f.quarantined,
+                    "skipped_already_ingested": f.skipped,
+                    "ignored": f.ignored,
+                    "pending_bytes": f.pending_bytes,
+                    "reasons": dict(sorted(f.reasons.items())),
+                    "warnings": f.warnings,
+                }
+                for f in self.files
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    format: str | None = None  # None: detect per file
+    cluster: str | None = None  # overrides the record's own cluster
+    default_cluster: str = "default"
+    strict: bool = False
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    threads: int | None = None
+
+
+ProgressFn = Callable[[int, int], None]  # (bytes read so far, rows so far)
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+
+def expand_sources(
+    paths: Iterable[str | tuple[str, str | None]],
+) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """Files to read with their format (None: detect), sorted and each once, and the files passed
+    over as not logs, from paths, directories (recursive) and globs. ``-`` is standard input."""
+    files: list[tuple[str, str | None]] = []
+    passed: list[str] = []
+    seen: set[str] = set()
+
+    def add(path: Path, fmt: str | None) -> None:
+        key = str(path)
+        if key in seen:
+            return
+        seen.add(key)
+        suffixes = [s.lower() for s in path.suffixes]
+        if path.name.startswith(".") or (suffixes and suffixes[-1] in NOT_LOGS) or path.name.startswith("README"):
+            passed.append(key)
+        else:
+            files.append((key, fmt))
+
+    for item in paths:
+        raw, fmt = item if isinstance(item, tuple) else (item, None)
+        if raw == STDIN:
+            files.append((STDIN, fmt))
+            continue
+        matches = sorted(glob.glob(raw, recursive=True)) if glob.has_magic(raw) else [raw]
+        if not matches:
+            raise InputError(f"no file matches {raw!r}")
+        for match in matches:
+            p = Path(match)
+            if p.is_dir():
+                for child in sorted(q for q in p.rglob("*") if q.is_file()):
+                    if not any(part.startswith(".") for part in child.relative_to(p).parts):
+                        add(child, fmt)
+            elif p.is_file():
+                add(p, fmt)
+            else:
+                raise InputError(f"{match}: no such file or directory")
+    return files, passed
+
+
+class _Source:
+    """A decompressed byte stream over one input, reopenable (for the checkpoint pass)."""
+
+    def __init__(self, path: str, stdin: IO[bytes] | None) -> None:
+        self.path = path
+        self._stdin_data: bytes | None = None
+        if path == STDIN:
+            # Standard input cannot be read twice; it is held in memory (pipes are small).
+            self._stdin_data = (stdin or io.BytesIO()).read()
+            self.compressed = self._stdin_data[:2] == GZIP_MAGIC
+        else:
+            try:
+                with open(path, "rb") as fh:
+                    self.compressed = fh.read(2) == GZIP_MAGIC
+            except OSError as exc:
+                raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
+
+    @property
+    def complete(self) -> bool:
+        """Compressed files and standard input are complete: their last line does not wait."""
+        return self.compressed or self.path == STDIN
+
+    def open(self) -> IO[bytes]:
+        raw: IO[bytes] = (
+            io.BytesIO(self._stdin_data) if self._stdin_data is not None else open(self.path, "rb")  # noqa: SIM115 - the caller closes the returned stream
+        )
+        if self.compressed:
+            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return raw
+
+
+def _read_blocks(stream: IO[bytes], warnings: list[str]) -> Iterator[bytes]:
+    """Blocks of decompressed bytes; a damaged gzip stream ends the file with a warning."""
+    while True:
+        try:
+            block = stream.read(BLOCK_BYTES)
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+            warnings.append(
+                f"compressed data damaged or truncated ({exc}); the rest of the file cannot be read"
+            )
+            return
+        if not block:
+            return
+        yield block
+
+
+class _ContentHash:
+    """A running BLAKE2b of the bytes consumed, computed on a worker thread (hashlib releases the
+    GIL) so that hashing overlaps with parsing."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.blake2b(digest_size=32)
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._last: Future[None] | None = None
+
+    def update(self, data: bytes) -> None:
+        if data:
+            self._last = self._pool.submit(self._hash.update, data)
+
+    def hexdigest(self) -> str:
+        if self._last is not None:
+            self._last.result()
+        self._pool.shutdown(wait=True)
+        return self._hash.hexdigest()
+
+
+# --- manifest lineages ------------------------------------------------------------------------
+
+
+def _head_key(head: bytes) -> str:
+    first = head.split(b"\n", 1)[0][:4096]
+    return hashlib.sha256(first).hexdigest()
+
+
+def _find_resume(
+    source: _Source, head_key: str, manifest: dict[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The lineage and checkpoint this content continues, verified by hashing its prefix."""
+    candidates = [s for s in manifest["sources"] if s["head"] == head_key]
+    if not candidates:
+        return None, None
+    wanted: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+    for lineage in candidates:
+        for cp in lineage["checkpoints"]:
+            wanted.append((cp["bytes"], lineage, cp))
+    wanted.sort(key=lambda w: w[0])
+    best: tuple[dict[str, Any], dict[str, Any]] | None = None
+    hasher = hashlib.blake2b(digest_size=32)
+    done = 0
+    idx = 0
+    with source.open() as stream:
+        for block in _read_blocks(stream, []):
+            start = 0
+            while idx < len(wanted) and wanted[idx][0] <= done + len(block):
+                cut = wanted[idx][0] - done
+                hasher.update(block[start:cut])
+                start = cut
+                if hasher.hexdigest() == wanted[idx][2]["blake2b"]:
+                    best = (wanted[idx][1], wanted[idx][2])
+                idx += 1
+            hasher.update(block[start:])
+            done += len(block)
+            if idx >= len(wanted):
+                break
+    if best is None:
+        return None, None
+    return best
+
+
+# --- policy hits ------------------------------------------------------------------------------
+
+
+class _HitMapper:
+    """Maps raw hit texts (strings in F0/F1/F2, or JSON objects) to POLICY_HIT structs, parsing
+    each distinct text once."""
+
+    def __init__(self) -> None:
+        self._index: dict[str, int] = {}
+        self._rows: list[dict[str, Any]] = []
+        self._errors: dict[str, str] = {}
+        self._keys = pa.array([], pa.string())
+        self._structs = pa.array([], POLICY_HIT)
+        self._policy_index = pa.array([], pa.int64())
+
+    def _parse(self, text: str) -> PolicyHit:
+        if text.startswith("{"):
+            return hit_from_object(json.loads(text))
+        return parse_hit(text)
+
+    def _learn(self, texts: list[str]) -> None:
+        new = False
+        for text in texts:
+            if text in self._index or text in self._errors:
+                continue
+            try:
+                hit = self._parse(text)
+            except (HitParseError, ValueError, TypeError) as exc:
+                self._errors[text] = str(exc)
+                continue
+            self._index[text] = len(self._rows)
+            self._rows.append(hit.as_row())
+            new = True
+        if new:
+            self._keys = pa.array(list(self._index), pa.string())
+            self._structs = pa.array(self._rows, POLICY_HIT)
+            self._policy_index = pa.array(
+                [r["policy_index"] if r["policy_index"] is not None else 0 for r in self._rows], pa.int64()
+            )
+
+    def map(self, column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray, dict[int, str]]:
+        """The column as LIST<POLICY_HIT>, a mask of rows with an invalid hit, and their reasons."""
+        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if arr.type != pa.list_(pa.string()):
+            arr = arr.cast(pa.list_(pa.string()))
+        flat = pc.list_flatten(arr)
+        unique = pc.unique(flat).to_pylist()
+        self._learn([u for u in unique if u is not None])
+        codes = pc.index_in(flat, value_set=self._keys)
+        bad_rows = np.zeros(len(arr), dtype=bool)
+        reasons: dict[int, str] = {}
+        if codes.null_count:
+            parents = pc.list_parent_indices(arr).to_numpy()
+            bad_flat = np.flatnonzero(codes.is_null().to_numpy(zero_copy_only=False))
+            texts = flat.to_pylist()
+            for pos in bad_flat:
+                row = int(parents[pos])
+                bad_rows[row] = True
+                text = texts[pos]
+                reasons.setdefault(
+                    row, f"invalid policy hit {text!r}: {self._errors.get(text, 'null entry')}"
+                )
+            codes = pc.fill_null(codes, 0)
+        if len(self._structs):
+            # Calico writes a trace as a set in random order: order each list by policy index.
+            idx = self._policy_index.take(codes).to_numpy(zero_copy_only=False)
+            parents = pc.list_parent_indices(arr).to_numpy()
+            order_key = parents.astype(np.int64) * (1 << 32) + idx
+            if len(order_key) > 1 and not np.all(order_key[1:] >= order_key[:-1]):
+                codes = codes.take(pa.array(np.argsort(order_key, kind="stable")))
+            values = self._structs.take(codes)
+        else:
+            values = pa.nulls(len(codes), POLICY_HIT)
+        result = pa.ListArray.from_arrays(arr.offsets, values, type=pa.list_(POLICY_HIT), mask=arr.is_null())
+        return result, bad_rows, reasons
+
+
+def labels_to_map(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray, dict[int, str]]:
+    """``["k=v", ...]`` lists (split on the first '=') as MAP<string, string>; rows where a key
+    appears twice cannot be a map and are reported instead."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if arr.type != pa.list_(pa.string()):
+        arr = arr.cast(pa.list_(pa.string()))
+    flat = pc.list_flatten(arr)
+    bad = np.zeros(len(arr), dtype=bool)
+    reasons: dict[int, str] = {}
+    parts = pc.split_pattern(flat, "=", max_splits=1)
+    keys = pc.list_element(parts, 0)
+    has_value = pc.equal(pc.list_value_length(parts), 2)
+    padded = pc.if_else(has_value, parts, pa.scalar(["", ""], pa.list_(pa.string())))
+    values = pc.list_element(padded, 1)
+    if len(flat):
+        parents = pc.list_parent_indices(arr).to_numpy().astype(np.int64)
+        codes = pc.dictionary_encode(keys).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        combined = parents * (1 << 32) + codes
+        if len(np.unique(combined)) != len(combined):
+            order = np.argsort(combined, kind="stable")
+            sorted_c = combined[order]
+            dup = order[1:][sorted_c[1:] == sorted_c[:-1]]
+            key_list = keys.to_pylist()
+            for pos in dup:
+                row = int(parents[pos])
+                bad[row] = True
+                reasons.setdefault(row, f"duplicate label key {key_list[pos]!r}")
+    mask = arr.is_null()
+    if bad.any():
+        # Keep the map valid (readers reject duplicate keys): the row is quarantined anyway.
+        mask = pc.or_(mask, pa.array(bad))
+        keep_flat = ~bad[pc.list_parent_indices(arr).to_numpy()] if len(flat) else np.zeros(0, dtype=bool)
+        keys = keys.filter(pa.array(keep_flat))
+        values = values.filter(pa.array(keep_flat))
+        lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy().astype(np.int64)
+        lengths = np.where(bad, 0, lengths)
+        offsets = np.zeros(len(arr) + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        return pa.MapArray.from_arrays(pa.array(offsets), keys, values, mask=mask), bad, reasons
+    return pa.MapArray.from_arrays(arr.offsets, keys, values, mask=mask), bad, reasons
+
+
+# --- the pipeline -----------------------------------------------------------------------------
+
+
+def _select_sql(fmt: Format, max_line: int) -> str:
+    names = [c.name for c in ARROW_SCHEMA if c.name in fmt.columns]
+    cols = ",\n  ".join(f"{fmt.columns[n]} AS {n}" for n in names)
+    structure = fmt.structure_json.replace("'", "''")
+    return f"""
+WITH d AS (
+  SELECT line_no, try(decode(line)) AS t, octet_length(line) AS n FROM raw_lines
+), r AS (
+  SELECT line_no, n, t, {fmt.record_sql} AS rec FROM d
+), p AS (
+  SELECT line_no, n, rec, CASE WHEN n <= {int(max_line)} THEN try(json_transform(rec, '{structure}')) END AS j FROM r
+)
+SELECT line_no, (n > {int(max_line)} OR rec IS NULL OR {fmt.suspect}) AS suspect,
+  {cols}
+FROM p
+"""
+
+
+class _FileWriter:
+    """Buffers rows per date partition and writes them into one staged Parquet file per date."""
+
+    def __init__(self, stage: Path, commit_id: str) -> None:
+        self.stage = stage
+        self.commit_id = commit_id
+        self._buffers: dict[str, list[pa.Table]] = {}
+        self._counts: dict[str, int] = {}
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self.rows = 0
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        days = pc.strftime(table["start_time"], format="%Y-%m-%d").combine_chunks()
+        uniques = pc.unique(days).to_pylist()
+        for day in uniques:
+            part = table.filter(pc.equal(days, day)) if len(uniques) > 1 else table
+            self._buffers.setdefault(day, []).append(part)
+            self._counts[day] = self._counts.get(day, 0) + part.num_rows
+            if self._counts[day] >= ROWS_PER_ROW_GROUP:
+                self._flush(day)
+        self.rows += table.num_rows
+
+    def _flush(self, day: str) -> None:
+        parts = self._buffers.pop(day, [])
+        self._counts[day] = 0
+        if not parts:
+            return
+        writer = self._writers.get(day)
+        if writer is None:
+            path = self.stage / "flows" / f"date={day}" / f"{self.commit_id}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(path, ARROW_SCHEMA, compression="zstd")
+            self._writers[day] = writer
+        writer.write_table(pa.concat_tables(parts), row_group_size=ROWS_PER_ROW_GROUP)
+
+    def close(self) -> set[str]:
+        for day in list(self._buffers):
+            self._flush(day)
+        for writer in self._writers.values():
+            writer.close()
+        days = set(self._writers)
+        self._writers.clear()
+        return days
+
+
+class Ingester:
+    """One ingest run over a store. Use :func:`ingest` unless you need the pieces."""
+
+    def __init__(
+        self,
+        writer: StoreWriter,
+        options: IngestOptions,
+        ingest_id: str,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.writer = writer
+        self.options = options
+        self.ingest_id = ingest_id
+        self.progress = progress
+        self.con = duckdb.connect(config={"threads": options.threads} if options.threads else {})
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.hits = _HitMapper()
+        self.manifest = json.loads(json.dumps(writer.manifest))
+        self._seq = 0
+        self._open_commit()
+        self.bytes_done = 0
+        self.rows_done = 0
+        self.quarantine: list[dict[str, Any]] = []
+        self._sql_cache: dict[str, str] = {}
+
+    def _open_commit(self) -> None:
+        self.commit_id = f"{self.ingest_id}-{self._seq:03d}"
+        self.stage = self.writer.stage(self.commit_id)
+        self.files = _FileWriter(self.stage, self.commit_id)
+        self._pending_sources: list[dict[str, Any]] = []
+
+    # --- one source ---------------------------------------------------------------------
+
+    def ingest_source(
+        self, path: str, stdin: IO[bytes] | None, summary: IngestSummary, fmt_name: str | None = None
+    ) -> FileSummary:
+        fs = FileSummary(path=path)
+        summary.files.append(fs)
+        source = _Source(path, stdin)
+        with source.open() as stream:
+            head = b""
+            for block in _read_blocks(stream, []):
+                head += block[: HEAD_BYTES - len(head)]
+                if len(head) >= HEAD_BYTES:
+                    break
+        if not head:
+            fs.warnings.append("empty file")
+            return fs
+        name = fmt_name or self.options.format or detect(head)
+        if name is None:
+            raise InputError(
+                f"{path}: not a Calico flow log flowlens knows (first line: {head.splitlines()[0][:120]!r}); "
+                "pass --format enterprise|elasticsearch|goldmane|whisker if it is one"
+            )
+        fmt = get_format(name)
+        fs.format = fmt.name
+        key = _head_key(head)
+        lineage, checkpoint = _find_resume(source, key, self.manifest)
+        start_bytes = checkpoint["bytes"] if checkpoint else 0
+        start_lines = checkpoint["lines"] if checkpoint else 0
+        if lineage is None:
+            lineage = {
+                "id": f"{self.ingest_id}:{len(self.manifest['sources'])}",
+                "head": key,
+                "checkpoints": [],
+            }
+        fs.skipped = start_lines
+        fs.lines_read = start_lines
+        whole_document = fmt.name == "whisker" and head.lstrip()[:1] == b"{" and b'"items"' in head[:4096]
+        hasher = _ContentHash()
+        consumed = 0
+        line_no = start_lines
+        with source.open() as stream:
+            if whole_document:
+                data = b"".join(_read_blocks(stream, fs.warnings))
+                fs.bytes_read = len(data)
+                self.bytes_done += len(data)
+                hasher.update(data)
+                consumed = len(data)
+                if start_bytes != len(data):
+                    fs.skipped = fs.lines_read = line_no = 0
+                    line_no = self._process(_whisker_items(data, fs), 0, fmt, fs)
+            else:
+                consumed, line_no = self._stream(stream, source, fmt, fs, hasher, start_bytes, start_lines)
+        if consumed > start_bytes or (consumed and not lineage["checkpoints"]):
+            if lineage not in self.manifest["sources"]:
+                self.manifest["sources"].append(lineage)
+            lineage["checkpoints"] = _keep_checkpoints(
+                [
+                    *lineage["checkpoints"],
+                    {"bytes": consumed, "lines": line_no, "blake2b": hasher.hexdigest()},
+                ]
+            )
+            lineage["path"] = path
+            lineage["format"] = fmt.name
+            lineage["last_ingest"] = self.ingest_id
+        return fs
+
+    def _stream(
+        self,
+        stream: IO[bytes],
+        source: _Source,
+        fmt: Format,
+        fs: FileSummary,
+        hasher: Any,
+        start_bytes: int,
+        start_lines: int,
+    ) -> tuple[int, int]:
+        """Read a line-oriented source from its checkpoint on; return (bytes consumed, lines)."""
+        consumed = 0
+        line_no = start_lines
+        carry = b""
+        for block in _read_blocks(stream, fs.warnings):
+            fs.bytes_read += len(block)
+            self.bytes_done += len(block)
+            data = carry + block
+            begin = 0
+            if consumed < start_bytes:
+                begin = min(start_bytes - consumed, len(data))
+                hasher.update(data[:begin])
+                consumed += begin
+                if consumed < start_bytes:
+                    carry = b""
+                    continue
+            cut = data.rfind(b"\n", begin)
+            if cut < 0:
+                carry = data[begin:]
+                continue
+            chunk = data[begin : cut + 1]
+            carry = data[cut + 1 :]
+            line_no += self._process(chunk, line_no, fmt, fs)
+            hasher.update(chunk)
+            consumed += len(chunk)
+            if self.progress:
+                self.progress(self.bytes_done, self.rows_done)
+        if carry:
+            if any("damaged" in w for w in fs.warnings):
+                line_no += self._quarantine_lines(
+                    [carry], line_no + 1, fmt, fs, "truncated: the compressed data ends inside this line"
+                )
+            elif source.complete:
+                line_no += self._process(carry + b"\n", line_no, fmt, fs)
+            else:
+                fs.pending_bytes = len(carry)
+                fs.warnings.append(f"{len(carry)} bytes of an unfinished last line wait for the next run")
+                return consumed, line_no
+            hasher.update(carry)
+            consumed += len(carry)
+        return consumed, line_no
+
+    # --- one block of lines -------------------------------------------------------------
+
+    def _process(self, chunk: bytes, first_line: int, fmt: Format, fs: FileSummary) -> int:
+        """Parse ``chunk`` (whole lines, each ending in a newline); return how many lines it had."""
+        buf = np.frombuffer(chunk, dtype=np.uint8)
+        ends = np.flatnonzero(buf == 10)
+        count = len(ends)
+        if count == 0:
+            return 0
+        starts = np.empty(count, dtype=np.int64)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        # Offsets over the chunk with each line's newline (and a CR before it) excluded: build the
+        # array over [start, end) pairs by taking every line's bytes without the newline.
+        lens = ends - starts
+        cr = np.zeros(count, dtype=bool)
+        nonempty = lens > 0
+        cr[nonempty] = buf[ends[nonempty] - 1] == 13
+        lens = lens - cr
+        offsets = np.empty(count + 1, dtype=np.int64)
+        offsets[0] = 0
+        np.cumsum(lens, out=offsets[1:])
+        if np.all(lens == ends - starts):
+            # No CR anywhere: the lines are the chunk minus the newlines; gather with one copy.
+            keep = np.ones(len(buf), dtype=bool)
+            keep[ends] = False
+            data = buf[keep]
+        else:
+            keep = np.ones(len(buf), dtype=bool)
+            keep[ends] = False
+            keep[ends[cr] - 1] = False
+            data = buf[keep]
+        lines = pa.LargeBinaryArray.from_buffers(
+            pa.large_binary(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data.tobytes())]
+        )
+        line_nos = np.arange(first_line + 1, first_line + count + 1, dtype=np.int64)
+        raw = pa.Table.from_arrays([lines, pa.array(line_nos)], names=["line", "line_no"])
+        fs.lines_read += count
+        sql = self._sql_cache.get(fmt.name)
+        if sql is None:
+            sql = self._sql_cache[fmt.name] = _select_sql(fmt, self.options.max_line_bytes)
+        self.con.register("raw_lines", pa.Table.from_batches(raw.to_batches(max_chunksize=4096)))
+        try:
+            out = self.con.sql(
+                sql,
+                params={
+                    "cluster_override": self.options.cluster,
+                    "cluster_default": self.options.default_cluster,
+                },
+            ).to_arrow_table()
+        finally:
+            self.con.unregister("raw_lines")
+        suspect = out["suspect"].to_numpy(zero_copy_only=False)
+        bad = np.zeros(count, dtype=bool)
+        reasons: dict[int, str] = {}
+        ignored = np.zeros(count, dtype=bool)
+        if suspect.any():
+            for idx in np.flatnonzero(suspect):
+                raw_line = lines[int(idx)].as_py()
+                verdict = self._diagnose(raw_line, fmt)
+                if verdict == "":
+                    ignored[idx] = True
+                elif verdict is not None:
+                    bad[idx] = True
+                    reasons[int(idx)] = verdict
+        # Rows the SQL could not turn into a timestamp are never stored, whatever the diagnosis.
+        no_time = out["start_time"].is_null().to_numpy(zero_copy_only=False) & ~bad & ~ignored
+        for idx in np.flatnonzero(no_time):
+            bad[idx] = True
+            reasons[int(idx)] = "the record could not be converted (start_time missing or invalid)"
+        columns: dict[str, Any] = {}
+        for col in POLICY_COLUMNS:
+            if col in out.column_names:
+                mapped, bad_hits, hit_reasons = self.hits.map(out[col])
+                columns[col] = mapped
+                for idx in np.flatnonzero(bad_hits & ~bad & ~ignored):
+                    bad[idx] = True
+                    reasons[int(idx)] = hit_reasons[int(idx)]
+        for col in ("source_labels", "dest_labels"):
+            mapped, bad_labels, label_reasons = labels_to_map(out[col])
+            columns[col] = mapped
+            for idx in np.flatnonzero(bad_labels & ~bad & ~ignored):
+                bad[idx] = True
+                reasons[int(idx)] = f"{label_reasons[int(idx)]} in '{col}'"
+        keep = ~bad & ~ignored
+        n_keep = int(keep.sum())
+        fs.ignored += int(ignored.sum())
+        if bad.any():
+            self._quarantine_rows(lines, line_nos, bad, reasons, fmt, fs)
+        if n_keep:
+            table = self._to_schema(out, columns, fmt, fs.path, line_nos)
+            if n_keep != count:
+                table = table.filter(pa.array(keep))
+            self.files.add(table)
+            fs.rows += n_keep
+            self.rows_done += n_keep
+            self._note_missing(table, fs)
+        return count
+
+    def _note_missing(self, table: pa.Table, fs: FileSummary) -> None:
+        if fs.format not in ("enterprise", "elasticsearch"):
+            return
+        checks = (
+            (
+                "source_labels",
+                "labels were not logged (Felix flowLogsFileIncludeLabels is off): label columns are null",
+            ),
+            (
+                "enforced_policies",
+                "policies were not logged (Felix flowLogsFileIncludePolicies is off): policy columns are null",
+            ),
+            ("dest_service_name", "service fields were not logged (Felix flowLogsFileIncludeService is off)"),
+        )
+        for col, text in checks:
+            if text not in fs.warnings and table[col].null_count == table.num_rows:
+                if col == "enforced_policies" and table["all_policies"].null_count != table.num_rows:
+                    continue
+                fs.warnings.append(text)
+
+    def _diagnose(self, raw_line: bytes, fmt: Format) -> str | None:
+        """Why a suspect line is bad; None if it is fine after all; '' if it carries no record."""
+        if len(raw_line) > self.options.max_line_bytes:
+            return f"line too long ({len(raw_line)} bytes; the limit is {self.options.max_line_bytes})"
+        try:
+            text = raw_line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"invalid UTF-8 at byte {exc.start}"
+        stripped = text.strip()
+        if fmt.name == "whisker":
+            if not stripped or stripped.startswith(fmt.ignorable):
+                return ""
+            if stripped.startswith("error:"):
+                return f"event stream error: {stripped[6:].strip()}"
+            if stripped.startswith("data:"):
+                stripped = stripped[5:].strip()
+        if not stripped:
+            return "blank line"
+        try:
+            doc = json.loads(stripped)
+        except ValueError as exc:
+            return f"invalid JSON: {exc}"
+        return fmt.diagnose(doc)
+
+    def _quarantine_rows(
+        self,
+        lines: pa.Array,
+        line_nos: np.ndarray,
+        bad: np.ndarray,
+        reasons: dict[int, str],
+        fmt: Format,
+        fs: FileSummary,
+    ) -> None:
+        for idx in np.flatnonzero(bad):
+            self._quarantine_one(lines[int(idx)].as_py(), int(line_nos[idx]), reasons[int(idx)], fmt, fs)
+
+    def _quarantine_lines(
+        self, raws: list[bytes], first: int, fmt: Format, fs: FileSummary, reason: str
+    ) -> int:
+        for i, raw_line in enumerate(raws):
+            fs.lines_read += 1
+            self._quarantine_one(raw_line, first + i, reason, fmt, fs)
+        return len(raws)
+
+    def _quarantine_one(
+        self, raw_line: bytes, line_no: int, reason: str, fmt: Format, fs: FileSummary
+    ) -> None:
+        if self.options.strict:
+            raise StrictModeError(f"{fs.path}:{line_no}: {reason} (--strict: nothing was written)")
+        fs.quarantined += 1
+        if len(self.quarantine) >= 10_000:
+            self._flush_quarantine()
+        key = reason.split(":", 1)[0] if reason.startswith(("invalid JSON", "invalid policy hit")) else reason
+        key = key if len(key) <= 80 else key[:77] + "..."
+        fs.reasons[key] = fs.reasons.get(key, 0) + 1
+        truncated = len(raw_line) > QUARANTINE_RAW_LIMIT
+        kept = raw_line[:QUARANTINE_RAW_LIMIT]
+        self.quarantine.append(
+            {
+                "ingest_id": self.ingest_id,
+                "source_file": fs.path,
+                "source_line": line_no,
+                "format": fmt.name,
+                "reason": reason,
+                "text": kept.decode("utf-8", errors="replace"),
+                "raw": kept,
+                "raw_truncated": truncated,
+            }
+        )
+
+    def _to_schema(
+        self, out: pa.Table, policy_cols: dict[str, Any], fmt: Format, path: str, line_nos: np.ndarray
+    ) -> pa.Table:
+        n = out.num_rows
+        arrays = []
+        for f in ARROW_SCHEMA:
+            if f.name in policy_cols:
+                arrays.append(policy_cols[f.name])
+            elif f.name in out.column_names:
+                col = out[f.name]
+                arrays.append(col if col.type == f.type else col.cast(f.type))
+            elif f.name == "format":
+                arrays.append(pa.nulls(n, pa.string()).fill_null(fmt.name))
+            elif f.name == "ingest_id":
+                arrays.append(pa.nulls(n, pa.string()).fill_null(self.ingest_id))
+            elif f.name == "source_file":
+                arrays.append(pa.nulls(n, pa.string()).fill_null(path))
+            elif f.name == "source_line":
+                arrays.append(pa.array(line_nos))
+            else:
+                arrays.append(pa.nulls(n, f.type))
+        return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
+
+    # --- commits ------------------------------------------------------------------------
+
+    def maybe_commit(self, summary: IngestSummary) -> None:
+        if not self.options.strict and self.files.rows >= ROWS_PER_COMMIT:
+            self.commit(summary, final=False)
+
+    def _flush_quarantine(self) -> None:
+        if not self.quarantine:
+            return
+        self._qseq = getattr(self, "_qseq", 0) + 1
+        path = self.stage / "quarantine" / f"{self.commit_id}-{self._qseq:03d}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(
+            pa.Table.from_pylist(self.quarantine, schema=QUARANTINE_SCHEMA), path, compression="zstd"
+        )
+        self.quarantine = []
+
+    def commit(self, summary: IngestSummary, *, final: bool) -> None:
+        """Make everything staged so far visible, with the manifest that describes it."""
+        summary.partitions |= self.files.close()
+        self._flush_quarantine()
+        if final:
+            entry = {k: v for k, v in summary.as_dict().items() if k != "per_file"}
+            entry["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            self.manifest["ingests"] = [*self.manifest.get("ingests", []), entry][-500:]
+        self.writer.commit(self.stage, self.manifest)
+        if not final:
+            self._seq += 1
+            self._open_commit()
+
+    def abort(self) -> None:
+        self.files.close()
+        self.writer.abort(self.stage)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _whisker_items(data: bytes, fs: FileSummary) -> bytes:
+    """A Whisker list response as one FlowResponse per line (line N = item N)."""
+    try:
+        doc = json.loads(data)
+    except ValueError as exc:
+        fs.warnings.append(f"not a complete JSON document: {exc}")
+        return data.replace(b"\n", b" ") + b"\n"
+    items = doc.get("items") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        fs.warnings.append('a Whisker response without an "items" list')
+        return json.dumps(doc).encode() + b"\n"
+    return b"".join(json.dumps(item, separators=(",", ":")).encode() + b"\n" for item in items)
+
+
+def _keep_checkpoints(checkpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    unique = {cp["bytes"]: cp for cp in checkpoints}
+    ordered = [unique[k] for k in sorted(unique)]
+    if len(ordered) > MAX_CHECKPOINTS:
+        ordered = ordered[:1] + ordered[-(MAX_CHECKPOINTS - 1) :]
+    return ordered
+
+
+def ingest(
+    store: Store,
+    paths: Iterable[str | tuple[str, str | None]],
+    options: IngestOptions | None = None,
+    *,
+    stdin: IO[bytes] | None = None,
+    progress: ProgressFn | None = None,
+    now: dt.datetime | None = None,
+) -> IngestSummary:
+    """Ingest ``paths`` (files, directories, globs, ``-``; or ``(path, format)`` pairs) into ``store``
+    and return the summary. Raises StrictModeError (nothing written) in strict mode on a bad line."""
+
+    options = options or IngestOptions()
+    if options.format is not None:
+        get_format(options.format)
+    if options.max_line_bytes < 1024:
+        raise UsageError("--max-line-bytes must be at least 1024")
+    files, passed = expand_sources(paths)
+    if not files:
+        raise InputError(
+            "no flow-log files to ingest" + (f" (passed over: {', '.join(passed)})" if passed else "")
+        )
+    started = time.perf_counter()
+    ingest_id = new_ingest_id(now or dt.datetime.now(dt.UTC))
+    summary = IngestSummary(ingest_id=ingest_id, store=str(store.root), passed_over=passed)
+    with store.writer() as writer:
+        summary.recovered = writer.recovered
+        run = Ingester(writer, options, ingest_id, progress)
+        try:
+            for path, fmt_name in files:
+                run.ingest_source(path, stdin, summary, fmt_name)
+                run.maybe_commit(summary)
+            summary.seconds = time.perf_counter() - started
+            run.commit(summary, final=True)
+        except BaseException:
+            run.abort()
+            raise
+        finally:
+            run.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+__all__ = ["FileSummary", "IngestOptions", "IngestSummary", "expand_sources", "ingest"]
