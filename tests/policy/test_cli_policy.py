@@ -1,0 +1,118 @@
+"""The simulate and explain commands: formats, --fail-on, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from flowlens.cli import app
+from tests.factories import flow_row, write_store
+
+POLICY = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: lock-server, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 80}]}]
+"""
+
+
+def setup(tmp_path: Path) -> tuple[Path, Path]:
+    store = tmp_path / "store"
+    write_store(
+        store,
+        [
+            flow_row(reporter="dst"),
+            flow_row(reporter="dst", source_name_aggr="other-1-*", source_labels={"app": "other"}),
+            flow_row(reporter="src"),
+        ],
+    )
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    return store, policy
+
+
+def test_simulate_jsonl_has_one_object_per_key_and_reporter_with_the_documented_fields(
+    tmp_path: Path,
+) -> None:
+    store, policy = setup(tmp_path)
+    result = CliRunner().invoke(
+        app, ["simulate", "--policies", str(policy), "--store", str(store), "--format", "jsonl"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 3
+    first = rows[0]
+    for field in (
+        "reporter source_type source_namespace source_name source_name_aggr source_ip dest_type dest_namespace "
+        "dest_name dest_name_aggr dest_ip proto dest_port recorded_action simulated_action change "
+        "simulated_trace records num_flows bytes"
+    ).split():
+        assert field in first
+    assert (first["change"], first["source_name_aggr"], first["simulated_trace"]) == (
+        "newly-denied",
+        "other-1-*",
+        ["0|default|knp:default/lock-server|deny|-1"],
+    )
+
+
+def test_simulate_table_groups_by_change_and_workload_pair_with_totals(tmp_path: Path) -> None:
+    store, policy = setup(tmp_path)
+    result = CliRunner().invoke(app, ["simulate", "--policies", str(policy), "--store", str(store)])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["CHANGE", "SOURCE", "DEST", "PORTS"]
+    assert lines[1].startswith("newly-denied  default/other-1-*")
+    assert "newly-denied: 1 keys, 1 records" in result.stdout
+
+
+def test_simulate_fail_on_exits_10_for_ci_gates(tmp_path: Path) -> None:
+    store, policy = setup(tmp_path)
+    args = ["simulate", "--policies", str(policy), "--store", str(store), "--format", "json"]
+    failed = CliRunner().invoke(app, [*args, "--fail-on", "newly-denied"])
+    assert isinstance(failed.exception, SystemExit) or failed.exit_code != 0
+    from flowlens.errors import CheckFailed
+
+    assert isinstance(failed.exception, CheckFailed) and failed.exception.exit_code == 10
+    ok = CliRunner().invoke(app, [*args, "--fail-on", "newly-allowed"])
+    assert ok.exit_code == 0
+    assert json.loads(ok.stdout)["totals"]["newly-denied"]["keys"] == 1
+
+
+def test_explain_walks_both_sides_with_workloads_from_the_store(tmp_path: Path) -> None:
+    store, policy = setup(tmp_path)
+    result = CliRunner().invoke(
+        app,
+        [
+            "explain",
+            "--policies",
+            str(policy),
+            "--store",
+            str(store),
+            "--from",
+            "default/other",
+            "--to",
+            "default/server",
+            "--port",
+            "80/tcp",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "DENIED" in out
+    assert "Egress (at the source):" in out and "Ingress (at the destination):" in out
+    assert "end-of-tier deny" in out
+    assert "0|default|knp:default/lock-server|deny|-1" in out
+
+
+def test_explain_rejects_a_bad_port(tmp_path: Path) -> None:
+    _, policy = setup(tmp_path)
+    result = CliRunner().invoke(
+        app, ["explain", "--policies", str(policy), "--from", "1.2.3.4", "--to", "5.6.7.8", "--port", "http"]
+    )
+    from flowlens.errors import UsageError
+
+    assert isinstance(result.exception, UsageError)
