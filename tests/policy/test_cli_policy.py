@@ -46,11 +46,28 @@ def test_simulate_jsonl_has_one_object_per_key_and_reporter_with_the_documented_
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 3
     first = rows[0]
-    for field in (
-        "reporter source_type source_namespace source_name source_name_aggr source_ip dest_type dest_namespace "
-        "dest_name dest_name_aggr dest_ip proto dest_port recorded_action simulated_action change "
-        "simulated_trace records num_flows bytes"
-    ).split():
+    for field in [
+        "reporter",
+        "source_type",
+        "source_namespace",
+        "source_name",
+        "source_name_aggr",
+        "source_ip",
+        "dest_type",
+        "dest_namespace",
+        "dest_name",
+        "dest_name_aggr",
+        "dest_ip",
+        "proto",
+        "dest_port",
+        "recorded_action",
+        "simulated_action",
+        "change",
+        "simulated_trace",
+        "records",
+        "num_flows",
+        "bytes",
+    ]:
         assert field in first
     assert (first["change"], first["source_name_aggr"], first["simulated_trace"]) == (
         "newly-denied",
