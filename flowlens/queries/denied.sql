@@ -17,10 +17,37 @@
 -- Columns: source, source_type, dest, dest_type, proto, dest_port, side, tier, policy,
 -- rule_index, end_of_tier, denied_by, records, connections, bytes, first_seen, last_seen.
 -- Ranked by connections, then bytes, then the key columns.
--- Portable SQL except list_max (Spark: array_max; both compare structs field by field, so the
--- hit with the highest policy_index wins).
+-- The deciding hit is the last element of the trace: the store keeps every trace sorted by
+-- policy_index (ingest sorts Calico's unordered sets), and list[len(list)] costs far less than a
+-- list_max over structs. The records are first grouped on raw columns and the hit's modern string
+-- (tier, kind:namespace/name, action and rule are read back from it), and the display columns
+-- are computed on the groups. Plain SQL; sqlglot transpiles it to Spark.
 -- param: namespace VARCHAR = NULL  -- only flows whose source or destination is in this namespace
-WITH d AS (
+WITH g AS (
+    SELECT
+        source_type,
+        source_namespace,
+        source_name_aggr,
+        dest_type,
+        dest_namespace,
+        dest_name_aggr,
+        proto,
+        dest_port,
+        reporter,
+        enforced_policies[len(enforced_policies)].hit AS hit,
+        COUNT(*) AS records,
+        SUM(num_flows_started) AS connections,
+        SUM(bytes_in + bytes_out) AS bytes,
+        MIN(start_time) AS first_seen,
+        MAX(end_time) AS last_seen
+    FROM flows
+    WHERE action = 'deny'
+        AND ($namespace IS NULL OR source_namespace = $namespace OR dest_namespace = $namespace)
+    GROUP BY
+        source_type, source_namespace, source_name_aggr, dest_type, dest_namespace, dest_name_aggr, proto, dest_port,
+        reporter, enforced_policies[len(enforced_policies)].hit
+),
+n AS (
     SELECT
         CASE
             WHEN source_type IN ('wep', 'ns') AND source_namespace <> '-'
@@ -41,16 +68,17 @@ WITH d AS (
             WHEN 'dst' THEN 'ingress at destination'
             ELSE reporter
         END AS side,
-        list_max(enforced_policies) AS hit,
-        num_flows_started,
-        bytes_in + bytes_out AS total_bytes,
-        start_time,
-        end_time
-    FROM flows
-    WHERE action = 'deny'
-        AND ($namespace IS NULL OR source_namespace = $namespace OR dest_namespace = $namespace)
+        NULLIF(split_part(hit, '|', 2), '') AS tier,
+        NULLIF(split_part(hit, '|', 3), '') AS policy,
+        TRY_CAST(split_part(hit, '|', 5) AS INTEGER) AS rule_index,
+        records,
+        connections,
+        bytes,
+        first_seen,
+        last_seen
+    FROM g
 ),
-g AS (
+r AS (
     SELECT
         source,
         source_type,
@@ -59,19 +87,17 @@ g AS (
         proto,
         dest_port,
         side,
-        hit.tier AS tier,
-        split_part(hit.hit, '|', 3) AS policy,
-        hit.rule_index AS rule_index,
-        COALESCE(hit.end_of_tier, FALSE) AS end_of_tier,
-        COUNT(*) AS records,
-        CAST(SUM(num_flows_started) AS BIGINT) AS connections,
-        CAST(SUM(total_bytes) AS BIGINT) AS bytes,
-        MIN(start_time) AS first_seen,
-        MAX(end_time) AS last_seen
-    FROM d
-    GROUP BY
-        source, source_type, dest, dest_type, proto, dest_port, side,
-        hit.tier, split_part(hit.hit, '|', 3), hit.rule_index, COALESCE(hit.end_of_tier, FALSE)
+        tier,
+        policy,
+        rule_index,
+        COALESCE(rule_index = -1, FALSE) AS end_of_tier,
+        CAST(SUM(records) AS BIGINT) AS records,
+        CAST(SUM(connections) AS BIGINT) AS connections,
+        CAST(SUM(bytes) AS BIGINT) AS bytes,
+        MIN(first_seen) AS first_seen,
+        MAX(last_seen) AS last_seen
+    FROM n
+    GROUP BY source, source_type, dest, dest_type, proto, dest_port, side, tier, policy, rule_index
 )
 SELECT
     source,
@@ -97,6 +123,6 @@ SELECT
     bytes,
     first_seen,
     last_seen
-FROM g
+FROM r
 ORDER BY
     connections DESC, bytes DESC, records DESC, source, dest, proto, dest_port, side, tier, policy, rule_index

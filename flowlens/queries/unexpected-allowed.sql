@@ -23,11 +23,40 @@
 -- Columns: category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by, why,
 -- records, connections, bytes, first_seen, last_seen.
 -- Ranked by connections, then bytes, then the key columns.
--- Portable SQL except list_max (Spark: array_max; both compare structs field by field, so the
--- hit with the highest policy_index wins).
+-- The deciding hit is the last element of the trace: the store keeps every trace sorted by
+-- policy_index (ingest sorts Calico's unordered sets), and list[len(list)] costs far less than a
+-- list_max over structs. The records are first grouped on raw columns and the two deciding hits'
+-- modern strings (kind, name, action and rule are read back from them); categories and display
+-- columns are computed on the groups. Plain SQL; sqlglot transpiles it to Spark.
 -- param: namespace VARCHAR = NULL  -- only flows whose source or destination is in this namespace
 -- param: category VARCHAR = NULL  -- only this category (default-allow, public-ingress, ...)
-WITH f AS (
+WITH g AS (
+    SELECT
+        source_type,
+        source_namespace,
+        source_name_aggr,
+        dest_type,
+        dest_namespace,
+        dest_name_aggr,
+        proto,
+        dest_port,
+        reporter,
+        enforced_policies[len(enforced_policies)].hit AS enforced_hit,
+        pending_policies[len(pending_policies)].hit AS pending_hit,
+        COUNT(*) AS records,
+        SUM(num_flows_started) AS connections,
+        SUM(bytes_in + bytes_out) AS bytes,
+        MIN(start_time) AS first_seen,
+        MAX(end_time) AS last_seen
+    FROM flows
+    WHERE action = 'allow'
+        AND reporter IN ('src', 'dst')
+        AND ($namespace IS NULL OR source_namespace = $namespace OR dest_namespace = $namespace)
+    GROUP BY
+        source_type, source_namespace, source_name_aggr, dest_type, dest_namespace, dest_name_aggr, proto, dest_port,
+        reporter, enforced_policies[len(enforced_policies)].hit, pending_policies[len(pending_policies)].hit
+),
+a AS (
     SELECT
         CASE
             WHEN source_type IN ('wep', 'ns') AND source_namespace <> '-'
@@ -46,97 +75,80 @@ WITH f AS (
         proto,
         dest_port,
         reporter,
-        list_max(enforced_policies) AS enforced_hit,
-        list_max(pending_policies) AS pending_hit,
-        num_flows_started,
-        bytes_in + bytes_out AS total_bytes,
-        start_time,
-        end_time
-    FROM flows
-    WHERE action = 'allow'
-        AND reporter IN ('src', 'dst')
-        AND ($namespace IS NULL OR source_namespace = $namespace OR dest_namespace = $namespace)
-),
-a AS (
-    SELECT
-        source,
-        source_type,
-        source_namespace,
-        dest,
-        dest_type,
-        dest_namespace,
-        proto,
-        dest_port,
-        reporter,
         CASE reporter WHEN 'src' THEN 'egress at source' ELSE 'ingress at destination' END AS side,
-        enforced_hit.kind AS enforced_kind,
-        enforced_hit.name AS enforced_name,
-        COALESCE(split_part(enforced_hit.hit, '|', 3), 'unknown (no enforced trace)') AS allowed_by,
-        pending_hit.action AS pending_action,
-        split_part(pending_hit.hit, '|', 3) AS pending_by,
-        pending_hit.tier AS pending_tier,
-        pending_hit.rule_index AS pending_rule,
-        COUNT(*) AS records,
-        SUM(num_flows_started) AS connections,
-        SUM(total_bytes) AS bytes,
-        MIN(start_time) AS first_seen,
-        MAX(end_time) AS last_seen
-    FROM f
-    GROUP BY
-        source, source_type, source_namespace, dest, dest_type, dest_namespace, proto, dest_port, reporter,
-        enforced_hit.kind, enforced_hit.name, split_part(enforced_hit.hit, '|', 3),
-        pending_hit.action, split_part(pending_hit.hit, '|', 3), pending_hit.tier, pending_hit.rule_index
+        COALESCE(NULLIF(split_part(enforced_hit, '|', 3), ''), 'unknown (no enforced trace)') AS allowed_by,
+        split_part(pending_hit, '|', 2) AS pending_tier,
+        split_part(pending_hit, '|', 3) AS pending_by,
+        split_part(pending_hit, '|', 4) AS pending_action,
+        TRY_CAST(split_part(pending_hit, '|', 5) AS INTEGER) AS pending_rule,
+        records,
+        connections,
+        bytes,
+        first_seen,
+        last_seen
+    FROM g
+),
+k AS (
+    -- One row per category, joined to every group below: a join condition that names the
+    -- category cannot be pushed under the aggregation into the per-record scan.
+    SELECT category
+    FROM (
+        VALUES ('default-allow'), ('public-ingress'), ('public-egress'), ('cross-namespace'), ('staged-deny'),
+            ('host-endpoint')
+    ) AS t (category)
+    WHERE $category IS NULL OR category = $category
 ),
 c AS (
     SELECT
-        'default-allow' AS category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by,
-        'no policy decided at the ' || CASE reporter WHEN 'src' THEN 'source (egress)' ELSE 'destination (ingress)' END
-            || '; the profile ' || COALESCE(enforced_name, '?') || ' allowed it by default' AS why,
-        records, connections, bytes, first_seen, last_seen
+        k.category,
+        a.source,
+        a.source_type,
+        a.dest,
+        a.dest_type,
+        a.proto,
+        a.dest_port,
+        a.side,
+        a.allowed_by,
+        CASE k.category
+            WHEN 'default-allow' THEN
+                'no policy decided at the '
+                || CASE a.reporter WHEN 'src' THEN 'source (egress)' ELSE 'destination (ingress)' END
+                || '; the profile ' || substr(a.allowed_by, 5) || ' allowed it by default'
+            WHEN 'public-ingress' THEN 'from the internet into pod ' || a.dest || ', allowed by ' || a.allowed_by
+            WHEN 'public-egress' THEN a.source || ' talks to the internet, allowed by ' || a.allowed_by
+            WHEN 'cross-namespace' THEN
+                'from namespace ' || a.source_namespace || ' into namespace ' || a.dest_namespace
+                || ', allowed by ' || a.allowed_by
+            WHEN 'staged-deny' THEN
+                'allowed now by ' || a.allowed_by || ', but the pending trace ends in deny by ' || a.pending_by
+                || CASE
+                    WHEN a.pending_rule = -1 THEN ' (end of tier ' || a.pending_tier || ')'
+                    WHEN a.pending_rule >= 0 THEN ' rule ' || CAST(a.pending_rule AS VARCHAR)
+                    ELSE ''
+                END
+                || ': a staged policy would break it'
+            ELSE 'host ' || a.dest || ' accepts traffic from ' || a.source || ', allowed by ' || a.allowed_by
+        END AS why,
+        a.records,
+        a.connections,
+        a.bytes,
+        a.first_seen,
+        a.last_seen
     FROM a
-    WHERE enforced_kind = 'Profile'
-    UNION ALL
-    SELECT
-        'public-ingress' AS category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by,
-        'from the internet into pod ' || dest || ', allowed by ' || allowed_by AS why,
-        records, connections, bytes, first_seen, last_seen
-    FROM a
-    WHERE source_type = 'net' AND source = 'pub' AND dest_type = 'wep' AND reporter = 'dst'
-    UNION ALL
-    SELECT
-        'public-egress' AS category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by,
-        source || ' talks to the internet, allowed by ' || allowed_by AS why,
-        records, connections, bytes, first_seen, last_seen
-    FROM a
-    WHERE dest_type = 'net' AND dest = 'pub' AND source_type IN ('wep', 'hep') AND reporter = 'src'
-    UNION ALL
-    SELECT
-        'cross-namespace' AS category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by,
-        'from namespace ' || source_namespace || ' into namespace ' || dest_namespace || ', allowed by ' || allowed_by
-            AS why,
-        records, connections, bytes, first_seen, last_seen
-    FROM a
-    WHERE source_type = 'wep' AND dest_type = 'wep' AND source_namespace <> dest_namespace AND reporter = 'dst'
-    UNION ALL
-    SELECT
-        'staged-deny' AS category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by,
-        'allowed now by ' || allowed_by || ', but the pending trace ends in deny by ' || COALESCE(pending_by, '?')
-            || CASE
-                WHEN pending_rule = -1 THEN ' (end of tier ' || COALESCE(pending_tier, '?') || ')'
-                WHEN pending_rule >= 0 THEN ' rule ' || CAST(pending_rule AS VARCHAR)
-                ELSE ''
-            END
-            || ': a staged policy would break it' AS why,
-        records, connections, bytes, first_seen, last_seen
-    FROM a
-    WHERE pending_action = 'deny'
-    UNION ALL
-    SELECT
-        'host-endpoint' AS category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by,
-        'host ' || dest || ' accepts traffic from ' || source || ', allowed by ' || allowed_by AS why,
-        records, connections, bytes, first_seen, last_seen
-    FROM a
-    WHERE dest_type = 'hep' AND reporter = 'dst'
+    INNER JOIN k
+        ON CASE k.category
+            WHEN 'default-allow' THEN a.allowed_by LIKE 'pro:%'
+            WHEN 'public-ingress' THEN
+                a.source_type = 'net' AND a.source = 'pub' AND a.dest_type = 'wep' AND a.reporter = 'dst'
+            WHEN 'public-egress' THEN
+                a.dest_type = 'net' AND a.dest = 'pub' AND a.source_type IN ('wep', 'hep') AND a.reporter = 'src'
+            WHEN 'cross-namespace' THEN
+                a.source_type = 'wep' AND a.dest_type = 'wep' AND a.source_namespace <> a.dest_namespace
+                AND a.reporter = 'dst'
+            WHEN 'staged-deny' THEN a.pending_action = 'deny'
+            WHEN 'host-endpoint' THEN a.dest_type = 'hep' AND a.reporter = 'dst'
+            ELSE FALSE
+        END
 )
 SELECT
     category,
@@ -155,7 +167,6 @@ SELECT
     MIN(first_seen) AS first_seen,
     MAX(last_seen) AS last_seen
 FROM c
-WHERE $category IS NULL OR category = $category
 GROUP BY category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by, why
 ORDER BY
     connections DESC, bytes DESC, records DESC, category, source, dest, proto, dest_port, side, allowed_by, why
