@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
-import gzip
 import hashlib
 import io
 import json
@@ -168,18 +167,21 @@ def expand_sources(
     paths: Iterable[str | tuple[str, str | None]],
 ) -> tuple[list[tuple[str, str | None]], list[str]]:
     """Files to read with their format (None: detect), sorted and each once, and the files passed
-    over as not logs, from paths, directories (recursive) and globs. ``-`` is standard input."""
+    over as not logs, from paths, directories (recursive) and globs. ``-`` is standard input.
+    Inside directories and globs, documentation and manifests (README, *.yaml, *.md, ...) and
+    hidden files are passed over; a file named explicitly is always read."""
     files: list[tuple[str, str | None]] = []
     passed: list[str] = []
     seen: set[str] = set()
 
-    def add(path: Path, fmt: str | None) -> None:
+    def add(path: Path, fmt: str | None, explicit: bool = False) -> None:
         key = str(path)
         if key in seen:
             return
         seen.add(key)
         suffixes = [s.lower() for s in path.suffixes]
-        if path.name.startswith(".") or (suffixes and suffixes[-1] in NOT_LOGS) or path.name.startswith("README"):
+        not_log = (suffixes and suffixes[-1] in NOT_LOGS) or path.name.startswith(("README", "."))
+        if not_log and not explicit:
             passed.append(key)
         else:
             files.append((key, fmt))
@@ -199,7 +201,7 @@ def expand_sources(
                     if not any(part.startswith(".") for part in child.relative_to(p).parts):
                         add(child, fmt)
             elif p.is_file():
-                add(p, fmt)
+                add(p, fmt, explicit=not glob.has_magic(raw))
             else:
                 raise InputError(f"{match}: no such file or directory")
     return files, passed
@@ -232,8 +234,63 @@ class _Source:
             io.BytesIO(self._stdin_data) if self._stdin_data is not None else open(self.path, "rb")  # noqa: SIM115 - the caller closes the returned stream
         )
         if self.compressed:
-            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+            return _GzipStream(raw)  # type: ignore[return-value]
         return raw
+
+
+class _GzipStream:
+    """Decompresses gzip (several members too) and, unlike ``gzip.GzipFile``, hands out every
+    byte it could decompress before a truncation or damage, then raises ``EOFError``."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._d = zlib.decompressobj(wbits=31)
+        self._pending = b""
+        self._error: Exception | None = None
+        self._done = False
+
+    def __enter__(self) -> _GzipStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._raw.close()
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def read(self, size: int) -> bytes:
+        out: list[bytes] = [self._pending] if self._pending else []
+        have = len(self._pending)
+        self._pending = b""
+        while have < size and not self._done:
+            compressed = self._raw.read(1024 * 1024)
+            try:
+                if not compressed:
+                    self._done = True
+                    if not self._d.eof:
+                        self._error = EOFError(
+                            "compressed file ended before the end-of-stream marker was reached"
+                        )
+                    break
+                piece = self._d.decompress(compressed)
+                while self._d.eof and self._d.unused_data:
+                    rest = self._d.unused_data
+                    self._d = zlib.decompressobj(wbits=31)
+                    if rest.strip(b"\x00"):
+                        piece += self._d.decompress(rest)
+            except zlib.error as exc:
+                self._done = True
+                self._error = exc
+                break
+            out.append(piece)
+            have += len(piece)
+        data = b"".join(out)
+        if data:
+            return data
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return b""
 
 
 def _read_blocks(stream: IO[bytes], warnings: list[str]) -> Iterator[bytes]:
@@ -241,7 +298,7 @@ def _read_blocks(stream: IO[bytes], warnings: list[str]) -> Iterator[bytes]:
     while True:
         try:
             block = stream.read(BLOCK_BYTES)
-        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+        except (EOFError, zlib.error, OSError) as exc:
             warnings.append(
                 f"compressed data damaged or truncated ({exc}); the rest of the file cannot be read"
             )
@@ -332,7 +389,7 @@ class _HitMapper:
     def _parse(self, text: str) -> PolicyHit:
         if text.startswith("{"):
             return hit_from_object(json.loads(text))
-        return parse_hit(text)
+        return parse_hit(text, strict=False)
 
     def _learn(self, texts: list[str]) -> None:
         new = False

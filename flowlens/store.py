@@ -228,7 +228,9 @@ class StoreWriter:
         return [dst for _, dst in moves]
 
     def abort(self, stage: Path) -> None:
-        shutil.rmtree(stage, ignore_errors=True)
+        """Throw away a commit that was not decided; a decided one is left for recovery to finish."""
+        if not (stage / "commit.json").is_file():
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def write_quarantine(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -94,14 +94,24 @@ STRUCTURE: dict[str, Any] = {
     **{k: "JSON" for k in _NULLABLE_INTS},
     **{k: "VARCHAR" for k in _STRINGS},
     "process_id": "VARCHAR",
-    "source_labels": {"labels": ["VARCHAR"]},
-    "dest_labels": {"labels": ["VARCHAR"]},
-    "nat_outgoing_ports": ["INTEGER"],
-    "dest_domains": ["VARCHAR"],
-    "process_args": ["VARCHAR"],
-    "original_source_ips": ["VARCHAR"],
-    "policies": {k: ["VARCHAR"] for k in POLICY_KEYS},
+    # Nested values are kept as raw JSON and transformed on their own (a small, cheap parse), so
+    # that a value of the wrong shape is seen instead of silently becoming NULL.
+    "source_labels": "JSON",
+    "dest_labels": "JSON",
+    "nat_outgoing_ports": "JSON",
+    "dest_domains": "JSON",
+    "process_args": "JSON",
+    "original_source_ips": "JSON",
+    "policies": "JSON",
 }
+_LISTS = {
+    "nat_outgoing_ports": '["INTEGER"]',
+    "dest_domains": '["VARCHAR"]',
+    "process_args": '["VARCHAR"]',
+    "original_source_ips": '["VARCHAR"]',
+}
+_LABELS = '{"labels":["VARCHAR"]}'
+_POLICIES = "{" + ",".join(f'"{k}":["VARCHAR"]' for k in POLICY_KEYS) + "}"
 
 TYPES: dict[str, str] = {
     "start_time": INT,
@@ -129,12 +139,9 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
         "cluster": f"COALESCE($cluster_override, {d}.cluster, $cluster_default)",
         "start_time": sql_epoch_seconds(f"{d}.start_time"),
         "end_time": sql_epoch_seconds(f"{d}.end_time"),
-        "source_labels": f"{d}.source_labels.labels",
-        "dest_labels": f"{d}.dest_labels.labels",
-        "nat_outgoing_ports": f"{d}.nat_outgoing_ports",
-        "dest_domains": f"{d}.dest_domains",
-        "process_args": f"{d}.process_args",
-        "original_source_ips": f"{d}.original_source_ips",
+        "source_labels": f"json_transform({d}.source_labels, '{_LABELS}').labels",
+        "dest_labels": f"json_transform({d}.dest_labels, '{_LABELS}').labels",
+        **{name: f"json_transform({d}.{name}, '{shape}')" for name, shape in _LISTS.items()},
         "process_id": f"{d}.process_id",
         "es_timestamp": sql_epoch_ms(q),
         "generated_time": f"TRY_CAST({d}.generated_time AS TIMESTAMPTZ)",
@@ -148,7 +155,7 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
     for name in _NULLABLE_INTS:
         cols[name] = _int_column(d, name)
     for key in POLICY_KEYS:
-        cols[key] = f"{d}.policies.{key}"
+        cols[key] = f"json_transform({d}.policies, '{_POLICIES}').{key}"
     return cols
 
 
@@ -162,8 +169,21 @@ def _suspect(d: str) -> str:
     ports = " OR ".join(
         f"TRY_CAST({d}.{n} AS INTEGER) NOT BETWEEN 0 AND 65535" for n in ("source_port", "dest_port")
     )
+    shapes = " OR ".join(
+        [
+            f"({d}.{n} IS NOT NULL AND (json_type({d}.{n}) <> 'OBJECT' "
+            f"OR json_type({d}.{n}, '$.labels') NOT IN ('ARRAY', 'NULL')))"
+            for n in ("source_labels", "dest_labels")
+        ]
+        + [f"({d}.{n} IS NOT NULL AND json_type({d}.{n}) <> 'ARRAY')" for n in _LISTS]
+        + [
+            f"({d}.policies IS NOT NULL AND (json_type({d}.policies) <> 'OBJECT' OR "
+            + " OR ".join(f"json_type({d}.policies, '$.{k}') NOT IN ('ARRAY', 'NULL')" for k in POLICY_KEYS)
+            + "))"
+        ]
+    )
     return (
-        f"{d} IS NULL OR {required} OR {always} OR {nullable_bad} OR {ports}"
+        f"{d} IS NULL OR {required} OR {always} OR {nullable_bad} OR {ports} OR {shapes}"
         f" OR ({d}.process_name IS NOT NULL AND ({modern}))"
         f" OR {d}.start_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
         f" OR {d}.end_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
@@ -205,7 +225,7 @@ def diagnose_document(doc: Any) -> str | None:
                 return f"wrong type for field 'policies.{key}': expected a list of strings"
             for h in hits:
                 try:
-                    parse_hit(h)
+                    parse_hit(h, strict=False)
                 except HitParseError as exc:
                     return f"invalid policy hit in 'policies.{key}': {exc}"
     return None

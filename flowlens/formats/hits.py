@@ -122,7 +122,7 @@ def _split_ns(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-def _parse_legacy(tier: str, part: str) -> tuple[str, str | None, str]:
+def _parse_legacy(tier: str, part: str, strict: bool = True) -> tuple[str, str | None, str]:
     """F0/F1 name part -> (kind, namespace, name)."""
     if tier == PROFILE_TIER:
         if not part.startswith("__PROFILE__."):
@@ -142,7 +142,16 @@ def _parse_legacy(tier: str, part: str) -> tuple[str, str | None, str]:
             rest[len("knp.default.") :],
         )
     if not rest.startswith(tier + "."):
-        raise HitParseError(f"policy name {part!r} does not carry its tier {tier!r}")
+        if strict:
+            raise HitParseError(f"policy name {part!r} does not carry its tier {tier!r}")
+        # Calico's own docs show names like 'ns2/staged:tier1.policy1' in tier 'tier2'; keep the
+        # name as written rather than lose the record.
+        kind = ("StagedNetworkPolicy" if staged else "NetworkPolicy") if ns else None
+        if kind is None:
+            kind = "StagedGlobalNetworkPolicy" if staged else "GlobalNetworkPolicy"
+        if not rest:
+            raise HitParseError(f"empty policy name in {part!r}")
+        return kind, ns, rest
     bare = rest[len(tier) + 1 :]
     if not bare:
         raise HitParseError(f"empty policy name in {part!r}")
@@ -182,8 +191,11 @@ def is_modern(name_part: str) -> bool:
     return bool(sep) and head in SHORT_KINDS
 
 
-def parse_hit(text: str) -> PolicyHit:
-    """Parse one policy-hit string in any of the F0, F1 or F2 formats."""
+def parse_hit(text: str, *, strict: bool = True) -> PolicyHit:
+    """Parse one policy-hit string in any of the F0, F1 or F2 formats.
+
+    ``strict=False`` (what ingest uses) also accepts a legacy name that does not carry its tier,
+    as in Calico's documentation examples, instead of rejecting it as Calico's parser does."""
     parts = text.split("|")
     if len(parts) == 4:
         parts.append("-")
@@ -200,7 +212,7 @@ def parse_hit(text: str) -> PolicyHit:
         short, _, rest = name_part.partition(":")
         kind, ns, name = _parse_modern(tier, short, rest)
     else:
-        kind, ns, name = _parse_legacy(tier, name_part)
+        kind, ns, name = _parse_legacy(tier, name_part, strict)
     return PolicyHit(policy_index, tier, kind, ns, name, action, rule_index)
 
 

@@ -1,0 +1,200 @@
+"""Nothing lost: every line becomes a row or a quarantined line with its reason, and counts add up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import string
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flowlens.ingest import IngestOptions, ingest
+from flowlens.store import Store
+from tests.ingest import records
+from tests.ingest.conftest import quarantine_of, rows_of
+
+GOOD = json.loads(records.EXAMPLE_C)
+
+
+def _good(i: int) -> str:
+    return json.dumps({**GOOD, "bytes_in": i})
+
+
+BAD_LINES = {
+    "invalid JSON": b'{"start_time": 1675468688, "end_time":',
+    "wrong type for field 'bytes_in'": json.dumps({**GOOD, "bytes_in": "lots"}).encode(),
+    "wrong type for field 'dest_port'": json.dumps({**GOOD, "dest_port": "https"}).encode(),
+    "wrong type for field 'source_labels'": json.dumps({**GOOD, "source_labels": ["a=b"]}).encode(),
+    "missing required field 'start_time'": json.dumps(
+        {k: v for k, v in GOOD.items() if k != "start_time"}
+    ).encode(),
+    "missing required field 'action'": json.dumps({**GOOD, "action": None}).encode(),
+    "invalid UTF-8": json.dumps(GOOD).encode().replace(b"kube-dns", b"kube-\xff\xfedns"),
+    "blank line": b"   ",
+    "not a JSON object": b"[1, 2, 3]",
+    "invalid policy hit": json.dumps(
+        {**GOOD, "policies": {"enforced_policies": ["zero|tier|tier.name|allow|0"]}}
+    ).encode(),
+    "duplicate label key": json.dumps({**GOOD, "dest_labels": {"labels": ["app=a", "app=b"]}}).encode(),
+    "out of range": json.dumps({**GOOD, "dest_port": 70000}).encode(),
+}
+
+
+def test_every_kind_of_bad_line_is_quarantined_with_file_line_and_reason(tmp_path):
+    store = Store(tmp_path / "store")
+    log = tmp_path / "flows.log"
+    lines = [_good(0)]
+    expected: list[tuple[int, str]] = []
+    for reason, raw in BAD_LINES.items():
+        lines.append(raw.decode("utf-8", errors="surrogateescape"))
+        expected.append((len(lines), reason))
+        lines.append(_good(len(lines)))
+    log.write_bytes(b"".join(line.encode("utf-8", errors="surrogateescape") + b"\n" for line in lines))
+    summary = ingest(store, [str(log)])
+    assert summary.balanced
+    assert summary.total("lines_read") == len(lines)
+    assert summary.total("quarantined") == len(BAD_LINES)
+    assert summary.total("rows") == len(lines) - len(BAD_LINES)
+    quarantined = quarantine_of(store)
+    assert [(q["source_line"]) for q in quarantined] == [line for line, _ in expected]
+    for q, (_, reason) in zip(quarantined, expected, strict=True):
+        assert reason in q["reason"], (q["reason"], reason)
+        assert q["source_file"] == str(log)
+    # the raw bytes are kept exactly, invalid UTF-8 included
+    utf8 = next(q for q in quarantined if "UTF-8" in q["reason"])
+    assert utf8["raw"] == BAD_LINES["invalid UTF-8"]
+
+
+def test_a_line_longer_than_the_limit_is_quarantined(tmp_path):
+    store = Store(tmp_path / "store")
+    log = tmp_path / "flows.log"
+    long_line = json.dumps({**GOOD, "process_name": "x" * 5000})
+    log.write_text(_good(1) + "\n" + long_line + "\n")
+    summary = ingest(store, [str(log)], IngestOptions(max_line_bytes=2048))
+    assert (summary.total("rows"), summary.total("quarantined")) == (1, 1)
+    (q,) = quarantine_of(store)
+    assert "line too long" in q["reason"] and q["source_line"] == 2
+
+
+def test_a_truncated_gzip_member_keeps_the_lines_before_it_and_quarantines_the_cut_line(tmp_path):
+    store = Store(tmp_path / "store")
+    data = "".join(_good(i) + "\n" for i in range(200)).encode()
+    compressed = gzip.compress(data)
+    path = tmp_path / "flows.log.1.gz"
+    path.write_bytes(compressed[: len(compressed) * 2 // 3])
+    summary = ingest(store, [str(path)])
+    (fs,) = summary.files
+    assert any("truncated" in w or "damaged" in w for w in fs.warnings)
+    assert summary.balanced
+    assert fs.rows >= 1
+    assert fs.quarantined == 1
+    (q,) = quarantine_of(store)
+    assert "truncated" in q["reason"]
+    assert q["source_line"] == fs.rows + 1
+
+
+_good_record = st.fixed_dictionaries(
+    {
+        "start_time": st.integers(min_value=0, max_value=4_000_000_000),
+        "duration": st.integers(min_value=0, max_value=3600),
+        "source_namespace": st.text(string.ascii_lowercase + "-", min_size=1, max_size=12),
+        "source_name_aggr": st.text(string.ascii_letters + "-*", min_size=1, max_size=20),
+        "dest_port": st.one_of(st.none(), st.integers(min_value=0, max_value=65535)),
+        "bytes_in": st.integers(min_value=0, max_value=2**62),
+        "proto": st.sampled_from(["tcp", "udp", "icmp", "132"]),
+        "action": st.sampled_from(["allow", "deny"]),
+        "reporter": st.sampled_from(["src", "dst"]),
+        "labels": st.dictionaries(
+            st.text(string.ascii_lowercase + "./", min_size=1, max_size=10),
+            st.text(string.printable.replace("\n", "").replace("\r", ""), max_size=10),
+            max_size=4,
+        ),
+        "hits": st.lists(
+            st.sampled_from(
+                [
+                    "0|default|production/knp.default.allow-web|allow|0",
+                    "0|tier1|tier1.gnp-a|pass|-1",
+                    "1|__PROFILE__|__PROFILE__.kns.production|allow|0",
+                    "0|security|np:production/security.lock|deny|2",
+                ]
+            ),
+            max_size=3,
+            unique=True,
+        ),
+    }
+)
+
+
+def _record(r: dict) -> dict:
+    doc = dict(GOOD)
+    doc.update(
+        start_time=r["start_time"],
+        end_time=r["start_time"] + r["duration"],
+        source_namespace=r["source_namespace"],
+        source_name_aggr=r["source_name_aggr"],
+        dest_port=r["dest_port"],
+        bytes_in=r["bytes_in"],
+        proto=r["proto"],
+        action=r["action"],
+        reporter=r["reporter"],
+        source_labels={"labels": [f"{k}={v}" for k, v in r["labels"].items()]},
+        policies={"enforced_policies": r["hits"]},
+    )
+    return doc
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_good_record, min_size=1, max_size=12))
+def test_valid_records_come_out_with_the_same_values(tmp_path_factory, recs):
+    tmp = tmp_path_factory.mktemp("prop")
+    store = Store(tmp / "store")
+    log = tmp / "flows.log"
+    docs = [_record(r) for r in recs]
+    log.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    summary = ingest(store, [str(log)])
+    assert summary.total("quarantined") == 0 and summary.total("rows") == len(docs)
+    rows = rows_of(store)
+    assert len(rows) == len(docs)
+    for row, doc, r in zip(rows, docs, recs, strict=True):
+        assert row["start_time"] == dt.datetime.fromtimestamp(doc["start_time"], dt.UTC)
+        assert row["end_time"] == dt.datetime.fromtimestamp(doc["end_time"], dt.UTC)
+        for key in (
+            "source_namespace",
+            "source_name_aggr",
+            "dest_port",
+            "bytes_in",
+            "proto",
+            "action",
+            "reporter",
+        ):
+            assert row[key] == doc[key], key
+        assert row["source_labels"] == r["labels"]
+        got = sorted(h["policy_index"] for h in row["enforced_policies"])
+        assert [h["policy_index"] for h in row["enforced_policies"]] == got
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(min_value=0, max_value=10**6).map(lambda i: _good(i).encode()),
+            st.sampled_from(list(BAD_LINES.values())),
+            st.binary(max_size=40).filter(lambda b: b"\n" not in b),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_counts_add_up_for_any_mix_of_good_and_corrupt_lines(tmp_path_factory, lines):
+    tmp = tmp_path_factory.mktemp("acct")
+    store = Store(tmp / "store")
+    log = tmp / "flows.log"
+    log.write_bytes(b"".join(line + b"\n" for line in lines))
+    summary = ingest(store, [str(log)], IngestOptions(format="enterprise"))
+    assert summary.balanced
+    assert summary.total("lines_read") == len(lines)
+    assert summary.total("rows") + summary.total("quarantined") == len(lines)
+    assert len(rows_of(store)) == summary.total("rows")
+    assert len(quarantine_of(store)) == summary.total("quarantined")

@@ -1,0 +1,189 @@
+"""Each input format lands in the canonical schema with its values intact."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from pathlib import Path
+
+from flowlens.formats import detect
+from tests.ingest import records
+from tests.ingest.conftest import rows_of
+
+UTC = dt.UTC
+
+
+def _write(path: Path, *lines: str) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_the_reference_enterprise_records_are_detected_and_stored(tmp_path, store, run):
+    log = _write(
+        tmp_path / "flows.log", records.EXAMPLE_A, records.EXAMPLE_B, records.EXAMPLE_C, records.EXAMPLE_D
+    )
+    assert detect(log.read_bytes()) == "enterprise"
+    summary = run(log)
+    assert summary.total("rows") == 4
+    assert summary.total("quarantined") == 0
+    rows = rows_of(store)
+    a, b, c, d = rows
+    assert a["start_time"] == dt.datetime(2019, 7, 27, 1, 15, 29, tzinfo=UTC)
+    assert a["source_name_aggr"] == "tigera-fluentd-node-*"
+    assert a["source_ip"] is None and a["source_port"] is None
+    assert a["dest_labels"]["role"] == "client"
+    assert a["host"] == "tigera-fluentd-node-qxdr7"
+    # F0 (four parts): no rule index, a profile hit
+    (hit,) = a["all_policies"]
+    assert hit["kind"] == "Profile" and hit["name"] == "kns.calico-monitoring" and hit["rule_index"] is None
+    assert a["enforced_policies"] is None
+    # B: type net/pvt, pass then profile, counters
+    assert (b["source_type"], b["source_name_aggr"], b["source_namespace"]) == ("net", "pvt", "-")
+    assert b["source_labels"] == {}
+    assert [h["hit"] for h in b["enforced_policies"]] == [
+        "0|allow-tigera|np:kube-system/allow-tigera.cluster-dns|pass|1",
+        "1|__PROFILE__|pro:kns.kube-system|allow|0",
+    ]
+    assert (b["num_flows"], b["num_flows_started"], b["num_flows_completed"]) == (72, 66, 66)
+    assert b["es_timestamp"] == dt.datetime(2023, 2, 4, 0, 3, 21, tzinfo=UTC)
+    assert b["process_args"] == ["-"] and b["tcp_mean_mss"] == 0
+    # C: service populated
+    assert (c["dest_service_name"], c["dest_service_port"], c["dest_service_port_num"]) == (
+        "kube-dns",
+        "dns",
+        53,
+    )
+    # D: level 0 with IPs and ports, staged hits in all/pending, enforced re-numbered
+    assert (d["source_ip"], d["source_port"], d["dest_port"]) == ("192.168.47.9", 42106, 80)
+    assert [h["staged"] for h in d["all_policies"]] == [False, True, False]
+    assert d["pending_policies"][1]["kind"] == "StagedNetworkPolicy"
+    assert d["enforced_policies"][1]["name"] == "access-nginx"
+    assert all(r["format"] == "enterprise" and r["cluster"] == "default" for r in rows)
+    assert [r["source_line"] for r in rows] == [1, 2, 3, 4]
+
+
+def test_elasticsearch_hits_are_unwrapped_with_id_and_cluster(tmp_path, store, run):
+    doc = json.loads(records.EXAMPLE_C)
+    doc["cluster"] = "prod-eu-1"
+    doc["generated_time"] = "2023-02-04T00:03:30Z"
+    hit = {"_index": "tigera_secure_ee_flows.prod-eu-1.20230204", "_id": "abc123", "_source": doc}
+    log = _write(tmp_path / "export.ndjson", json.dumps(hit))
+    assert detect(log.read_bytes()) == "elasticsearch"
+    run(log)
+    (row,) = rows_of(store)
+    assert row["format"] == "elasticsearch"
+    assert row["es_id"] == "abc123"
+    assert row["cluster"] == "prod-eu-1"
+    assert row["generated_time"] == dt.datetime(2023, 2, 4, 0, 3, 30, tzinfo=UTC)
+    assert row["dest_service_name"] == "kube-dns"
+
+
+def test_cluster_option_overrides_the_records_cluster(tmp_path, store, run):
+    doc = json.loads(records.EXAMPLE_C)
+    doc["cluster"] = "from-record"
+    log = _write(tmp_path / "flows.log", json.dumps(doc))
+    run(log, cluster="from-option")
+    assert rows_of(store)[0]["cluster"] == "from-option"
+
+
+def test_goldmane_emitter_lines_with_omitted_zero_fields_are_read(tmp_path, store, run):
+    log = _write(tmp_path / "goldmane.ndjson", records.GOLDMANE_EXAMPLE)
+    assert detect(log.read_bytes()) == "goldmane"
+    run(log)
+    (row,) = rows_of(store)
+    assert row["format"] == "goldmane"
+    assert (row["source_name"], row["source_name_aggr"], row["source_type"]) == (
+        "-",
+        "client-7d4f8c9b5-*",
+        "wep",
+    )
+    assert (row["reporter"], row["action"], row["proto"], row["dest_port"]) == ("dst", "allow", "tcp", 80)
+    assert row["dest_service_port_num"] == 80 and row["dest_service_port"] == "-"
+    assert row["source_labels"] == {"app": "client", "pod-template-hash": "7d4f8c9b5"}
+    assert (row["num_flows"], row["num_flows_started"], row["bytes_in"]) == (2, 2, 1800)
+    # policy_index and rule_index were omitted (zero): they default to 0
+    (hit,) = row["enforced_policies"]
+    assert hit["hit"] == "0|default|knp:demo/allow-client|allow|0"
+    assert row["source_ip"] is None
+
+
+def test_whisker_list_response_event_stream_and_lines_are_read(tmp_path, store, run):
+    listing = tmp_path / "whisker.json"
+    listing.write_text(
+        json.dumps(
+            {"total": {"totalPages": 1}, "items": [records.WHISKER_ITEM, records.WHISKER_PUBLIC]}, indent=2
+        )
+    )
+    stream = tmp_path / "whisker-stream.txt"
+    stream.write_text(
+        f"data: {json.dumps(records.WHISKER_ITEM)}\n\nevent: flow\ndata: {json.dumps(records.WHISKER_PUBLIC)}\n\n"
+    )
+    assert detect(listing.read_bytes()) == "whisker"
+    assert detect(stream.read_bytes()) == "whisker"
+    summary = run(listing, stream)
+    assert summary.balanced
+    assert summary.total("rows") == 4
+    assert summary.total("ignored") == 3  # two blank separators and one event: line
+    rows = rows_of(store, "SELECT * FROM f ORDER BY source_file, source_line")
+    item = rows[0]
+    assert item["start_time"] == dt.datetime(2026, 1, 1, tzinfo=UTC)
+    assert (item["reporter"], item["action"], item["source_type"]) == ("dst", "allow", "wep")
+    assert item["dest_labels"] == {"app": "nginx"}
+    assert item["enforced_policies"][0]["kind"] == "KubernetesNetworkPolicy"
+    # an EndOfTier hit is folded into the policy that triggered it
+    (pending,) = item["pending_policies"]
+    assert (pending["kind"], pending["name"], pending["end_of_tier"]) == (
+        "StagedNetworkPolicy",
+        "security.lockdown",
+        True,
+    )
+    public = rows[1]
+    assert (public["source_type"], public["source_name_aggr"], public["source_namespace"]) == (
+        "net",
+        "pub",
+        "-",
+    )
+    # Whisker names Kubernetes policies "NetworkPolicy" (Calico ones are "CalicoNetworkPolicy")
+    assert public["enforced_policies"][0]["hit"] == "0|default|knp:demo/default-deny|deny|-1"
+
+
+def test_gzipped_and_rotated_files_are_read_by_content_not_name(tmp_path, store, run):
+    data = (records.EXAMPLE_B + "\n").encode()
+    (tmp_path / "flows.log.1.gz").write_bytes(gzip.compress(data))
+    (tmp_path / "oddname.bin").write_bytes(gzip.compress(records.EXAMPLE_C.encode() + b"\n"))
+    summary = run(tmp_path)
+    assert summary.total("rows") == 2
+    assert sorted(r["dest_service_name"] for r in rows_of(store)) == ["-", "kube-dns"]
+
+
+def test_a_directory_passes_over_yaml_and_readme_files(tmp_path, store, run):
+    _write(tmp_path / "flows.log", records.EXAMPLE_C)
+    (tmp_path / "README.md").write_text("# not a log\n")
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "np.yaml").write_text("kind: NetworkPolicy\n")
+    summary = run(tmp_path)
+    assert summary.total("rows") == 1
+    assert summary.total("quarantined") == 0
+    assert sorted(Path(p).name for p in summary.passed_over) == ["README.md", "np.yaml"]
+
+
+def test_missing_optional_keys_of_old_records_are_null_not_errors(tmp_path, store, run):
+    log = _write(tmp_path / "old.log", records.EXAMPLE_A)
+    summary = run(log)
+    assert summary.total("quarantined") == 0
+    row = rows_of(store)[0]
+    assert row["dest_service_name"] is None and row["tcp_mean_mss"] is None and row["process_name"] is None
+
+
+def test_columns_felix_leaves_out_by_default_give_one_warning_per_file(tmp_path, run):
+    doc = json.loads(records.EXAMPLE_C)
+    doc["source_labels"] = None
+    doc["dest_labels"] = None
+    doc["policies"] = None
+    log = _write(tmp_path / "flows.log", *(json.dumps(doc) for _ in range(3)))
+    summary = run(log)
+    (fs,) = summary.files
+    assert summary.total("rows") == 3
+    assert sum("labels were not logged" in w for w in fs.warnings) == 1
+    assert sum("policies were not logged" in w for w in fs.warnings) == 1
