@@ -1,0 +1,66 @@
+"""Small builders for query tests: endpoints and flow rows between them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from flowlens.engine import Engine, connect
+from tests.factories import T0, flow_row, write_store
+
+Endpoint = tuple[str, str, str, dict[str, str] | None]
+
+
+def wep(namespace: str, name: str, labels: dict[str, str] | None = None) -> Endpoint:
+    return ("wep", namespace, name, labels if labels is not None else {"app": name.split("-")[0]})
+
+
+def net(kind: str) -> Endpoint:
+    return ("net", "-", kind, {})
+
+
+def hep(host: str) -> Endpoint:
+    return ("hep", "-", host, {"role": "node"})
+
+
+def netset(namespace: str, name: str) -> Endpoint:
+    return ("ns", namespace, name, {"kind": "set"})
+
+
+def flow(src: Endpoint, dst: Endpoint, *, minute: int = 0, **overrides: Any) -> dict[str, Any]:
+    """A flow row from ``src`` to ``dst``; ``minute`` shifts the 5-minute interval."""
+    start = T0 + dt.timedelta(minutes=minute)
+    row: dict[str, Any] = {
+        "source_type": src[0],
+        "source_namespace": src[1],
+        "source_name_aggr": src[2],
+        "source_labels": src[3],
+        "dest_type": dst[0],
+        "dest_namespace": dst[1],
+        "dest_name_aggr": dst[2],
+        "dest_labels": dst[3],
+        "start_time": start,
+        "end_time": start + dt.timedelta(minutes=5),
+    }
+    row.update(overrides)
+    return flow_row(**row)
+
+
+def engine_for(tmp_path: Path, rows: list[dict[str, Any]], name: str = "store") -> Engine:
+    root = tmp_path / name
+    write_store(root, rows)
+    return connect(root)
+
+
+def run(tmp_path: Path, rows: list[dict[str, Any]], query: str, **params: Any) -> list[dict[str, Any]]:
+    with engine_for(tmp_path, rows) as engine:
+        return engine.run(query, params).to_pylist()
+
+
+def pick(rows: list[dict[str, Any]], *columns: str) -> list[tuple[Any, ...]]:
+    return [tuple(r[c] for c in columns) for r in rows]
+
+
+def at(minute: int) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minute)
