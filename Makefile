@@ -1,0 +1,47 @@
+# flowlens developer commands. `make check` is the quality gate: format, lint, types, tests.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install dev demo test check fmt lint type bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+dev: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+
+demo: install
+	$(BIN)/flowlens demo
+
+test: dev
+	$(BIN)/pytest
+
+fmt: dev
+	$(BIN)/ruff format flowlens tests bench
+
+lint: dev
+	$(BIN)/ruff check flowlens tests bench
+
+type: dev
+	$(BIN)/mypy
+
+check: dev
+	$(BIN)/ruff format --check flowlens tests bench
+	$(BIN)/ruff check flowlens tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_query.py
+	$(BIN)/python bench/bench_simulate.py
+	$(BIN)/python bench/bench_suggest.py
+	$(BIN)/python bench/bench_report.py
+
+clean:
+	rm -rf .flowlens reports/*/ build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

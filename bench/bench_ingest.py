@@ -1,0 +1,131 @@
+"""Ingest speed and memory against bare DuckDB, measured side by side in the same run.
+
+    python bench/bench_ingest.py                       # 1 M records (about 1 GB of flows.log)
+    python bench/bench_ingest.py --records 200000      # quicker
+    python bench/bench_ingest.py --memory-records 5000000   # also peak memory at 5 M records
+
+Baseline: DuckDB ``read_json`` of the same plain flows.log straight into one Parquet file
+(``COPY ... TO``), no validation, no provenance, no policy parsing. Each job runs in a fresh
+process that reports its own wall time and peak RSS; the jobs alternate (baseline, flowlens,
+baseline, flowlens) and the best of each is compared, so a busy machine hurts both alike.
+Targets: flowlens / baseline <= 1.5, peak RSS < 1.5 GB and flat from 1 M to 5 M records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_log(records: int, data_dir: Path) -> Path:
+    """A plain flows.log of ``records`` Felix records from the sample cluster (cached)."""
+    target = data_dir / f"flows-{records}.log"
+    if target.exists():
+        return target
+    gen = data_dir / f"gen-{records}"
+    shutil.rmtree(gen, ignore_errors=True)
+    subprocess.run(
+        [sys.executable, "-m", "flowlens", "sample", "--records", str(records), "--format", "enterprise",
+         "--seed", "7", "--out", str(gen)],
+        check=True,
+    )
+    parts = sorted(gen.rglob("flows.log*"), key=lambda p: (-len(p.suffixes), p.name), reverse=False)
+    tmp = target.with_suffix(".tmp")
+    with open(tmp, "wb") as out:
+        for part in parts:
+            opener = gzip.open if part.suffix == ".gz" else open
+            with opener(part, "rb") as fh:
+                shutil.copyfileobj(fh, out, 16 * 1024 * 1024)
+    tmp.replace(target)
+    shutil.rmtree(gen, ignore_errors=True)
+    return target
+
+
+def job(kind: str, log: Path, work: Path) -> None:
+    """Run one measured job in this process and print its time and peak memory as JSON."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    start = time.perf_counter()
+    if kind == "duckdb":
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute(
+            "COPY (SELECT * FROM read_json($path, format='newline_delimited')) TO $out (FORMAT parquet)",
+            {"path": str(log), "out": str(work / "out.parquet")},
+        )
+        rows = con.execute("SELECT count(*) FROM read_parquet($p)", {"p": str(work / "out.parquet")}).fetchone()[0]
+    else:
+        from flowlens.ingest import ingest
+        from flowlens.store import Store
+
+        summary = ingest(Store(work / "store"), [str(log)])
+        rows = summary.total("rows")
+        assert summary.balanced and summary.total("quarantined") == 0
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"kind": kind, "seconds": seconds, "peak_mb": peak_kb / 1024, "rows": rows}))
+
+
+def measure(kind: str, log: Path, work: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--job", kind, "--log", str(log), "--work", str(work)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--memory-records", type=int, default=0, help="also measure flowlens memory at this size")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--dir", type=Path, default=ROOT / "bench" / ".data")
+    parser.add_argument("--job", choices=["duckdb", "flowlens"], help=argparse.SUPPRESS)
+    parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.job:
+        job(args.job, args.log, args.work)
+        return
+    args.dir.mkdir(parents=True, exist_ok=True)
+    log = make_log(args.records, args.dir)
+    size_mb = log.stat().st_size / 1e6
+    print(f"input: {log} ({args.records:,} records, {size_mb:,.0f} MB)")
+    best: dict[str, dict[str, float]] = {}
+    for i in range(args.repeat):
+        for kind in ("duckdb", "flowlens"):
+            result = measure(kind, log, args.dir / f"work-{kind}")
+            print(f"  run {i + 1}: {kind:8s} {result['seconds']:6.2f} s  peak {result['peak_mb']:6.0f} MB  rows {result['rows']:,}")
+            if kind not in best or result["seconds"] < best[kind]["seconds"]:
+                best[kind] = result
+    ratio = best["flowlens"]["seconds"] / best["duckdb"]["seconds"]
+    print(
+        f"best: duckdb read_json->parquet {best['duckdb']['seconds']:.2f} s, flowlens ingest "
+        f"{best['flowlens']['seconds']:.2f} s ({size_mb / best['flowlens']['seconds']:.0f} MB/s); "
+        f"ratio {ratio:.2f} (target <= 1.5); flowlens peak {best['flowlens']['peak_mb']:.0f} MB (target < 1500)"
+    )
+    if args.memory_records:
+        big = make_log(args.memory_records, args.dir)
+        result = measure("flowlens", big, args.dir / "work-flowlens-big")
+        print(
+            f"memory: {args.records:,} records peak {best['flowlens']['peak_mb']:.0f} MB; "
+            f"{args.memory_records:,} records peak {result['peak_mb']:.0f} MB in {result['seconds']:.1f} s"
+        )
+    for kind in ("duckdb", "flowlens", "flowlens-big"):
+        shutil.rmtree(args.dir / f"work-{kind}", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
