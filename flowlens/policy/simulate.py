@@ -3,8 +3,9 @@
 Owns :func:`simulate` (one :class:`SimulationRow` per distinct flow key and reporter: recorded
 and simulated verdicts, the change, the simulated trace and the counts) and
 :func:`check_consistency` (records whose recorded action or enforced trace the policies in force
-do not reproduce). Distinct keys come from the named query ``policy-flow-keys``, so the store is
-scanned once in DuckDB and each key is evaluated once in Python.
+do not reproduce). Distinct keys come from the named queries ``policy-flow-keys`` (simulate) and
+``policy-flow-traces`` (with the recorded traces, for the check), so the store is scanned once in
+DuckDB and each key is evaluated once in Python.
 """
 
 from __future__ import annotations
@@ -181,9 +182,15 @@ def endpoint_from_record(
 
 
 def _key_rows(
-    engine: Any, namespace: str | None, since: dt.datetime | None, until: dt.datetime | None
+    engine: Any,
+    namespace: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    *,
+    traces: bool = False,
 ) -> list[dict[str, Any]]:
-    table = engine.run("policy-flow-keys", {"namespace": namespace, "since": since, "until": until})
+    query = "policy-flow-traces" if traces else "policy-flow-keys"
+    table = engine.run(query, {"namespace": namespace, "since": since, "until": until})
     rows: list[dict[str, Any]] = table.to_pylist()
     return rows
 
@@ -312,7 +319,7 @@ def replay_rows(
         rows.append(sim)
         recorded_variants: tuple[Recorded, ...] = tuple(
             (
-                None if m["enforced_hits"] is None else tuple(m["enforced_hits"]),
+                None if m.get("enforced_hits") is None else tuple(m["enforced_hits"]),
                 str(m["action"]),
                 int(m["records"]),
             )
@@ -359,7 +366,7 @@ def check_consistency(
     Records without a recorded trace (policies not logged) are checked on their action only.
     """
     evaluator = Evaluator(policy_set, inventory)
-    key_rows = _key_rows(engine, namespace, since, until)
+    key_rows = _key_rows(engine, namespace, since, until, traces=True)
     _, variants = replay_rows(key_rows, evaluator)
     mismatches: list[Inconsistency] = []
     for sim, recorded in variants:

@@ -1,0 +1,45 @@
+-- name: policy-flow-traces
+-- description: Distinct flow keys with the recorded verdict, recorded enforced trace and counts, for the policy consistency check.
+-- One row per distinct (reporter, source endpoint, destination endpoint, proto, dest_port,
+-- recorded action, recorded enforced trace). The policy engine evaluates each key once, so
+-- replaying millions of records costs one evaluation per row of this query.
+-- Endpoint columns are kept as Calico wrote them (name '-' when aggregated, IP null when
+-- masked); labels are the MAP columns (null when labels were not logged).
+-- enforced_hits is the recorded enforced trace as modern hit strings in policy_index order
+-- (null when policies were not logged).
+-- Only records reported by the source (egress) or the destination (ingress) are replayed; the
+-- forwarded-traffic reporters (fwd...) are left out.
+-- records = number of records; num_flows = sum(num_flows); bytes = bytes_in + bytes_out.
+-- The lambda in list_transform is DuckDB syntax (Spark: transform(enforced_policies, h -> h.hit)).
+-- param: namespace VARCHAR = NULL  -- only flows whose source or destination is in this namespace
+-- param: since TIMESTAMPTZ = NULL  -- only records that start at or after this time
+-- param: until TIMESTAMPTZ = NULL  -- only records that start before this time
+SELECT
+    reporter,
+    source_type,
+    source_namespace,
+    source_name,
+    source_name_aggr,
+    source_ip,
+    source_labels,
+    dest_type,
+    dest_namespace,
+    dest_name,
+    dest_name_aggr,
+    dest_ip,
+    dest_labels,
+    proto,
+    dest_port,
+    action,
+    list_transform(enforced_policies, lambda h: h.hit) AS enforced_hits,
+    count(*) AS records,
+    sum(coalesce(num_flows, 0)) AS num_flows,
+    sum(coalesce(bytes_in, 0) + coalesce(bytes_out, 0)) AS bytes,
+    min(start_time) AS first_seen,
+    max(end_time) AS last_seen
+FROM flows
+WHERE reporter IN ('src', 'dst')
+    AND ($namespace IS NULL OR source_namespace = $namespace OR dest_namespace = $namespace)
+    AND ($since IS NULL OR start_time >= $since)
+    AND ($until IS NULL OR start_time < $until)
+GROUP BY ALL
