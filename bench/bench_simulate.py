@@ -16,6 +16,7 @@ import random
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,9 +33,9 @@ NAMESPACES = [f"ns{i:02d}" for i in range(20)]
 APPS = [f"app{i:02d}" for i in range(10)]
 
 
-def make_policies(count: int) -> list[dict]:  # type: ignore[type-arg]
+def make_policies(count: int) -> list[dict[str, Any]]:
     rnd = random.Random(7)
-    docs: list[dict] = [
+    docs: list[dict[str, Any]] = [
         {
             "apiVersion": "projectcalico.org/v3",
             "kind": "Tier",
