@@ -51,7 +51,9 @@ def _at(day_offset: int, hour: int = 12, **overrides: object) -> dict[str, objec
         ("2026-11-25", dt.datetime(2026, 11, 25, tzinfo=dt.UTC)),
     ],
 )
-def test_since_accepts_durations_before_now_and_iso_8601_times_in_utc(text: str, expected: dt.datetime) -> None:
+def test_since_accepts_durations_before_now_and_iso_8601_times_in_utc(
+    text: str, expected: dt.datetime
+) -> None:
     got = parse_time(text, NOW)
     assert got == expected
     assert got.tzinfo is not None and got.utcoffset() == dt.timedelta(0)
@@ -109,7 +111,9 @@ def test_the_window_keeps_records_whose_start_time_is_in_since_until(tmp_path: P
     since = dt.datetime(2026, 11, 20, 11, tzinfo=dt.UTC)
     until = dt.datetime(2026, 11, 20, 13, tzinfo=dt.UTC)
     with connect(tmp_path, since=since, until=until) as engine:
-        lines = engine.sql("SELECT source_line FROM flows ORDER BY source_line").column("source_line").to_pylist()
+        lines = (
+            engine.sql("SELECT source_line FROM flows ORDER BY source_line").column("source_line").to_pylist()
+        )
     assert lines == [11, 12]  # since inclusive, until exclusive
 
 
@@ -273,7 +277,9 @@ def test_run_checks_names_and_parameters(tmp_path: Path) -> None:
     (mine / "typed.sql").write_text(HEADER.format(name="typed"))
     (mine / "undeclared.sql").write_text("-- description: d\nSELECT $secret\n")
     with connect(tmp_path / "store", query_dirs=[mine]) as engine:
-        with pytest.raises(QueryError, match=r"no query named 'nope'; valid names: .*denied.*unexpected-allowed"):
+        with pytest.raises(
+            QueryError, match=r"no query named 'nope'; valid names: .*denied.*unexpected-allowed"
+        ):
             engine.run("nope")
         with pytest.raises(QueryError, match="has no parameter 'colour'; valid parameters: namespace"):
             engine.run("denied", {"colour": "red"})
@@ -303,11 +309,15 @@ def test_run_checks_names_and_parameters(tmp_path: Path) -> None:
         (None, "INTEGER", None),
     ],
 )
-def test_parameter_values_are_converted_to_their_declared_type(value: object, type_: str, expected: object) -> None:
+def test_parameter_values_are_converted_to_their_declared_type(
+    value: object, type_: str, expected: object
+) -> None:
     assert coerce_param_value(value, type_, "p") == expected
 
 
-@pytest.mark.parametrize(("value", "type_"), [("x", "INTEGER"), (True, "INTEGER"), ("maybe", "BOOLEAN"), (5, "VARCHAR")])
+@pytest.mark.parametrize(
+    ("value", "type_"), [("x", "INTEGER"), (True, "INTEGER"), ("maybe", "BOOLEAN"), (5, "VARCHAR")]
+)
 def test_a_value_that_does_not_fit_its_type_is_a_query_error(value: object, type_: str) -> None:
     with pytest.raises(QueryError, match=f"expects {type_}"):
         coerce_param_value(value, type_, "p")
@@ -315,5 +325,7 @@ def test_a_value_that_does_not_fit_its_type_is_a_query_error(value: object, type
 
 def test_the_factories_default_row_is_in_the_window_of_its_day(tmp_path: Path) -> None:
     write_store(tmp_path, [flow_row()])
-    with connect(tmp_path, since=T0.replace(hour=0), until=T0.replace(hour=0) + dt.timedelta(days=1)) as engine:
+    with connect(
+        tmp_path, since=T0.replace(hour=0), until=T0.replace(hour=0) + dt.timedelta(days=1)
+    ) as engine:
         assert engine.sql("SELECT count(*) AS n FROM flows").to_pylist() == [{"n": 1}]
