@@ -499,7 +499,7 @@ def _select_sql(fmt: Format, max_line: int) -> str:
     structure = fmt.structure_json.replace("'", "''")
     return f"""
 WITH d AS (
-  SELECT line_no, try(decode(line)) AS t, octet_length(line) AS n FROM raw_lines
+  SELECT line_no, try(decode(line)) AS t, octet_length(line) - 1 AS n FROM raw_lines
 ), r AS (
   SELECT line_no, n, t, {fmt.record_sql} AS rec FROM d
 ), p AS (
@@ -544,7 +544,7 @@ class _FileWriter:
         if writer is None:
             path = self.stage / "flows" / f"date={day}" / f"{self.commit_id}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            writer = pq.ParquetWriter(path, ARROW_SCHEMA, compression="zstd")
+            writer = pq.ParquetWriter(path, ARROW_SCHEMA, compression="zstd", compression_level=1)
             self._writers[day] = writer
         writer.write_table(pa.concat_tables(parts), row_group_size=ROWS_PER_ROW_GROUP)
 
@@ -717,31 +717,13 @@ class Ingester:
         count = len(ends)
         if count == 0:
             return 0
-        starts = np.empty(count, dtype=np.int64)
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
-        # Offsets over the chunk with each line's newline (and a CR before it) excluded: build the
-        # array over [start, end) pairs by taking every line's bytes without the newline.
-        lens = ends - starts
-        cr = np.zeros(count, dtype=bool)
-        nonempty = lens > 0
-        cr[nonempty] = buf[ends[nonempty] - 1] == 13
-        lens = lens - cr
+        # Zero-copy: each line keeps its newline (JSON ignores trailing white space) and the
+        # Arrow array points straight into the chunk.
         offsets = np.empty(count + 1, dtype=np.int64)
         offsets[0] = 0
-        np.cumsum(lens, out=offsets[1:])
-        if np.all(lens == ends - starts):
-            # No CR anywhere: the lines are the chunk minus the newlines; gather with one copy.
-            keep = np.ones(len(buf), dtype=bool)
-            keep[ends] = False
-            data = buf[keep]
-        else:
-            keep = np.ones(len(buf), dtype=bool)
-            keep[ends] = False
-            keep[ends[cr] - 1] = False
-            data = buf[keep]
+        offsets[1:] = ends + 1
         lines = pa.LargeBinaryArray.from_buffers(
-            pa.large_binary(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data.tobytes())]
+            pa.large_binary(), count, [None, pa.py_buffer(offsets), pa.py_buffer(chunk)]
         )
         line_nos = np.arange(first_line + 1, first_line + count + 1, dtype=np.int64)
         raw = pa.Table.from_arrays([lines, pa.array(line_nos)], names=["line", "line_no"])
@@ -766,8 +748,7 @@ class Ingester:
         ignored = np.zeros(count, dtype=bool)
         if suspect.any():
             for idx in np.flatnonzero(suspect):
-                raw_line = lines[int(idx)].as_py()
-                verdict = self._diagnose(raw_line, fmt)
+                verdict = self._diagnose(_line_bytes(lines, int(idx)), fmt)
                 if verdict == "":
                     ignored[idx] = True
                 elif verdict is not None:
@@ -861,7 +842,7 @@ class Ingester:
         fs: FileSummary,
     ) -> None:
         for idx in np.flatnonzero(bad):
-            self._quarantine_one(lines[int(idx)].as_py(), int(line_nos[idx]), reasons[int(idx)], fmt, fs)
+            self._quarantine_one(_line_bytes(lines, int(idx)), int(line_nos[idx]), reasons[int(idx)], fmt, fs)
 
     def _quarantine_lines(
         self, raws: list[bytes], first: int, fmt: Format, fs: FileSummary, reason: str
@@ -956,6 +937,16 @@ class Ingester:
 
     def close(self) -> None:
         self.con.close()
+
+
+def _line_bytes(lines: pa.Array, idx: int) -> bytes:
+    """One line without its line ending."""
+    raw: bytes = lines[idx].as_py()
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    return raw
 
 
 def _whisker_items(data: bytes, fs: FileSummary) -> bytes:
