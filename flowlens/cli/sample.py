@@ -1,9 +1,179 @@
-"""CLI commands: sample (placeholder until its issue lands)."""
+"""CLI command ``flowlens sample``: options and messages; the work is in :mod:`flowlens.sample`.
+
+This is the only place that reads the clock for the generator: the default start is computed here
+and passed to the library. stdout gets the output folder (data, for scripts); stderr a summary.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from flowlens.errors import UsageError
+
+HELP = """\
+Generate Calico flow logs for a sample cluster (or your own cluster model) in every format
+flowlens reads, plus the cluster's inventory (kubectl get namespaces,pods,serviceaccounts -A -o
+yaml) and the policies in force, into OUT:
+
+  OUT/enterprise/<node>/flows.log (+ flows.log.N.gz)   Calico Enterprise Felix files, one per node
+  OUT/elasticsearch/flows-<date>.ndjson                Elasticsearch export (search hits)
+  OUT/goldmane/flows-<date>.ndjson                     Goldmane emitter lines (Calico OSS)
+  OUT/whisker/flows-<date>T<hour>.json, flows-watch.sse  Whisker /flows responses and event stream
+  OUT/inventory.yaml, OUT/policies/, OUT/cluster.yaml
+
+The traffic follows the model's connections (5-minute intervals, both reporters, Felix's
+aggregation, a daily cycle, internet scans); every record's action and policy trace is what
+Calico decides under the model's policies (computed with flowlens' policy engine).
+
+Deterministic: the same --seed, --start and options give the same bytes. By default the data
+ends now: --start is --days (default 2) before the current time. With --records and no --days,
+the span grows until that many Felix records are written; with both, extra records are
+internet scans.
+"""
+
+FORMAT_CHOICES = ("enterprise", "elasticsearch", "goldmane", "whisker", "all")
+
+
+def _parse_start(text: str) -> dt.datetime:
+    value = text.strip()
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"--start {text!r} is not an ISO date or time (e.g. 2026-11-24 or 2026-11-24T06:00:00Z)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _copy_tree_files(src: Path, dst: Path) -> None:
+    """Copy the model's policy manifests next to the logs (unless they are already there)."""
+    if dst.exists() and dst.resolve() == src.resolve():
+        return
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(src.iterdir()):
+        if f.is_file() and f.suffix in (".yaml", ".yml", ".json"):
+            shutil.copyfile(f, dst / f.name)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+
+    @app.command("sample", help=HELP)
+    def sample(
+        out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path("sample"),
+        records: Annotated[
+            int | None, typer.Option("--records", "-n", min=0, help="number of Felix records to write")
+        ] = None,
+        days: Annotated[
+            float | None,
+            typer.Option("--days", "-d", help="time span in days (default 2, or as many as --records needs)"),
+        ] = None,
+        seed: Annotated[int, typer.Option("--seed", help="random seed: same seed, same bytes")] = 1,
+        fmt: Annotated[
+            str,
+            typer.Option("--format", "-f", help="enterprise, elasticsearch, goldmane, whisker or all"),
+        ] = "enterprise",
+        legacy_hits: Annotated[
+            bool,
+            typer.Option(
+                "--legacy-hits",
+                help="write policy hits the way Calico up to v3.31 / Enterprise 2025 did "
+                "(F1 names, all_policies); default: the modern kind-prefixed form",
+            ),
+        ] = False,
+        model_path: Annotated[
+            Path | None,
+            typer.Option("--model", "-m", help="cluster model YAML (default: the sample cluster)"),
+        ] = None,
+        start: Annotated[
+            str | None,
+            typer.Option(
+                "--start", help="first interval, ISO date or time in UTC (default: --days before now)"
+            ),
+        ] = None,
+        rotate_mb: Annotated[
+            float,
+            typer.Option(
+                "--rotate-mb", min=0.001, help="rotate each node's flows.log at this size (Felix: 100)"
+            ),
+        ] = 100.0,
+        gzip_out: Annotated[
+            bool,
+            typer.Option("--gzip", help="gzip the Elasticsearch, Goldmane and Whisker files (.gz)"),
+        ] = False,
+        gzip_level: Annotated[
+            int, typer.Option("--gzip-level", min=1, max=9, help="1 = fast (default), 9 = smallest")
+        ] = 1,
+        declared: Annotated[
+            bool,
+            typer.Option(
+                "--declared-traces",
+                help="use the traces the model declares instead of evaluating its policies",
+            ),
+        ] = False,
+    ) -> None:
+        from flowlens.sample import (
+            DEFAULT_DAYS,
+            SampleOptions,
+            declared_decisions,
+            estimate_days,
+            floor_start,
+            load_model,
+            render_inventory,
+            write_sample,
+        )
+
+        if fmt not in FORMAT_CHOICES:
+            raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMAT_CHOICES)}")
+        formats = FORMAT_CHOICES[:-1] if fmt == "all" else (fmt,)
+        model = load_model(model_path)
+        decide = declared_decisions(model) if declared else None
+        if days is None and records is None:
+            days = DEFAULT_DAYS
+        if start is not None:
+            first = _parse_start(start)
+        else:
+            span = days if days is not None else estimate_days(model, records or 0, seed, decide)
+            first = floor_start(dt.datetime.now(dt.UTC), span)
+        options = SampleOptions(
+            start=first,
+            days=days,
+            records=records,
+            seed=seed,
+            formats=formats,
+            legacy_hits=legacy_hits,
+            rotate_bytes=int(rotate_mb * 1024 * 1024),
+            compress=gzip_out,
+            gzip_level=gzip_level,
+        )
+        summary = write_sample(model, out, options, decide)
+        (out / "inventory.yaml").write_text(render_inventory(model), encoding="utf-8")
+        if model.policies_dir is not None:
+            _copy_tree_files(model.policies_dir, out / "policies")
+        if model.path is not None:
+            target = out / "cluster.yaml"
+            if not (target.exists() and target.resolve() == model.path.resolve()):
+                shutil.copyfile(model.path, target)
+        by_format: dict[str, tuple[int, int]] = {}
+        for f, _, lines in summary.files:
+            n, lines_total = by_format.get(f, (0, 0))
+            by_format[f] = (n + 1, lines_total + lines)
+        typer.echo(
+            f"flowlens sample: {summary.records} Felix records, {summary.intervals} intervals, "
+            f"{summary.start:%Y-%m-%d %H:%M} to {summary.end:%Y-%m-%d %H:%M} UTC, seed {seed}",
+            err=True,
+        )
+        for f, (n, lines_total) in by_format.items():
+            what = "responses" if f == "whisker" else "lines"
+            typer.echo(f"  {f}: {n} files, {lines_total} {what}", err=True)
+        typer.echo("  inventory.yaml, policies/ and cluster.yaml next to them", err=True)
+        typer.echo(str(out))

@@ -1,0 +1,48 @@
+"""A sample cluster and a realistic flow-log generator in every format flowlens reads.
+
+* :mod:`flowlens.sample.model`: the cluster model (``cluster.yaml``) -> frozen dataclasses;
+* :mod:`flowlens.sample.inventory`: the model as ``kubectl get namespaces,pods,serviceaccounts``;
+* :mod:`flowlens.sample.traffic`: the simulation (Felix's intervals, reporters, aggregation);
+* :mod:`flowlens.sample.decide`: decisions from the policy engine;
+* :mod:`flowlens.sample.render`: Enterprise, Elasticsearch, Goldmane and Whisker encodings;
+* :mod:`flowlens.sample.generate`: streaming generation and the files on disk.
+"""
+
+from flowlens.sample.generate import (
+    DEFAULT_DAYS,
+    DEFAULT_SEED,
+    FORMATS,
+    SampleOptions,
+    SampleSummary,
+    default_decisions,
+    estimate_days,
+    floor_start,
+    intervals,
+    iter_lines,
+    write_sample,
+)
+from flowlens.sample.inventory import inventory_objects, render_inventory
+from flowlens.sample.model import DEFAULT_MODEL, ClusterModel, load_model, parse_model
+from flowlens.sample.traffic import Verdict, declared_decisions
+
+__all__ = [
+    "DEFAULT_DAYS",
+    "DEFAULT_MODEL",
+    "DEFAULT_SEED",
+    "FORMATS",
+    "ClusterModel",
+    "SampleOptions",
+    "SampleSummary",
+    "Verdict",
+    "declared_decisions",
+    "default_decisions",
+    "estimate_days",
+    "floor_start",
+    "intervals",
+    "inventory_objects",
+    "iter_lines",
+    "load_model",
+    "parse_model",
+    "render_inventory",
+    "write_sample",
+]

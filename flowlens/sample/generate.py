@@ -1,0 +1,525 @@
+"""The sample generator: simulated intervals -> lines of each format -> files.
+
+Everything is streamed: intervals are simulated one at a time and each line is written as soon as
+it is rendered, so memory does not grow with the number of records (only with the model and, for
+Whisker, with one hour of distinct flows).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import os
+import random
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from flowlens.errors import UsageError
+from flowlens.sample import render
+from flowlens.sample.model import ClusterModel
+from flowlens.sample.traffic import INTERVAL, Decide, Interval, TrafficModel, declared_decisions
+
+FORMATS = ("enterprise", "elasticsearch", "goldmane", "whisker")
+DEFAULT_SEED = 1
+DEFAULT_DAYS = 2.0
+#: lumberjack's default (flowLogsFileMaxFileSizeMB = 100)
+DEFAULT_ROTATE_BYTES = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    """What to generate. ``start`` is required: the library never reads the clock."""
+
+    start: dt.datetime
+    days: float | None = DEFAULT_DAYS
+    records: int | None = None
+    seed: int = DEFAULT_SEED
+    formats: tuple[str, ...] = ("enterprise",)
+    legacy_hits: bool = False
+    rotate_bytes: int = DEFAULT_ROTATE_BYTES
+    whisker_stream_hours: int = 1
+    #: gzip every file except the live ``flows.log`` (``.ndjson.gz``, ``.json.gz``, ``.sse.gz``)
+    compress: bool = False
+    #: gzip level for rotated logs and compressed files (1 = fast, 9 = small)
+    gzip_level: int = 1
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None:
+            raise UsageError("the start time needs a time zone (use UTC, e.g. 2026-11-24T00:00:00Z)")
+        for f in self.formats:
+            if f not in FORMATS:
+                raise UsageError(f"unknown format {f!r}: choose from {', '.join(FORMATS)} or all")
+        if self.days is not None and self.days <= 0:
+            raise UsageError("--days must be positive")
+        if self.records is not None and self.records < 0:
+            raise UsageError("--records must not be negative")
+        if self.days is None and self.records is None:
+            raise UsageError("give --days or --records (or both)")
+        if self.rotate_bytes < 1024:
+            raise UsageError("the rotation size must be at least 1 KiB")
+        if not 1 <= self.gzip_level <= 9:
+            raise UsageError("the gzip level must be between 1 and 9")
+
+    @property
+    def start_epoch(self) -> int:
+        t = int(self.start.timestamp())
+        return t - t % INTERVAL
+
+    @property
+    def intervals(self) -> int | None:
+        return None if self.days is None else max(1, round(self.days * 86400 / INTERVAL))
+
+
+@dataclass(frozen=True)
+class SampleSummary:
+    """What ``write_sample`` wrote."""
+
+    records: int  # Felix records (enterprise/elasticsearch lines)
+    intervals: int
+    start: dt.datetime
+    end: dt.datetime
+    files: tuple[tuple[str, str, int], ...]  # (format, path relative to out, lines; whisker: responses)
+
+
+def _decide(model: ClusterModel, decide: Decide | None) -> Decide:
+    return decide if decide is not None else default_decisions(model)
+
+
+def default_decisions(model: ClusterModel) -> Decide:
+    """The policy engine's decisions when it is available and the model names its policies,
+    otherwise the traces the model declares."""
+    from flowlens.sample.decide import engine_decisions
+
+    engine = engine_decisions(model)
+    return engine if engine is not None else declared_decisions(model)
+
+
+def intervals(
+    model: ClusterModel, options: SampleOptions, decide: Decide | None = None
+) -> Iterator[Interval]:
+    """The simulated intervals, honouring --days and --records (a generator)."""
+    traffic = TrafficModel(model, _decide(model, decide))
+    rng = random.Random(options.seed)  # noqa: S311 - simulation, not security
+    t0 = options.start_epoch
+    total = options.intervals
+    budget = options.records
+    emitted = 0
+    i = 0
+    while total is None or i < total:
+        want = None
+        if budget is not None and total is not None:
+            want = budget * (i + 1) // total - budget * i // total
+        iv = traffic.interval(i, t0 + i * INTERVAL, rng, fill_to=want)
+        if want is not None and len(iv.records) > want:
+            del iv.records[want:]
+        elif budget is not None and total is None and len(iv.records) > budget - emitted:
+            del iv.records[budget - emitted :]
+        emitted += len(iv.records)
+        yield iv
+        i += 1
+        if total is None and budget is not None and emitted >= budget:
+            return
+
+
+def estimate_days(
+    model: ClusterModel, records: int, seed: int = DEFAULT_SEED, decide: Decide | None = None
+) -> float:
+    """How many days of this model's traffic hold about ``records`` Felix records."""
+    traffic = TrafficModel(model, _decide(model, decide))
+    rng = random.Random(seed)  # noqa: S311 - simulation, not security
+    per_day = sum(len(traffic.interval(i, i * INTERVAL, rng).records) for i in range(86400 // INTERVAL))
+    return max(records / max(per_day, 1), INTERVAL / 86400)
+
+
+# -- per-format producers ----------------------------------------------------------------------
+
+#: (relative file name, text of one or more complete lines)
+Chunk = tuple[str, str]
+
+
+class _Producer:
+    fmt = ""
+
+    def feed(self, iv: Interval) -> list[Chunk]:
+        raise NotImplementedError
+
+    def finish(self) -> list[Chunk]:
+        return []
+
+
+class _Enterprise(_Producer):
+    """Felix ``flows.log``: one file per node (the node's ``/var/log/calico/flowlogs``)."""
+
+    fmt = "enterprise"
+
+    def __init__(self, legacy: bool) -> None:
+        self.legacy = legacy
+
+    def feed(self, iv: Interval) -> list[Chunk]:
+        legacy, t0 = self.legacy, iv.start
+        per_host: dict[str, list[str]] = {}
+        for rk, c in iv.records:
+            t = rk.ent_tpl or render.enterprise_template(rk, legacy)
+            s = t0 + rk.offset
+            line = t % (s, s + INTERVAL, c[0], c[1], c[4], c[5], c[6], c[2], c[3])
+            lines = per_host.get(rk.host)
+            if lines is None:
+                per_host[rk.host] = [line]
+            else:
+                lines.append(line)
+        return [(f"{host}/flows.log", "".join(lines)) for host, lines in per_host.items()]
+
+
+class _Elasticsearch(_Producer):
+    """An export of the ``tigera_secure_ee_flows`` index: one file per day."""
+
+    fmt = "elasticsearch"
+
+    def __init__(self, legacy: bool, cluster: str, seed: int) -> None:
+        self.legacy = legacy
+        self.cluster = cluster
+        self.rng = random.Random(seed * 7919 + 17)  # noqa: S311 - document ids, not secrets
+
+    def feed(self, iv: Interval) -> list[Chunk]:
+        getrandbits = self.rng.getrandbits
+        b64 = base64.urlsafe_b64encode
+        legacy, cluster, t0 = self.legacy, self.cluster, iv.start
+        day = dt.datetime.fromtimestamp(t0, dt.UTC).strftime("%Y-%m-%d")
+        seconds: dict[int, str] = {}
+        lines = []
+        for rk, c in iv.records:
+            t = rk.es_tpl or render.elasticsearch_template(rk, legacy, cluster)
+            s = t0 + rk.offset
+            e = s + INTERVAL
+            doc_id = b64(getrandbits(120).to_bytes(15, "big")).decode()
+            # Linseed receives the record a few seconds after fluentd read it
+            ms = e * 1000 + 1500 + getrandbits(15)
+            sec, frac = divmod(ms, 1000)
+            stamp = seconds.get(sec)
+            if stamp is None:
+                stamp = seconds[sec] = dt.datetime.fromtimestamp(sec, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            generated = f"{stamp}.{frac:03d}".rstrip("0").rstrip(".") + "Z"
+            lines.append(t % (doc_id, s, e, c[0], c[1], c[4], c[5], c[6], c[2], c[3], e * 1000, generated))
+        return [(f"flows-{day}.ndjson", "".join(lines))] if lines else []
+
+
+def _aggregate(iv: Interval) -> dict[tuple[Any, ...], list[Any]]:
+    """Goldmane's view of one window: records of all nodes merged by their key, counters summed,
+    labels intersected."""
+    agg: dict[tuple[Any, ...], list[Any]] = {}
+    for rk, c in iv.records:
+        a = agg.get(rk.gm_key)
+        if a is None:
+            agg[rk.gm_key] = [rk, c[:7], [rk.src_labels], [rk.dst_labels]]
+        else:
+            ac = a[1]
+            for j in range(7):
+                ac[j] += c[j]
+            if rk.src_labels not in a[2]:
+                a[2].append(rk.src_labels)
+            if rk.dst_labels not in a[3]:
+                a[3].append(rk.dst_labels)
+    return agg
+
+
+class _Goldmane(_Producer):
+    """Goldmane's emitter: flows aggregated across nodes into 5-minute windows, one file per day."""
+
+    fmt = "goldmane"
+
+    def feed(self, iv: Interval) -> list[Chunk]:
+        day = dt.datetime.fromtimestamp(iv.start, dt.UTC).strftime("%Y-%m-%d")
+        lines = [
+            render.goldmane_line(
+                render.goldmane_key(rk),
+                iv.start,
+                iv.start + INTERVAL,
+                render.intersect(sl),
+                render.intersect(dl),
+                c,
+            )
+            for rk, c, sl, dl in _aggregate(iv).values()
+        ]
+        return [(f"flows-{day}.ndjson", "".join(lines))] if lines else []
+
+
+class _Whisker(_Producer):
+    """Whisker ``/flows`` responses, one per hour, and the last hours as a watch event stream."""
+
+    fmt = "whisker"
+
+    def __init__(self, last_start: int | None, stream_hours: int) -> None:
+        self.hour: int | None = None
+        self.acc: dict[tuple[Any, ...], list[Any]] = {}
+        self.stream_from = None if last_start is None else last_start + INTERVAL - stream_hours * 3600
+
+    def _flush(self) -> list[Chunk]:
+        if self.hour is None or not self.acc:
+            return []
+        name = dt.datetime.fromtimestamp(self.hour, dt.UTC).strftime("flows-%Y-%m-%dT%H.json")
+        items = [
+            render.whisker_flow(rk, st, en, render.intersect(sl), render.intersect(dl), c)
+            for rk, c, sl, dl, st, en in sorted(self.acc.values(), key=lambda a: (-a[4], a[0].index))
+        ]
+        self.acc = {}
+        return [(name, render.dumps({"total": {"totalPages": 1}, "items": items}) + "\n")]
+
+    def feed(self, iv: Interval) -> list[Chunk]:
+        out: list[Chunk] = []
+        hour = iv.start - iv.start % 3600
+        if hour != self.hour:
+            out += self._flush()
+            self.hour = hour
+        stream = []
+        for k, (rk, c, sl, dl) in _aggregate(iv).items():
+            a = self.acc.get(k)
+            if a is None:
+                self.acc[k] = [rk, list(c), list(sl), list(dl), iv.start, iv.start + INTERVAL]
+            else:
+                for j in range(7):
+                    a[1][j] += c[j]
+                a[2].extend(x for x in sl if x not in a[2])
+                a[3].extend(x for x in dl if x not in a[3])
+                a[5] = iv.start + INTERVAL
+            if self.stream_from is not None and iv.start >= self.stream_from:
+                flow = render.whisker_flow(
+                    rk, iv.start, iv.start + INTERVAL, render.intersect(sl), render.intersect(dl), c
+                )
+                stream.append("data: " + render.dumps(flow) + "\n\n")
+        if stream:
+            out.append(("flows-watch.sse", "".join(stream)))
+        return out
+
+    def finish(self) -> list[Chunk]:
+        return self._flush()
+
+
+def _producer(fmt: str, model: ClusterModel, options: SampleOptions) -> _Producer:
+    if fmt == "enterprise":
+        return _Enterprise(options.legacy_hits)
+    if fmt == "elasticsearch":
+        return _Elasticsearch(options.legacy_hits, model.cluster, options.seed)
+    if fmt == "goldmane":
+        return _Goldmane()
+    total = options.intervals
+    last = None if total is None else options.start_epoch + (total - 1) * INTERVAL
+    return _Whisker(last, options.whisker_stream_hours)
+
+
+def iter_chunks(
+    model: ClusterModel, options: SampleOptions, fmt: str = "enterprise", decide: Decide | None = None
+) -> Iterator[Chunk]:
+    """The output of one format as (relative file name, complete lines), interval by interval:
+    a generator, so memory stays flat whatever the number of records."""
+    producer = _producer(fmt, model, options)
+    for iv in intervals(model, options, decide):
+        yield from producer.feed(iv)
+    yield from producer.finish()
+
+
+def iter_lines(
+    model: ClusterModel, options: SampleOptions, fmt: str = "enterprise", decide: Decide | None = None
+) -> Iterator[tuple[str, str]]:
+    """Every line of one format as (relative file name, line with its newline); a generator.
+    (Whisker ``.json`` files hold one response per file; the event stream's lines come as
+    ``data: ...`` lines followed by their blank separator line.)"""
+    for rel, text in iter_chunks(model, options, fmt, decide):
+        for line in text.splitlines(keepends=True):
+            yield rel, line
+
+
+# -- files -----------------------------------------------------------------------------------------
+
+
+def gzip_file(src: Path, dst: Path, level: int = 1) -> None:
+    """Deterministic gzip (no name, mtime 0): the same content gives the same bytes."""
+    with (
+        open(src, "rb") as fin,
+        open(dst, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=level) as gz,
+    ):
+        while chunk := fin.read(1 << 20):
+            gz.write(chunk)
+
+
+class _RotatingLog:
+    """``flows.log`` rotated by size into ``flows.log.1.gz`` (newest) ... ``flows.log.N.gz``.
+
+    Felix writes a flush (one interval) at a time; the file is rotated before a flush that would
+    take it past ``max_bytes``, so each file holds whole intervals.
+    """
+
+    def __init__(self, path: Path, max_bytes: int, level: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.level = level
+        self.parts: list[tuple[Path, int]] = []
+        self.size = 0
+        self.lines = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
+
+    def write(self, data: bytes, lines: int) -> None:
+        if self.size and self.size + len(data) > self.max_bytes:
+            self.fh.close()
+            part = self.path.with_name(f".{self.path.name}.part{len(self.parts):06d}.gz")
+            gzip_file(self.path, part, self.level)
+            self.parts.append((part, self.lines))
+            self.fh = open(self.path, "wb")  # noqa: SIM115
+            self.size = self.lines = 0
+        self.fh.write(data)
+        self.size += len(data)
+        self.lines += lines
+
+    def close(self) -> list[tuple[Path, int]]:
+        self.fh.close()
+        final = [(self.path, self.lines)]
+        n = len(self.parts)
+        for i, (part, lines) in enumerate(self.parts):
+            target = self.path.with_name(f"{self.path.name}.{n - i}.gz")
+            os.replace(part, target)
+            final.append((target, lines))
+        return final
+
+
+_OWN_FILES = re.compile(
+    r"^(flows\.log(\.\d+\.gz)?|flows-[0-9T-]+\.(ndjson|json)(\.gz)?|flows-watch\.sse(\.gz)?)$"
+)
+
+
+def _clean(folder: Path) -> None:
+    """Remove files an earlier run wrote here (and only those), so no stale file survives."""
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and _OWN_FILES.match(path.name):
+            path.unlink()
+
+
+def _safe_join(root: Path, rel: str) -> Path:
+    target = (root / rel).resolve()
+    if root.resolve() not in target.parents:
+        raise UsageError(f"refusing to write {rel!r} outside {root}")
+    return target
+
+
+def write_sample(
+    model: ClusterModel,
+    out: Path,
+    options: SampleOptions,
+    decide: Decide | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SampleSummary:
+    """Generate and write every requested format under ``out/<format>/``."""
+    producers = [_producer(f, model, options) for f in options.formats]
+    logs: dict[str, _RotatingLog] = {}
+    handles: dict[tuple[str, str], tuple[IO[bytes], IO[bytes]]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    records = 0
+    n_intervals = 0
+    first = last = options.start_epoch
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if options.compress else ""
+    for fmt in options.formats:
+        _clean(out / fmt)
+
+    def close(key: tuple[str, str]) -> None:
+        writer, raw = handles.pop(key)
+        writer.close()
+        if raw is not writer:
+            raw.close()
+
+    def emit(fmt: str, chunks: Iterable[Chunk]) -> None:
+        for rel, text in chunks:
+            data = text.encode()
+            key = (fmt, rel)
+            if fmt == "enterprise":
+                log = logs.get(rel)
+                if log is None:
+                    log = logs[rel] = _RotatingLog(
+                        _safe_join(out / fmt, rel), options.rotate_bytes, options.gzip_level
+                    )
+                log.write(data, text.count("\n"))
+                continue
+            if rel.endswith(".json"):
+                n = 1
+            elif rel.endswith(".sse"):
+                n = text.count("\n\n")
+            else:
+                n = text.count("\n")
+            counts[key] = counts.get(key, 0) + n
+            handle = handles.get(key)
+            if handle is None:
+                path = _safe_join(out / fmt, rel + suffix)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if fmt == "whisker" and rel.endswith(".json"):  # one response per file
+                    path.write_bytes(
+                        gzip.compress(data, options.gzip_level, mtime=0) if options.compress else data
+                    )
+                    continue
+                # files are written in time order: one open file per format is enough
+                for other in [k for k in handles if k[0] == fmt]:
+                    close(other)
+                raw: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed by close()
+                writer: Any = (
+                    gzip.GzipFile(
+                        filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=options.gzip_level
+                    )
+                    if options.compress
+                    else raw
+                )
+                handle = handles[key] = (writer, raw)
+            handle[0].write(data)
+
+    try:
+        for iv in intervals(model, options, decide):
+            n_intervals += 1
+            records += len(iv.records)
+            last = iv.start
+            for p in producers:
+                emit(p.fmt, p.feed(iv))
+            if progress is not None:
+                progress(n_intervals, records)
+        for p in producers:
+            emit(p.fmt, p.finish())
+    finally:
+        for key in list(handles):
+            close(key)
+    files: list[tuple[str, str, int]] = []
+    for _, log in sorted(logs.items()):
+        for path, lines in log.close():
+            files.append(("enterprise", path.relative_to(out.resolve()).as_posix(), lines))
+    for (fmt, rel), n in sorted(counts.items()):
+        files.append((fmt, f"{fmt}/{rel}{suffix}", n))
+    return SampleSummary(
+        records=records,
+        intervals=n_intervals,
+        start=dt.datetime.fromtimestamp(first, dt.UTC),
+        end=dt.datetime.fromtimestamp(last + INTERVAL, dt.UTC),
+        files=tuple(files),
+    )
+
+
+def floor_start(now: dt.datetime, days: float) -> dt.datetime:
+    """A start ``days`` before ``now``, on a 5-minute boundary (what the CLI uses by default)."""
+    t = int(now.timestamp() - days * 86400)
+    return dt.datetime.fromtimestamp(t - t % INTERVAL, dt.UTC)
+
+
+__all__ = [
+    "DEFAULT_DAYS",
+    "DEFAULT_SEED",
+    "FORMATS",
+    "SampleOptions",
+    "SampleSummary",
+    "estimate_days",
+    "floor_start",
+    "intervals",
+    "iter_chunks",
+    "iter_lines",
+    "write_sample",
+]

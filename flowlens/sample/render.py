@@ -1,0 +1,341 @@
+"""Rendering of simulated records in every format flowlens reads, byte for byte as Calico writes them.
+
+* ``enterprise``: a Felix ``flows.log`` line (Go ``json.Encoder`` of ``JSONOutput``: every key,
+  nulls written, field order of the struct). Modern Calico Enterprise (F2 hit strings,
+  ``enforced/pending/transit_policies`` and ``transit_*`` counters) by default; with
+  ``legacy=True`` the 2025 layout (F1 hit strings, ``all_policies``, no transit fields).
+* ``elasticsearch``: an export hit ``{"_index", "_id", "_score", "_source"}`` whose source is the
+  Felix document plus what fluentd and Linseed add (``host``, ``@timestamp``, ``cluster``,
+  ``generated_time``).
+* ``goldmane``: a Goldmane emitter line (Go ``encoding/json`` of ``proto.Flow``: ``Key`` object,
+  enums as integers, zero values omitted), aggregated across nodes per 5-minute window.
+* ``whisker``: a ``FlowResponse`` of the Whisker backend ``/flows`` API (enum names, labels
+  joined with ``" | "``, RFC 3339 times, ``PUBLIC NETWORK``/``PRIVATE NETWORK``).
+
+Templates are built once per distinct record and cached on it, so rendering a record is one
+``%`` format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from flowlens.formats.hits import PolicyHit, to_legacy
+from flowlens.sample.traffic import RecordKey
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+GOLDMANE_KINDS = {
+    "NetworkPolicy": 1,
+    "GlobalNetworkPolicy": 2,
+    "StagedNetworkPolicy": 3,
+    "StagedGlobalNetworkPolicy": 4,
+    "StagedKubernetesNetworkPolicy": 5,
+    "KubernetesNetworkPolicy": 6,
+    "AdminNetworkPolicy": 7,
+    "BaselineAdminNetworkPolicy": 8,
+    "Profile": 9,
+    "EndOfTier": 10,
+    "ClusterNetworkPolicy": 11,
+}
+WHISKER_KINDS = {
+    1: "CalicoNetworkPolicy",
+    2: "GlobalNetworkPolicy",
+    3: "StagedNetworkPolicy",
+    4: "StagedGlobalNetworkPolicy",
+    5: "StagedKubernetesNetworkPolicy",
+    6: "NetworkPolicy",
+    7: "AdminNetworkPolicy",
+    8: "BaselineAdminNetworkPolicy",
+    9: "Profile",
+    10: "EndOfTier",
+    11: "ClusterNetworkPolicy",
+}
+ACTIONS = {"allow": 1, "deny": 2, "pass": 3}
+ACTION_NAMES = {0: "ActionUnspecified", 1: "Allow", 2: "Deny", 3: "Pass"}
+ENDPOINT_TYPES = {"wep": 1, "hep": 2, "ns": 3, "net": 4}
+REPORTERS = {"src": 1, "dst": 2}
+REPORTER_NAMES = {1: "Src", 2: "Dst"}
+WHISKER_NAMES = {"pub": "PUBLIC NETWORK", "pvt": "PRIVATE NETWORK"}
+
+_ZERO_TAIL_2026 = ',"transit_bytes_in":0,"transit_bytes_out":0,"transit_packets_in":0,"transit_packets_out":0'
+_ZERO_TAIL = (
+    ',"http_requests_allowed_in":0,"http_requests_denied_in":0,"process_name":"-","num_process_names":0,'
+    '"process_id":"-","num_process_ids":0,"process_args":["-"],"num_process_args":0,'
+    '"original_source_ips":null,"num_original_source_ips":0,"tcp_mean_send_congestion_window":0,'
+    '"tcp_min_send_congestion_window":0,"tcp_mean_smooth_rtt":0,"tcp_max_smooth_rtt":0,'
+    '"tcp_mean_min_rtt":0,"tcp_max_min_rtt":0,"tcp_mean_mss":0,"tcp_min_mss":0,'
+    '"tcp_total_retransmissions":0,"tcp_lost_packets":0,"tcp_unrecovered_to":0'
+)
+
+
+def _esc(text: str) -> str:
+    return text.replace("%", "%%")
+
+
+def all_policies(enforced: Sequence[PolicyHit], pending: Sequence[PolicyHit]) -> list[PolicyHit]:
+    """The legacy dataplane trace: enforced hits with the staged hits of the pending trace in
+    their place (the first tier where the two traces part), re-numbered."""
+    common = 0
+    while common < min(len(enforced), len(pending)) and enforced[common] == pending[common]:
+        common += 1
+    staged = [h for h in pending[common:] if h.staged]
+    merged = list(enforced[:common]) + staged + list(enforced[common:])
+    return [
+        PolicyHit(i, h.tier, h.kind, h.namespace, h.name, h.action, h.rule_index)
+        for i, h in enumerate(merged)
+    ]
+
+
+def _hit_list(hits: Sequence[PolicyHit], legacy: bool, shuffle: bool) -> str:
+    texts = [to_legacy(h) if legacy else h.hit for h in hits]
+    if shuffle:  # Felix writes these sets in Go map order; flowlens must not rely on any order
+        texts.reverse()
+    return _dumps(texts)
+
+
+def _felix_body(rk: RecordKey, legacy: bool) -> str:
+    """The Felix document with %d slots: start, end, bytes_in, bytes_out, num_flows, started,
+    completed, packets_in, packets_out."""
+    s, d = rk.src, rk.dst
+    svc = rk.service
+    v = rk.verdict
+    shuffle = rk.index % 3 == 1
+    if legacy:
+        policies = (
+            '{"all_policies":' + _hit_list(all_policies(v.enforced, v.pending), True, shuffle)
+            + ',"enforced_policies":' + _hit_list(v.enforced, True, shuffle)
+            + ',"pending_policies":' + _hit_list(v.pending, True, shuffle) + "}"
+        )  # fmt: skip
+    else:
+        policies = (
+            '{"enforced_policies":' + _hit_list(v.enforced, False, shuffle)
+            + ',"pending_policies":' + _hit_list(v.pending, False, shuffle)
+            + ',"transit_policies":null}'
+        )  # fmt: skip
+    parts = [
+        '{"start_time":%d,"end_time":%d',
+        ',"source_ip":' + _esc(_dumps(s.ip or None)),
+        ',"source_name":' + _esc(_dumps(s.name)),
+        ',"source_name_aggr":' + _esc(_dumps(s.name_aggr)),
+        ',"source_namespace":' + _esc(_dumps(s.namespace)),
+        ',"nat_outgoing_ports":null,"source_port":null',
+        ',"source_type":' + _dumps(s.type),
+        ',"source_labels":{"labels":' + _esc(_dumps(list(rk.src_labels))) + "}",
+        ',"dest_ip":' + _esc(_dumps(d.ip or None)),
+        ',"dest_name":' + _esc(_dumps(d.name)),
+        ',"dest_name_aggr":' + _esc(_dumps(d.name_aggr)),
+        ',"dest_namespace":' + _esc(_dumps(d.namespace)),
+        ',"dest_port":' + str(rk.dest_port),
+        ',"dest_type":' + _dumps(d.type),
+        ',"dest_labels":{"labels":' + _esc(_dumps(list(rk.dst_labels))) + "}",
+        ',"dest_service_namespace":' + _esc(_dumps(svc[0] if svc else "-")),
+        ',"dest_service_name":' + _esc(_dumps(svc[1] if svc else "-")),
+        ',"dest_service_port":' + _esc(_dumps(svc[2] if svc else "-")),
+        ',"dest_service_port_num":' + (str(svc[3]) if svc else "null"),
+        ',"dest_domains":' + _esc(_dumps(list(rk.domains)) if rk.domains else "null"),
+        ',"proto":' + _dumps(rk.proto),
+        ',"action":' + _dumps(rk.action),
+        ',"reporter":' + _dumps(rk.reporter),
+        ',"policies":' + _esc(policies),
+        ',"bytes_in":%d,"bytes_out":%d,"num_flows":%d,"num_flows_started":%d,"num_flows_completed":%d',
+        ',"packets_in":%d,"packets_out":%d',
+        "" if legacy else _ZERO_TAIL_2026,
+        _ZERO_TAIL,
+    ]
+    return "".join(parts)
+
+
+def enterprise_template(rk: RecordKey, legacy: bool) -> str:
+    """The flows.log line with the nine Felix slots (see ``_felix_body``)."""
+    t = rk.ent_tpl = _felix_body(rk, legacy) + "}\n"
+    return t
+
+
+def elasticsearch_template(rk: RecordKey, legacy: bool, cluster: str) -> str:
+    """Slots: _id (%s), the nine Felix slots, @timestamp (%d), generated_time (%s)."""
+    index = _esc(_dumps(f"tigera_secure_ee_flows.{cluster}.linseed-000001"))
+    t = rk.es_tpl = (
+        '{"_index":' + index + ',"_id":"%s","_score":null,"_source":'
+        + _felix_body(rk, legacy)
+        + ',"host":' + _esc(_dumps(rk.host))
+        + ',"@timestamp":%d,"cluster":' + _esc(_dumps(cluster))
+        + ',"generated_time":"%s"}}\n'
+    )  # fmt: skip
+    return t
+
+
+def go_time(epoch_ms: int) -> str:
+    """A UTC time as Go's ``time.Time`` JSON (RFC 3339, fractional seconds without trailing zeros)."""
+    secs, ms = divmod(epoch_ms, 1000)
+    text = dt.datetime.fromtimestamp(secs, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if ms:
+        text += "." + f"{ms:03d}".rstrip("0")
+    return text + "Z"
+
+
+# -- Goldmane ---------------------------------------------------------------------------------
+
+
+def goldmane_hit(h: PolicyHit) -> dict[str, Any]:
+    """A PolicyHit as Goldmane's ``HitFromString`` builds it (end of tier -> EndOfTier + trigger),
+    with Go's omitempty (zero values left out)."""
+    kind = GOLDMANE_KINDS[h.kind]
+    tier = "" if h.kind == "Profile" else h.tier
+    out: dict[str, Any] = {}
+    if h.rule_index == -1:
+        out["kind"] = GOLDMANE_KINDS["EndOfTier"]
+        if tier:
+            out["tier"] = tier
+        out["action"] = ACTIONS[h.action]
+        if h.policy_index:
+            out["policy_index"] = h.policy_index
+        out["rule_index"] = -1
+        trigger: dict[str, Any] = {"kind": kind}
+        if h.namespace:
+            trigger["namespace"] = h.namespace
+        trigger["name"] = h.name
+        if tier:
+            trigger["tier"] = tier
+        out["trigger"] = trigger
+        return out
+    out["kind"] = kind
+    if h.namespace:
+        out["namespace"] = h.namespace
+    out["name"] = h.name
+    if tier:
+        out["tier"] = tier
+    out["action"] = ACTIONS[h.action]
+    if h.policy_index:
+        out["policy_index"] = h.policy_index
+    if h.rule_index:
+        out["rule_index"] = h.rule_index
+    return out
+
+
+def goldmane_key(rk: RecordKey) -> str:
+    """The ``Key`` object of a Goldmane flow (no IPs: Goldmane keys by aggregated names)."""
+    t = rk.cache.get("gmkey")
+    if t is None:
+        s, d, svc, v = rk.src, rk.dst, rk.service, rk.verdict
+        key: dict[str, Any] = {
+            "source_name": s.name_aggr,
+            "source_namespace": s.namespace,
+            "source_type": ENDPOINT_TYPES[s.type],
+            "dest_name": d.name_aggr,
+            "dest_namespace": d.namespace,
+            "dest_type": ENDPOINT_TYPES[d.type],
+            "dest_port": rk.dest_port,
+            "dest_service_name": svc[1] if svc else "-",
+            "dest_service_namespace": svc[0] if svc else "-",
+            "dest_service_port_name": svc[2] if svc else "-",
+        }
+        if svc:
+            key["dest_service_port"] = svc[3]
+        key["proto"] = rk.proto
+        key["reporter"] = REPORTERS[rk.reporter]
+        key["action"] = ACTIONS[rk.action]
+        key["policies"] = {
+            "enforced_policies": [goldmane_hit(h) for h in v.enforced],
+            "pending_policies": [goldmane_hit(h) for h in v.pending],
+        }
+        t = rk.cache["gmkey"] = _dumps(key)
+    return t
+
+
+def intersect(labels: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
+    if len(labels) == 1:
+        return labels[0]
+    rest = [set(x) for x in labels[1:]]
+    return tuple(x for x in labels[0] if all(x in r for r in rest))
+
+
+_GM_COUNTERS = (
+    ("packets_in", 2),
+    ("packets_out", 3),
+    ("bytes_in", 0),
+    ("bytes_out", 1),
+    ("num_connections_started", 5),
+    ("num_connections_completed", 6),
+    ("num_connections_live", 4),
+)
+
+
+def goldmane_line(
+    key_json: str,
+    start: int,
+    end: int,
+    src_labels: tuple[str, ...],
+    dst_labels: tuple[str, ...],
+    c: list[int],
+) -> str:
+    parts = ['{"Key":', key_json, ',"start_time":', str(start), ',"end_time":', str(end)]
+    if src_labels:
+        parts += [',"source_labels":', _dumps(sorted(src_labels))]
+    if dst_labels:
+        parts += [',"dest_labels":', _dumps(sorted(dst_labels))]
+    for name, i in _GM_COUNTERS:
+        if c[i]:
+            parts += [',"', name, '":', str(c[i])]
+    parts.append("}\n")
+    return "".join(parts)
+
+
+# -- Whisker ----------------------------------------------------------------------------------
+
+
+def _whisker_hit(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    if obj is None:
+        return None
+    return {
+        "kind": WHISKER_KINDS.get(obj.get("kind", 0), "KindUnspecified"),
+        "name": obj.get("name", ""),
+        "namespace": obj.get("namespace", ""),
+        "tier": obj.get("tier", ""),
+        "action": ACTION_NAMES[obj.get("action", 0)],
+        "policy_index": obj.get("policy_index", 0),
+        "rule_index": obj.get("rule_index", 0),
+        "trigger": _whisker_hit(obj.get("trigger")),
+    }
+
+
+def whisker_flow(
+    rk: RecordKey,
+    start: int,
+    end: int,
+    src_labels: tuple[str, ...],
+    dst_labels: tuple[str, ...],
+    c: list[int],
+) -> dict[str, Any]:
+    """A Whisker ``FlowResponse`` (what ``GET /whisker-backend/flows`` returns per item)."""
+    s, d, v = rk.src, rk.dst, rk.verdict
+    return {
+        "start_time": go_time(start * 1000),
+        "end_time": go_time(end * 1000),
+        "action": ACTION_NAMES[ACTIONS[rk.action]],
+        "source_name": WHISKER_NAMES.get(s.name_aggr, s.name_aggr) if s.type == "net" else s.name_aggr,
+        "source_namespace": s.namespace,
+        "source_labels": " | ".join(sorted(src_labels)),
+        "dest_name": WHISKER_NAMES.get(d.name_aggr, d.name_aggr) if d.type == "net" else d.name_aggr,
+        "dest_namespace": d.namespace,
+        "dest_labels": " | ".join(sorted(dst_labels)),
+        "protocol": rk.proto,
+        "dest_port": rk.dest_port,
+        "reporter": REPORTER_NAMES[REPORTERS[rk.reporter]],
+        "policies": {
+            "enforced": [_whisker_hit(goldmane_hit(h)) for h in v.enforced],
+            "pending": [_whisker_hit(goldmane_hit(h)) for h in v.pending],
+        },
+        "packets_in": c[2],
+        "packets_out": c[3],
+        "bytes_in": c[0],
+        "bytes_out": c[1],
+    }
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON, as Go's encoding/json writes it."""
+    return _dumps(obj)
