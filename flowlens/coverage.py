@@ -8,7 +8,8 @@ Direction follows the reporter: ingress = records reported by the destination (`
 'dst'``, decided by the destination's ingress policy), egress = records reported by the source
 (``reporter = 'src'``). A workload is ``namespace/name_aggr``. Connections are
 ``num_flows_started`` (connections that began in the window), bytes are ``bytes_in + bytes_out``
-of the reporting endpoint. Unexpectedly allowed traffic comes from the ``unexpected-allowed`` query.
+of the reporting endpoint. Unexpectedly allowed traffic uses the categories of the ``unexpected-allowed`` query, computed
+from the same facts (``coverage-unexpected``) so that a report reads the flows once.
 With a policy set and an inventory, :func:`policy_selection` gives the share of workloads that
 enforced policies select, per namespace and direction.
 """
@@ -21,6 +22,8 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from flowlens.schema import SHORT_KINDS
 
 #: Workloads whose allowed connections exceed this share of a direction's total weigh no more
 #: than this share in the score, so one chatty workload cannot decide it.
@@ -99,6 +102,14 @@ DEFINITIONS: dict[str, str] = {
         "outside 10/8, 172.16/12 and 192.168/16 that is no known endpoint)."
     ),
     "host endpoint exposure": "The same coverage figures for host endpoints (type hep), per host.",
+    "unexpectedly allowed": (
+        "Allowed traffic in the categories of the unexpected-allowed query (a flow can be in "
+        "several): default-allow (the profile decided, per side), public-ingress (internet into a "
+        "pod), public-egress (a pod or host to the internet), cross-namespace (pod to pod across "
+        "namespaces), staged-deny (allowed now, a staged policy would deny it), host-endpoint "
+        "(into a host endpoint). Connection-level categories count the destination's record, or "
+        "the source's for the internet."
+    ),
     "score": (
         "100 x the mean of ingress and egress weighted coverage (a direction without allowed "
         "traffic is left out). Weighted coverage of a direction = sum(w x coverage) / sum(w) over "
@@ -243,7 +254,7 @@ class DeniedFlow:
 class DenyingPolicy:
     policy: str
     tier: str | None
-    kind: str | None
+    decided_by: str | None
     end_of_tier: bool
     records: int
     connections: int
@@ -258,8 +269,9 @@ class UnexpectedExample:
     proto: str
     dest_port: int | None
     side: str
-    allowed_by: str | None
-    why: str
+    allowed_by: str
+    pending_by: str | None
+    records: int
     connections: int
     bytes: int
 
@@ -351,16 +363,22 @@ def _endpoint(namespace: str, name: str) -> str:
     return name if namespace in ("-", "") else f"{namespace}/{name}"
 
 
-def _policy_label(tier: str | None, kind: str | None, namespace: str | None, name: str | None) -> str:
-    if name is None:
+def _policy_label(tier: str | None, decided_by: str | None) -> str:
+    """'knp:db/allow-api' in tier 'default' -> 'KubernetesNetworkPolicy db/allow-api (tier default)'."""
+    if not decided_by:
         return "(policies not logged)"
+    short, sep, rest = decided_by.partition(":")
+    kind = SHORT_KINDS.get(short) if sep else None
+    if kind is None:
+        return f"{decided_by} (tier {tier})"
     if kind == "Profile":
-        return f"profile {name}"
-    where = f"{namespace}/" if namespace else ""
-    return f"{kind or 'policy'} {where}{name} (tier {tier})"
+        return f"profile {rest}"
+    return f"{kind} {rest} (tier {tier})"
 
 
-def weighted_coverage(items: Iterable[tuple[int, float | None]], cap: float = SCORE_WEIGHT_CAP) -> float | None:
+def weighted_coverage(
+    items: Iterable[tuple[int, float | None]], cap: float = SCORE_WEIGHT_CAP
+) -> float | None:
     """Capped, traffic-weighted mean of coverages: items are (allowed connections, coverage).
 
     Each item weighs its share of the total allowed connections, capped at ``cap``; items without
@@ -376,8 +394,12 @@ def weighted_coverage(items: Iterable[tuple[int, float | None]], cap: float = SC
 
 def compute_score(workloads: Sequence[WorkloadCoverage], cap: float = SCORE_WEIGHT_CAP) -> Score:
     """The headline score (see ``DEFINITIONS['score']``)."""
-    ing = weighted_coverage(((w.ingress.allowed_connections, w.ingress.connection_coverage) for w in workloads), cap)
-    egr = weighted_coverage(((w.egress.allowed_connections, w.egress.connection_coverage) for w in workloads), cap)
+    ing = weighted_coverage(
+        ((w.ingress.allowed_connections, w.ingress.connection_coverage) for w in workloads), cap
+    )
+    egr = weighted_coverage(
+        ((w.egress.allowed_connections, w.egress.connection_coverage) for w in workloads), cap
+    )
     halves = [h for h in (ing, egr) if h is not None]
     value = None if not halves else 100 * sum(halves) / len(halves)
     return Score(
@@ -480,7 +502,7 @@ def _unexpected(rows: list[dict[str, Any]], examples: int) -> tuple[UnexpectedCa
         by_cat.setdefault(row["category"], []).append(row)
     out = []
     for category, items in sorted(by_cat.items()):
-        # The query ranks rows by connections, then bytes, then key columns: keep its order.
+        # The query ranks rows by connections, then bytes, records and key columns: keep its order.
         out.append(
             UnexpectedCategory(
                 category=category,
@@ -496,7 +518,8 @@ def _unexpected(rows: list[dict[str, Any]], examples: int) -> tuple[UnexpectedCa
                         dest_port=r["dest_port"],
                         side=r["side"],
                         allowed_by=r["allowed_by"],
-                        why=r["why"],
+                        pending_by=r["pending_by"] or None,
+                        records=_int(r["records"]),
                         connections=_int(r["connections"]),
                         bytes=_int(r["bytes"]),
                     )
@@ -527,8 +550,8 @@ def _compute(
             proto=r["proto"],
             dest_port=r["dest_port"],
             reporter=r["reporter"],
-            policy=_policy_label(r["deny_tier"], r["deny_kind"], r["deny_namespace"], r["deny_name"]),
-            end_of_tier=bool(r["deny_end_of_tier"]),
+            policy=_policy_label(r["policy_tier"], r["decided_by"]),
+            end_of_tier=bool(r["end_of_tier"]),
             records=_int(r["records"]),
             connections=_int(r["connections"]),
             bytes=_int(r["bytes"]),
@@ -537,9 +560,9 @@ def _compute(
     )
     denying = tuple(
         DenyingPolicy(
-            policy=_policy_label(r["tier"], r["kind"], r["namespace"], r["name"]),
+            policy=_policy_label(r["tier"], r["decided_by"]),
             tier=r["tier"],
-            kind=r["kind"],
+            decided_by=r["decided_by"],
             end_of_tier=bool(r["end_of_tier"]),
             records=_int(r["records"]),
             connections=_int(r["connections"]),
@@ -548,7 +571,7 @@ def _compute(
         )
         for r in engine.run("coverage-denying-policies", {"top": top}).to_pylist()
     )
-    unexpected = _unexpected(engine.run("unexpected-allowed", {}).to_pylist(), examples)
+    unexpected = _unexpected(engine.run("coverage-unexpected", {}).to_pylist(), examples)
     edges = tuple(
         Edge(
             source=r["source_node"],
@@ -607,7 +630,12 @@ def _compute(
 
 def _selects(policy: Any, pod: Any, inventory: Any) -> bool:
     """Whether an enforced policy selects a pod (Calico's implicit labels included)."""
-    from flowlens.policy.selector import NAMESPACE_LABEL, NAMESPACE_LABEL_PREFIX, ORCHESTRATOR_LABEL, to_namespace_scope
+    from flowlens.policy.selector import (
+        NAMESPACE_LABEL,
+        NAMESPACE_LABEL_PREFIX,
+        ORCHESTRATOR_LABEL,
+        to_namespace_scope,
+    )
 
     if policy.namespace is not None and policy.namespace != pod.namespace:
         return False
@@ -619,7 +647,9 @@ def _selects(policy: Any, pod: Any, inventory: Any) -> bool:
     labels.update({NAMESPACE_LABEL_PREFIX + k: v for k, v in ns_labels.items()})
     if policy.selector is not None and not policy.selector.matches(labels):
         return False
-    if policy.namespace_selector is not None and not to_namespace_scope(policy.namespace_selector).matches(labels):
+    if policy.namespace_selector is not None and not to_namespace_scope(policy.namespace_selector).matches(
+        labels
+    ):
         return False
     if policy.service_account_selector is not None:
         sa_labels = inventory.service_account_labels(pod.namespace, pod.service_account) or {}

@@ -40,25 +40,37 @@ def register(app: typer.Typer) -> None:
     @app.command("report", help=HELP)
     def report(
         store: Annotated[
-            Path | None, typer.Option("--store", help=f"flow store (default: ${STORE_ENV}, else {DEFAULT_STORE})")
+            Path | None,
+            typer.Option("--store", help=f"flow store (default: ${STORE_ENV}, else {DEFAULT_STORE})"),
         ] = None,
         reports: Annotated[Path, typer.Option("--reports", help="reports folder")] = Path("reports"),
         since: Annotated[
-            str | None, typer.Option("--since", help="window start: duration before --until (24h, 7d) or ISO time")
+            str | None,
+            typer.Option("--since", help="window start: duration before --until (24h, 7d) or ISO time"),
         ] = None,
-        until: Annotated[str | None, typer.Option("--until", help="window end, ISO time (default: now)")] = None,
+        until: Annotated[
+            str | None, typer.Option("--until", help="window end, ISO time (default: now)")
+        ] = None,
         window: Annotated[str | None, typer.Option("--window", help="day or week (with --at)")] = None,
-        at: Annotated[str | None, typer.Option("--at", help="a date in the --window, e.g. 2026-11-25")] = None,
-        formats: Annotated[str, typer.Option("--format", help="comma-separated: html,md,json")] = "html,md,json",
+        at: Annotated[
+            str | None, typer.Option("--at", help="a date in the --window, e.g. 2026-11-25")
+        ] = None,
+        formats: Annotated[
+            str, typer.Option("--format", help="comma-separated: html,md,json")
+        ] = "html,md,json",
         policies: Annotated[
             list[Path] | None,
-            typer.Option("--policies", help="policy manifests (files or folders), for default deny from policies"),
+            typer.Option(
+                "--policies", help="policy manifests (files or folders), for default deny from policies"
+            ),
         ] = None,
         inventory: Annotated[
             list[Path] | None,
             typer.Option("--inventory", help="kubectl get namespaces,pods,serviceaccounts -A -o yaml output"),
         ] = None,
-        top: Annotated[int, typer.Option("--top", min=1, help="rows in the top denied flows and policies")] = 20,
+        top: Annotated[
+            int, typer.Option("--top", min=1, help="rows in the top denied flows and policies")
+        ] = 20,
         fail_under: Annotated[
             float | None, typer.Option("--fail-under", help="exit 10 when the score is below this (0-100)")
         ] = None,

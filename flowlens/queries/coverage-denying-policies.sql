@@ -2,11 +2,11 @@
 -- description: The policies that deny most: denied connections per denying policy hit.
 -- Reads coverage_facts (registered by flowlens.coverage). end_of_tier is true when no rule of the
 -- tier matched and the tier's default deny applied (rule_index -1; Calico names the last policy
--- of the tier that selected the endpoint). A NULL policy means the policies were not logged.
+-- of the tier that selected the endpoint). decided_by is the hit's name part ('knp:db/allow-api');
+-- NULL means the policies were not logged.
 -- param: top BIGINT = 20  -- how many policies to return
 SELECT
-    deny_tier AS tier, deny_kind AS kind, deny_namespace AS namespace, deny_name AS name,
-    deny_end_of_tier AS end_of_tier,
+    policy_tier AS tier, decided_by, end_of_tier,
     sum(records) AS records,
     sum(connections) AS connections,
     sum(bytes) AS bytes,
@@ -15,6 +15,5 @@ SELECT
 FROM coverage_facts
 WHERE action = 'deny'
 GROUP BY ALL
-ORDER BY connections DESC, records DESC, tier NULLS FIRST, kind NULLS FIRST, namespace NULLS FIRST,
-    name NULLS FIRST, end_of_tier
+ORDER BY connections DESC, records DESC, tier NULLS FIRST, decided_by NULLS FIRST, end_of_tier
 LIMIT $top

@@ -1,73 +1,97 @@
 -- name: coverage-facts
 -- description: One scan of the flows in the window, grouped into the facts every coverage metric is computed from.
 -- Each row is a group of flow records with the same reporter, verdict, decision, endpoints, port,
--- denying policy hit and external destination; records, connections (num_flows_started) and bytes
--- (bytes_in + bytes_out of the reporting endpoint) are summed. Both reporters are kept: the
--- coverage queries pick reporter 'dst' for ingress and 'src' for egress.
--- decision (allowed records only): 'explicit' when the enforced trace has an allow hit of a policy
--- (not the profile, not an end-of-tier hit): Calico tiers never default to allow, so an allow that
--- is not the profile's was made by a policy rule (rule_index >= 0; an unknown rule index, as in
--- 4-part hits, counts too); 'profile' when the trace contains a Profile hit (the default
--- kns.<namespace> profile decided, including pass chains and end-of-tier passes that fall through
--- to the profile); 'unknown' when the policies were not logged.
--- The deny_* columns describe the hit that denied a denied record (NULL when not logged).
--- connections = num_flows_started: the connections that began in the window, as in the denied and
--- unexpected-allowed queries (Calico decides a connection when it starts; bytes weigh long ones).
--- Order-independent on purpose: Calico writes trace arrays in random order.
--- DuckDB lambdas (list_filter) transpile to Spark's FILTER with sqlglot.
-WITH hits AS (
+-- deciding policy hit, pending (staged) deny and external destination; records, connections and
+-- bytes are summed. Both reporters are kept: the coverage-* queries pick reporter 'dst' for
+-- ingress and 'src' for egress. fwd (transit) records are not read.
+-- The deciding hit is the one hit of the enforced trace that is not a pass: Calico stops the trace
+-- at the first allow or deny, so there is exactly one (NULL when the policies were not logged).
+-- Found by action rather than by position, because Calico writes trace arrays in random order.
+-- decision (allowed records only): 'explicit' when the deciding hit is an allow of a policy: tiers
+-- never default to allow, so such an allow comes from a rule (rule_index >= 0; an unknown index,
+-- as in 4-part hits, counts too); 'profile' when the deciding hit is the Profile (kns.<namespace>):
+-- no policy selected the endpoint, or every tier passed (pass rules, end-of-tier pass with
+-- rule_index -1) and the profile allowed it; 'unknown' when the policies were not logged.
+-- policy_hit is the deciding hit in Calico's modern string form (the POLICY_HIT 'hit' field,
+-- '<index>|<tier>|<kind>:[<namespace>/]<name>|<action>|<rule_index>'); policy_tier, decided_by (its
+-- name part, e.g. 'knp:db/allow-api', as the unexpected-allowed query spells it) and end_of_tier
+-- (rule_index -1) are read from it after grouping. staged_deny: allowed now, but the pending trace
+-- (staged policies treated as enforced) denies it; pending_by names that hit.
+-- connections = num_flows_started (the connections that began in the window, as in the denied
+-- and unexpected-allowed queries: Calico decides a connection when it starts, bytes weigh long
+-- ones); bytes = bytes_in + bytes_out of the reporting endpoint.
+-- Speed: lambdas return only the action strings and the hit is taken by position
+-- (list_position); extracting whole structs in lambdas and grouping on many keys cost most.
+-- DuckDB lambdas (list_transform) transpile to Spark's TRANSFORM with sqlglot; list_position
+-- is DuckDB's (Spark: array_position).
+WITH traces AS (
+    SELECT
+        *,
+        list_transform(enforced_policies, lambda h: h.action) AS enforced_actions,
+        list_transform(pending_policies, lambda h: h.action) AS pending_actions
+    FROM flows
+    WHERE reporter IN ('src', 'dst')
+),
+hits AS (
     SELECT
         reporter,
         action,
-        CASE
-            WHEN action <> 'allow' THEN NULL
-            WHEN enforced_policies IS NULL OR len(enforced_policies) = 0 THEN 'unknown'
-            WHEN len(list_filter(enforced_policies, lambda h: h.kind = 'Profile')) > 0 THEN 'profile'
-            WHEN len(list_filter(enforced_policies,
-                lambda h: h.action = 'allow' AND coalesce(h.rule_index, 0) <> -1)) > 0 THEN 'explicit'
-            ELSE 'unknown'
-        END AS decision,
-        CASE WHEN action = 'deny' THEN list_filter(enforced_policies, lambda h: h.action = 'deny')[1] END AS deny_hit,
-        action = 'allow' AND pending_policies IS NOT NULL
-            AND len(list_filter(pending_policies, lambda h: h.action = 'deny')) > 0 AS staged_deny,
+        enforced_policies[coalesce(
+            list_position(enforced_actions, 'allow'), list_position(enforced_actions, 'deny'))].hit AS policy_hit,
+        CASE WHEN action = 'allow' THEN pending_policies[list_position(pending_actions, 'deny')].hit END
+            AS pending_deny,
         source_type,
-        coalesce(source_namespace, '-') AS source_namespace,
-        coalesce(source_name_aggr, '-') AS source_name_aggr,
+        source_namespace,
+        source_name_aggr,
         dest_type,
-        coalesce(dest_namespace, '-') AS dest_namespace,
-        coalesce(dest_name_aggr, '-') AS dest_name_aggr,
+        dest_namespace,
+        dest_name_aggr,
         proto,
         dest_port,
         CASE
             WHEN dest_type = 'net' AND dest_name_aggr = 'pub'
                 THEN coalesce(dest_domains[1], dest_ip, 'pub')
         END AS external_dest,
-        coalesce(num_flows_started, 0) AS connections,
-        coalesce(bytes_in, 0) + coalesce(bytes_out, 0) AS bytes
-    FROM flows
-    WHERE reporter IN ('src', 'dst')
+        num_flows_started,
+        bytes_in,
+        bytes_out
+    FROM traces
+),
+grouped AS (
+    SELECT
+        reporter, action, source_type, source_namespace, source_name_aggr, dest_type, dest_namespace,
+        dest_name_aggr, proto, dest_port, policy_hit, pending_deny, external_dest,
+        count(*) AS records,
+        coalesce(sum(num_flows_started), 0) AS connections,
+        coalesce(sum(coalesce(bytes_in, 0) + coalesce(bytes_out, 0)), 0) AS bytes
+    FROM hits
+    GROUP BY ALL
 )
 SELECT
     reporter,
     action,
-    decision,
+    CASE
+        WHEN action <> 'allow' THEN NULL
+        WHEN split_part(policy_hit, '|', 3) LIKE 'pro:%' THEN 'profile'
+        WHEN split_part(policy_hit, '|', 4) = 'allow' THEN 'explicit'
+        ELSE 'unknown'
+    END AS decision,
     source_type,
-    source_namespace,
-    source_name_aggr,
+    coalesce(source_namespace, '-') AS source_namespace,
+    coalesce(source_name_aggr, '-') AS source_name_aggr,
     dest_type,
-    dest_namespace,
-    dest_name_aggr,
+    coalesce(dest_namespace, '-') AS dest_namespace,
+    coalesce(dest_name_aggr, '-') AS dest_name_aggr,
     proto,
     dest_port,
-    deny_hit.tier AS deny_tier,
-    deny_hit.kind AS deny_kind,
-    deny_hit.namespace AS deny_namespace,
-    deny_hit.name AS deny_name,
-    coalesce(deny_hit.rule_index = -1, FALSE) AS deny_end_of_tier,
-    coalesce(staged_deny, FALSE) AS staged_deny,
+    policy_hit,
+    nullif(split_part(policy_hit, '|', 2), '') AS policy_tier,
+    nullif(split_part(policy_hit, '|', 3), '') AS decided_by,
+    coalesce(split_part(policy_hit, '|', 5) = '-1', FALSE) AS end_of_tier,
+    pending_deny IS NOT NULL AS staged_deny,
+    nullif(split_part(pending_deny, '|', 3), '') AS pending_by,
     external_dest,
-    count(*) AS records,
-    sum(connections) AS connections,
-    sum(bytes) AS bytes
-FROM hits
-GROUP BY ALL
+    records,
+    connections,
+    bytes
+FROM grouped

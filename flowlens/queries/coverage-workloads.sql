@@ -25,14 +25,14 @@ SELECT
     sum(records) FILTER (WHERE action = 'deny') AS denied_records,
     sum(connections) FILTER (WHERE action = 'deny') AS denied_connections,
     sum(bytes) FILTER (WHERE action = 'deny') AS denied_bytes,
-    sum(connections) FILTER (WHERE action = 'deny' AND deny_end_of_tier) AS end_of_tier_denied_connections
+    sum(connections) FILTER (WHERE action = 'deny' AND end_of_tier) AS end_of_tier_denied_connections
 FROM (
     SELECT
         CASE reporter WHEN 'dst' THEN 'ingress' ELSE 'egress' END AS direction,
         CASE reporter WHEN 'dst' THEN dest_type ELSE source_type END AS endpoint_type,
         CASE reporter WHEN 'dst' THEN dest_namespace ELSE source_namespace END AS namespace,
         CASE reporter WHEN 'dst' THEN dest_name_aggr ELSE source_name_aggr END AS name,
-        action, decision, deny_end_of_tier, records, connections, bytes
+        action, decision, end_of_tier, records, connections, bytes
     FROM coverage_facts
 ) AS sides
 WHERE endpoint_type IN ('wep', 'hep')

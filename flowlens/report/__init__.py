@@ -60,7 +60,9 @@ def generate(
     selection = None
     notes: list[str] = []
     if policies and not inventory:
-        raise UsageError("--policies needs --inventory (kubectl get namespaces,pods,serviceaccounts -A -o yaml)")
+        raise UsageError(
+            "--policies needs --inventory (kubectl get namespaces,pods,serviceaccounts -A -o yaml)"
+        )
     if inventory and not policies:
         raise UsageError("--inventory needs --policies (the policy manifests to check selection against)")
     if policies:
@@ -91,7 +93,9 @@ def generate(
     entries = runs.merge_history(history, headline(window, coverage))
     runs.write_history(reports, entries)
     latest = entries[-1].label
-    runs.write_index(reports, render_index([h.as_dict() for h in entries], latest, runs.existing_files(reports, entries)))
+    runs.write_index(
+        reports, render_index([h.as_dict() for h in entries], latest, runs.existing_files(reports, entries))
+    )
     runs.update_latest(reports, latest)
     return Generated(
         folder=folder,

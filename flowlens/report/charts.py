@@ -18,7 +18,8 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
 
-RC = {
+# Typed loosely: matplotlib types rc keys as a Literal union.
+RC: Any = {
     "svg.hashsalt": "flowlens",
     "svg.fonttype": "none",
     "text.parse_math": False,
@@ -50,7 +51,9 @@ def _svg(fig: Figure, title: str) -> str:
         fig.savefig(buf, format="svg", metadata={"Date": None, "Title": title})
     text = _PROLOGUE.sub("", buf.getvalue(), count=1)
     # Scale to the page: keep the aspect ratio from the viewBox, drop the fixed size.
-    text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 class="chart" role="img"', text, count=1)
+    text = re.sub(
+        r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 class="chart" role="img"', text, count=1
+    )
     return text.strip() + "\n"
 
 
@@ -99,17 +102,27 @@ def trend_chart(trend: Sequence[Mapping[str, Any]]) -> str:
         xs = list(range(len(trend)))
         series = (
             ("score", lambda h: h["score"], SCORE),
-            ("ingress coverage", lambda h: None if h["ingress_coverage"] is None else 100 * h["ingress_coverage"], INGRESS),
-            ("egress coverage", lambda h: None if h["egress_coverage"] is None else 100 * h["egress_coverage"], EGRESS),
+            (
+                "ingress coverage",
+                lambda h: None if h["ingress_coverage"] is None else 100 * h["ingress_coverage"],
+                INGRESS,
+            ),
+            (
+                "egress coverage",
+                lambda h: None if h["egress_coverage"] is None else 100 * h["egress_coverage"],
+                EGRESS,
+            ),
         )
         for name, get, colour in series:
-            points = [(x, get(h)) for x, h in zip(xs, trend, strict=True) if get(h) is not None]
+            points = [(x, float(v)) for x, h in zip(xs, trend, strict=True) if (v := get(h)) is not None]
             if points:
                 ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=colour, label=name)
         ax.set_ylim(0, 105)
         ax.set_ylabel("%")
         step = max(1, math.ceil(len(xs) / 12))
-        ax.set_xticks(xs[::step], [_short(str(h["label"]), 24) for h in trend][::step], rotation=20, ha="right")
+        ax.set_xticks(
+            xs[::step], [_short(str(h["label"]), 24) for h in trend][::step], rotation=20, ha="right"
+        )
         if len(xs) == 1:
             ax.set_xlim(-1, 1)
         ax.legend(loc="lower left", ncol=3, frameon=False, fontsize=8)
@@ -128,7 +141,10 @@ def connectivity_graph(edges: Sequence[Mapping[str, Any]]) -> str:
             weight[node] = weight.get(node, 0) + total
     nodes = sorted(sorted(weight, key=lambda n: (-weight[n], n))[:MAX_NODES])
     position = {
-        n: (math.cos(2 * math.pi * i / max(1, len(nodes)) + math.pi / 2), math.sin(2 * math.pi * i / max(1, len(nodes)) + math.pi / 2))
+        n: (
+            math.cos(2 * math.pi * i / max(1, len(nodes)) + math.pi / 2),
+            math.sin(2 * math.pi * i / max(1, len(nodes)) + math.pi / 2),
+        )
         for i, n in enumerate(nodes)
     }
     with rc_context(RC):
@@ -180,7 +196,11 @@ def connectivity_graph(edges: Sequence[Mapping[str, Any]]) -> str:
                 fontsize=8,
             )
         for i, (label, colour, style) in enumerate(
-            (("explicit policy", EXPLICIT, "-"), ("allowed by profile", PROFILE, "-"), ("denied only", DENIED, "--"))
+            (
+                ("explicit policy", EXPLICIT, "-"),
+                ("allowed by profile", PROFILE, "-"),
+                ("denied only", DENIED, "--"),
+            )
         ):
             ax.plot([-1.55, -1.4], [-1.25 + 0.1 * i] * 2, color=colour, linestyle=style, linewidth=2)
             ax.text(-1.37, -1.25 + 0.1 * i, label, va="center", fontsize=7)

@@ -57,7 +57,8 @@ class HistoryEntry:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HistoryEntry:
-        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
+        values: dict[str, Any] = {f.name: data.get(f.name) for f in fields(cls)}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -131,14 +132,17 @@ def build_report(
     """
     me = headline(window, coverage)
     trend = sorted(
-        [h for h in history if h.label != me.label and h.end <= me.end] + [me], key=lambda h: (h.end, h.start, h.label)
+        [h for h in history if h.label != me.label and h.end <= me.end] + [me],
+        key=lambda h: (h.end, h.start, h.label),
     )
     prev = previous_entry(history, window)
     state = coverage.state
     change = Change(
         previous=None if prev is None else prev.label,
         score_delta=None if prev is None else _pct_delta(me.score, prev.score, 1),
-        ingress_coverage_delta=None if prev is None else _pct_delta(me.ingress_coverage, prev.ingress_coverage),
+        ingress_coverage_delta=None
+        if prev is None
+        else _pct_delta(me.ingress_coverage, prev.ingress_coverage),
         egress_coverage_delta=None if prev is None else _pct_delta(me.egress_coverage, prev.egress_coverage),
         new_talkers=None if previous_state is None else _new(state.talkers, previous_state.talkers),
         new_external=None if previous_state is None else _new(state.external, previous_state.external),
@@ -233,8 +237,12 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             protected=sum(w.egress.status == PROTECTED for w in wl),
             exposed=sum(w.egress.status == EXPOSED for w in wl),
         ),
-        "namespaces_default_deny_ingress": sum(n.default_deny_ingress in DEFAULT_DENY_YES for n in cov.namespaces),
-        "namespaces_default_deny_egress": sum(n.default_deny_egress in DEFAULT_DENY_YES for n in cov.namespaces),
+        "namespaces_default_deny_ingress": sum(
+            n.default_deny_ingress in DEFAULT_DENY_YES for n in cov.namespaces
+        ),
+        "namespaces_default_deny_egress": sum(
+            n.default_deny_egress in DEFAULT_DENY_YES for n in cov.namespaces
+        ),
         "denied_connections": cov.cluster_ingress.denied_connections + cov.cluster_egress.denied_connections,
         "cross_namespace_edges": len(cross),
         "internet_ingress_workloads": sum(x["allowed_connections"] > 0 for x in internet_in),

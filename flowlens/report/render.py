@@ -68,7 +68,9 @@ def md_escape(value: Any) -> str:
         return ""
     text = str(value).replace("\r", " ").replace("\n", " ")
     text = text.replace("&", "&amp;")
-    return _MD_SPECIAL.sub(lambda m: "&lt;" if m.group(1) == "<" else "&gt;" if m.group(1) == ">" else "\\" + m.group(1), text)
+    return _MD_SPECIAL.sub(
+        lambda m: "&lt;" if m.group(1) == "<" else "&gt;" if m.group(1) == ">" else "\\" + m.group(1), text
+    )
 
 
 def _filters(env: Environment) -> None:
@@ -85,7 +87,8 @@ _HTML = Environment(
 )
 _MD = Environment(
     loader=PackageLoader("flowlens", "report/templates"),
-    autoescape=False,  # Markdown, not HTML: every printed value goes through md_escape instead.
+    # Markdown, not HTML: every printed value goes through md_escape (finalize) instead.
+    autoescape=False,  # noqa: S701
     finalize=md_escape,
     undefined=StrictUndefined,
     trim_blocks=True,

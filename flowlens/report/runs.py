@@ -153,7 +153,8 @@ def update_latest(reports: Path, label: str) -> None:
 def existing_files(reports: Path, entries: Sequence[HistoryEntry]) -> dict[str, list[str]]:
     """Per run label, the report files present in its folder (a run may have written only some formats)."""
     return {
-        h.label: [name for name in REPORT_FILES if (inside(reports, h.label) / name).is_file()] for h in entries
+        h.label: [name for name in REPORT_FILES if (inside(reports, h.label) / name).is_file()]
+        for h in entries
     }
 
 

@@ -54,7 +54,9 @@ def test_the_cronjob_ingests_then_reports_on_the_persistent_volume() -> None:
 
 def _report_argv_everywhere() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    pod = next(d for d in _documents() if d["kind"] == "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    pod = next(d for d in _documents() if d["kind"] == "CronJob")["spec"]["jobTemplate"]["spec"]["template"][
+        "spec"
+    ]
     found["kubernetes"] = pod["containers"][0]["args"]
     unit = configparser.ConfigParser(strict=False, interpolation=None)
     # systemd allows repeated keys (two ExecStart= lines); keep the last one, which is the report.

@@ -51,7 +51,8 @@ def _run(chromium: str, page: Path, work: Path, *extra: str) -> tuple[str, str, 
     """Open ``page`` with a fresh profile; return (stdout, stderr, URLs the net log saw)."""
     profile = work / f"profile-{len(list(work.glob('profile-*')))}"
     netlog = profile.with_suffix(".netlog.json")
-    proc = subprocess.run(  # noqa: S603 - fixed argument list, no shell
+    # A fixed argument list, no shell.
+    proc = subprocess.run(
         [chromium, *FLAGS, f"--user-data-dir={profile}", f"--log-net-log={netlog}", *extra, page.as_uri()],
         capture_output=True,
         text=True,
@@ -74,14 +75,18 @@ def _page_problems(stderr: str, urls: list[str]) -> list[str]:
 
 def test_the_checks_catch_a_console_error_and_a_network_fetch(chromium: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.html"
-    bad.write_text('<!DOCTYPE html><p>x</p><script>console.error("boom")</script><img src="http://192.0.2.1/x.png">')
+    bad.write_text(
+        '<!DOCTYPE html><p>x</p><script>console.error("boom")</script><img src="http://192.0.2.1/x.png">'
+    )
     _, stderr, urls = _run(chromium, bad, tmp_path, "--dump-dom")
     problems = _page_problems(stderr, urls)
     assert any('"boom"' in p for p in problems)
     assert any("192.0.2.1" in p for p in problems)
 
 
-def test_the_report_renders_in_chromium_without_errors_and_is_screenshotted(chromium: str, tmp_path: Path) -> None:
+def test_the_report_renders_in_chromium_without_errors_and_is_screenshotted(
+    chromium: str, tmp_path: Path
+) -> None:
     shop_store(tmp_path / "store")
     window = resolve_window(now=dt.datetime(2026, 11, 26, 3, tzinfo=dt.UTC), window="day", at="2026-11-25")
     out = generate(Store(tmp_path / "store"), window, tmp_path / "reports")

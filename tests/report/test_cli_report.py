@@ -20,7 +20,9 @@ def _invoke(*args: str, env: dict[str, str] | None = None):
 def test_report_prints_the_folder_on_stdout_and_a_summary_on_stderr(tmp_path: Path) -> None:
     shop_store(tmp_path / "store")
     reports = tmp_path / "reports"
-    result = _invoke("--store", str(tmp_path / "store"), "--reports", str(reports), "--window", "day", "--at", "2026-11-25")
+    result = _invoke(
+        "--store", str(tmp_path / "store"), "--reports", str(reports), "--window", "day", "--at", "2026-11-25"
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(reports / "2026-11-25")
     assert "score 60.7" in result.stderr
@@ -35,7 +37,14 @@ def test_report_prints_the_folder_on_stdout_and_a_summary_on_stderr(tmp_path: Pa
 def test_the_store_comes_from_the_environment_when_not_given(tmp_path: Path) -> None:
     shop_store(tmp_path / "store")
     result = _invoke(
-        "--reports", str(tmp_path / "r"), "--since", "24h", "--until", "2026-11-26T00:00:00Z", "--format", "json",
+        "--reports",
+        str(tmp_path / "r"),
+        "--since",
+        "24h",
+        "--until",
+        "2026-11-26T00:00:00Z",
+        "--format",
+        "json",
         env={"FLOWLENS_STORE": str(tmp_path / "store")},
     )
     assert result.exit_code == 0, result.output
@@ -48,13 +57,29 @@ def test_policies_and_inventory_add_the_selected_share_per_namespace(tmp_path: P
     (tmp_path / "inv.yaml").write_text(INVENTORY)
     (tmp_path / "pol.yaml").write_text(POLICIES)
     result = _invoke(
-        "--store", str(tmp_path / "store"), "--reports", str(tmp_path / "r"), "--window", "day", "--at", "2026-11-25",
-        "--format", "json", "--policies", str(tmp_path / "pol.yaml"), "--inventory", str(tmp_path / "inv.yaml"),
+        "--store",
+        str(tmp_path / "store"),
+        "--reports",
+        str(tmp_path / "r"),
+        "--window",
+        "day",
+        "--at",
+        "2026-11-25",
+        "--format",
+        "json",
+        "--policies",
+        str(tmp_path / "pol.yaml"),
+        "--inventory",
+        str(tmp_path / "inv.yaml"),
     )
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "r" / "2026-11-25" / "report.json").read_text())
     shop = next(n for n in doc["namespaces"] if n["namespace"] == "shop")
-    assert (shop["inventory_workloads"], shop["ingress"]["policy_selected_share"], shop["egress"]["policy_selected_share"]) == (2, 1.0, 0.5)
+    assert (
+        shop["inventory_workloads"],
+        shop["ingress"]["policy_selected_share"],
+        shop["egress"]["policy_selected_share"],
+    ) == (2, 1.0, 0.5)
     backend = next(n for n in doc["namespaces"] if n["namespace"] == "backend")
     assert backend["ingress"]["policy_selected_share"] is None
 

@@ -39,7 +39,11 @@ def test_an_allow_rule_hit_is_explicit_and_a_profile_hit_is_not(tmp_path: Path) 
         ],
     )
     ingress = _workload(cov, "b", "server-1-*").ingress
-    assert (ingress.allowed_connections, ingress.explicit_connections, ingress.profile_connections) == (4, 3, 1)
+    assert (ingress.allowed_connections, ingress.explicit_connections, ingress.profile_connections) == (
+        4,
+        3,
+        1,
+    )
     assert ingress.connection_coverage == pytest.approx(0.75)
     assert ingress.byte_coverage == pytest.approx(0.3)
     assert ingress.status == "exposed"
@@ -61,7 +65,9 @@ def test_a_pass_chain_that_ends_in_the_profile_counts_as_profile(tmp_path: Path)
 
 def test_a_pass_then_an_allow_rule_in_a_later_tier_is_explicit(tmp_path: Path) -> None:
     # Trace arrays arrive in any order: the allow hit is listed first on purpose.
-    cov = _coverage(tmp_path, [row(A, B, "dst", ["1|default|knp:b/allow|allow|2", "0|platform|gnp:platform.p|pass|0"])])
+    cov = _coverage(
+        tmp_path, [row(A, B, "dst", ["1|default|knp:b/allow|allow|2", "0|platform|gnp:platform.p|pass|0"])]
+    )
     ingress = _workload(cov, "b", "server-1-*").ingress
     assert (ingress.explicit_connections, ingress.profile_connections) == (1, 0)
     assert ingress.status == "protected"
@@ -103,7 +109,12 @@ def test_the_shop_store_has_the_hand_computed_cluster_figures(tmp_path: Path) ->
     cov = _coverage(tmp_path)
     ing, egr = cov.cluster_ingress, cov.cluster_egress
     assert (ing.allowed_connections, ing.explicit_connections, ing.profile_connections) == (41, 37, 4)
-    assert (egr.allowed_connections, egr.explicit_connections, egr.profile_connections, egr.unknown_connections) == (
+    assert (
+        egr.allowed_connections,
+        egr.explicit_connections,
+        egr.profile_connections,
+        egr.unknown_connections,
+    ) == (
         27,
         12,
         14,
@@ -184,7 +195,11 @@ def test_internet_exposure_has_ingress_from_and_egress_to_public_networks(tmp_pa
     seen = {(x.direction, x.namespace, x.name): x for x in cov.internet}
     assert set(seen) == {("ingress", "frontend", "web-7d4f8c9b5-*"), ("egress", "backend", "api-6c7d8e9f0-*")}
     inbound = seen[("ingress", "frontend", "web-7d4f8c9b5-*")]
-    assert (inbound.allowed_connections, inbound.explicit_connections, inbound.ports) == (20, 20, ("tcp/443",))
+    assert (inbound.allowed_connections, inbound.explicit_connections, inbound.ports) == (
+        20,
+        20,
+        ("tcp/443",),
+    )
     outbound = seen[("egress", "backend", "api-6c7d8e9f0-*")]
     assert (outbound.profile_connections, outbound.destinations) == (3, 1)
     assert cov.state.external == ("api.stripe.com tcp/443",)
@@ -192,7 +207,9 @@ def test_internet_exposure_has_ingress_from_and_egress_to_public_networks(tmp_pa
 
 def test_host_endpoints_are_reported_apart_from_workloads(tmp_path: Path) -> None:
     cov = _coverage(tmp_path)
-    assert [(h.name, h.endpoint_type, h.ingress.explicit_connections) for h in cov.hosts] == [("node-1", "hep", 1)]
+    assert [(h.name, h.endpoint_type, h.ingress.explicit_connections) for h in cov.hosts] == [
+        ("node-1", "hep", 1)
+    ]
     assert all(w.endpoint_type == "wep" for w in cov.workloads)
     assert "node-1" not in {w.name for w in cov.workloads}
 
@@ -236,3 +253,31 @@ def test_host_endpoint_traffic_never_changes_workload_coverage(tmp_path: Path) -
     )
     assert cov.cluster_ingress.connection_coverage == 1.0
     assert cov.hosts[0].ingress.status == "exposed"
+
+
+def _category_totals(rows: list[dict]) -> dict[str, tuple[int, int, int, int]]:
+    out: dict[str, list[int]] = {}
+    for r in rows:
+        t = out.setdefault(r["category"], [0, 0, 0, 0])
+        t[0] += 1
+        t[1] += r["records"]
+        t[2] += r["connections"]
+        t[3] += r["bytes"]
+    return {k: tuple(v) for k, v in sorted(out.items())}  # type: ignore[misc]
+
+
+def test_the_unexpected_categories_match_the_unexpected_allowed_query(tmp_path: Path) -> None:
+    shop_store(tmp_path)
+    with connect(tmp_path) as engine:
+        cov = compute(engine)
+        reference = _category_totals(engine.run("unexpected-allowed", {}).to_pylist())
+    ours = {u.category: (u.flows, u.records, u.connections, u.bytes) for u in cov.unexpected}
+    assert ours == reference
+    assert set(ours) == {
+        "cross-namespace",
+        "default-allow",
+        "host-endpoint",
+        "public-egress",
+        "public-ingress",
+        "staged-deny",
+    }

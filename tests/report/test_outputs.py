@@ -68,7 +68,12 @@ EVIL = "<script>alert(1)</script>"
 
 def _evil_store(root: Path) -> None:
     rows = [
-        row(wep("source", EVIL, "x|y-*", app=EVIL), wep("dest", "b", f"{EVIL}-*"), "src", [PROFILE.format(ns="b")]),
+        row(
+            wep("source", EVIL, "x|y-*", app=EVIL),
+            wep("dest", "b", f"{EVIL}-*"),
+            "src",
+            [PROFILE.format(ns="b")],
+        ),
         row(wep("source", EVIL, "x|y-*"), wep("dest", "b", f"{EVIL}-*"), "dst", [PROFILE.format(ns="b")]),
     ]
     write_store(root, rows)

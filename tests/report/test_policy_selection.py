@@ -63,7 +63,9 @@ spec:
 def test_selection_counts_workloads_per_namespace_and_direction(tmp_path: Path) -> None:
     (tmp_path / "inv.yaml").write_text(INVENTORY)
     (tmp_path / "pol.yaml").write_text(POLICIES)
-    selection = policy_selection(load_policies([tmp_path / "pol.yaml"]), load_inventory([tmp_path / "inv.yaml"]))
+    selection = policy_selection(
+        load_policies([tmp_path / "pol.yaml"]), load_inventory([tmp_path / "inv.yaml"])
+    )
     shop, ops = selection["shop"], selection["ops"]
     # shop: web-abc-* (2 pods, one workload) and db-0; both selected for ingress, only db for egress.
     assert (shop.workloads, shop.ingress_selected, shop.egress_selected) == (2, 2, 1)

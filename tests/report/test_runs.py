@@ -27,12 +27,48 @@ def _day(day: str):
 def _two_days(root: Path) -> Store:
     """Day 1: the shop. Day 2: the shop, plus a new talker, a new external destination, a new denial,
     and backend's egress to db now explicit."""
-    day2 = [r for r in shop_rows(DAY2) if not (r["source_namespace"] == "backend" and r["dest_namespace"] == "db" and r["reporter"] == "src")]
+    day2 = [
+        r
+        for r in shop_rows(DAY2)
+        if not (r["source_namespace"] == "backend" and r["dest_namespace"] == "db" and r["reporter"] == "src")
+    ]
     day2 += [
-        row(wep("source", "backend", "api-6c7d8e9f0-*"), wep("dest", "db", "postgres-0"), "src", ["0|default|np:backend/default.api-egress|allow|0"], port=5432, connections=5, byte_count=50000, at=DAY2),
-        row(wep("source", "ops", "tool-1-*"), wep("dest", "backend", "api-6c7d8e9f0-*"), "dst", ["0|default|knp:backend/allow-tool|allow|0"], port=8080, at=DAY2),
-        row(wep("source", "ops", "tool-1-*"), net("dest"), "src", [PROFILE.format(ns="ops")], port=443, dest_domains=["pypi.org"], at=DAY2),
-        row(wep("source", "ops", "tool-1-*"), wep("dest", "db", "postgres-0"), "src", ["0|security|gnp:security.deny-ops|deny|0"], action="deny", port=5432, at=DAY2),
+        row(
+            wep("source", "backend", "api-6c7d8e9f0-*"),
+            wep("dest", "db", "postgres-0"),
+            "src",
+            ["0|default|np:backend/default.api-egress|allow|0"],
+            port=5432,
+            connections=5,
+            byte_count=50000,
+            at=DAY2,
+        ),
+        row(
+            wep("source", "ops", "tool-1-*"),
+            wep("dest", "backend", "api-6c7d8e9f0-*"),
+            "dst",
+            ["0|default|knp:backend/allow-tool|allow|0"],
+            port=8080,
+            at=DAY2,
+        ),
+        row(
+            wep("source", "ops", "tool-1-*"),
+            net("dest"),
+            "src",
+            [PROFILE.format(ns="ops")],
+            port=443,
+            dest_domains=["pypi.org"],
+            at=DAY2,
+        ),
+        row(
+            wep("source", "ops", "tool-1-*"),
+            wep("dest", "db", "postgres-0"),
+            "src",
+            ["0|security|gnp:security.deny-ops|deny|0"],
+            action="deny",
+            port=5432,
+            at=DAY2,
+        ),
     ]
     write_store(root, shop_rows(DAY1), name="day1")
     write_store(root, day2, name="day2")
@@ -68,11 +104,16 @@ def test_the_second_day_shows_changes_since_the_first(tmp_path: Path) -> None:
         "items": ["ops/tool-1-* -> backend/api-6c7d8e9f0-* tcp/8080", "ops/tool-1-* -> pub tcp/443"],
     }
     assert ch["new_external_destinations"] == {"count": 1, "items": ["pypi.org tcp/443"]}
-    assert ch["newly_denied_flows"] == {"count": 1, "items": ["ops/tool-1-* -> db/postgres-0 tcp/5432 at src"]}
+    assert ch["newly_denied_flows"] == {
+        "count": 1,
+        "items": ["ops/tool-1-* -> db/postgres-0 tcp/5432 at src"],
+    }
     # Egress: backend -> db (5 connections) became explicit, ops added 1 profile connection.
     first_egress = 12 / 27
     second_egress = 17 / 28
-    assert ch["egress_coverage_delta"] == pytest.approx(round(second_egress, 4) - round(first_egress, 4), abs=1e-4)
+    assert ch["egress_coverage_delta"] == pytest.approx(
+        round(second_egress, 4) - round(first_egress, 4), abs=1e-4
+    )
     assert ch["score_delta"] is not None and ch["score_delta"] > 0
     md = (second.folder / "report.md").read_text()
     assert "Previous run: 2026-11-25." in md
@@ -105,7 +146,7 @@ def test_index_lists_runs_newest_first_and_latest_points_to_the_newest_window(tm
     assert latest.is_symlink()
     assert latest.resolve() == (reports / "2026-11-26").resolve()
     assert (latest / "report.html").is_file()
-    assert 'url=2026-11-26/report.html' in (reports / "latest.html").read_text()
+    assert "url=2026-11-26/report.html" in (reports / "latest.html").read_text()
 
 
 def test_a_since_window_gets_its_own_folder_beside_day_windows(tmp_path: Path) -> None:

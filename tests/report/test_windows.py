@@ -28,7 +28,11 @@ def test_a_day_window_without_a_date_is_yesterday() -> None:
 
 def test_a_week_window_is_the_iso_week_holding_the_date() -> None:
     w = resolve_window(now=NOW, window="week", at="2026-11-25")
-    assert (w.label, w.start.date().isoformat(), w.end.date().isoformat()) == ("2026-W48", "2026-11-23", "2026-11-30")
+    assert (w.label, w.start.date().isoformat(), w.end.date().isoformat()) == (
+        "2026-W48",
+        "2026-11-23",
+        "2026-11-30",
+    )
 
 
 def test_since_a_duration_ends_now_to_the_minute_and_is_named_by_its_end() -> None:
