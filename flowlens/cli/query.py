@@ -21,9 +21,9 @@ from typing import Annotated, Any
 import pyarrow as pa
 import typer
 
+from flowlens.cli.common import StoreOpt, resolve_store
 from flowlens.errors import QueryError, StoreError, UsageError
 
-STORE_ENV = "FLOWLENS_STORE"
 QUERIES_ENV = "FLOWLENS_QUERIES"
 
 
@@ -157,14 +157,17 @@ def write_output(table: pa.Table, fmt: OutputFormat, out: Path | None) -> None:
 # Option helpers
 
 
-def _store_path(store: Path | None) -> Path:
-    return store if store is not None else Path(os.environ.get(STORE_ENV, ".flowlens"))
-
-
 def _query_dirs(dirs: list[Path] | None) -> list[Path]:
-    """Folders of the user's own queries: FLOWLENS_QUERIES (os.pathsep-separated), then --queries."""
+    """Folders of the user's own queries, later ones overriding earlier ones: the config file's
+    ``queries``, then $FLOWLENS_QUERIES (os.pathsep-separated), then each --queries."""
+    from flowlens.cli.common import config
+
+    found: list[Path] = []
+    configured = config().queries
+    if configured is not None:
+        found.append(configured)
     env = os.environ.get(QUERIES_ENV, "")
-    found = [Path(p) for p in env.split(os.pathsep) if p.strip()]
+    found += [Path(p) for p in env.split(os.pathsep) if p.strip()]
     return found + list(dirs or [])
 
 
@@ -186,17 +189,14 @@ def _time(value: str | None, option: str) -> dt.datetime | None:
     return parse_time(value, dt.datetime.now(dt.UTC), option=option)
 
 
-StoreOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--store", help=f"The store folder (default: ${STORE_ENV}, else .flowlens).", show_default=False
-    ),
-]
 QueriesOpt = Annotated[
     list[Path] | None,
     typer.Option(
         "--queries",
-        help=f"A folder of your own *.sql queries (repeatable; also ${QUERIES_ENV}). Same name overrides a shipped query.",
+        help=(
+            f"A folder of your own *.sql queries (repeatable; also ${QUERIES_ENV} and 'queries' in flowlens.yaml). "
+            "A file with the name of a shipped query overrides it."
+        ),
         show_default=False,
     ),
 ]
@@ -253,11 +253,11 @@ def register(app: typer.Typer) -> None:
             names = ", ".join(load_queries(dirs))
             raise UsageError(f"name a query or give --sql; queries: {names}")
         since_at, until_at = _time(since, "--since"), _time(until, "--until")
-        root = _store_path(store)
+        root = resolve_store(store).root
         if not root.is_dir():
             raise StoreError(
                 f"no store at {str(root)!r}: ingest flow logs first (flowlens ingest), "
-                f"or point --store or ${STORE_ENV} at one"
+                "or point --store, $FLOWLENS_STORE or 'store' in flowlens.yaml at one"
             )
         with connect(root, since=since_at, until=until_at, query_dirs=dirs) as engine:
             if sql is not None:

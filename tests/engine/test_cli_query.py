@@ -243,3 +243,14 @@ def test_a_query_without_a_namespace_parameter_rejects_namespace(
         ["query", "plain", "--queries", str(mine), "--store", str(store), "-n", "x"], capsys, monkeypatch
     )
     assert code == 5 and "no namespace parameter" in err
+
+
+def test_the_config_files_queries_folder_is_read(store: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    mine = tmp_path / "cfg-queries"
+    mine.mkdir()
+    (mine / "denied.sql").write_text("-- description: Overridden.\nSELECT 'mine' AS who\n")
+    (tmp_path / "flowlens.yaml").write_text(f"store: {store}\nqueries: ./cfg-queries\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FLOWLENS_CONFIG", raising=False)
+    code, out, _ = cli(["query", "denied", "-f", "jsonl"], capsys, monkeypatch)
+    assert code == 0 and json.loads(out) == {"who": "mine"}
