@@ -7,6 +7,10 @@ proof. An edge reported by one side only is also checked on the other side when 
 pod of a target namespace, because the suggestion writes rules for both sides. Edges left out on
 purpose (``--min-connections``) are not checked; they are listed by the synthesis.
 
+A recorded allowed report that the policies in force *alone* already deny in the engine (a
+fact the engine lacks: a masked IP under a ``nets`` Deny, an unknown label) is listed as
+*unreproducible*, not as broken: the suggestion did not change its verdict.
+
 Records whose address Calico masked (aggregation level 2) cannot match an ``ipBlock``/``nets``
 rule exactly, and the evaluator then denies strictly. Such a report is re-evaluated with a
 representative address of the class Calico logged (``pvt``: an RFC 1918 address, ``pub``: a
@@ -81,6 +85,7 @@ class ProofResult:
     connections: int  # connections behind the replayed allowed keys
     broken: tuple[Broken, ...]
     representative: int  # keys decided with a representative address
+    unreproducible: tuple[str, ...]  # recorded allowed, denied by the policies in force alone too
     remediated: int  # denied edges that the candidate now allows
     still_denied: tuple[str, ...]  # denied edges (with --include-denied) still denied
     skipped: int  # reports of edges left out on purpose
@@ -166,6 +171,7 @@ def prove(
     still_denied: set[str] = set()
     remediated: set[tuple[object, ...]] = set()
     representative = 0
+    unreproducible: list[str] = []
     skipped = 0
     replayed = 0
     connections = 0
@@ -218,6 +224,14 @@ def prove(
                 if after.evaluate(alt).action == "allow":
                     representative += 1
                     continue
+            if before.evaluate(key).action != "allow":
+                # The policies in force alone already deny what was recorded allowed: the engine
+                # lacks a fact (a masked IP, an unknown label). Not the suggestion's doing.
+                unreproducible.append(
+                    f"{_text(rep.source)} -> {_text(rep.dest)} {rep.proto}/{rep.dest_port} ({reporter}): "
+                    + "; ".join(decision.notes or ("denied by the policies in force too",))
+                )
+                continue
             broken.append(
                 Broken(
                     reporter,
@@ -232,13 +246,14 @@ def prove(
                 )
             )
 
-    pairs = _closure(reports, options, before, after)
+    pairs = _closure(reports, options, before, after, inv)
     notes = tuple(sorted(set(after_set.notes)))
     return ProofResult(
         replayed=replayed,
         connections=connections,
         broken=tuple(sorted(set(broken), key=lambda b: (b.source, b.dest, b.proto, b.port or 0, b.reporter))),
         representative=representative,
+        unreproducible=tuple(sorted(set(unreproducible))),
         remediated=len(remediated),
         still_denied=tuple(sorted(still_denied)),
         skipped=skipped,
@@ -251,8 +266,24 @@ def prove(
     )
 
 
+def _pod_ip(inventory: Inventory | None, w: Workload) -> str | None:
+    """An IP of one of the workload's pods, when the inventory knows them (probes only)."""
+    if inventory is None:
+        return None
+    for member in w.members:
+        pods = sorted(inventory.find_pods(w.namespace, member), key=lambda p: p.name)
+        for pod in pods:
+            if pod.ips:
+                return pod.ips[0]
+    return None
+
+
 def _closure(
-    reports: Sequence[Report], options: SuggestOptions, before: Evaluator, after: Evaluator
+    reports: Sequence[Report],
+    options: SuggestOptions,
+    before: Evaluator,
+    after: Evaluator,
+    inventory: Inventory | None,
 ) -> tuple[int, int, int, tuple[Closed, ...], tuple[Closed, ...]]:
     workload_of = build_workloads(reports, options.label_keys)
     labels: dict[Workload, list[tuple[tuple[str, str], ...] | None]] = defaultdict(list)
@@ -278,7 +309,13 @@ def _closure(
                 )
             )
     eps = {
-        w: Endpoint("wep", w.namespace, w.members[0] if w.members else None, dict(intersect_labels(s) or ()))
+        w: Endpoint(
+            "wep",
+            w.namespace,
+            w.members[0] if w.members else None,
+            dict(intersect_labels(s) or ()),
+            ip=_pod_ip(inventory, w),
+        )
         for w, s in labels.items()
     }
     targets = set(options.namespaces)

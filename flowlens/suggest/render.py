@@ -10,6 +10,7 @@ so the same plan always renders to the same bytes.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -224,8 +225,6 @@ def _k8s_peers(peer: Peer, namespace: str) -> list[dict[str, Any]]:
 
 
 def _inside(inner: str, outer: str) -> bool:
-    import ipaddress
-
     a, b = ipaddress.ip_network(inner), ipaddress.ip_network(outer)
     return a.version == b.version and a != b and a.subnet_of(b)  # type: ignore[arg-type]
 
@@ -353,6 +352,11 @@ def _calico_or(selectors: Sequence[Labels]) -> str:
     return " || ".join(f"({calico_selector(s)})" for s in uniq)
 
 
+def _net_key(cidr: str) -> tuple[int, int, int]:
+    net = ipaddress.ip_network(cidr)
+    return (net.version, int(net.network_address), net.prefixlen)
+
+
 def _calico_entities(
     rule: Rule, namespace: str, netsets: dict[tuple[str, ...], str], netset_name: str
 ) -> list[dict[str, Any]]:
@@ -379,7 +383,10 @@ def _calico_entities(
             if any(sels):
                 entity["selector"] = _calico_or(sels)
         out.append(entity)
-    exact = sorted({n for p in rule.peers if p.kind == "nets" and not p.except_nets for n in p.nets})
+    exact = sorted(
+        {n for p in rule.peers if p.kind == "nets" and p.broad is None and not p.except_nets for n in p.nets},
+        key=_net_key,
+    )
     if exact:
         if len(exact) >= NETSET_MIN_CIDRS:
             key = tuple(exact)
@@ -388,8 +395,11 @@ def _calico_entities(
         else:
             out.append({"nets": exact})
     for p in rule.peers:
-        if p.kind == "nets" and p.except_nets:
-            out.append({"nets": list(p.nets), "notNets": list(p.except_nets)})
+        if p.kind == "nets" and (p.broad is not None or p.except_nets):
+            entity = {"nets": list(p.nets)}
+            if p.except_nets:
+                entity["notNets"] = list(p.except_nets)
+            out.append(entity)
     return out
 
 

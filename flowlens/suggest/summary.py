@@ -102,6 +102,7 @@ def build_summary(
             for b in result.broken
         ],
         "decided_with_representative_address": result.representative,
+        "unreproducible": list(result.unreproducible),
         "remediated_edges": result.remediated,
         "still_denied": list(result.still_denied),
         "left_out_reports": result.skipped,
@@ -162,6 +163,12 @@ def format_summary(s: Summary) -> str:
             f"  {p['decided_with_representative_address']} keys had masked addresses (pvt/pub) and were "
             "checked with a representative address of that class"
         )
+    if p["unreproducible"]:
+        lines.append(
+            f"  {len(p['unreproducible'])} recorded allowed keys are denied by the policies in force alone "
+            "(the engine lacks a fact); not counted against the suggestion:"
+        )
+        lines.extend(f"    {x}" for x in p["unreproducible"][:TEXT_LIMIT])
     if p["remediated_edges"] or p["still_denied"]:
         lines.append(
             f"  remediation: {p['remediated_edges']} denied edges now allowed, {len(p['still_denied'])} still denied"

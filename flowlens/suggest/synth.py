@@ -8,6 +8,7 @@ policy. The renderer (``render.py``) turns this model into Kubernetes or Calico 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import ipaddress
@@ -508,7 +509,8 @@ def synthesise(reports: Sequence[Report], options: SuggestOptions) -> Plan:
                     )
                     continue
                 if direction == "egress" and _is_dns(other, port, all_labels):
-                    dns.append(ev)
+                    # allow-dns covers every pod: say which workload each line is about.
+                    dns.append(dataclasses.replace(ev, peer=f"{subject.display} {ev.peer}"))
                     continue
                 if isinstance(other, Workload):
                     peer = _workload_peer(other)

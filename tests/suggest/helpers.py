@@ -94,6 +94,7 @@ def shop_rows() -> list[dict[str, Any]]:
     )
     rows += edge_rows(fe, net_side("dest", "pub", "93.184.216.34"), 443, reporters=("src",))
     rows += edge_rows(fe, net_side("dest", "pub", "93.184.216.35"), 443, reporters=("src",))
+    rows += edge_rows(fe, net_side("dest", "pub", "151.101.1.69"), 443, reporters=("src",))
     rows += edge_rows(
         pod_side("source", "payment", "shop"), net_side("dest", "pvt"), 5432, reporters=("src",)
     )

@@ -1,0 +1,66 @@
+"""The sample cluster's production namespace: golden YAML, schema validity, and the proof against
+the sample's own policies in force and inventory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flowlens.ingest import ingest
+from flowlens.sample import DEFAULT_MODEL, SampleOptions, load_model, render_inventory, write_sample
+from flowlens.store import Store
+from flowlens.suggest import SuggestOptions, suggest
+from flowlens.suggest.proof import prove
+from flowlens.suggest.validate import validate_objects
+from tests.suggest.helpers import reports_of
+
+GOLDEN = Path(__file__).parent / "golden"
+POLICIES = Path(DEFAULT_MODEL).parent / "policies"
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("sample")
+    model = load_model(DEFAULT_MODEL)
+    write_sample(
+        model, root / "logs", SampleOptions(start=dt.datetime(2026, 11, 24, tzinfo=dt.UTC), days=0.25)
+    )
+    ingest(Store(root / "store"), [str(root / "logs" / "enterprise")])
+    (root / "inventory.yaml").write_text(render_inventory(model), encoding="utf-8")
+    return root / "store", root / "inventory.yaml"
+
+
+@pytest.mark.parametrize("flavor", ["kubernetes", "calico"])
+def test_the_production_namespace_renders_to_the_golden_yaml(sample: tuple[Path, Path], flavor: str) -> None:
+    store, _ = sample
+    text = suggest(reports_of(store, ["production"]), SuggestOptions(("production",), flavor=flavor)).stream()
+    path = GOLDEN / f"sample-production-{flavor}.yaml"
+    if os.environ.get("FLOWLENS_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+    assert validate_objects(list(yaml.safe_load_all(text))) == []
+
+
+@pytest.mark.parametrize("flavor", ["kubernetes", "calico"])
+@pytest.mark.parametrize("replace", [False, True])
+def test_the_production_suggestion_breaks_no_observed_connection(
+    sample: tuple[Path, Path], flavor: str, replace: bool
+) -> None:
+    store, inventory = sample
+    reports = reports_of(store, ["production"])
+    options = SuggestOptions(("production",), flavor=flavor)
+    result = prove(
+        reports,
+        options,
+        suggestion=suggest(reports, options),
+        policies=[POLICIES],
+        inventory=[inventory],
+        replace=replace,
+    )
+    assert result.broken == ()
+    assert result.replayed > 10
+    assert result.pairs_open_after < result.pairs_open_before
