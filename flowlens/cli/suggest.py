@@ -7,12 +7,12 @@ stdout carries only YAML (when no ``--out`` is given); everything for people goe
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from flowlens.cli.common import StoreOpt, resolve_store
 from flowlens.errors import CheckFailed, StoreError, UsageError
 from flowlens.suggest import (
     DEFAULT_LABEL_KEYS,
@@ -25,12 +25,6 @@ from flowlens.suggest import (
     write_files,
 )
 from flowlens.suggest.summary import Summary, build_summary, format_summary
-
-STORE_ENV = "FLOWLENS_STORE"
-
-
-def _store_path(store: Path | None) -> Path:
-    return store if store is not None else Path(os.environ.get(STORE_ENV, ".flowlens"))
 
 
 def _label_keys(values: list[str] | None) -> tuple[str, ...]:
@@ -151,14 +145,7 @@ def register(app: typer.Typer) -> None:
         summary_json: Annotated[
             Path | None, typer.Option("--summary-json", help="Also write the summary as JSON to this file.")
         ] = None,
-        store: Annotated[
-            Path | None,
-            typer.Option(
-                "--store",
-                help=f"The store folder (default: ${STORE_ENV}, else .flowlens).",
-                show_default=False,
-            ),
-        ] = None,
+        store: StoreOpt = None,
     ) -> None:
         """Suggest least-privilege policies from the traffic observed in the window, and prove them.
 
@@ -178,11 +165,11 @@ def register(app: typer.Typer) -> None:
             raise UsageError("say which namespaces: --namespace NAME (repeatable) or --all-namespaces")
         if check is not None and out is not None:
             raise UsageError("--check only runs the proof; it writes no policies, so --out does not apply")
-        root = _store_path(store)
+        root = resolve_store(store).root
         if not root.is_dir():
             raise StoreError(
                 f"no store at {str(root)!r}: ingest flow logs first (flowlens ingest), "
-                f"or point --store or ${STORE_ENV} at one"
+                "or point --store or $FLOWLENS_STORE at one"
             )
         keys = _label_keys(label_keys)
         with connect(root, since=since, until=until) as engine:
