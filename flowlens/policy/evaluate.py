@@ -52,6 +52,7 @@ from flowlens.policy.model import (
     FlowKey,
     HostEndpoint,
     IPAddress,
+    IPNetwork,
     NamedPort,
     NetworkSet,
     Policy,
@@ -92,6 +93,10 @@ class Decision:
     ``pending`` the trace with staged policies treated as enforced, up to its first verdict, and
     ``pending_action`` its verdict. ``notes`` say what could not be decided and how it was decided.
     ``evaluated`` is False when the side is not a Calico endpoint (nothing is evaluated there).
+    When a missing fact changes the outcome, ``action``/``enforced`` are the stricter outcome and
+    ``alternative_action``/``alternative_enforced``/``alternative_pending`` the other one
+    (undecided Deny rules not matching, undecided Allow/Pass/Log rules matching, undecided policy
+    selectors not selecting).
     """
 
     action: str
@@ -100,6 +105,15 @@ class Decision:
     notes: tuple[str, ...] = ()
     pending_action: str = ""
     evaluated: bool = True
+    alternative_action: str | None = None
+    alternative_enforced: tuple[PolicyHit, ...] = ()
+    alternative_pending: tuple[PolicyHit, ...] = ()
+
+    @property
+    def undecided(self) -> bool:
+        """True when missing facts leave two outcomes: ``action`` (the stricter) and
+        ``alternative_action`` (what the undecided rules would give if they went the other way)."""
+        return self.alternative_action is not None
 
     @property
     def enforced_hits(self) -> tuple[str, ...]:
@@ -186,7 +200,8 @@ class _Local:
 class _Side:
     """One side of a packet as rules see it."""
 
-    ip: IPAddress | None
+    ips: tuple[IPAddress, ...] | None  # the possible addresses; None = unknown
+    ip_class: str | None  # 'pvt' / 'pub' for a masked address outside the cluster
     idents: tuple[_Ident, ...]
     complete: bool  # False: the side may be an endpoint we cannot see (masked IP)
     named_ports: tuple[ContainerPort, ...] | None
@@ -225,10 +240,48 @@ _Plan = tuple[tuple[Tier, tuple[_CPolicy, ...]], ...]
 class _Ctx:
     notes: set[str] = field(default_factory=set)
     log: list[str] | None = None
+    lenient: bool = False  # undecided facts go the permissive way (the alternative outcome)
+    undecided: bool = False  # set when any fact could not be decided
 
     def say(self, text: str) -> None:
         if self.log is not None:
             self.log.append(text)
+
+
+_PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def _in_nets(ip: IPAddress, nets: tuple[IPNetwork, ...]) -> bool:
+    return any(ip.version == n.version and ip in n for n in nets)
+
+
+def _may_hold(net: IPNetwork, ip_class: str) -> bool:
+    """Whether a CIDR can contain an address Calico classifies as ``pvt`` or ``pub``."""
+    if net.version != 4:
+        return ip_class == "pub"
+    if ip_class == "pvt":
+        return any(net.overlaps(r) for r in _PRIVATE)
+    return not any(net.subnet_of(r) for r in _PRIVATE)  # type: ignore[arg-type]
+
+
+def _nets_match(nets: tuple[IPNetwork, ...], side: _Side) -> bool | None:
+    """True/False when every possible address of the side is / is not in ``nets``, else None."""
+    if side.ips is not None:
+        hits = [_in_nets(ip, nets) for ip in side.ips]
+        if all(hits):
+            return True
+        if not any(hits):
+            return False
+        return None
+    if side.ip_class is not None:
+        if not any(_may_hold(n, side.ip_class) for n in nets):
+            return False
+        if side.ip_class == "pvt" and all(
+            any(n.version == 4 and r.subnet_of(n) for n in nets)  # type: ignore[arg-type]
+            for r in _PRIVATE
+        ):
+            return True
+    return None
 
 
 def _ip(text: str | None) -> IPAddress | None:
@@ -457,13 +510,45 @@ class Evaluator:
         action, enforced = self._walk(
             self._enforced_plan, src, dst, proto_value, port, direction, ctx, staged=False
         )
+        pending_ctx = _Ctx()
         if self._has_staged:
             pending_action, pending = self._walk(
-                self._pending_plan, src, dst, proto_value, port, direction, _Ctx(), staged=True
+                self._pending_plan, src, dst, proto_value, port, direction, pending_ctx, staged=True
             )
         else:
             pending_action, pending = action, enforced
-        return Decision(action, tuple(enforced), tuple(pending), tuple(sorted(ctx.notes)), pending_action)
+        alt_action: str | None = None
+        alt_enforced: list[PolicyHit] = []
+        alt_pending: list[PolicyHit] = []
+        if ctx.undecided or pending_ctx.undecided:
+            alt_action, alt_enforced = self._walk(
+                self._enforced_plan, src, dst, proto_value, port, direction, _Ctx(lenient=True), staged=False
+            )
+            if self._has_staged:
+                _, alt_pending = self._walk(
+                    self._pending_plan,
+                    src,
+                    dst,
+                    proto_value,
+                    port,
+                    direction,
+                    _Ctx(lenient=True),
+                    staged=True,
+                )
+            else:
+                alt_pending = alt_enforced
+            if alt_action == action and alt_enforced == enforced and alt_pending == pending:
+                alt_action = None
+        return Decision(
+            action,
+            tuple(enforced),
+            tuple(pending),
+            tuple(sorted(ctx.notes | pending_ctx.notes)),
+            pending_action,
+            alternative_action=alt_action,
+            alternative_enforced=tuple(alt_enforced) if alt_action else (),
+            alternative_pending=tuple(alt_pending) if alt_action else (),
+        )
 
     def _walk(
         self,
@@ -515,7 +600,8 @@ class Evaluator:
                     matched, why = self._rule(crule, cp.policy, src, dst, local, proto, port, direction, ctx)
                     label = f"  {cp.policy.display} {way} rule {index} ({crule.rule.action})"
                     if matched is None:
-                        matched = crule.rule.action == "Deny"
+                        ctx.undecided = True
+                        matched = (crule.rule.action == "Deny") != ctx.lenient
                         ctx.notes.add(
                             f"{cp.policy.display} {way} rule {index} ({crule.rule.action}) could not be decided "
                             f"for {local.ident.display}: {why}; treated as "
@@ -593,6 +679,9 @@ class Evaluator:
     def _select(self, cp: _CPolicy, ident: _Ident, ctx: _Ctx) -> bool:
         why = ident.view.undecided(self._keys(cp.selector))
         if why is not None:
+            ctx.undecided = True
+            if ctx.lenient:
+                return False
             ctx.notes.add(
                 f"whether {cp.policy.display} selects {ident.display} could not be decided: {why}; "
                 "assumed to select it (the stricter outcome)"
@@ -635,8 +724,8 @@ class Evaluator:
             elif proto == rule.not_protocol:
                 return False, f"protocol {protocol_name(proto)} is excluded by notProtocol"
         if rule.ip_version is not None:
-            ip = src.ip or dst.ip
-            if ip is not None and ip.version != rule.ip_version:
+            known = [ip for side in (src, dst) if side.ips for ip in side.ips]
+            if known and all(ip.version != rule.ip_version for ip in known):
                 return False, f"the rule is for IPv{rule.ip_version}"
         for name, entity, side, is_dest in (
             ("source", crule.src, src, False),
@@ -668,15 +757,17 @@ class Evaluator:
         if er.is_empty:
             return True, ""
         if er.nets:
-            if side.ip is None:
+            inside = _nets_match(er.nets, side)
+            if inside is None:
                 unknown.append(f"the IP of {side.display} is not known (masked in the flow log)")
-            elif not any(side.ip.version == n.version and side.ip in n for n in er.nets):
-                return False, f"IP {side.ip} is not in {', '.join(map(str, er.nets))}"
+            elif not inside:
+                return False, f"the IP of {side.display} is not in {', '.join(map(str, er.nets))}"
         if er.not_nets:
-            if side.ip is None:
+            inside = _nets_match(er.not_nets, side)
+            if inside is None:
                 unknown.append(f"the IP of {side.display} is not known (masked in the flow log)")
-            elif any(side.ip.version == n.version and side.ip in n for n in er.not_nets):
-                return False, f"IP {side.ip} is in notNets {', '.join(map(str, er.not_nets))}"
+            elif inside:
+                return False, f"the IP of {side.display} is in notNets {', '.join(map(str, er.not_nets))}"
         if ce.positive is not None:
             result = self._any(ce.positive, side, unknown)
             if result is False:
@@ -761,10 +852,13 @@ class Evaluator:
             return None, f"the labels of namespace {namespace} are not known (it is not in the inventory)"
         return None, f"the labels of namespace {namespace} are not known (give --inventory)"
 
-    def _wep_ident(self, ep: Endpoint) -> tuple[_Ident, tuple[ContainerPort, ...] | None]:
+    def _wep_ident(
+        self, ep: Endpoint
+    ) -> tuple[_Ident, tuple[ContainerPort, ...] | None, tuple[IPAddress, ...] | None]:
         ns = ep.namespace or "default"
         pod = None
         template = None
+        candidates: list[IPAddress] = []
         if self.inventory is not None:
             if ep.name:
                 pod = self.inventory.pod(ns, ep.name)
@@ -783,6 +877,8 @@ class Evaluator:
                     for p in pods
                 ):
                     template = pods[0]
+                for p in pods:
+                    candidates.extend(ip for ip in map(_ip, p.ips) if ip is not None)
         known = pod or template
         labels: dict[str, str] = dict(ep.labels)
         labels_known = ep.labels_known
@@ -826,7 +922,14 @@ class Evaluator:
                     view[SERVICE_ACCOUNT_LABEL_PREFIX + key] = value
             view[SERVICE_ACCOUNT_LABEL_PREFIX + NAME_LABEL] = sa
         ident = _Ident("wep", ns, ep.name, _View(view, tuple(prefixes), tuple(whys)), display)
-        return ident, named_ports
+        own_ip = _ip(ep.ip)
+        if own_ip is not None:
+            ips: tuple[IPAddress, ...] | None = (own_ip,)
+        elif pod is not None:
+            ips = tuple(ip for ip in map(_ip, pod.ips) if ip is not None) or None
+        else:
+            ips = tuple(candidates) or None
+        return ident, named_ports, ips
 
     def _set_ident(self, nset: NetworkSet) -> _Ident:
         view: dict[str, str] = dict(nset.labels)
@@ -872,7 +975,7 @@ class Evaluator:
         if cached is not None:
             return cached
         if ep.kind == "wep":
-            ident, ports = self._wep_ident(ep)
+            ident, ports, _ = self._wep_ident(ep)
             result = (_Local(ident, ports, ("kns",)), ())
         else:
             ident, hep = self._hep_ident(ep)
@@ -889,31 +992,47 @@ class Evaluator:
         if cached is not None:
             return cached
         ip = _ip(ep.ip)
+        ips: tuple[IPAddress, ...] | None = None if ip is None else (ip,)
+        ip_class: str | None = None
         idents: list[_Ident] = []
         named_ports: tuple[ContainerPort, ...] | None = ()
-        notes: list[str] = []
         kind = ep.kind
         display = ep.display
+        original = ep
         if kind == "net" and ip is not None:
             # An address the record did not attribute may still be a pod or host endpoint we know.
-            if self.inventory is not None and self.inventory.pod_by_ip(str(ip)) is not None:
-                pod = self.inventory.pod_by_ip(str(ip))
-                assert pod is not None
+            pod = self.inventory.pod_by_ip(str(ip)) if self.inventory is not None else None
+            if pod is not None and self.inventory is not None:
                 ep = self.inventory.endpoint(pod)
+                ep = Endpoint(
+                    "wep",
+                    ep.namespace,
+                    ep.name,
+                    ep.labels,
+                    str(ip),
+                    ep.service_account,
+                    ep.named_ports,
+                    ep.namespace_labels,
+                    ep.service_account_labels,
+                )
                 kind = "wep"
             elif str(ip) in self._heps_by_ip:
                 hep = self._heps_by_ip[str(ip)]
                 ep = Endpoint("hep", None, hep.name, hep.labels, str(ip), named_ports=hep.ports)
                 kind = "hep"
+        elif kind == "net" and ep.name in ("pvt", "pub"):
+            ip_class = ep.name
         own_set: NetworkSet | None = None
         if kind == "wep":
-            ident, named_ports = self._wep_ident(ep)
+            ident, named_ports, ips = self._wep_ident(ep)
             idents.append(ident)
             display = ident.display
         elif kind == "hep":
             ident, hep_obj = self._hep_ident(ep)
             idents.append(ident)
             named_ports = hep_obj.ports if hep_obj is not None else ep.named_ports
+            if ips is None and hep_obj is not None and hep_obj.expected_ips:
+                ips = tuple(a for a in map(_ip, hep_obj.expected_ips) if a is not None) or None
             display = ident.display
         elif kind == "ns":
             own_set = self._sets_by_key.get((ep.namespace, ep.name or ""))
@@ -926,14 +1045,22 @@ class Evaluator:
                     labels[NAMESPACE_LABEL_PREFIX + NAME_LABEL] = ep.namespace
                     labels[NAMESPACE_LABEL_PREFIX + NAMESPACE_NAME_LABEL] = ep.namespace
                 idents.append(_Ident("ns", ep.namespace, ep.name, _View(labels), f"network set {ep.display}"))
-        if ip is not None:
+        complete = True
+        if ips is not None:
             for nset in self._network_sets:
-                if nset is not own_set and nset.contains(ip):
+                if nset is not own_set and any(nset.contains(a) for a in ips):
                     idents.append(self._set_ident(nset))
-        complete = not (ip is None and kind in ("net", "ns") and bool(self._network_sets))
-        side = _Side(ip, tuple(idents), complete, named_ports, display)
-        result = (side, tuple(notes))
-        self._side_cache[ep] = result
+        elif kind in ("net", "ns"):
+            # A masked address may be in any network set that can hold an address of its class.
+            possible = [
+                n
+                for n in self._network_sets
+                if n is not own_set and (ip_class is None or any(_may_hold(c, ip_class) for c in n.nets))
+            ]
+            complete = not possible
+        side = _Side(ips, ip_class, tuple(idents), complete, named_ports, display)
+        result = (side, ())
+        self._side_cache[original] = result
         return result
 
 

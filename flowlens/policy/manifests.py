@@ -286,7 +286,8 @@ def _metadata(doc: Mapping[str, Any], *, namespaced: bool) -> tuple[str, str | N
 
 
 def _selector(text: Any, path: str) -> Selector | None:
-    if text is None:
+    # Calico's API has plain strings: an empty selector field is "not set", not all().
+    if text is None or (isinstance(text, str) and not text.strip()):
         return None
     if not isinstance(text, str):
         raise _Invalid(path, f"a selector must be a string, got {text!r}")

@@ -422,6 +422,22 @@ def _freeze_ports(value: Any) -> tuple[ContainerPort, ...] | None:
     return tuple(sorted(ports, key=lambda c: (c.name, str(c.protocol), c.port)))
 
 
+_KIND_ALIASES = {
+    "wep": "wep",
+    "pod": "wep",
+    "workload": "wep",
+    "workloadendpoint": "wep",
+    "hep": "hep",
+    "host": "hep",
+    "hostendpoint": "hep",
+    "ns": "ns",
+    "networkset": "ns",
+    "globalnetworkset": "ns",
+    "net": "net",
+    "external": "net",
+}
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One side of a flow.
@@ -447,6 +463,10 @@ class Endpoint:
     labels_known: bool = True
 
     def __post_init__(self) -> None:
+        kind = _KIND_ALIASES.get(str(self.kind).lower(), self.kind)
+        if kind not in ("wep", "hep", "ns", "net"):
+            raise ValueError(f"endpoint kind {self.kind!r}: use wep, hep, ns or net")
+        object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "labels", freeze_labels(self.labels))
         object.__setattr__(self, "named_ports", _freeze_ports(self.named_ports))
         if self.namespace_labels is not None:
@@ -466,7 +486,11 @@ class Endpoint:
     @property
     def display(self) -> str:
         if self.kind == "net":
-            return self.ip or "an address outside the cluster"
+            if self.ip:
+                return self.ip
+            if self.name in ("pvt", "pub"):
+                return f"a {'private' if self.name == 'pvt' else 'public'} address (masked)"
+            return "an address outside the cluster"
         ns = f"{self.namespace}/" if self.namespace else ""
         name = self.name or self.ip or "?"
         return f"{ns}{name}"

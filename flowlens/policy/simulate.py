@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flowlens.policy.evaluate import Evaluator
+from flowlens.policy.evaluate import Decision, Evaluator
 from flowlens.policy.inventory import Inventory
 from flowlens.policy.model import Endpoint, FlowKey, PolicySet
 
@@ -52,6 +52,7 @@ class SimulationRow:
     num_flows: int
     bytes: int
     notes: tuple[str, ...] = ()
+    undecided: bool = False  # missing facts allowed both verdicts; the recorded one was kept
 
     @property
     def source(self) -> str:
@@ -87,6 +88,7 @@ class SimulationRow:
             "records_denied": self.records_denied,
             "num_flows": self.num_flows,
             "bytes": self.bytes,
+            "undecided": self.undecided,
             "notes": list(self.notes),
         }
 
@@ -134,6 +136,7 @@ class ConsistencyReport:
     records_checked: int
     mismatches: tuple[Inconsistency, ...]
     notes: tuple[str, ...]
+    undecided_keys: int = 0  # keys the facts could not decide, whose recorded outcome is possible
 
     @property
     def ok(self) -> bool:
@@ -275,20 +278,35 @@ Recorded = tuple[tuple[str, ...] | None, str, int]
 
 def replay_rows(
     key_rows: Sequence[Mapping[str, Any]], evaluator: Evaluator
-) -> tuple[list[SimulationRow], list[tuple[SimulationRow, tuple[Recorded, ...]]]]:
+) -> tuple[list[SimulationRow], list[tuple[SimulationRow, Decision, tuple[Recorded, ...]]]]:
     """Evaluate grouped rows of ``policy-flow-keys``; also return, per key, the recorded
     (trace, action, records) variants for the consistency check."""
     groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
     for row in key_rows:
         groups.setdefault(_group_key(row), []).append(row)
     rows: list[SimulationRow] = []
-    variants: list[tuple[SimulationRow, tuple[Recorded, ...]]] = []
+    variants: list[tuple[SimulationRow, Decision, tuple[Recorded, ...]]] = []
     for members in groups.values():
         first = members[0]
         decision = evaluator.evaluate(_flow_key(first))
         allowed = sum(int(m["records"]) for m in members if m["action"] == "allow")
         denied = sum(int(m["records"]) for m in members if m["action"] == "deny")
         recorded = "mixed" if allowed and denied else ("deny" if denied else "allow")
+        action, trace, pending = decision.action, decision.enforced_hits, decision.pending_hits
+        pending_action = decision.pending_action or decision.action
+        notes = decision.notes
+        if decision.undecided and recorded == decision.alternative_action != decision.action:
+            # Missing facts allow both verdicts and the recorded one is among them: keep it
+            # rather than report a change the facts do not support.
+            action = decision.alternative_action
+            trace = tuple(h.hit for h in decision.alternative_enforced)
+            pending = tuple(h.hit for h in decision.alternative_pending)
+            pending_action = action
+            notes = (
+                *notes,
+                f"undecided for lack of facts: the policies give {decision.action} or {action}; "
+                f"the recorded verdict {recorded} is kept",
+            )
         sim = SimulationRow(
             reporter=first["reporter"],
             source_type=first["source_type"],
@@ -304,17 +322,18 @@ def replay_rows(
             proto=first["proto"],
             dest_port=first["dest_port"],
             recorded_action=recorded,
-            simulated_action=decision.action,
-            change=_change(decision.action, allowed, denied),
-            simulated_trace=decision.enforced_hits,
-            pending_action=decision.pending_action or decision.action,
-            pending_trace=decision.pending_hits,
+            simulated_action=action,
+            change=_change(action, allowed, denied),
+            simulated_trace=trace,
+            pending_action=pending_action,
+            pending_trace=pending,
             records=sum(int(m["records"]) for m in members),
             records_allowed=allowed,
             records_denied=denied,
             num_flows=sum(int(m["num_flows"] or 0) for m in members),
             bytes=sum(int(m["bytes"] or 0) for m in members),
-            notes=decision.notes,
+            notes=notes,
+            undecided=decision.undecided,
         )
         rows.append(sim)
         recorded_variants: tuple[Recorded, ...] = tuple(
@@ -325,7 +344,7 @@ def replay_rows(
             )
             for m in members
         )
-        variants.append((sim, recorded_variants))
+        variants.append((sim, decision, recorded_variants))
     return rows, variants
 
 
@@ -369,17 +388,24 @@ def check_consistency(
     key_rows = _key_rows(engine, namespace, since, until, traces=True)
     _, variants = replay_rows(key_rows, evaluator)
     mismatches: list[Inconsistency] = []
-    for sim, recorded in variants:
+    undecided = 0
+    for sim, decision, recorded in variants:
+        outcomes = [(decision.action, decision.enforced_hits)]
+        if decision.undecided:
+            undecided += 1
+            outcomes.append(
+                (str(decision.alternative_action), tuple(h.hit for h in decision.alternative_enforced))
+            )
         for trace, action, _records in recorded:
+            if any(action == a and (trace is None or trace == t) for a, t in outcomes):
+                continue
             problems = []
-            if action != sim.simulated_action:
-                problems.append(f"recorded {action}, evaluated {sim.simulated_action}")
-            if trace is not None and trace != sim.simulated_trace:
-                problems.append(
-                    f"recorded trace {list(trace)} differs from evaluated {list(sim.simulated_trace)}"
-                )
-            if problems:
-                mismatches.append(Inconsistency(sim, trace or (), "; ".join(problems)))
+            if all(action != a for a, _ in outcomes):
+                problems.append(f"recorded {action}, evaluated {' or '.join(a for a, _ in outcomes)}")
+            if trace is not None and all(trace != t for _, t in outcomes):
+                evaluated = " or ".join(str(list(t)) for _, t in outcomes)
+                problems.append(f"recorded trace {list(trace)} differs from evaluated {evaluated}")
+            mismatches.append(Inconsistency(sim, trace or (), "; ".join(problems)))
     mismatches.sort(key=lambda m: (_sort_key(m.row), m.recorded_trace))
     notes = list(policy_set.notes) + list(inventory.notes if inventory else ())
     return ConsistencyReport(
@@ -387,4 +413,5 @@ def check_consistency(
         records_checked=sum(int(r["records"]) for r in key_rows),
         mismatches=tuple(mismatches),
         notes=tuple(notes),
+        undecided_keys=undecided,
     )

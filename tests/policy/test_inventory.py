@@ -171,3 +171,96 @@ spec:
     )
     assert d.action == "deny"
     assert any("IP of" in n and "not known" in n for n in d.notes)
+
+
+def test_a_masked_public_address_is_decided_against_private_only_nets() -> None:
+    ps = policies(
+        """
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: n, namespace: y}
+spec:
+  egress:
+  - {action: Deny, destination: {nets: [10.0.0.0/8]}}
+  - {action: Allow, destination: {notNets: [192.168.0.0/16]}}
+"""
+    )
+    d = Evaluator(ps).evaluate(
+        FlowKey("src", Endpoint("wep", "y", "c-*", {}), Endpoint("net", None, "pub"), "tcp", 443)
+    )
+    assert (d.action, d.enforced_hits, d.undecided) == ("allow", ("0|default|np:y/n|allow|1",), False)
+
+
+def test_an_undecided_key_offers_the_permissive_alternative() -> None:
+    ps = policies(
+        """
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: n, namespace: y}
+spec:
+  egress:
+  - {action: Deny, protocol: TCP, destination: {nets: [169.254.169.254/32]}}
+  - {action: Allow}
+"""
+    )
+    d = Evaluator(ps).evaluate(
+        FlowKey("src", Endpoint("wep", "y", "c-*", {}), Endpoint("net", None, "pub"), "tcp", 80)
+    )
+    assert (d.action, d.enforced_hits) == ("deny", ("0|default|np:y/n|deny|0",))
+    assert d.undecided
+    assert (d.alternative_action, [h.hit for h in d.alternative_enforced]) == (
+        "allow",
+        ["0|default|np:y/n|allow|1"],
+    )
+
+
+def test_host_endpoint_expected_ips_stand_in_for_a_masked_address() -> None:
+    ps = policies(
+        """
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: node1-eth0, labels: {host: "true"}}
+spec: {node: node1, expectedIPs: [10.1.0.5], profiles: [projectcalico-default-allow]}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: meta}
+spec:
+  selector: all()
+  egress: [{action: Deny, destination: {nets: [169.254.169.254/32]}}, {action: Allow}]
+  ingress: [{action: Allow, source: {nets: [10.0.0.0/8]}}]
+"""
+    )
+    ev = Evaluator(ps)
+    node = Endpoint("hep", None, "node1", {})  # flow logs name host endpoints by hostname
+    d = ev.evaluate(FlowKey("src", Endpoint("wep", "y", "c-*", {}), node, "tcp", 10250))
+    assert (d.action, d.undecided) == ("allow", False)
+    d = ev.evaluate(FlowKey("dst", node, Endpoint("wep", "y", "c-*", {}), "tcp", 80))
+    assert (d.action, d.undecided) == ("allow", False)
+
+
+def test_endpoint_kinds_accept_common_aliases_and_reject_unknown_ones() -> None:
+    import pytest
+
+    assert Endpoint("pod", "a", "b").kind == "wep"
+    assert Endpoint("external", ip="1.2.3.4").kind == "net"
+    with pytest.raises(ValueError, match="endpoint kind"):
+        Endpoint("service")
+
+
+def test_an_empty_rule_selector_means_not_set_rather_than_all() -> None:
+    ps = policies(
+        """
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: g}
+spec:
+  selector: all()
+  ingress: [{action: Allow, source: {selector: ""}}]
+"""
+    )
+    assert ps.policies[0].ingress[0].source.selector is None
+    d = Evaluator(ps).evaluate(
+        FlowKey("dst", Endpoint("net", ip="8.8.8.8"), Endpoint("wep", "y", "s", {}), "tcp", 80)
+    )
+    assert d.action == "allow"

@@ -85,3 +85,37 @@ def test_the_consistency_check_finds_records_the_policies_do_not_reproduce(tmp_p
     assert report.records_checked == 6 and not report.ok
     with connect(store) as engine:
         assert check_consistency(engine, policies("")).mismatches != ()
+
+
+def test_simulate_keeps_the_recorded_verdict_when_missing_facts_allow_it(tmp_path: Path) -> None:
+    write_store(
+        tmp_path / "s",
+        [
+            flow_row(
+                reporter="src",
+                dest_type="net",
+                dest_namespace="-",
+                dest_name_aggr="pub",
+                dest_labels=None,
+                dest_port=443,
+                enforced_policies=["0|default|np:default/egress|allow|1"],
+            )
+        ],
+    )
+    text = """
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: egress, namespace: default}
+spec:
+  egress:
+  - {action: Deny, protocol: TCP, destination: {nets: [169.254.169.254/32]}}
+  - {action: Allow}
+"""
+    with connect(Store(tmp_path / "s")) as engine:
+        result = simulate(engine, policies(text))
+        report = check_consistency(engine, policies(text))
+    (row,) = result.rows
+    assert (row.change, row.simulated_action, row.undecided) == ("unchanged", "allow", True)
+    assert row.simulated_trace == ("0|default|np:default/egress|allow|1",)
+    assert any("recorded verdict allow is kept" in n for n in row.notes)
+    assert report.ok and report.undecided_keys == 1
