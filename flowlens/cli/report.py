@@ -7,16 +7,13 @@ one-line summary for people.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from flowlens.cli.common import StoreOpt, err, resolve_store
 from flowlens.errors import CheckFailed, StoreError, UsageError
-from flowlens.store import DEFAULT_STORE, Store
-
-STORE_ENV = "FLOWLENS_STORE"
 
 HELP = """\
 Write a segmentation coverage report for a window into REPORTS/<window>/ (report.html,
@@ -39,10 +36,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("report", help=HELP)
     def report(
-        store: Annotated[
-            Path | None,
-            typer.Option("--store", help=f"flow store (default: ${STORE_ENV}, else {DEFAULT_STORE})"),
-        ] = None,
+        store: StoreOpt = None,
         reports: Annotated[Path, typer.Option("--reports", help="reports folder")] = Path("reports"),
         since: Annotated[
             str | None,
@@ -77,14 +71,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from flowlens.report import generate, parse_formats, resolve_window
 
-        root = store or Path(os.environ.get(STORE_ENV, DEFAULT_STORE))
-        if not root.is_dir():
-            raise StoreError(f"no flow store at {str(root)!r}; run 'flowlens ingest' first or pass --store")
+        chosen_store = resolve_store(store)
+        if not chosen_store.root.is_dir():
+            raise StoreError(
+                f"no flow store at {str(chosen_store.root)!r}; run 'flowlens ingest' first or pass --store"
+            )
         if fail_under is not None and not 0 <= fail_under <= 100:
             raise UsageError("--fail-under takes a score between 0 and 100")
         chosen = resolve_window(now=dt.datetime.now(dt.UTC), since=since, until=until, window=window, at=at)
         result = generate(
-            Store(root),
+            chosen_store,
             chosen,
             reports,
             formats=parse_formats(formats),
@@ -98,15 +94,14 @@ def register(app: typer.Typer) -> None:
         def pct(value: float | None) -> str:
             return "-" if value is None else f"{100 * value:.1f}%"
 
-        typer.echo(
+        err(
             f"flowlens: report {chosen.label}: score {'-' if score is None else f'{score:.1f}'}, "
             f"ingress coverage {pct(summary['ingress']['connection_coverage'])}, "
             f"egress coverage {pct(summary['egress']['connection_coverage'])}, "
-            f"{summary['records']:,} records -> {result.folder}",
-            err=True,
+            f"{summary['records']:,} records -> {result.folder}"
         )
         for note in result.report.notes:
-            typer.echo(f"flowlens: note: {note}", err=True)
+            err(f"flowlens: note: {note}")
         typer.echo(str(result.folder))
         if fail_under is not None and (score is None or score < fail_under):
             raise CheckFailed(f"coverage score {score} is below --fail-under {fail_under}")

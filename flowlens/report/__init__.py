@@ -19,7 +19,7 @@ from flowlens.engine import connect
 from flowlens.errors import UsageError
 from flowlens.report import runs
 from flowlens.report.model import Report, build_report, headline, previous_entry, report_to_dict
-from flowlens.report.render import FORMATS, render, render_index
+from flowlens.report.render import FORMATS, render_format, render_index
 from flowlens.report.window import Window, resolve_window
 from flowlens.store import Store
 
@@ -86,7 +86,7 @@ def generate(
     report = build_report(window, coverage, history, prev_state, notes)
     doc = report_to_dict(report)
 
-    files = {f"report.{fmt}": render(doc, fmt) for fmt in formats}
+    files = {f"report.{fmt}": render_format(doc, fmt) for fmt in formats}
     files[runs.STATE] = runs.state_json(coverage.state)
     folder = runs.write_run(reports, window.label, files)
 

@@ -36,6 +36,7 @@ EGRESS = "#6a1b9a"
 SCORE = "#212121"
 MAX_BARS = 60
 MAX_NODES = 40
+MAX_EDGES = 120
 MAX_LABEL = 40
 
 _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.DOTALL)
@@ -66,7 +67,7 @@ def coverage_bars(namespaces: Sequence[Mapping[str, Any]]) -> str:
     """Horizontal bars: ingress and egress connection coverage (%) per namespace."""
     rows = list(namespaces)[:MAX_BARS]
     with rc_context(RC):
-        fig = _figure(7.5, max(1.6, 0.42 * len(rows) + 1.0))
+        fig = _figure(7.5, max(1.6, 0.3 * len(rows) + 1.0))
         ax = fig.add_subplot()
         if not rows:
             ax.text(0.5, 0.5, "no namespaces with traffic", ha="center", va="center", transform=ax.transAxes)
@@ -133,13 +134,21 @@ def trend_chart(trend: Sequence[Mapping[str, Any]]) -> str:
 
 def connectivity_graph(edges: Sequence[Mapping[str, Any]]) -> str:
     """Namespaces on a circle; an arrow per connected pair (colour: how it was decided)."""
+
+    def total(e: Mapping[str, Any]) -> int:
+        return int(e["allowed_connections"]) + int(e["denied_connections"])
+
+    between = [e for e in edges if e["source"] != e["dest"]]
     weight: dict[str, int] = {}
-    kept = [e for e in edges if e["source"] != e["dest"]]
-    for e in kept:
-        total = e["allowed_connections"] + e["denied_connections"]
+    for e in between:
         for node in (e["source"], e["dest"]):
-            weight[node] = weight.get(node, 0) + total
+            weight[node] = weight.get(node, 0) + total(e)
     nodes = sorted(sorted(weight, key=lambda n: (-weight[n], n))[:MAX_NODES])
+    shown = set(nodes)
+    candidates = [e for e in between if e["source"] in shown and e["dest"] in shown]
+    # Drawing thousands of arrows is slow and unreadable: keep the largest edges.
+    kept = sorted(candidates, key=lambda e: (-total(e), e["source"], e["dest"]))[:MAX_EDGES]
+    hidden = len(between) - len(kept)
     position = {
         n: (
             math.cos(2 * math.pi * i / max(1, len(nodes)) + math.pi / 2),
@@ -157,18 +166,15 @@ def connectivity_graph(edges: Sequence[Mapping[str, Any]]) -> str:
         if not nodes:
             ax.text(0, 0, "no traffic between namespaces", ha="center", va="center")
             return _svg(fig, "Namespace connectivity")
-        biggest = max(e["allowed_connections"] + e["denied_connections"] for e in kept) or 1
+        biggest = max((total(e) for e in kept), default=1) or 1
         for e in sorted(kept, key=lambda e: (e["source"], e["dest"])):
-            if e["source"] not in position or e["dest"] not in position:
-                continue
-            total = e["allowed_connections"] + e["denied_connections"]
             if e["profile_connections"] > 0:
                 colour, style = PROFILE, "-"
             elif e["allowed_connections"] > 0:
                 colour, style = EXPLICIT, "-"
             else:
                 colour, style = DENIED, "--"
-            width = 0.8 + 3.2 * math.log1p(total) / math.log1p(biggest)
+            width = 0.8 + 3.2 * math.log1p(total(e)) / math.log1p(biggest)
             ax.add_patch(
                 FancyArrowPatch(
                     position[e["source"]],
@@ -204,5 +210,7 @@ def connectivity_graph(edges: Sequence[Mapping[str, Any]]) -> str:
         ):
             ax.plot([-1.55, -1.4], [-1.25 + 0.1 * i] * 2, color=colour, linestyle=style, linewidth=2)
             ax.text(-1.37, -1.25 + 0.1 * i, label, va="center", fontsize=7)
+        if hidden:
+            ax.text(1.55, -1.3, f"{len(kept)} largest of {len(between)} edges shown", ha="right", fontsize=7)
         fig.tight_layout()
         return _svg(fig, "Namespace connectivity")

@@ -127,7 +127,7 @@ def render_index(
     )
 
 
-def render(doc: Mapping[str, Any], fmt: str) -> str:
+def render_format(doc: Mapping[str, Any], fmt: str) -> str:
     if fmt == "json":
         return render_json(doc)
     if fmt == "md":
