@@ -155,6 +155,7 @@ def register(app: typer.Typer) -> None:
         window: if an observed allowed connection would be denied, the command lists it and exits 10.
         """
         from flowlens.engine import connect
+        from flowlens.policy.inventory import load_inventory
         from flowlens.suggest.proof import prove
 
         if flavor not in FLAVORS:
@@ -194,14 +195,15 @@ def register(app: typer.Typer) -> None:
         )
         if not reports:
             typer.echo(f"flowlens: no flows touch {', '.join(targets)} in the window", err=True)
-        suggestion = None if check is not None else suggest(reports, options)
+        inv = load_inventory(list(inventory)) if inventory else None
+        suggestion = None if check is not None else suggest(reports, options, inv)
         result = prove(
             reports,
             options,
             suggestion=suggestion,
             check_paths=[check] if check is not None else None,
             policies=list(policies or []),
-            inventory=list(inventory or []),
+            inventory=inv,
             replace=replace,
         )
         summary: Summary = build_summary(options, suggestion, result, window)

@@ -23,6 +23,7 @@ from flowlens.suggest.yamlout import Document, dump_documents
 
 if TYPE_CHECKING:
     from flowlens.engine import Engine
+    from flowlens.policy.inventory import Inventory
 
 __all__ = [
     "DEFAULT_LABEL_KEYS",
@@ -102,8 +103,11 @@ class Suggestion:
         return lines
 
 
-def suggest(reports: Sequence[Report], options: SuggestOptions) -> Suggestion:
-    """Synthesise and render the suggestion for ``options.namespaces`` from ``reports``."""
+def suggest(
+    reports: Sequence[Report], options: SuggestOptions, inventory: Inventory | None = None
+) -> Suggestion:
+    """Synthesise and render the suggestion for ``options.namespaces`` from ``reports``
+    (``inventory``: service accounts for the Calico flavor)."""
     if options.flavor not in FLAVORS:
         raise UsageError(f"--flavor must be one of {', '.join(FLAVORS)}, not {options.flavor!r}")
     for ns in options.namespaces:
@@ -112,7 +116,7 @@ def suggest(reports: Sequence[Report], options: SuggestOptions) -> Suggestion:
         raise UsageError("--min-connections and --max-extra-addresses must be 0 or more")
     if options.flavor == "calico" and not _NAMESPACE.match(options.tier):
         raise UsageError(f"--tier {options.tier!r} is not a valid tier name (a DNS label)")
-    plan = synthesise(reports, options)
+    plan = synthesise(reports, options, inventory)
     # The observed span, not the requested window: a relative --since must not change the bytes.
     if reports:
         first = min(r.first_seen for r in reports).strftime("%Y-%m-%dT%H:%M:%SZ")

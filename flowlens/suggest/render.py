@@ -362,15 +362,16 @@ def _calico_entities(
 ) -> list[dict[str, Any]]:
     """EntityRules for the rule's peers: one per namespace scope, one per address group."""
     out: list[dict[str, Any]] = []
-    by_scope: dict[tuple[str, str | None], list[Labels]] = {}
+    by_scope: dict[tuple[str, str | None, str], list[Labels]] = {}
     for p in rule.peers:
         if p.kind == "workload":
-            by_scope.setdefault(("ns", p.namespace), []).append(p.selector)
+            by_scope.setdefault(("ns", p.namespace, p.service_account or ""), []).append(p.selector)
         elif p.kind == "entity":
-            by_scope.setdefault(("global" if p.namespace is None else "ns", p.namespace), []).append(
-                p.selector
-            )
-    for (scope, ns), sels in sorted(by_scope.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+            scope = "global" if p.namespace is None else "ns"
+            by_scope.setdefault((scope, p.namespace, ""), []).append(p.selector)
+    for (scope, ns, account), sels in sorted(
+        by_scope.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2])
+    ):
         entity: dict[str, Any] = {}
         if scope == "global":
             entity["selector"] = _calico_or(sels)
@@ -382,6 +383,8 @@ def _calico_entities(
             entity["namespaceSelector"] = f"projectcalico.org/name == {_q(ns)}"
             if any(sels):
                 entity["selector"] = _calico_or(sels)
+        if account:
+            entity["serviceAccounts"] = {"names": [account]}
         out.append(entity)
     exact = sorted(
         {n for p in rule.peers if p.kind == "nets" and p.broad is None and not p.except_nets for n in p.nets},

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from flowlens.policy.inventory import Inventory
 from flowlens.suggest.cidr import ANY_V4, RFC1918, aggregate, host_network
 from flowlens.suggest.observed import (
     DEFAULT_LABEL_KEYS,
@@ -87,6 +88,7 @@ class Peer:
     nets: tuple[str, ...] = ()
     except_nets: tuple[str, ...] = ()
     broad: str | None = None
+    service_account: str | None = None  # Calico flavor: the one SA all the pods run as
 
     @property
     def text(self) -> str:
@@ -333,11 +335,36 @@ def _external_peer(side: _External, flavor: str, entity_labels: Labels | None) -
     )
 
 
-def _workload_peer(w: Workload) -> Peer:
+def _workload_peer(w: Workload, service_accounts: Mapping[Workload, str]) -> Peer:
     broad = None
     if w.how == "unlabelled":
         broad = f"pods {', '.join(w.members)} have no usable labels: admits every pod in {w.namespace}"
-    return Peer("workload", namespace=w.namespace, selector=w.selector, broad=broad)
+    return Peer(
+        "workload",
+        namespace=w.namespace,
+        selector=w.selector,
+        broad=broad,
+        service_account=service_accounts.get(w),
+    )
+
+
+def _service_accounts(workloads: Iterable[Workload], inventory: Inventory | None) -> dict[Workload, str]:
+    """Workloads whose selector, in the inventory, selects pods that all run as one service account."""
+    if inventory is None:
+        return {}
+    out = {}
+    for w in workloads:
+        if not w.selector:
+            continue
+        want = dict(w.selector)
+        accounts = {
+            p.service_account
+            for p in inventory.pods
+            if p.namespace == w.namespace and all(p.labels.get(k) == v for k, v in want.items())
+        }
+        if len(accounts) == 1:
+            out[w] = accounts.pop()
+    return out
 
 
 # --- rules ------------------------------------------------------------------------------------
@@ -441,8 +468,14 @@ def _policy_names(workloads: Iterable[Workload]) -> dict[Workload, str]:
     return names
 
 
-def synthesise(reports: Sequence[Report], options: SuggestOptions) -> Plan:
-    """The suggestion for ``options.namespaces`` from the observed ``reports``."""
+def synthesise(
+    reports: Sequence[Report], options: SuggestOptions, inventory: Inventory | None = None
+) -> Plan:
+    """The suggestion for ``options.namespaces`` from the observed ``reports``.
+
+    With an ``inventory`` and the Calico flavor, pod peers whose pods all run as one service
+    account are also matched by it (``serviceAccounts.names``, ANDed with the selector).
+    """
     if options.flavor not in FLAVORS:
         raise ValueError(f"unknown flavor {options.flavor!r}")
     workload_of = build_workloads(reports, options.label_keys)
@@ -462,6 +495,9 @@ def synthesise(reports: Sequence[Report], options: SuggestOptions) -> Plan:
     }
     edges = _edge_map(reports, workload_of)
     targets = set(options.namespaces)
+    service_accounts = (
+        _service_accounts(set(workload_of.values()), inventory) if options.flavor == "calico" else {}
+    )
 
     plans = []
     for ns in sorted(targets):
@@ -513,7 +549,7 @@ def synthesise(reports: Sequence[Report], options: SuggestOptions) -> Plan:
                     dns.append(dataclasses.replace(ev, peer=f"{subject.display} {ev.peer}"))
                     continue
                 if isinstance(other, Workload):
-                    peer = _workload_peer(other)
+                    peer = _workload_peer(other, service_accounts)
                 else:
                     peer = _external_peer(
                         other,

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from flowlens.ingest import ingest
+from flowlens.policy.inventory import load_inventory
 from flowlens.sample import DEFAULT_MODEL, SampleOptions, load_model, render_inventory, write_sample
 from flowlens.store import Store
 from flowlens.suggest import SuggestOptions, suggest
@@ -64,3 +65,23 @@ def test_the_production_suggestion_breaks_no_observed_connection(
     assert result.broken == ()
     assert result.replayed > 10
     assert result.pairs_open_after < result.pairs_open_before
+
+
+def test_calico_peers_carry_the_service_account_the_inventory_knows(sample: tuple[Path, Path]) -> None:
+    store, inventory_path = sample
+    inventory = load_inventory([inventory_path])
+    reports = reports_of(store, ["production"])
+    options = SuggestOptions(("production",), flavor="calico")
+    suggestion = suggest(reports, options, inventory)
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(suggestion.stream())}
+    egress = docs["flowlens.frontend"]["spec"]["egress"]
+    to_backend = next(r for r in egress if r["destination"].get("selector") == "app == 'backend'")
+    backend_sa = {
+        p.service_account
+        for p in inventory.pods
+        if p.labels.get("app") == "backend" and p.namespace == "production"
+    }
+    assert to_backend["destination"]["serviceAccounts"] == {"names": sorted(backend_sa)}
+    assert validate_objects(list(docs.values())) == []
+    result = prove(reports, options, suggestion=suggestion, policies=[POLICIES], inventory=inventory)
+    assert result.broken == ()
