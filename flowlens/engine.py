@@ -433,6 +433,12 @@ class Engine:
         spec = self.query(name)
         try:
             return self.con.sql(spec.sql, params=values or None)
+        except duckdb.CatalogException as exc:
+            raise QueryError(
+                f"query {name!r} ({spec.origin}) reads a table this connection does not have: {exc}. "
+                "Named queries read the `flows` view; a query that reads another table (such as "
+                "coverage_facts) is a helper that its own command runs after registering that table"
+            ) from None
         except duckdb.Error as exc:
             raise QueryError(f"query {name!r} ({spec.origin}) failed: {exc}") from None
 

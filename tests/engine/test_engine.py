@@ -329,3 +329,12 @@ def test_the_factories_default_row_is_in_the_window_of_its_day(tmp_path: Path) -
         tmp_path, since=T0.replace(hour=0), until=T0.replace(hour=0) + dt.timedelta(days=1)
     ) as engine:
         assert engine.sql("SELECT count(*) AS n FROM flows").to_pylist() == [{"n": 1}]
+
+
+def test_a_query_reading_a_table_that_is_not_there_says_so(tmp_path: Path) -> None:
+    mine = tmp_path / "q"
+    mine.mkdir()
+    (mine / "helper.sql").write_text("-- description: d\nSELECT * FROM some_facts\n")
+    with connect(tmp_path / "store", query_dirs=[mine]) as engine:
+        with pytest.raises(QueryError, match="reads a table this connection does not have"):
+            engine.run("helper")
