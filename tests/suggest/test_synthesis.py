@@ -212,3 +212,55 @@ def test_aggregation_covers_every_address_within_the_budget(lows: set[int], budg
     assert count_addresses([str(b) for b in blocks]) - len(hosts) <= budget
     assert aggregate(list(reversed(hosts)), budget) == blocks
     assert all(isinstance(b, ipaddress.IPv4Network) for b in blocks)
+
+
+def _hep(prefix: str, ip: str | None, labels: dict[str, str] | None) -> dict[str, object]:
+    return {
+        f"{prefix}_type": "hep",
+        f"{prefix}_namespace": "-",
+        f"{prefix}_name_aggr": "worker-1",
+        f"{prefix}_labels": labels,
+        f"{prefix}_ip": ip,
+    }
+
+
+def test_host_endpoints_are_peers_by_node_labels_in_calico_and_by_address_in_kubernetes() -> None:
+    rows = edge_rows(
+        _hep("source", "10.0.1.11", {"node-role": "worker"}),
+        pod_side("dest", "b", "shop"),
+        10250,
+        reporters=("dst",),
+    )
+    docs, _ = _docs(rows, flavor="calico")
+    assert docs["flowlens.b"]["spec"]["ingress"][0]["source"] == {
+        "selector": "node-role == 'worker'",
+        "namespaceSelector": "global()",
+    }
+    docs, _ = _docs(rows)
+    assert docs["flowlens.b"]["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "10.0.1.11/32"}}]
+    rows = edge_rows(_hep("source", None, None), pod_side("dest", "b", "shop"), 10250, reporters=("dst",))
+    docs, s = _docs(rows)
+    assert [p["ipBlock"]["cidr"] for p in docs["flowlens.b"]["spec"]["ingress"][0]["from"]] == [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+    ]
+    assert "host worker-1: no address or labels logged" in s.stream()
+
+
+def test_network_sets_are_selected_by_their_labels_in_calico() -> None:
+    dest = {
+        "dest_type": "ns",
+        "dest_namespace": "-",
+        "dest_name_aggr": "saas",
+        "dest_labels": {"kind": "saas"},
+        "dest_ip": None,
+    }
+    docs, _ = _docs(
+        edge_rows(pod_side("source", "a", "shop"), dest, 443, reporters=("src",)), flavor="calico"
+    )
+    assert docs["flowlens.a"]["spec"]["egress"][0]["destination"] == {
+        "selector": "kind == 'saas'",
+        "namespaceSelector": "global()",
+        "ports": [443],
+    }
