@@ -335,6 +335,8 @@ def test_a_query_reading_a_table_that_is_not_there_says_so(tmp_path: Path) -> No
     mine = tmp_path / "q"
     mine.mkdir()
     (mine / "helper.sql").write_text("-- description: d\nSELECT * FROM some_facts\n")
-    with connect(tmp_path / "store", query_dirs=[mine]) as engine:
-        with pytest.raises(QueryError, match="reads a table this connection does not have"):
-            engine.run("helper")
+    with (
+        connect(tmp_path / "store", query_dirs=[mine]) as engine,
+        pytest.raises(QueryError, match="reads a table this connection does not have"),
+    ):
+        engine.run("helper")
