@@ -85,7 +85,8 @@ class Suggestion:
 
     def stream(self) -> str:
         """Every document as one YAML stream (cluster-scoped first, then namespaces in order)."""
-        return "".join(self.files()[name] for name in sorted(self.files()))
+        files = self.files()
+        return "".join(files[name] for name in sorted(files))
 
     def documents(self) -> list[Document]:
         return [*self.rendered.cluster, *(d for _, docs in self.rendered.namespaces for d in docs)]

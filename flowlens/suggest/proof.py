@@ -331,11 +331,9 @@ def _closure(
             was = (a, b) not in denied_pairs and any(
                 before.connection(eps[a], eps[b], proto, port).action == "allow" for proto, port in probes
             )
-            now_open = [
-                f"{proto}/{port}"
-                for proto, port in probes
-                if after.connection(eps[a], eps[b], proto, port).action == "allow"
-            ]
+            now_open = any(
+                after.connection(eps[a], eps[b], proto, port).action == "allow" for proto, port in probes
+            )
             open_before += was
             open_after += bool(now_open)
             if was and not now_open:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -50,7 +51,13 @@ def scalar(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         return repr(value) if value != int(value) else f"{int(value)}.0"
-    text = yaml.safe_dump(str(value), default_flow_style=True, width=1 << 30, allow_unicode=False)
+    return _string(str(value))
+
+
+@lru_cache(maxsize=65536)
+def _string(value: str) -> str:
+    # Names, labels and selectors repeat endlessly in one output: quote each distinct one once.
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30, allow_unicode=False)
     text = text.rstrip("\n")
     if text.endswith("\n..."):
         text = text[: -len("\n...")]
