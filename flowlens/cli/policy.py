@@ -54,8 +54,10 @@ Pass, end-of-tier deny, profiles, Kubernetes policies at order 1000 in the defau
 replaced); without it, --policies is the whole policy set.
 
 Without --inventory, facts the flow logs do not carry (namespace labels other than the name,
-service accounts, named ports) cannot be decided; such rules take the stricter outcome and are
-listed as notes on stderr (and in the 'notes' of each json/jsonl row).
+service accounts, named ports, masked IPs) cannot be decided. Such rules take the stricter
+outcome, unless the recorded verdict is one of the possible outcomes: then it is kept and the
+row is marked 'undecided'. Either way the notes say which rule and which fact (stderr, and the
+'notes' of each json/jsonl row).
 
 --fail-on newly-denied|newly-allowed|any exits with code 10 when such changes exist (CI gate).
 """
