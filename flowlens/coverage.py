@@ -85,9 +85,11 @@ DEFINITIONS: dict[str, str] = {
         "allowed by the profile and no denies; 'no traffic' = nothing observed."
     ),
     "default deny (policies)": (
-        "With --policies and --inventory: the share of the namespace's inventory workloads that at "
-        "least one enforced policy selects, per direction (a selected workload is default-deny for "
-        "that direction: whatever no rule allows is denied at the end of its tier)."
+        "With --policies and --inventory, per namespace and direction: 'selected' = share of the "
+        "namespace's inventory workloads that at least one enforced policy applies to; 'default "
+        "deny' = share whose policies deny a probe nobody allowed (from/to an unknown internet "
+        "address, TCP port 1), evaluated by flowlens' policy engine. A tier that passes everything "
+        "on selects a workload without denying by default."
     ),
     "end-of-tier deny": (
         "A deny hit with rule_index -1: the endpoint was selected by a policy of the tier, no rule "
@@ -192,11 +194,13 @@ class WorkloadCoverage:
 
 @dataclass(frozen=True)
 class PolicySelection:
-    """From --policies and --inventory: inventory workloads selected by at least one policy."""
+    """From --policies and --inventory: inventory workloads that policies select / deny by default."""
 
     workloads: int
     ingress_selected: int
     egress_selected: int
+    ingress_default_deny: int = 0
+    egress_default_deny: int = 0
 
     @property
     def ingress_share(self) -> float | None:
@@ -205,6 +209,14 @@ class PolicySelection:
     @property
     def egress_share(self) -> float | None:
         return _ratio(self.egress_selected, self.workloads)
+
+    @property
+    def ingress_default_deny_share(self) -> float | None:
+        return _ratio(self.ingress_default_deny, self.workloads)
+
+    @property
+    def egress_default_deny_share(self) -> float | None:
+        return _ratio(self.egress_default_deny, self.workloads)
 
 
 @dataclass(frozen=True)
@@ -627,58 +639,46 @@ def _compute(
 
 # ------------------------------------------------------------------------------- policy selection
 
-
-def _selects(policy: Any, pod: Any, inventory: Any) -> bool:
-    """Whether an enforced policy selects a pod (Calico's implicit labels included)."""
-    from flowlens.policy.selector import (
-        NAMESPACE_LABEL,
-        NAMESPACE_LABEL_PREFIX,
-        ORCHESTRATOR_LABEL,
-        to_namespace_scope,
-    )
-
-    if policy.namespace is not None and policy.namespace != pod.namespace:
-        return False
-    ns_labels = inventory.namespace_labels(pod.namespace) or {}
-    labels = dict(pod.labels)
-    labels[ORCHESTRATOR_LABEL] = "k8s"
-    labels[NAMESPACE_LABEL] = pod.namespace
-    labels["projectcalico.org/serviceaccount"] = pod.service_account
-    labels.update({NAMESPACE_LABEL_PREFIX + k: v for k, v in ns_labels.items()})
-    if policy.selector is not None and not policy.selector.matches(labels):
-        return False
-    if policy.namespace_selector is not None and not to_namespace_scope(policy.namespace_selector).matches(
-        labels
-    ):
-        return False
-    if policy.service_account_selector is not None:
-        sa_labels = inventory.service_account_labels(pod.namespace, pod.service_account) or {}
-        if not policy.service_account_selector.matches(sa_labels):
-            return False
-    return True
+#: The peer of the default-deny probes: an address from TEST-NET-1 (RFC 5737), public to Calico,
+#: that no real rule names, on a port no service uses.
+PROBE_IP = "192.0.2.1"
+PROBE_PORT = 1
 
 
 def policy_selection(policy_set: Any, inventory: Any) -> dict[str, PolicySelection]:
-    """Per namespace: inventory workloads (namespace/name_aggr) that enforced policies select.
+    """Per namespace: inventory workloads (namespace/name_aggr) that policies select, and that deny by default.
 
-    A workload counts as selected for a direction when every one of its running pods is selected
-    by at least one enforced (not staged) policy whose types include that direction: Calico then
-    denies at the end of that policy's tier whatever no rule allows, so the workload is
-    default-deny in that direction. Host-network and finished pods are not Calico workloads.
+    For every running pod the policy engine evaluates two probes: ingress from an unknown
+    internet address and egress to it, TCP port 1. A pod is *selected* in a direction when the
+    enforced trace holds a hit of a policy (any hit but the profile): at least one policy applies,
+    as Calico Enterprise's compliance reports counted "protected". It is *default-deny* when the
+    probe is denied: whatever no rule allows is dropped (a tier that passes everything on, as a
+    baseline tier often does, selects the pod but does not deny by default). A workload counts
+    when all of its pods do. Host-network and finished pods are not Calico workloads.
     """
-    policies = [p for p in policy_set.enforced if not (p.do_not_track or p.pre_dnat or p.apply_on_forward)]
-    workloads: dict[tuple[str, str], list[tuple[bool, bool]]] = {}
+    from flowlens.policy import Endpoint, Evaluator, FlowKey
+
+    evaluator = Evaluator(policy_set, inventory)
+    probe = Endpoint(kind="net", ip=PROBE_IP)
+    pods: dict[tuple[str, str], list[tuple[bool, bool, bool, bool]]] = {}
     for pod in inventory.pods:
         if pod.host_network or pod.phase in ("Succeeded", "Failed"):
             continue
-        chosen = [p for p in policies if _selects(p, pod, inventory)]
-        ingress = any("Ingress" in p.types for p in chosen)
-        egress = any("Egress" in p.types for p in chosen)
-        workloads.setdefault((pod.namespace, pod.name_aggr), []).append((ingress, egress))
-    out: dict[str, list[int]] = {}
-    for (ns, _), pods in sorted(workloads.items()):
-        counts = out.setdefault(ns, [0, 0, 0])
-        counts[0] += 1
-        counts[1] += all(i for i, _ in pods)
-        counts[2] += all(e for _, e in pods)
-    return {ns: PolicySelection(c[0], c[1], c[2]) for ns, c in sorted(out.items())}
+        ep = inventory.endpoint(pod)
+        ingress = evaluator.evaluate(FlowKey("dst", probe, ep, "tcp", PROBE_PORT))
+        egress = evaluator.evaluate(FlowKey("src", ep, probe, "tcp", PROBE_PORT))
+        pods.setdefault((pod.namespace, pod.name_aggr), []).append(
+            (
+                any(h.kind != "Profile" for h in ingress.enforced),
+                any(h.kind != "Profile" for h in egress.enforced),
+                ingress.action == "deny",
+                egress.action == "deny",
+            )
+        )
+    counts: dict[str, list[int]] = {}
+    for (ns, _), flags in sorted(pods.items()):
+        c = counts.setdefault(ns, [0, 0, 0, 0, 0])
+        c[0] += 1
+        for k in range(4):
+            c[k + 1] += all(f[k] for f in flags)
+    return {ns: PolicySelection(c[0], c[1], c[2], c[3], c[4]) for ns, c in sorted(counts.items())}

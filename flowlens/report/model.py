@@ -182,6 +182,8 @@ def _namespace(ns: NamespaceCoverage) -> dict[str, Any]:
     egress["default_deny"] = ns.default_deny_egress
     ingress["policy_selected_share"] = None if sel is None else _r(sel.ingress_share)
     egress["policy_selected_share"] = None if sel is None else _r(sel.egress_share)
+    ingress["policy_default_deny_share"] = None if sel is None else _r(sel.ingress_default_deny_share)
+    egress["policy_default_deny_share"] = None if sel is None else _r(sel.egress_default_deny_share)
     return {
         "namespace": ns.namespace,
         "workloads": ns.workloads,
