@@ -23,9 +23,11 @@ from typing import Any
 import yaml
 
 from flowlens.errors import UsageError
-from flowlens.formats import FORMAT_NAMES
 
 CONFIG_NAMES = ("flowlens.yaml", "flowlens.yml")
+# The input formats' names, kept here so that reading a config does not load the parsers
+# (a test checks they equal flowlens.formats.FORMAT_NAMES).
+FORMAT_NAMES = ("enterprise", "elasticsearch", "goldmane", "whisker")
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,9 @@ def load_config(path: Path) -> Config:
     known = {"store", "cluster", "queries", "reports", "sources"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise UsageError(f"{path}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        raise UsageError(
+            f"{path}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}"
+        )
     base = path.parent
 
     def as_path(key: str) -> Path | None:

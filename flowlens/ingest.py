@@ -43,7 +43,7 @@ from flowlens.formats import detect, get_format
 from flowlens.formats.base import Format
 from flowlens.formats.hits import HitParseError, PolicyHit, hit_from_object, parse_hit
 from flowlens.schema import ARROW_SCHEMA, POLICY_COLUMNS, POLICY_HIT
-from flowlens.store import QUARANTINE_SCHEMA, Store, StoreWriter, new_ingest_id
+from flowlens.store import Store, StoreWriter, new_ingest_id, quarantine_schema
 
 BLOCK_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
@@ -466,7 +466,7 @@ def labels_to_map(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndar
         parents = pc.list_parent_indices(arr).to_numpy().astype(np.int64)
         codes = pc.dictionary_encode(keys).indices.to_numpy(zero_copy_only=False).astype(np.int64)
         combined = parents * (1 << 32) + codes
-        if len(np.unique(combined)) != len(combined):
+        if pc.count_distinct(pa.array(combined)).as_py() != len(combined):
             order = np.argsort(combined, kind="stable")
             sorted_c = combined[order]
             dup = order[1:][sorted_c[1:] == sorted_c[:-1]]
@@ -914,7 +914,7 @@ class Ingester:
         path = self.stage / "quarantine" / f"{self.commit_id}-{self._qseq:03d}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(
-            pa.Table.from_pylist(self.quarantine, schema=QUARANTINE_SCHEMA), path, compression="zstd"
+            pa.Table.from_pylist(self.quarantine, schema=quarantine_schema()), path, compression="zstd"
         )
         self.quarantine = []
 

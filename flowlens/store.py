@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -30,26 +31,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from flowlens.errors import StoreError, StoreLockedError
 
 DEFAULT_STORE = ".flowlens"
 MANIFEST_VERSION = 1
 
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        pa.field("ingest_id", pa.string()),
-        pa.field("source_file", pa.string()),
-        pa.field("source_line", pa.int64()),
-        pa.field("format", pa.string()),
-        pa.field("reason", pa.string()),
-        pa.field("text", pa.string()),
-        pa.field("raw", pa.binary()),
-        pa.field("raw_truncated", pa.bool_()),
-    ]
-)
+
+@functools.cache
+def quarantine_schema() -> Any:
+    """The Arrow schema of quarantine files (pyarrow is loaded only when it is needed)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("ingest_id", pa.string()),
+            pa.field("source_file", pa.string()),
+            pa.field("source_line", pa.int64()),
+            pa.field("format", pa.string()),
+            pa.field("reason", pa.string()),
+            pa.field("text", pa.string()),
+            pa.field("raw", pa.binary()),
+            pa.field("raw_truncated", pa.bool_()),
+        ]
+    )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -231,11 +235,6 @@ class StoreWriter:
         """Throw away a commit that was not decided; a decided one is left for recovery to finish."""
         if not (stage / "commit.json").is_file():
             shutil.rmtree(stage, ignore_errors=True)
-
-
-def write_quarantine(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA), path, compression="zstd")
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,9 @@ def test_every_library_module_imports_without_loading_typer():
         "    assert 'rich' not in sys.modules, name\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 
@@ -54,7 +56,20 @@ def test_yaml_is_only_ever_loaded_safely():
     offenders = []
     for path in sorted((ROOT / "flowlens").rglob("*.py")):
         text = path.read_text()
-        for needle in ("yaml.load(", "yaml.unsafe_load", "yaml.full_load", "Loader=yaml.Loader", "yaml.UnsafeLoader"):
+        for needle in (
+            "yaml.load(",
+            "yaml.unsafe_load",
+            "yaml.full_load",
+            "Loader=yaml.Loader",
+            "yaml.UnsafeLoader",
+        ):
             if needle in text:
                 offenders.append(f"{path.name}: {needle}")
     assert offenders == []
+
+
+def test_the_config_knows_every_input_format():
+    from flowlens.config import FORMAT_NAMES
+    from flowlens.formats import FORMAT_NAMES as PARSERS
+
+    assert FORMAT_NAMES == PARSERS

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from flowlens.cli.common import StoreOpt, config, err, resolve_store, stderr_is_tty
+from flowlens.config import FORMAT_NAMES
 from flowlens.errors import UsageError
-from flowlens.formats import FORMAT_NAMES
 
 FORMAT_HELP = "Input format for every file (default: detected per file): " + ", ".join(FORMAT_NAMES) + "."
 
@@ -252,6 +252,3 @@ def register(app: typer.Typer) -> None:
         )
         for name, doc in POLICY_HIT_DOC.items():
             typer.echo(f"  {name:<13} {doc}")
-
-
-

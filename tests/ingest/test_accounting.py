@@ -145,7 +145,7 @@ def _record(r: dict) -> dict:
     return doc
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_good_record, min_size=1, max_size=12))
 def test_valid_records_come_out_with_the_same_values(tmp_path_factory, recs):
     tmp = tmp_path_factory.mktemp("prop")
@@ -175,7 +175,7 @@ def test_valid_records_come_out_with_the_same_values(tmp_path_factory, recs):
         assert [h["policy_index"] for h in row["enforced_policies"]] == got
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.lists(
         st.one_of(

@@ -148,7 +148,7 @@ ing.ingest(Store(Path(sys.argv[1])), [sys.argv[2]])
 
 @pytest.mark.slow
 def test_a_killed_ingest_leaves_a_consistent_store_and_the_next_run_completes_it(tmp_path, store, run):
-    log = _write(tmp_path / "flows.log", _lines(400))
+    log = _write(tmp_path / "flows.log", _lines(150))
     script = tmp_path / "kill_me.py"
     script.write_text(_KILL_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
@@ -164,9 +164,9 @@ def test_a_killed_ingest_leaves_a_consistent_store_and_the_next_run_completes_it
     # The store reads consistently: nothing of the unfinished ingest is visible.
     assert rows_of(store) == []
     summary = run(log)
-    assert summary.total("rows") == 400
+    assert summary.total("rows") == 150
     assert any("discarded unfinished ingest" in line for line in summary.recovered)
-    assert _bytes_in(store) == list(range(400))
+    assert _bytes_in(store) == list(range(150))
     assert not list(store.staging_dir.iterdir())
 
 
@@ -199,7 +199,7 @@ def test_a_commit_interrupted_after_it_was_decided_is_finished_by_the_next_write
 
 
 def test_a_second_ingest_running_at_the_same_time_fails_cleanly(tmp_path, store, run):
-    log = _write(tmp_path / "flows.log", _lines(200))
+    log = _write(tmp_path / "flows.log", _lines(40))
     script = tmp_path / "slow.py"
     script.write_text(_KILL_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
@@ -214,4 +214,4 @@ def test_a_second_ingest_running_at_the_same_time_fails_cleanly(tmp_path, store,
     proc.stdout.read()
     assert proc.wait(timeout=60) == 0
     time.sleep(0)
-    assert len(_bytes_in(store)) == 200
+    assert len(_bytes_in(store)) == 40
