@@ -18,6 +18,7 @@ from flowlens.sample.generate import (
     estimate_days,
     floor_start,
     intervals,
+    iter_chunks,
     iter_lines,
     write_sample,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "floor_start",
     "intervals",
     "inventory_objects",
+    "iter_chunks",
     "iter_lines",
     "load_model",
     "parse_model",

@@ -8,15 +8,16 @@ gives: labels, namespace and service-account labels, named ports) and the engine
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flowlens.errors import PolicyError
 from flowlens.sample.model import ClusterModel, Connection
 from flowlens.sample.traffic import Decide, Member, Verdict
 
 if TYPE_CHECKING:
-    from flowlens.policy import Endpoint, Inventory
+    from flowlens.policy import Endpoint, Inventory, PolicySet
 
 
 def model_inventory(model: ClusterModel) -> Inventory:
@@ -70,18 +71,41 @@ def _endpoint(m: Member, namespace_labels: Mapping[str, Mapping[str, str]]) -> E
     return Endpoint(kind="net", ip=m.ip)
 
 
+def _cidrs(policy_set: PolicySet) -> tuple[Any, ...]:
+    """Every CIDR the policies can test an address against (rule nets and network sets)."""
+    nets: set[Any] = set()
+    for policy in policy_set.policies:
+        for rule in (*policy.ingress, *policy.egress):
+            for er in (rule.source, rule.destination):
+                nets.update(er.nets)
+                nets.update(er.not_nets)
+    for nset in policy_set.network_sets:
+        nets.update(nset.nets)
+    return tuple(sorted(nets, key=str))
+
+
 def engine_decisions(model: ClusterModel) -> Decide | None:
     """Decisions from the policy engine over the model's policies folder, or None when the model
-    names no policies folder."""
+    names no policies folder.
+
+    An address outside the cluster matters to Calico only through the CIDRs it falls in, so such
+    addresses are evaluated once per distinct CIDR membership (thousands of scanner addresses
+    cost one evaluation per destination and port, not one each).
+    """
     if model.policies_dir is None:
         return None
     from flowlens.policy import Evaluator, FlowKey, load_policies
 
     if not model.policies_dir.is_dir():
         raise PolicyError(f"the model's policies folder {model.policies_dir} does not exist")
-    evaluator = Evaluator(load_policies(model.policies_dir), model_inventory(model))
+    policy_set = load_policies(model.policies_dir)
+    evaluator = Evaluator(policy_set, model_inventory(model))
+    cidrs = _cidrs(policy_set)
+    heps = {ip for h in policy_set.host_endpoints for ip in h.expected_ips}
     ns_labels = {ns: model.namespace_labels(ns) for ns in model.namespaces}
     endpoints: dict[tuple[str, ...], Endpoint] = {}
+    classes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    decisions: dict[tuple[Any, ...], Verdict] = {}
 
     def ep(m: Member) -> Endpoint:
         e = endpoints.get(m.full_id)
@@ -89,12 +113,26 @@ def engine_decisions(model: ClusterModel) -> Decide | None:
             e = endpoints[m.full_id] = _endpoint(m, ns_labels)
         return e
 
+    def identity(m: Member) -> tuple[Any, ...]:
+        if m.type != "net" or m.ip in heps:
+            return m.full_id
+        c = classes.get(m.full_id)
+        if c is None:
+            addr = ipaddress.ip_address(m.ip)
+            c = classes[m.full_id] = ("net", tuple(addr.version == n.version and addr in n for n in cidrs))
+        return c
+
     def decide(conn: Connection, reporter: str, src: Member, dst: Member, proto: str, port: int) -> Verdict:
+        key = (reporter, identity(src), identity(dst), proto, port)
+        v = decisions.get(key)
+        if v is not None:
+            return v
         d = evaluator.evaluate(FlowKey(reporter, ep(src), ep(dst), proto, port))
         if not d.enforced:
             raise PolicyError(
                 f"the policy engine gave no trace for {conn.id} ({reporter}): {'; '.join(d.notes) or 'no reason'}"
             )
-        return Verdict(d.action, tuple(d.enforced), tuple(d.pending))
+        v = decisions[key] = Verdict(d.action, tuple(d.enforced), tuple(d.pending))
+        return v
 
     return decide

@@ -163,14 +163,18 @@ class _Enterprise(_Producer):
         legacy, t0 = self.legacy, iv.start
         per_host: dict[str, list[str]] = {}
         for rk, c in iv.records:
-            t = rk.ent_tpl or render.enterprise_template(rk, legacy)
+            a, b = rk.ent_tpl or render.enterprise_parts(rk, legacy)
             s = t0 + rk.offset
-            line = t % (s, s + INTERVAL, c[0], c[1], c[4], c[5], c[6], c[2], c[3])
             lines = per_host.get(rk.host)
             if lines is None:
-                per_host[rk.host] = [line]
-            else:
-                lines.append(line)
+                lines = per_host[rk.host] = []
+            lines += (
+                f'{{"start_time":{s},"end_time":{s + INTERVAL}',
+                a,
+                f',"bytes_in":{c[0]},"bytes_out":{c[1]},"num_flows":{c[4]},"num_flows_started":{c[5]}'
+                f',"num_flows_completed":{c[6]},"packets_in":{c[2]},"packets_out":{c[3]}',
+                b,
+            )
         return [(f"{host}/flows.log", "".join(lines)) for host, lines in per_host.items()]
 
 
@@ -182,17 +186,20 @@ class _Elasticsearch(_Producer):
     def __init__(self, legacy: bool, cluster: str, seed: int) -> None:
         self.legacy = legacy
         self.cluster = cluster
+        self.prefix = render.es_prefix(cluster)
+        self.suffix = ',"cluster":' + render.dumps(cluster) + ',"generated_time":"'
         self.rng = random.Random(seed * 7919 + 17)  # noqa: S311 - document ids, not secrets
 
     def feed(self, iv: Interval) -> list[Chunk]:
         getrandbits = self.rng.getrandbits
         b64 = base64.urlsafe_b64encode
         legacy, cluster, t0 = self.legacy, self.cluster, iv.start
+        prefix, suffix = self.prefix, self.suffix
         day = dt.datetime.fromtimestamp(t0, dt.UTC).strftime("%Y-%m-%d")
         seconds: dict[int, str] = {}
-        lines = []
+        lines: list[str] = []
         for rk, c in iv.records:
-            t = rk.es_tpl or render.elasticsearch_template(rk, legacy, cluster)
+            a, b = rk.es_tpl or render.elasticsearch_parts(rk, legacy, cluster)
             s = t0 + rk.offset
             e = s + INTERVAL
             doc_id = b64(getrandbits(120).to_bytes(15, "big")).decode()
@@ -203,7 +210,19 @@ class _Elasticsearch(_Producer):
             if stamp is None:
                 stamp = seconds[sec] = dt.datetime.fromtimestamp(sec, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
             generated = f"{stamp}.{frac:03d}".rstrip("0").rstrip(".") + "Z"
-            lines.append(t % (doc_id, s, e, c[0], c[1], c[4], c[5], c[6], c[2], c[3], e * 1000, generated))
+            lines += (
+                prefix,
+                doc_id,
+                f'","_score":null,"_source":{{"start_time":{s},"end_time":{e}',
+                a,
+                f',"bytes_in":{c[0]},"bytes_out":{c[1]},"num_flows":{c[4]},"num_flows_started":{c[5]}'
+                f',"num_flows_completed":{c[6]},"packets_in":{c[2]},"packets_out":{c[3]}',
+                b,
+                str(e * 1000),
+                suffix,
+                generated,
+                '"}}\n',
+            )
         return [(f"flows-{day}.ndjson", "".join(lines))] if lines else []
 
 

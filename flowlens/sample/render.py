@@ -72,10 +72,6 @@ _ZERO_TAIL = (
 )
 
 
-def _esc(text: str) -> str:
-    return text.replace("%", "%%")
-
-
 def all_policies(enforced: Sequence[PolicyHit], pending: Sequence[PolicyHit]) -> list[PolicyHit]:
     """The legacy dataplane trace: enforced hits with the staged hits of the pending trace in
     their place (the first tier where the two traces part), re-numbered."""
@@ -97,9 +93,9 @@ def _hit_list(hits: Sequence[PolicyHit], legacy: bool, shuffle: bool) -> str:
     return _dumps(texts)
 
 
-def _felix_body(rk: RecordKey, legacy: bool) -> str:
-    """The Felix document with %d slots: start, end, bytes_in, bytes_out, num_flows, started,
-    completed, packets_in, packets_out."""
+def felix_parts(rk: RecordKey, legacy: bool) -> tuple[str, str]:
+    """The static parts of a Felix document: what goes between ``end_time`` and ``bytes_in``, and
+    what follows ``packets_out`` (without the closing brace). The counters go in between."""
     s, d = rk.src, rk.dst
     svc = rk.service
     v = rk.verdict
@@ -116,56 +112,61 @@ def _felix_body(rk: RecordKey, legacy: bool) -> str:
             + ',"pending_policies":' + _hit_list(v.pending, False, shuffle)
             + ',"transit_policies":null}'
         )  # fmt: skip
-    parts = [
-        '{"start_time":%d,"end_time":%d',
-        ',"source_ip":' + _esc(_dumps(s.ip or None)),
-        ',"source_name":' + _esc(_dumps(s.name)),
-        ',"source_name_aggr":' + _esc(_dumps(s.name_aggr)),
-        ',"source_namespace":' + _esc(_dumps(s.namespace)),
+    middle = [
+        ',"source_ip":' + _dumps(s.ip or None),
+        ',"source_name":' + _dumps(s.name),
+        ',"source_name_aggr":' + _dumps(s.name_aggr),
+        ',"source_namespace":' + _dumps(s.namespace),
         ',"nat_outgoing_ports":null,"source_port":null',
         ',"source_type":' + _dumps(s.type),
-        ',"source_labels":{"labels":' + _esc(_dumps(list(rk.src_labels))) + "}",
-        ',"dest_ip":' + _esc(_dumps(d.ip or None)),
-        ',"dest_name":' + _esc(_dumps(d.name)),
-        ',"dest_name_aggr":' + _esc(_dumps(d.name_aggr)),
-        ',"dest_namespace":' + _esc(_dumps(d.namespace)),
+        ',"source_labels":{"labels":' + _dumps(list(rk.src_labels)) + "}",
+        ',"dest_ip":' + _dumps(d.ip or None),
+        ',"dest_name":' + _dumps(d.name),
+        ',"dest_name_aggr":' + _dumps(d.name_aggr),
+        ',"dest_namespace":' + _dumps(d.namespace),
         ',"dest_port":' + str(rk.dest_port),
         ',"dest_type":' + _dumps(d.type),
-        ',"dest_labels":{"labels":' + _esc(_dumps(list(rk.dst_labels))) + "}",
-        ',"dest_service_namespace":' + _esc(_dumps(svc[0] if svc else "-")),
-        ',"dest_service_name":' + _esc(_dumps(svc[1] if svc else "-")),
-        ',"dest_service_port":' + _esc(_dumps(svc[2] if svc else "-")),
+        ',"dest_labels":{"labels":' + _dumps(list(rk.dst_labels)) + "}",
+        ',"dest_service_namespace":' + _dumps(svc[0] if svc else "-"),
+        ',"dest_service_name":' + _dumps(svc[1] if svc else "-"),
+        ',"dest_service_port":' + _dumps(svc[2] if svc else "-"),
         ',"dest_service_port_num":' + (str(svc[3]) if svc else "null"),
-        ',"dest_domains":' + _esc(_dumps(list(rk.domains)) if rk.domains else "null"),
+        ',"dest_domains":' + (_dumps(list(rk.domains)) if rk.domains else "null"),
         ',"proto":' + _dumps(rk.proto),
         ',"action":' + _dumps(rk.action),
         ',"reporter":' + _dumps(rk.reporter),
-        ',"policies":' + _esc(policies),
-        ',"bytes_in":%d,"bytes_out":%d,"num_flows":%d,"num_flows_started":%d,"num_flows_completed":%d',
-        ',"packets_in":%d,"packets_out":%d',
-        "" if legacy else _ZERO_TAIL_2026,
-        _ZERO_TAIL,
+        ',"policies":' + policies,
     ]
-    return "".join(parts)
+    tail = ("" if legacy else _ZERO_TAIL_2026) + _ZERO_TAIL
+    return "".join(middle), tail
 
 
-def enterprise_template(rk: RecordKey, legacy: bool) -> str:
-    """The flows.log line with the nine Felix slots (see ``_felix_body``)."""
-    t = rk.ent_tpl = _felix_body(rk, legacy) + "}\n"
-    return t
+def enterprise_parts(rk: RecordKey, legacy: bool) -> tuple[str, str]:
+    """A flows.log line is ``{"start_time":S,"end_time":E`` + A + counters + B (see
+    :func:`felix_line`)."""
+    a, b = felix_parts(rk, legacy)
+    rk.ent_tpl = (a, b + "}\n")
+    return rk.ent_tpl
 
 
-def elasticsearch_template(rk: RecordKey, legacy: bool, cluster: str) -> str:
-    """Slots: _id (%s), the nine Felix slots, @timestamp (%d), generated_time (%s)."""
-    index = _esc(_dumps(f"tigera_secure_ee_flows.{cluster}.linseed-000001"))
-    t = rk.es_tpl = (
-        '{"_index":' + index + ',"_id":"%s","_score":null,"_source":'
-        + _felix_body(rk, legacy)
-        + ',"host":' + _esc(_dumps(rk.host))
-        + ',"@timestamp":%d,"cluster":' + _esc(_dumps(cluster))
-        + ',"generated_time":"%s"}}\n'
-    )  # fmt: skip
-    return t
+def elasticsearch_parts(rk: RecordKey, legacy: bool, cluster: str) -> tuple[str, str]:
+    """An export hit is ``{"_index":..,"_id":"ID","_score":null,"_source":`` + the Felix document
+    + B ending in ``"@timestamp":`` + the time + ``,"cluster":..,"generated_time":"G"}}``."""
+    a, b = felix_parts(rk, legacy)
+    rk.es_tpl = (a, b + ',"host":' + _dumps(rk.host) + ',"@timestamp":')
+    return rk.es_tpl
+
+
+def es_prefix(cluster: str) -> str:
+    return '{"_index":' + _dumps(f"tigera_secure_ee_flows.{cluster}.linseed-000001") + ',"_id":"'
+
+
+def counters(c: Sequence[int]) -> str:
+    """The counter fields of a Felix document, in JSONOutput order."""
+    return (
+        f',"bytes_in":{c[0]},"bytes_out":{c[1]},"num_flows":{c[4]},"num_flows_started":{c[5]}'
+        f',"num_flows_completed":{c[6]},"packets_in":{c[2]},"packets_out":{c[3]}'
+    )
 
 
 def go_time(epoch_ms: int) -> str:

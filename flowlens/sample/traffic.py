@@ -155,8 +155,8 @@ class RecordKey:
     index: int  # creation order; also varies the (random in Felix) order of trace entries
     offset: int = 0  # the reporting node's flush second within the interval
     gm_key: tuple[Any, ...] = ()  # identity across nodes, for Goldmane aggregation
-    ent_tpl: str | None = None  # rendered templates (see render.py)
-    es_tpl: str | None = None
+    ent_tpl: tuple[str, str] | None = None  # rendered static parts (see render.py)
+    es_tpl: tuple[str, str] | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
 
