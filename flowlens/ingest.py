@@ -626,7 +626,7 @@ class Ingester:
             }
         fs.skipped = start_lines
         fs.lines_read = start_lines
-        whole_document = fmt.name == "whisker" and head.lstrip()[:1] == b"{" and b'"items"' in head[:4096]
+        whole_document = _is_document(head, fmt.name)
         hasher = _ContentHash()
         consumed = 0
         line_no = start_lines
@@ -639,7 +639,7 @@ class Ingester:
                 consumed = len(data)
                 if start_bytes != len(data):
                     fs.skipped = fs.lines_read = line_no = 0
-                    line_no = self._process(_whisker_items(data, fs), 0, fmt, fs)
+                    line_no = self._process(_document_items(data, fs), 0, fmt, fs)
             else:
                 consumed, line_no = self._stream(stream, source, fmt, fs, hasher, start_bytes, start_lines)
         if consumed > start_bytes or (consumed and not lineage["checkpoints"]):
@@ -949,16 +949,37 @@ def _line_bytes(lines: pa.Array, idx: int) -> bytes:
     return raw
 
 
-def _whisker_items(data: bytes, fs: FileSummary) -> bytes:
-    """A Whisker list response as one FlowResponse per line (line N = item N)."""
+def _is_document(head: bytes, fmt: str) -> bool:
+    """A whole JSON response rather than one record per line: a Whisker ``/flows`` list response
+    or an Elasticsearch ``_search`` response (possibly pretty-printed)."""
+    text = head.lstrip()
+    if text[:1] != b"{":
+        return False
+    if fmt == "whisker":
+        return b'"items"' in head[:4096]
+    if fmt == "elasticsearch":
+        first = text.split(b"\n", 1)[0]
+        return b'"hits"' in head[:4096] and (
+            first.strip() == b"{" or b'"took"' in first or b'"_shards"' in first
+        )
+    return False
+
+
+def _document_items(data: bytes, fs: FileSummary) -> bytes:
+    """The records of a whole-document response, one per line (line N = record N)."""
     try:
         doc = json.loads(data)
     except ValueError as exc:
         fs.warnings.append(f"not a complete JSON document: {exc}")
         return data.replace(b"\n", b" ") + b"\n"
-    items = doc.get("items") if isinstance(doc, dict) else None
+    items: Any = None
+    if isinstance(doc, dict):
+        items = doc.get("items")
+        hits = doc.get("hits")
+        if items is None and isinstance(hits, dict):
+            items = hits.get("hits")
     if not isinstance(items, list):
-        fs.warnings.append('a Whisker response without an "items" list')
+        fs.warnings.append('a response without an "items" or "hits.hits" list')
         return json.dumps(doc).encode() + b"\n"
     return b"".join(json.dumps(item, separators=(",", ":")).encode() + b"\n" for item in items)
 

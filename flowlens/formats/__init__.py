@@ -2,7 +2,8 @@
 
 =============== ==========================================================================
 ``enterprise``  Calico Enterprise/Cloud ``flows.log`` (Felix), also bare ES documents
-``elasticsearch`` ES search hits ``{"_id": ..., "_source": {...}}``, one per line
+``elasticsearch`` ES search hits ``{"_id": ..., "_source": {...}}``, one per line, or a
+                  whole ``_search`` response ``{"hits": {"hits": [...]}}``
 ``goldmane``    Calico open-source Goldmane emitter NDJSON
 ``whisker``     Calico open-source Whisker ``/flows`` response, event stream or lines
 =============== ==========================================================================
@@ -41,6 +42,9 @@ def detect(head: bytes) -> str | None:
         return "whisker"
     if stripped.startswith("{") and '"items"' in text[:4096] and ('"total"' in text or "\n" in stripped[:2]):
         return "whisker"
+    first = stripped.split("\n", 1)[0]
+    if stripped.startswith("{") and '"hits"' in text[:4096] and ('"took"' in first or first.strip() == "{"):
+        return "elasticsearch"
     for line in text.splitlines()[:50]:
         line = line.strip()
         if not line:

@@ -187,3 +187,17 @@ def test_columns_felix_leaves_out_by_default_give_one_warning_per_file(tmp_path,
     assert summary.total("rows") == 3
     assert sum("labels were not logged" in w for w in fs.warnings) == 1
     assert sum("policies were not logged" in w for w in fs.warnings) == 1
+
+
+def test_a_whole_elasticsearch_search_response_is_read_hit_by_hit(tmp_path, store, run):
+    hits = [
+        {"_index": "tigera_secure_ee_flows.c1.x", "_id": f"id{i}", "_source": json.loads(records.EXAMPLE_C)}
+        for i in range(3)
+    ]
+    response = {"took": 5, "timed_out": False, "hits": {"total": {"value": 3}, "hits": hits}}
+    path = tmp_path / "search.json"
+    path.write_text(json.dumps(response, indent=2))
+    assert detect(path.read_bytes()) == "elasticsearch"
+    summary = run(path)
+    assert summary.total("rows") == 3 and summary.balanced
+    assert [r["es_id"] for r in rows_of(store)] == ["id0", "id1", "id2"]
