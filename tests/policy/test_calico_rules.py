@@ -662,3 +662,71 @@ def test_l3_namespace_selectors_see_projectcalico_name() -> None:
     )
     assert w.allowed("ops/agent", "prod/web")
     assert not w.allowed("dev/client", "prod/web")
+
+
+HOSTS = """
+---
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: node1-eth0, labels: {role: node}}
+spec: {node: node1, interfaceName: eth0, expectedIPs: [192.168.10.1], profiles: [projectcalico-default-allow]}
+"""
+
+
+def test_c9_a_global_namespace_selector_all_selects_pods_only_and_global_selects_host_endpoints() -> None:
+    w = world(
+        HOSTS
+        + gnp(
+            "pods-only",
+            "  order: 1\n  namespaceSelector: all()\n  ingress: [{action: Deny, protocol: TCP, destination: {ports: [1]}}]",
+        )
+        + gnp(
+            "hosts-only",
+            "  order: 2\n  namespaceSelector: global()\n  ingress: [{action: Deny, protocol: TCP, destination: {ports: [2]}}]",
+        )
+    )
+    assert w.ingress_trace("dev/client", "prod/web", 1) == ["0|default|gnp:pods-only|deny|0"]
+    assert w.ingress_trace("dev/client", "prod/web", 2) == ["0|default|gnp:pods-only|deny|-1"]
+    assert w.ingress_trace("dev/client", "192.168.10.1", 2) == ["0|default|gnp:hosts-only|deny|0"]
+    assert w.ingress_trace("dev/client", "192.168.10.1", 1) == ["0|default|gnp:hosts-only|deny|-1"]
+
+
+def test_c11_a_rule_namespace_selector_global_matches_host_endpoints_not_pods() -> None:
+    w = world(
+        HOSTS
+        + np(
+            "prod",
+            "from-hosts",
+            "  selector: app == 'web'\n  ingress: [{action: Allow, source: {namespaceSelector: global()}}]",
+        )
+    )
+    assert w.allowed("192.168.10.1", "prod/web")
+    assert not w.allowed("prod/db", "prod/web")
+
+
+def test_c10_icmp_criteria_are_ignored_gracefully_with_a_note() -> None:
+    w = world(
+        gnp(
+            "ping",
+            "  selector: app == 'web'\n  ingress: [{action: Allow, protocol: ICMP, icmp: {type: 8, code: 0}}]",
+        )
+    )
+    conn = w.connection("dev/client", "prod/web", 0, "icmp")
+    assert conn.ingress.enforced_hits == ("0|default|gnp:ping|allow|0",)
+    assert any("ICMP type/code" in n for n in conn.ingress.notes)
+    assert not w.allowed("dev/client", "prod/web", 80, "tcp")
+
+
+def test_explain_walks_each_tier_in_plain_words() -> None:
+    w = world(
+        tier("security", 10)
+        + gnp("security.pass", "  tier: security\n  selector: all()\n  ingress: [{action: Pass}]")
+        + np("prod", "deny-web", DENY_WEB_INGRESS)
+    )
+    expl = w.ev.explain(w.ep("dev/client"), w.ep("prod/web"), "tcp", 80)
+    assert expl.connection.action == "deny"
+    text = "\n".join(expl.ingress_steps)
+    assert "Tier security (order 10) applies" in text
+    assert "Pass skips the rest of tier security" in text
+    assert "NetworkPolicy prod/deny-web ingress rule 0 (Deny): matches; the connection is denied" in text
+    assert any("no policy selects dev/client for egress" in s for s in expl.egress_steps)
