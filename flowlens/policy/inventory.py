@@ -100,17 +100,23 @@ class Inventory:
         return self._by_ip.get(ip)
 
     def find_pods(self, namespace: str | None, workload: str) -> list[Pod]:
-        """Pods named ``workload``, else whose aggregated name or name starts with it (``*`` ignored),
-        else whose app label (``app``, ``app.kubernetes.io/name``, ``k8s-app``, ``name``) equals it."""
+        """Pods for a workload name, trying in turn: the pod name, the aggregated name
+        (``frontend-7d4f8c9b5-*``, the ``*`` optional), an app label (``app``,
+        ``app.kubernetes.io/name``, ``k8s-app``, ``name``), then a name prefix (``frontend``)."""
         pods = [p for p in self.pods if namespace is None or p.namespace == namespace]
-        exact = [p for p in pods if p.name == workload]
-        if exact:
-            return exact
         prefix = workload.rstrip("*")
-        by_aggr = [p for p in pods if p.name_aggr == workload or (prefix and p.name.startswith(prefix))]
-        if by_aggr:
-            return by_aggr
-        return [p for p in pods if any(p.labels.get(k) == workload for k in APP_LABELS)]
+        tests = (
+            lambda p: p.name == workload,
+            lambda p: p.name_aggr in (workload, prefix + "*"),
+            lambda p: any(p.labels.get(k) == workload for k in APP_LABELS),
+            lambda p: bool(prefix) and p.name.startswith(prefix + ("" if prefix.endswith("-") else "-")),
+            lambda p: bool(prefix) and p.name.startswith(prefix),
+        )
+        for test in tests:
+            found = [p for p in pods if test(p)]
+            if found:
+                return found
+        return []
 
     def endpoint(self, pod: Pod) -> Endpoint:
         """The endpoint for a pod, with everything the inventory knows about it."""
