@@ -15,9 +15,17 @@ from flowlens.policy.model import (
     Tier,
 )
 from flowlens.policy.selector import Selector, label_selector_to_calico, parse_selector, selector_for_labels
+from flowlens.policy.simulate import (
+    ConsistencyReport,
+    SimulationResult,
+    SimulationRow,
+    check_consistency,
+    simulate,
+)
 
 __all__ = [
     "Connection",
+    "ConsistencyReport",
     "Decision",
     "Endpoint",
     "EntityRule",
@@ -31,11 +39,15 @@ __all__ = [
     "PolicySet",
     "Rule",
     "Selector",
+    "SimulationResult",
+    "SimulationRow",
     "Tier",
+    "check_consistency",
     "label_selector_to_calico",
     "load_inventory",
     "load_policies",
     "parse_selector",
     "policies_from_objects",
     "selector_for_labels",
+    "simulate",
 ]
