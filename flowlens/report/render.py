@@ -54,7 +54,8 @@ def delta(value: float | None, points: bool = True) -> str:
     """A coverage change in percentage points (fractions), or a score change."""
     if value is None:
         return "-"
-    shown = 100 * value if points else value
+    # Adding 0.0 turns a rounded -0.0 into 0.0, so no change never reads "-0.0".
+    shown = round(100 * value if points else value, 1) + 0.0
     return f"{shown:+.1f}" + (" pp" if points else "")
 
 
