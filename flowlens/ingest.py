@@ -46,6 +46,7 @@ from flowlens.schema import ARROW_SCHEMA, POLICY_COLUMNS, POLICY_HIT
 from flowlens.store import Store, StoreWriter, new_ingest_id, quarantine_schema
 
 BLOCK_BYTES = 16 * 1024 * 1024
+BATCH_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 QUARANTINE_RAW_LIMIT = 64 * 1024
 ROWS_PER_COMMIT = 4_000_000
@@ -582,6 +583,8 @@ class Ingester:
         self.rows_done = 0
         self.quarantine: list[dict[str, Any]] = []
         self._sql_cache: dict[str, str] = {}
+        self._batch: list[tuple[pa.Array, int, Format, FileSummary]] = []
+        self._batch_bytes = 0
 
     def _open_commit(self) -> None:
         self.commit_id = f"{self.ingest_id}-{self._seq:03d}"
@@ -711,7 +714,10 @@ class Ingester:
     # --- one block of lines -------------------------------------------------------------
 
     def _process(self, chunk: bytes, first_line: int, fmt: Format, fs: FileSummary) -> int:
-        """Parse ``chunk`` (whole lines, each ending in a newline); return how many lines it had."""
+        """Queue ``chunk`` (whole lines, each ending in a newline); return how many lines it had.
+
+        Lines are parsed in batches of at least BATCH_BYTES, across files of one format, so that
+        many small rotated files cost no more than one large one."""
         buf = np.frombuffer(chunk, dtype=np.uint8)
         ends = np.flatnonzero(buf == 10)
         count = len(ends)
@@ -725,9 +731,29 @@ class Ingester:
         lines = pa.LargeBinaryArray.from_buffers(
             pa.large_binary(), count, [None, pa.py_buffer(offsets), pa.py_buffer(chunk)]
         )
-        line_nos = np.arange(first_line + 1, first_line + count + 1, dtype=np.int64)
-        raw = pa.Table.from_arrays([lines, pa.array(line_nos)], names=["line", "line_no"])
         fs.lines_read += count
+        if self._batch and self._batch[0][2] is not fmt:
+            self.flush_batch()
+        self._batch.append((lines, first_line, fmt, fs))
+        self._batch_bytes += len(chunk)
+        if self._batch_bytes >= BATCH_BYTES:
+            self.flush_batch()
+        return count
+
+    def flush_batch(self) -> None:
+        """Parse every queued line with one DuckDB query and stage the rows."""
+        if not self._batch:
+            return
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        fmt = batch[0][2]
+        files = [item[3] for item in batch]
+        lines = pa.concat_arrays([item[0] for item in batch]) if len(batch) > 1 else batch[0][0]
+        count = len(lines)
+        line_nos = np.concatenate(
+            [np.arange(first + 1, first + len(arr) + 1, dtype=np.int64) for arr, first, _, _ in batch]
+        )
+        file_idx = np.repeat(np.arange(len(batch), dtype=np.int64), [len(item[0]) for item in batch])
+        raw = pa.Table.from_arrays([lines, pa.array(line_nos)], names=["line", "line_no"])
         sql = self._sql_cache.get(fmt.name)
         if sql is None:
             sql = self._sql_cache[fmt.name] = _select_sql(fmt, self.options.max_line_bytes)
@@ -774,19 +800,24 @@ class Ingester:
                 bad[idx] = True
                 reasons[int(idx)] = f"{label_reasons[int(idx)]} in '{col}'"
         keep = ~bad & ~ignored
-        n_keep = int(keep.sum())
-        fs.ignored += int(ignored.sum())
-        if bad.any():
-            self._quarantine_rows(lines, line_nos, bad, reasons, fmt, fs)
-        if n_keep:
-            table = self._to_schema(out, columns, fmt, fs.path, line_nos)
-            if n_keep != count:
-                table = table.filter(pa.array(keep))
-            self.files.add(table)
-            fs.rows += n_keep
-            self.rows_done += n_keep
-            self._note_missing(table, fs)
-        return count
+        for idx in np.flatnonzero(bad):
+            fs = files[file_idx[idx]]
+            self._quarantine_one(_line_bytes(lines, int(idx)), int(line_nos[idx]), reasons[int(idx)], fmt, fs)
+        paths = pa.array([f.path for f in files], pa.string()).take(pa.array(file_idx))
+        table = self._to_schema(out, columns, fmt, paths, line_nos)
+        if not keep.all():
+            table = table.filter(pa.array(keep))
+        self.files.add(table)
+        kept_per_file = np.bincount(file_idx[keep], minlength=len(files))
+        ignored_per_file = np.bincount(file_idx[ignored], minlength=len(files))
+        for i, fs in enumerate(files):
+            fs.rows += int(kept_per_file[i])
+            fs.ignored += int(ignored_per_file[i])
+        self.rows_done += int(keep.sum())
+        if table.num_rows:
+            for i, fs in enumerate(files):
+                if kept_per_file[i]:
+                    self._note_missing(table.filter(pc.equal(table["source_file"], fs.path)), fs)
 
     def _note_missing(self, table: pa.Table, fs: FileSummary) -> None:
         if fs.format not in ("enterprise", "elasticsearch"):
@@ -832,18 +863,6 @@ class Ingester:
             return f"invalid JSON: {exc}"
         return fmt.diagnose(doc)
 
-    def _quarantine_rows(
-        self,
-        lines: pa.Array,
-        line_nos: np.ndarray,
-        bad: np.ndarray,
-        reasons: dict[int, str],
-        fmt: Format,
-        fs: FileSummary,
-    ) -> None:
-        for idx in np.flatnonzero(bad):
-            self._quarantine_one(_line_bytes(lines, int(idx)), int(line_nos[idx]), reasons[int(idx)], fmt, fs)
-
     def _quarantine_lines(
         self, raws: list[bytes], first: int, fmt: Format, fs: FileSummary, reason: str
     ) -> int:
@@ -879,7 +898,7 @@ class Ingester:
         )
 
     def _to_schema(
-        self, out: pa.Table, policy_cols: dict[str, Any], fmt: Format, path: str, line_nos: np.ndarray
+        self, out: pa.Table, policy_cols: dict[str, Any], fmt: Format, paths: pa.Array, line_nos: np.ndarray
     ) -> pa.Table:
         n = out.num_rows
         arrays = []
@@ -894,7 +913,7 @@ class Ingester:
             elif f.name == "ingest_id":
                 arrays.append(pa.nulls(n, pa.string()).fill_null(self.ingest_id))
             elif f.name == "source_file":
-                arrays.append(pa.nulls(n, pa.string()).fill_null(path))
+                arrays.append(paths)
             elif f.name == "source_line":
                 arrays.append(pa.array(line_nos))
             else:
@@ -920,6 +939,7 @@ class Ingester:
 
     def commit(self, summary: IngestSummary, *, final: bool) -> None:
         """Make everything staged so far visible, with the manifest that describes it."""
+        self.flush_batch()
         summary.partitions |= self.files.close()
         self._flush_quarantine()
         if final:

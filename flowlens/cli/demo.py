@@ -29,7 +29,7 @@ def _sample_days(sample: Path) -> tuple[str, str]:
     import json
 
     times: list[int] = []
-    for path in sorted((sample / "enterprise").glob("flows.log*")):
+    for path in sorted((sample / "enterprise").rglob("flows.log*")):
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt", encoding="utf-8") as fh:
             for line in fh:
