@@ -117,6 +117,11 @@ def suggest(
         raise UsageError("--min-connections and --max-extra-addresses must be 0 or more")
     if options.flavor == "calico" and not _NAMESPACE.match(options.tier):
         raise UsageError(f"--tier {options.tier!r} is not a valid tier name (a DNS label)")
+    if options.flavor == "calico" and options.tier == "default":
+        raise UsageError(
+            "--tier default: the default tier holds the Kubernetes policies (order 1000) and its end-of-tier "
+            "deny applies to them too; give a tier of its own (the default is 'flowlens')"
+        )
     plan = synthesise(reports, options, inventory)
     # The observed span, not the requested window: a relative --since must not change the bytes.
     if reports:

@@ -37,6 +37,8 @@ DNS_NAMESPACE = "kube-system"
 DNS_LABELS: Labels = (("k8s-app", "kube-dns"),)
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "calico-system", "calico-apiserver")
 SYSTEM_PREFIXES = ("tigera-",)
+#: Names of the per-namespace policies; a workload with such a name gets a suffix.
+RESERVED_NAMES = frozenset({"default-deny", "allow-dns"})
 
 
 def is_system_namespace(namespace: str) -> bool:
@@ -459,7 +461,7 @@ def _policy_names(workloads: Iterable[Workload]) -> dict[Workload, str]:
     for w in sorted(workloads):
         by_base[base(w)].append(w)
     for b, ws in by_base.items():
-        if len(ws) == 1:
+        if len(ws) == 1 and b not in RESERVED_NAMES:
             names[ws[0]] = b
             continue
         for w in ws:

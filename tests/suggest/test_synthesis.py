@@ -264,3 +264,22 @@ def test_network_sets_are_selected_by_their_labels_in_calico() -> None:
         "namespaceSelector": "global()",
         "ports": [443],
     }
+
+
+def test_a_workload_named_like_a_namespace_policy_gets_a_distinct_name() -> None:
+    docs, _ = _docs(
+        edge_rows(pod_side("source", "a", "shop"), pod_side("dest", "default-deny", "shop"), 80),
+        flavor="calico",
+    )
+    assert docs["flowlens.default-deny"]["spec"]["selector"] == "all()"
+    other = [n for n in docs if n.startswith("flowlens.default-deny-")]
+    assert len(other) == 1 and docs[other[0]]["spec"]["selector"] == "app == 'default-deny'"
+
+
+def test_the_default_tier_is_refused() -> None:
+    import pytest
+
+    from flowlens.errors import UsageError
+
+    with pytest.raises(UsageError, match="tier of its own"):
+        _docs([], flavor="calico", tier="default")
