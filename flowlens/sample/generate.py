@@ -14,6 +14,7 @@ import os
 import random
 import re
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -168,12 +169,10 @@ class _Enterprise(_Producer):
             lines = per_host.get(rk.host)
             if lines is None:
                 lines = per_host[rk.host] = []
-            lines += (
-                f'{{"start_time":{s},"end_time":{s + INTERVAL}',
-                a,
-                f',"bytes_in":{c[0]},"bytes_out":{c[1]},"num_flows":{c[4]},"num_flows_started":{c[5]}'
-                f',"num_flows_completed":{c[6]},"packets_in":{c[2]},"packets_out":{c[3]}',
-                b,
+            lines.append(
+                f'{{"start_time":{s},"end_time":{s + INTERVAL}{a},"bytes_in":{c[0]},"bytes_out":{c[1]}'
+                f',"num_flows":{c[4]},"num_flows_started":{c[5]},"num_flows_completed":{c[6]}'
+                f',"packets_in":{c[2]},"packets_out":{c[3]}{b}'
             )
         return [(f"{host}/flows.log", "".join(lines)) for host, lines in per_host.items()]
 
@@ -369,14 +368,16 @@ class _RotatingLog:
     """``flows.log`` rotated by size into ``flows.log.1.gz`` (newest) ... ``flows.log.N.gz``.
 
     Felix writes a flush (one interval) at a time; the file is rotated before a flush that would
-    take it past ``max_bytes``, so each file holds whole intervals.
+    take it past ``max_bytes``, so each file holds whole intervals. Rotated files are compressed
+    on a worker thread (zlib releases the GIL), while generation goes on.
     """
 
-    def __init__(self, path: Path, max_bytes: int, level: int) -> None:
+    def __init__(self, path: Path, max_bytes: int, level: int, pool: ThreadPoolExecutor) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.level = level
-        self.parts: list[tuple[Path, int]] = []
+        self.pool = pool
+        self.parts: list[tuple[Path, int, Future[None]]] = []
         self.size = 0
         self.lines = 0
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -385,9 +386,11 @@ class _RotatingLog:
     def write(self, data: bytes, lines: int) -> None:
         if self.size and self.size + len(data) > self.max_bytes:
             self.fh.close()
-            part = self.path.with_name(f".{self.path.name}.part{len(self.parts):06d}.gz")
-            gzip_file(self.path, part, self.level)
-            self.parts.append((part, self.lines))
+            n = len(self.parts)
+            plain = self.path.with_name(f".{self.path.name}.part{n:06d}")
+            os.replace(self.path, plain)
+            part = plain.with_name(plain.name + ".gz")
+            self.parts.append((part, self.lines, self.pool.submit(_gzip_and_remove, plain, part, self.level)))
             self.fh = open(self.path, "wb")  # noqa: SIM115
             self.size = self.lines = 0
         self.fh.write(data)
@@ -398,15 +401,22 @@ class _RotatingLog:
         self.fh.close()
         final = [(self.path, self.lines)]
         n = len(self.parts)
-        for i, (part, lines) in enumerate(self.parts):
+        for i, (part, lines, done) in enumerate(self.parts):
+            done.result()
             target = self.path.with_name(f"{self.path.name}.{n - i}.gz")
             os.replace(part, target)
             final.append((target, lines))
         return final
 
 
+def _gzip_and_remove(plain: Path, part: Path, level: int) -> None:
+    gzip_file(plain, part, level)
+    plain.unlink()
+
+
 _OWN_FILES = re.compile(
-    r"^(flows\.log(\.\d+\.gz)?|flows-[0-9T-]+\.(ndjson|json)(\.gz)?|flows-watch\.sse(\.gz)?)$"
+    r"^(flows\.log(\.\d+\.gz)?|\.flows\.log\.part\d+(\.gz)?|flows-[0-9T-]+\.(ndjson|json)(\.gz)?"
+    r"|flows-watch\.sse(\.gz)?)$"
 )
 
 
@@ -460,7 +470,7 @@ def write_sample(
                 log = logs.get(rel)
                 if log is None:
                     log = logs[rel] = _RotatingLog(
-                        _safe_join(out / fmt, rel), options.rotate_bytes, options.gzip_level
+                        _safe_join(out / fmt, rel), options.rotate_bytes, options.gzip_level, pool
                     )
                 log.write(data, text.count("\n"))
                 continue
@@ -494,6 +504,7 @@ def write_sample(
                 handle = handles[key] = (writer, raw)
             handle[0].write(data)
 
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowlens-gzip")
     try:
         for iv in intervals(model, options, decide):
             n_intervals += 1
@@ -508,6 +519,7 @@ def write_sample(
     finally:
         for key in list(handles):
             close(key)
+        pool.shutdown(wait=True)
     files: list[tuple[str, str, int]] = []
     for _, log in sorted(logs.items()):
         for path, lines in log.close():

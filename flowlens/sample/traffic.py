@@ -219,9 +219,9 @@ class _Route:
     group and the bits of its two endpoints in that group (for the label intersection)."""
 
     allowed: bool
-    src_group: tuple[Any, ...] | None
+    src_group: int | None  # index into TrafficModel.group_list
     src_bits: tuple[int, int]
-    dst_group: tuple[Any, ...] | None
+    dst_group: int | None
     dst_bits: tuple[int, int]
     bytes_out: int  # per connection (or per persistent connection and interval) at peak
     bytes_in: int
@@ -301,9 +301,10 @@ class TrafficModel:
         self._decide = decide
         self._verdicts: dict[tuple[Any, ...], Verdict] = {}
         self._interned: dict[Verdict, Verdict] = {}
-        self._groups: dict[tuple[Any, ...], _Group] = {}
+        self._group_ids: dict[tuple[Any, ...], int] = {}
+        self.group_list: list[_Group] = []
         self._routes: dict[tuple[Any, ...], _Route] = {}
-        self._keys: dict[tuple[Any, ...], RecordKey] = {}
+        self._keys: dict[tuple[int, int, int], RecordKey] = {}
         self.plans = [self._plan(conn) for conn in model.connections]
         self.node_offsets = node_offsets(model)
         self.scan_plans = [p for p in self.plans if p.conn.scan > 0]
@@ -358,9 +359,8 @@ class TrafficModel:
 
     # -- routes and groups ------------------------------------------------------------------------
 
-    def _group(
-        self, plan: _Plan, reporter: str, v: Verdict, src: Member, dst: Member, port: int
-    ) -> tuple[Any, ...]:
+    def _group(self, plan: _Plan, reporter: str, v: Verdict, src: Member, dst: Member, port: int) -> int:
+        """The record group of a flow at one reporter: what Felix aggregates into one record."""
         ok = v.action == "allow"
         gk = (
             reporter,
@@ -372,9 +372,11 @@ class TrafficModel:
             plan.conn.proto,
             plan.service,
         )
-        if gk not in self._groups:
-            self._groups[gk] = _Group(plan, reporter, v, port)
-        return gk
+        gid = self._group_ids.get(gk)
+        if gid is None:
+            gid = self._group_ids[gk] = len(self.group_list)
+            self.group_list.append(_Group(plan, reporter, v, port))
+        return gid
 
     def route(self, plan: _Plan, src: Member, dst: Member, port: int) -> _Route:
         rkey = (id(plan), src.full_id, dst.full_id, port)
@@ -389,13 +391,13 @@ class TrafficModel:
             v = self.verdict(conn, "src", src, dst, port)
             allowed = v.action == "allow"
             src_group = self._group(plan, "src", v, src, dst, port)
-            g = self._groups[src_group]
+            g = self.group_list[src_group]
             src_bits = (g.bit(src, "src"), g.bit(dst, "dst"))
         if dst.reports and allowed:
             v = self.verdict(conn, "dst", src, dst, port)
             allowed = v.action == "allow"
             dst_group = self._group(plan, "dst", v, src, dst, port)
-            g = self._groups[dst_group]
+            g = self.group_list[dst_group]
             dst_bits = (g.bit(src, "src"), g.bit(dst, "dst"))
         r = self._routes[rkey] = _Route(
             allowed, src_group, src_bits, dst_group, dst_bits, conn.bytes_out, conn.bytes_in if allowed else 0
@@ -413,7 +415,8 @@ class TrafficModel:
         """One interval's records. ``fill_to``: add internet scans until there are that many."""
         minute = (t0 % 86400) // 60
         rnd = rng.random
-        groups: dict[tuple[Any, ...], list[int]] = {}
+        groups: dict[int, list[int]] = {}
+        cycle: dict[str, float] = {}
         for plan in self.plans:
             conn = plan.conn
             if conn.scan > 0:
@@ -423,7 +426,9 @@ class TrafficModel:
                     continue
                 f = 1.0
             else:
-                f = _cycle_at(conn.schedule, minute)
+                f = cycle.get(conn.schedule, -1.0)
+                if f < 0:
+                    f = cycle[conn.schedule] = _cycle_at(conn.schedule, minute)
             if plan.pairs:
                 emit = self._emit
                 for pair in plan.pairs:
@@ -446,7 +451,7 @@ class TrafficModel:
             self._fill(groups, fill_to, rnd)
         return Interval(index, t0, self.finish(groups))
 
-    def _fill(self, groups: dict[tuple[Any, ...], list[int]], want: int, rnd: Callable[[], float]) -> None:
+    def _fill(self, groups: dict[int, list[int]], want: int, rnd: Callable[[], float]) -> None:
         if not self.scan_plans:
             raise UsageError(
                 "the model has no 'scan' connection to fill up --records over --days: "
@@ -465,7 +470,7 @@ class TrafficModel:
 
     def _sample(
         self,
-        groups: dict[tuple[Any, ...], list[int]],
+        groups: dict[int, list[int]],
         plan: _Plan,
         n: int,
         f: float,
@@ -489,7 +494,7 @@ class TrafficModel:
 
     @staticmethod
     def _emit(
-        groups: dict[tuple[Any, ...], list[int]],
+        groups: dict[int, list[int]],
         route: _Route,
         started: int,
         pair: _Pair | None,
@@ -552,15 +557,15 @@ class TrafficModel:
                 c[7] |= route.dst_bits[0]
                 c[8] |= route.dst_bits[1]
 
-    def finish(self, groups: dict[tuple[Any, ...], list[int]]) -> list[tuple[RecordKey, list[int]]]:
+    def finish(self, groups: dict[int, list[int]]) -> list[tuple[RecordKey, list[int]]]:
         """Turn the interval's groups into records (one per group)."""
         out = []
         keys = self._keys
-        for gk, c in groups.items():
-            key = (gk, c[7], c[8])
+        for gid, c in groups.items():
+            key = (gid, c[7], c[8])
             rk = keys.get(key)
             if rk is None:
-                g = self._groups[gk]
+                g = self.group_list[gid]
                 srcs = tuple(m for i, m in enumerate(g.src_members) if c[7] >> i & 1)
                 dsts = tuple(m for i, m in enumerate(g.dst_members) if c[8] >> i & 1)
                 rk = keys[key] = self._record_key(g, srcs, dsts)
