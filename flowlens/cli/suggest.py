@@ -145,6 +145,14 @@ def register(app: typer.Typer) -> None:
         summary_json: Annotated[
             Path | None, typer.Option("--summary-json", help="Also write the summary as JSON to this file.")
         ] = None,
+        validate: Annotated[
+            bool,
+            typer.Option(
+                "--validate",
+                help="Also check every emitted object against the Kubernetes OpenAPI schema "
+                "(kubernetes-validate) and the projectcalico.org/v3 schema (jsonschema); exit 10 on a problem.",
+            ),
+        ] = False,
         store: StoreOpt = None,
     ) -> None:
         """Suggest least-privilege policies from the traffic observed in the window, and prove them.
@@ -215,10 +223,28 @@ def register(app: typer.Typer) -> None:
             else:
                 typer.echo(suggestion.stream(), nl=False)
         typer.echo(format_summary(summary), err=True)
+        problems: list[str] = []
+        if validate and suggestion is not None:
+            from flowlens.suggest.validate import available, validate_objects
+            from flowlens.suggest.yamlout import plain
+
+            if not available():
+                raise UsageError(
+                    "--validate needs the kubernetes-validate and jsonschema packages; install them"
+                )
+            problems = validate_objects([plain(d.body) for d in suggestion.documents()])
+            for problem in problems:
+                typer.echo(f"schema: {problem}", err=True)
+            if not problems:
+                typer.echo("schema: every emitted object is valid", err=True)
         if summary_json is not None:
             summary_json.parent.mkdir(parents=True, exist_ok=True)
             summary_json.write_text(
                 json.dumps(summary.as_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
+        if problems:
+            raise CheckFailed(
+                f"{len(problems)} emitted object(s) fail their schema (listed above); please report it"
             )
         if result.broken:
             raise CheckFailed(

@@ -44,12 +44,20 @@ def _invoke(*args: str) -> tuple[int, str, str]:
 def test_the_command_writes_clean_yaml_to_stdout_and_the_summary_to_stderr(tmp_path: Path) -> None:
     store = make_store(tmp_path / "store")
     code, out, err = _invoke(
-        "suggest", "--store", str(store), "-n", "shop", "--summary-json", str(tmp_path / "s.json")
+        "suggest",
+        "--store",
+        str(store),
+        "-n",
+        "shop",
+        "--summary-json",
+        str(tmp_path / "s.json"),
+        "--validate",
     )
     assert code == 0, err
     docs = list(yaml.safe_load_all(out))
     assert docs[0]["metadata"]["name"] == "allow-dns"
     assert "proof: replayed" in err and "proof" not in out
+    assert "schema: every emitted object is valid" in err
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["ok"] is True
     assert summary["proof"]["broken"] == []
