@@ -121,7 +121,7 @@ def build_store(root: Path, records: int, seed: int = 7) -> None:
             size = min(2_000_000, n - done)
             t = base.take(pa.array(rng.integers(0, base.num_rows, size)))
             seconds = rng.integers(0, 86400, size)
-            start = np.datetime64(START + dt.timedelta(days=day), "us") + seconds.astype("timedelta64[s]")
+            start = np.datetime64((START + dt.timedelta(days=day)).replace(tzinfo=None), "us") + seconds.astype("timedelta64[s]")
             flows = rng.integers(1, 5, size)
             cols = {
                 "start_time": pa.array(start, pa.timestamp("us", tz="UTC")),

@@ -80,23 +80,23 @@ def generate(
     if coverage.records == 0:
         notes.append("No flow records in this window: every figure is empty.")
 
-    history = runs.read_history(reports)
-    prev = previous_entry(history, window)
-    prev_state = None if prev is None else runs.read_state(reports, prev.label)
-    report = build_report(window, coverage, history, prev_state, notes)
-    doc = report_to_dict(report)
+    with runs.locked(reports):
+        history = runs.read_history(reports)
+        prev = previous_entry(history, window)
+        prev_state = None if prev is None else runs.read_state(reports, prev.label)
+        report = build_report(window, coverage, history, prev_state, notes)
+        doc = report_to_dict(report)
 
-    files = {f"report.{fmt}": render_format(doc, fmt) for fmt in formats}
-    files[runs.STATE] = runs.state_json(coverage.state)
-    folder = runs.write_run(reports, window.label, files)
+        files = {f"report.{fmt}": render_format(doc, fmt) for fmt in formats}
+        files[runs.STATE] = runs.state_json(coverage.state)
+        folder = runs.write_run(reports, window.label, files)
 
-    entries = runs.merge_history(history, headline(window, coverage))
-    runs.write_history(reports, entries)
-    latest = entries[-1].label
-    runs.write_index(
-        reports, render_index([h.as_dict() for h in entries], latest, runs.existing_files(reports, entries))
-    )
-    runs.update_latest(reports, latest)
+        entries = runs.merge_history(history, headline(window, coverage))
+        runs.write_history(reports, entries)
+        latest = entries[-1].label
+        index = render_index([h.as_dict() for h in entries], latest, runs.existing_files(reports, entries))
+        runs.write_index(reports, index)
+        runs.update_latest(reports, latest)
     return Generated(
         folder=folder,
         files=tuple(folder / name for name in sorted(files)),

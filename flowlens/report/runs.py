@@ -10,6 +10,7 @@ Layout::
     <reports>/index.html                                  every run, newest first, and the trend
     <reports>/latest -> <label>                           symlink to the newest window's folder
     <reports>/latest.html                                 redirect to it (for hosts without symlinks)
+    <reports>/.lock                                       held while a run updates the folder
 
 Every path is built from a label checked by :func:`flowlens.report.window.check_label` and then
 verified to resolve inside the reports folder. Files are written to a temporary name and renamed,
@@ -18,10 +19,12 @@ so a crash never leaves a half-written report in place.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from flowlens.coverage import State
@@ -35,6 +38,22 @@ INDEX = "index.html"
 LATEST = "latest"
 LATEST_HTML = "latest.html"
 REPORT_FILES = ("report.html", "report.md", "report.json")
+
+
+LOCK = ".lock"
+
+
+@contextmanager
+def locked(reports: Path) -> Iterator[None]:
+    """Hold the reports folder's lock: runs that overlap (a slow run and the next schedule) wait
+    for each other instead of losing each other's history entry."""
+    reports.mkdir(parents=True, exist_ok=True)
+    with open(reports / LOCK, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def inside(reports: Path, name: str) -> Path:

@@ -89,7 +89,7 @@ def test_re_running_a_window_replaces_its_report_and_history_entry(tmp_path: Pat
     after = {p.name: p.read_bytes() for p in again.folder.iterdir()}
     assert after == before  # same bytes, and the folder was replaced as a whole
     assert [h["label"] for h in _history(reports)] == ["2026-11-25"]
-    assert not [p for p in reports.iterdir() if p.name.startswith(".")]
+    assert [p.name for p in reports.iterdir() if p.name.startswith(".")] == [".lock"]
 
 
 def test_the_second_day_shows_changes_since_the_first(tmp_path: Path) -> None:
@@ -175,3 +175,14 @@ def test_report_folders_never_resolve_outside_the_reports_folder(tmp_path: Path)
     for label in ("../elsewhere", "sneaky/..", "sneaky"):
         with pytest.raises(UsageError):
             inside(reports, label)
+
+
+def test_overlapping_runs_keep_both_history_entries(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = _two_days(tmp_path / "store")
+    reports = tmp_path / "reports"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(lambda day: generate(store, _day(day), reports), ["2026-11-25", "2026-11-26"]))
+    assert sorted(h["label"] for h in _history(reports)) == ["2026-11-25", "2026-11-26"]
+    assert all((g.folder / "report.html").is_file() for g in done)
