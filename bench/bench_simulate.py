@@ -142,7 +142,7 @@ def make_keys(count: int) -> pa.Table:
 
 def write_store(root: Path, records: int, keys: pa.Table, files: int = 8) -> None:
     part = root / "flows" / "date=2026-11-25"
-    part.mkdir(parents=True)
+    part.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(3)
     per_file = -(-records // files)
     written = 0
@@ -163,17 +163,28 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=3000, help="distinct flow keys")
     parser.add_argument("--policies", type=int, default=200)
     parser.add_argument("--baseline-sample", type=int, default=20_000, help="records evaluated one by one")
+    parser.add_argument(
+        "--store-dir",
+        type=Path,
+        help="build the synthetic store here and reuse it on later runs with the same sizes",
+    )
     args = parser.parse_args()
 
     policy_set = policies_from_objects(make_policies(args.policies))
     keys = make_keys(args.keys)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "store"
-        t = time.perf_counter()
-        write_store(root, args.records, keys)
-        print(
-            f"built store: {args.records:,} records, {args.keys:,} distinct keys in {time.perf_counter() - t:.1f} s"
-        )
+        root = args.store_dir or Path(tmp) / "store"
+        marker = root / f"bench-{args.records}-{args.keys}"
+        if not marker.exists():
+            if root.exists() and any(root.iterdir()):
+                raise SystemExit(f"{root} holds another benchmark store; remove it first")
+            t = time.perf_counter()
+            write_store(root, args.records, keys)
+            marker.touch()
+            print(
+                f"built store: {args.records:,} records, {args.keys:,} distinct keys "
+                f"in {time.perf_counter() - t:.1f} s"
+            )
 
         t = time.perf_counter()
         with connect(Store(root), threads=2) as engine:
