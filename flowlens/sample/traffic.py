@@ -38,7 +38,7 @@ def subnet_type(ip: str) -> str:
     return "pvt" if any(addr in n for n in _PRIVATE) else "pub"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
     """One end of a connection: a pod, a node's host endpoint or an address outside the cluster."""
 
@@ -133,7 +133,7 @@ def declared_decisions(model: ClusterModel) -> Decide:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class RecordKey:
     """Everything of a record that does not change from one interval to the next.
 
@@ -213,7 +213,7 @@ def _cycle_at(schedule: str, minute_of_day: int) -> float:
     return table[minute_of_day * 60 // INTERVAL]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Route:
     """Where one (source, destination, port) flow lands: its verdicts and, per reporter, the record
     group and the bits of its two endpoints in that group (for the label intersection)."""
@@ -227,7 +227,7 @@ class _Route:
     bytes_in: int
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Pair:
     src: Member
     dst: Member
@@ -238,7 +238,7 @@ class _Pair:
     carry: int = 0  # short connections still open at the end of the last interval
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Plan:
     conn: Connection
     pairs: list[_Pair]
@@ -248,7 +248,7 @@ class _Plan:
     routes: list[_Route | None] = field(default_factory=list)  # sampled connections, by index
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Group:
     """The static part of a record group: who reports, with which verdict, and its endpoints."""
 
