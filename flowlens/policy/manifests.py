@@ -395,9 +395,8 @@ def _k8s_policy(doc: Mapping[str, Any], origin: str, kind: str) -> Policy:
     egress_raw = _list(spec.get("egress"), "spec.egress")
     types_raw = _list(spec.get("policyTypes"), "spec.policyTypes")
     types: list[str] = []
-    for i, t in enumerate(types_raw):
-        if t not in ("Ingress", "Egress"):
-            raise _Invalid(f"spec.policyTypes[{i}]", f"unknown policy type {t!r}; use Ingress or Egress")
+    for i, raw_type in enumerate(types_raw):
+        t = _direction(raw_type, f"spec.policyTypes[{i}]")
         if t not in types:
             types.append(t)
     if not types:
@@ -565,6 +564,12 @@ def _k8s_peer(raw: Any, path: str) -> _K8sPeer:
 # Calico policies
 
 
+def _direction(value: Any, path: str) -> str:
+    if isinstance(value, str) and value.lower() in ("ingress", "egress"):
+        return value.capitalize()
+    raise _Invalid(path, f"unknown policy type {value!r}; use Ingress or Egress")
+
+
 def _staged_action(spec: Mapping[str, Any]) -> str:
     raw = spec.get("stagedAction")
     if raw is None:
@@ -606,10 +611,8 @@ def _calico_policy(doc: Mapping[str, Any], origin: str, kind: str) -> Policy:
             types = ["Ingress"]
     else:
         types = []
-        for i, t in enumerate(_list(types_raw, "spec.types")):
-            if t not in ("Ingress", "Egress"):
-                raise _Invalid(f"spec.types[{i}]", f"unknown type {t!r}; use Ingress or Egress")
-            types.append(t)
+        for i, raw_type in enumerate(_list(types_raw, "spec.types")):
+            types.append(_direction(raw_type, f"spec.types[{i}]"))
     staged_action = _staged_action(spec) if kind.startswith("Staged") else None
     flags = {}
     for key in ("doNotTrack", "preDNAT", "applyOnForward"):
