@@ -318,7 +318,7 @@ class _ContentHash:
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._last: Future[None] | None = None
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | memoryview) -> None:
         if data:
             self._last = self._pool.submit(self._hash.update, data)
 
@@ -513,7 +513,10 @@ FROM p
 
 
 class _FileWriter:
-    """Buffers rows per date partition and writes them into one staged Parquet file per date."""
+    """Buffers rows per date partition and writes them into one staged Parquet file per date.
+
+    Writing happens on a worker thread (pyarrow releases the GIL while it encodes), so that the
+    next batch is parsed while this one is compressed and written."""
 
     def __init__(self, stage: Path, commit_id: str) -> None:
         self.stage = stage
@@ -521,6 +524,8 @@ class _FileWriter:
         self._buffers: dict[str, list[pa.Table]] = {}
         self._counts: dict[str, int] = {}
         self._writers: dict[str, pq.ParquetWriter] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending: Future[None] | None = None
         self.rows = 0
 
     def add(self, table: pa.Table) -> None:
@@ -541,17 +546,28 @@ class _FileWriter:
         self._counts[day] = 0
         if not parts:
             return
+        self._wait()  # one write in flight: bounded memory, and each file is written in order
+        self._pending = self._pool.submit(self._write, day, pa.concat_tables(parts))
+
+    def _write(self, day: str, table: pa.Table) -> None:
         writer = self._writers.get(day)
         if writer is None:
             path = self.stage / "flows" / f"date={day}" / f"{self.commit_id}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             writer = pq.ParquetWriter(path, ARROW_SCHEMA, compression="zstd", compression_level=1)
             self._writers[day] = writer
-        writer.write_table(pa.concat_tables(parts), row_group_size=ROWS_PER_ROW_GROUP)
+        writer.write_table(table, row_group_size=ROWS_PER_ROW_GROUP)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # re-raises a failed write here
 
     def close(self) -> set[str]:
         for day in list(self._buffers):
             self._flush(day)
+        self._wait()
+        self._pool.shutdown(wait=True)
         for writer in self._writers.values():
             writer.close()
         days = set(self._writers)
@@ -689,7 +705,7 @@ class Ingester:
             if cut < 0:
                 carry = data[begin:]
                 continue
-            chunk = data[begin : cut + 1]
+            chunk = memoryview(data)[begin : cut + 1]  # no copy: lines point into the block
             carry = data[cut + 1 :]
             line_no += self._process(chunk, line_no, fmt, fs)
             hasher.update(chunk)
@@ -713,7 +729,7 @@ class Ingester:
 
     # --- one block of lines -------------------------------------------------------------
 
-    def _process(self, chunk: bytes, first_line: int, fmt: Format, fs: FileSummary) -> int:
+    def _process(self, chunk: bytes | memoryview, first_line: int, fmt: Format, fs: FileSummary) -> int:
         """Queue ``chunk`` (whole lines, each ending in a newline); return how many lines it had.
 
         Lines are parsed in batches of at least BATCH_BYTES, across files of one format, so that
