@@ -17,7 +17,10 @@ from typing import Any
 
 import yaml
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+# Anything a YAML reader refuses or reads as a line break: control characters (C0, C1), the
+# Unicode line and paragraph separators, surrogates, the byte-order mark and non-characters.
+_CONTROL = re.compile(r"[^\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_NOT_PLAIN_ASCII = re.compile(r"[^\x20-\x7e]")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,11 @@ def scalar(value: Any) -> str:
 @lru_cache(maxsize=65536)
 def _string(value: str) -> str:
     # Names, labels and selectors repeat endlessly in one output: quote each distinct one once.
+    if _NOT_PLAIN_ASCII.search(value):
+        # Control characters, line breaks and non-ASCII: a double-quoted scalar on one line,
+        # with every such character escaped.
+        text = yaml.safe_dump(value, default_style='"', width=1 << 30, allow_unicode=False)
+        return text.rstrip("\n").removesuffix("\n...")
     text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30, allow_unicode=False)
     text = text.rstrip("\n")
     if text.endswith("\n..."):
@@ -84,7 +92,11 @@ def _comment_lines(comments: Sequence[str], indent: int) -> list[str]:
 def _mapping(obj: Mapping[str, Any], indent: int) -> list[str]:
     lines: list[str] = []
     pad = " " * indent
-    for key, value in obj.items():
+    for key, item in obj.items():
+        value = item
+        while isinstance(value, Commented):
+            lines.extend(_comment_lines(value.comments, indent))
+            value = value.value
         k = scalar(key)
         empty = _empty(value)
         if empty is not None:
@@ -105,9 +117,9 @@ def _sequence(items: Sequence[Any], indent: int) -> list[str]:
     pad = " " * indent
     for item in items:
         value = item
-        if isinstance(item, Commented):
-            lines.extend(_comment_lines(item.comments, indent))
-            value = item.value
+        while isinstance(value, Commented):
+            lines.extend(_comment_lines(value.comments, indent))
+            value = value.value
         empty = _empty(value)
         if empty is not None:
             lines.append(f"{pad}- {empty}")

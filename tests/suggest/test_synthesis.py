@@ -283,3 +283,19 @@ def test_the_default_tier_is_refused() -> None:
 
     with pytest.raises(UsageError, match="tier of its own"):
         _docs([], flavor="calico", tier="default")
+
+
+def test_icmp_is_a_flagged_port_less_rule_in_kubernetes_and_a_protocol_rule_in_calico() -> None:
+    from flowlens.suggest.validate import validate_objects
+
+    rows = edge_rows(pod_side("source", "a", "shop"), pod_side("dest", "b", "shop"), None, proto="icmp")
+    docs, s = _docs(rows)
+    assert docs["flowlens.b"]["spec"]["ingress"] == [
+        {"from": [{"podSelector": {"matchLabels": {"app": "a"}}}]}
+    ]
+    assert "icmp cannot be expressed in a Kubernetes NetworkPolicy" in s.stream()
+    docs, _ = _docs(rows, flavor="calico")
+    assert docs["flowlens.b"]["spec"]["ingress"] == [
+        {"action": "Allow", "protocol": "ICMP", "source": {"selector": "app == 'a'"}}
+    ]
+    assert validate_objects(list(docs.values())) == []
