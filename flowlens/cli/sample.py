@@ -17,14 +17,19 @@ from flowlens.errors import UsageError
 
 HELP = """\
 Generate Calico flow logs for a sample cluster (or your own cluster model) in every format
-flowlens reads, plus the cluster's inventory (kubectl get namespaces,pods,serviceaccounts -A -o
-yaml) and the policies in force, into OUT:
+flowlens reads, plus the cluster's inventory and the policies in force, into OUT:
 
-  OUT/enterprise/<node>/flows.log (+ flows.log.N.gz)   Calico Enterprise Felix files, one per node
-  OUT/elasticsearch/flows-<date>.ndjson                Elasticsearch export (search hits)
-  OUT/goldmane/flows-<date>.ndjson                     Goldmane emitter lines (Calico OSS)
-  OUT/whisker/flows-<date>T<hour>.json, flows-watch.sse  Whisker /flows responses and event stream
-  OUT/inventory.yaml, OUT/policies/, OUT/cluster.yaml
+OUT/enterprise/<node>/flows.log and flows.log.N.gz: Calico Enterprise, each node's Felix file.
+
+OUT/elasticsearch/flows-<date>.ndjson: an Elasticsearch export (search hits).
+
+OUT/goldmane/flows-<date>.ndjson: Goldmane emitter lines (Calico open source).
+
+OUT/whisker/flows-<date>T<hour>.json and flows-watch.sse: Whisker /flows responses and the
+last hour as its event stream.
+
+OUT/inventory.yaml (kubectl get namespaces,pods,serviceaccounts -A -o yaml), OUT/policies/,
+OUT/cluster.yaml.
 
 The traffic follows the model's connections (5-minute intervals, both reporters, Felix's
 aggregation, a daily cycle, internet scans); every record's action and policy trace is what
@@ -33,7 +38,7 @@ Calico decides under the model's policies (computed with flowlens' policy engine
 Deterministic: the same --seed, --start and options give the same bytes. By default the data
 ends now: --start is --days (default 2) before the current time. With --records and no --days,
 the span grows until that many Felix records are written; with both, extra records are
-internet scans.
+internet scans. Prints OUT on stdout.
 """
 
 FORMAT_CHOICES = ("enterprise", "elasticsearch", "goldmane", "whisker", "all")
