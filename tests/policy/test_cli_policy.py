@@ -133,3 +133,32 @@ def test_explain_rejects_a_bad_port(tmp_path: Path) -> None:
     from flowlens.errors import UsageError
 
     assert isinstance(result.exception, UsageError)
+
+
+def test_simulate_base_applies_the_candidate_on_top_of_the_policies_in_force(tmp_path: Path) -> None:
+    store, _ = setup(tmp_path)
+    base = tmp_path / "base.yaml"
+    # In force: lock-server (only 'client' may connect) and a policy that stops client egress.
+    base.write_text(
+        POLICY
+        + """
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: client-no-egress, namespace: default}
+spec: {podSelector: {matchLabels: {app: client}}, policyTypes: [Egress]}
+"""
+    )
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(POLICY.replace("{app: client}", "{}"))  # lock-server now admits any pod
+    out = tmp_path / "out" / "sim.jsonl"
+    args = ["simulate", "--base", str(base), "--policies", str(candidate), "--store", str(store)]
+    result = CliRunner().invoke(app, [*args, "--format", "jsonl", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    rows = {(r["reporter"], r["source_name_aggr"]): r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows[("dst", "other-1-*")]["change"] == "unchanged"  # the candidate replaced lock-server
+    assert rows[("src", "client-5d8f7b9c6-*")]["change"] == "newly-denied"  # the base policy stays
+    assert rows[("src", "client-5d8f7b9c6-*")]["simulated_trace"] == [
+        "0|default|knp:default/client-no-egress|deny|-1"
+    ]
