@@ -60,13 +60,6 @@ class Broken:
     notes: tuple[str, ...]
     inferred: bool  # the side was not reported; checked because the suggestion covers it
 
-    def line(self) -> str:
-        port = self.proto if self.port is None else f"{self.proto}/{self.port}"
-        side = "egress at source" if self.reporter == "src" else "ingress at destination"
-        extra = " (side not reported; checked because the suggestion covers it)" if self.inferred else ""
-        trace = " > ".join(self.trace) or "no policy hit"
-        return f"{self.source} -> {self.dest} {port}, {side}{extra}: denied by {trace}"
-
 
 @dataclass(frozen=True)
 class Closed:
