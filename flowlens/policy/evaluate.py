@@ -213,6 +213,7 @@ class _CEntity:
     source: EntityRule
     positive: Selector | None
     negative: Selector | None
+    scope: str | None  # the policy namespace the selector is limited to, for messages
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,26 @@ def _compile_entity(er: EntityRule, policy: Policy) -> _CEntity:
         if er.service_accounts.selector is not None:
             parts.append(er.service_accounts.selector.prefixed(SERVICE_ACCOUNT_LABEL_PREFIX))
     positive = and_(*parts) if parts else None
-    return _CEntity(er, positive, er.not_selector)
+    scope = policy.namespace if er.has_selector_fields and er.namespace_selector is None else None
+    return _CEntity(er, positive, er.not_selector, scope)
+
+
+def _describe_selection(er: EntityRule, scope: str | None) -> str:
+    """The selector fields of an entity rule in words (the compiled form uses Calico's internal
+    ``pcns.``/``pcsa.`` labels)."""
+    parts = []
+    if er.selector is not None:
+        parts.append(f"selector {er.selector}")
+    if er.namespace_selector is not None:
+        parts.append(f"namespaceSelector {er.namespace_selector}")
+    elif scope is not None:
+        parts.append(f"namespace {scope}")
+    if er.service_accounts is not None:
+        if er.service_accounts.names:
+            parts.append(f"service account in {{{', '.join(er.service_accounts.names)}}}")
+        if er.service_accounts.selector is not None:
+            parts.append(f"service-account selector {er.service_accounts.selector}")
+    return " and ".join(parts) or "all()"
 
 
 def _compile_policy(policy: Policy) -> _CPolicy:
@@ -733,7 +753,7 @@ class Evaluator:
         ):
             result, why = self._entity(entity, side, is_dest, rule.protocol, port, unknown)
             if result is False:
-                return False, f"{name} {why}"
+                return False, f"{name}: {why}"
         if rule.has_icmp:
             ctx.notes.add(
                 f"{policy.display}: ICMP type/code criteria are not evaluated (flow logs carry no ICMP type)"
@@ -771,7 +791,7 @@ class Evaluator:
         if ce.positive is not None:
             result = self._any(ce.positive, side, unknown)
             if result is False:
-                return False, f"{side.display} is not selected by {ce.positive}"
+                return False, f"{side.display} is not selected by {_describe_selection(ce.source, ce.scope)}"
         if ce.negative is not None:
             result = self._any(ce.negative, side, unknown)
             if result is True:
