@@ -864,7 +864,9 @@ class Evaluator:
 
     def _ns_labels(self, namespace: str, given: object) -> tuple[dict[str, str] | None, str]:
         if given is not None:
-            return dict(given), ""  # type: ignore[call-overload]
+            labels = dict(given)  # type: ignore[call-overload]
+            labels.setdefault(NAMESPACE_NAME_LABEL, namespace)  # K15: always present
+            return labels, ""
         if self.inventory is not None:
             labels = self.inventory.namespace_labels(namespace)
             if labels is not None:

@@ -264,3 +264,20 @@ spec:
         FlowKey("dst", Endpoint("net", ip="8.8.8.8"), Endpoint("wep", "y", "s", {}), "tcp", 80)
     )
     assert d.action == "allow"
+
+
+def test_namespace_labels_given_on_an_endpoint_always_include_the_name_label() -> None:
+    ps = policies(
+        """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: from-y, namespace: x}
+spec:
+  podSelector: {}
+  ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}}]}]
+"""
+    )
+    src = Endpoint("wep", "y", None, {}, "1.2.3.4", namespace_labels={"ns": "y"})
+    dst = Endpoint("wep", "x", None, {"pod": "a"}, "1.2.3.5", namespace_labels={"ns": "x"})
+    d = Evaluator(ps).evaluate(FlowKey("dst", src, dst, "tcp", 80))
+    assert (d.action, d.notes) == ("allow", ())
