@@ -296,9 +296,14 @@ def _service(model: ClusterModel, conn: Connection, port: int) -> tuple[str, str
 class TrafficModel:
     """The model's connections prepared for simulation, with the decision cache."""
 
-    def __init__(self, model: ClusterModel, decide: Decide) -> None:
+    def __init__(self, model: ClusterModel, decide: Decide, key_cache: int = 8192) -> None:
         self.model = model
         self._decide = decide
+        # Rendered records are cached up to ``key_cache`` of them (the cache is dropped when full:
+        # rare keys such as one scanner address on one port would otherwise pile up); a record's
+        # index is kept for good, so a re-created record renders the same bytes.
+        self._key_cache = key_cache
+        self._key_index: dict[tuple[int, int, int], int] = {}
         self._verdicts: dict[tuple[Any, ...], Verdict] = {}
         self._interned: dict[Verdict, Verdict] = {}
         self._group_ids: dict[tuple[Any, ...], int] = {}
@@ -561,6 +566,8 @@ class TrafficModel:
         """Turn the interval's groups into records (one per group)."""
         out = []
         keys = self._keys
+        if len(keys) > self._key_cache:
+            keys.clear()
         for gid, c in groups.items():
             key = (gid, c[7], c[8])
             rk = keys.get(key)
@@ -568,12 +575,13 @@ class TrafficModel:
                 g = self.group_list[gid]
                 srcs = tuple(m for i, m in enumerate(g.src_members) if c[7] >> i & 1)
                 dsts = tuple(m for i, m in enumerate(g.dst_members) if c[8] >> i & 1)
-                rk = keys[key] = self._record_key(g, srcs, dsts)
+                index = self._key_index.setdefault(key, len(self._key_index))
+                rk = keys[key] = self._record_key(g, srcs, dsts, index)
             out.append((rk, c))
         return out
 
     def _record_key(
-        self, g: _Group, src_members: tuple[Member, ...], dst_members: tuple[Member, ...]
+        self, g: _Group, src_members: tuple[Member, ...], dst_members: tuple[Member, ...], index: int
     ) -> RecordKey:
         conn, verdict, reporter = g.plan.conn, g.verdict, g.reporter
         src0, dst0 = src_members[0], dst_members[0]
@@ -591,7 +599,7 @@ class TrafficModel:
             domains=tuple(sorted({d for m in dst_members for d in m.domains})),
             verdict=verdict,
             host=(src0 if reporter == "src" else dst0).node or "-",
-            index=len(self._keys),
+            index=index,
         )
         rk.offset = self.node_offsets.get(rk.host, 0)
         rk.gm_key = (

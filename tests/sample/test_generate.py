@@ -139,3 +139,24 @@ def test_a_bad_start_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["sample", "--out", str(tmp_path), "--start", "yesterday"])
     assert isinstance(result.exception, UsageError)  # main() turns it into exit code 2
     assert "--start 'yesterday' is not an ISO date" in str(result.exception)
+
+
+def test_dropping_the_record_cache_does_not_change_a_byte(model: ClusterModel) -> None:
+    import random
+
+    from flowlens.sample.generate import _Enterprise, _Goldmane, _Whisker
+    from flowlens.sample.traffic import TrafficModel, declared_decisions
+
+    def render(key_cache: int) -> str:
+        traffic = TrafficModel(model, declared_decisions(model), key_cache=key_cache)
+        rng = random.Random(5)
+        producers = [_Enterprise(False), _Goldmane(), _Whisker(None, 1)]
+        out = []
+        for i in range(150):
+            iv = traffic.interval(i, int(START.timestamp()) + 300 * i, rng)
+            for p in producers:
+                out += [text for _, text in p.feed(iv)]
+        out += [text for p in producers for _, text in p.finish()]
+        return "".join(out)
+
+    assert render(key_cache=16) == render(key_cache=1_000_000)
