@@ -18,12 +18,14 @@ documentation address outside RFC 1918) and counted as *representative* rather t
 
 Then the summary of what the suggestion closes: for every pair of known workloads with at least
 one side in a target namespace, reachability before (policies in force, and what was observed
-denied) and after, on the ports the destination was seen serving (or ``PROBE_PORTS``); and, per
-workload, egress to and ingress from arbitrary private and public addresses.
+denied) and after, on the ports the destination was seen serving (or ``PROBE_PORTS``); beyond
+``MAX_PAIRS`` pairs, every observed pair and then a fixed sample of the others; and, per workload,
+egress to and ingress from arbitrary private and public addresses.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +46,8 @@ REPRESENTATIVE = {"pvt": "10.255.255.254", "pub": "192.0.2.10"}
 #: Probe addresses for "arbitrary private / public address" reachability.
 PROBE_ADDRESSES = {"private": "10.255.255.253", "internet": "192.0.2.11"}
 PROBE_PORTS = (("tcp", 80), ("tcp", 443), ("tcp", 8080))
+#: At most this many workload pairs are checked for the closure summary (every observed pair first).
+MAX_PAIRS = 2000
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ class ProofResult:
     remediated: int  # denied edges that the candidate now allows
     still_denied: tuple[str, ...]  # denied edges (with --include-denied) still denied
     skipped: int  # reports of edges left out on purpose
-    pairs_checked: int
+    pairs_total: int  # workload pairs with a side in a target namespace
+    pairs_checked: int  # at most max_pairs of them: every observed pair, then a fixed sample
     pairs_open_before: int
     pairs_open_after: int
     closed_pairs: tuple[Closed, ...]
@@ -146,6 +151,7 @@ def prove(
     policies: Sequence[Path] = (),
     inventory: Sequence[Path] | Inventory | None = None,
     replace: bool = False,
+    max_pairs: int = MAX_PAIRS,
 ) -> ProofResult:
     """Replay ``reports`` against the candidate (``suggestion``, or the manifests in ``check_paths``)."""
     inv = inventory if isinstance(inventory, Inventory) or inventory is None else None
@@ -239,7 +245,7 @@ def prove(
                 )
             )
 
-    pairs = _closure(reports, options, before, after, inv)
+    pairs = _closure(reports, options, before, after, inv, bool(in_force.policies), max_pairs)
     notes = tuple(sorted(set(after_set.notes)))
     return ProofResult(
         replayed=replayed,
@@ -250,11 +256,12 @@ def prove(
         remediated=len(remediated),
         still_denied=tuple(sorted(still_denied)),
         skipped=skipped,
-        pairs_checked=pairs[0],
-        pairs_open_before=pairs[1],
-        pairs_open_after=pairs[2],
-        closed_pairs=pairs[3],
-        closed_external=pairs[4],
+        pairs_total=pairs[0],
+        pairs_checked=pairs[1],
+        pairs_open_before=pairs[2],
+        pairs_open_after=pairs[3],
+        closed_pairs=pairs[4],
+        closed_external=pairs[5],
         notes=notes,
     )
 
@@ -277,7 +284,9 @@ def _closure(
     before: Evaluator,
     after: Evaluator,
     inventory: Inventory | None,
-) -> tuple[int, int, int, tuple[Closed, ...], tuple[Closed, ...]]:
+    before_has_policies: bool,
+    max_pairs: int,
+) -> tuple[int, int, int, int, tuple[Closed, ...], tuple[Closed, ...]]:
     workload_of = build_workloads(reports, options.label_keys)
     labels: dict[Workload, list[tuple[tuple[str, str], ...] | None]] = defaultdict(list)
     served: dict[Workload, set[tuple[str, int]]] = defaultdict(set)
@@ -313,30 +322,49 @@ def _closure(
     }
     targets = set(options.namespaces)
     workloads = sorted(eps)
+    candidates = [
+        (a, b)
+        for a in workloads
+        for b in workloads
+        if a != b and (a.namespace in targets or b.namespace in targets)
+    ]
+    len_all = len(candidates)
+    if len(candidates) > max_pairs:
+        # Every observed pair, then a fixed pseudo-random sample of the others: the same store
+        # always checks the same pairs.
+        observed = {(k.edge[0], k.edge[1]) for k in edge_keys(reports, options)}
+        candidates.sort(
+            key=lambda p: (
+                p not in observed,
+                hashlib.sha256(
+                    f"{p[0].namespace}|{p[0].selector}|{p[1].namespace}|{p[1].selector}".encode()
+                ).digest(),
+            )
+        )
+        candidates = sorted(candidates[:max_pairs])
     checked = open_before = open_after = 0
     closed: list[Closed] = []
-    for a in workloads:
-        for b in workloads:
-            if a == b or (a.namespace not in targets and b.namespace not in targets):
-                continue
-            probes = sorted(served.get(b) or PROBE_PORTS)
-            checked += 1
-            was = (a, b) not in denied_pairs and any(
-                before.connection(eps[a], eps[b], proto, port).action == "allow" for proto, port in probes
-            )
-            now_open = any(
-                after.connection(eps[a], eps[b], proto, port).action == "allow" for proto, port in probes
-            )
-            open_before += was
-            open_after += bool(now_open)
-            if was and not now_open:
-                closed.append(
-                    Closed(
-                        f"{a.display} ({a.namespace})",
-                        f"{b.display} ({b.namespace})",
-                        ", ".join(f"{p}/{n}" for p, n in probes),
-                    )
+    for a, b in candidates:
+        probes = sorted(served.get(b) or PROBE_PORTS)
+        checked += 1
+        # Without policies in force everything was reachable, except what was seen denied.
+        was = (a, b) not in denied_pairs and (
+            not before_has_policies
+            or any(before.connection(eps[a], eps[b], proto, port).action == "allow" for proto, port in probes)
+        )
+        now_open = any(
+            after.connection(eps[a], eps[b], proto, port).action == "allow" for proto, port in probes
+        )
+        open_before += was
+        open_after += now_open
+        if was and not now_open:
+            closed.append(
+                Closed(
+                    f"{a.display} ({a.namespace})",
+                    f"{b.display} ({b.namespace})",
+                    ", ".join(f"{p}/{n}" for p, n in probes),
                 )
+            )
     external: list[Closed] = []
     for w in workloads:
         if w.namespace not in targets:
@@ -366,4 +394,4 @@ def _closure(
                             f"{proto}/{port}",
                         )
                     )
-    return checked, open_before, open_after, tuple(closed), tuple(external)
+    return len_all, checked, open_before, open_after, tuple(closed), tuple(external)

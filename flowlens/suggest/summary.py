@@ -106,6 +106,7 @@ def build_summary(
         "remediated_edges": result.remediated,
         "still_denied": list(result.still_denied),
         "left_out_reports": result.skipped,
+        "workload_pairs": result.pairs_total,
         "workload_pairs_checked": result.pairs_checked,
         "workload_pairs_open_before": result.pairs_open_before,
         "workload_pairs_open_after": result.pairs_open_after,
@@ -180,6 +181,11 @@ def format_summary(s: Summary) -> str:
         trace = " > ".join(b["trace"]) or "no policy hit"
         lines.append(f"  BROKEN {b['source']} -> {b['dest']} {port} ({side}): {trace}")
         lines.extend(f"    {n}" for n in b["notes"][:3])
+    if p["workload_pairs_checked"] < p["workload_pairs"]:
+        lines.append(
+            f"  checked {p['workload_pairs_checked']} of {p['workload_pairs']} workload pairs: every observed pair, "
+            "then a fixed sample of the others"
+        )
     lines.append(
         f"closes: {p['workload_pairs_open_before']} of {p['workload_pairs_checked']} workload pairs were "
         f"reachable before, {p['workload_pairs_open_after']} are now; "
