@@ -63,6 +63,11 @@ def port(value: int | None) -> str:
     return "*" if value is None else str(value)
 
 
+def endpoint(namespace: str | None, name: str) -> str:
+    """'ns/name' for namespaced endpoints, the bare name for hosts and networks (namespace '-')."""
+    return name if namespace in (None, "", "-") else f"{namespace}/{name}"
+
+
 def md_escape(value: Any) -> str:
     """Any value as Markdown text that renders literally (inside a table cell too)."""
     if value is None:
@@ -76,6 +81,7 @@ def md_escape(value: Any) -> str:
 
 def _filters(env: Environment) -> None:
     env.filters.update(pct=pct, score=score, num=num, size=size, delta=delta, port=port)
+    env.globals["endpoint"] = endpoint
 
 
 _HTML = Environment(
