@@ -14,6 +14,7 @@ Printed per run: wall and CPU seconds, records per second (wall and CPU; CPU is 
 did, which is fair on a busy machine) and peak RSS. Then:
 
 * the RSS ratio between the largest and the smallest size (streaming: about 1);
+* the marginal rate between the two sizes (the start-up cost cancels out);
 * a baseline measured in the same run: the same records written the straightforward way, one
   ``json.dumps`` of a full dict per record, and the generator's speed-up over it.
 """
@@ -170,6 +171,12 @@ def main() -> None:
             ratio = runs[-1]["rss_kib"] / runs[0]["rss_kib"]
             print(
                 f"{mode:>9} peak RSS {runs[-1]['records']:,.0f} / {runs[0]['records']:,.0f} records: {ratio:.2f}x"
+            )
+            # the start-up (imports, policies, first evaluations) cancels out in the difference
+            extra = runs[-1]["records"] - runs[0]["records"]
+            marginal = extra / (runs[-1]["cpu"] - runs[0]["cpu"])
+            print(
+                f"{mode:>9} marginal rate {runs[0]['records']:,.0f} -> {runs[-1]['records']:,.0f}: {marginal:,.0f} rec/s cpu"
             )
     base = baseline(args.baseline_records)
     first = next(iter(results.values()))[0]
