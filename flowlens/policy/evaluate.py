@@ -214,6 +214,7 @@ class _CEntity:
     positive: Selector | None
     negative: Selector | None
     scope: str | None  # the policy namespace the selector is limited to, for messages
+    empty: bool  # no criteria: matches any peer
 
 
 @dataclass(frozen=True)
@@ -315,7 +316,7 @@ def _compile_entity(er: EntityRule, policy: Policy) -> _CEntity:
             parts.append(er.service_accounts.selector.prefixed(SERVICE_ACCOUNT_LABEL_PREFIX))
     positive = and_(*parts) if parts else None
     scope = policy.namespace if er.has_selector_fields and er.namespace_selector is None else None
-    return _CEntity(er, positive, er.not_selector, scope)
+    return _CEntity(er, positive, er.not_selector, scope, er.is_empty)
 
 
 def _describe_selection(er: EntityRule, scope: str | None) -> str:
@@ -404,6 +405,10 @@ class Evaluator:
         self._local_cache: dict[Endpoint, tuple[_Local, tuple[str, ...]]] = {}
         self._side_cache: dict[Endpoint, tuple[_Side, tuple[str, ...]]] = {}
         self._keys_cache: dict[Selector, frozenset[str]] = {}
+        self._selection_cache: dict[
+            tuple[int, Endpoint, str, bool],
+            tuple[tuple[Tier, tuple[_CPolicy, ...], tuple[str, ...], tuple[str, ...]], ...],
+        ] = {}
 
     # -- public API -----------------------------------------------------------------------
 
@@ -591,34 +596,41 @@ class Evaluator:
         ctx.notes.update(dst_notes)
         way = "egress" if direction == EGRESS else "ingress"
         hits: list[PolicyHit] = []
-        ctx.say(
-            f"{way.capitalize()} at {local.ident.display}: {src.display} -> {dst.display} "
-            f"{protocol_name(proto)}/{'?' if port is None else port}."
-        )
-        for tier, cpols in plan:
-            applicable: list[_CPolicy] = []
-            for cp in cpols:
-                if direction not in cp.policy.types:
-                    continue
-                selected = self._select(cp, local.ident, ctx)
-                if selected:
-                    applicable.append(cp)
-            order = "no order" if tier.order is None else f"order {_number(tier.order)}"
+        if ctx.log is not None:
+            ctx.say(
+                f"{way.capitalize()} at {local.ident.display}: {src.display} -> {dst.display} "
+                f"{protocol_name(proto)}/{'?' if port is None else port}."
+            )
+        for tier, applicable, sel_notes, sel_log in self._selection(
+            plan, local_ep, local.ident, direction, ctx.lenient
+        ):
+            if sel_notes or sel_log:
+                ctx.undecided = True
+                ctx.notes.update(sel_notes)
+                for line in sel_log:
+                    if ctx.log is not None:
+                        ctx.say(line)
             if not applicable:
-                ctx.say(
-                    f"Tier {tier.name} ({order}): no policy selects {local.ident.display} for {way}; skipped."
-                )
+                if ctx.log is not None:
+                    ctx.say(
+                        f"Tier {tier.name} ({_tier_order(tier)}): no policy selects {local.ident.display} for {way}; skipped."
+                    )
                 continue
-            names = ", ".join(cp.policy.display for cp in applicable)
-            ctx.say(f"Tier {tier.name} ({order}) applies; policies in order: {names}.")
+            if ctx.log is not None:
+                names = ", ".join(cp.policy.display for cp in applicable)
+                ctx.say(f"Tier {tier.name} ({_tier_order(tier)}) applies; policies in order: {names}.")
             verdict: str | None = None
             for cp in applicable:
                 rules = cp.rules(direction)
-                if not rules:
+                if not rules and ctx.log is not None:
                     ctx.say(f"  {cp.policy.display} has no {way} rules.")
                 for index, crule in enumerate(rules):
                     matched, why = self._rule(crule, cp.policy, src, dst, local, proto, port, direction, ctx)
-                    label = f"  {cp.policy.display} {way} rule {index} ({crule.rule.action})"
+                    label = (
+                        f"  {cp.policy.display} {way} rule {index} ({crule.rule.action})"
+                        if ctx.log is not None
+                        else ""
+                    )
                     if matched is None:
                         ctx.undecided = True
                         matched = (crule.rule.action == "Deny") != ctx.lenient
@@ -627,24 +639,28 @@ class Evaluator:
                             f"for {local.ident.display}: {why}; treated as "
                             f"{'matching' if matched else 'not matching'} (the stricter outcome)"
                         )
-                        ctx.say(
-                            f"{label}: undecided ({why}); treated as {'matching' if matched else 'not matching'}."
-                        )
-                    elif not matched:
+                        if ctx.log is not None:
+                            ctx.say(
+                                f"{label}: undecided ({why}); treated as {'matching' if matched else 'not matching'}."
+                            )
+                    elif not matched and ctx.log is not None:
                         ctx.say(f"{label}: does not match ({why}).")
                     if not matched:
                         continue
                     if crule.rule.action == "Log":
-                        ctx.say(f"{label}: matches; Log continues with the next rule.")
+                        if ctx.log is not None:
+                            ctx.say(f"{label}: matches; Log continues with the next rule.")
                         continue
                     hits.append(cp.policy.hit(len(hits), crule.rule.action.lower(), index))
                     verdict = crule.rule.action
                     if verdict == "Pass":
-                        ctx.say(f"{label}: matches; Pass skips the rest of tier {tier.name}.")
+                        if ctx.log is not None:
+                            ctx.say(f"{label}: matches; Pass skips the rest of tier {tier.name}.")
                     else:
-                        ctx.say(
-                            f"{label}: matches; the connection is {'allowed' if verdict == 'Allow' else 'denied'}."
-                        )
+                        if ctx.log is not None:
+                            ctx.say(
+                                f"{label}: matches; the connection is {'allowed' if verdict == 'Allow' else 'denied'}."
+                            )
                     break
                 if verdict is not None:
                     break
@@ -657,21 +673,24 @@ class Evaluator:
             action = tier.default_action.lower()
             hits.append(blame.policy.hit(len(hits), action, -1))
             if action == "deny":
-                ctx.say(
-                    f"  No rule of tier {tier.name} matched: end-of-tier deny (blamed on {blame.policy.display})."
-                )
+                if ctx.log is not None:
+                    ctx.say(
+                        f"  No rule of tier {tier.name} matched: end-of-tier deny (blamed on {blame.policy.display})."
+                    )
                 return "deny", hits
-            ctx.say(
-                f"  No rule of tier {tier.name} matched: the tier's defaultAction Pass goes to the next tier."
-            )
+            if ctx.log is not None:
+                ctx.say(
+                    f"  No rule of tier {tier.name} matched: the tier's defaultAction Pass goes to the next tier."
+                )
         return self._profiles(local, hits, ctx)
 
     def _profiles(self, local: _Local, hits: list[PolicyHit], ctx: _Ctx) -> tuple[str, list[PolicyHit]]:
         ident = local.ident
         if ident.kind == "wep":
-            ctx.say(
-                f"Profiles: kns.{ident.namespace} allows everything (pods are allowed unless a policy denies)."
-            )
+            if ctx.log is not None:
+                ctx.say(
+                    f"Profiles: kns.{ident.namespace} allows everything (pods are allowed unless a policy denies)."
+                )
             hits.append(profile_hit(len(hits), f"kns.{ident.namespace}", "allow"))
             return "allow", hits
         if local.profiles is None:
@@ -680,7 +699,8 @@ class Evaluator:
                 "unknown; treated as having none (Calico denies host-endpoint traffic no policy allows)"
             )
         if local.profiles and DEFAULT_ALLOW_PROFILE in local.profiles:
-            ctx.say(f"Profiles: {DEFAULT_ALLOW_PROFILE} allows everything.")
+            if ctx.log is not None:
+                ctx.say(f"Profiles: {DEFAULT_ALLOW_PROFILE} allows everything.")
             hits.append(profile_hit(len(hits), DEFAULT_ALLOW_PROFILE, "allow"))
             return "allow", hits
         unknown = [p for p in local.profiles or () if p != DEFAULT_ALLOW_PROFILE]
@@ -689,26 +709,50 @@ class Evaluator:
                 f"profiles {', '.join(unknown)} of host endpoint {ident.display} are not evaluated "
                 "(Profile resources are not loaded); treated as not allowing"
             )
-        ctx.say(
-            f"Profiles: host endpoint {ident.display} has no profile that allows; Calico denies "
-            "(failsafe ports are not modelled)."
-        )
+        if ctx.log is not None:
+            ctx.say(
+                f"Profiles: host endpoint {ident.display} has no profile that allows; Calico denies "
+                "(failsafe ports are not modelled)."
+            )
         hits.append(profile_hit(len(hits), "__NO_MATCH__", "deny"))
         return "deny", hits
 
-    def _select(self, cp: _CPolicy, ident: _Ident, ctx: _Ctx) -> bool:
-        why = ident.view.undecided(self._keys(cp.selector))
-        if why is not None:
-            ctx.undecided = True
-            if ctx.lenient:
-                return False
-            ctx.notes.add(
-                f"whether {cp.policy.display} selects {ident.display} could not be decided: {why}; "
-                "assumed to select it (the stricter outcome)"
-            )
-            ctx.say(f"  {cp.policy.display}: selection undecided ({why}); assumed to select.")
-            return True
-        return cp.selector.matches(ident.view.labels)
+    def _selection(
+        self, plan: _Plan, local_ep: Endpoint, ident: _Ident, direction: str, lenient: bool
+    ) -> tuple[tuple[Tier, tuple[_CPolicy, ...], tuple[str, ...], tuple[str, ...]], ...]:
+        """Per tier: the policies that select the endpoint for the direction, with the notes and
+        explain lines of undecided selections. It does not depend on the peer, so it is cached
+        per endpoint: a key costs the rule checks only."""
+        cache_key = (id(plan), local_ep, direction, lenient)
+        cached = self._selection_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        out = []
+        for tier, cpols in plan:
+            applicable: list[_CPolicy] = []
+            notes: list[str] = []
+            log: list[str] = []
+            for cp in cpols:
+                if direction not in cp.policy.types:
+                    continue
+                why = ident.view.undecided(self._keys(cp.selector))
+                if why is None:
+                    if cp.selector.matches(ident.view.labels):
+                        applicable.append(cp)
+                    continue
+                if lenient:
+                    log.append(f"  {cp.policy.display}: selection undecided ({why}); assumed not to select.")
+                    continue
+                notes.append(
+                    f"whether {cp.policy.display} selects {ident.display} could not be decided: {why}; "
+                    "assumed to select it (the stricter outcome)"
+                )
+                log.append(f"  {cp.policy.display}: selection undecided ({why}); assumed to select.")
+                applicable.append(cp)
+            out.append((tier, tuple(applicable), tuple(notes), tuple(log)))
+        result = tuple(out)
+        self._selection_cache[cache_key] = result
+        return result
 
     def _keys(self, sel: Selector) -> frozenset[str]:
         keys = self._keys_cache.get(sel)
@@ -774,7 +818,7 @@ class Evaluator:
         unknown: list[str],
     ) -> tuple[bool | None, str]:
         er = ce.source
-        if er.is_empty:
+        if ce.empty:
             return True, ""
         if er.nets:
             inside = _nets_match(er.nets, side)
@@ -1084,6 +1128,10 @@ class Evaluator:
         result = (side, ())
         self._side_cache[original] = result
         return result
+
+
+def _tier_order(tier: Tier) -> str:
+    return "no order" if tier.order is None else f"order {_number(tier.order)}"
 
 
 def _number(value: float) -> str:

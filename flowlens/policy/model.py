@@ -478,6 +478,35 @@ class Endpoint:
         if self.ip in ("", "-"):
             object.__setattr__(self, "ip", None)
 
+    def __hash__(self) -> int:
+        # Endpoints are memo keys for every flow replayed: hash the fields once.
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(
+                (
+                    self.kind,
+                    self.namespace,
+                    self.name,
+                    self.labels,
+                    self.ip,
+                    self.service_account,
+                    self.named_ports,
+                    self.namespace_labels,
+                    self.service_account_labels,
+                    self.labels_known,
+                )
+            )
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        # String hashes differ between processes: never carry the cached one across a pickle.
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+
     @property
     def is_policy_endpoint(self) -> bool:
         """Pods and host endpoints have policy; network sets and plain addresses do not."""
