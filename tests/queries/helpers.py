@@ -28,9 +28,9 @@ def netset(namespace: str, name: str) -> Endpoint:
     return ("ns", namespace, name, {"kind": "set"})
 
 
-def flow(src: Endpoint, dst: Endpoint, *, minute: int = 0, **overrides: Any) -> dict[str, Any]:
-    """A flow row from ``src`` to ``dst``; ``minute`` shifts the 5-minute interval."""
-    start = T0 + dt.timedelta(minutes=minute)
+def flow(src: Endpoint, dst: Endpoint, **overrides: Any) -> dict[str, Any]:
+    """A flow row from ``src`` to ``dst``; ``minute=N`` shifts the 5-minute interval by N minutes."""
+    start = T0 + dt.timedelta(minutes=int(overrides.pop("minute", 0)))
     row: dict[str, Any] = {
         "source_type": src[0],
         "source_namespace": src[1],
