@@ -204,6 +204,7 @@ def main() -> None:
         evaluator._cache.clear()
         evaluator._local_cache.clear()
         evaluator._side_cache.clear()
+        evaluator._selection_cache.clear()
         evaluator.evaluate(_flow_key(row))
         n += 1
     per_record = (time.perf_counter() - t) / n
