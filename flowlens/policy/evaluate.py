@@ -28,7 +28,10 @@ Undecidable rules: without an inventory some facts are unknown (the labels of a 
 labels, named ports, a masked IP). A selector or field that depends on an unknown fact is
 *undecided*; flowlens then takes the stricter outcome and says so in ``Decision.notes``: an
 undecided policy selector selects the endpoint, an undecided Deny rule matches, and an undecided
-Allow, Pass or Log rule does not match.
+Allow, Pass or Log rule does not match. When the other way round would give a different result,
+``Decision.alternative_*`` holds it (replay keeps a recorded verdict that is one of the two).
+Masked IPs are narrowed where possible: a host endpoint's ``expectedIPs``, the inventory's pod
+IPs, and Calico's ``pvt``/``pub`` class against CIDRs that cannot hold such an address.
 
 Staged policies only shape the pending trace (staged treated as enforced; ``stagedAction: Delete``
 removes its enforced counterpart there; ``Ignore`` is never evaluated). Traces are tuples of
