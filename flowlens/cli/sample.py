@@ -178,7 +178,7 @@ def register(app: typer.Typer) -> None:
             err=True,
         )
         for f, (n, lines_total) in by_format.items():
-            what = "responses" if f == "whisker" else "lines"
+            what = "responses and stream events" if f == "whisker" else "lines"
             typer.echo(f"  {f}: {n} files, {lines_total} {what}", err=True)
         typer.echo("  inventory.yaml, policies/ and cluster.yaml next to them", err=True)
         typer.echo(str(out))

@@ -140,15 +140,17 @@ def estimate_days(
 
 #: (relative file name, text of one or more complete lines)
 Chunk = tuple[str, str]
+#: a chunk and how many records it holds (lines; Whisker: responses or events)
+Counted = tuple[str, str, int]
 
 
 class _Producer:
     fmt = ""
 
-    def feed(self, iv: Interval) -> list[Chunk]:
+    def feed(self, iv: Interval) -> list[Counted]:
         raise NotImplementedError
 
-    def finish(self) -> list[Chunk]:
+    def finish(self) -> list[Counted]:
         return []
 
 
@@ -160,7 +162,7 @@ class _Enterprise(_Producer):
     def __init__(self, legacy: bool) -> None:
         self.legacy = legacy
 
-    def feed(self, iv: Interval) -> list[Chunk]:
+    def feed(self, iv: Interval) -> list[Counted]:
         legacy, t0 = self.legacy, iv.start
         per_host: dict[str, list[str]] = {}
         for rk, c in iv.records:
@@ -174,7 +176,7 @@ class _Enterprise(_Producer):
                 f',"num_flows":{c[4]},"num_flows_started":{c[5]},"num_flows_completed":{c[6]}'
                 f',"packets_in":{c[2]},"packets_out":{c[3]}{b}'
             )
-        return [(f"{host}/flows.log", "".join(lines)) for host, lines in per_host.items()]
+        return [(f"{host}/flows.log", "".join(lines), len(lines)) for host, lines in per_host.items()]
 
 
 class _Elasticsearch(_Producer):
@@ -189,7 +191,7 @@ class _Elasticsearch(_Producer):
         self.suffix = ',"cluster":' + render.dumps(cluster) + ',"generated_time":"'
         self.rng = random.Random(seed * 7919 + 17)  # noqa: S311 - document ids, not secrets
 
-    def feed(self, iv: Interval) -> list[Chunk]:
+    def feed(self, iv: Interval) -> list[Counted]:
         getrandbits = self.rng.getrandbits
         b64 = base64.urlsafe_b64encode
         legacy, cluster, t0 = self.legacy, self.cluster, iv.start
@@ -209,20 +211,13 @@ class _Elasticsearch(_Producer):
             if stamp is None:
                 stamp = seconds[sec] = dt.datetime.fromtimestamp(sec, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
             generated = f"{stamp}.{frac:03d}".rstrip("0").rstrip(".") + "Z"
-            lines += (
-                prefix,
-                doc_id,
-                f'","_score":null,"_source":{{"start_time":{s},"end_time":{e}',
-                a,
+            lines.append(
+                f'{prefix}{doc_id}","_score":null,"_source":{{"start_time":{s},"end_time":{e}{a}'
                 f',"bytes_in":{c[0]},"bytes_out":{c[1]},"num_flows":{c[4]},"num_flows_started":{c[5]}'
-                f',"num_flows_completed":{c[6]},"packets_in":{c[2]},"packets_out":{c[3]}',
-                b,
-                str(e * 1000),
-                suffix,
-                generated,
-                '"}}\n',
+                f',"num_flows_completed":{c[6]},"packets_in":{c[2]},"packets_out":{c[3]}'
+                f'{b}{e * 1000}{suffix}{generated}"}}}}\n'
             )
-        return [(f"flows-{day}.ndjson", "".join(lines))] if lines else []
+        return [(f"flows-{day}.ndjson", "".join(lines), len(lines))] if lines else []
 
 
 def _aggregate(iv: Interval) -> dict[tuple[Any, ...], list[Any]]:
@@ -249,7 +244,7 @@ class _Goldmane(_Producer):
 
     fmt = "goldmane"
 
-    def feed(self, iv: Interval) -> list[Chunk]:
+    def feed(self, iv: Interval) -> list[Counted]:
         day = dt.datetime.fromtimestamp(iv.start, dt.UTC).strftime("%Y-%m-%d")
         lines = [
             render.goldmane_line(
@@ -262,7 +257,7 @@ class _Goldmane(_Producer):
             )
             for rk, c, sl, dl in _aggregate(iv).values()
         ]
-        return [(f"flows-{day}.ndjson", "".join(lines))] if lines else []
+        return [(f"flows-{day}.ndjson", "".join(lines), len(lines))] if lines else []
 
 
 class _Whisker(_Producer):
@@ -275,7 +270,7 @@ class _Whisker(_Producer):
         self.acc: dict[tuple[Any, ...], list[Any]] = {}
         self.stream_from = None if last_start is None else last_start + INTERVAL - stream_hours * 3600
 
-    def _flush(self) -> list[Chunk]:
+    def _flush(self) -> list[Counted]:
         if self.hour is None or not self.acc:
             return []
         name = dt.datetime.fromtimestamp(self.hour, dt.UTC).strftime("flows-%Y-%m-%dT%H.json")
@@ -284,10 +279,10 @@ class _Whisker(_Producer):
             for rk, c, sl, dl, st, en in sorted(self.acc.values(), key=lambda a: (-a[4], a[0].index))
         ]
         self.acc = {}
-        return [(name, render.dumps({"total": {"totalPages": 1}, "items": items}) + "\n")]
+        return [(name, render.dumps({"total": {"totalPages": 1}, "items": items}) + "\n", 1)]
 
-    def feed(self, iv: Interval) -> list[Chunk]:
-        out: list[Chunk] = []
+    def feed(self, iv: Interval) -> list[Counted]:
+        out: list[Counted] = []
         hour = iv.start - iv.start % 3600
         if hour != self.hour:
             out += self._flush()
@@ -309,10 +304,10 @@ class _Whisker(_Producer):
                 )
                 stream.append("data: " + render.dumps(flow) + "\n\n")
         if stream:
-            out.append(("flows-watch.sse", "".join(stream)))
+            out.append(("flows-watch.sse", "".join(stream), len(stream)))
         return out
 
-    def finish(self) -> list[Chunk]:
+    def finish(self) -> list[Counted]:
         return self._flush()
 
 
@@ -335,8 +330,10 @@ def iter_chunks(
     a generator, so memory stays flat whatever the number of records."""
     producer = _producer(fmt, model, options)
     for iv in intervals(model, options, decide):
-        yield from producer.feed(iv)
-    yield from producer.finish()
+        for rel, text, _ in producer.feed(iv):
+            yield rel, text
+    for rel, text, _ in producer.finish():
+        yield rel, text
 
 
 def iter_lines(
@@ -462,8 +459,8 @@ def write_sample(
         if raw is not writer:
             raw.close()
 
-    def emit(fmt: str, chunks: Iterable[Chunk]) -> None:
-        for rel, text in chunks:
+    def emit(fmt: str, chunks: Iterable[Counted]) -> None:
+        for rel, text, n in chunks:
             data = text.encode()
             key = (fmt, rel)
             if fmt == "enterprise":
@@ -472,14 +469,8 @@ def write_sample(
                     log = logs[rel] = _RotatingLog(
                         _safe_join(out / fmt, rel), options.rotate_bytes, options.gzip_level, pool
                     )
-                log.write(data, text.count("\n"))
+                log.write(data, n)
                 continue
-            if rel.endswith(".json"):
-                n = 1
-            elif rel.endswith(".sse"):
-                n = text.count("\n\n")
-            else:
-                n = text.count("\n")
             counts[key] = counts.get(key, 0) + n
             handle = handles.get(key)
             if handle is None:
