@@ -125,4 +125,5 @@ SELECT
     last_seen
 FROM r
 ORDER BY
-    connections DESC, bytes DESC, records DESC, source, dest, proto, dest_port, side, tier, policy, rule_index
+    connections DESC, bytes DESC, records DESC, source, source_type, dest, dest_type, proto, dest_port, side, tier,
+    policy, rule_index

@@ -169,4 +169,5 @@ SELECT
 FROM c
 GROUP BY category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by, why
 ORDER BY
-    connections DESC, bytes DESC, records DESC, category, source, dest, proto, dest_port, side, allowed_by, why
+    connections DESC, bytes DESC, records DESC, category, source, source_type, dest, dest_type, proto, dest_port,
+    side, allowed_by, why
