@@ -155,8 +155,8 @@ def test_dropping_the_record_cache_does_not_change_a_byte(model: ClusterModel) -
         for i in range(150):
             iv = traffic.interval(i, int(START.timestamp()) + 300 * i, rng)
             for p in producers:
-                out += [text for _, text in p.feed(iv)]
-        out += [text for p in producers for _, text in p.finish()]
+                out += [text for _, text, _ in p.feed(iv)]
+        out += [text for p in producers for _, text, _ in p.finish()]
         return "".join(out)
 
     assert render(key_cache=16) == render(key_cache=1_000_000)
