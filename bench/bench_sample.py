@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import resource
 import subprocess
@@ -38,6 +39,7 @@ def child(records: int, fmt: str, mode: str) -> None:
     from flowlens.sample import SampleOptions, load_model, write_sample
 
     model = load_model()
+    gc.set_threshold(100_000, 50, 50)  # as `flowlens sample` does
     rotate = 100 * 2**20 if mode == "rotate" else 2**50
     with tempfile.TemporaryDirectory(prefix="flowlens-bench-") as tmp:
         opts = SampleOptions(start=START, days=None, records=records, formats=(fmt,), rotate_bytes=rotate)

@@ -7,6 +7,7 @@ and passed to the library. stdout gets the output folder (data, for scripts); st
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import shutil
 from pathlib import Path
 from typing import Annotated
@@ -160,6 +161,9 @@ def register(app: typer.Typer) -> None:
             compress=gzip_out,
             gzip_level=gzip_level,
         )
+        # The generator allocates many short-lived lists and no cycles worth collecting: fewer
+        # collections make it about 7% faster. (Only here: the library leaves the collector alone.)
+        gc.set_threshold(100_000, 50, 50)
         summary = write_sample(model, out, options, decide)
         (out / "inventory.yaml").write_text(render_inventory(model), encoding="utf-8")
         if model.policies_dir is not None:
