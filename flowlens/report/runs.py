@@ -147,7 +147,8 @@ def write_run(reports: Path, label: str, files: Mapping[str, str]) -> Path:
 
 def update_latest(reports: Path, label: str) -> None:
     """Point ``reports/latest`` (symlink) and ``reports/latest.html`` (redirect) at ``label``."""
-    inside(reports, label)
+    folder = inside(reports, label)
+    page = next((name for name in REPORT_FILES if (folder / name).is_file()), REPORT_FILES[0])
     link = reports / LATEST
     tmp = reports / f".{LATEST}.tmp"
     if tmp.is_symlink() or tmp.exists():
@@ -163,9 +164,9 @@ def update_latest(reports: Path, label: str) -> None:
     _write_text(
         reports / LATEST_HTML,
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="refresh" content="0; url={label}/report.html">'
+        f'<meta http-equiv="refresh" content="0; url={label}/{page}">'
         f"<title>latest coverage report</title></head>"
-        f'<body><a href="{label}/report.html">{label}</a></body></html>\n',
+        f'<body><a href="{label}/{page}">{label}</a></body></html>\n',
     )
 
 

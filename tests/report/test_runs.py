@@ -75,6 +75,9 @@ def _two_days(root: Path) -> Store:
     return Store(root)
 
 
+FAST = ("md", "json")  # HTML (charts) is tested elsewhere; leaving it out keeps these tests quick.
+
+
 def _history(reports: Path) -> list[dict]:
     return [json.loads(line) for line in (reports / "history.jsonl").read_text().splitlines()]
 
@@ -82,10 +85,10 @@ def _history(reports: Path) -> list[dict]:
 def test_re_running_a_window_replaces_its_report_and_history_entry(tmp_path: Path) -> None:
     store = _two_days(tmp_path / "store")
     reports = tmp_path / "reports"
-    first = generate(store, _day("2026-11-25"), reports)
+    first = generate(store, _day("2026-11-25"), reports, formats=FAST)
     before = {p.name: p.read_bytes() for p in first.folder.iterdir()}
     (first.folder / "stray.txt").write_text("left by hand")
-    again = generate(store, _day("2026-11-25"), reports)
+    again = generate(store, _day("2026-11-25"), reports, formats=FAST)
     after = {p.name: p.read_bytes() for p in again.folder.iterdir()}
     assert after == before  # same bytes, and the folder was replaced as a whole
     assert [h["label"] for h in _history(reports)] == ["2026-11-25"]
@@ -95,8 +98,8 @@ def test_re_running_a_window_replaces_its_report_and_history_entry(tmp_path: Pat
 def test_the_second_day_shows_changes_since_the_first(tmp_path: Path) -> None:
     store = _two_days(tmp_path / "store")
     reports = tmp_path / "reports"
-    generate(store, _day("2026-11-25"), reports)
-    second = generate(store, _day("2026-11-26"), reports)
+    generate(store, _day("2026-11-25"), reports, formats=FAST)
+    second = generate(store, _day("2026-11-26"), reports, formats=FAST)
     ch = second.document["changes"]
     assert ch["previous"] == "2026-11-25"
     assert ch["new_talkers"] == {
@@ -124,12 +127,12 @@ def test_the_trend_lists_every_run_up_to_the_window_in_window_order(tmp_path: Pa
     store = _two_days(tmp_path / "store")
     reports = tmp_path / "reports"
     # Run the later day first: the trend and the previous run follow window ends, not run order.
-    late = generate(store, _day("2026-11-26"), reports)
+    late = generate(store, _day("2026-11-26"), reports, formats=FAST)
     assert [h["label"] for h in late.document["trend"]] == ["2026-11-26"]
     assert late.document["changes"]["previous"] is None
-    early = generate(store, _day("2026-11-25"), reports)
+    early = generate(store, _day("2026-11-25"), reports, formats=FAST)
     assert [h["label"] for h in early.document["trend"]] == ["2026-11-25"]
-    rerun = generate(store, _day("2026-11-26"), reports)
+    rerun = generate(store, _day("2026-11-26"), reports, formats=FAST)
     assert [h["label"] for h in rerun.document["trend"]] == ["2026-11-25", "2026-11-26"]
     assert rerun.document["changes"]["previous"] == "2026-11-25"
     assert [h["label"] for h in _history(reports)] == ["2026-11-25", "2026-11-26"]
@@ -138,22 +141,25 @@ def test_the_trend_lists_every_run_up_to_the_window_in_window_order(tmp_path: Pa
 def test_index_lists_runs_newest_first_and_latest_points_to_the_newest_window(tmp_path: Path) -> None:
     store = _two_days(tmp_path / "store")
     reports = tmp_path / "reports"
-    generate(store, _day("2026-11-26"), reports)
-    generate(store, _day("2026-11-25"), reports)  # an older window run later does not become latest
+    generate(store, _day("2026-11-26"), reports, formats=FAST)
+    generate(
+        store, _day("2026-11-25"), reports, formats=FAST
+    )  # an older window run later does not become latest
     index = (reports / "index.html").read_text()
-    assert index.index('href="2026-11-26/report.html"') < index.index('href="2026-11-25/report.html"')
+    assert index.index('href="2026-11-26/report.json"') < index.index('href="2026-11-25/report.json"')
+    assert 'href="2026-11-26/report.html"' not in index  # only the files a run wrote are linked
     latest = reports / "latest"
     assert latest.is_symlink()
     assert latest.resolve() == (reports / "2026-11-26").resolve()
-    assert (latest / "report.html").is_file()
-    assert "url=2026-11-26/report.html" in (reports / "latest.html").read_text()
+    assert (latest / "report.json").is_file()
+    assert "url=2026-11-26/report.md" in (reports / "latest.html").read_text()  # no HTML was written
 
 
 def test_a_since_window_gets_its_own_folder_beside_day_windows(tmp_path: Path) -> None:
     store = _two_days(tmp_path / "store")
     reports = tmp_path / "reports"
     w = resolve_window(now=NOW, since="48h", until="2026-11-27T00:00:00Z")
-    out = generate(store, w, reports)
+    out = generate(store, w, reports, formats=FAST)
     assert out.folder == reports / "last-48h-20261127T0000Z"
     assert out.document["summary"]["records"] == 15 + 15 - 1 + 4
 
@@ -164,7 +170,7 @@ def test_a_damaged_history_line_is_reported_with_its_line_number(tmp_path: Path)
     reports.mkdir()
     (reports / "history.jsonl").write_text("{not json\n")
     with pytest.raises(InputError, match=r"history.jsonl:1"):
-        generate(store, _day("2026-11-25"), reports)
+        generate(store, _day("2026-11-25"), reports, formats=FAST)
 
 
 def test_report_folders_never_resolve_outside_the_reports_folder(tmp_path: Path) -> None:
@@ -183,6 +189,10 @@ def test_overlapping_runs_keep_both_history_entries(tmp_path: Path) -> None:
     store = _two_days(tmp_path / "store")
     reports = tmp_path / "reports"
     with ThreadPoolExecutor(max_workers=2) as pool:
-        done = list(pool.map(lambda day: generate(store, _day(day), reports), ["2026-11-25", "2026-11-26"]))
+        done = list(
+            pool.map(
+                lambda day: generate(store, _day(day), reports, formats=FAST), ["2026-11-25", "2026-11-26"]
+            )
+        )
     assert sorted(h["label"] for h in _history(reports)) == ["2026-11-25", "2026-11-26"]
-    assert all((g.folder / "report.html").is_file() for g in done)
+    assert all((g.folder / "report.json").is_file() for g in done)
