@@ -48,7 +48,7 @@ def is_stable_label(key: str) -> bool:
     return key not in UNSTABLE_LABEL_KEYS and not key.startswith(UNSTABLE_LABEL_PREFIXES)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class LoggedEndpoint:
     """One side of a report group, exactly as logged (namespace None for Calico's '-')."""
 
@@ -59,7 +59,7 @@ class LoggedEndpoint:
     labels: Labels | None  # None: labels were not logged
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Report:
     """A group of flow records with the same reporter, verdict, endpoints, proto and port."""
 
@@ -129,8 +129,30 @@ def reports_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Report]:
                 last_seen=_utc(r["last_seen"]),
             )
         )
-    out.sort()
+    out.sort(key=report_sort_key)
     return out
+
+
+def _endpoint_key(ep: LoggedEndpoint) -> tuple[str, str, str, str, bool, Labels]:
+    return (ep.type, ep.namespace or "", ep.name_aggr, ep.ip or "", ep.labels is None, ep.labels or ())
+
+
+def report_sort_key(rep: Report) -> tuple[object, ...]:
+    """A total order on reports (None sorts first), independent of the order rows arrived in."""
+    return (
+        rep.reporter,
+        rep.action,
+        _endpoint_key(rep.source),
+        _endpoint_key(rep.dest),
+        rep.proto,
+        -1 if rep.dest_port is None else rep.dest_port,
+        rep.records,
+        rep.connections,
+        rep.live_connections,
+        rep.bytes,
+        rep.first_seen,
+        rep.last_seen,
+    )
 
 
 @dataclass(frozen=True, order=True)

@@ -62,7 +62,7 @@ class SuggestOptions:
     max_extra_addresses: int = 0
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Port:
     """A protocol and destination port; ``port`` None means every port of the protocol."""
 
@@ -72,6 +72,10 @@ class Port:
     @property
     def text(self) -> str:
         return self.proto if self.port is None else f"{self.proto}/{self.port}"
+
+    @property
+    def sort_key(self) -> tuple[str, int]:
+        return (self.proto, -1 if self.port is None else self.port)
 
 
 @dataclass(frozen=True, order=True)
@@ -373,7 +377,7 @@ def _service_accounts(workloads: Iterable[Workload], inventory: Inventory | None
 
 
 def _port_key(ports: frozenset[Port]) -> tuple[Port, ...]:
-    return tuple(sorted(ports, key=lambda p: (p.proto, -1 if p.port is None else p.port)))
+    return tuple(sorted(ports, key=lambda p: p.sort_key))
 
 
 def _normalise_ports(ports: Iterable[Port], flavor: str) -> tuple[frozenset[Port], tuple[str, ...]]:
@@ -424,7 +428,7 @@ def _build_rules(
         rules.append(
             Rule(direction, tuple(sorted(set(merged), key=_peer_order)), ports, tuple(evidence), notes)
         )
-    rules.sort(key=lambda r: (tuple(_peer_order(p) for p in r.peers), r.ports))
+    rules.sort(key=lambda r: (tuple(_peer_order(p) for p in r.peers), tuple(p.sort_key for p in r.ports)))
     return tuple(rules)
 
 
@@ -509,7 +513,7 @@ def synthesise(
         dns: list[Evidence] = []
         left_out: list[LeftOut] = []
         for (src, dst, port), stats in sorted(
-            edges.items(), key=lambda kv: (_sort_side(kv[0][0]), _sort_side(kv[0][1]), kv[0][2])
+            edges.items(), key=lambda kv: (_sort_side(kv[0][0]), _sort_side(kv[0][1]), kv[0][2].sort_key)
         ):
             verdict = stats.verdict
             remediation = verdict == "deny"

@@ -299,3 +299,23 @@ def test_icmp_is_a_flagged_port_less_rule_in_kubernetes_and_a_protocol_rule_in_c
         {"action": "Allow", "protocol": "ICMP", "source": {"selector": "app == 'a'"}}
     ]
     assert validate_objects(list(docs.values())) == []
+
+
+def test_masked_and_logged_values_of_one_edge_sort_without_error_in_any_order() -> None:
+    import random
+
+    rows = edge_rows(pod_side("source", "a", "shop"), net_side("dest", "pub"), 443, reporters=("src",))
+    rows += edge_rows(
+        pod_side("source", "a", "shop"), net_side("dest", "pub", "8.8.8.8"), 443, reporters=("src",)
+    )
+    rows += edge_rows(
+        pod_side("source", "a", "shop"), pod_side("dest", "b", "shop"), None, reporters=("src",)
+    )
+    rows += edge_rows(pod_side("source", "a", "shop"), pod_side("dest", "b", "shop"), 80, reporters=("src",))
+    texts = set()
+    for seed in range(5):
+        shuffled = rows[:]
+        random.Random(seed).shuffle(shuffled)
+        texts.add(suggest(report_rows(shuffled), SuggestOptions(namespaces=("shop",))).stream())
+    assert len(texts) == 1
+    assert "8.8.8.8/32" in texts.pop()
