@@ -3,14 +3,19 @@ aggregation level, reporters, counters and policy traces."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections import defaultdict
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from flowlens.formats.enterprise import diagnose_document, diagnose_hit
 from flowlens.formats.goldmane import diagnose as diagnose_goldmane
 from flowlens.formats.hits import is_modern, parse_hit, sort_trace
+from flowlens.sample import SampleOptions, declared_decisions, iter_lines
 from flowlens.sample.model import ClusterModel
 
 from .conftest import lines_of
@@ -262,3 +267,46 @@ def test_whisker_responses_use_enum_names_joined_labels_and_network_names(model:
     assert stream and all(line.startswith("data: {") or line == "\n" for line in stream)
     events = [json.loads(line[6:]) for line in stream if line.startswith("data: ")]
     assert all(e["start_time"] >= "2026-11-24T05:00:00Z" for e in events)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(min_value=0, max_value=2**32), hour=st.integers(min_value=0, max_value=23))
+def test_any_seed_and_hour_keep_felix_invariants(model: ClusterModel, seed: int, hour: int) -> None:
+    start = dt.datetime(2026, 11, 24, hour, tzinfo=dt.UTC)
+    opts = SampleOptions(start=start, days=0.02, seed=seed)
+    lines = list(iter_lines(model, opts, "enterprise", declared_decisions(model)))
+    assert lines
+    keys = set()
+    for rel, line in lines:
+        doc = json.loads(line)
+        # Felix's flow-log key at the levels used (the node is the file)
+        key = (
+            rel,
+            json.dumps(doc["policies"]),
+            json.dumps(doc["dest_domains"]),
+            *(
+                doc[k]
+                for k in (
+                    "start_time",
+                    "source_ip",
+                    "source_name",
+                    "source_name_aggr",
+                    "source_namespace",
+                    "dest_ip",
+                    "dest_name",
+                    "dest_name_aggr",
+                    "dest_namespace",
+                    "dest_port",
+                    "dest_service_name",
+                    "proto",
+                    "reporter",
+                    "action",
+                )
+            ),
+        )
+        assert key not in keys  # one record per key, node and interval
+        keys.add(key)
+        assert doc["num_flows"] >= max(doc["num_flows_started"], doc["num_flows_completed"])
+        assert (doc["source_ip"] is None) == (doc["action"] == "allow")
+        last = sort_trace([parse_hit(h) for h in doc["policies"]["enforced_policies"]])[-1]
+        assert last.action == doc["action"]
