@@ -296,7 +296,7 @@ def _service(model: ClusterModel, conn: Connection, port: int) -> tuple[str, str
 class TrafficModel:
     """The model's connections prepared for simulation, with the decision cache."""
 
-    def __init__(self, model: ClusterModel, decide: Decide, key_cache: int = 2048) -> None:
+    def __init__(self, model: ClusterModel, decide: Decide, key_cache: int = 8192) -> None:
         self.model = model
         self._decide = decide
         # Rendered records are cached up to ``key_cache`` of them (the cache is dropped when full:
