@@ -217,6 +217,16 @@ def inventory_objects(model: ClusterModel) -> dict[str, Any]:
     return {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}
 
 
+class _KubectlDumper(yaml.SafeDumper):
+    """Quotes like kubectl (go-yaml): double quotes where a string needs quoting."""
+
+    def choose_scalar_style(self) -> str:
+        style = super().choose_scalar_style()
+        return '"' if style == "'" else style
+
+
 def render_inventory(model: ClusterModel) -> str:
     """The inventory as YAML, the way ``kubectl ... -o yaml`` prints it (sorted keys)."""
-    return yaml.safe_dump(inventory_objects(model), sort_keys=True, default_flow_style=False, width=1000)
+    return yaml.dump(
+        inventory_objects(model), Dumper=_KubectlDumper, sort_keys=True, default_flow_style=False, width=1000
+    )
