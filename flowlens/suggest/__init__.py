@@ -9,6 +9,7 @@ with evidence comments (:mod:`.render`), writing them safely (:func:`write_files
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,7 +78,8 @@ class Suggestion:
         out: dict[str, str] = {}
         if self.rendered.cluster:
             out[CLUSTER_FILE] = dump_documents(
-                self.rendered.cluster, (*self.header, "cluster-scoped objects")
+                self.rendered.cluster,
+                (*self.header, "cluster-scoped objects", *(f"note: {n}" for n in self.plan.notes)),
             )
         for ns, docs in self.rendered.namespaces:
             out[f"{ns}.yaml"] = dump_documents(docs, (*self.header, *self._ns_header(ns)))
@@ -123,6 +125,25 @@ def suggest(
             "deny applies to them too; give a tier of its own (the default is 'flowlens')"
         )
     plan = synthesise(reports, options, inventory)
+    if options.baseline:
+        uncovered = sorted(
+            {
+                ep.namespace
+                for r in reports
+                for ep in (r.source, r.dest)
+                if ep.type == "wep"
+                and ep.namespace
+                and ep.namespace not in options.namespaces
+                and not is_system_namespace(ep.namespace)
+            }
+        )
+        if uncovered:
+            note = (
+                "the --baseline denies all but DNS in namespaces without suggested policies too: "
+                + ", ".join(uncovered)
+                + " (use --all-namespaces, or expect the proof to list their traffic)"
+            )
+            plan = dataclasses.replace(plan, notes=(*plan.notes, note))
     # The observed span, not the requested window: a relative --since must not change the bytes.
     if reports:
         first = min(r.first_seen for r in reports).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -11,6 +11,10 @@ A recorded allowed report that the policies in force *alone* already deny in the
 fact the engine lacks: a masked IP under a ``nets`` Deny, an unknown label) is listed as
 *unreproducible*, not as broken: the suggestion did not change its verdict.
 
+A pod, host-endpoint or network-set side whose record did not log labels takes the labels that
+every other record of the same group (type, ``namespace``, ``name_aggr``) agrees on, as the
+synthesis does; the count is reported.
+
 Records whose address Calico masked (aggregation level 2) cannot match an ``ipBlock``/``nets``
 rule exactly, and the evaluator then denies strictly. Such a report is re-evaluated with a
 representative address of the class Calico logged (``pvt``: an RFC 1918 address, ``pub``: a
@@ -41,7 +45,8 @@ from flowlens.suggest.observed import LoggedEndpoint, Report, Workload, build_wo
 from flowlens.suggest.synth import SuggestOptions, edge_keys
 from flowlens.suggest.yamlout import plain
 
-#: Stand-ins for addresses Calico masked, by the class it logged.
+#: Stand-ins for addresses Calico masked, by the class it logged (host endpoints: private;
+#: network sets: public).
 REPRESENTATIVE = {"pvt": "10.255.255.254", "pub": "192.0.2.10"}
 #: Probe addresses for "arbitrary private / public address" reachability.
 PROBE_ADDRESSES = {"private": "10.255.255.253", "internet": "192.0.2.11"}
@@ -82,6 +87,7 @@ class ProofResult:
     connections: int  # connections behind the replayed allowed keys
     broken: tuple[Broken, ...]
     representative: int  # keys decided with a representative address
+    labels_filled: int  # pod sides whose labels were not logged, taken from their pod group
     unreproducible: tuple[str, ...]  # recorded allowed, denied by the policies in force alone too
     remediated: int  # denied edges that the candidate now allows
     still_denied: tuple[str, ...]  # denied edges (with --include-denied) still denied
@@ -110,6 +116,30 @@ def endpoint_of(ep: LoggedEndpoint) -> Endpoint:
     )
 
 
+def fill_labels(reports: Sequence[Report]) -> tuple[list[Report], int]:
+    """Reports whose pod, host-endpoint or network-set sides lack logged labels get the labels
+    every other record of the same group (type, namespace, name_aggr) agrees on (its
+    intersection), as the synthesis does; returns them and how many sides were filled."""
+    seen: dict[tuple[str, str | None, str], list[tuple[tuple[str, str], ...] | None]] = defaultdict(list)
+    for rep in reports:
+        for ep in (rep.source, rep.dest):
+            if ep.type in ("wep", "hep", "ns"):
+                seen[(ep.type, ep.namespace, ep.name_aggr)].append(ep.labels)
+    common = {key: intersect_labels(sets) for key, sets in seen.items()}
+    filled = 0
+    out = []
+    for rep in reports:
+        sides = []
+        for ep in (rep.source, rep.dest):
+            known = common.get((ep.type, ep.namespace, ep.name_aggr))
+            if ep.labels is None and known is not None:
+                ep = dc_replace(ep, labels=known)
+                filled += 1
+            sides.append(ep)
+        out.append(dc_replace(rep, source=sides[0], dest=sides[1]))
+    return out, filled
+
+
 def _text(ep: LoggedEndpoint) -> str:
     if ep.type == "net":
         return ep.ip or ep.name_aggr
@@ -117,12 +147,26 @@ def _text(ep: LoggedEndpoint) -> str:
     return f"{ns}{ep.name_aggr}"
 
 
+def _representative(ep: LoggedEndpoint) -> str | None:
+    """A stand-in address for a side whose address was not logged, by what Calico logged."""
+    if ep.ip is not None:
+        return None
+    if ep.type == "net":
+        return REPRESENTATIVE.get(ep.name_aggr)
+    if ep.type == "hep":
+        return REPRESENTATIVE["pvt"]  # node addresses are taken to be private (as the rules are)
+    if ep.type == "ns":
+        return REPRESENTATIVE["pub"]
+    return None
+
+
 def _masked(ep: LoggedEndpoint) -> bool:
-    return ep.type == "net" and ep.ip is None and ep.name_aggr in REPRESENTATIVE
+    return _representative(ep) is not None
 
 
 def _with_ip(ep: LoggedEndpoint) -> LoggedEndpoint:
-    return dc_replace(ep, ip=REPRESENTATIVE[ep.name_aggr]) if _masked(ep) else ep
+    ip = _representative(ep)
+    return dc_replace(ep, ip=ip) if ip is not None else ep
 
 
 def _without_targets(policy_set: PolicySet, namespaces: Sequence[str]) -> PolicySet:
@@ -164,6 +208,7 @@ def prove(
     before = Evaluator(in_force, inv)
     after = Evaluator(after_set, inv)
 
+    reports, labels_filled = fill_labels(reports)
     keys = edge_keys(reports, options)
     targets = set(options.namespaces)
     broken: list[Broken] = []
@@ -252,6 +297,7 @@ def prove(
         connections=connections,
         broken=tuple(sorted(set(broken), key=lambda b: (b.source, b.dest, b.proto, b.port or 0, b.reporter))),
         representative=representative,
+        labels_filled=labels_filled,
         unreproducible=tuple(sorted(set(unreproducible))),
         remediated=len(remediated),
         still_denied=tuple(sorted(still_denied)),

@@ -83,6 +83,8 @@ def build_summary(
                 }
                 for x in ns.left_out
             )
+    if suggestion is not None:
+        notes.extend(suggestion.plan.notes)
     notes.extend(result.notes)
     proof = {
         "replayed_keys": result.replayed,
@@ -103,6 +105,7 @@ def build_summary(
         ],
         "decided_with_representative_address": result.representative,
         "unreproducible": list(result.unreproducible),
+        "pod_sides_with_labels_from_their_pod_group": result.labels_filled,
         "remediated_edges": result.remediated,
         "still_denied": list(result.still_denied),
         "left_out_reports": result.skipped,
@@ -161,8 +164,8 @@ def format_summary(s: Summary) -> str:
     )
     if p["decided_with_representative_address"]:
         lines.append(
-            f"  {p['decided_with_representative_address']} keys had masked addresses (pvt/pub) and were "
-            "checked with a representative address of that class"
+            f"  {p['decided_with_representative_address']} keys had addresses that were not logged (pvt, pub, "
+            "host or network set) and were checked with a representative address of that class"
         )
     if p["unreproducible"]:
         lines.append(

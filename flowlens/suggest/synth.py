@@ -192,6 +192,7 @@ class Plan:
     options: SuggestOptions
     namespaces: tuple[NamespacePlan, ...]
     workloads: tuple[tuple[Workload, Labels], ...]  # every known workload with its common labels
+    notes: tuple[str, ...] = ()  # about the whole suggestion (per-namespace notes are in namespaces)
 
 
 # --- edges -----------------------------------------------------------------------------------
