@@ -46,7 +46,7 @@ from flowlens.schema import ARROW_SCHEMA, POLICY_COLUMNS, POLICY_HIT
 from flowlens.store import Store, StoreWriter, new_ingest_id, quarantine_schema
 
 BLOCK_BYTES = 16 * 1024 * 1024
-BATCH_BYTES = 8 * 1024 * 1024
+BATCH_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 QUARANTINE_RAW_LIMIT = 64 * 1024
 ROWS_PER_COMMIT = 4_000_000
@@ -531,15 +531,21 @@ class _FileWriter:
     def add(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
-        days = pc.strftime(table["start_time"], format="%Y-%m-%d").combine_chunks()
-        uniques = pc.unique(days).to_pylist()
-        for day in uniques:
-            part = table.filter(pc.equal(days, day)) if len(uniques) > 1 else table
+        micros = table["start_time"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        day_numbers = micros // 86_400_000_000
+        uniques = np.unique(day_numbers)
+        for number in uniques:
+            day = (dt.date(1970, 1, 1) + dt.timedelta(days=int(number))).isoformat()
+            part = table.filter(pa.array(day_numbers == number)) if len(uniques) > 1 else table
             self._buffers.setdefault(day, []).append(part)
             self._counts[day] = self._counts.get(day, 0) + part.num_rows
             if self._counts[day] >= ROWS_PER_ROW_GROUP:
                 self._flush(day)
         self.rows += table.num_rows
+        # Input spread over many days must not pile up in memory: past one row group's worth in
+        # all buffers together, write out the fullest days.
+        while sum(self._counts.values()) >= ROWS_PER_ROW_GROUP:
+            self._flush(max(self._counts, key=lambda d: self._counts[d]))
 
     def _flush(self, day: str) -> None:
         parts = self._buffers.pop(day, [])

@@ -86,32 +86,27 @@ _STRINGS = (
 POLICY_KEYS = ("enforced_policies", "pending_policies", "all_policies", "transit_policies")
 REQUIRED = ("start_time", "end_time", "action", "reporter")
 
-STRUCTURE: dict[str, Any] = {
-    "start_time": "BIGINT",
-    "end_time": "BIGINT",
-    "@timestamp": "BIGINT",
-    **{k: "BIGINT" for k in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS},
-    **{k: "JSON" for k in _NULLABLE_INTS},
-    **{k: "VARCHAR" for k in _STRINGS},
-    "process_id": "VARCHAR",
-    # Nested values are kept as raw JSON and transformed on their own (a small, cheap parse), so
-    # that a value of the wrong shape is seen instead of silently becoming NULL.
-    "source_labels": "JSON",
-    "dest_labels": "JSON",
-    "nat_outgoing_ports": "JSON",
-    "dest_domains": "JSON",
-    "process_args": "JSON",
-    "original_source_ips": "JSON",
-    "policies": "JSON",
-}
-_LISTS = {
+_RARE_LISTS = {
     "nat_outgoing_ports": '["INTEGER"]',
     "dest_domains": '["VARCHAR"]',
     "process_args": '["VARCHAR"]',
     "original_source_ips": '["VARCHAR"]',
 }
-_LABELS = '{"labels":["VARCHAR"]}'
-_POLICIES = "{" + ",".join(f'"{k}":["VARCHAR"]' for k in POLICY_KEYS) + "}"
+STRUCTURE: dict[str, Any] = {
+    "start_time": "BIGINT",
+    "end_time": "BIGINT",
+    "@timestamp": "BIGINT",
+    **{k: "BIGINT" for k in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS},
+    **{k: "VARCHAR" for k in _STRINGS},
+    "process_id": "VARCHAR",
+    "source_labels": {"labels": ["VARCHAR"]},
+    "dest_labels": {"labels": ["VARCHAR"]},
+    "policies": {k: ["VARCHAR"] for k in POLICY_KEYS},
+    # Usually null: kept as raw JSON (NULL costs nothing) and converted only when present, so a
+    # value of the wrong type is seen instead of silently becoming NULL.
+    **{k: "JSON" for k in _NULLABLE_INTS},
+    **{k: "JSON" for k in _RARE_LISTS},
+}
 
 TYPES: dict[str, str] = {
     "start_time": INT,
@@ -129,19 +124,15 @@ TYPES: dict[str, str] = {
 }
 
 
-def _int_column(d: str, name: str, sql_type: str = "INTEGER") -> str:
-    return f"TRY_CAST({d}.{name} AS {sql_type})"
-
-
 def _columns(d: str, es_id: str) -> dict[str, str]:
     q = f'{d}."@timestamp"'
     cols: dict[str, str] = {
         "cluster": f"COALESCE($cluster_override, {d}.cluster, $cluster_default)",
         "start_time": sql_epoch_seconds(f"{d}.start_time"),
         "end_time": sql_epoch_seconds(f"{d}.end_time"),
-        "source_labels": f"json_transform({d}.source_labels, '{_LABELS}').labels",
-        "dest_labels": f"json_transform({d}.dest_labels, '{_LABELS}').labels",
-        **{name: f"json_transform({d}.{name}, '{shape}')" for name, shape in _LISTS.items()},
+        "source_labels": f"{d}.source_labels.labels",
+        "dest_labels": f"{d}.dest_labels.labels",
+        **{name: f"json_transform({d}.{name}, '{shape}')" for name, shape in _RARE_LISTS.items()},
         "process_id": f"{d}.process_id",
         "es_timestamp": sql_epoch_ms(q),
         "generated_time": f"TRY_CAST({d}.generated_time AS TIMESTAMPTZ)",
@@ -153,37 +144,35 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
     for name in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS:
         cols[name] = f"{d}.{name}"
     for name in _NULLABLE_INTS:
-        cols[name] = _int_column(d, name)
+        cols[name] = f"TRY_CAST({d}.{name} AS INTEGER)"
     for key in POLICY_KEYS:
-        cols[key] = f"json_transform({d}.policies, '{_POLICIES}').{key}"
+        cols[key] = f"{d}.policies.{key}"
     return cols
 
 
 def _suspect(d: str) -> str:
-    nullable_bad = " OR ".join(
-        f"({d}.{n} IS NOT NULL AND TRY_CAST({d}.{n} AS INTEGER) IS NULL)" for n in _NULLABLE_INTS
-    )
     always = " OR ".join(f"{d}.{n} IS NULL" for n in _ALWAYS_INTS)
     modern = " OR ".join(f"{d}.{n} IS NULL" for n in _MODERN_INTS)
     required = " OR ".join(f"{d}.{n} IS NULL" for n in REQUIRED)
+    ints = " OR ".join(
+        f"({d}.{n} IS NOT NULL AND TRY_CAST({d}.{n} AS INTEGER) IS NULL)" for n in _NULLABLE_INTS
+    )
     ports = " OR ".join(
         f"TRY_CAST({d}.{n} AS INTEGER) NOT BETWEEN 0 AND 65535" for n in ("source_port", "dest_port")
     )
-    shapes = " OR ".join(
-        [
-            f"({d}.{n} IS NOT NULL AND (json_type({d}.{n}) <> 'OBJECT' "
-            f"OR json_type({d}.{n}, '$.labels') NOT IN ('ARRAY', 'NULL')))"
-            for n in ("source_labels", "dest_labels")
-        ]
-        + [f"({d}.{n} IS NOT NULL AND json_type({d}.{n}) <> 'ARRAY')" for n in _LISTS]
-        + [
-            f"({d}.policies IS NOT NULL AND (json_type({d}.policies) <> 'OBJECT' OR "
-            + " OR ".join(f"json_type({d}.policies, '$.{k}') NOT IN ('ARRAY', 'NULL')" for k in POLICY_KEYS)
-            + "))"
-        ]
-    )
+    lists = " OR ".join(f"({d}.{n} IS NOT NULL AND json_type({d}.{n}) <> 'ARRAY')" for n in _RARE_LISTS)
+    # Labels and policies are parsed in place; json_transform makes a value of the wrong shape
+    # NULL, which is told apart from a real null by the literal '"key":null' that Felix (Go's
+    # compact encoder) writes. Records spelled otherwise are merely looked at one by one.
+    # (a struct of the wrong shape comes out as a struct of NULL fields)
+    empty = {
+        "source_labels": f"{d}.source_labels.labels IS NULL",
+        "dest_labels": f"{d}.dest_labels.labels IS NULL",
+        "policies": " AND ".join(f"{d}.policies.{k} IS NULL" for k in POLICY_KEYS),
+    }
+    shapes = " OR ".join(f"(({cond}) AND NOT contains(rec, '\"{n}\":null'))" for n, cond in empty.items())
     return (
-        f"{d} IS NULL OR {required} OR {always} OR {nullable_bad} OR {ports} OR {shapes}"
+        f"{d} IS NULL OR {required} OR {always} OR {ints} OR {ports} OR {lists} OR {shapes}"
         f" OR ({d}.process_name IS NOT NULL AND ({modern}))"
         f" OR {d}.start_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
         f" OR {d}.end_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
