@@ -82,9 +82,13 @@ def new_ingest_id(now: dt.datetime) -> str:
 
 @dataclass(frozen=True)
 class Store:
-    """A store rooted at ``root``."""
+    """A store rooted at ``root`` (a path or a string)."""
 
     root: Path
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.root, Path):
+            object.__setattr__(self, "root", Path(self.root))
 
     @property
     def flows_dir(self) -> Path:
