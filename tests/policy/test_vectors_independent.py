@@ -1109,6 +1109,461 @@ TRACES: list[tuple[str, str, str, str, list[str]]] = [
 
 
 # ----------------------------------------------------------------------------------------------
+# Second round: the corners (e2e CIDR/except tests, empty forms, staged tiers, blame, scoping)
+
+SCENARIOS.update(
+    {
+        "k1-matchlabels-null": knp(
+            "null-selector", "prod", "{podSelector: {matchLabels: null}, ingress: []}"
+        ),
+        "k1-pod-selector-expressions": knp(
+            "isolate-not-web",
+            "prod",
+            "{podSelector: {matchExpressions: [{key: app, operator: NotIn, values: [web]}]}, ingress: []}",
+        ),
+        "k2-both-types-no-rules": knp(
+            "lockdown", "prod", f"{{podSelector: {WEB}, policyTypes: [Ingress, Egress]}}"
+        ),
+        "k4-both-directions": knp(
+            "web-both",
+            "prod",
+            f"{{podSelector: {WEB}, policyTypes: [Ingress, Egress], ingress: [{{from: [{{podSelector: {{matchLabels: {{app: client}}}}}}]}}], "
+            "egress: [{to: [{namespaceSelector: {matchLabels: {env: dev}}}]}]}",
+        ),
+        "k5-empty-ports-list": knp(
+            "web-empty-ports",
+            "prod",
+            f"{{podSelector: {WEB}, ingress: [{{from: [{{podSelector: {{}}}}], ports: []}}]}}",
+        ),
+        "k11-e2e-large-cidr-except": knp(
+            "cli-egress-large",
+            "default",
+            "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], "
+            "egress: [{to: [{ipBlock: {cidr: 0.0.0.0/4, except: [10.0.2.1/32]}}]}]}",
+        ),
+        "k11-e2e-overlap-allowed": knp(
+            "cli-egress-large",
+            "default",
+            "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], "
+            "egress: [{to: [{ipBlock: {cidr: 0.0.0.0/4, except: [10.0.2.1/32]}}]}]}",
+        )
+        + knp(
+            "cli-egress-web",
+            "default",
+            "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: 10.0.2.1/32}}]}]}",
+        ),
+        "k13-named-port-from-namespace": knp(
+            "web-http-from-dev",
+            "prod",
+            f"{{podSelector: {WEB}, ingress: [{{from: [{{namespaceSelector: {{matchLabels: {{env: dev}}}}}}], ports: [{{port: http, protocol: TCP}}]}}]}}",
+        ),
+        "k14-sctp-egress": knp(
+            "cli-sctp",
+            "default",
+            "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], egress: [{ports: [{protocol: SCTP, port: 9000}]}]}",
+        ),
+        "k9-ns-all-pod-all": knp(
+            "web-any-pod",
+            "prod",
+            f"{{podSelector: {WEB}, ingress: [{{from: [{{namespaceSelector: {{}}, podSelector: {{}}}}]}}]}}",
+        ),
+        "l2-empty-set-and-has": calico_src_selector("empty", "has(role) && app not in {}"),
+        "l2-in-empty-set": calico_src_selector("in-empty", "app in {}"),
+        "c1-tier-after-default": tier("after", "{order: 2000000}")
+        + gnp("pass-all", "{order: 1, selector: \"app == 'web'\", ingress: [{action: Pass}]}")
+        + gnp(
+            "after.deny-api",
+            "{tier: after, selector: \"app == 'web'\", ingress: [{action: Deny, source: {selector: \"app == 'api'\"}}, {action: Allow}]}",
+        ),
+        "c2-egress-only-tier": tier("sec", "{order: 100}")
+        + gnp(
+            "sec.cli-out",
+            "{tier: sec, selector: \"app == 'client'\", egress: [{action: Allow, destination: {selector: \"app == 'web'\"}}]}",
+        ),
+        "c3-calico-policy-ties-k8s-order": DENY_ALL_PROD
+        + np(
+            "allow-at-1000",
+            "prod",
+            "{order: 1000, selector: \"app == 'web'\", ingress: [{action: Allow, source: {selector: \"app == 'client'\"}}]}",
+        ),
+        "c5-pass-default-types-egress-only": tier("pt", "{order: 100, defaultAction: Pass}")
+        + gnp(
+            "pt.out",
+            "{tier: pt, selector: \"app == 'web'\", egress: [{action: Deny, destination: {nets: [8.8.8.8/32]}}]}",
+        ),
+        "c7-calico-tier-allow-over-k8s-deny": tier("sec", "{order: 100}")
+        + DENY_ALL_PROD
+        + gnp(
+            "sec.allow-clients",
+            "{tier: sec, selector: \"app == 'web'\", ingress: [{action: Allow, source: {selector: \"app == 'client'\"}}]}",
+        ),
+        "c7-blame-per-direction": DENY_ALL_PROD
+        + np(
+            "zz-egress",
+            "prod",
+            "{order: 2000, selector: \"app == 'web'\", types: [Egress], egress: [{action: Allow}]}",
+        ),
+        "c7-k8s-egress-at-1000": knp(
+            "cli-deny-egress", "prod", "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress]}"
+        )
+        + np(
+            "allow-dns-late",
+            "prod",
+            "{order: 1500, selector: \"app == 'client'\", egress: [{action: Allow, protocol: UDP, destination: {ports: [53]}}]}",
+        ),
+        "c10-protocol-lower-case": np(
+            "web-tcp-lc",
+            "prod",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, protocol: tcp, destination: {ports: [80]}}]}",
+        ),
+        "c10-sctp-ports": np(
+            "web-sctp",
+            "prod",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, protocol: SCTP, destination: {ports: [80]}}]}",
+        ),
+        "c11-selector-and-nets": gnp(
+            "web-sel-nets",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {selector: \"app == 'client'\", nets: [10.0.2.0/24]}}]}",
+        ),
+        "c11-selector-and-not-selector": gnp(
+            "web-sel-not",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {selector: has(app), notSelector: \"app == 'client'\"}}]}",
+        ),
+        "c11-np-egress-destination-scope": np(
+            "cli-to-web",
+            "default",
+            "{selector: \"app == 'client'\", egress: [{action: Allow, destination: {selector: \"app == 'web'\"}}]}",
+        ),
+        "c11-np-egress-ns-name": np(
+            "cli-to-dns",
+            "default",
+            "{selector: \"app == 'client'\", egress: [{action: Allow, protocol: UDP, destination: "
+            "{namespaceSelector: \"projectcalico.org/name == 'kube-system'\", ports: [53]}}]}",
+        ),
+        "c11-named-port-udp-vs-tcp-rule": np(
+            "cli-dns-named",
+            "default",
+            "{selector: \"app == 'client'\", egress: [{action: Allow, protocol: TCP, destination: {ports: [dns]}}]}",
+        ),
+        "c11-ingress-destination-selector": gnp(
+            "dst-sel",
+            "{selector: has(app), ingress: [{action: Allow, destination: {selector: \"app == 'web'\"}}]}",
+        ),
+        "c11-gnp-ns-selector-all-excludes-hosts": HOST_ENDPOINT
+        + HOSTS_OUT
+        + gnp(
+            "web-from-pods",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {namespaceSelector: all()}}]}",
+        ),
+        "c11-gnp-not-selector-with-ns": gnp(
+            "web-not-dev",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {namespaceSelector: \"env == 'dev'\", notSelector: \"role == 'monitoring'\"}}]}",
+        ),
+        "c11-np-sa-with-ns-selector": np(
+            "web-sa-ns",
+            "dev",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {serviceAccounts: {names: [api-sa]}, namespaceSelector: \"env == 'prod'\"}}]}",
+        ),
+        "hep-gnp-all-selects-hosts": tier("sec", "{order: 100}")
+        + HOST_ENDPOINT
+        + gnp(
+            "sec.deny-ssh",
+            "{tier: sec, selector: all(), ingress: [{action: Deny, protocol: TCP, destination: {ports: [22]}}, {action: Pass}]}",
+        )
+        + gnp("allow-hosts", "{selector: \"role == 'node'\", ingress: [{action: Allow}]}"),
+        "hep-namespace-selector-skips-hosts": HOST_ENDPOINT
+        + gnp(
+            "pods-only",
+            "{namespaceSelector: all(), ingress: [{action: Deny, protocol: TCP, destination: {ports: [22]}}, {action: Allow}]}",
+        )
+        + gnp("hosts-allow", "{order: 5000, selector: \"role == 'node'\", ingress: [{action: Allow}]}"),
+        "staged-only-tier": tier("tier1", "{order: 100}")
+        + tier("tier2", "{order: 200}")
+        + np("tier1.np1-1", "default", "{tier: tier1, selector: all(), ingress: [{action: Pass}]}")
+        + np(
+            "tier2.np2-1",
+            "default",
+            "{tier: tier2, selector: all(), ingress: [{action: Allow, source: {selector: \"app == 'client'\"}}]}",
+            kind="StagedNetworkPolicy",
+        ),
+        "staged-delete": DENY_ALL_PROD
+        + knp(
+            "deny-all",
+            "prod",
+            "{podSelector: {}, policyTypes: [Ingress]}",
+            kind="StagedKubernetesNetworkPolicy",
+        ).replace("spec: ", "spec: {stagedAction: Delete, podSelector: {}, policyTypes: [Ingress]}\n#"),
+        "staged-ignore": np(
+            "signore",
+            "prod",
+            "{stagedAction: Ignore, selector: \"app == 'web'\", ingress: [{action: Deny}]}",
+            kind="StagedNetworkPolicy",
+        ),
+        "staged-blame-non-staged": DENY_ALL_PROD
+        + np(
+            "zz-staged",
+            "prod",
+            "{order: 2000, selector: \"app == 'web'\", ingress: [{action: Allow, source: {selector: \"app == 'api'\"}}]}",
+            kind="StagedNetworkPolicy",
+        ),
+    }
+)
+
+PROBES += [
+    ("k1-matchlabels-null", C, A, "tcp/80", "deny"),
+    ("k1-matchlabels-null", C, W, "tcp/80", "deny"),
+    ("k1-matchlabels-null", DC, DW, "tcp/80", "allow"),
+    ("k1-pod-selector-expressions", C, A, "tcp/80", "deny"),
+    ("k1-pod-selector-expressions", A, M, "tcp/80", "deny"),
+    ("k1-pod-selector-expressions", C, W, "tcp/80", "allow"),
+    ("k2-both-types-no-rules", C, W, "tcp/80", "deny"),
+    ("k2-both-types-no-rules", W, EXT, "tcp/443", "deny"),
+    ("k2-both-types-no-rules", C, A, "tcp/80", "allow"),
+    ("k4-both-directions", C, W, "tcp/80", "allow"),
+    ("k4-both-directions", A, W, "tcp/80", "deny"),
+    ("k4-both-directions", W, DW, "tcp/80", "allow"),
+    ("k4-both-directions", W, C, "tcp/80", "deny"),
+    ("k4-both-directions", W, EXT, "tcp/80", "deny"),
+    ("k5-empty-ports-list", C, W, "udp/1234", "allow"),
+    ("k5-empty-ports-list", C, W, "sctp/9", "allow"),
+    ("k5-empty-ports-list", CC, W, "tcp/80", "deny"),
+    ("k11-e2e-large-cidr-except", CC, W, "tcp/80", "deny"),
+    ("k11-e2e-large-cidr-except", CC, A, "tcp/80", "allow"),
+    ("k11-e2e-large-cidr-except", CC, EXT, "tcp/80", "allow"),
+    ("k11-e2e-large-cidr-except", CC, EXT2, "tcp/80", "deny"),
+    ("k11-e2e-overlap-allowed", CC, W, "tcp/80", "allow"),
+    ("k13-named-port-from-namespace", DC, W, "tcp/8080", "allow"),
+    ("k13-named-port-from-namespace", DC, W, "tcp/80", "deny"),
+    ("k13-named-port-from-namespace", C, W, "tcp/8080", "deny"),
+    ("k14-sctp-egress", CC, EXT, "sctp/9000", "allow"),
+    ("k14-sctp-egress", CC, EXT, "tcp/9000", "deny"),
+    ("k14-sctp-egress", CC, EXT, "udp/9000", "deny"),
+    ("k9-ns-all-pod-all", OC, W, "tcp/80", "allow"),
+    ("k9-ns-all-pod-all", EXT, W, "tcp/80", "deny"),
+    ("l2-empty-set-and-has", M, W, "tcp/80", "allow"),
+    ("l2-empty-set-and-has", A, W, "tcp/80", "deny"),
+    ("l2-in-empty-set", C, W, "tcp/80", "deny"),
+    ("c1-tier-after-default", A, W, "tcp/80", "deny"),
+    ("c1-tier-after-default", C, W, "tcp/80", "allow"),
+    ("c2-egress-only-tier", C, W, "tcp/80", "allow"),
+    ("c2-egress-only-tier", C, EXT, "tcp/80", "deny"),
+    ("c2-egress-only-tier", W, C, "tcp/80", "allow"),
+    ("c2-egress-only-tier", EXT, C, "tcp/80", "allow"),
+    ("c3-calico-policy-ties-k8s-order", C, W, "tcp/80", "allow"),
+    ("c3-calico-policy-ties-k8s-order", A, W, "tcp/80", "deny"),
+    ("c5-pass-default-types-egress-only", W, EXT, "tcp/80", "deny"),
+    ("c5-pass-default-types-egress-only", W, EXT2, "tcp/80", "allow"),
+    ("c5-pass-default-types-egress-only", EXT, W, "tcp/80", "allow"),
+    ("c7-calico-tier-allow-over-k8s-deny", C, W, "tcp/80", "allow"),
+    ("c7-calico-tier-allow-over-k8s-deny", A, W, "tcp/80", "deny"),
+    ("c7-blame-per-direction", C, W, "tcp/80", "deny"),
+    ("c7-blame-per-direction", W, EXT, "tcp/80", "allow"),
+    ("c7-k8s-egress-at-1000", C, DNS, "udp/53", "allow"),
+    ("c7-k8s-egress-at-1000", C, DNS, "tcp/53", "deny"),
+    ("c10-protocol-lower-case", C, W, "tcp/80", "allow"),
+    ("c10-protocol-lower-case", C, W, "udp/80", "deny"),
+    ("c10-sctp-ports", C, W, "sctp/80", "allow"),
+    ("c10-sctp-ports", C, W, "tcp/80", "deny"),
+    ("c11-selector-and-nets", C, W, "tcp/80", "allow"),
+    ("c11-selector-and-nets", CC, W, "tcp/80", "deny"),
+    ("c11-selector-and-nets", A, W, "tcp/80", "deny"),
+    ("c11-selector-and-not-selector", A, W, "tcp/80", "allow"),
+    ("c11-selector-and-not-selector", C, W, "tcp/80", "deny"),
+    ("c11-selector-and-not-selector", M, W, "tcp/80", "deny"),
+    ("c11-selector-and-not-selector", EXT, W, "tcp/80", "deny"),
+    ("c11-np-egress-destination-scope", CC, CW, "tcp/80", "allow"),
+    ("c11-np-egress-destination-scope", CC, W, "tcp/80", "deny"),
+    ("c11-np-egress-ns-name", CC, DNS, "udp/53", "allow"),
+    ("c11-np-egress-ns-name", CC, EXT, "udp/53", "deny"),
+    ("c11-np-egress-ns-name", CC, DNS, "tcp/53", "deny"),
+    ("c11-named-port-udp-vs-tcp-rule", CC, DNS, "tcp/53", "deny"),
+    ("c11-named-port-udp-vs-tcp-rule", CC, DNS, "udp/53", "deny"),
+    ("c11-ingress-destination-selector", C, W, "tcp/80", "allow"),
+    ("c11-ingress-destination-selector", C, A, "tcp/80", "deny"),
+    ("c11-gnp-ns-selector-all-excludes-hosts", HEP, W, "tcp/80", "deny"),
+    ("c11-gnp-ns-selector-all-excludes-hosts", OC, W, "tcp/80", "allow"),
+    ("c11-gnp-not-selector-with-ns", DW, W, "tcp/80", "allow"),
+    ("c11-gnp-not-selector-with-ns", DC, W, "tcp/80", "deny"),
+    ("c11-gnp-not-selector-with-ns", C, W, "tcp/80", "deny"),
+    ("c11-gnp-not-selector-with-ns", EXT, W, "tcp/80", "deny"),
+    ("c11-np-sa-with-ns-selector", A, DW, "tcp/80", "allow"),
+    ("c11-np-sa-with-ns-selector", M, DW, "tcp/80", "deny"),
+    ("hep-gnp-all-selects-hosts", EXT, HEP, "tcp/22", "deny"),
+    ("hep-gnp-all-selects-hosts", EXT, HEP, "tcp/80", "allow"),
+    ("hep-gnp-all-selects-hosts", C, W, "tcp/22", "deny"),
+    ("hep-gnp-all-selects-hosts", C, W, "tcp/80", "allow"),
+    ("hep-namespace-selector-skips-hosts", EXT, HEP, "tcp/22", "allow"),
+    ("hep-namespace-selector-skips-hosts", C, W, "tcp/22", "deny"),
+    ("staged-only-tier", CC, CW, "tcp/80", "allow"),
+    ("staged-only-tier", FOO, CW, "tcp/80", "allow"),
+    ("staged-delete", C, W, "tcp/80", "deny"),
+    ("staged-ignore", C, W, "tcp/80", "allow"),
+    ("staged-blame-non-staged", A, W, "tcp/80", "deny"),
+]
+
+PENDING += [
+    ("staged-only-tier", CC, CW, "tcp/80", "allow"),
+    ("staged-only-tier", FOO, CW, "tcp/80", "deny"),
+    ("staged-delete", C, W, "tcp/80", "allow"),
+    ("staged-ignore", C, W, "tcp/80", "allow"),
+    ("staged-blame-non-staged", A, W, "tcp/80", "allow"),
+    ("staged-blame-non-staged", C, W, "tcp/80", "deny"),
+]
+
+TRACES += [
+    ("c7-blame-per-direction", C, W, "tcp/80", ["0|default|knp:prod/deny-all|deny|-1"]),
+    ("staged-blame-non-staged", C, W, "tcp/80", ["0|default|knp:prod/deny-all|deny|-1"]),
+    (
+        "staged-only-tier",
+        CC,
+        CW,
+        "tcp/80",
+        ["0|tier1|np:default/tier1.np1-1|pass|0", "1|__PROFILE__|pro:kns.default|allow|0"],
+    ),
+    ("c3-calico-policy-ties-k8s-order", A, W, "tcp/80", ["0|default|knp:prod/deny-all|deny|-1"]),
+]
+
+# (scenario, source, destination, "proto/port", expected ingress pending trace)
+PENDING_TRACES: list[tuple[str, str, str, str, list[str]]] = [
+    (
+        "staged-only-tier",
+        CC,
+        CW,
+        "tcp/80",
+        ["0|tier1|np:default/tier1.np1-1|pass|0", "1|tier2|snp:default/tier2.np2-1|allow|0"],
+    ),
+    (
+        "staged-only-tier",
+        FOO,
+        CW,
+        "tcp/80",
+        ["0|tier1|np:default/tier1.np1-1|pass|0", "1|tier2|snp:default/tier2.np2-1|deny|-1"],
+    ),
+]
+
+# ----------------------------------------------------------------------------------------------
+# Third round: defaults that are easy to get wrong
+
+SCENARIOS.update(
+    {
+        "c4-log-only-ends-tier": gnp("log-only", "{selector: \"app == 'web'\", ingress: [{action: Log}]}"),
+        "c8-types-egress-ignores-ingress-rules": np(
+            "web-egress-type",
+            "prod",
+            "{selector: \"app == 'web'\", types: [Egress], ingress: [{action: Deny}], egress: [{action: Allow}]}",
+        ),
+        "c9-np-default-selector": np(
+            "deny-prod",
+            "prod",
+            "{ingress: [{action: Deny, protocol: TCP, destination: {ports: [22]}}, {action: Allow}]}",
+        ),
+        "c9-np-selector-and-sa-selector": np(
+            "deny-backend-api",
+            "prod",
+            "{selector: has(app), serviceAccountSelector: \"team == 'ops'\", ingress: [{action: Deny}]}",
+        ),
+        "c9-gnp-ns-by-name": gnp(
+            "deny-dev", "{namespaceSelector: \"projectcalico.org/name == 'dev'\", ingress: [{action: Deny}]}"
+        ),
+        "c9-gnp-no-selector-selects-hosts": HOST_ENDPOINT
+        + gnp(
+            "no-ssh",
+            "{ingress: [{action: Deny, protocol: TCP, destination: {ports: [22]}}, {action: Allow}]}",
+        ),
+        "c10-protocol-number-with-ports": np(
+            "web-6",
+            "prod",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, protocol: 6, destination: {ports: [80]}}]}",
+        ),
+        "c10-not-protocol-and-protocol": np(
+            "web-np",
+            "prod",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, protocol: TCP, notProtocol: UDP}]}",
+        ),
+        "c11-not-ports-range-and-named": gnp(
+            "web-notports",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, protocol: TCP, destination: {notPorts: ['8000:8100', http]}}]}",
+        ),
+        "c11-named-port-udp-rule-on-tcp-port": gnp(
+            "web-named-udp",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, protocol: UDP, destination: {ports: [http]}}]}",
+        ),
+        "c11-ports-and-not-ports": gnp(
+            "web-range-but",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, protocol: TCP, destination: {ports: ['8000:8100'], notPorts: [8080]}}]}",
+        ),
+        "c11-nets-and-not-nets": gnp(
+            "web-nets-but",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {nets: [10.0.0.0/8], notNets: [10.0.3.0/24]}}]}",
+        ),
+        "c11-np-not-selector-with-nets": np(
+            "web-not-client-nets",
+            "prod",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {nets: [0.0.0.0/0]}}, {action: Deny}]}",
+        ),
+        "c11-np-ns-selector-global": HOST_ENDPOINT
+        + HOSTS_OUT
+        + np(
+            "web-from-hosts",
+            "prod",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {namespaceSelector: global()}}]}",
+        ),
+        "c11-egress-destination-sa": gnp(
+            "cli-to-api-sa",
+            "{selector: \"app == 'client'\", egress: [{action: Allow, destination: {serviceAccounts: {names: [api-sa]}}}]}",
+        ),
+    }
+)
+
+PROBES += [
+    ("c4-log-only-ends-tier", C, W, "tcp/80", "deny"),
+    ("c8-types-egress-ignores-ingress-rules", C, W, "tcp/80", "allow"),
+    ("c8-types-egress-ignores-ingress-rules", W, EXT, "tcp/80", "allow"),
+    ("c9-np-default-selector", C, A, "tcp/22", "deny"),
+    ("c9-np-default-selector", C, A, "tcp/80", "allow"),
+    ("c9-np-default-selector", C, DW, "tcp/22", "allow"),
+    ("c9-np-selector-and-sa-selector", C, A, "tcp/80", "allow"),
+    ("c9-np-selector-and-sa-selector", C, M, "tcp/80", "allow"),
+    ("c9-gnp-ns-by-name", C, DW, "tcp/80", "deny"),
+    ("c9-gnp-ns-by-name", C, W, "tcp/80", "allow"),
+    ("c9-gnp-no-selector-selects-hosts", EXT, HEP, "tcp/22", "deny"),
+    ("c9-gnp-no-selector-selects-hosts", EXT, HEP, "tcp/80", "allow"),
+    ("c9-gnp-no-selector-selects-hosts", C, W, "tcp/22", "deny"),
+    ("c10-protocol-number-with-ports", C, W, "tcp/80", "allow"),
+    ("c10-protocol-number-with-ports", C, W, "tcp/81", "deny"),
+    ("c10-not-protocol-and-protocol", C, W, "tcp/80", "allow"),
+    ("c10-not-protocol-and-protocol", C, W, "udp/80", "deny"),
+    ("c11-not-ports-range-and-named", C, W, "tcp/8050", "deny"),
+    ("c11-not-ports-range-and-named", C, W, "tcp/80", "allow"),
+    ("c11-not-ports-range-and-named", C, DW, "tcp/80", "deny"),
+    ("c11-not-ports-range-and-named", C, DW, "tcp/8080", "deny"),
+    ("c11-not-ports-range-and-named", C, DW, "tcp/8200", "allow"),
+    ("c11-not-ports-range-and-named", C, W, "tcp/8200", "allow"),
+    ("c11-named-port-udp-rule-on-tcp-port", C, W, "udp/8080", "deny"),
+    ("c11-named-port-udp-rule-on-tcp-port", C, W, "tcp/8080", "deny"),
+    ("c11-ports-and-not-ports", C, W, "tcp/8080", "deny"),
+    ("c11-ports-and-not-ports", C, W, "tcp/8081", "allow"),
+    ("c11-nets-and-not-nets", DC, W, "tcp/80", "deny"),
+    ("c11-nets-and-not-nets", C, W, "tcp/80", "allow"),
+    ("c11-nets-and-not-nets", "10.9.9.9", W, "tcp/80", "allow"),
+    ("c11-np-not-selector-with-nets", EXT, W, "tcp/80", "allow"),
+    ("c11-np-not-selector-with-nets", DC, W, "tcp/80", "allow"),
+    ("c11-np-ns-selector-global", HEP, W, "tcp/80", "allow"),
+    ("c11-np-ns-selector-global", C, W, "tcp/80", "deny"),
+    ("c11-np-ns-selector-global", EXT, W, "tcp/80", "deny"),
+    ("c11-egress-destination-sa", CC, A, "tcp/80", "allow"),
+    ("c11-egress-destination-sa", OC, A, "tcp/80", "allow"),
+    ("c11-egress-destination-sa", CC, W, "tcp/80", "deny"),
+    ("c11-egress-destination-sa", CC, EXT, "tcp/80", "deny"),
+]
+
+TRACES += [
+    ("c4-log-only-ends-tier", C, W, "tcp/80", ["0|default|gnp:log-only|deny|-1"]),
+    ("c9-np-default-selector", C, A, "tcp/22", ["0|default|np:prod/deny-prod|deny|0"]),
+    ("c11-egress-destination-sa", EXT, A, "tcp/80", ["0|__PROFILE__|pro:kns.prod|allow|0"]),
+]
+
+# ----------------------------------------------------------------------------------------------
 # Running them
 
 
@@ -1167,3 +1622,11 @@ def test_the_ingress_trace_names_the_deciding_policies(
 ) -> None:
     scenario, src, dst, pp, expected = probe
     assert list(connect(inventory, scenario, src, dst, pp).ingress.enforced_hits) == expected
+
+
+@pytest.mark.parametrize("probe", PENDING_TRACES, ids=_id)
+def test_the_pending_trace_treats_staged_policies_as_enforced(
+    inventory: Inventory, probe: tuple[str, str, str, str, list[str]]
+) -> None:
+    scenario, src, dst, pp, expected = probe
+    assert list(connect(inventory, scenario, src, dst, pp).ingress.pending_hits) == expected
