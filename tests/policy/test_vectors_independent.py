@@ -1564,6 +1564,86 @@ TRACES += [
 ]
 
 # ----------------------------------------------------------------------------------------------
+# Fourth round: ports x peers products (policy-assistant style) and the Calico docs' default deny
+
+SCENARIOS.update(
+    {
+        "pa-two-protocols": knp(
+            "web-80-81",
+            "prod",
+            f"{{podSelector: {WEB}, ingress: [{{ports: [{{port: 80, protocol: TCP}}, {{port: 81, protocol: UDP}}]}}]}}",
+        ),
+        "pa-peers-times-ports": knp(
+            "api-peers-ports",
+            "prod",
+            f"{{podSelector: {API}, ingress: [{{from: [{{podSelector: {{matchLabels: {{app: client}}}}}}, "
+            "{namespaceSelector: {matchLabels: {env: dev}}}], ports: [{port: 80}, {port: 53, protocol: UDP}]}]}",
+        ),
+        "pa-named-and-numeric": knp(
+            "web-mixed",
+            "prod",
+            f"{{podSelector: {WEB}, ingress: [{{ports: [{{port: http}}, {{port: 9090}}]}}]}}",
+        ),
+        "pa-all-ports-wins": knp(
+            "web-all-tcp",
+            "prod",
+            f"{{podSelector: {WEB}, ingress: [{{ports: [{{port: 80}}, {{protocol: TCP}}]}}]}}",
+        ),
+        "pa-ipblock-with-ports": knp(
+            "web-ext-443",
+            "prod",
+            f"{{podSelector: {WEB}, ingress: [{{from: [{{ipBlock: {{cidr: 203.0.113.0/24}}}}], ports: [{{port: 443}}]}}]}}",
+        ),
+        "pa-ns-by-name-in": knp(
+            "web-ns-in",
+            "prod",
+            f"{{podSelector: {WEB}, ingress: [{{from: [{{namespaceSelector: {{matchExpressions: "
+            "[{key: kubernetes.io/metadata.name, operator: In, values: [dev, other]}]}}]}]}",
+        ),
+        "calico-doc-namespaced-default-deny": gnp(
+            "default-deny",
+            "{namespaceSelector: \"has(projectcalico.org/name) && projectcalico.org/name not in {'kube-system', 'calico-system'}\", "
+            "types: [Ingress, Egress], egress: [{action: Allow, protocol: UDP, destination: {selector: \"k8s-app == 'kube-dns'\", ports: [53]}}]}",
+        ),
+    }
+)
+
+PROBES += [
+    ("pa-two-protocols", EXT, W, "tcp/80", "allow"),
+    ("pa-two-protocols", EXT, W, "udp/81", "allow"),
+    ("pa-two-protocols", EXT, W, "tcp/81", "deny"),
+    ("pa-two-protocols", EXT, W, "udp/80", "deny"),
+    ("pa-peers-times-ports", C, A, "tcp/80", "allow"),
+    ("pa-peers-times-ports", C, A, "udp/53", "allow"),
+    ("pa-peers-times-ports", DW, A, "udp/53", "allow"),
+    ("pa-peers-times-ports", DW, A, "tcp/80", "allow"),
+    ("pa-peers-times-ports", DW, A, "tcp/53", "deny"),
+    ("pa-peers-times-ports", W, A, "tcp/80", "deny"),
+    ("pa-named-and-numeric", C, W, "tcp/8080", "allow"),
+    ("pa-named-and-numeric", C, W, "tcp/9090", "allow"),
+    ("pa-named-and-numeric", C, W, "tcp/80", "deny"),
+    ("pa-all-ports-wins", C, W, "tcp/12345", "allow"),
+    ("pa-all-ports-wins", C, W, "udp/80", "deny"),
+    ("pa-ipblock-with-ports", EXT2, W, "tcp/443", "allow"),
+    ("pa-ipblock-with-ports", EXT2, W, "tcp/80", "deny"),
+    ("pa-ipblock-with-ports", EXT, W, "tcp/443", "deny"),
+    ("pa-ns-by-name-in", DC, W, "tcp/80", "allow"),
+    ("pa-ns-by-name-in", OC, W, "tcp/80", "allow"),
+    ("pa-ns-by-name-in", CC, W, "tcp/80", "deny"),
+    ("calico-doc-namespaced-default-deny", C, DNS, "udp/53", "allow"),
+    ("calico-doc-namespaced-default-deny", C, DNS, "tcp/53", "deny"),
+    ("calico-doc-namespaced-default-deny", C, W, "tcp/80", "deny"),
+    ("calico-doc-namespaced-default-deny", EXT, W, "tcp/80", "deny"),
+    ("calico-doc-namespaced-default-deny", DNS, EXT, "udp/53", "allow"),
+    ("calico-doc-namespaced-default-deny", C, EXT, "udp/53", "deny"),
+]
+
+TRACES += [
+    ("pa-peers-times-ports", DW, A, "udp/53", ["0|default|knp:prod/api-peers-ports|allow|3"]),
+    ("pa-peers-times-ports", C, A, "tcp/80", ["0|default|knp:prod/api-peers-ports|allow|0"]),
+]
+
+# ----------------------------------------------------------------------------------------------
 # Running them
 
 
