@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flowlens.errors import PolicyError
 from flowlens.formats.hits import PolicyHit
@@ -492,7 +492,9 @@ class Evaluator:
             if self.inventory is not None:
                 pod = self.inventory.pod_by_ip(ip_text)
                 if pod is not None:
-                    return self.inventory.endpoint(pod)
+                    # Keep the address that was given: a dual-stack pod's second IP is what nets
+                    # and ipBlocks compare (K11), not the pod's first IP.
+                    return replace(self.inventory.endpoint(pod), ip=ip_text)
             hep = self._heps_by_ip.get(ip_text)
             if hep is not None:
                 return Endpoint("hep", None, hep.name, hep.labels, ip_text, named_ports=hep.ports)

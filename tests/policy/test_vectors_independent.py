@@ -51,6 +51,9 @@ PODS: list[tuple[str, str, dict[str, str], str, list[tuple[str, str, int]]]] = [
         [("dns", "UDP", 53), ("dns-tcp", "TCP", 53)],
     ),
     ("other/cli-1", "10.0.5.1", {"app": "client"}, "default", []),
+    # dual-stack pods: the IPs are comma-separated, the first is the pod's primary IP
+    ("other/ds-1", "10.0.5.9,fd00:5::9", {"app": "ds"}, "default", []),
+    ("other/ds-2", "10.0.5.10,fd00:5::10", {"app": "ds-client"}, "default", []),
 ]
 HEP = "10.1.0.1"  # node-1's host endpoint, declared in the scenarios that use it
 
@@ -84,7 +87,11 @@ def kubectl_list() -> dict[str, Any]:
                 "kind": "Pod",
                 "metadata": {"name": name, "namespace": ns, "labels": labels},
                 "spec": {"serviceAccountName": sa, "nodeName": "node-1", "containers": [container]},
-                "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]},
+                "status": {
+                    "phase": "Running",
+                    "podIP": ip.split(",")[0],
+                    "podIPs": [{"ip": i} for i in ip.split(",")],
+                },
             }
         )
     return {"apiVersion": "v1", "kind": "List", "items": items}
@@ -1641,6 +1648,83 @@ PROBES += [
 TRACES += [
     ("pa-peers-times-ports", DW, A, "udp/53", ["0|default|knp:prod/api-peers-ports|allow|3"]),
     ("pa-peers-times-ports", C, A, "tcp/80", ["0|default|knp:prod/api-peers-ports|allow|0"]),
+]
+
+# ----------------------------------------------------------------------------------------------
+# Fifth round: network sets (Calico external-IPs docs) and dual-stack pods (K11: the raw peer IP)
+
+GNS_DNS = (
+    "---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\n"
+    "metadata: {name: public-dns, labels: {type: dns}}\nspec: {nets: [8.8.8.0/24]}\n"
+)
+NS_PARTNERS = (
+    "---\napiVersion: projectcalico.org/v3\nkind: NetworkSet\n"
+    "metadata: {name: partners, namespace: prod, labels: {type: partner}}\nspec: {nets: [203.0.113.0/24]}\n"
+)
+DS1, DS1_V6, DS2, DS2_V6 = "10.0.5.9", "fd00:5::9", "10.0.5.10", "fd00:5::10"
+
+SCENARIOS.update(
+    {
+        "gns-gnp-selector": GNS_DNS
+        + gnp(
+            "web-from-dns",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {selector: \"type == 'dns'\"}}]}",
+        ),
+        "gns-np-needs-global": GNS_DNS
+        + np(
+            "web-from-dns",
+            "prod",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {selector: \"type == 'dns'\"}}]}",
+        ),
+        "gns-np-global-scope": GNS_DNS
+        + np(
+            "web-from-dns",
+            "prod",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {selector: \"type == 'dns'\", namespaceSelector: global()}}]}",
+        ),
+        "gns-not-selector": GNS_DNS
+        + gnp(
+            "web-not-dns",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {notSelector: \"type == 'dns'\"}}]}",
+        ),
+        "ns-np-own-namespace": NS_PARTNERS
+        + np(
+            "web-from-partners",
+            "prod",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {selector: \"type == 'partner'\"}}]}",
+        )
+        + np(
+            "web-from-partners",
+            "dev",
+            "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {selector: \"type == 'partner'\"}}]}",
+        ),
+        "dual-stack-ipblock-v6": knp(
+            "ds-v6-only",
+            "other",
+            "{podSelector: {matchLabels: {app: ds}}, ingress: [{from: [{ipBlock: {cidr: 'fd00:5::/64'}}]}]}",
+        ),
+        "dual-stack-egress-v6": knp(
+            "ds2-to-ds1-v6",
+            "other",
+            "{podSelector: {matchLabels: {app: ds-client}}, policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: 'fd00:5::9/128'}}]}]}",
+        ),
+    }
+)
+
+PROBES += [
+    ("gns-gnp-selector", EXT, W, "tcp/80", "allow"),
+    ("gns-gnp-selector", "8.8.4.4", W, "tcp/80", "deny"),
+    ("gns-np-needs-global", EXT, W, "tcp/80", "deny"),
+    ("gns-np-global-scope", EXT, W, "tcp/80", "allow"),
+    ("gns-not-selector", EXT, W, "tcp/80", "deny"),
+    ("gns-not-selector", "8.8.4.4", W, "tcp/80", "allow"),
+    ("ns-np-own-namespace", EXT2, W, "tcp/80", "allow"),
+    ("ns-np-own-namespace", EXT2, DW, "tcp/80", "deny"),
+    ("dual-stack-ipblock-v6", DS2_V6, DS1_V6, "tcp/80", "allow"),
+    ("dual-stack-ipblock-v6", DS2, DS1, "tcp/80", "deny"),
+    ("dual-stack-ipblock-v6", "2001:db8::1", DS1_V6, "tcp/80", "deny"),
+    ("dual-stack-egress-v6", DS2_V6, DS1_V6, "tcp/80", "allow"),
+    ("dual-stack-egress-v6", DS2, DS1, "tcp/80", "deny"),
 ]
 
 # ----------------------------------------------------------------------------------------------
