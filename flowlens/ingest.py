@@ -19,11 +19,13 @@ ingested + framing lines ignored (event-stream ``event:``/``id:`` lines and blan
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import glob
 import hashlib
 import io
 import json
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -47,6 +49,9 @@ from flowlens.store import Store, StoreWriter, new_ingest_id, quarantine_schema
 
 BLOCK_BYTES = 16 * 1024 * 1024
 BATCH_BYTES = 64 * 1024 * 1024
+# Batches parsed while the next one is read: 1 overlaps reading with parsing and keeps memory low
+# (2 made DuckDB queries compete for the two cores and used more memory for little gain).
+MAX_BATCHES_IN_FLIGHT = 1
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 QUARANTINE_RAW_LIMIT = 64 * 1024
 ROWS_PER_COMMIT = 4_000_000
@@ -612,6 +617,9 @@ class Ingester:
         self._sql_cache: dict[str, str] = {}
         self._batch: list[tuple[pa.Array, int, Format, FileSummary]] = []
         self._batch_bytes = 0
+        self._workers = ThreadPoolExecutor(max_workers=MAX_BATCHES_IN_FLIGHT)
+        self._inflight: list[Future[None]] = []
+        self._lock = threading.Lock()
 
     def _open_commit(self) -> None:
         self.commit_id = f"{self.ingest_id}-{self._seq:03d}"
@@ -760,22 +768,37 @@ class Ingester:
         )
         fs.lines_read += count
         if self._batch and self._batch[0][2] is not fmt:
-            self.flush_batch()
+            self.flush_batch(wait=False)
         self._batch.append((lines, first_line, fmt, fs))
         self._batch_bytes += len(chunk)
         if self._batch_bytes >= BATCH_BYTES:
-            self.flush_batch()
+            self.flush_batch(wait=False)
         return count
 
-    def flush_batch(self) -> None:
-        """Parse every queued line with one DuckDB query and stage the rows."""
-        if not self._batch:
-            return
-        batch, self._batch, self._batch_bytes = self._batch, [], 0
+    def flush_batch(self, *, wait: bool = True) -> None:
+        """Hand the queued lines to a worker; with ``wait``, also finish every batch in flight.
+
+        The worker parses a batch (DuckDB releases the GIL) while this thread reads and splits
+        the next one; at most MAX_BATCHES_IN_FLIGHT are queued, which bounds memory."""
+        if self._batch:
+            batch, self._batch, self._batch_bytes = self._batch, [], 0
+            while len(self._inflight) >= MAX_BATCHES_IN_FLIGHT:
+                self._inflight.pop(0).result()
+            self._inflight.append(self._workers.submit(self._run_batch, batch))
+        if wait:
+            try:
+                for future in self._inflight:
+                    future.result()
+            finally:
+                # even after a failure: nothing may still run when the caller cleans up
+                for future in self._inflight:
+                    future.exception()
+                self._inflight = []
+
+    def _run_batch(self, batch: list[tuple[pa.Array, int, Format, FileSummary]]) -> None:
+        """Parse one batch with one DuckDB query (on this thread's own cursor) and stage its rows."""
         fmt = batch[0][2]
-        files = [item[3] for item in batch]
         lines = pa.concat_arrays([item[0] for item in batch]) if len(batch) > 1 else batch[0][0]
-        count = len(lines)
         line_nos = np.concatenate(
             [np.arange(first + 1, first + len(arr) + 1, dtype=np.int64) for arr, first, _, _ in batch]
         )
@@ -784,9 +807,10 @@ class Ingester:
         sql = self._sql_cache.get(fmt.name)
         if sql is None:
             sql = self._sql_cache[fmt.name] = _select_sql(fmt, self.options.max_line_bytes)
-        self.con.register("raw_lines", pa.Table.from_batches(raw.to_batches(max_chunksize=4096)))
+        cursor = self.con.cursor()
         try:
-            out = self.con.sql(
+            cursor.register("raw_lines", pa.Table.from_batches(raw.to_batches(max_chunksize=4096)))
+            out = cursor.sql(
                 sql,
                 params={
                     "cluster_override": self.options.cluster,
@@ -794,7 +818,21 @@ class Ingester:
                 },
             ).to_arrow_table()
         finally:
-            self.con.unregister("raw_lines")
+            cursor.close()
+        with self._lock:  # the rest touches shared state: hit cache, row writer, counters
+            self._stage_rows(batch, fmt, lines, line_nos, file_idx, out)
+
+    def _stage_rows(
+        self,
+        batch: list[tuple[pa.Array, int, Format, FileSummary]],
+        fmt: Format,
+        lines: pa.Array,
+        line_nos: np.ndarray,
+        file_idx: np.ndarray,
+        out: pa.Table,
+    ) -> None:
+        files = [item[3] for item in batch]
+        count = len(lines)
         suspect = out["suspect"].to_numpy(zero_copy_only=False)
         bad = np.zeros(count, dtype=bool)
         reasons: dict[int, str] = {}
@@ -979,10 +1017,14 @@ class Ingester:
             self._open_commit()
 
     def abort(self) -> None:
+        self._batch = []
+        with contextlib.suppress(Exception):
+            self.flush_batch()  # let batches in flight finish before their files are removed
         self.files.close()
         self.writer.abort(self.stage)
 
     def close(self) -> None:
+        self._workers.shutdown(wait=True)
         self.con.close()
 
 

@@ -7,7 +7,6 @@ The work is in :mod:`flowlens.policy` (loading, evaluation, replay). Results go 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -15,10 +14,10 @@ from typing import Annotated, Any
 
 import typer
 
+from flowlens.cli.common import StoreOpt, resolve_store
 from flowlens.errors import CheckFailed, PolicyError, StoreError, UsageError
-from flowlens.store import DEFAULT_STORE, Store
+from flowlens.store import Store
 
-STORE_ENV = "FLOWLENS_STORE"
 MAX_NOTES = 20
 
 
@@ -73,7 +72,7 @@ the --inventory, else in the flows of the store. --port is 5432 or 5432/tcp (def
 
 
 def _store_root(store: Path | None) -> Path:
-    return store or Path(os.environ.get(STORE_ENV, DEFAULT_STORE))
+    return resolve_store(store).root
 
 
 def _load(policies: Sequence[Path], base: Sequence[Path], inventory: Sequence[Path]) -> tuple[Any, Any]:
@@ -379,10 +378,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--since", help="window start: 24h, 7d or ISO time")
         ] = None,
         until: Annotated[str | None, typer.Option("--until", help="window end: ISO time or duration")] = None,
-        store: Annotated[
-            Path | None,
-            typer.Option("--store", help=f"flow store (default: ${STORE_ENV}, else {DEFAULT_STORE})"),
-        ] = None,
+        store: StoreOpt = None,
         fmt: Annotated[
             SimFormat, typer.Option("--format", help="table, json, jsonl or markdown")
         ] = SimFormat.table,
@@ -442,13 +438,7 @@ def register(app: typer.Typer) -> None:
             list[Path] | None,
             typer.Option("--base", help="policies in force; --policies are applied on top of them"),
         ] = None,
-        store: Annotated[
-            Path | None,
-            typer.Option(
-                "--store",
-                help=f"flow store for workload lookup (default: ${STORE_ENV}, else {DEFAULT_STORE})",
-            ),
-        ] = None,
+        store: StoreOpt = None,
         fmt: Annotated[ExplainFormat, typer.Option("--format", help="text or json")] = ExplainFormat.text,
         out: Annotated[Path | None, typer.Option("--out", help="write the output to this file")] = None,
     ) -> None:

@@ -16,12 +16,14 @@ import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
 
 from flowlens.cli.common import StoreOpt, resolve_store
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 from flowlens.errors import QueryError, StoreError, UsageError
 
 QUERIES_ENV = "FLOWLENS_QUERIES"
@@ -66,6 +68,8 @@ def _plain(value: Any) -> Any:
 
 def _records(table: pa.Table) -> list[dict[str, Any]]:
     names = table.column_names
+    import pyarrow as pa
+
     maps = {n for n, t in zip(names, table.schema.types, strict=True) if pa.types.is_map(t)}
     out = []
     for row in table.to_pylist(maps_as_pydicts="strict") if maps else table.to_pylist():
@@ -85,6 +89,8 @@ def _cell(value: Any) -> str:
 
 
 def _is_numeric(type_: pa.DataType) -> bool:
+    import pyarrow as pa
+
     return pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_)
 
 
@@ -304,6 +310,8 @@ def register(app: typer.Typer) -> None:
             raise UsageError(
                 "flowlens queries does not write parquet; use table, csv, json, jsonl or markdown"
             )
+        import pyarrow as pa
+
         table = pa.table(
             {
                 "name": [s.name for s in specs.values()],

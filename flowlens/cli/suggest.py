@@ -8,26 +8,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from flowlens.cli.common import StoreOpt, resolve_store
 from flowlens.errors import CheckFailed, StoreError, UsageError
-from flowlens.suggest import (
-    DEFAULT_LABEL_KEYS,
-    FLAVORS,
-    SuggestOptions,
-    load_reports,
-    namespaces_in_window,
-    suggest,
-    validate_namespace,
-    write_files,
-)
-from flowlens.suggest.summary import Summary, build_summary, format_summary
+
+if TYPE_CHECKING:
+    from flowlens.suggest.summary import Summary
 
 
 def _label_keys(values: list[str] | None) -> tuple[str, ...]:
+    from flowlens.suggest import DEFAULT_LABEL_KEYS
+
     if not values:
         return DEFAULT_LABEL_KEYS
     keys = tuple(k.strip() for v in values for k in v.split(",") if k.strip())
@@ -164,7 +158,19 @@ def register(app: typer.Typer) -> None:
         """
         from flowlens.engine import connect
         from flowlens.policy.inventory import load_inventory
+
+        # Loaded here, not at import time: `flowlens --help` and the other commands stay quick.
+        from flowlens.suggest import (
+            FLAVORS,
+            SuggestOptions,
+            load_reports,
+            namespaces_in_window,
+            suggest,
+            validate_namespace,
+            write_files,
+        )
         from flowlens.suggest.proof import prove
+        from flowlens.suggest.summary import build_summary, format_summary
 
         if flavor not in FLAVORS:
             raise UsageError(f"--flavor must be one of {', '.join(FLAVORS)}, not {flavor!r}")
