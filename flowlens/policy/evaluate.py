@@ -523,9 +523,19 @@ class Evaluator:
 
     # -- evaluation -----------------------------------------------------------------------
 
+    def _known(self, ep: Endpoint) -> Endpoint:
+        """A ``net`` endpoint whose IP is a known pod's or host endpoint's, as that endpoint."""
+        if ep.kind != "net" or _ip(ep.ip) is None:
+            return ep
+        resolved = self.endpoint(str(ep.ip))
+        return resolved if resolved.kind != "net" else ep
+
     def _decide(
         self, src: Endpoint, dst: Endpoint, proto: str | int | None, port: int | None, direction: str
     ) -> Decision:
+        # V1: an address that belongs to a known pod (or host endpoint) is that endpoint, also on
+        # the side whose policies are evaluated (the peer side resolves it the same way).
+        src, dst = self._known(src), self._known(dst)
         local_ep = src if direction == EGRESS else dst
         if not local_ep.is_policy_endpoint:
             where = "source" if direction == EGRESS else "destination"

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from flowlens.policy import Connection, Evaluator, Inventory, load_inventory, policies_from_objects
+from flowlens.policy import Connection, Endpoint, Evaluator, Inventory, load_inventory, policies_from_objects
+from flowlens.policy.model import ContainerPort, normalize_protocol
 
 # ----------------------------------------------------------------------------------------------
 # The cluster
@@ -1741,12 +1742,17 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Inventory:
 _EVALUATORS: dict[tuple[int, str], Evaluator] = {}
 
 
-def connect(inventory: Inventory, scenario: str, src: str, dst: str, proto_port: str) -> Connection:
+def evaluator(inventory: Inventory, scenario: str) -> Evaluator:
     key = (id(inventory), scenario)
     ev = _EVALUATORS.get(key)
     if ev is None:
         docs = [d for d in yaml.safe_load_all(SCENARIOS[scenario]) if d is not None]
         ev = _EVALUATORS[key] = Evaluator(policies_from_objects(docs), inventory)
+    return ev
+
+
+def connect(inventory: Inventory, scenario: str, src: str, dst: str, proto_port: str) -> Connection:
+    ev = evaluator(inventory, scenario)
     proto, port = proto_port.split("/")
     return ev.connection(ev.endpoint(src), ev.endpoint(dst), proto, int(port))
 
@@ -1794,3 +1800,59 @@ def test_the_pending_trace_treats_staged_policies_as_enforced(
 ) -> None:
     scenario, src, dst, pp, expected = probe
     assert list(connect(inventory, scenario, src, dst, pp).ingress.pending_hits) == expected
+
+
+def _pod_ip(ref: str) -> str:
+    for pod_ref, ip, *_ in PODS:
+        if pod_ref == ref:
+            return ip.split(",")[0]
+    return ref  # already an address
+
+
+def test_every_probe_gives_the_same_verdict_when_both_sides_are_bare_addresses(inventory: Inventory) -> None:
+    # V1: an address that belongs to a pod (or host endpoint) is that endpoint, on both sides.
+    wrong = []
+    for scenario, src, dst, pp, expected in PROBES:
+        ev = evaluator(inventory, scenario)
+        proto, port = pp.split("/")
+        conn = ev.connection(
+            Endpoint("net", ip=_pod_ip(src)), Endpoint("net", ip=_pod_ip(dst)), proto, int(port)
+        )
+        if conn.action != expected:
+            wrong.append((scenario, src, dst, pp, expected))
+    assert wrong == []
+
+
+def test_every_probe_gives_the_same_verdict_for_fully_described_pods_without_an_inventory(
+    inventory: Inventory,
+) -> None:
+    described = {}
+    for ref, ips, labels, sa, ports in PODS:
+        ns, name = ref.split("/")
+        described[ref] = Endpoint(
+            "wep",
+            ns,
+            name,
+            labels,
+            ips.split(",")[0],
+            sa,
+            named_ports=tuple(ContainerPort(n, normalize_protocol(p) or 6, c) for n, p, c in ports),
+            namespace_labels={**NAMESPACES[ns], "kubernetes.io/metadata.name": ns},
+            service_account_labels=SERVICE_ACCOUNTS[(ns, sa)],
+        )
+    evaluators: dict[str, Evaluator] = {}
+    wrong = []
+    for scenario, src, dst, pp, expected in PROBES:
+        if scenario not in evaluators:
+            docs = [d for d in yaml.safe_load_all(SCENARIOS[scenario]) if d is not None]
+            evaluators[scenario] = Evaluator(policies_from_objects(docs), None)
+        ev = evaluators[scenario]
+        if scenario.startswith("dual-stack"):
+            continue  # these name pods by bare addresses, which only the inventory resolves
+        proto, port = pp.split("/")
+        conn = ev.connection(
+            described.get(src) or ev.endpoint(src), described.get(dst) or ev.endpoint(dst), proto, int(port)
+        )
+        if conn.action != expected or conn.egress.undecided or conn.ingress.undecided:
+            wrong.append((scenario, src, dst, pp, expected))
+    assert wrong == []
