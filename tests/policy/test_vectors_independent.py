@@ -1729,6 +1729,108 @@ PROBES += [
 ]
 
 # ----------------------------------------------------------------------------------------------
+# Sixth round: more of the e2e netpol cases
+
+SCENARIOS.update(
+    {
+        "e2e-default-deny-all": knp(
+            "default-deny-all", "prod", "{podSelector: {}, policyTypes: [Ingress, Egress]}"
+        ),
+        "e2e-egress-allow-all-wins": knp(
+            "cli-egress-80",
+            "prod",
+            "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], egress: [{ports: [{port: 80}]}]}",
+        )
+        + knp(
+            "cli-egress-all",
+            "prod",
+            "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], egress: [{}]}",
+        ),
+        "e2e-ingress-allow-all-wins": knp(
+            "web-80", "prod", f"{{podSelector: {WEB}, ingress: [{{ports: [{{port: 80}}]}}]}}"
+        )
+        + knp("web-all", "prod", f"{{podSelector: {WEB}, ingress: [{{}}]}}"),
+        "e2e-only-other-namespaces": knp(
+            "web-other-ns",
+            "prod",
+            f"{{podSelector: {WEB}, ingress: [{{from: [{{namespaceSelector: {{matchExpressions: "
+            "[{key: kubernetes.io/metadata.name, operator: NotIn, values: [prod]}]}}]}]}",
+        ),
+        "e2e-multiple-expressions": knp(
+            "web-multi",
+            "prod",
+            f"{{podSelector: {WEB}, ingress: [{{from: [{{namespaceSelector: {{matchExpressions: "
+            "[{key: kubernetes.io/metadata.name, operator: NotIn, values: [dev]}]}, "
+            "podSelector: {matchExpressions: [{key: app, operator: In, values: [client, web]}]}}]}]}",
+        ),
+        "e2e-egress-pod-and-ns": knp(
+            "cli-to-dev-web",
+            "default",
+            "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], egress: [{to: [{namespaceSelector: "
+            "{matchLabels: {env: dev}}, podSelector: {matchLabels: {app: web}}}]}]}",
+        ),
+    }
+)
+
+PROBES += [
+    ("e2e-default-deny-all", C, A, "tcp/80", "deny"),
+    ("e2e-default-deny-all", A, CW, "tcp/80", "deny"),
+    ("e2e-default-deny-all", CC, A, "tcp/80", "deny"),
+    ("e2e-default-deny-all", A, DNS, "udp/53", "deny"),
+    ("e2e-default-deny-all", CC, DW, "tcp/80", "allow"),
+    ("e2e-egress-allow-all-wins", C, EXT, "udp/53", "allow"),
+    ("e2e-egress-allow-all-wins", C, W, "tcp/81", "allow"),
+    ("e2e-ingress-allow-all-wins", EXT, W, "tcp/81", "allow"),
+    ("e2e-ingress-allow-all-wins", EXT, W, "udp/80", "allow"),
+    ("e2e-only-other-namespaces", C, W, "tcp/80", "deny"),
+    ("e2e-only-other-namespaces", CC, W, "tcp/80", "allow"),
+    ("e2e-only-other-namespaces", DC, W, "tcp/80", "allow"),
+    ("e2e-only-other-namespaces", EXT, W, "tcp/80", "deny"),
+    ("e2e-multiple-expressions", CC, W, "tcp/80", "allow"),
+    ("e2e-multiple-expressions", CW, W, "tcp/80", "allow"),
+    ("e2e-multiple-expressions", C, W, "tcp/80", "allow"),
+    ("e2e-multiple-expressions", DC, W, "tcp/80", "deny"),
+    ("e2e-multiple-expressions", FOO, W, "tcp/80", "deny"),
+    ("e2e-multiple-expressions", A, W, "tcp/80", "deny"),
+    ("e2e-egress-pod-and-ns", CC, DW, "tcp/80", "allow"),
+    ("e2e-egress-pod-and-ns", CC, DC, "tcp/80", "deny"),
+    ("e2e-egress-pod-and-ns", CC, W, "tcp/80", "deny"),
+    ("e2e-egress-pod-and-ns", CC, CW, "tcp/80", "deny"),
+]
+
+SCENARIOS.update(
+    {
+        # Calico docs "kubernetes-default-deny": a GNP default deny, and other policies that allow
+        "calico-doc-default-deny": HOST_ENDPOINT
+        + gnp(
+            "default-deny",
+            "{selector: \"projectcalico.org/namespace not in  {'kube-system', 'calico-system', 'calico-apiserver'}\", types: [Ingress, Egress]}",
+        )
+        + gnp(
+            "allow-web",
+            "{order: 100, selector: \"app == 'web' || app == 'client'\", types: [Ingress, Egress], "
+            "ingress: [{action: Allow, source: {selector: \"app == 'client'\"}}], "
+            "egress: [{action: Allow, destination: {selector: \"app == 'web'\"}}]}",
+        ),
+    }
+)
+
+PROBES += [
+    ("calico-doc-default-deny", C, W, "tcp/80", "allow"),
+    ("calico-doc-default-deny", CC, DW, "tcp/443", "allow"),
+    ("calico-doc-default-deny", A, W, "tcp/80", "deny"),
+    ("calico-doc-default-deny", C, A, "tcp/80", "deny"),
+    ("calico-doc-default-deny", C, DNS, "udp/53", "deny"),
+    ("calico-doc-default-deny", DNS, EXT, "udp/53", "allow"),
+    ("calico-doc-default-deny", EXT, HEP, "tcp/22", "deny"),
+]
+
+TRACES += [
+    ("calico-doc-default-deny", A, W, "tcp/80", ["0|default|gnp:default-deny|deny|-1"]),
+    ("calico-doc-default-deny", C, W, "tcp/80", ["0|default|gnp:allow-web|allow|0"]),
+]
+
+# ----------------------------------------------------------------------------------------------
 # Running them
 
 
