@@ -750,6 +750,10 @@ class Evaluator:
             for cp in cpols:
                 if direction not in cp.policy.types:
                     continue
+                if cp.policy.namespace is not None and cp.policy.namespace != ident.namespace:
+                    # A namespaced policy selects only its own namespace's endpoints: decided
+                    # even when the endpoint's other labels are not known.
+                    continue
                 why = ident.view.undecided(self._keys(cp.selector))
                 if why is None:
                     if cp.selector.matches(ident.view.labels):
