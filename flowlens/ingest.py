@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowlens.errors import InputError, StrictModeError, UsageError
-from flowlens.formats import detect, get_format
+from flowlens.formats import FORMATS, detect, get_format
 from flowlens.formats.base import Format
 from flowlens.formats.hits import HitParseError, PolicyHit, hit_from_object, parse_hit
 from flowlens.schema import ARROW_SCHEMA, POLICY_COLUMNS, POLICY_HIT
@@ -1094,8 +1094,8 @@ def ingest(
     and return the summary. Raises StrictModeError (nothing written) in strict mode on a bad line."""
 
     options = options or IngestOptions()
-    if options.format is not None:
-        get_format(options.format)
+    if options.format is not None and options.format not in FORMATS:
+        raise UsageError(f"unknown format {options.format!r}; choose one of: {', '.join(FORMATS)}")
     if options.max_line_bytes < 1024:
         raise UsageError("--max-line-bytes must be at least 1024")
     files, passed = expand_sources(paths)
