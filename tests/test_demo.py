@@ -40,7 +40,15 @@ def test_the_demo_runs_every_capability_on_the_sample_and_says_where_outputs_wen
     assert result.returncode == 0, result.stderr[-3000:]
     err = result.stderr
     # every capability ran, in order
-    for command in ("ingest", "status", "query denied", "query unexpected-allowed", "suggest", "simulate", "report"):
+    for command in (
+        "ingest",
+        "status",
+        "query denied",
+        "query unexpected-allowed",
+        "suggest",
+        "simulate",
+        "report",
+    ):
         assert f"$ flowlens {command}" in err
     assert "0 quarantined" in err
     assert "no observed allowed connection becomes denied" in err

@@ -139,4 +139,7 @@ def test_an_unknown_format_option_is_a_usage_error(tmp_path):
     log = _log(tmp_path / "flows.log", records.EXAMPLE_C)
     result = flowlens("ingest", str(log), "--store", "st", "--format", "calico", cwd=tmp_path)
     assert result.returncode == 2
-    assert b"unknown format 'calico'; choose one of: enterprise, elasticsearch, goldmane, whisker" in result.stderr
+    assert (
+        b"unknown format 'calico'; choose one of: enterprise, elasticsearch, goldmane, whisker"
+        in result.stderr
+    )
