@@ -259,6 +259,8 @@ def hit_from_object(obj: dict[str, Any]) -> PolicyHit:
             tier = tier or inner.tier
     if kind is None:
         raise HitParseError(f"policy hit {obj!r} has no kind")
+    if kind == "EndOfTier" and not name:
+        name = "__NO_MATCH__"  # an end of tier that names no policy (Felix's eot:__NO_MATCH__)
     if kind == "Profile":
         tier = PROFILE_TIER
     if not tier:

@@ -120,3 +120,9 @@ def test_goldmane_objects_default_omitted_fields_and_fold_end_of_tier_into_its_t
     assert profile.hit == "2|__PROFILE__|pro:kns.default|allow|0"
     with pytest.raises(HitParseError):
         hit_from_object({"kind": 42, "name": "x", "tier": "t", "action": 1})
+
+
+def test_an_end_of_tier_object_without_a_trigger_is_kept_as_no_match():
+    hit = hit_from_object({"kind": 10, "tier": "security", "action": 2, "policy_index": 0, "rule_index": -1})
+    assert hit.hit == "0|security|eot:__NO_MATCH__|deny|-1"
+    assert hit.end_of_tier and hit.kind == "EndOfTier"
