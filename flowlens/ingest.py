@@ -330,8 +330,10 @@ class _ContentHash:
     def hexdigest(self) -> str:
         if self._last is not None:
             self._last.result()
-        self._pool.shutdown(wait=True)
         return self._hash.hexdigest()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 # --- manifest lineages ------------------------------------------------------------------------
@@ -668,7 +670,7 @@ class Ingester:
         hasher = _ContentHash()
         consumed = 0
         line_no = start_lines
-        with source.open() as stream:
+        with source.open() as stream, contextlib.closing(hasher):
             if whole_document:
                 data = b"".join(_read_blocks(stream, fs.warnings))
                 fs.bytes_read = len(data)
