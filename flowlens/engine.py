@@ -124,6 +124,9 @@ class QuerySpec:
     sql: str
     origin: str
     used_params: frozenset[str] = field(default_factory=frozenset)
+    #: tables a helper query reads besides ``flows`` (``-- requires: coverage_facts``); such a
+    #: query is run by the command that creates them, not on its own.
+    requires: tuple[str, ...] = ()
 
     def param(self, name: str) -> QueryParam | None:
         return next((p for p in self.params if p.name == name), None)
@@ -133,7 +136,7 @@ class QuerySpec:
         return tuple(p.name for p in self.params)
 
 
-_HEADER_KEY = re.compile(r"^(name|description|param)\s*:\s*(.*)$")
+_HEADER_KEY = re.compile(r"^(name|description|param|requires)\s*:\s*(.*)$")
 _PARAM = re.compile(
     r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+(?P<type>[A-Za-z]+(?:\[\])?)"
     r"(?:\s*=\s*(?P<default>'(?:[^']|'')*'|[^\s-][^\s]*))?"
@@ -218,6 +221,7 @@ def parse_query(text: str, name: str, origin: str) -> QuerySpec:
     description = ""
     explanation: list[str] = []
     params: list[QueryParam] = []
+    requires: list[str] = []
     body_start = 0
     lines = text.splitlines()
     for index, line in enumerate(lines):
@@ -241,6 +245,8 @@ def parse_query(text: str, name: str, origin: str) -> QuerySpec:
                 )
         elif kind == "description":
             description = rest
+        elif kind == "requires":
+            requires.extend(t.strip() for t in rest.split(",") if t.strip())
         else:
             params.append(_parse_param(rest, name, origin))
     if not description:
@@ -263,6 +269,7 @@ def parse_query(text: str, name: str, origin: str) -> QuerySpec:
         sql=sql,
         origin=origin,
         used_params=used_params(sql),
+        requires=tuple(requires),
     )
 
 

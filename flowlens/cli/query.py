@@ -285,6 +285,13 @@ def register(app: typer.Typer) -> None:
             OutputFormat, typer.Option("--format", "-f", help="Output format.")
         ] = OutputFormat.table,
         queries: QueriesOpt = None,
+        show_all: Annotated[
+            bool,
+            typer.Option(
+                "--all",
+                help="Also list helper queries that other commands run (they need a table those create).",
+            ),
+        ] = False,
     ) -> None:
         """List the named queries with their descriptions and parameters."""
         from flowlens.engine import check_query, load_queries
@@ -312,11 +319,13 @@ def register(app: typer.Typer) -> None:
             )
         import pyarrow as pa
 
-        table = pa.table(
-            {
-                "name": [s.name for s in specs.values()],
-                "description": [s.description for s in specs.values()],
-                "parameters": [", ".join(p.signature() for p in s.params) for s in specs.values()],
-            }
-        )
+        shown = [spec for spec in specs.values() if show_all or not spec.requires]
+        columns = {
+            "name": [s.name for s in shown],
+            "description": [s.description for s in shown],
+            "parameters": [", ".join(p.signature() for p in s.params) for s in shown],
+        }
+        if show_all:
+            columns["requires"] = [", ".join(s.requires) for s in shown]
+        table = pa.table(columns)
         write_output(table, fmt, None)

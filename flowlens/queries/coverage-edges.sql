@@ -1,5 +1,6 @@
 -- name: coverage-edges
 -- description: Connections between namespaces (and the internet, private networks, hosts), each counted once.
+-- requires: coverage_facts
 -- Reads coverage_facts (registered by flowlens.coverage). Each connection is counted once: from
 -- the destination's record (reporter 'dst') when the destination is a pod or host endpoint,
 -- since the destination's ingress policy decides last; otherwise from the source's record
