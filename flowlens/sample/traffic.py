@@ -528,39 +528,14 @@ class TrafficModel:
             b_in = p_in = 0
         num_flows = persistent + started + carry_in
         completed = started + carry_in - carry_out
-        gk = route.src_group
-        if gk is not None:
-            c = groups.get(gk)
-            if c is None:
-                bits = route.src_bits
-                groups[gk] = [b_in, b_out, p_in, p_out, num_flows, started, completed, bits[0], bits[1]]
-            else:
-                c[0] += b_in
-                c[1] += b_out
-                c[2] += p_in
-                c[3] += p_out
-                c[4] += num_flows
-                c[5] += started
-                c[6] += completed
-                c[7] |= route.src_bits[0]
-                c[8] |= route.src_bits[1]
-        gk = route.dst_group
-        if gk is not None:
+        # Each side counts bytes and packets as (in, out) of its own endpoint.
+        if route.src_group is not None:
+            at_src = (b_in, b_out, p_in, p_out, num_flows, started, completed)
+            _accumulate(groups, route.src_group, route.src_bits, at_src)
+        if route.dst_group is not None:
             # the destination receives what the source sends
-            c = groups.get(gk)
-            if c is None:
-                bits = route.dst_bits
-                groups[gk] = [b_out, b_in, p_out, p_in, num_flows, started, completed, bits[0], bits[1]]
-            else:
-                c[0] += b_out
-                c[1] += b_in
-                c[2] += p_out
-                c[3] += p_in
-                c[4] += num_flows
-                c[5] += started
-                c[6] += completed
-                c[7] |= route.dst_bits[0]
-                c[8] |= route.dst_bits[1]
+            at_dst = (b_out, b_in, p_out, p_in, num_flows, started, completed)
+            _accumulate(groups, route.dst_group, route.dst_bits, at_dst)
 
     def finish(self, groups: dict[int, list[int]]) -> list[tuple[RecordKey, list[int]]]:
         """Turn the interval's groups into records (one per group)."""
@@ -612,3 +587,19 @@ class TrafficModel:
             g.plan.service,
         )
         return rk
+
+
+def _accumulate(
+    groups: dict[int, list[int]], key: int, bits: tuple[int, int], counters: tuple[int, ...]
+) -> None:
+    """Add one connection's counters (bytes in, bytes out, packets in, packets out, flows,
+    started, completed)
+    and its reporter bits to the record group ``key``."""
+    c = groups.get(key)
+    if c is None:
+        groups[key] = [*counters, bits[0], bits[1]]
+        return
+    for i, value in enumerate(counters):
+        c[i] += value
+    c[7] |= bits[0]
+    c[8] |= bits[1]
