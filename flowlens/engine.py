@@ -42,7 +42,7 @@ import pyarrow as pa
 
 from flowlens.errors import QueryError, StoreError, UsageError
 from flowlens.schema import ARROW_SCHEMA, PARTITION_COLUMN
-from flowlens.store import Store
+from flowlens.store import Store, duckdb_connection
 
 #: The full schema of the ``flows`` view: the stored columns, then the ``date`` partition column.
 FLOWS_SCHEMA = ARROW_SCHEMA.append(pa.field(PARTITION_COLUMN.name, PARTITION_COLUMN.type))
@@ -504,13 +504,8 @@ def connect(
     queries = load_queries(query_dirs)
     files = select_files(store, since_at, until_at)
 
-    config: dict[str, Any] = {}
-    if threads is not None:
-        config["threads"] = threads
-    con = duckdb.connect(config=config)
+    con = duckdb_connection(threads)
     try:
-        # Constant text, no values: ICU is built in but can only be set once connected.
-        con.execute("SET TimeZone = 'UTC'")
         flows = _flows_relation(con, files, since_at, until_at)
         flows.create_view("flows")
     except duckdb.Error as exc:

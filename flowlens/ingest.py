@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,7 +44,14 @@ from flowlens.formats import FORMATS, detect, get_format
 from flowlens.formats.base import Format
 from flowlens.formats.hits import HitParseError, PolicyHit, hit_from_object, parse_hit
 from flowlens.schema import ARROW_SCHEMA, POLICY_COLUMNS, POLICY_HIT
-from flowlens.store import Store, StoreWriter, new_ingest_id, quarantine_schema
+from flowlens.store import (
+    Store,
+    StoreWriter,
+    configure_session,
+    duckdb_connection,
+    new_ingest_id,
+    quarantine_schema,
+)
 
 BLOCK_BYTES = 16 * 1024 * 1024
 BATCH_BYTES = 64 * 1024 * 1024
@@ -607,8 +613,7 @@ class Ingester:
         self.options = options
         self.ingest_id = ingest_id
         self.progress = progress
-        self.con = duckdb.connect(config={"threads": options.threads} if options.threads else {})
-        self.con.execute("SET TimeZone = 'UTC'")
+        self.con = duckdb_connection(options.threads)
         self.hits = _HitMapper()
         self.manifest = json.loads(json.dumps(writer.manifest))
         self._seq = 0
@@ -809,7 +814,7 @@ class Ingester:
         sql = self._sql_cache.get(fmt.name)
         if sql is None:
             sql = self._sql_cache[fmt.name] = _select_sql(fmt, self.options.max_line_bytes)
-        cursor = self.con.cursor()
+        cursor = configure_session(self.con.cursor())
         try:
             cursor.register("raw_lines", pa.Table.from_batches(raw.to_batches(max_chunksize=4096)))
             out = cursor.sql(

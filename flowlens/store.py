@@ -65,6 +65,22 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def duckdb_connection(threads: int | None = None) -> Any:
+    """A DuckDB connection as every part of flowlens uses it: UTC session time zone, and no
+    progress bar (the library never prints; stderr belongs to the command line)."""
+    import duckdb
+
+    con = duckdb.connect(config={"threads": threads} if threads is not None else {})
+    return configure_session(con)
+
+
+def configure_session(con: Any) -> Any:
+    """UTC and no progress bar on a connection or cursor (session settings are not inherited)."""
+    con.execute("SET TimeZone = 'UTC'")  # constant text, no values
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new content, never a mix."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
@@ -281,8 +297,6 @@ class StoreStatus:
 
 def describe(store: Store) -> StoreStatus:
     """Rows, time range, clusters, size on disk, quarantine and last ingest of ``store``."""
-    import duckdb
-
     if not store.exists():
         raise StoreError(
             f"no flowlens store at {store.root}; run `flowlens ingest PATH --store {store.root}` first"
@@ -291,8 +305,7 @@ def describe(store: Store) -> StoreStatus:
     files = store.flow_files()
     qfiles = store.quarantine_files()
     size = sum(p.stat().st_size for p in store.root.rglob("*") if p.is_file())
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    con = duckdb_connection()
     rows, first, last = 0, None, None
     clusters: list[tuple[str, int]] = []
     formats: list[tuple[str, int]] = []

@@ -25,21 +25,23 @@ def _run(app: typer.Typer, args: list[str]) -> None:
 def _sample_days(sample: Path) -> tuple[str, str]:
     """First day and the day after the last day of the sample's Enterprise logs."""
     import datetime as dt
-    import gzip
-    import json
 
-    times: list[int] = []
-    for path in sorted((sample / "enterprise").rglob("flows.log*")):
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for line in fh:
-                doc = json.loads(line)
-                times.append(int(doc["start_time"]))
-    if not times:
+    from flowlens.store import duckdb_connection
+
+    files = sorted(str(p) for p in (sample / "enterprise").rglob("flows.log*"))
+    if not files:
         raise UsageError(f"{sample}/enterprise holds no flows.log: run `flowlens sample --out {sample}`")
-    first = dt.datetime.fromtimestamp(min(times), dt.UTC).date()
-    last = dt.datetime.fromtimestamp(max(times), dt.UTC).date()
-    return first.isoformat(), (last + dt.timedelta(days=1)).isoformat()
+    first, last = duckdb_connection().execute(
+        "SELECT min(start_time), max(start_time) FROM read_json($files, format='newline_delimited', "
+        "columns={'start_time': 'BIGINT'})",
+        {"files": files},
+    ).fetchone() or (None, None)
+    if first is None or last is None:
+        raise UsageError(f"{sample}/enterprise holds no flow records")
+    day = dt.datetime.fromtimestamp
+    return day(first, dt.UTC).date().isoformat(), (
+        day(last, dt.UTC).date() + dt.timedelta(days=1)
+    ).isoformat()
 
 
 def register(app: typer.Typer) -> None:

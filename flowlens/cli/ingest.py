@@ -193,14 +193,14 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     ) -> None:
         """List quarantined lines: file, line number, reason and the raw text."""
-        import duckdb
+        from flowlens.store import duckdb_connection
 
         target = resolve_store(store)
         files = target.quarantine_files()
         if not files:
             err(f"no quarantined lines in {target.root}")
             return
-        con = duckdb.connect()
+        con = duckdb_connection()
         rel = con.read_parquet([str(p) for p in files])
         con.register("q", rel)
         sql = "SELECT source_file, source_line, reason, text, ingest_id FROM q ORDER BY ingest_id, source_file, source_line"
