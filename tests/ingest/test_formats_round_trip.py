@@ -201,3 +201,25 @@ def test_a_whole_elasticsearch_search_response_is_read_hit_by_hit(tmp_path, stor
     summary = run(path)
     assert summary.total("rows") == 3 and summary.balanced
     assert [r["es_id"] for r in rows_of(store)] == ["id0", "id1", "id2"]
+
+
+def test_times_without_an_offset_are_read_as_utc_whatever_the_local_time_zone(
+    tmp_path, store, run, monkeypatch
+):
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        item = {
+            **records.WHISKER_ITEM,
+            "start_time": "2026-01-01T00:00:00",
+            "end_time": "2026-01-01T00:05:00",
+        }
+        log = _write(tmp_path / "whisker.jsonl", json.dumps(item))
+        run(log)
+        (row,) = rows_of(store)
+        assert row["start_time"] == dt.datetime(2026, 1, 1, tzinfo=UTC)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
