@@ -683,7 +683,7 @@ class Ingester:
                 hasher.update(data)
                 consumed = len(data)
                 if start_bytes != len(data):
-                    fs.skipped = fs.lines_read = line_no = 0
+                    fs.skipped = fs.lines_read = 0  # a changed document is read whole again
                     line_no = self._process(_document_items(data, fs), 0, fmt, fs)
             else:
                 consumed, line_no = self._stream(stream, source, fmt, fs, hasher, start_bytes, start_lines)
