@@ -64,7 +64,7 @@ ROWS_PER_COMMIT = 4_000_000
 ROWS_PER_ROW_GROUP = 128 * 1024
 MAX_CHECKPOINTS = 32
 HEAD_BYTES = 64 * 1024
-GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b\x08"  # the magic bytes and the only compression method gzip defines
 STDIN = "-"
 
 # Files that live beside logs and are not logs: passed over with a note, never quarantined.
@@ -228,13 +228,20 @@ class _Source:
         if path == STDIN:
             # Standard input cannot be read twice; it is held in memory (pipes are small).
             self._stdin_data = (stdin or io.BytesIO()).read()
-            self.compressed = self._stdin_data[:2] == GZIP_MAGIC
+            self.compressed = self._stdin_data[:3] == GZIP_MAGIC
         else:
             try:
                 with open(path, "rb") as fh:
-                    self.compressed = fh.read(2) == GZIP_MAGIC
+                    self.compressed = fh.read(3) == GZIP_MAGIC
             except OSError as exc:
                 raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
+
+    def raw_head(self, size: int) -> bytes:
+        """The first ``size`` bytes as stored (before decompression)."""
+        if self._stdin_data is not None:
+            return self._stdin_data[:size]
+        with open(self.path, "rb") as fh:
+            return fh.read(size)
 
     @property
     def complete(self) -> bool:
@@ -642,14 +649,24 @@ class Ingester:
         fs = FileSummary(path=path)
         summary.files.append(fs)
         source = _Source(path, stdin)
+        problems: list[str] = []
         with source.open() as stream:
             head = b""
-            for block in _read_blocks(stream, []):
+            for block in _read_blocks(stream, problems):
                 head += block[: HEAD_BYTES - len(head)]
                 if len(head) >= HEAD_BYTES:
                     break
         if not head:
-            fs.warnings.append("empty file")
+            if problems:
+                # Compressed data that yields not one byte: keep what the file holds, so that
+                # nothing disappears without a trace.
+                fs.warnings.extend(problems)
+                raw = source.raw_head(QUARANTINE_RAW_LIMIT + 1)
+                self._quarantine_lines(
+                    [raw], 1, get_format(fmt_name or self.options.format or "enterprise"), fs, problems[0]
+                )
+            else:
+                fs.warnings.append("empty file")
             return fs
         name = fmt_name or self.options.format or detect(head)
         if name is None:

@@ -198,3 +198,23 @@ def test_counts_add_up_for_any_mix_of_good_and_corrupt_lines(tmp_path_factory, l
     assert summary.total("rows") + summary.total("quarantined") == len(lines)
     assert len(rows_of(store)) == summary.total("rows")
     assert len(quarantine_of(store)) == summary.total("quarantined")
+
+
+def test_a_line_that_starts_like_gzip_is_still_a_line(tmp_path):
+    store = Store(tmp_path / "store")
+    log = tmp_path / "flows.log"
+    log.write_bytes(b"\x1f\x8b\n")
+    summary = ingest(store, [str(log)], IngestOptions(format="enterprise"))
+    assert (summary.total("lines_read"), summary.total("quarantined")) == (1, 1)
+    assert quarantine_of(store)[0]["raw"] == b"\x1f\x8b"
+
+
+def test_compressed_data_that_yields_nothing_is_quarantined_not_dropped(tmp_path):
+    store = Store(tmp_path / "store")
+    path = tmp_path / "flows.log.1.gz"
+    path.write_bytes(b"\x1f\x8b\x08" + b"\x00" * 7 + b"this is not deflate data" * 3)
+    summary = ingest(store, [str(path)])
+    assert summary.balanced
+    assert (summary.total("lines_read"), summary.total("quarantined"), summary.total("rows")) == (1, 1, 0)
+    (q,) = quarantine_of(store)
+    assert q["source_line"] == 1 and q["raw"].startswith(b"\x1f\x8b\x08")
