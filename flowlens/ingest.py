@@ -4,8 +4,9 @@ The fast path never parses a line in Python: a file is read in large blocks, spl
 with numpy, and each block is handed to DuckDB as an Arrow array; DuckDB parses the JSON once
 per line (``json_transform``) and computes every canonical column in the same query. Only lines
 that a cheap SQL test marks as *suspect* are looked at one by one, to name what is wrong with
-them (or to clear them). Policy-hit strings are few and repeat endlessly, so each distinct string
-is parsed once and the results are joined back with Arrow.
+them (or to clear them). Label sets and policy traces are few and repeat endlessly, so the query
+hands them over as JSON text and each distinct text is converted and checked once in Python; the
+results are joined back with Arrow (``take``).
 
 Exactly once: a source is identified by its content, not its name. The manifest keeps, for each
 *lineage* of content (a ``flows.log`` and the rotated, gzipped copies of it), checkpoints of
@@ -43,7 +44,7 @@ from flowlens.errors import InputError, StrictModeError, UsageError
 from flowlens.formats import FORMATS, detect, get_format
 from flowlens.formats.base import Format
 from flowlens.formats.hits import HitParseError, PolicyHit, hit_from_object, parse_hit
-from flowlens.schema import ARROW_SCHEMA, POLICY_COLUMNS, POLICY_HIT
+from flowlens.schema import ARROW_SCHEMA, LABELS, POLICY_COLUMNS, POLICY_HIT, POLICY_LIST
 from flowlens.store import (
     Store,
     StoreWriter,
@@ -403,6 +404,7 @@ class _HitMapper:
         self._index: dict[str, int] = {}
         self._rows: list[dict[str, Any]] = []
         self._errors: dict[str, str] = {}
+        self._row_of: dict[str, dict[str, Any]] = {}
         self._keys = pa.array([], pa.string())
         self._structs = pa.array([], POLICY_HIT)
         self._policy_index = pa.array([], pa.int64())
@@ -411,6 +413,16 @@ class _HitMapper:
         if text.startswith("{"):
             return hit_from_object(json.loads(text))
         return parse_hit(text, strict=False)
+
+    def row(self, text: str) -> dict[str, Any] | str:
+        """The POLICY_HIT row of one hit text, or why it is not a hit."""
+        found = self._row_of.get(text) or self._errors.get(text)
+        if found is None:
+            try:
+                found = self._row_of[text] = self._parse(text).as_row()
+            except (HitParseError, ValueError, TypeError) as exc:
+                found = self._errors[text] = str(exc)
+        return found
 
     def _learn(self, texts: list[str]) -> None:
         new = False
@@ -511,12 +523,124 @@ def labels_to_map(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndar
     return pa.MapArray.from_arrays(arr.offsets, keys, values, mask=mask), bad, reasons
 
 
+# Why the rows holding a distinct JSON text are looked at one by one: the value has the wrong shape,
+# and the full diagnosis of the record names the field (as for any suspect record).
+_WRONG_SHAPE = "\0wrong shape"
+JSON_PREFIX = "json__"  # result columns of Format.json_columns
+_DISTINCT_CACHE_LIMIT = 100_000
+
+
+class _DistinctJson:
+    """Label sets and policy traces from their JSON text (``Format.json_columns``), converted and
+    checked once per distinct text: a cluster has few label sets and traces, repeated endlessly.
+
+    Each conversion gives the value(s) for the rows holding that text and, for a bad value, the
+    reason its rows are quarantined (``_WRONG_SHAPE``: diagnose the record)."""
+
+    def __init__(self, hits: _HitMapper) -> None:
+        self.hits = hits
+        self._cache: dict[tuple[str, str], tuple[Any, str | None]] = {}
+
+    def _convert(self, kind: str, text: str) -> tuple[Any, str | None]:
+        key = (kind, text)
+        done = self._cache.get(key)
+        if done is None:
+            if len(self._cache) >= _DISTINCT_CACHE_LIMIT:
+                self._cache.clear()
+            done = self._cache[key] = self._policies(text) if kind == "policies" else self._labels(text, kind)
+        return done
+
+    @staticmethod
+    def _labels(text: str, name: str) -> tuple[Any, str | None]:
+        """``{"labels": ["k=v", ...]}`` as map items (split on the first '='); null labels: None."""
+        value = json.loads(text)
+        if value is None:
+            return None, None
+        if not isinstance(value, dict):
+            return None, _WRONG_SHAPE
+        items = value.get("labels")
+        if items is None:
+            return None, None
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            return None, _WRONG_SHAPE
+        pairs = [item.partition("=")[::2] for item in items]
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            dup = next(k for k in keys if keys.count(k) > 1)
+            return None, f"duplicate label key {dup!r} in '{name}'"
+        return pairs, None
+
+    def _policies(self, text: str) -> tuple[Any, str | None]:
+        """The four traces of a policies object, each ordered by policy index (Calico writes a
+        trace as a set in random order); a trace that was not logged: None."""
+        value = json.loads(text)
+        if value is None:
+            return (None,) * len(POLICY_COLUMNS), None
+        if not isinstance(value, dict):
+            return None, _WRONG_SHAPE
+        traces: list[list[dict[str, Any]] | None] = []
+        for key in POLICY_COLUMNS:
+            hits = value.get(key)
+            if hits is None:
+                traces.append(None)
+                continue
+            if not isinstance(hits, list) or not all(h is None or isinstance(h, str) for h in hits):
+                return None, _WRONG_SHAPE
+            rows = []
+            for h in hits:
+                row = self.hits.row(h) if h is not None else "null entry"
+                if isinstance(row, str):
+                    return None, f"invalid policy hit {h!r}: {row}"
+                rows.append(row)
+            rows.sort(key=lambda r: r["policy_index"] if r["policy_index"] is not None else 0)
+            traces.append(rows)
+        return tuple(traces), None
+
+    def map(
+        self, kind: str, column: pa.ChunkedArray
+    ) -> tuple[list[Any], pa.Array, np.ndarray, dict[int, str], np.ndarray]:
+        """For a column of JSON texts: the converted value of each distinct text, the index of
+        each row's text in that list (null for a null text), a mask of bad rows with their
+        reasons, and a mask of rows of the wrong shape (to be diagnosed)."""
+        values: list[Any] = []
+        reasons_of: list[str | None] = []
+        codes_parts = []
+        for chunk in column.chunks:
+            enc = pc.dictionary_encode(chunk)
+            base = len(values)
+            for text in enc.dictionary.to_pylist():
+                value, reason = self._convert(kind, text)
+                values.append(value)
+                reasons_of.append(reason)
+            indices = enc.indices.cast(pa.int32())
+            codes_parts.append(pc.add(indices, pa.scalar(base, pa.int32())) if base else indices)
+        codes = pa.concat_arrays(codes_parts) if codes_parts else pa.array([], pa.int32())
+        n = len(codes)
+        bad = np.zeros(n, dtype=bool)
+        shape = np.zeros(n, dtype=bool)
+        reasons: dict[int, str] = {}
+        if any(r is not None for r in reasons_of):
+            # the last slot stands for a null text
+            dense = pc.fill_null(codes, len(values)).to_numpy(zero_copy_only=False)
+            shape = np.array([r == _WRONG_SHAPE for r in reasons_of] + [False])[dense]
+            bad = np.array([r is not None and r != _WRONG_SHAPE for r in reasons_of] + [False])[dense]
+            for row in np.flatnonzero(bad):
+                reasons[int(row)] = reasons_of[dense[row]]
+        return values, codes, bad, reasons, shape
+
+
 # --- the pipeline -----------------------------------------------------------------------------
+
+# Columns whose being null in every row of a file means Felix did not log them.
+_MISSING_COLUMNS = ("source_labels", "enforced_policies", "all_policies", "dest_service_name")
 
 
 def _select_sql(fmt: Format, max_line: int) -> str:
     names = [c.name for c in ARROW_SCHEMA if c.name in fmt.columns]
-    cols = ",\n  ".join(f"{fmt.columns[n]} AS {n}" for n in names)
+    cols = ",\n  ".join(
+        [f"{fmt.columns[n]} AS {n}" for n in names]
+        + [f"{expr} AS {JSON_PREFIX}{n}" for n, expr in fmt.json_columns.items()]
+    )
     structure = fmt.structure_json.replace("'", "''")
     return f"""
 WITH d AS (
@@ -622,6 +746,7 @@ class Ingester:
         self.progress = progress
         self.con = duckdb_connection(options.threads)
         self.hits = _HitMapper()
+        self.distinct = _DistinctJson(self.hits)
         self.manifest = json.loads(json.dumps(writer.manifest))
         self._seq = 0
         self._open_commit()
@@ -857,10 +982,26 @@ class Ingester:
     ) -> None:
         files = [item[3] for item in batch]
         count = len(lines)
-        suspect = out["suspect"].to_numpy(zero_copy_only=False)
+        # NULL (a NULL port compared with a range) is not suspect
+        suspect = pc.fill_null(out["suspect"], False).to_numpy(zero_copy_only=False)
         bad = np.zeros(count, dtype=bool)
         reasons: dict[int, str] = {}
         ignored = np.zeros(count, dtype=bool)
+
+        def mark(rows: np.ndarray, why: dict[int, str], suffix: str = "") -> None:
+            for idx in np.flatnonzero(rows & ~bad & ~ignored):
+                bad[idx] = True
+                reasons[int(idx)] = why[int(idx)] + suffix
+
+        # Columns from JSON text, converted once per distinct text. A value of the wrong shape
+        # makes its record suspect, so that the diagnosis names the field.
+        converted: dict[str, tuple[list[Any], pa.Array, np.ndarray, dict[int, str]]] = {}
+        wrong_shape = np.zeros(count, dtype=bool)
+        for name in fmt.json_columns:
+            values, codes, bad_rows, why, shape = self.distinct.map(name, out[JSON_PREFIX + name])
+            converted[name] = (values, codes, bad_rows, why)
+            wrong_shape |= shape
+        suspect = suspect | wrong_shape
         if suspect.any():
             for idx in np.flatnonzero(suspect):
                 verdict = self._diagnose(_line_bytes(lines, int(idx)), fmt)
@@ -869,6 +1010,12 @@ class Ingester:
                 elif verdict is not None:
                     bad[idx] = True
                     reasons[int(idx)] = verdict
+        # A value of the wrong shape that the diagnosis lets pass still has no column value.
+        for idx in np.flatnonzero(wrong_shape & ~bad & ~ignored):
+            bad[idx] = True
+            reasons[int(idx)] = (
+                "the record could not be converted (labels or policies of an unexpected shape)"
+            )
         # Rows the SQL could not turn into a timestamp are never stored, whatever the diagnosis.
         no_time = out["start_time"].is_null().to_numpy(zero_copy_only=False) & ~bad & ~ignored
         for idx in np.flatnonzero(no_time):
@@ -879,15 +1026,22 @@ class Ingester:
             if col in out.column_names:
                 mapped, bad_hits, hit_reasons = self.hits.map(out[col])
                 columns[col] = mapped
-                for idx in np.flatnonzero(bad_hits & ~bad & ~ignored):
-                    bad[idx] = True
-                    reasons[int(idx)] = hit_reasons[int(idx)]
+                mark(bad_hits, hit_reasons)
+        if "policies" in converted:
+            values, codes, bad_rows, why = converted["policies"]
+            for i, col in enumerate(POLICY_COLUMNS):
+                traces = [v[i] if v is not None else None for v in values]
+                columns[col] = pa.array(traces, POLICY_LIST).take(codes)
+            mark(bad_rows, why)
         for col in ("source_labels", "dest_labels"):
-            mapped, bad_labels, label_reasons = labels_to_map(out[col])
-            columns[col] = mapped
-            for idx in np.flatnonzero(bad_labels & ~bad & ~ignored):
-                bad[idx] = True
-                reasons[int(idx)] = f"{label_reasons[int(idx)]} in '{col}'"
+            if col in converted:
+                values, codes, bad_rows, why = converted[col]
+                columns[col] = pa.array(values, LABELS).take(codes)
+                mark(bad_rows, why)
+            else:
+                mapped, bad_labels, label_reasons = labels_to_map(out[col])
+                columns[col] = mapped
+                mark(bad_labels, label_reasons, f" in '{col}'")
         keep = ~bad & ~ignored
         for idx in np.flatnonzero(bad):
             fs = files[file_idx[idx]]
@@ -904,11 +1058,16 @@ class Ingester:
             fs.ignored += int(ignored_per_file[i])
         self.rows_done += int(keep.sum())
         if table.num_rows:
-            for i, fs in enumerate(files):
-                if kept_per_file[i]:
-                    self._note_missing(table.filter(pc.equal(table["source_file"], fs.path)), fs)
+            with_rows = [fs for i, fs in enumerate(files) if kept_per_file[i]]
+            if len(with_rows) == 1:
+                self._note_missing(table, with_rows[0])
+            else:
+                checked = table.select(["source_file", *_MISSING_COLUMNS])
+                for fs in with_rows:
+                    self._note_missing(checked.filter(pc.equal(checked["source_file"], fs.path)), fs)
 
     def _note_missing(self, table: pa.Table, fs: FileSummary) -> None:
+        """Warn once per file about columns Felix was told not to log (``_MISSING_COLUMNS``)."""
         if fs.format not in ("enterprise", "elasticsearch"):
             return
         checks = (

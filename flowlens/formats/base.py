@@ -11,6 +11,9 @@ reason) or returns ``None`` (the record is fine, e.g. an old record without opti
 Label columns come out of the SQL as lists of ``k=v`` strings and policy columns as lists of raw
 hit texts (a hit string, or the JSON text of a Goldmane/Whisker hit object); :mod:`flowlens.ingest`
 turns them into maps and POLICY_HIT structs with Arrow, which is much faster than SQL lambdas.
+A format may instead name them in ``json_columns``: the SQL then yields the JSON text of the
+labels object or of the whole policies object, and ingest converts (and checks) each distinct
+text once; label sets and policy traces repeat endlessly, so this is the cheapest way of all.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ class Format:
     record_sql: str = "t"
     #: text a line may start with when it carries no record (counted as ignored, not quarantined)
     ignorable: tuple[str, ...] = ()
+    #: SQL expressions for the JSON text of ``source_labels`` / ``dest_labels`` (an object
+    #: ``{"labels": ["k=v", ...]}``) and of ``policies`` (an object of the four traces, each a list
+    #: of hit strings), converted by ingest once per distinct text instead of through ``columns``.
+    json_columns: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -99,9 +99,10 @@ STRUCTURE: dict[str, Any] = {
     **{k: "BIGINT" for k in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS},
     **{k: "VARCHAR" for k in _STRINGS},
     "process_id": "VARCHAR",
-    "source_labels": {"labels": ["VARCHAR"]},
-    "dest_labels": {"labels": ["VARCHAR"]},
-    "policies": {k: ["VARCHAR"] for k in POLICY_KEYS},
+    # Kept as JSON text: ingest converts and checks each distinct label set and trace once.
+    "source_labels": "JSON",
+    "dest_labels": "JSON",
+    "policies": "JSON",
     # Usually null: kept as raw JSON (NULL costs nothing) and converted only when present, so a
     # value of the wrong type is seen instead of silently becoming NULL.
     **{k: "JSON" for k in _NULLABLE_INTS},
@@ -130,8 +131,6 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
         "cluster": f"COALESCE($cluster_override, {d}.cluster, $cluster_default)",
         "start_time": sql_epoch_seconds(f"{d}.start_time"),
         "end_time": sql_epoch_seconds(f"{d}.end_time"),
-        "source_labels": f"{d}.source_labels.labels",
-        "dest_labels": f"{d}.dest_labels.labels",
         **{name: f"json_transform({d}.{name}, '{shape}')" for name, shape in _RARE_LISTS.items()},
         "process_id": f"{d}.process_id",
         "es_timestamp": sql_epoch_ms(q),
@@ -145,9 +144,11 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
         cols[name] = f"{d}.{name}"
     for name in _NULLABLE_INTS:
         cols[name] = f"TRY_CAST({d}.{name} AS INTEGER)"
-    for key in POLICY_KEYS:
-        cols[key] = f"{d}.policies.{key}"
     return cols
+
+
+def _json_columns(d: str) -> dict[str, str]:
+    return {name: f"{d}.{name}" for name in ("source_labels", "dest_labels", "policies")}
 
 
 def _suspect(d: str) -> str:
@@ -161,18 +162,9 @@ def _suspect(d: str) -> str:
         f"TRY_CAST({d}.{n} AS INTEGER) NOT BETWEEN 0 AND 65535" for n in ("source_port", "dest_port")
     )
     lists = " OR ".join(f"({d}.{n} IS NOT NULL AND json_type({d}.{n}) <> 'ARRAY')" for n in _RARE_LISTS)
-    # Labels and policies are parsed in place; json_transform makes a value of the wrong shape
-    # NULL, which is told apart from a real null by the literal '"key":null' that Felix (Go's
-    # compact encoder) writes. Records spelled otherwise are merely looked at one by one.
-    # (a struct of the wrong shape comes out as a struct of NULL fields)
-    empty = {
-        "source_labels": f"{d}.source_labels.labels IS NULL",
-        "dest_labels": f"{d}.dest_labels.labels IS NULL",
-        "policies": " AND ".join(f"{d}.policies.{k} IS NULL" for k in POLICY_KEYS),
-    }
-    shapes = " OR ".join(f"(({cond}) AND NOT contains(rec, '\"{n}\":null'))" for n, cond in empty.items())
+    # Labels and policies are JSON text, checked by ingest once per distinct text.
     return (
-        f"{d} IS NULL OR {required} OR {always} OR {ints} OR {ports} OR {lists} OR {shapes}"
+        f"{d} IS NULL OR {required} OR {always} OR {ints} OR {ports} OR {lists}"
         f" OR ({d}.process_name IS NOT NULL AND ({modern}))"
         f" OR {d}.start_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
         f" OR {d}.end_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
@@ -239,6 +231,7 @@ ENTERPRISE = Format(
     columns=_columns("j", "j.id"),
     suspect=_suspect("j"),
     diagnose=diagnose_document,
+    json_columns=_json_columns("j"),
 )
 
 ELASTICSEARCH = Format(
@@ -248,6 +241,7 @@ ELASTICSEARCH = Format(
     columns=_columns("j._source", "COALESCE(j._id, j._source.id)"),
     suspect=_suspect("j._source"),
     diagnose=diagnose_hit,
+    json_columns=_json_columns("j._source"),
 )
 
 

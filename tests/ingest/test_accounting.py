@@ -38,6 +38,15 @@ BAD_LINES = {
         {**GOOD, "policies": {"enforced_policies": ["zero|tier|tier.name|allow|0"]}}
     ).encode(),
     "duplicate label key": json.dumps({**GOOD, "dest_labels": {"labels": ["app=a", "app=b"]}}).encode(),
+    "wrong type for field 'dest_labels'": json.dumps(
+        {**GOOD, "dest_labels": {"labels": ["app=a", 5]}}
+    ).encode(),
+    "wrong type for field 'policies.enforced_policies'": json.dumps(
+        {
+            **GOOD,
+            "policies": {"enforced_policies": "x", "pending_policies": GOOD["policies"]["pending_policies"]},
+        }
+    ).encode(),
     "out of range": json.dumps({**GOOD, "dest_port": 70000}).encode(),
 }
 
