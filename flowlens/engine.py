@@ -28,6 +28,7 @@ Parameters are referenced as ``$name`` and always bound by DuckDB, never formatt
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,6 +44,7 @@ import pyarrow as pa
 from flowlens.errors import QueryError, StoreError, UsageError
 from flowlens.schema import ARROW_SCHEMA, PARTITION_COLUMN
 from flowlens.store import Store, duckdb_connection
+from flowlens.summary import SUMMARY_COLUMNS, summary_path, summary_sql
 
 #: The full schema of the ``flows`` view: the stored columns, then the ``date`` partition column.
 FLOWS_SCHEMA = ARROW_SCHEMA.append(pa.field(PARTITION_COLUMN.name, PARTITION_COLUMN.type))
@@ -378,7 +380,7 @@ class Engine:
         since: dt.datetime | None,
         until: dt.datetime | None,
         queries: Mapping[str, QuerySpec],
-        flows: duckdb.DuckDBPyRelation,
+        relations: tuple[duckdb.DuckDBPyRelation, ...],
     ) -> None:
         self.con = con
         self.store = store
@@ -386,8 +388,8 @@ class Engine:
         self.since = since
         self.until = until
         self.queries: Mapping[str, QuerySpec] = dict(queries)
-        # Keep the relation behind the view alive for as long as the connection.
-        self._flows = flows
+        # Keep the relations behind the views alive for as long as the connection.
+        self._relations = relations
 
     def __enter__(self) -> Engine:
         return self
@@ -488,11 +490,14 @@ def connect(
     threads: int | None = None,
     query_dirs: Iterable[Path | str] = (),
     now: dt.datetime | None = None,
+    summaries: bool = True,
 ) -> Engine:
     """An :class:`Engine` over the store's committed files in ``[since, until)``.
 
     ``since``/``until`` are aware datetimes (naive ones are UTC) or text for :func:`parse_time`
-    relative to ``now`` (default: the current time).
+    relative to ``now`` (default: the current time). ``summaries=False`` builds the
+    ``flow_summary`` view from the records alone, ignoring the stored hourly summaries (the
+    result is the same; this is for checking that it is).
     """
     if not isinstance(store, Store):
         store = Store(Path(store))
@@ -508,13 +513,15 @@ def connect(
     try:
         flows = _flows_relation(con, files, since_at, until_at)
         flows.create_view("flows")
+        summary = _summary_relation(con, store, files, since_at, until_at, summaries)
+        summary.create_view("flow_summary")
     except duckdb.Error as exc:
         con.close()
         raise StoreError(f"cannot read the store at {str(store.root)!r}: {exc}") from None
     except BaseException:
         con.close()
         raise
-    return Engine(con, store, files, since_at, until_at, queries, flows)
+    return Engine(con, store, files, since_at, until_at, queries, (flows, summary))
 
 
 def _resolve(value: dt.datetime | str | None, now: dt.datetime, option: str) -> dt.datetime | None:
@@ -541,3 +548,76 @@ def _flows_relation(
     if until is not None:
         rel = rel.filter(start < duckdb.ConstantExpression(until))
     return rel.select(*columns)
+
+
+def _hour_floor(at: dt.datetime) -> dt.datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_ceil(at: dt.datetime) -> dt.datetime:
+    floor = _hour_floor(at)
+    return floor if floor == at else floor + dt.timedelta(hours=1)
+
+
+def _summary_relation(
+    con: duckdb.DuckDBPyConnection,
+    store: Store,
+    files: Sequence[Path],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    use_summaries: bool,
+) -> duckdb.DuckDBPyRelation:
+    """The ``flow_summary`` view: :data:`flowlens.summary.SUMMARY_SQL` over the window's records.
+
+    Whole hours inside ``[since, until)`` are read from the stored summaries of the files that
+    have one; every other record of the window (the partial hours at its edges, and the files
+    without a summary) is grouped here with the same SQL. An hour bucket holds the records whose
+    ``start_time`` falls in it, and the window selects records by ``start_time``, so the two parts
+    never overlap and together hold every record of the window exactly once.
+    """
+    lo = _hour_ceil(since) if since is not None else None
+    hi = _hour_floor(until) if until is not None else None
+    whole_hours = lo is None or hi is None or lo < hi
+    stored_paths: dict[Path, Path] = {}
+    if use_summaries and whole_hours:
+        for flows_file in files:
+            with contextlib.suppress(OSError):
+                path = summary_path(store.root, flows_file)
+                if path.is_file():
+                    stored_paths[flows_file] = path
+    summarised = list(stored_paths)
+    done = set(summarised)
+    raw_parts: list[duckdb.DuckDBPyRelation] = []
+    if summarised:
+        # Records of summarised files outside the whole hours: the window's partial edge hours.
+        edges = [(since, lo), (hi, until)]
+        rel = _flows_relation(con, summarised, since, until)
+        start = duckdb.ColumnExpression("start_time")
+        outside = None
+        for low, high in edges:
+            if low is None or high is None or low >= high:
+                continue
+            part = (start >= duckdb.ConstantExpression(low)) & (start < duckdb.ConstantExpression(high))
+            outside = part if outside is None else outside | part
+        if outside is not None:
+            raw_parts.append(rel.filter(outside))
+    rest = [f for f in files if f not in done]
+    if rest or not summarised:
+        raw_parts.append(_flows_relation(con, rest, since, until))
+    grouped: list[duckdb.DuckDBPyRelation] = []
+    for index, part in enumerate(raw_parts):
+        name = f"flowlens_summary_raw_{index}"
+        part.create_view(name)
+        grouped.append(con.sql(summary_sql(name)))
+    if summarised:
+        stored = con.read_parquet([str(stored_paths[f]) for f in summarised])
+        hour = duckdb.ColumnExpression("hour")
+        if lo is not None:
+            stored = stored.filter(hour >= duckdb.ConstantExpression(lo))
+        if hi is not None:
+            stored = stored.filter(hour < duckdb.ConstantExpression(hi))
+        grouped.append(stored.select(*[duckdb.ColumnExpression(c) for c in SUMMARY_COLUMNS]))
+    result = grouped[0]
+    for other in grouped[1:]:
+        result = result.union(other)
+    return result

@@ -53,6 +53,9 @@ from flowlens.store import (
     new_ingest_id,
     quarantine_schema,
 )
+from flowlens.summary import backfill as backfill_summaries
+from flowlens.summary import build as build_summary
+from flowlens.summary import summary_path
 
 BLOCK_BYTES = 16 * 1024 * 1024
 BATCH_BYTES = 64 * 1024 * 1024
@@ -1189,6 +1192,8 @@ class Ingester:
         """Make everything staged so far visible, with the manifest that describes it."""
         self.flush_batch()
         summary.partitions |= self.files.close()
+        for flows_file in sorted((self.stage / "flows").glob("date=*/*.parquet")):
+            build_summary(self.con, flows_file, summary_path(self.stage, flows_file))
         self._flush_quarantine()
         if final:
             entry = {k: v for k, v in summary.as_dict().items() if k != "per_file"}
@@ -1298,6 +1303,10 @@ def ingest(
                 run.maybe_commit(summary)
             summary.seconds = time.perf_counter() - started
             run.commit(summary, final=True)
+            # A store written before summaries existed gets them now (see flowlens.summary).
+            older = backfill_summaries(writer, run.con)
+            if older:
+                summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
         except BaseException:
             run.abort()
             raise

@@ -20,26 +20,13 @@
 -- connections = num_flows_started (the connections that began in the window, as in the denied
 -- and unexpected-allowed queries: Calico decides a connection when it starts, bytes weigh long
 -- ones); bytes = bytes_in + bytes_out of the reporting endpoint.
--- Speed: lambdas return only the action strings and the hit is taken by position
--- (list_position); extracting whole structs in lambdas and grouping on many keys cost most.
--- DuckDB lambdas (list_transform) transpile to Spark's TRANSFORM with sqlglot; list_position
--- is DuckDB's (Spark: array_position).
-WITH traces AS (
-    SELECT
-        *,
-        list_transform(enforced_policies, lambda h: h.action) AS enforced_actions,
-        list_transform(pending_policies, lambda h: h.action) AS pending_actions
-    FROM flows
-    WHERE reporter IN ('src', 'dst')
-),
-hits AS (
+-- Reads flow_summary (the window's records grouped by hour and by every key used here, with the
+-- deciding hits already extracted; see flowlens.summary), so a report decodes no policy trace
+-- at query time; the answer is the same as grouping the flows view.
+WITH grouped AS (
     SELECT
         reporter,
         action,
-        enforced_policies[coalesce(
-            list_position(enforced_actions, 'allow'), list_position(enforced_actions, 'deny'))].hit AS policy_hit,
-        CASE WHEN action = 'allow' THEN pending_policies[list_position(pending_actions, 'deny')].hit END
-            AS pending_deny,
         source_type,
         source_namespace,
         source_name_aggr,
@@ -48,23 +35,14 @@ hits AS (
         dest_name_aggr,
         proto,
         dest_port,
-        CASE
-            WHEN dest_type = 'net' AND dest_name_aggr = 'pub'
-                THEN coalesce(dest_domains[1], dest_ip, 'pub')
-        END AS external_dest,
-        num_flows_started,
-        bytes_in,
-        bytes_out
-    FROM traces
-),
-grouped AS (
-    SELECT
-        reporter, action, source_type, source_namespace, source_name_aggr, dest_type, dest_namespace,
-        dest_name_aggr, proto, dest_port, policy_hit, pending_deny, external_dest,
-        count(*) AS records,
-        coalesce(sum(num_flows_started), 0) AS connections,
-        coalesce(sum(coalesce(bytes_in, 0) + coalesce(bytes_out, 0)), 0) AS bytes
-    FROM hits
+        enforced_deciding_hit AS policy_hit,
+        CASE WHEN action = 'allow' THEN pending_deny_hit END AS pending_deny,
+        external_dest,
+        CAST(sum(records) AS BIGINT) AS records,
+        CAST(coalesce(sum(connections), 0) AS BIGINT) AS connections,
+        CAST(coalesce(sum(bytes), 0) AS BIGINT) AS bytes
+    FROM flow_summary
+    WHERE reporter IN ('src', 'dst')
     GROUP BY ALL
 )
 SELECT

@@ -19,15 +19,17 @@
 -- cluster (public-egress). fwd (transit) records are not read.
 -- allowed_by is the last enforced hit of that side's trace (kind:namespace/name, as Calico's modern
 -- flow-log format spells it). connections = sum(num_flows_started), the connections that began in
--- the window; bytes = bytes_in + bytes_out.
+-- the window; bytes = bytes_in + bytes_out (a missing counter counts 0).
 -- Columns: category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by, why,
 -- records, connections, bytes, first_seen, last_seen.
 -- Ranked by connections, then bytes, then the key columns.
--- The deciding hit is the last element of the trace: the store keeps every trace sorted by
--- policy_index (ingest sorts Calico's unordered sets), and list[len(list)] costs far less than a
--- list_max over structs. The records are first grouped on raw columns and the two deciding hits'
--- modern strings (kind, name, action and rule are read back from them); categories and display
--- columns are computed on the groups. Plain SQL; sqlglot transpiles it to Spark.
+-- Reads flow_summary: the window's records grouped by hour, endpoints, port, reporter, verdict and
+-- deciding hits (see flowlens.summary), which the engine reads from the hourly summaries stored
+-- beside the flows where it can; the answer is the same as grouping the flows view. The deciding
+-- hit is the last element of the trace: the store keeps every trace sorted by policy_index
+-- (ingest sorts Calico's unordered sets). kind, name, action and rule are read back from the two
+-- deciding hits' modern strings; categories and display columns are computed on the groups. Plain
+-- SQL; sqlglot transpiles it to Spark.
 -- param: namespace VARCHAR = NULL  -- only flows whose source or destination is in this namespace
 -- param: category VARCHAR = NULL  -- only this category (default-allow, public-ingress, ...)
 WITH g AS (
@@ -41,20 +43,20 @@ WITH g AS (
         proto,
         dest_port,
         reporter,
-        enforced_policies[len(enforced_policies)].hit AS enforced_hit,
-        pending_policies[len(pending_policies)].hit AS pending_hit,
-        COUNT(*) AS records,
-        SUM(num_flows_started) AS connections,
-        SUM(bytes_in + bytes_out) AS bytes,
-        MIN(start_time) AS first_seen,
-        MAX(end_time) AS last_seen
-    FROM flows
+        enforced_last_hit AS enforced_hit,
+        pending_last_hit AS pending_hit,
+        SUM(records) AS records,
+        SUM(connections) AS connections,
+        SUM(bytes) AS bytes,
+        MIN(first_seen) AS first_seen,
+        MAX(last_seen) AS last_seen
+    FROM flow_summary
     WHERE action = 'allow'
         AND reporter IN ('src', 'dst')
         AND ($namespace IS NULL OR source_namespace = $namespace OR dest_namespace = $namespace)
     GROUP BY
         source_type, source_namespace, source_name_aggr, dest_type, dest_namespace, dest_name_aggr, proto, dest_port,
-        reporter, enforced_policies[len(enforced_policies)].hit, pending_policies[len(pending_policies)].hit
+        reporter, enforced_last_hit, pending_last_hit
 ),
 a AS (
     SELECT

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from flowlens.engine import Engine, connect
+from flowlens.store import Store, duckdb_connection
+from flowlens.summary import backfill
 from tests.factories import T0, flow_row, write_store
 
 Endpoint = tuple[str, str, str, dict[str, str] | None]
@@ -53,9 +55,27 @@ def engine_for(tmp_path: Path, rows: list[dict[str, Any]], name: str = "store") 
     return connect(root)
 
 
+def summarise(root: Path) -> int:
+    """Write the hourly summaries a store written by hand lacks (as ``flowlens ingest`` does)."""
+    with Store(root).writer() as writer:
+        con = duckdb_connection()
+        try:
+            return backfill(writer, con)
+        finally:
+            con.close()
+
+
 def run(tmp_path: Path, rows: list[dict[str, Any]], query: str, **params: Any) -> list[dict[str, Any]]:
-    with engine_for(tmp_path, rows) as engine:
-        return engine.run(query, params).to_pylist()
+    """The query's rows on a store of ``rows``, checked to be the same with and without the
+    stored hourly summaries (queries that group read them through the flow_summary view)."""
+    name = f"store-{len(list(tmp_path.glob('store-*')))}"  # a test may call run() more than once
+    with engine_for(tmp_path, rows, name) as engine:
+        raw = engine.run(query, params).to_pylist()
+    assert summarise(tmp_path / name) == len(Store(tmp_path / name).flow_files())
+    with connect(tmp_path / name) as engine:
+        summarised = engine.run(query, params).to_pylist()
+    assert summarised == raw, f"{query}: the summaries change the answer"
+    return raw
 
 
 def pick(rows: list[dict[str, Any]], *columns: str) -> list[tuple[Any, ...]]:

@@ -36,11 +36,11 @@ SAMPLE_VALUES: dict[str, Any] = {
 
 
 def _other_tables(spec: QuerySpec) -> set[str]:
-    """Tables a query reads besides ``flows`` and its own CTEs (a module registers them first)."""
+    """Tables a query reads besides the engine's views and its own CTEs (a module registers them first)."""
     tree = sqlglot.parse_one(spec.sql, read="duckdb")
     ctes = {cte.alias_or_name for cte in tree.find_all(sqlglot.exp.CTE)}
     tables = {t.name for t in tree.find_all(sqlglot.exp.Table) if t.name}
-    return tables - ctes - {"flows"}
+    return tables - ctes - {"flows", "flow_summary"}
 
 
 STANDALONE = sorted(name for name, spec in QUERIES.items() if not _other_tables(spec))

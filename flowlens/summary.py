@@ -1,0 +1,193 @@
+"""Hourly flow summaries: a small table derived from each flows file, for the queries that group.
+
+The queries that answer "what is allowed, by what" (``unexpected-allowed``, and the one scan of a
+coverage report, ``coverage-facts``) group every record of a window by its endpoints, port,
+reporter, verdict and deciding policy hit. On a large store most of their time goes into
+decoding the nested policy traces of every record and into grouping millions of rows on a dozen
+string keys. Yet Calico writes one record per edge, reporter and 5-minute interval, so the same
+groups repeat every interval.
+
+A summary file holds, for one flows file, the records grouped by the hour of their
+``start_time`` and by every key those queries group on (:data:`SUMMARY_SQL`), with the sums they
+need. It is written next to its flows file, in the same atomic commit, at
+``<store>/summary/v1/date=YYYY-MM-DD/<flows file stem>.<its size in bytes>.parquet``. Summaries are a cache and never the
+only copy of anything:
+
+* :func:`build` derives a summary from a flows file with :data:`SUMMARY_SQL`.
+* The engine's ``flow_summary`` view (:func:`flowlens.engine.connect`) reads the summaries of the
+  whole hours inside the query window, and groups the raw records of every other part of the
+  window (partial hours at the window's edges, and flows files that have no summary, such as
+  those of a store written before summaries existed) with the same :data:`SUMMARY_SQL`. The view
+  therefore has the same rows whether summaries exist or not; they only make it faster.
+* :func:`backfill` writes the summaries that are missing (``flowlens ingest`` calls it, so an
+  older store is upgraded by its next ingest).
+
+The ``v1`` in the path is the version of :data:`SUMMARY_SQL`: a later flowlens that groups on
+other keys writes ``v2`` and ignores (falls back to raw records for) files summarised by ``v1``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+SUMMARY_VERSION = 1
+SUMMARY_DIR = f"summary/v{SUMMARY_VERSION}"
+
+#: The summary of the records of ``{source}`` (a table or view with the flows schema).
+#:
+#: * ``hour``: the UTC hour of ``start_time`` (the instant that decides a record's window).
+#: * Keys: ``cluster``, ``reporter``, ``action``, both endpoints (type, namespace, aggregated
+#:   name), ``proto``, ``dest_port``, and ``external_dest`` (for public-network destinations:
+#:   the first domain, else the IP, else ``pub``; null otherwise).
+#: * The deciding hits, as Calico's modern hit strings: ``enforced_last_hit`` and
+#:   ``pending_last_hit`` are the last hits of the (sorted) enforced and pending traces;
+#:   ``enforced_deciding_hit`` is the first allow, else the first deny, of the enforced trace, and
+#:   ``pending_deny_hit`` the first deny of the pending trace. For a complete trace the last hit is
+#:   the deciding one; both are kept so that an incomplete trace reads exactly as it would from
+#:   the records.
+#: * Sums: ``records``; ``connections`` = sum of ``num_flows_started`` (null when every record
+#:   lacks it); ``bytes`` = sum of ``bytes_in + bytes_out``, a missing counter counting 0;
+#:   ``first_seen`` = min ``start_time``; ``last_seen`` = max ``end_time``.
+#:
+#: Every column a query may filter on before grouping is a key, so a filter on the summary rows
+#: selects exactly the records the same filter would select.
+SUMMARY_SQL = """
+SELECT
+    date_trunc('hour', start_time) AS hour,
+    cluster,
+    reporter,
+    action,
+    source_type,
+    source_namespace,
+    source_name_aggr,
+    dest_type,
+    dest_namespace,
+    dest_name_aggr,
+    proto,
+    dest_port,
+    CASE
+        WHEN dest_type = 'net' AND dest_name_aggr = 'pub' THEN coalesce(dest_domains[1], dest_ip, 'pub')
+    END AS external_dest,
+    enforced_policies[len(enforced_policies)].hit AS enforced_last_hit,
+    enforced_policies[coalesce(
+        list_position(list_transform(enforced_policies, lambda h: h.action), 'allow'),
+        list_position(list_transform(enforced_policies, lambda h: h.action), 'deny')
+    )].hit AS enforced_deciding_hit,
+    pending_policies[len(pending_policies)].hit AS pending_last_hit,
+    pending_policies[list_position(list_transform(pending_policies, lambda h: h.action), 'deny')].hit
+        AS pending_deny_hit,
+    count(*) AS records,
+    CAST(sum(num_flows_started) AS BIGINT) AS connections,
+    CAST(sum(coalesce(bytes_in, 0) + coalesce(bytes_out, 0)) AS BIGINT) AS bytes,
+    min(start_time) AS first_seen,
+    max(end_time) AS last_seen
+FROM {source}
+GROUP BY ALL
+"""
+
+#: Columns of a summary row, in order (the output of :data:`SUMMARY_SQL`).
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "hour",
+    "cluster",
+    "reporter",
+    "action",
+    "source_type",
+    "source_namespace",
+    "source_name_aggr",
+    "dest_type",
+    "dest_namespace",
+    "dest_name_aggr",
+    "proto",
+    "dest_port",
+    "external_dest",
+    "enforced_last_hit",
+    "enforced_deciding_hit",
+    "pending_last_hit",
+    "pending_deny_hit",
+    "records",
+    "connections",
+    "bytes",
+    "first_seen",
+    "last_seen",
+)
+
+_SOURCE_VIEW = "flowlens_summary_source"
+
+
+def summary_path(store_root: Path, flows_file: Path, size: int | None = None) -> Path:
+    """Where the summary of ``flows_file`` (``<root>/flows/date=…/x.parquet``) lives.
+
+    The name carries the flows file's size in bytes (``x.<size>.parquet``), so a flows file
+    replaced by other content no longer finds the summary of the old one. ``size`` defaults to
+    the file's current size.
+    """
+    if size is None:
+        size = flows_file.stat().st_size
+    return store_root / SUMMARY_DIR / flows_file.parent.name / f"{flows_file.stem}.{size}.parquet"
+
+
+def summary_sql(source: str) -> str:
+    """:data:`SUMMARY_SQL` over the table or view named ``source`` (an identifier flowlens chose)."""
+    if not source.replace("_", "").isalnum():
+        raise ValueError(f"not a plain identifier: {source!r}")
+    return SUMMARY_SQL.format(source=source)
+
+
+def build(con: Any, flows_file: Path, target: Path) -> int:
+    """Write the summary of ``flows_file`` to ``target`` (zstd Parquet); return its row count.
+
+    ``con`` is a DuckDB connection in the UTC session time zone (see
+    :func:`flowlens.store.duckdb_connection`): hours are UTC hours.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cur = con.cursor()
+    try:
+        cur.read_parquet(str(flows_file)).create_view(_SOURCE_VIEW, replace=True)
+        rel = cur.sql(summary_sql(_SOURCE_VIEW))
+        tmp = target.with_name(f".{target.name}.tmp")
+        rel.to_parquet(str(tmp), compression="zstd")
+        tmp.replace(target)
+        return int((cur.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchone() or (0,))[0])
+    finally:
+        cur.execute(f"DROP VIEW IF EXISTS {_SOURCE_VIEW}")
+        cur.close()
+
+
+def missing(store_root: Path, flows_files: Sequence[Path]) -> list[Path]:
+    """The flows files among ``flows_files`` that have no summary yet."""
+    return [f for f in flows_files if not summary_path(store_root, f).is_file()]
+
+
+def backfill(
+    writer: Any,
+    con: Any,
+    *,
+    now: dt.datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Summarise every committed flows file that has none, in one atomic commit.
+
+    ``writer`` is a :class:`flowlens.store.StoreWriter` (the store's lock is held). Returns the
+    number of files summarised. ``progress(done, total)`` is called after each file.
+    """
+    from flowlens.store import new_ingest_id
+
+    store = writer.store
+    todo = missing(store.root, store.flow_files())
+    if not todo:
+        return 0
+    stage = writer.stage(f"summary-{new_ingest_id(now or dt.datetime.now(dt.UTC))}")
+    try:
+        for done, flows_file in enumerate(todo, 1):
+            rel = summary_path(store.root, flows_file).relative_to(store.root)
+            build(con, flows_file, stage / rel)
+            if progress is not None:
+                progress(done, len(todo))
+        writer.commit(stage, writer.manifest)
+    except BaseException:
+        writer.abort(stage)
+        raise
+    return len(todo)

@@ -1,0 +1,251 @@
+"""flowlens.summary and the engine's flow_summary view: stored hourly summaries never change an answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flowlens.engine import connect
+from flowlens.ingest import ingest
+from flowlens.store import Store
+from flowlens.summary import SUMMARY_COLUMNS, SUMMARY_DIR, summary_path
+from tests.factories import T0, flow_row, write_store
+from tests.queries.helpers import summarise
+
+KEYS = [
+    c
+    for c in SUMMARY_COLUMNS
+    if c not in ("hour", "records", "connections", "bytes", "first_seen", "last_seen")
+]
+
+# flow_summary regrouped without the hour: stored summaries split an hour's group by file, so
+# compare the sums per key.
+REGROUPED = f"""
+SELECT {", ".join(KEYS)}, sum(records) AS records, sum(connections) AS connections, sum(bytes) AS bytes,
+    min(first_seen) AS first_seen, max(last_seen) AS last_seen
+FROM flow_summary GROUP BY ALL ORDER BY ALL
+"""
+
+PODS = [("wep", "shop", "api-1-*"), ("wep", "shop", "web-2-*"), ("wep", "data", "db-3-*")]
+OTHERS = [("net", "-", "pub"), ("net", "-", "pvt"), ("hep", "-", "node-1")]
+TRACES = [
+    ["0|__PROFILE__|pro:kns.shop|allow|0"],
+    ["0|default|knp:shop/allow-web|allow|0"],
+    ["0|security|gnp:security.gate|pass|1", "1|default|np:data/default.db|allow|2"],
+    ["0|default|knp:data/deny-all|deny|-1"],
+    ["0|security|gnp:security.gate|pass|1"],  # incomplete: no verdict logged
+    None,  # policies not logged
+]
+
+
+def _row(spec: dict[str, Any]) -> dict[str, Any]:
+    src, dst = spec["src"], spec["dst"]
+    start = T0 + dt.timedelta(minutes=spec["minute"])
+    return flow_row(
+        source_type=src[0],
+        source_namespace=src[1],
+        source_name_aggr=src[2],
+        dest_type=dst[0],
+        dest_namespace=dst[1],
+        dest_name_aggr=dst[2],
+        dest_domains=spec["domains"],
+        start_time=start,
+        end_time=start + dt.timedelta(minutes=5),
+        reporter=spec["reporter"],
+        action=spec["action"],
+        enforced_policies=spec["enforced"],
+        pending_policies=spec["pending"],
+        num_flows_started=spec["started"],
+        bytes_in=spec["bytes_in"],
+        dest_port=spec["port"],
+    )
+
+
+ROW = st.fixed_dictionaries(
+    {
+        "src": st.sampled_from(PODS + OTHERS),
+        "dst": st.sampled_from(PODS + OTHERS),
+        "minute": st.integers(min_value=-40, max_value=40).map(lambda k: 5 * k),  # Felix intervals
+        "reporter": st.sampled_from(["src", "dst", "fwd"]),
+        "action": st.sampled_from(["allow", "deny"]),
+        "enforced": st.sampled_from(TRACES),
+        "pending": st.sampled_from(TRACES),
+        "started": st.one_of(st.none(), st.integers(min_value=0, max_value=50)),
+        "bytes_in": st.one_of(st.none(), st.integers(min_value=0, max_value=10**6)),
+        "port": st.sampled_from([53, 443, 5432]),
+        "domains": st.sampled_from([None, ["api.example.com"], []]),
+    }
+)
+# Window edges: none, on the hour, on a record's start minute, or between records.
+EDGE = st.one_of(
+    st.none(),
+    st.integers(min_value=-4, max_value=4).map(lambda h: T0 + dt.timedelta(hours=h)),
+    st.integers(min_value=-46, max_value=46).map(lambda k: T0 + dt.timedelta(minutes=5 * k)),
+    st.integers(min_value=-230, max_value=230).map(lambda m: T0 + dt.timedelta(minutes=m, seconds=17)),
+)
+
+
+def _answers(
+    root: Path, since: dt.datetime | None, until: dt.datetime | None, summaries: bool
+) -> dict[str, Any]:
+    with connect(root, since=since, until=until, summaries=summaries) as engine:
+        return {
+            "regrouped": engine.sql(REGROUPED).to_pylist(),
+            "unexpected-allowed": engine.run("unexpected-allowed").to_pylist(),
+            "coverage-facts": sorted(engine.run("coverage-facts").to_pylist(), key=repr),
+        }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    first=st.lists(ROW, min_size=0, max_size=25),
+    second=st.lists(ROW, min_size=0, max_size=25),
+    since=EDGE,
+    until=EDGE,
+)
+def test_summaries_give_the_answers_the_records_give(
+    tmp_path_factory: pytest.TempPathFactory,
+    first: list[dict[str, Any]],
+    second: list[dict[str, Any]],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> None:
+    if since is not None and until is not None and since >= until:
+        since, until = until - dt.timedelta(hours=1), since + dt.timedelta(hours=1)
+    root = tmp_path_factory.mktemp("store")
+    # Two files per day, so that one hour's group is split across files.
+    write_store(root, [_row(s) for s in first], name="a")
+    write_store(root, [_row(s) for s in second], name="b")
+    raw = _answers(root, since, until, summaries=False)
+    assert summarise(root) == len(Store(root).flow_files())
+    assert _answers(root, since, until, summaries=True) == raw
+    assert _answers(root, since, until, summaries=False) == raw
+
+
+def _store_with_summaries(tmp_path: Path) -> Path:
+    rows = [
+        _row(
+            {
+                "src": PODS[0],
+                "dst": PODS[2],
+                "minute": m,
+                "reporter": "dst",
+                "action": "allow",
+                "enforced": TRACES[0],
+                "pending": TRACES[3],
+                "started": 2,
+                "bytes_in": 100,
+                "port": 5432,
+                "domains": None,
+            }
+        )
+        for m in range(-90, 90, 5)
+    ]
+    root = write_store(tmp_path / "store", rows)
+    assert summarise(root) == 1
+    return root
+
+
+def test_a_summary_groups_an_hour_of_records_into_one_row(tmp_path: Path) -> None:
+    root = _store_with_summaries(tmp_path)
+    (flows_file,) = Store(root).flow_files()
+    table = pq.read_table(summary_path(root, flows_file))
+    assert table.column_names == list(SUMMARY_COLUMNS)
+    rows = table.to_pylist()
+    # 36 five-minute records from 10:30 to 13:25: hours 10, 11, 12 and 13.
+    assert [r["hour"].hour for r in sorted(rows, key=lambda r: r["hour"])] == [10, 11, 12, 13]
+    assert sum(r["records"] for r in rows) == 36
+    assert sum(r["connections"] for r in rows) == 72
+    assert {r["enforced_last_hit"] for r in rows} == {"0|__PROFILE__|pro:kns.shop|allow|0"}
+    assert {r["pending_deny_hit"] for r in rows} == {"0|default|knp:data/deny-all|deny|-1"}
+
+
+def test_the_window_edges_are_read_from_the_records(tmp_path: Path) -> None:
+    root = _store_with_summaries(tmp_path)
+    since, until = T0 - dt.timedelta(minutes=47), T0 + dt.timedelta(minutes=33)
+    with connect(root, since=since, until=until) as engine:
+        (row,) = engine.sql("SELECT sum(records) AS n, min(first_seen) AS f FROM flow_summary").to_pylist()
+    # Records starting at 11:15 ... 12:30: 16 of them, the first at 11:15.
+    assert row["n"] == 16
+    assert row["f"] == T0 - dt.timedelta(minutes=45)
+
+
+def test_a_replaced_flows_file_does_not_use_the_old_summary(tmp_path: Path) -> None:
+    root = _store_with_summaries(tmp_path)
+    (flows_file,) = Store(root).flow_files()
+    old_summary = summary_path(root, flows_file)
+    write_store(root, [flow_row(), flow_row(bytes_in=7, bytes_out=8)], name=flows_file.stem)
+    assert old_summary.is_file() and not summary_path(root, flows_file).is_file()
+    with connect(root) as engine:
+        (row,) = engine.sql("SELECT sum(records) AS n, sum(bytes) AS b FROM flow_summary").to_pylist()
+    assert (row["n"], row["b"]) == (2, 1515)
+
+
+def test_a_removed_flows_file_takes_its_summary_out_of_the_answers(tmp_path: Path) -> None:
+    root = _store_with_summaries(tmp_path)
+    for flows_file in Store(root).flow_files():
+        flows_file.unlink()
+    with connect(root) as engine:
+        assert engine.sql("SELECT * FROM flow_summary").num_rows == 0
+
+
+def _log(path: Path, records: int, hour: int) -> Path:
+    lines = []
+    for i in range(records):
+        start = int(dt.datetime(2026, 11, 25, hour, 5 * (i % 12), tzinfo=dt.UTC).timestamp())
+        lines.append(
+            json.dumps(
+                {
+                    "start_time": start,
+                    "end_time": start + 300,
+                    "source_type": "wep",
+                    "source_namespace": "shop",
+                    "source_name_aggr": "web-1-*",
+                    "dest_type": "wep",
+                    "dest_namespace": "data",
+                    "dest_name_aggr": "db-2-*",
+                    "dest_port": 5432,
+                    "proto": "tcp",
+                    "action": "allow",
+                    "reporter": "dst",
+                    "policies": {"enforced_policies": ["0|default|knp:data/allow-web|allow|0"]},
+                    "bytes_in": 10,
+                    "bytes_out": 20,
+                    "num_flows_started": 1,
+                }
+            )
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_ingest_writes_a_summary_beside_each_flows_file_in_the_same_commit(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    ingest(store, [str(_log(tmp_path / "a.log", 24, 9))])
+    ingest(store, [str(_log(tmp_path / "b.log", 12, 10))])
+    files = store.flow_files()
+    assert len(files) == 2
+    for flows_file in files:
+        summary = pq.read_table(summary_path(store.root, flows_file)).to_pylist()
+        assert sum(r["records"] for r in summary) == pq.ParquetFile(flows_file).metadata.num_rows
+    assert not (store.root / ".staging").exists() or not any((store.root / ".staging").iterdir())
+    with connect(store.root) as engine:
+        (row,) = engine.sql("SELECT sum(records) AS n, sum(bytes) AS b FROM flow_summary").to_pylist()
+    assert (row["n"], row["b"]) == (36, 36 * 30)
+
+
+def test_the_next_ingest_summarises_files_written_before_summaries_existed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    ingest(store, [str(_log(tmp_path / "a.log", 24, 9))])
+    shutil.rmtree(store.root / SUMMARY_DIR)
+    summary = ingest(store, [str(_log(tmp_path / "b.log", 12, 10))])
+    assert "summarised 1 older flows file(s) for faster queries" in summary.recovered
+    assert all(summary_path(store.root, f).is_file() for f in store.flow_files())
