@@ -1,6 +1,7 @@
 """Sample generator speed and memory: records per second, and peak RSS for 100 k vs 1 M records.
 
 Usage: .venv/bin/python bench/bench_sample.py [--sizes 100000,1000000] [--format enterprise]
+[--repeat 3]
 
 Each size runs in its own process (so its peak RSS is its own) and writes the format with
 ``write_sample`` into a temporary folder, twice:
@@ -10,8 +11,12 @@ Each size runs in its own process (so its peak RSS is its own) and writes the fo
 * ``rotate``: Felix defaults, flows.log rotated at 100 MB into gzip files (compressed on a second
   thread; zlib costs about as much CPU as generating).
 
-Printed per run: wall and CPU seconds, records per second (wall and CPU; CPU is what the process
-did, which is fair on a busy machine) and peak RSS. Then:
+Printed per run (the fastest of ``--repeat`` runs): wall and CPU seconds, records per second (wall
+and CPU; CPU is what the process did, which is fair on a busy machine) and peak RSS, with the load
+average before and after. Then:
+
+* whether the target is met: at least 100,000 records per second (wall) for 1 M records written
+  to a plain flows.log (``generate``);
 
 * the RSS ratio between the largest and the smallest size (streaming: about 1);
 * the marginal rate between the two sizes (the start-up cost cancels out);
@@ -25,6 +30,7 @@ import argparse
 import datetime as dt
 import gc
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -33,6 +39,8 @@ import time
 from pathlib import Path
 
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+TARGET_RATE = 100_000  # records per second (wall), issue 3
+TARGET_RECORDS = 1_000_000
 
 
 def child(records: int, fmt: str, mode: str) -> None:
@@ -96,11 +104,11 @@ def baseline(records: int) -> float:
                     },
                     "bytes_in": c[0],
                     "bytes_out": c[1],
-                    "num_flows": c[4],
-                    "num_flows_started": c[5],
-                    "num_flows_completed": c[6],
-                    "packets_in": c[2],
-                    "packets_out": c[3],
+                    "num_flows": c[2],
+                    "num_flows_started": c[3],
+                    "num_flows_completed": c[4],
+                    "packets_in": c[5],
+                    "packets_out": c[6],
                     **dict.fromkeys(("transit_bytes_in", "transit_bytes_out", "transit_packets_in"), 0),
                     **dict.fromkeys(("transit_packets_out", "http_requests_allowed_in"), 0),
                     "http_requests_denied_in": 0,
@@ -141,6 +149,7 @@ def main() -> None:
     )
     ap.add_argument("--baseline-records", type=int, default=100_000)
     ap.add_argument("--modes", default="generate,rotate", help="generate and/or rotate")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per size and mode; the fastest is shown")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="generate", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -148,7 +157,8 @@ def main() -> None:
         child(args.child, args.format, args.mode)
         return
     sizes = [int(x) for x in args.sizes.split(",")]
-    print(f"flowlens sample, format {args.format}")
+    print(f"flowlens sample, format {args.format}, fastest of {args.repeat} run(s)")
+    print("load average before: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(
         f"{'mode':>9} {'records':>10} {'wall s':>8} {'cpu s':>8} {'rec/s wall':>11} {'rec/s cpu':>10} "
         f"{'peak RSS':>10} {'output':>10}"
@@ -156,13 +166,16 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {}
     for mode in args.modes.split(","):
         for n in sizes:
-            proc = subprocess.run(
-                [sys.executable, __file__, "--child", str(n), "--format", args.format, "--mode", mode],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            tries = []
+            for _ in range(max(1, args.repeat)):
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--child", str(n), "--format", args.format, "--mode", mode],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                tries.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            r = min(tries, key=lambda t: t["wall"])
             results.setdefault(mode, []).append(r)
             print(
                 f"{mode:>9} {r['records']:>10,} {r['wall']:>8.2f} {r['cpu']:>8.2f} {r['records'] / r['wall']:>11,.0f} "
@@ -180,6 +193,12 @@ def main() -> None:
             print(
                 f"{mode:>9} marginal rate {runs[0]['records']:,.0f} -> {runs[-1]['records']:,.0f}: {marginal:,.0f} rec/s cpu"
             )
+    print("load average after: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    target = [r for r in results.get("generate", []) if r["records"] >= TARGET_RECORDS]
+    if args.format == "enterprise" and target:
+        rate = target[0]["records"] / target[0]["wall"]
+        verdict = "met" if rate >= TARGET_RATE else "NOT met"
+        print(f"target >= {TARGET_RATE:,} rec/s wall at {TARGET_RECORDS:,} records: {rate:,.0f} ({verdict})")
     base = baseline(args.baseline_records)
     first = next(iter(results.values()))[0]
     ours = first["records"] / first["cpu"]

@@ -60,7 +60,7 @@ def test_the_demo_runs_every_capability_on_the_sample_and_says_where_outputs_wen
     assert (latest / "report.html").is_file()
     report = json.loads((latest / "report.json").read_text())
     assert report["schema"] == "flowlens.report"
-    assert report["summary"]["records"] == 38298
+    assert report["summary"]["records"] == 38485
     assert 0 <= report["summary"]["score"] <= 100
     assert str(tmp_path / "reports" / "demo" / "suggested") in err
     # stdout carries the query results: denied flows name the policy that denied them

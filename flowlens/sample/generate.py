@@ -1,8 +1,9 @@
 """The sample generator: simulated intervals -> lines of each format -> files.
 
-Everything is streamed: intervals are simulated one at a time and each line is written as soon as
-it is rendered, so memory does not grow with the number of records (only with the model and, for
-Whisker, with one hour of distinct flows).
+Everything is streamed: intervals are simulated a few hours at a time (``traffic.CHUNK``
+intervals), rendered interval by interval and written in blocks of about half a megabyte, so memory
+does not grow with the number of records (only with the model and, for Whisker, with one hour of
+distinct flows).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from typing import IO, Any
 from flowlens.errors import UsageError
 from flowlens.sample import render
 from flowlens.sample.model import ClusterModel
-from flowlens.sample.traffic import INTERVAL, Decide, Interval, TrafficModel, declared_decisions
+from flowlens.sample.traffic import (
+    INTERVAL,
+    SLOTS_PER_DAY,
+    Decide,
+    Interval,
+    TrafficModel,
+    declared_decisions,
+)
 
 FORMATS = ("enterprise", "elasticsearch", "goldmane", "whisker")
 DEFAULT_SEED = 1
@@ -104,24 +112,22 @@ def intervals(
 ) -> Iterator[Interval]:
     """The simulated intervals, honouring --days and --records (a generator)."""
     traffic = TrafficModel(model, _decide(model, decide))
-    rng = random.Random(options.seed)  # noqa: S311 - simulation, not security
-    t0 = options.start_epoch
     total = options.intervals
     budget = options.records
+    want: Callable[[int], int | None] | None = None
+    if budget is not None and total is not None:
+        # the records spread evenly over the intervals, filled up with internet scans
+        def want(i: int) -> int | None:
+            return budget * (i + 1) // total - budget * i // total
+
     emitted = 0
-    i = 0
-    while total is None or i < total:
-        want = None
-        if budget is not None and total is not None:
-            want = budget * (i + 1) // total - budget * i // total
-        iv = traffic.interval(i, t0 + i * INTERVAL, rng, fill_to=want)
-        if want is not None and len(iv.records) > want:
-            del iv.records[want:]
-        elif budget is not None and total is None and len(iv.records) > budget - emitted:
+    for iv in traffic.simulate(options.start_epoch, options.seed, total, want):
+        if want is not None:
+            del iv.records[want(iv.index) :]
+        elif budget is not None and len(iv.records) > budget - emitted:
             del iv.records[budget - emitted :]
         emitted += len(iv.records)
         yield iv
-        i += 1
         if total is None and budget is not None and emitted >= budget:
             return
 
@@ -131,8 +137,7 @@ def estimate_days(
 ) -> float:
     """How many days of this model's traffic hold about ``records`` Felix records."""
     traffic = TrafficModel(model, _decide(model, decide))
-    rng = random.Random(seed)  # noqa: S311 - simulation, not security
-    per_day = sum(len(traffic.interval(i, i * INTERVAL, rng).records) for i in range(86400 // INTERVAL))
+    per_day = sum(len(iv.records) for iv in traffic.simulate(0, seed, SLOTS_PER_DAY))
     return max(records / max(per_day, 1), INTERVAL / 86400)
 
 
@@ -140,8 +145,13 @@ def estimate_days(
 
 #: (relative file name, text of one or more complete lines)
 Chunk = tuple[str, str]
-#: a chunk and how many records it holds (lines; Whisker: responses or events)
-Counted = tuple[str, str, int]
+#: a chunk (text, or UTF-8 bytes in parts to be joined) and how many records it holds (lines;
+#: Whisker: responses or events)
+Counted = tuple[str, str | list[bytes], int]
+
+
+def _text(data: str | list[bytes]) -> str:
+    return data if isinstance(data, str) else b"".join(data).decode()
 
 
 class _Producer:
@@ -161,22 +171,25 @@ class _Enterprise(_Producer):
 
     def __init__(self, legacy: bool) -> None:
         self.legacy = legacy
+        self.tail = render.enterprise_tail(legacy)
 
     def feed(self, iv: Interval) -> list[Counted]:
-        legacy, t0 = self.legacy, iv.start
-        per_host: dict[str, list[str]] = {}
-        for rk, c in iv.records:
-            a, b = rk.ent_tpl or render.enterprise_parts(rk, legacy)
-            s = t0 + rk.offset
-            lines = per_host.get(rk.host)
-            if lines is None:
-                lines = per_host[rk.host] = []
-            lines.append(
-                f'{{"start_time":{s},"end_time":{s + INTERVAL}{a},"bytes_in":{c[0]},"bytes_out":{c[1]}'
-                f',"num_flows":{c[4]},"num_flows_started":{c[5]},"num_flows_completed":{c[6]}'
-                f',"packets_in":{c[2]},"packets_out":{c[3]}{b}'
-            )
-        return [(f"{host}/flows.log", "".join(lines), len(lines)) for host, lines in per_host.items()]
+        legacy, tail, counters = self.legacy, self.tail, render.ENTERPRISE_COUNTERS
+        out: list[Counted] = []
+        host = None
+        parts: list[bytes] = []
+        head = b""
+        for rk, c in iv.records:  # the records of a node come together
+            if rk.host != host:
+                if parts:
+                    out.append((f"{host}/flows.log", parts, len(parts) // 4))
+                host, parts = rk.host, []
+                s = iv.start + rk.offset  # the node's flush time
+                head = b'{"start_time":%d,"end_time":%d' % (s, s + INTERVAL)
+            parts += (head, rk.ent_a or render.enterprise_parts(rk, legacy), counters % c, tail)
+        if parts:
+            out.append((f"{host}/flows.log", parts, len(parts) // 4))
+        return out
 
 
 class _Elasticsearch(_Producer):
@@ -213,8 +226,8 @@ class _Elasticsearch(_Producer):
             generated = f"{stamp}.{frac:03d}".rstrip("0").rstrip(".") + "Z"
             lines.append(
                 f'{prefix}{doc_id}","_score":null,"_source":{{"start_time":{s},"end_time":{e}{a}'
-                f',"bytes_in":{c[0]},"bytes_out":{c[1]},"num_flows":{c[4]},"num_flows_started":{c[5]}'
-                f',"num_flows_completed":{c[6]},"packets_in":{c[2]},"packets_out":{c[3]}'
+                f',"bytes_in":{c[0]},"bytes_out":{c[1]},"num_flows":{c[2]},"num_flows_started":{c[3]}'
+                f',"num_flows_completed":{c[4]},"packets_in":{c[5]},"packets_out":{c[6]}'
                 f'{b}{e * 1000}{suffix}{generated}"}}}}\n'
             )
         return [(f"flows-{day}.ndjson", "".join(lines), len(lines))] if lines else []
@@ -227,7 +240,7 @@ def _aggregate(iv: Interval) -> dict[tuple[Any, ...], list[Any]]:
     for rk, c in iv.records:
         a = agg.get(rk.gm_key)
         if a is None:
-            agg[rk.gm_key] = [rk, c[:7], [rk.src_labels], [rk.dst_labels]]
+            agg[rk.gm_key] = [rk, list(c), [rk.src_labels], [rk.dst_labels]]
         else:
             ac = a[1]
             for j in range(7):
@@ -331,9 +344,9 @@ def iter_chunks(
     producer = _producer(fmt, model, options)
     for iv in intervals(model, options, decide):
         for rel, text, _ in producer.feed(iv):
-            yield rel, text
+            yield rel, _text(text)
     for rel, text, _ in producer.finish():
-        yield rel, text
+        yield rel, _text(text)
 
 
 def iter_lines(
@@ -361,12 +374,41 @@ def gzip_file(src: Path, dst: Path, level: int = 1) -> None:
             gz.write(chunk)
 
 
+#: bytes of a flows.log gathered before they are written (about what one writev takes)
+WRITE_BYTES = 512 * 1024
+_IOV_MAX = 1024
+
+
+def _write_parts(fd: int, flushes: list[tuple[list[bytes], int]]) -> None:
+    """Write flushes (parts of lines, and their size) to a file, in order, without joining them:
+    one ``writev`` for up to :data:`_IOV_MAX` parts."""
+    batch: list[bytes] = []
+    size = 0
+    for parts, n in flushes:
+        if len(batch) + len(parts) > _IOV_MAX and batch:
+            _writev(fd, batch, size)
+            batch, size = [], 0
+        batch += parts
+        size += n
+    if batch:
+        _writev(fd, batch, size)
+
+
+def _writev(fd: int, parts: list[bytes], size: int) -> None:
+    written = os.writev(fd, parts) if len(parts) <= _IOV_MAX and hasattr(os, "writev") else 0
+    if written != size:  # a short write (or a long list): the rest, the simple way
+        rest = memoryview(b"".join(parts))[written:]
+        while rest:
+            rest = rest[os.write(fd, rest) :]
+
+
 class _RotatingLog:
     """``flows.log`` rotated by size into ``flows.log.1.gz`` (newest) ... ``flows.log.N.gz``.
 
     Felix writes a flush (one interval) at a time; the file is rotated before a flush that would
     take it past ``max_bytes``, so each file holds whole intervals. Rotated files are compressed
-    on a worker thread (zlib releases the GIL), while generation goes on.
+    on a worker thread (zlib releases the GIL), while generation goes on. Flushes are gathered
+    and written :data:`WRITE_BYTES` at a time.
     """
 
     def __init__(self, path: Path, max_bytes: int, level: int, pool: ThreadPoolExecutor) -> None:
@@ -377,24 +419,39 @@ class _RotatingLog:
         self.parts: list[tuple[Path, int, Future[None]]] = []
         self.size = 0
         self.lines = 0
+        self.pending: list[tuple[list[bytes], int]] = []
+        self.pending_bytes = 0
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self.fh: IO[bytes] = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
 
-    def write(self, data: bytes, lines: int) -> None:
-        if self.size and self.size + len(data) > self.max_bytes:
+    def _flush(self) -> None:
+        if self.pending:
+            _write_parts(self.fh.fileno(), self.pending)
+            self.pending = []
+            self.pending_bytes = 0
+
+    def write(self, parts: list[bytes], lines: int) -> None:
+        """Write one flush (the parts of whole lines)."""
+        size = sum(map(len, parts))
+        if self.size and self.size + size > self.max_bytes:
+            self._flush()
             self.fh.close()
             n = len(self.parts)
             plain = self.path.with_name(f".{self.path.name}.part{n:06d}")
             os.replace(self.path, plain)
             part = plain.with_name(plain.name + ".gz")
             self.parts.append((part, self.lines, self.pool.submit(_gzip_and_remove, plain, part, self.level)))
-            self.fh = open(self.path, "wb")  # noqa: SIM115
+            self.fh = open(self.path, "wb", buffering=0)  # noqa: SIM115
             self.size = self.lines = 0
-        self.fh.write(data)
-        self.size += len(data)
+        self.pending.append((parts, size))
+        self.pending_bytes += size
+        if self.pending_bytes >= WRITE_BYTES:
+            self._flush()
+        self.size += size
         self.lines += lines
 
     def close(self) -> list[tuple[Path, int]]:
+        self._flush()
         self.fh.close()
         final = [(self.path, self.lines)]
         n = len(self.parts)
@@ -461,7 +518,6 @@ def write_sample(
 
     def emit(fmt: str, chunks: Iterable[Counted]) -> None:
         for rel, text, n in chunks:
-            data = text.encode()
             key = (fmt, rel)
             if fmt == "enterprise":
                 log = logs.get(rel)
@@ -469,8 +525,9 @@ def write_sample(
                     log = logs[rel] = _RotatingLog(
                         _safe_join(out / fmt, rel), options.rotate_bytes, options.gzip_level, pool
                     )
-                log.write(data, n)
+                log.write([text.encode()] if isinstance(text, str) else text, n)
                 continue
+            data = text.encode() if isinstance(text, str) else b"".join(text)
             counts[key] = counts.get(key, 0) + n
             handle = handles.get(key)
             if handle is None:

@@ -424,6 +424,10 @@ def _check_refs(model: ClusterModel) -> None:
     for c in model.connections:
         for ref in (c.source, c.dest, *c.exclude):
             resolve_ref(model, ref, c.id)
+        if c.scan > 0 and not c.source.startswith("net:"):
+            raise InputError(
+                f"connection {c.id!r}: a scan comes from outside the cluster: 'from' must be net:<name>"
+            )
         if c.service:
             model.service(c.service)
 

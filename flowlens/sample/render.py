@@ -13,18 +13,27 @@
   joined with ``" | "``, RFC 3339 times, ``PUBLIC NETWORK``/``PRIVATE NETWORK``).
 
 Templates are built once per distinct record and cached on it, so rendering a record is one
-``%`` format.
+``%`` format of its counters.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flowlens.formats.hits import PolicyHit, to_legacy
-from flowlens.sample.traffic import RecordKey
+from flowlens.sample.traffic import (
+    BYTES_IN,
+    BYTES_OUT,
+    COMPLETED,
+    NUM_FLOWS,
+    PACKETS_IN,
+    PACKETS_OUT,
+    STARTED,
+    RecordKey,
+)
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -93,13 +102,24 @@ def _hit_list(hits: Sequence[PolicyHit], legacy: bool, shuffle: bool) -> str:
     return _dumps(texts)
 
 
-def felix_parts(rk: RecordKey, legacy: bool) -> tuple[str, str]:
-    """The static parts of a Felix document: what goes between ``end_time`` and ``bytes_in``, and
-    what follows ``packets_out`` (without the closing brace). The counters go in between."""
-    s, d = rk.src, rk.dst
-    svc = rk.service
-    v = rk.verdict
-    shuffle = rk.index % 3 == 1
+def _endpoint_part(side: str, m: Any, labels: tuple[str, ...], port: int | None) -> str:
+    """``source_ip`` to ``source_labels`` (``dest_ip`` to ``dest_labels``, with ``dest_port``)."""
+    return "".join(
+        [
+            f',"{side}_ip":' + _dumps(m.ip or None),
+            f',"{side}_name":' + _dumps(m.name),
+            f',"{side}_name_aggr":' + _dumps(m.name_aggr),
+            f',"{side}_namespace":' + _dumps(m.namespace),
+            ',"nat_outgoing_ports":null,"source_port":null' if port is None else f',"dest_port":{port}',
+            f',"{side}_type":' + _dumps(m.type),
+            f',"{side}_labels":{{"labels":' + _dumps(list(labels)) + "}",
+        ]
+    )
+
+
+def _flow_part(rk: RecordKey, legacy: bool, shuffle: bool) -> str:
+    """``dest_service_namespace`` to ``policies``."""
+    svc, v = rk.service, rk.verdict
     if legacy:
         policies = (
             '{"all_policies":' + _hit_list(all_policies(v.enforced, v.pending), True, shuffle)
@@ -112,41 +132,73 @@ def felix_parts(rk: RecordKey, legacy: bool) -> tuple[str, str]:
             + ',"pending_policies":' + _hit_list(v.pending, False, shuffle)
             + ',"transit_policies":null}'
         )  # fmt: skip
-    middle = [
-        ',"source_ip":' + _dumps(s.ip or None),
-        ',"source_name":' + _dumps(s.name),
-        ',"source_name_aggr":' + _dumps(s.name_aggr),
-        ',"source_namespace":' + _dumps(s.namespace),
-        ',"nat_outgoing_ports":null,"source_port":null',
-        ',"source_type":' + _dumps(s.type),
-        ',"source_labels":{"labels":' + _dumps(list(rk.src_labels)) + "}",
-        ',"dest_ip":' + _dumps(d.ip or None),
-        ',"dest_name":' + _dumps(d.name),
-        ',"dest_name_aggr":' + _dumps(d.name_aggr),
-        ',"dest_namespace":' + _dumps(d.namespace),
-        ',"dest_port":' + str(rk.dest_port),
-        ',"dest_type":' + _dumps(d.type),
-        ',"dest_labels":{"labels":' + _dumps(list(rk.dst_labels)) + "}",
-        ',"dest_service_namespace":' + _dumps(svc[0] if svc else "-"),
-        ',"dest_service_name":' + _dumps(svc[1] if svc else "-"),
-        ',"dest_service_port":' + _dumps(svc[2] if svc else "-"),
-        ',"dest_service_port_num":' + (str(svc[3]) if svc else "null"),
-        ',"dest_domains":' + (_dumps(list(rk.domains)) if rk.domains else "null"),
-        ',"proto":' + _dumps(rk.proto),
-        ',"action":' + _dumps(rk.action),
-        ',"reporter":' + _dumps(rk.reporter),
-        ',"policies":' + policies,
-    ]
-    tail = ("" if legacy else _ZERO_TAIL_2026) + _ZERO_TAIL
-    return "".join(middle), tail
+    return "".join(
+        [
+            ',"dest_service_namespace":' + _dumps(svc[0] if svc else "-"),
+            ',"dest_service_name":' + _dumps(svc[1] if svc else "-"),
+            ',"dest_service_port":' + _dumps(svc[2] if svc else "-"),
+            ',"dest_service_port_num":' + (str(svc[3]) if svc else "null"),
+            ',"dest_domains":' + (_dumps(list(rk.domains)) if rk.domains else "null"),
+            ',"proto":' + _dumps(rk.proto),
+            ',"action":' + _dumps(rk.action),
+            ',"reporter":' + _dumps(rk.reporter),
+            ',"policies":' + policies,
+        ]
+    )
 
 
-def enterprise_parts(rk: RecordKey, legacy: bool) -> tuple[str, str]:
-    """A flows.log line is ``{"start_time":S,"end_time":E`` + A + counters + B (see
-    :func:`felix_line`)."""
-    a, b = felix_parts(rk, legacy)
-    rk.ent_tpl = (a, b + "}\n")
-    return rk.ent_tpl
+#: rendered parts shared by many records (thousands of scanner records have one trace, a few
+#: destinations): keyed by value, dropped when large
+_PARTS: dict[tuple[Any, ...], str] = {}
+
+
+def _part(key: tuple[Any, ...], make: Callable[[], str]) -> str:
+    text = _PARTS.get(key)
+    if text is None:
+        if len(_PARTS) > 65536:
+            _PARTS.clear()
+        text = _PARTS[key] = make()
+    return text
+
+
+def felix_parts(rk: RecordKey, legacy: bool) -> tuple[str, str]:
+    """The static parts of a Felix document: what goes between ``end_time`` and ``bytes_in``, and
+    what follows ``packets_out`` (without the closing brace). The counters go in between."""
+    s, d = rk.src, rk.dst
+    shuffle = rk.index % 3 == 1
+    src = _part(
+        ("src", s.ip, s.name, s.name_aggr, s.namespace, s.type, rk.src_labels),
+        lambda: _endpoint_part("source", s, rk.src_labels, None),
+    )
+    dst = _part(
+        ("dst", d.ip, d.name, d.name_aggr, d.namespace, d.type, rk.dst_labels, rk.dest_port),
+        lambda: _endpoint_part("dest", d, rk.dst_labels, rk.dest_port),
+    )
+    flow = _part(
+        ("flow", rk.service, rk.domains, rk.proto, rk.action, rk.reporter, rk.verdict, legacy, shuffle),
+        lambda: _flow_part(rk, legacy, shuffle),
+    )
+    return src + dst + flow, ("" if legacy else _ZERO_TAIL_2026) + _ZERO_TAIL
+
+
+def enterprise_parts(rk: RecordKey, legacy: bool) -> bytes:
+    """A flows.log line is ``{"start_time":S,"end_time":E`` + A + :data:`ENTERPRISE_COUNTERS` +
+    :func:`enterprise_tail`; A, encoded once per distinct record and cached on it."""
+    a, _ = felix_parts(rk, legacy)
+    rk.ent_a = a.encode()
+    return rk.ent_a
+
+
+def enterprise_tail(legacy: bool) -> bytes:
+    """What follows the counters in every flows.log line (the fields flowlens' sample leaves zero)."""
+    return (("" if legacy else _ZERO_TAIL_2026) + _ZERO_TAIL + "}\n").encode()
+
+
+#: the counter fields of a flows.log line, for ``%`` with a record's counters (JSONOutput order)
+ENTERPRISE_COUNTERS = (
+    b',"bytes_in":%d,"bytes_out":%d,"num_flows":%d,"num_flows_started":%d'
+    b',"num_flows_completed":%d,"packets_in":%d,"packets_out":%d'
+)
 
 
 def elasticsearch_parts(rk: RecordKey, legacy: bool, cluster: str) -> tuple[str, str]:
@@ -159,14 +211,6 @@ def elasticsearch_parts(rk: RecordKey, legacy: bool, cluster: str) -> tuple[str,
 
 def es_prefix(cluster: str) -> str:
     return '{"_index":' + _dumps(f"tigera_secure_ee_flows.{cluster}.linseed-000001") + ',"_id":"'
-
-
-def counters(c: Sequence[int]) -> str:
-    """The counter fields of a Felix document, in JSONOutput order."""
-    return (
-        f',"bytes_in":{c[0]},"bytes_out":{c[1]},"num_flows":{c[4]},"num_flows_started":{c[5]}'
-        f',"num_flows_completed":{c[6]},"packets_in":{c[2]},"packets_out":{c[3]}'
-    )
 
 
 def go_time(epoch_ms: int) -> str:
@@ -255,13 +299,13 @@ def intersect(labels: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
 
 
 _GM_COUNTERS = (
-    ("packets_in", 2),
-    ("packets_out", 3),
-    ("bytes_in", 0),
-    ("bytes_out", 1),
-    ("num_connections_started", 5),
-    ("num_connections_completed", 6),
-    ("num_connections_live", 4),
+    ("packets_in", PACKETS_IN),
+    ("packets_out", PACKETS_OUT),
+    ("bytes_in", BYTES_IN),
+    ("bytes_out", BYTES_OUT),
+    ("num_connections_started", STARTED),
+    ("num_connections_completed", COMPLETED),
+    ("num_connections_live", NUM_FLOWS),
 )
 
 
@@ -271,7 +315,7 @@ def goldmane_line(
     end: int,
     src_labels: tuple[str, ...],
     dst_labels: tuple[str, ...],
-    c: list[int],
+    c: Sequence[int],
 ) -> str:
     parts = ['{"Key":', key_json, ',"start_time":', str(start), ',"end_time":', str(end)]
     if src_labels:
@@ -309,7 +353,7 @@ def whisker_flow(
     end: int,
     src_labels: tuple[str, ...],
     dst_labels: tuple[str, ...],
-    c: list[int],
+    c: Sequence[int],
 ) -> dict[str, Any]:
     """A Whisker ``FlowResponse`` (what ``GET /whisker-backend/flows`` returns per item)."""
     s, d, v = rk.src, rk.dst, rk.verdict
@@ -330,10 +374,10 @@ def whisker_flow(
             "enforced": [_whisker_hit(goldmane_hit(h)) for h in v.enforced],
             "pending": [_whisker_hit(goldmane_hit(h)) for h in v.pending],
         },
-        "packets_in": c[2],
-        "packets_out": c[3],
-        "bytes_in": c[0],
-        "bytes_out": c[1],
+        "packets_in": c[PACKETS_IN],
+        "packets_out": c[PACKETS_OUT],
+        "bytes_in": c[BYTES_IN],
+        "bytes_out": c[BYTES_OUT],
     }
 
 

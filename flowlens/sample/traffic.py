@@ -1,4 +1,5 @@
-"""Traffic simulation: the model's connections, interval by interval, turned into Felix flow records.
+"""Traffic simulation: the model's connections, 5-minute interval after interval, turned into Felix
+flow records.
 
 Felix's rules are applied here (the reference is Calico's ``flowlog`` collector):
 
@@ -11,18 +12,22 @@ Felix's rules are applied here (the reference is Calico's ``flowlog`` collector)
 * the policy trace of each record comes from a pluggable decision function, asked once per
   distinct flow (not once per record) and cached.
 
-Nothing here reads the clock: the caller passes the start time. One seeded ``random.Random``
-drives everything, so a seed gives the same records every time.
+Nothing here reads the clock: the caller passes the start time. One seeded numpy generator
+drives everything, so a seed gives the same records every time. The simulation is vectorised
+(see :meth:`TrafficModel.simulate`): Python works per distinct flow, numpy per connection.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import math
-import random
+import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from flowlens.errors import UsageError
 from flowlens.formats.hits import PolicyHit, parse_hit
@@ -56,11 +61,13 @@ class Member:
     agg_id: tuple[str, ...] = ()
     full_id: tuple[str, ...] = ()
     reports: bool = False  # workloads and host endpoints report; outside addresses do not
+    label_strs: tuple[str, ...] = ()  # the labels as Felix writes them, 'k=v'
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "agg_id", (self.type, self.namespace, self.name_aggr))
         object.__setattr__(self, "full_id", (self.type, self.namespace, self.name, self.ip))
         object.__setattr__(self, "reports", self.type in ("wep", "hep"))
+        object.__setattr__(self, "label_strs", tuple(f"{k}={v}" for k, v in self.labels.items()))
 
 
 def pod_member(pod: Pod) -> Member:
@@ -155,13 +162,13 @@ class RecordKey:
     index: int  # creation order; also varies the (random in Felix) order of trace entries
     offset: int = 0  # the reporting node's flush second within the interval
     gm_key: tuple[Any, ...] = ()  # identity across nodes, for Goldmane aggregation
-    ent_tpl: tuple[str, str] | None = None  # rendered static parts (see render.py)
+    ent_a: bytes | None = None  # rendered static part of a flows.log line (see render.py)
     es_tpl: tuple[str, str] | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
 
-# counters, relative to the reporting endpoint
-BYTES_IN, BYTES_OUT, PACKETS_IN, PACKETS_OUT, NUM_FLOWS, STARTED, COMPLETED = range(7)
+# counters of a record, relative to the reporting endpoint, in the order of Felix's JSONOutput
+BYTES_IN, BYTES_OUT, NUM_FLOWS, STARTED, COMPLETED, PACKETS_IN, PACKETS_OUT = range(7)
 
 
 @dataclass(frozen=True)
@@ -170,10 +177,12 @@ class Interval:
 
     index: int
     start: int  # epoch seconds of the interval (aligned); nodes add their own offset
-    records: list[tuple[RecordKey, list[int]]]
+    records: list[tuple[RecordKey, tuple[int, ...]]]  # the record and its counters
 
 
 def _labels_tuple(members: Sequence[Member]) -> tuple[str, ...]:
+    if len(members) == 1:
+        return members[0].label_strs
     first = members[0].labels
     common = {k: v for k, v in first.items() if all(m.labels.get(k) == v for m in members[1:])}
     return tuple(f"{k}={v}" for k, v in common.items())
@@ -203,28 +212,22 @@ def node_offsets(model: ClusterModel) -> dict[str, int]:
     return {n.name: (37 + 53 * i) % INTERVAL for i, n in enumerate(model.nodes)}
 
 
-_CYCLES: dict[str, tuple[float, ...]] = {}
+SLOTS_PER_DAY = 86400 // INTERVAL
+#: how often a 'rare' connection happens: the share of intervals it is active in
+RARE_SHARE = 0.03
+#: intervals simulated together (the numpy arrays of one step); a constant, so the random
+#: sequence, and the output, do not depend on how much is generated
+CHUNK = 128
+#: at most this many endpoints of one side are aggregated into one record (bits of an int64)
+MAX_AGGREGATED = 62
 
 
-def _cycle_at(schedule: str, minute_of_day: int) -> float:
-    table = _CYCLES.get(schedule)
-    if table is None:
-        table = _CYCLES[schedule] = tuple(_cycle(schedule, m) for m in range(0, 1440, INTERVAL // 60))
-    return table[minute_of_day * 60 // INTERVAL]
-
-
-@dataclass(eq=False, slots=True)
-class _Route:
-    """Where one (source, destination, port) flow lands: its verdicts and, per reporter, the record
-    group and the bits of its two endpoints in that group (for the label intersection)."""
-
-    allowed: bool
-    src_group: int | None  # index into TrafficModel.group_list
-    src_bits: tuple[int, int]
-    dst_group: int | None
-    dst_bits: tuple[int, int]
-    bytes_out: int  # per connection (or per persistent connection and interval) at peak
-    bytes_in: int
+def cycle_table(schedule: str) -> np.ndarray:
+    """The traffic factor of a schedule for each 5-minute slot of the day (``rare``: 1, the
+    simulation draws when such a connection is active)."""
+    if schedule == "rare":
+        return np.ones(SLOTS_PER_DAY)
+    return np.array([_cycle(schedule, m) for m in range(0, 1440, INTERVAL // 60)])
 
 
 @dataclass(eq=False, slots=True)
@@ -234,8 +237,6 @@ class _Pair:
     port: int
     persistent: int
     lam: float  # new connections per interval at peak
-    route: _Route | None = None
-    carry: int = 0  # short connections still open at the end of the last interval
 
 
 @dataclass(eq=False, slots=True)
@@ -245,7 +246,8 @@ class _Plan:
     net_sources: tuple[Member, ...] = ()  # for connections from outside: sampled per interval
     dst_members: tuple[Member, ...] = ()
     service: tuple[str, str, str, int] | None = None
-    routes: list[_Route | None] = field(default_factory=list)  # sampled connections, by index
+    #: sampled connections: route id by (source, destination, port) index, -1 until needed
+    route_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 @dataclass(eq=False, slots=True)
@@ -268,6 +270,11 @@ class _Group:
         key = m.full_id if m.type != "net" else ()
         i = index.get(key)
         if i is None:
+            if len(members) >= MAX_AGGREGATED:
+                raise UsageError(
+                    f"connection {self.plan.conn.id!r}: more than {MAX_AGGREGATED} endpoints would be "
+                    "aggregated into one record; split the workload or the connection"
+                )
             i = index[key] = len(members)
             members.append(m)
         return 1 << i
@@ -293,13 +300,31 @@ def _service(model: ClusterModel, conn: Connection, port: int) -> tuple[str, str
     return (svc.namespace, svc.name, sp.name or "-", sp.port)
 
 
-class TrafficModel:
-    """The model's connections prepared for simulation, with the decision cache."""
+# columns of the route table: a route is where one (source, destination, port) flow lands
+(R_ALLOWED, R_SRC_GROUP, R_SRC_SBITS, R_SRC_DBITS, R_DST_GROUP, R_DST_SBITS, R_DST_DBITS) = range(7)
+R_BYTES_OUT, R_BYTES_IN = 7, 8  # per connection (or per persistent connection and interval) at peak
+R_SRC_HOST, R_DST_HOST = 9, 10  # the node reporting the record group (an index)
+_R_COLUMNS = 11
 
-    def __init__(self, model: ClusterModel, decide: Decide, key_cache: int = 8192) -> None:
+
+def _seed_sequence(seed: int) -> np.random.SeedSequence:
+    # any Python int (negative ones too) maps to its own non-negative entropy
+    return np.random.SeedSequence(2 * seed if seed >= 0 else -2 * seed - 1)
+
+
+class TrafficModel:
+    """The model's connections prepared for simulation, with the decision cache.
+
+    The simulation is vectorised: :data:`CHUNK` intervals at a time, every connection of every
+    interval drawn in one numpy operation, the connections summed into Felix's record groups
+    with a sort. Python work is left per distinct flow (decisions, routes, record templates),
+    not per record.
+    """
+
+    def __init__(self, model: ClusterModel, decide: Decide, key_cache: int = 32768) -> None:
         self.model = model
         self._decide = decide
-        # Rendered records are cached up to ``key_cache`` of them (the cache is dropped when full:
+        # Record keys are cached up to ``key_cache`` of them (the cache is dropped when full:
         # rare keys such as one scanner address on one port would otherwise pile up); a record's
         # index is kept for good, so a re-created record renders the same bytes.
         self._key_cache = key_cache
@@ -308,11 +333,39 @@ class TrafficModel:
         self._interned: dict[Verdict, Verdict] = {}
         self._group_ids: dict[tuple[Any, ...], int] = {}
         self.group_list: list[_Group] = []
-        self._routes: dict[tuple[Any, ...], _Route] = {}
+        self._route_ids: dict[tuple[Any, ...], int] = {}
+        self._routes = np.zeros((64, _R_COLUMNS), np.int64)
+        self._n_routes = 0
         self._keys: dict[tuple[int, int, int], RecordKey] = {}
+        self._widths = (1, 1)  # the most source and destination endpoints of a group
+        self._hosts: dict[str, int] = {}
         self.plans = [self._plan(conn) for conn in model.connections]
         self.node_offsets = node_offsets(model)
         self.scan_plans = [p for p in self.plans if p.conn.scan > 0]
+        # Plans whose traffic follows a schedule (every plan but the scans), and of those the
+        # ones with fixed pairs and the ones whose sources outside the cluster are sampled.
+        self._rate_plans = [p for p in self.plans if p.conn.scan <= 0]
+        self._tables = (
+            np.stack([cycle_table(p.conn.schedule) for p in self._rate_plans])
+            if self._rate_plans
+            else np.ones((0, SLOTS_PER_DAY))
+        )
+        self._rare = np.array(
+            [i for i, p in enumerate(self._rate_plans) if p.conn.schedule == "rare"], np.int64
+        )
+        pairs = [(i, pair) for i, p in enumerate(self._rate_plans) for pair in p.pairs]
+        self._pair_plan = np.array([i for i, _ in pairs], np.int64)
+        self._pair_lam = np.array([pair.lam for _, pair in pairs], np.float64)
+        self._pair_route = np.array(
+            [self.route(self._rate_plans[i], pair.src, pair.dst, pair.port) for i, pair in pairs], np.int64
+        )
+        allowed = self._routes[self._pair_route, R_ALLOWED] if pairs else np.zeros(0, np.int64)
+        # a denied connection is never established: nothing is kept open
+        self._pair_persistent = np.array([pair.persistent for _, pair in pairs], np.int64) * allowed
+        self._pair_allowed = allowed.astype(bool)
+        # sampled plans: (plan, index of its schedule in the rate plans or -1 for a scan)
+        self._sampled = [(p, i) for i, p in enumerate(self._rate_plans) if not p.pairs and p.net_sources]
+        self._sampled += [(p, -1) for p in self.scan_plans]
 
     def _plan(self, conn: Connection) -> _Plan:
         srcs = _members(self.model, conn.source, conn.id)
@@ -321,8 +374,16 @@ class TrafficModel:
             srcs = tuple(m for m in srcs if m.full_id not in left_out)
         dsts = _members(self.model, conn.dest, conn.id)
         service = _service(self.model, conn, conn.ports[0])
-        if srcs[0].type == "net":
-            return _Plan(conn, [], net_sources=srcs, dst_members=dsts, service=service)
+        if srcs and srcs[0].type == "net":
+            size = len(srcs) * len(dsts) * len(conn.ports)
+            return _Plan(
+                conn,
+                [],
+                net_sources=srcs,
+                dst_members=dsts,
+                service=service,
+                route_ids=np.full(size, -1, np.int64),
+            )
         pairs = []
         for s in srcs:
             targets = [d for d in dsts if d.ip != s.ip]
@@ -383,176 +444,274 @@ class TrafficModel:
             self.group_list.append(_Group(plan, reporter, v, port))
         return gid
 
-    def route(self, plan: _Plan, src: Member, dst: Member, port: int) -> _Route:
+    def route(self, plan: _Plan, src: Member, dst: Member, port: int) -> int:
+        """The id of a flow's route (a row of the route table): its verdicts and, per reporter,
+        the record group and the bits of its two endpoints in that group (for the label
+        intersection)."""
         rkey = (id(plan), src.full_id, dst.full_id, port)
-        r = self._routes.get(rkey)
-        if r is not None:
-            return r
+        rid = self._route_ids.get(rkey)
+        if rid is not None:
+            return rid
         conn = plan.conn
         allowed = True
-        src_group = dst_group = None
-        src_bits = dst_bits = (0, 0)
+        row = [0, -1, 0, 0, -1, 0, 0, conn.bytes_out, 0, 0, 0]
         if src.reports:
             v = self.verdict(conn, "src", src, dst, port)
             allowed = v.action == "allow"
-            src_group = self._group(plan, "src", v, src, dst, port)
-            g = self.group_list[src_group]
-            src_bits = (g.bit(src, "src"), g.bit(dst, "dst"))
+            gid = self._group(plan, "src", v, src, dst, port)
+            g = self.group_list[gid]
+            row[R_SRC_GROUP : R_SRC_DBITS + 1] = [gid, g.bit(src, "src"), g.bit(dst, "dst")]
+            row[R_SRC_HOST] = self._host(src.node)
         if dst.reports and allowed:
             v = self.verdict(conn, "dst", src, dst, port)
             allowed = v.action == "allow"
-            dst_group = self._group(plan, "dst", v, src, dst, port)
-            g = self.group_list[dst_group]
-            dst_bits = (g.bit(src, "src"), g.bit(dst, "dst"))
-        r = self._routes[rkey] = _Route(
-            allowed, src_group, src_bits, dst_group, dst_bits, conn.bytes_out, conn.bytes_in if allowed else 0
-        )
-        return r
+            gid = self._group(plan, "dst", v, src, dst, port)
+            g = self.group_list[gid]
+            row[R_DST_GROUP : R_DST_DBITS + 1] = [gid, g.bit(src, "src"), g.bit(dst, "dst")]
+            row[R_DST_HOST] = self._host(dst.node)
+        for gid in (row[R_SRC_GROUP], row[R_DST_GROUP]):
+            if gid >= 0:
+                g = self.group_list[gid]
+                self._widths = (
+                    max(self._widths[0], len(g.src_members)),
+                    max(self._widths[1], len(g.dst_members)),
+                )
+        row[R_ALLOWED] = int(allowed)
+        row[R_BYTES_IN] = conn.bytes_in if allowed else 0
+        rid = self._route_ids[rkey] = self._n_routes
+        if rid == len(self._routes):
+            self._routes = np.concatenate([self._routes, np.zeros_like(self._routes)])
+        self._routes[rid] = row
+        self._n_routes += 1
+        return rid
+
+    def _host(self, node: str | None) -> int:
+        i = self._hosts.get(node or "-")
+        if i is None:
+            if len(self._hosts) >= 4096:
+                raise UsageError("the sample generator handles at most 4096 nodes")
+            i = self._hosts[node or "-"] = len(self._hosts)
+        return i
+
+    def _sampled_routes(
+        self, plan: _Plan, u_src: np.ndarray, u_dst: np.ndarray, u_port: np.ndarray
+    ) -> np.ndarray:
+        """Route ids of connections from random outside addresses to random destinations and
+        ports (three uniform draws per connection)."""
+        srcs, dsts, ports = plan.net_sources, plan.dst_members, plan.conn.ports
+        ns, nd, np_ = len(srcs), len(dsts), len(ports)
+        k = ((u_src * ns).astype(np.int64) * nd + (u_dst * nd).astype(np.int64)) * np_ + (
+            u_port * np_
+        ).astype(np.int64)
+        ids = plan.route_ids[k]
+        missing = k[ids < 0]
+        if len(missing):
+            for j in np.unique(missing).tolist():
+                si, rest = divmod(j, nd * np_)
+                di, pi = divmod(rest, np_)
+                plan.route_ids[j] = self.route(plan, srcs[si], dsts[di], ports[pi])
+            ids = plan.route_ids[k]
+        return ids
 
     # -- simulation ------------------------------------------------------------------------------
 
-    def simulate(self, start: int, intervals: int, rng: random.Random) -> Iterator[Interval]:
-        """Yield ``intervals`` intervals of records from ``start`` (epoch seconds, aligned)."""
-        for i in range(intervals):
-            yield self.interval(i, start + i * INTERVAL, rng)
-
-    def interval(self, index: int, t0: int, rng: random.Random, fill_to: int | None = None) -> Interval:
-        """One interval's records. ``fill_to``: add internet scans until there are that many."""
-        minute = (t0 % 86400) // 60
-        rnd = rng.random
-        groups: dict[int, list[int]] = {}
-        cycle: dict[str, float] = {}
-        for plan in self.plans:
-            conn = plan.conn
-            if conn.scan > 0:
-                continue
-            if conn.schedule == "rare":
-                if rnd() >= 0.03:
-                    continue
-                f = 1.0
-            else:
-                f = cycle.get(conn.schedule, -1.0)
-                if f < 0:
-                    f = cycle[conn.schedule] = _cycle_at(conn.schedule, minute)
-            if plan.pairs:
-                emit = self._emit
-                for pair in plan.pairs:
-                    lam = pair.lam * f
-                    started = int(lam + rnd()) if lam > 0 else 0
-                    if started or pair.persistent or pair.carry:
-                        route = pair.route
-                        if route is None:
-                            route = pair.route = self.route(plan, pair.src, pair.dst, pair.port)
-                        emit(groups, route, started, pair, f, rnd)
-            elif f > 0:
-                n = int(conn.rate * len(plan.net_sources) * f + rnd())
-                if n:
-                    self._sample(groups, plan, n, f, rnd)
-        for plan in self.scan_plans:
-            n = int(plan.conn.scan + rnd())
-            if n:
-                self._sample(groups, plan, n, 1.0, rnd)
-        if fill_to is not None and len(groups) < fill_to:
-            self._fill(groups, fill_to, rnd)
-        return Interval(index, t0, self.finish(groups))
-
-    def _fill(self, groups: dict[int, list[int]], want: int, rnd: Callable[[], float]) -> None:
-        if not self.scan_plans:
-            raise UsageError(
-                "the model has no 'scan' connection to fill up --records over --days: "
-                "drop --days (the span then follows from --records) or add a scan connection"
-            )
-        plan = self.scan_plans[0]
-        attempts = 0
-        limit = 20 * (want - len(groups)) + 1000
-        while len(groups) < want:
-            attempts += 1
-            if attempts > limit:
-                raise UsageError(
-                    f"{want} records per 5 minutes is more than this model can make: use more --days"
-                )
-            self._sample(groups, plan, 1, 1.0, rnd)
-
-    def _sample(
+    def simulate(
         self,
-        groups: dict[int, list[int]],
-        plan: _Plan,
-        n: int,
-        f: float,
-        rnd: Callable[[], float],
-    ) -> None:
-        """``n`` connections from random outside addresses to random destinations and ports."""
-        srcs, dsts, ports = plan.net_sources, plan.dst_members, plan.conn.ports
-        ns, nd, np_ = len(srcs), len(dsts), len(ports)
-        routes = plan.routes
-        if not routes:
-            routes.extend([None] * (ns * nd * np_))
-        emit = self._emit
-        for _ in range(n):
-            si, di = int(rnd() * ns), int(rnd() * nd)
-            pi = int(rnd() * np_) if np_ > 1 else 0
-            k = (si * nd + di) * np_ + pi
-            route = routes[k]
-            if route is None:
-                route = routes[k] = self.route(plan, srcs[si], dsts[di], ports[pi])
-            emit(groups, route, 1, None, f, rnd)
+        start: int,
+        seed: int,
+        count: int | None = None,
+        fill_to: Callable[[int], int | None] | None = None,
+    ) -> Iterator[Interval]:
+        """Yield ``count`` intervals (without end when None) of records from ``start`` (epoch
+        seconds, aligned). ``fill_to(i)``: add internet scans to interval ``i`` until it holds
+        that many records (None: leave it as it is).
 
-    @staticmethod
-    def _emit(
-        groups: dict[int, list[int]],
-        route: _Route,
-        started: int,
-        pair: _Pair | None,
-        f: float,
-        rnd: Callable[[], float],
-    ) -> None:
-        allowed = route.allowed
-        persistent = carry_in = carry_out = 0
-        jitter = 0.6 + 0.8 * rnd()
-        if pair is not None:
-            carry_in = pair.carry
-            if allowed:  # a denied connection is never established: nothing is kept open
-                persistent = pair.persistent
-                if persistent and rnd() < 0.02:
-                    started += 1  # a pooled connection was re-opened
-                if started and rnd() < 0.08:
-                    carry_out = 1
-            pair.carry = carry_out
-        volume = (started + persistent * f) * jitter
-        b_out = int(volume * route.bytes_out) + 60 * started
-        p_out = b_out // 900 + 2 * started + (1 if persistent else 0)
-        if route.bytes_in:
-            b_in = int(volume * route.bytes_in) + 60 * started
-            p_in = b_in // 1200 + 2 * started + (1 if persistent else 0)
-        else:
-            b_in = p_in = 0
-        num_flows = persistent + started + carry_in
+        Intervals are simulated :data:`CHUNK` at a time from one seeded generator, and a chunk is
+        always simulated whole: a shorter run gives the first intervals of a longer one.
+        """
+        rng = np.random.Generator(np.random.PCG64(_seed_sequence(seed)))
+        carry = np.zeros(len(self._pair_lam), np.int64)
+        first = 0
+        while count is None or first < count:
+            n = CHUNK if count is None else min(CHUNK, count - first)
+            wants = [fill_to(first + k) for k in range(n)] if fill_to is not None else []
+            records, carry = self._chunk(start + first * INTERVAL, rng, carry, wants)
+            for k in range(n):
+                yield Interval(first + k, start + (first + k) * INTERVAL, records[k])
+            first += CHUNK
+
+    def _chunk(
+        self, t0: int, rng: np.random.Generator, carry: np.ndarray, wants: Sequence[int | None]
+    ) -> tuple[list[list[tuple[RecordKey, tuple[int, ...]]]], np.ndarray]:
+        """Simulate CHUNK intervals from ``t0``: the records of each interval, and the pairs'
+        short connections still open at the end."""
+        K = CHUNK
+        slots = (t0 // INTERVAL + np.arange(K)) % SLOTS_PER_DAY
+        f = self._tables[:, slots].T  # (K, rate plans): each schedule's factor per interval
+        if len(self._rare):
+            f[:, self._rare] = rng.random((K, len(self._rare))) < RARE_SHARE
+        conns = _Connections()
+
+        # Connections between fixed pairs: new ones (rounded at random to whole connections),
+        # pooled connections re-opened, short ones still open at the end of the interval (they
+        # complete in the next one).
+        u = rng.random((4, K, len(self._pair_lam)))
+        pf = f[:, self._pair_plan]  # (K, pairs)
+        persistent = self._pair_persistent
+        started = (self._pair_lam * pf + u[0]).astype(np.int64)
+        started += (persistent > 0) & (u[1] < 0.02)
+        carry_out = (self._pair_allowed & (started > 0) & (u[2] < 0.08)).astype(np.int64)
+        carry_in = np.concatenate([carry[None, :], carry_out[:-1]])
+        kk, pp = np.nonzero((started > 0) | (persistent > 0) | (carry_in > 0))
+        s, pers = started[kk, pp], persistent[pp]
+        volume = (s + pers * pf[kk, pp]) * (0.6 + 0.8 * u[3, kk, pp])
+        conns.add(kk, self._pair_route[pp], s, pers, volume, carry_in[kk, pp], carry_out[kk, pp])
+
+        # Connections from outside the cluster: how many per interval, then a random source
+        # address, destination and port for each.
+        if self._sampled:
+            expected = np.empty((K, len(self._sampled)))
+            for j, (plan, r) in enumerate(self._sampled):
+                expected[:, j] = (
+                    plan.conn.rate * len(plan.net_sources) * f[:, r] if r >= 0 else plan.conn.scan
+                )
+            counts = (expected + rng.random(expected.shape)).astype(np.int64).ravel()
+            cells = np.repeat(np.arange(counts.size), counts)
+            sk, splan = np.divmod(cells, len(self._sampled))
+            us = rng.random((4, len(cells)))
+            routes = np.empty(len(cells), np.int64)
+            for j, (plan, _) in enumerate(self._sampled):
+                sel = np.flatnonzero(splan == j)
+                if len(sel):
+                    routes[sel] = self._sampled_routes(plan, us[0, sel], us[1, sel], us[2, sel])
+            conns.add_new(sk, routes, 0.6 + 0.8 * us[3])
+
+        if any(w is not None for w in wants):
+            self._fill(rng, wants, conns)
+        return self._records(conns), carry_out[-1]
+
+    def _fill(self, rng: np.random.Generator, wants: Sequence[int | None], conns: _Connections) -> None:
+        """Add internet scans to the intervals with fewer records than wanted (a record per
+        group: a scan adds one when it lands in a group the interval does not have yet)."""
+        k, route = conns.interval_routes()
+        rows = self._routes[route]
+        have: list[set[int]] = [set() for _ in range(CHUNK)]
+        for side in (R_SRC_GROUP, R_DST_GROUP):
+            m = rows[:, side] >= 0
+            for i, g in zip(k[m].tolist(), rows[m, side].tolist(), strict=True):
+                have[i].add(g)
+        for i, want in enumerate(wants):
+            if want is None or len(have[i]) >= want:
+                continue
+            if not self.scan_plans:
+                raise UsageError(
+                    "the model has no 'scan' connection to fill up --records over --days: "
+                    "drop --days (the span then follows from --records) or add a scan connection"
+                )
+            plan = self.scan_plans[0]
+            groups = have[i]
+            limit = 20 * (want - len(groups)) + 1000
+            drawn = 0
+            while len(groups) < want:
+                batch = min(max(2 * (want - len(groups)), 64), limit - drawn)
+                if batch <= 0:
+                    raise UsageError(
+                        f"{want} records per 5 minutes is more than this model can make: use more --days"
+                    )
+                us = rng.random((4, batch))
+                ids = self._sampled_routes(plan, us[0], us[1], us[2])
+                lands = self._routes[ids][:, [R_SRC_GROUP, R_DST_GROUP]].tolist()
+                take = batch
+                for j, (gs, gd) in enumerate(lands):
+                    if gs >= 0:
+                        groups.add(gs)
+                    if gd >= 0:
+                        groups.add(gd)
+                    if len(groups) >= want:
+                        take = j + 1
+                        break
+                conns.add_new(np.full(take, i, np.int64), ids[:take], 0.6 + 0.8 * us[3, :take])
+                drawn += batch
+
+    def _records(self, conns: _Connections) -> list[list[tuple[RecordKey, tuple[int, ...]]]]:
+        """The chunk's connections summed into records: one per interval and group (counters
+        summed, the bits of the endpoints or-ed), by reporting node and group within each
+        interval."""
+        k, started, pers, volume, carry_in, carry_out, route = conns.columns()
+        rows = self._routes[route]
+        num_flows = pers + started + carry_in
         completed = started + carry_in - carry_out
-        # Each side counts bytes and packets as (in, out) of its own endpoint.
-        if route.src_group is not None:
-            at_src = (b_in, b_out, p_in, p_out, num_flows, started, completed)
-            _accumulate(groups, route.src_group, route.src_bits, at_src)
-        if route.dst_group is not None:
-            # the destination receives what the source sends
-            at_dst = (b_out, b_in, p_out, p_in, num_flows, started, completed)
-            _accumulate(groups, route.dst_group, route.dst_bits, at_dst)
+        open_ = (pers > 0).astype(np.int64)
+        b_out = (volume * rows[:, R_BYTES_OUT]).astype(np.int64) + 60 * started
+        p_out = b_out // 900 + 2 * started + open_
+        has_in = rows[:, R_BYTES_IN] > 0
+        b_in = np.where(has_in, (volume * rows[:, R_BYTES_IN]).astype(np.int64) + 60 * started, 0)
+        p_in = np.where(has_in, b_in // 1200 + 2 * started + open_, 0)
+        # Each side counts bytes and packets as (in, out) of its own endpoint: the destination
+        # receives what the source sends.
+        at_src = np.stack([b_in, b_out, num_flows, started, completed, p_in, p_out], axis=1)
+        at_dst = np.stack([b_out, b_in, num_flows, started, completed, p_out, p_in], axis=1)
+        src = rows[:, R_SRC_GROUP] >= 0
+        dst = rows[:, R_DST_GROUP] >= 0
+        # sorted by interval, reporting node and group: the records of a node come together
+        key = np.concatenate(
+            [
+                (k[src] << 44) | (rows[src, R_SRC_HOST] << 32) | rows[src, R_SRC_GROUP],
+                (k[dst] << 44) | (rows[dst, R_DST_HOST] << 32) | rows[dst, R_DST_GROUP],
+            ]
+        )
+        sbits = np.concatenate([rows[src, R_SRC_SBITS], rows[dst, R_DST_SBITS]])
+        dbits = np.concatenate([rows[src, R_SRC_DBITS], rows[dst, R_DST_DBITS]])
+        counters = np.concatenate([at_src[src], at_dst[dst]])
+        if not len(key):
+            return [[] for _ in range(CHUNK)]
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        firsts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+        sums = list(zip(*np.add.reduceat(counters[order], firsts, axis=0).T.tolist(), strict=True))
+        gid = key[firsts] & 0xFFFFFFFF
+        sb = np.bitwise_or.reduceat(sbits[order], firsts)
+        db = np.bitwise_or.reduceat(dbits[order], firsts)
+        bounds = np.searchsorted(key[firsts] >> 44, np.arange(CHUNK + 1)).tolist()
+        # a chunk repeats the same records interval after interval: look each up once
+        src_width, dst_width = self._widths
+        if src_width + dst_width + len(self.group_list).bit_length() <= 63:
+            distinct, inverse = np.unique(
+                (gid << (src_width + dst_width)) | (sb << dst_width) | db, return_inverse=True
+            )
+            idents = np.stack(
+                [
+                    distinct >> (src_width + dst_width),
+                    distinct >> dst_width & ((1 << src_width) - 1),
+                    distinct & ((1 << dst_width) - 1),
+                ],
+                axis=1,
+            )
+        else:
+            idents, inverse = np.unique(np.stack([gid, sb, db], axis=1), axis=0, return_inverse=True)
+        rks = self._record_keys(idents.tolist())
+        if len(rks) == 1:
+            rks = rks * len(inverse)
+        else:
+            rks = list(operator.itemgetter(*inverse.ravel().tolist())(rks))
+        return [list(zip(rks[a:b], sums[a:b], strict=True)) for a, b in itertools.pairwise(bounds)]
 
-    def finish(self, groups: dict[int, list[int]]) -> list[tuple[RecordKey, list[int]]]:
-        """Turn the interval's groups into records (one per group)."""
-        out = []
+    def _record_keys(self, idents: list[list[int]]) -> list[RecordKey]:
+        """The record of each (group, source bits, destination bits)."""
         keys = self._keys
         if len(keys) > self._key_cache:
             keys.clear()
-        for gid, c in groups.items():
-            key = (gid, c[7], c[8])
+        out = []
+        for gid, sb, db in idents:
+            key = (gid, sb, db)
             rk = keys.get(key)
             if rk is None:
                 g = self.group_list[gid]
-                srcs = tuple(m for i, m in enumerate(g.src_members) if c[7] >> i & 1)
-                dsts = tuple(m for i, m in enumerate(g.dst_members) if c[8] >> i & 1)
+                srcs = tuple(m for i, m in enumerate(g.src_members) if sb >> i & 1)
+                dsts = tuple(m for i, m in enumerate(g.dst_members) if db >> i & 1)
                 index = self._key_index.setdefault(key, len(self._key_index))
                 rk = keys[key] = self._record_key(g, srcs, dsts, index)
-            out.append((rk, c))
+            out.append(rk)
         return out
 
     def _record_key(
@@ -589,17 +748,33 @@ class TrafficModel:
         return rk
 
 
-def _accumulate(
-    groups: dict[int, list[int]], key: int, bits: tuple[int, int], counters: tuple[int, ...]
-) -> None:
-    """Add one connection's counters (bytes in, bytes out, packets in, packets out, flows,
-    started, completed)
-    and its reporter bits to the record group ``key``."""
-    c = groups.get(key)
-    if c is None:
-        groups[key] = [*counters, bits[0], bits[1]]
-        return
-    for i, value in enumerate(counters):
-        c[i] += value
-    c[7] |= bits[0]
-    c[8] |= bits[1]
+class _Connections:
+    """The connections of one chunk, as columns: interval, route, connections started, open
+    persistent connections, volume (a multiple of the route's bytes per connection), short
+    connections carried in from the last interval and carried out to the next."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[np.ndarray, ...]] = []
+
+    def add(
+        self,
+        k: np.ndarray,
+        route: np.ndarray,
+        started: np.ndarray,
+        persistent: np.ndarray,
+        volume: np.ndarray,
+        carry_in: np.ndarray,
+        carry_out: np.ndarray,
+    ) -> None:
+        self.parts.append((k, started, persistent, volume, carry_in, carry_out, route))
+
+    def add_new(self, k: np.ndarray, route: np.ndarray, jitter: np.ndarray) -> None:
+        """One new connection each, opened and closed within the interval."""
+        one, zero = np.ones(len(k), np.int64), np.zeros(len(k), np.int64)
+        self.add(k, route, one, zero, jitter, zero, zero)
+
+    def interval_routes(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.concatenate([p[0] for p in self.parts]), np.concatenate([p[6] for p in self.parts])
+
+    def columns(self) -> list[np.ndarray]:
+        return [np.concatenate([p[i] for p in self.parts]) for i in range(7)]

@@ -43,6 +43,18 @@ def test_the_output_is_streamed_by_generators(model: ClusterModel) -> None:
     assert inspect.isgenerator(iter_chunks(model, opts, "goldmane"))
 
 
+def test_a_shorter_run_gives_the_first_intervals_of_a_longer_one(model: ClusterModel) -> None:
+    # intervals are simulated in chunks (numpy), always whole: the length of a run changes nothing
+    # before its end, also across a chunk boundary (CHUNK intervals)
+    from flowlens.sample.traffic import CHUNK
+
+    short = list(iter_chunks(model, SampleOptions(start=START, days=0.1)))
+    long = list(iter_chunks(model, SampleOptions(start=START, days=(CHUNK + 20) * 300 / 86400)))
+    assert long[: len(short)] == short
+    longer = list(iter_chunks(model, SampleOptions(start=START, days=(2 * CHUNK + 5) * 300 / 86400)))
+    assert longer[: len(long)] == long
+
+
 def test_records_without_days_give_exactly_that_many_records(model: ClusterModel) -> None:
     opts = SampleOptions(start=START, days=None, records=1234)
     assert sum(1 for _ in iter_lines(model, opts)) == 1234
@@ -142,21 +154,40 @@ def test_a_bad_start_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_dropping_the_record_cache_does_not_change_a_byte(model: ClusterModel) -> None:
-    import random
-
     from flowlens.sample.generate import _Enterprise, _Goldmane, _Whisker
     from flowlens.sample.traffic import TrafficModel, declared_decisions
 
     def render(key_cache: int) -> str:
         traffic = TrafficModel(model, declared_decisions(model), key_cache=key_cache)
-        rng = random.Random(5)
         producers = [_Enterprise(False), _Goldmane(), _Whisker(None, 1)]
         out = []
-        for i in range(150):
-            iv = traffic.interval(i, int(START.timestamp()) + 300 * i, rng)
+        for iv in traffic.simulate(int(START.timestamp()), 5, 150):
             for p in producers:
                 out += [text for _, text, _ in p.feed(iv)]
         out += [text for p in producers for _, text, _ in p.finish()]
-        return "".join(out)
+        return "".join(t if isinstance(t, str) else b"".join(t).decode() for t in out)
 
     assert render(key_cache=16) == render(key_cache=1_000_000)
+
+
+def test_flows_log_parts_survive_short_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from flowlens.sample import generate
+
+    flushes = [([bytes([65 + i % 26]) * (i * 37 % 5000) for i in range(j, j + n)], 0) for j, n in
+               ((0, 3), (3, 700), (703, 1500), (2203, 1))]  # fmt: skip
+    flushes = [(parts, sum(map(len, parts))) for parts, _ in flushes]
+    want = b"".join(b"".join(parts) for parts, _ in flushes)
+    real = os.writev
+
+    def short(fd: int, parts: list[bytes]) -> int:  # writes a third, as a full disk or a signal may
+        data = b"".join(parts)
+        return real(fd, [data[: len(data) // 3]])
+
+    for writev in (real, short):
+        monkeypatch.setattr(os, "writev", writev)
+        path = tmp_path / "out"
+        with open(path, "wb", buffering=0) as fh:
+            generate._write_parts(fh.fileno(), flushes)
+        assert path.read_bytes() == want

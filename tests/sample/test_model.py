@@ -89,6 +89,14 @@ def test_an_unknown_workload_reference_names_the_connection_and_the_fix() -> Non
         parse_model(doc)
 
 
+def test_a_scan_from_inside_the_cluster_is_rejected() -> None:
+    doc = yaml.safe_load(DEFAULT_MODEL.read_text())
+    scan = next(c for c in doc["connections"] if c.get("scan"))
+    scan["from"] = "staging/debug-shell"
+    with pytest.raises(InputError, match=r"'internet-scans': a scan comes from outside the cluster"):
+        parse_model(doc)
+
+
 def test_a_model_without_nodes_is_rejected() -> None:
     with pytest.raises(InputError, match="no nodes"):
         parse_model({"namespaces": {}, "workloads": []})
