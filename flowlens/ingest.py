@@ -26,6 +26,7 @@ import glob
 import hashlib
 import io
 import json
+import sys
 import threading
 import time
 import zlib
@@ -329,6 +330,95 @@ def _read_blocks(stream: IO[bytes], warnings: list[str]) -> Iterator[bytes]:
         if not block:
             return
         yield block
+
+
+class _Filler:
+    """Reads a source into caller-given memory (``readinto`` for plain files, so that the bytes
+    are copied once, from the page cache into the batch buffer); a damaged gzip stream ends the
+    file with a warning, as in :func:`_read_blocks`."""
+
+    def __init__(self, stream: IO[bytes], warnings: list[str]) -> None:
+        self._stream = stream
+        self._warnings = warnings
+        self._pending = b""  # decompressed bytes that did not fit
+        self._done = False
+
+    def into(self, view: memoryview) -> int:
+        """Fill the start of ``view``; 0 at the end of the source."""
+        if not self._pending and not self._done:
+            try:
+                if isinstance(self._stream, _GzipStream):
+                    self._pending = self._stream.read(len(view))
+                else:
+                    got = self._stream.readinto(view)  # type: ignore[attr-defined]
+                    if got:
+                        return int(got)
+            except (EOFError, zlib.error, OSError) as exc:
+                self._warnings.append(
+                    f"compressed data damaged or truncated ({exc}); the rest of the file cannot be read"
+                )
+            if not self._pending:
+                self._done = True
+        n = min(len(view), len(self._pending))
+        view[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+class _Buffers:
+    """Batch-sized read buffers, reused once nothing refers to them any more (their batch parsed
+    and hashed): a batch's lines point into its buffer, and reusing it spares allocating and
+    zeroing fresh pages for every batch. A buffer still referenced is never touched."""
+
+    def __init__(self, size: int, keep: int = 3) -> None:
+        self.size = size
+        self._keep = keep
+        self._pool: list[np.ndarray] = []
+
+    def get(self) -> np.ndarray:
+        for i in range(len(self._pool)):
+            if sys.getrefcount(self._pool[i]) == 2:  # the pool's reference and the argument
+                return self._pool[i]
+        buf = np.empty(self.size, dtype=np.uint8)
+        if len(self._pool) < self._keep:
+            self._pool.append(buf)
+        return buf
+
+
+def _last_newline(buf: np.ndarray, end: int, begin: int) -> int:
+    """Index of the last newline in ``buf[begin:end]``, or -1."""
+    window = 1 << 16
+    while end > begin:
+        start = max(begin, end - window)
+        found = buf[start:end].tobytes().rfind(b"\n")
+        if found >= 0:
+            return start + found
+        end = start
+        window *= 4
+    return -1
+
+
+def _join_lines(arrays: list[pa.Array]) -> pa.Array:
+    """One array of the lines of several; without copying the text when each array's text
+    follows the previous one's in memory (the blocks of one read buffer)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    offs = [np.frombuffer(a.buffers()[1], dtype=np.int64)[a.offset : a.offset + len(a) + 1] for a in arrays]
+    starts = [a.buffers()[2].address + int(o[0]) for a, o in zip(arrays, offs, strict=True)]
+    sizes = [int(o[-1] - o[0]) for o in offs]
+    if any(starts[i] + sizes[i] != starts[i + 1] for i in range(len(arrays) - 1)):
+        return pa.concat_arrays(arrays)
+    offsets = [offs[0] - offs[0][0]]
+    shift = sizes[0]
+    for o, size in zip(offs[1:], sizes[1:], strict=True):
+        offsets.append(o[1:] - o[0] + shift)
+        shift += size
+    text = pa.foreign_buffer(starts[0], shift, base=arrays)  # keeps the arrays' memory alive
+    return pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(),
+        sum(len(a) for a in arrays),
+        [None, pa.py_buffer(np.concatenate(offsets)), text],
+    )
 
 
 class _ContentHash:
@@ -759,6 +849,8 @@ class Ingester:
         self._sql_cache: dict[str, str] = {}
         self._batch: list[tuple[pa.Array, int, Format, FileSummary]] = []
         self._batch_bytes = 0
+        self._buffers = _Buffers(BATCH_BYTES + BLOCK_BYTES)
+        self._newlines = np.empty(0, dtype=bool)  # scratch for splitting lines
         self._workers = ThreadPoolExecutor(max_workers=MAX_BATCHES_IN_FLIGHT)
         self._inflight: list[Future[None]] = []
         self._lock = threading.Lock()
@@ -856,34 +948,55 @@ class Ingester:
         start_bytes: int,
         start_lines: int,
     ) -> tuple[int, int]:
-        """Read a line-oriented source from its checkpoint on; return (bytes consumed, lines)."""
+        """Read a line-oriented source from its checkpoint on; return (bytes consumed, lines).
+
+        Blocks are read straight into a batch buffer, one after the other, and the whole lines of
+        each are handed over in place; a partial line stays where it is and is completed by the
+        next block. The lines of one buffer are thus contiguous and reach DuckDB without a copy
+        (see :func:`_join_lines`). A full buffer's partial line moves to the next buffer."""
         consumed = 0
         line_no = start_lines
-        carry = b""
-        for block in _read_blocks(stream, fs.warnings):
-            fs.bytes_read += len(block)
-            self.bytes_done += len(block)
-            data = carry + block
-            begin = 0
-            if consumed < start_bytes:
-                begin = min(start_bytes - consumed, len(data))
-                hasher.update(data[:begin])
-                consumed += begin
-                if consumed < start_bytes:
-                    carry = b""
-                    continue
-            cut = data.rfind(b"\n", begin)
-            if cut < 0:
-                carry = data[begin:]
-                continue
-            chunk = memoryview(data)[begin : cut + 1]  # no copy: lines point into the block
-            carry = data[cut + 1 :]
-            line_no += self._process(chunk, line_no, fmt, fs)
-            hasher.update(chunk)
-            consumed += len(chunk)
-            if self.progress:
-                self.progress(self.bytes_done, self.rows_done)
-        if carry:
+        filler = _Filler(stream, fs.warnings)
+        skip = start_bytes  # already ingested: read and hashed only
+        buf = self._buffers.get()
+        fill = 0  # bytes in the buffer
+        done = 0  # bytes of it handed over
+        while True:
+            if fill == len(buf):  # a line longer than the buffer
+                bigger = np.empty(2 * len(buf), dtype=np.uint8)
+                bigger[:fill] = buf[:fill]
+                buf = bigger
+            got = filler.into(buf.data[fill : fill + min(BLOCK_BYTES, len(buf) - fill)])
+            if not got:
+                break
+            fs.bytes_read += got
+            self.bytes_done += got
+            if skip:
+                n = min(skip, got)
+                hasher.update(buf[fill : fill + n].tobytes())  # a copy: this memory is reused now
+                buf[fill : fill + got - n] = buf[fill + n : fill + got].copy()
+                skip -= n
+                consumed += n
+                got -= n
+            cut = _last_newline(buf, fill + got, max(done, fill)) + 1
+            fill += got
+            if cut:
+                chunk = buf.data[done:cut]  # no copy: the lines point into the buffer
+                line_no += self._process(chunk, line_no, fmt, fs)
+                hasher.update(chunk)
+                consumed += cut - done
+                done = cut
+                del chunk
+                if self.progress:
+                    self.progress(self.bytes_done, self.rows_done)
+            if fill >= BATCH_BYTES:
+                self.flush_batch(wait=False)  # a batch never spans two buffers
+                following = self._buffers.get()
+                following[: fill - done] = buf[done:fill]
+                buf, fill, done = following, fill - done, 0
+        carry_from = done
+        if fill > carry_from:
+            carry = buf[carry_from:fill].tobytes()
             if any("damaged" in w for w in fs.warnings):
                 line_no += self._quarantine_lines(
                     [carry], line_no + 1, fmt, fs, "truncated: the compressed data ends inside this line"
@@ -906,7 +1019,9 @@ class Ingester:
         Lines are parsed in batches of at least BATCH_BYTES, across files of one format, so that
         many small rotated files cost no more than one large one."""
         buf = np.frombuffer(chunk, dtype=np.uint8)
-        ends = np.flatnonzero(buf == 10)
+        if len(self._newlines) < len(buf):
+            self._newlines = np.empty(max(len(buf), BLOCK_BYTES), dtype=bool)
+        ends = np.flatnonzero(np.equal(buf, 10, out=self._newlines[: len(buf)]))
         count = len(ends)
         if count == 0:
             return 0
@@ -950,7 +1065,7 @@ class Ingester:
     def _run_batch(self, batch: list[tuple[pa.Array, int, Format, FileSummary]]) -> None:
         """Parse one batch with one DuckDB query (on this thread's own cursor) and stage its rows."""
         fmt = batch[0][2]
-        lines = pa.concat_arrays([item[0] for item in batch]) if len(batch) > 1 else batch[0][0]
+        lines = _join_lines([item[0] for item in batch])
         line_nos = np.concatenate(
             [np.arange(first + 1, first + len(arr) + 1, dtype=np.int64) for arr, first, _, _ in batch]
         )
