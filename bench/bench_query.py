@@ -38,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 from flowlens.engine import connect  # noqa: E402
 from flowlens.formats.hits import parse_hit  # noqa: E402
 from flowlens.schema import ARROW_SCHEMA  # noqa: E402
+from flowlens.store import Store  # noqa: E402
+from flowlens.summary import summarise_store  # noqa: E402
 
 DAYS = 7
 DAY0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -317,7 +319,9 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def time_query(store: Path, name: str, threads: int, repeat: int) -> tuple[float, float, int]:
+def time_query(
+    store: Path, name: str, threads: int, repeat: int, summaries: bool = True
+) -> tuple[float, float, int]:
     """Best wall time and best CPU time (user + system, all threads) of ``repeat`` runs.
 
     The CPU time hardly depends on what else runs on the machine; on an idle machine the wall
@@ -326,7 +330,7 @@ def time_query(store: Path, name: str, threads: int, repeat: int) -> tuple[float
     best = best_cpu = float("inf")
     rows = 0
     for _ in range(repeat):
-        with connect(store, threads=threads) as engine:
+        with connect(store, threads=threads, summaries=summaries) as engine:
             c0, t0 = _cpu(), time.perf_counter()
             table = engine.run(name)
             best = min(best, time.perf_counter() - t0)
@@ -335,50 +339,12 @@ def time_query(store: Path, name: str, threads: int, repeat: int) -> tuple[float
     return best, best_cpu, rows
 
 
-ENFORCED_LAST = "enforced_policies[len(enforced_policies)].hit"
-PENDING_LAST = "pending_policies[len(pending_policies)].hit"
-
-
-def what_if_flat(store: Path, out: Path, threads: int, repeat: int) -> dict[str, float]:
-    """A what-if, NOT the current schema: the same store plus two flat columns holding the
-    deciding hits (the last enforced and pending hit strings), and the two queries reading those
-    instead of the nested traces. Measures what such denormalised columns would buy."""
-    import duckdb
-
-    if not (out / "BUILT").exists():
-        if out.exists():
-            shutil.rmtree(out)
-        con = duckdb.connect(config={"threads": threads})
-        for f in sorted((store / "flows").glob("date=*/*.parquet")):
-            target = out / "flows" / f.parent.name / f.name
-            target.parent.mkdir(parents=True)
-            rel = con.read_parquet(str(f))
-            con.register("src", rel)
-            con.execute(
-                f"COPY (SELECT *, {ENFORCED_LAST} AS enforced_last_hit, {PENDING_LAST} AS pending_last_hit FROM src)"
-                f" TO '{target}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})"
-            )
-            con.unregister("src")
-        con.close()
-        (out / "BUILT").write_text("")
-    times: dict[str, float] = {}
-    with connect(out, threads=threads) as engine:
-        files = [str(f) for f in sorted((out / "flows").glob("date=*/*.parquet"))]
-        engine.con.read_parquet(files, hive_partitioning=True).create_view("flows_flat")
-        for name in ("denied", "unexpected-allowed"):
-            spec = engine.query(name)
-            sql = spec.sql.replace(ENFORCED_LAST, "enforced_last_hit").replace(
-                PENDING_LAST, "pending_last_hit"
-            )
-            sql = sql.replace("FROM flows", "FROM flows_flat")
-            params = {p.name: p.default for p in spec.params}
-            best = float("inf")
-            for _ in range(repeat):
-                t0 = time.perf_counter()
-                engine.con.sql(sql, params=params).fetchall()
-                best = min(best, time.perf_counter() - t0)
-            times[name] = best
-    return times
+def summarise(store: Path, threads: int) -> float:
+    """Write the hourly summaries ``flowlens ingest`` writes beside each flows file (once); the
+    seconds it took, or 0.0 when they existed."""
+    t0 = time.perf_counter()
+    done = summarise_store(Store(store), threads)
+    return time.perf_counter() - t0 if done else 0.0
 
 
 def time_jq(program: str, json_file: Path) -> tuple[float, str]:
@@ -399,11 +365,9 @@ def main() -> None:
         "--layout",
         nargs="+",
         choices=["mixed", "by-action"],
-        default=["mixed", "by-action"],
-        help="row-group layouts to measure: mixed (as ingest writes today), by-action (allow/deny row groups apart)",
-    )
-    parser.add_argument(
-        "--what-if-flat", action="store_true", help="also time a store with flat deciding-hit columns"
+        default=["by-action"],
+        help="row-group layouts to measure: by-action (allow/deny row groups apart, as ingest writes), "
+        "mixed (allowed and denied rows in the same row groups, as before flowlens 0.1)",
     )
     parser.add_argument("--jq-lines", type=int, default=1_000_000, help="records jq reads (0: skip jq)")
     args = parser.parse_args()
@@ -424,23 +388,24 @@ def main() -> None:
             f"store ({layout} row groups): {args.records:,} records, {size / 1e6:.0f} MB Parquet, "
             f"{args.threads} DuckDB threads, best of {args.repeat}"
         )
+        built = summarise(store, args.threads)
+        if built:
+            print(f"  wrote the hourly summaries in {built:.1f} s (ingest does this as it commits)")
+        summary_size = sum(p.stat().st_size for p in (store / "summary").rglob("*.parquet"))
+        print(f"  hourly summaries: {summary_size / 1e6:.0f} MB")
         for name, target in (("denied", 1.0), ("unexpected-allowed", 2.0)):
-            seconds, cpu, rows = time_query(store, name, args.threads, args.repeat)
-            results[(layout, name)] = seconds
-            verdict = "ok" if seconds < target else "OVER TARGET"
-            print(
-                f"  {name:20s} {seconds:7.3f} s wall, {cpu:7.3f} s CPU  "
-                f"({rows} rows; target < {target:.0f} s wall: {verdict})"
-            )
-
-    if args.what_if_flat:
-        assert first_store is not None
-        flat = what_if_flat(
-            first_store, args.dir / f"store-{args.records}-what-if-flat", args.threads, args.repeat
-        )
-        print("what-if (not the current schema): two flat deciding-hit columns beside the traces")
-        for name, seconds in flat.items():
-            print(f"  {name:20s} {seconds:7.3f} s")
+            for summaries in (True, False):
+                seconds, cpu, rows = time_query(store, name, args.threads, args.repeat, summaries)
+                how = "as stored" if summaries else "records only"
+                if summaries:
+                    results[(layout, name)] = seconds
+                verdict = "ok" if seconds < target else "OVER TARGET"
+                print(
+                    f"  {name:20s} {how:13s} {seconds:7.3f} s wall, {cpu:7.3f} s CPU  "
+                    f"({rows} rows; target < {target:.0f} s wall: {verdict})"
+                )
+                if name == "denied":
+                    break  # denied reads the records, not the summaries
 
     if args.jq_lines <= 0 or shutil.which("jq") is None:
         print("jq: skipped" if args.jq_lines <= 0 else "jq: not installed (apt-get install -y jq)")

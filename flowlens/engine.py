@@ -605,9 +605,9 @@ def _summary_relation(
     if rest or not summarised:
         raw_parts.append(_flows_relation(con, rest, since, until))
     grouped: list[duckdb.DuckDBPyRelation] = []
-    for index, part in enumerate(raw_parts):
+    for index, raw in enumerate(raw_parts):
         name = f"flowlens_summary_raw_{index}"
-        part.create_view(name)
+        raw.create_view(name)
         grouped.append(con.sql(summary_sql(name)))
     if summarised:
         stored = con.read_parquet([str(stored_paths[f]) for f in summarised])

@@ -55,8 +55,8 @@ from flowlens.store import (
     quarantine_schema,
 )
 from flowlens.summary import backfill as backfill_summaries
-from flowlens.summary import build as build_summary
-from flowlens.summary import summary_path
+from flowlens.summary import merge as merge_summaries
+from flowlens.summary import summarise_table, summary_path
 
 BLOCK_BYTES = 16 * 1024 * 1024
 BATCH_BYTES = 64 * 1024 * 1024
@@ -763,6 +763,10 @@ class _FileWriter:
         self._buffers: dict[tuple[str, str], list[pa.Table]] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._writers: dict[str, pq.ParquetWriter] = {}
+        # Hourly summaries of what each file holds (see flowlens.summary), summed up as the row
+        # groups are written, on the writer thread's own DuckDB connection.
+        self._summaries: dict[str, list[pa.Table]] = {}
+        self._summary_con: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._pending: Future[None] | None = None
         self.rows = 0
@@ -805,6 +809,12 @@ class _FileWriter:
             writer = pq.ParquetWriter(path, ARROW_SCHEMA, compression="zstd", compression_level=1)
             self._writers[day] = writer
         writer.write_table(table, row_group_size=ROWS_PER_ROW_GROUP)
+        if self._summary_con is None:
+            self._summary_con = duckdb_connection(1)
+        parts = self._summaries.setdefault(day, [])
+        parts.append(summarise_table(self._summary_con, table))
+        if len(parts) >= 16:  # keep the partial summaries of a long ingest small
+            parts[:] = [merge_summaries(self._summary_con, parts)]
 
     def _wait(self) -> None:
         if self._pending is not None:
@@ -820,6 +830,15 @@ class _FileWriter:
             writer.close()
         days = set(self._writers)
         self._writers.clear()
+        for day, parts in sorted(self._summaries.items()):
+            flows_file = self.stage / "flows" / f"date={day}" / f"{self.commit_id}.parquet"
+            target = summary_path(self.stage, flows_file)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(merge_summaries(self._summary_con, parts), target, compression="zstd")
+        self._summaries.clear()
+        if self._summary_con is not None:
+            self._summary_con.close()
+            self._summary_con = None
         return days
 
 
@@ -1307,8 +1326,6 @@ class Ingester:
         """Make everything staged so far visible, with the manifest that describes it."""
         self.flush_batch()
         summary.partitions |= self.files.close()
-        for flows_file in sorted((self.stage / "flows").glob("date=*/*.parquet")):
-            build_summary(self.con, flows_file, summary_path(self.stage, flows_file))
         self._flush_quarantine()
         if final:
             entry = {k: v for k, v in summary.as_dict().items() if k != "per_file"}

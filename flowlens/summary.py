@@ -13,7 +13,11 @@ need. It is written next to its flows file, in the same atomic commit, at
 ``<store>/summary/v1/date=YYYY-MM-DD/<flows file stem>.<its size in bytes>.parquet``. Summaries are a cache and never the
 only copy of anything:
 
-* :func:`build` derives a summary from a flows file with :data:`SUMMARY_SQL`.
+* ``flowlens ingest`` summarises each row group as it writes it, from the Arrow table in memory
+  (:func:`summarise_table`: the deciding hits are picked out of the traces with array
+  arithmetic, then DuckDB groups the flat columns), and merges the parts when the file is done
+  (:func:`merge`). :func:`build` derives a summary from a flows file on disk with
+  :data:`SUMMARY_SQL`. A property test checks that both give the same rows.
 * The engine's ``flow_summary`` view (:func:`flowlens.engine.connect`) reads the summaries of the
   whole hours inside the query window, and groups the raw records of every other part of the
   window (partial hours at the window's edges, and flows files that have no summary, such as
@@ -32,6 +36,10 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 SUMMARY_VERSION = 1
 SUMMARY_DIR = f"summary/v{SUMMARY_VERSION}"
@@ -56,7 +64,7 @@ SUMMARY_DIR = f"summary/v{SUMMARY_VERSION}"
 #: selects exactly the records the same filter would select.
 SUMMARY_SQL = """
 SELECT
-    date_trunc('hour', start_time) AS hour,
+    to_timestamp((epoch_us(start_time) // 3600000000) * 3600) AS hour,
     cluster,
     reporter,
     action,
@@ -115,6 +123,131 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 )
 
 _SOURCE_VIEW = "flowlens_summary_source"
+_FLAT_VIEW = "flowlens_summary_flat"
+
+#: The columns of the flows schema a summary is computed from.
+INPUT_COLUMNS: tuple[str, ...] = (
+    "cluster",
+    "start_time",
+    "end_time",
+    "reporter",
+    "action",
+    "source_type",
+    "source_namespace",
+    "source_name_aggr",
+    "dest_type",
+    "dest_namespace",
+    "dest_name_aggr",
+    "proto",
+    "dest_port",
+    "dest_domains",
+    "dest_ip",
+    "enforced_policies",
+    "pending_policies",
+    "num_flows_started",
+    "bytes_in",
+    "bytes_out",
+)
+
+# SUMMARY_SQL over a table whose deciding hits and hour were already extracted (see
+# summarise_table): the same groups and sums, without decoding a policy trace in SQL.
+_FLAT_SQL = """
+SELECT
+    hour, cluster, reporter, action, source_type, source_namespace, source_name_aggr, dest_type,
+    dest_namespace, dest_name_aggr, proto, dest_port,
+    CASE
+        WHEN dest_type = 'net' AND dest_name_aggr = 'pub' THEN coalesce(dest_domains[1], dest_ip, 'pub')
+    END AS external_dest,
+    enforced_last_hit, enforced_deciding_hit, pending_last_hit, pending_deny_hit,
+    count(*) AS records,
+    CAST(sum(num_flows_started) AS BIGINT) AS connections,
+    CAST(sum(coalesce(bytes_in, 0) + coalesce(bytes_out, 0)) AS BIGINT) AS bytes,
+    min(start_time) AS first_seen,
+    max(end_time) AS last_seen
+FROM {source}
+GROUP BY ALL
+"""
+
+# Summary rows of the same flows file (partial summaries of its batches) merged into one row per
+# group: sums of sums, the least first_seen and the greatest last_seen.
+_MERGE_SQL = """
+SELECT
+    hour, cluster, reporter, action, source_type, source_namespace, source_name_aggr, dest_type,
+    dest_namespace, dest_name_aggr, proto, dest_port, external_dest,
+    enforced_last_hit, enforced_deciding_hit, pending_last_hit, pending_deny_hit,
+    CAST(sum(records) AS BIGINT) AS records,
+    CAST(sum(connections) AS BIGINT) AS connections,
+    CAST(sum(bytes) AS BIGINT) AS bytes,
+    min(first_seen) AS first_seen,
+    max(last_seen) AS last_seen
+FROM {source}
+GROUP BY ALL
+"""
+
+
+def _trace_hits(trace: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """For each trace (a list of policy-hit structs): its last hit, its first allow (else first
+    deny) hit, and its first deny hit, as hit strings (null when there is none), computed with
+    array arithmetic. The same values as SUMMARY_SQL's list expressions."""
+    lists = trace.combine_chunks() if isinstance(trace, pa.ChunkedArray) else trace
+    # Offsets are positions in ``lists.values`` (the struct children, whatever the slicing).
+    offsets = lists.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    values = lists.values
+    hits = pc.struct_field(values, "hit")
+    actions = pc.struct_field(values, "action")
+    starts, ends = offsets[:-1], offsets[1:]
+    present = lists.is_valid().to_numpy(zero_copy_only=False) & (ends > starts)
+
+    def pick(index: np.ndarray, found: np.ndarray) -> pa.Array:
+        return hits.take(pa.array(np.where(found, index, 0), pa.int64(), mask=~found))
+
+    def first(action: str) -> tuple[np.ndarray, np.ndarray]:
+        match = pc.fill_null(pc.equal(actions, action), False).to_numpy(zero_copy_only=False)
+        never = len(match) + 1
+        # One sentinel past the end, so that every start (an empty trace may start at the end)
+        # indexes the array; the least position >= start that matches is the first match of the
+        # trace when it is below the trace's end.
+        position = np.append(np.where(match, np.arange(len(match)), never), never)
+        least = np.minimum.reduceat(position, starts) if len(starts) else starts
+        found = present & (least < ends)
+        return least, found
+
+    allow_at, has_allow = first("allow")
+    deny_at, has_deny = first("deny")
+    last = pick(ends - 1, present)
+    deciding = pick(np.where(has_allow, allow_at, deny_at), has_allow | has_deny)
+    return last, deciding, pick(deny_at, has_deny)
+
+
+def summarise_table(con: Any, table: pa.Table) -> pa.Table:
+    """The summary of the flow rows in ``table`` (an Arrow table with at least
+    :data:`INPUT_COLUMNS`), computed without decoding the traces in SQL. ``con`` is a DuckDB
+    connection or cursor in the UTC session time zone; the result has :data:`SUMMARY_COLUMNS`."""
+    enforced_last, enforced_deciding, _ = _trace_hits(table["enforced_policies"])
+    pending_last, _, pending_deny = _trace_hits(table["pending_policies"])
+    micros = pc.cast(table["start_time"], pa.int64()).to_numpy(zero_copy_only=False)
+    hour = pa.array((micros // 3_600_000_000) * 3_600_000_000, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    flat = table.select([c for c in INPUT_COLUMNS if c not in ("enforced_policies", "pending_policies")])
+    flat = flat.append_column("hour", hour)
+    flat = flat.append_column("enforced_last_hit", enforced_last)
+    flat = flat.append_column("enforced_deciding_hit", enforced_deciding)
+    flat = flat.append_column("pending_last_hit", pending_last)
+    flat = flat.append_column("pending_deny_hit", pending_deny)
+    con.register(_FLAT_VIEW, flat)
+    try:
+        return con.sql(_FLAT_SQL.format(source=_FLAT_VIEW)).to_arrow_table()
+    finally:
+        con.unregister(_FLAT_VIEW)
+
+
+def merge(con: Any, parts: Sequence[pa.Table]) -> pa.Table:
+    """Partial summaries of one flows file merged into its summary (one row per group)."""
+    table = pa.concat_tables(parts)
+    con.register(_FLAT_VIEW, table)
+    try:
+        return con.sql(_MERGE_SQL.format(source=_FLAT_VIEW)).to_arrow_table()
+    finally:
+        con.unregister(_FLAT_VIEW)
 
 
 def summary_path(store_root: Path, flows_file: Path, size: int | None = None) -> Path:
@@ -191,3 +324,19 @@ def backfill(
         writer.abort(stage)
         raise
     return len(todo)
+
+
+def summarise_store(store: Any, threads: int | None = None) -> int:
+    """Take the store's writer lock and :func:`backfill` it; the number of files summarised.
+
+    ``store`` is a :class:`flowlens.store.Store`. ``flowlens ingest`` does this at the end of every
+    run; call it for a store whose flows files were written by another tool.
+    """
+    from flowlens.store import duckdb_connection
+
+    with store.writer() as writer:
+        con = duckdb_connection(threads)
+        try:
+            return backfill(writer, con)
+        finally:
+            con.close()

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,8 +16,9 @@ from hypothesis import strategies as st
 
 from flowlens.engine import connect
 from flowlens.ingest import ingest
-from flowlens.store import Store
-from flowlens.summary import SUMMARY_COLUMNS, SUMMARY_DIR, summary_path
+from flowlens.schema import ARROW_SCHEMA
+from flowlens.store import Store, duckdb_connection
+from flowlens.summary import SUMMARY_COLUMNS, SUMMARY_DIR, merge, summarise_table, summary_path, summary_sql
 from tests.factories import T0, flow_row, write_store
 from tests.queries.helpers import summarise
 
@@ -240,6 +242,11 @@ def test_ingest_writes_a_summary_beside_each_flows_file_in_the_same_commit(tmp_p
     with connect(store.root) as engine:
         (row,) = engine.sql("SELECT sum(records) AS n, sum(bytes) AS b FROM flow_summary").to_pylist()
     assert (row["n"], row["b"]) == (36, 36 * 30)
+    for since, until in (
+        (None, None),
+        (T0 - dt.timedelta(hours=2, minutes=50), T0 - dt.timedelta(minutes=95)),
+    ):
+        assert _answers(store.root, since, until, True) == _answers(store.root, since, until, False)
 
 
 def test_the_next_ingest_summarises_files_written_before_summaries_existed(tmp_path: Path) -> None:
@@ -249,3 +256,39 @@ def test_the_next_ingest_summarises_files_written_before_summaries_existed(tmp_p
     summary = ingest(store, [str(_log(tmp_path / "b.log", 12, 10))])
     assert "summarised 1 older flows file(s) for faster queries" in summary.recovered
     assert all(summary_path(store.root, f).is_file() for f in store.flow_files())
+
+
+SHUFFLED_TRACES = [
+    *TRACES,
+    [],
+    ["1|default|knp:shop/allow-web|allow|0", "0|security|gnp:security.gate|pass|1"],  # unsorted
+    ["0|default|knp:data/deny-all|deny|0", "1|default|knp:shop/allow-web|allow|0"],  # malformed
+]
+TRACE_ROW = ROW.flatmap(
+    lambda spec: st.fixed_dictionaries(
+        {"enforced": st.sampled_from(SHUFFLED_TRACES), "pending": st.sampled_from(SHUFFLED_TRACES)}
+    ).map(lambda traces: {**spec, **traces})
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(specs=st.lists(TRACE_ROW, min_size=0, max_size=40), cut=st.integers(min_value=0, max_value=5))
+def test_the_arrow_summary_of_a_table_equals_the_sql_summary(specs: list[dict[str, Any]], cut: int) -> None:
+    # ingest summarises the Arrow tables it writes with array arithmetic; backfill and the
+    # flow_summary view use SUMMARY_SQL. Both must give the same rows, also for slices.
+    table = pa.Table.from_pylist([_row(s) for s in specs], schema=ARROW_SCHEMA)
+    table = table.slice(min(cut, table.num_rows))  # offsets that do not start at 0 ...
+    table = table.slice(0, max(0, table.num_rows - cut))  # ... and values past the last trace
+    con = duckdb_connection()
+    try:
+        con.register("t", table)
+        expected = con.sql(f"SELECT * FROM ({summary_sql('t')}) ORDER BY ALL").fetchall()
+        got = summarise_table(con, table)
+        con.register("g", got)
+        assert got.column_names == list(SUMMARY_COLUMNS)
+        assert con.sql("SELECT * FROM g ORDER BY ALL").fetchall() == expected
+        merged = merge(con, [summarise_table(con, table.slice(0, 3)), summarise_table(con, table.slice(3))])
+        con.register("m", merged)
+        assert con.sql("SELECT * FROM m ORDER BY ALL").fetchall() == expected
+    finally:
+        con.close()

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from flowlens.engine import Engine, connect
-from flowlens.store import Store, duckdb_connection
-from flowlens.summary import backfill
+from flowlens.store import Store
+from flowlens.summary import summarise_store
 from tests.factories import T0, flow_row, write_store
 
 Endpoint = tuple[str, str, str, dict[str, str] | None]
@@ -57,12 +57,7 @@ def engine_for(tmp_path: Path, rows: list[dict[str, Any]], name: str = "store") 
 
 def summarise(root: Path) -> int:
     """Write the hourly summaries a store written by hand lacks (as ``flowlens ingest`` does)."""
-    with Store(root).writer() as writer:
-        con = duckdb_connection()
-        try:
-            return backfill(writer, con)
-        finally:
-            con.close()
+    return summarise_store(Store(root))
 
 
 def run(tmp_path: Path, rows: list[dict[str, Any]], query: str, **params: Any) -> list[dict[str, Any]]:

@@ -48,3 +48,21 @@ def test_every_standalone_query_runs_on_the_sample_and_finds_what_the_sample_hol
         "host-endpoint",
     }
     assert all(r["why"] for r in unexpected)
+
+
+@pytest.mark.slow
+def test_the_sample_gives_the_same_answers_with_and_without_its_hourly_summaries(sample_store: Path) -> None:
+    assert any((sample_store / "summary").rglob("*.parquet"))
+    windows = [(None, None), ("2026-11-24T07:35:00Z", "2026-11-25T13:20:00Z"), ("2026-11-25T10:00:00Z", None)]
+    for since, until in windows:
+        answers = []
+        for summaries in (True, False):
+            with connect(sample_store, since=since, until=until, summaries=summaries) as engine:
+                answers.append(
+                    (
+                        engine.run("unexpected-allowed").to_pylist(),
+                        sorted(engine.run("coverage-facts").to_pylist(), key=repr),
+                    )
+                )
+        assert answers[0] == answers[1]
+        assert answers[0][0], "the sample has unexpectedly allowed flows in every window"
