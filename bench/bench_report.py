@@ -167,7 +167,7 @@ def main() -> None:
     t0 = time.perf_counter()
     if summarise_store(store):
         print(
-            f"wrote the hourly summaries in {time.perf_counter() - t0:.1f} s (ingest does this as it commits)"
+            f"wrote the hourly summaries in {time.perf_counter() - t0:.1f} s (a backfill from the Parquet files; ingest summarises the rows in memory as it writes them)"
         )
     files = [str(f) for f in store.flow_files()]
     window = Window("range", START, START + dt.timedelta(days=DAYS), "bench-week")
