@@ -728,7 +728,11 @@ class _DistinctJson:
 _MISSING_COLUMNS = ("source_labels", "enforced_policies", "all_policies", "dest_service_name")
 
 
-def _select_sql(fmt: Format, max_line: int) -> str:
+def _select_sql(fmt: Format, max_line: int, *, guarded: bool = True) -> str:
+    """The query that parses a batch of lines. ``guarded``: a line that is not UTF-8 or not JSON
+    becomes NULL (``try``) instead of failing the query; the unguarded query is cheaper and is
+    tried first, as almost every batch is valid, and its result is the same when it succeeds."""
+    guard = "try" if guarded else ""
     names = [c.name for c in ARROW_SCHEMA if c.name in fmt.columns]
     cols = ",\n  ".join(
         [f"{fmt.columns[n]} AS {n}" for n in names]
@@ -737,11 +741,11 @@ def _select_sql(fmt: Format, max_line: int) -> str:
     structure = fmt.structure_json.replace("'", "''")
     return f"""
 WITH d AS (
-  SELECT line_no, try(decode(line)) AS t, octet_length(line) - 1 AS n FROM raw_lines
+  SELECT line_no, {guard}(decode(line)) AS t, octet_length(line) - 1 AS n FROM raw_lines
 ), r AS (
   SELECT line_no, n, t, {fmt.record_sql} AS rec FROM d
 ), p AS (
-  SELECT line_no, n, rec, CASE WHEN n <= {int(max_line)} THEN try(json_transform(rec, '{structure}')) END AS j FROM r
+  SELECT line_no, n, rec, CASE WHEN n <= {int(max_line)} THEN {guard}(json_transform(rec, '{structure}')) END AS j FROM r
 )
 SELECT line_no, (n > {int(max_line)} OR rec IS NULL OR {fmt.suspect}) AS suspect,
   {cols}
@@ -865,7 +869,7 @@ class Ingester:
         self.bytes_done = 0
         self.rows_done = 0
         self.quarantine: list[dict[str, Any]] = []
-        self._sql_cache: dict[str, str] = {}
+        self._sql_cache: dict[str, tuple[str, ...]] = {}
         self._batch: list[tuple[pa.Array, int, Format, FileSummary]] = []
         self._batch_bytes = 0
         self._buffers = _Buffers(BATCH_BYTES + BLOCK_BYTES)
@@ -1090,19 +1094,21 @@ class Ingester:
         )
         file_idx = np.repeat(np.arange(len(batch), dtype=np.int64), [len(item[0]) for item in batch])
         raw = pa.Table.from_arrays([lines, pa.array(line_nos)], names=["line", "line_no"])
-        sql = self._sql_cache.get(fmt.name)
-        if sql is None:
-            sql = self._sql_cache[fmt.name] = _select_sql(fmt, self.options.max_line_bytes)
+        import duckdb
+
+        queries = self._sql_cache.get(fmt.name)
+        if queries is None:
+            queries = self._sql_cache[fmt.name] = tuple(
+                _select_sql(fmt, self.options.max_line_bytes, guarded=guarded) for guarded in (False, True)
+            )
+        params = {"cluster_override": self.options.cluster, "cluster_default": self.options.default_cluster}
         cursor = configure_session(self.con.cursor())
         try:
             cursor.register("raw_lines", pa.Table.from_batches(raw.to_batches(max_chunksize=4096)))
-            out = cursor.sql(
-                sql,
-                params={
-                    "cluster_override": self.options.cluster,
-                    "cluster_default": self.options.default_cluster,
-                },
-            ).to_arrow_table()
+            try:
+                out = cursor.sql(queries[0], params=params).to_arrow_table()
+            except duckdb.Error:  # a line that is not UTF-8 or not JSON: the guarded query
+                out = cursor.sql(queries[1], params=params).to_arrow_table()
         finally:
             cursor.close()
         with self._lock:  # the rest touches shared state: hit cache, row writer, counters
