@@ -44,61 +44,28 @@ import pyarrow.compute as pc
 SUMMARY_VERSION = 1
 SUMMARY_DIR = f"summary/v{SUMMARY_VERSION}"
 
-#: The summary of the records of ``{source}`` (a table or view with the flows schema).
-#:
-#: * ``hour``: the UTC hour of ``start_time`` (the instant that decides a record's window).
-#: * Keys: ``cluster``, ``reporter``, ``action``, both endpoints (type, namespace, aggregated
-#:   name), ``proto``, ``dest_port``, and ``external_dest`` (for public-network destinations:
-#:   the first domain, else the IP, else ``pub``; null otherwise).
-#: * The deciding hits, as Calico's modern hit strings: ``enforced_last_hit`` and
-#:   ``pending_last_hit`` are the last hits of the (sorted) enforced and pending traces;
-#:   ``enforced_deciding_hit`` is the first allow, else the first deny, of the enforced trace, and
-#:   ``pending_deny_hit`` the first deny of the pending trace. For a complete trace the last hit is
-#:   the deciding one; both are kept so that an incomplete trace reads exactly as it would from
-#:   the records.
-#: * Sums: ``records``; ``connections`` = sum of ``num_flows_started`` (null when every record
-#:   lacks it); ``bytes`` = sum of ``bytes_in + bytes_out``, a missing counter counting 0;
-#:   ``first_seen`` = min ``start_time``; ``last_seen`` = max ``end_time``.
-#:
-#: Every column a query may filter on before grouping is a key, so a filter on the summary rows
-#: selects exactly the records the same filter would select.
-SUMMARY_SQL = """
-SELECT
-    to_timestamp((epoch_us(start_time) // 3600000000) * 3600) AS hour,
-    cluster,
-    reporter,
-    action,
-    source_type,
-    source_namespace,
-    source_name_aggr,
-    dest_type,
-    dest_namespace,
-    dest_name_aggr,
-    proto,
-    dest_port,
-    CASE
-        WHEN dest_type = 'net' AND dest_name_aggr = 'pub' THEN coalesce(dest_domains[1], dest_ip, 'pub')
-    END AS external_dest,
-    enforced_policies[len(enforced_policies)].hit AS enforced_last_hit,
-    enforced_policies[coalesce(
-        list_position(list_transform(enforced_policies, lambda h: h.action), 'allow'),
-        list_position(list_transform(enforced_policies, lambda h: h.action), 'deny')
-    )].hit AS enforced_deciding_hit,
-    pending_policies[len(pending_policies)].hit AS pending_last_hit,
-    pending_policies[list_position(list_transform(pending_policies, lambda h: h.action), 'deny')].hit
-        AS pending_deny_hit,
-    count(*) AS records,
-    CAST(sum(num_flows_started) AS BIGINT) AS connections,
-    CAST(sum(coalesce(bytes_in, 0) + coalesce(bytes_out, 0)) AS BIGINT) AS bytes,
-    min(start_time) AS first_seen,
-    max(end_time) AS last_seen
-FROM {source}
-GROUP BY ALL
-"""
+# What a summary row holds:
+#
+# * ``hour``: the UTC hour of ``start_time`` (the instant that decides a record's window).
+# * Keys: ``cluster``, ``reporter``, ``action``, both endpoints (type, namespace, aggregated
+#   name), ``proto``, ``dest_port``, and ``external_dest`` (for public-network destinations:
+#   the first domain, else the IP, else ``pub``; null otherwise).
+# * The deciding hits, as Calico's modern hit strings: ``enforced_last_hit`` and
+#   ``pending_last_hit`` are the last hits of the (sorted) enforced and pending traces;
+#   ``enforced_deciding_hit`` is the first allow, else the first deny, of the enforced trace, and
+#   ``pending_deny_hit`` the first deny of the pending trace. For a complete trace the last hit is
+#   the deciding one; both are kept so that an incomplete trace reads exactly as it would from
+#   the records.
+# * Sums: ``records``; ``connections`` = sum of ``num_flows_started`` (null when every record
+#   lacks it); ``bytes`` = sum of ``bytes_in + bytes_out``, a missing counter counting 0;
+#   ``first_seen`` = min ``start_time``; ``last_seen`` = max ``end_time``.
+#
+# Every column a query may filter on before grouping is a key, so a filter on the summary rows
+# selects exactly the records the same filter would select.
 
-#: Columns of a summary row, in order (the output of :data:`SUMMARY_SQL`).
-SUMMARY_COLUMNS: tuple[str, ...] = (
-    "hour",
+#: The record columns a summary row keeps as they are (its group keys besides the hour, the
+#: external destination and the hits).
+RECORD_KEYS: tuple[str, ...] = (
     "cluster",
     "reporter",
     "action",
@@ -110,36 +77,18 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "dest_name_aggr",
     "proto",
     "dest_port",
-    "external_dest",
-    "enforced_last_hit",
-    "enforced_deciding_hit",
-    "pending_last_hit",
-    "pending_deny_hit",
-    "records",
-    "connections",
-    "bytes",
-    "first_seen",
-    "last_seen",
 )
+HIT_COLUMNS = ("enforced_last_hit", "enforced_deciding_hit", "pending_last_hit", "pending_deny_hit")
+SUM_COLUMNS = ("records", "connections", "bytes", "first_seen", "last_seen")
 
-_SOURCE_VIEW = "flowlens_summary_source"
-_FLAT_VIEW = "flowlens_summary_flat"
+#: Columns of a summary row, in order (the output of :data:`SUMMARY_SQL`).
+SUMMARY_COLUMNS: tuple[str, ...] = ("hour", *RECORD_KEYS, "external_dest", *HIT_COLUMNS, *SUM_COLUMNS)
 
 #: The columns of the flows schema a summary is computed from.
 INPUT_COLUMNS: tuple[str, ...] = (
-    "cluster",
     "start_time",
     "end_time",
-    "reporter",
-    "action",
-    "source_type",
-    "source_namespace",
-    "source_name_aggr",
-    "dest_type",
-    "dest_namespace",
-    "dest_name_aggr",
-    "proto",
-    "dest_port",
+    *RECORD_KEYS,
     "dest_domains",
     "dest_ip",
     "enforced_policies",
@@ -149,38 +98,58 @@ INPUT_COLUMNS: tuple[str, ...] = (
     "bytes_out",
 )
 
-# SUMMARY_SQL over a table whose deciding hits and hour were already extracted (see
-# summarise_table): the same groups and sums, without decoding a policy trace in SQL.
-_FLAT_SQL = """
-SELECT
-    hour, cluster, reporter, action, source_type, source_namespace, source_name_aggr, dest_type,
-    dest_namespace, dest_name_aggr, proto, dest_port,
-    CASE
-        WHEN dest_type = 'net' AND dest_name_aggr = 'pub' THEN coalesce(dest_domains[1], dest_ip, 'pub')
-    END AS external_dest,
-    enforced_last_hit, enforced_deciding_hit, pending_last_hit, pending_deny_hit,
-    count(*) AS records,
+_KEYS_SQL = ", ".join(RECORD_KEYS)
+_EXTERNAL_DEST_SQL = (
+    "CASE WHEN dest_type = 'net' AND dest_name_aggr = 'pub' "
+    "THEN coalesce(dest_domains[1], dest_ip, 'pub') END AS external_dest"
+)
+_SUMS_SQL = """count(*) AS records,
     CAST(sum(num_flows_started) AS BIGINT) AS connections,
     CAST(sum(coalesce(bytes_in, 0) + coalesce(bytes_out, 0)) AS BIGINT) AS bytes,
     min(start_time) AS first_seen,
-    max(end_time) AS last_seen
-FROM {source}
+    max(end_time) AS last_seen"""
+
+#: The summary of the records of ``{source}`` (a table or view with the flows schema).
+SUMMARY_SQL = f"""
+SELECT
+    to_timestamp((epoch_us(start_time) // 3600000000) * 3600) AS hour,
+    {_KEYS_SQL},
+    {_EXTERNAL_DEST_SQL},
+    enforced_policies[len(enforced_policies)].hit AS enforced_last_hit,
+    enforced_policies[coalesce(
+        list_position(list_transform(enforced_policies, lambda h: h.action), 'allow'),
+        list_position(list_transform(enforced_policies, lambda h: h.action), 'deny')
+    )].hit AS enforced_deciding_hit,
+    pending_policies[len(pending_policies)].hit AS pending_last_hit,
+    pending_policies[list_position(list_transform(pending_policies, lambda h: h.action), 'deny')].hit
+        AS pending_deny_hit,
+    {_SUMS_SQL}
+FROM {{source}}
+GROUP BY ALL
+"""
+
+_SOURCE_VIEW = "flowlens_summary_source"
+_FLAT_VIEW = "flowlens_summary_flat"
+
+# SUMMARY_SQL over a table whose deciding hits and hour were already extracted (see
+# summarise_table): the same groups and sums, without decoding a policy trace in SQL.
+_FLAT_SQL = f"""
+SELECT hour, {_KEYS_SQL}, {_EXTERNAL_DEST_SQL}, {", ".join(HIT_COLUMNS)},
+    {_SUMS_SQL}
+FROM {{source}}
 GROUP BY ALL
 """
 
 # Summary rows of the same flows file (partial summaries of its batches) merged into one row per
 # group: sums of sums, the least first_seen and the greatest last_seen.
-_MERGE_SQL = """
-SELECT
-    hour, cluster, reporter, action, source_type, source_namespace, source_name_aggr, dest_type,
-    dest_namespace, dest_name_aggr, proto, dest_port, external_dest,
-    enforced_last_hit, enforced_deciding_hit, pending_last_hit, pending_deny_hit,
+_MERGE_SQL = f"""
+SELECT hour, {_KEYS_SQL}, external_dest, {", ".join(HIT_COLUMNS)},
     CAST(sum(records) AS BIGINT) AS records,
     CAST(sum(connections) AS BIGINT) AS connections,
     CAST(sum(bytes) AS BIGINT) AS bytes,
     min(first_seen) AS first_seen,
     max(last_seen) AS last_seen
-FROM {source}
+FROM {{source}}
 GROUP BY ALL
 """
 
