@@ -275,6 +275,7 @@ class StoreStatus:
     sources: int
     ingests: int
     last_ingest: dict[str, Any] | None
+    summarised_files: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -292,6 +293,7 @@ class StoreStatus:
             "sources": self.sources,
             "ingests": self.ingests,
             "last_ingest": self.last_ingest,
+            "summarised_files": self.summarised_files,
         }
 
 
@@ -301,6 +303,8 @@ def describe(store: Store) -> StoreStatus:
         raise StoreError(
             f"no flowlens store at {store.root}; run `flowlens ingest PATH --store {store.root}` first"
         )
+    from flowlens.summary import missing as missing_summaries
+
     manifest = store.read_manifest()
     files = store.flow_files()
     qfiles = store.quarantine_files()
@@ -360,4 +364,5 @@ def describe(store: Store) -> StoreStatus:
         sources=len(manifest.get("sources", [])),
         ingests=len(ingests),
         last_ingest=ingests[-1] if ingests else None,
+        summarised_files=len(files) - len(missing_summaries(store.root, files)),
     )

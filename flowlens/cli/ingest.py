@@ -172,6 +172,12 @@ def register(app: typer.Typer) -> None:
             + (f" ({info['dates'][0]} .. {info['dates'][-1]})" if info["dates"] else ""),
             "clusters:     " + (", ".join(f"{k} ({v:,})" for k, v in info["clusters"].items()) or "-"),
             "formats:      " + (", ".join(f"{k} ({v:,})" for k, v in info["formats"].items()) or "-"),
+            f"summaries:    {info['summarised_files']} of {info['files']} Parquet file(s) have their hourly summary"
+            + (
+                ""
+                if info["summarised_files"] == info["files"]
+                else " (the next `flowlens ingest` writes the others; until then queries read those records)"
+            ),
             f"quarantined:  {info['quarantined']:,} line(s)",
         ]
         lines += [f"  {n:,} x {reason}" for reason, n in info["quarantine_reasons"].items()]

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from flowlens.engine import connect
 from flowlens.ingest import ingest
 from flowlens.schema import ARROW_SCHEMA
-from flowlens.store import Store, duckdb_connection
+from flowlens.store import Store, describe, duckdb_connection
 from flowlens.summary import SUMMARY_COLUMNS, SUMMARY_DIR, merge, summarise_table, summary_path, summary_sql
 from tests.factories import T0, flow_row, write_store
 from tests.queries.helpers import summarise
@@ -292,3 +292,11 @@ def test_the_arrow_summary_of_a_table_equals_the_sql_summary(specs: list[dict[st
         assert con.sql("SELECT * FROM m ORDER BY ALL").fetchall() == expected
     finally:
         con.close()
+
+
+def test_status_counts_the_flows_files_that_have_their_summary(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    ingest(store, [str(_log(tmp_path / "a.log", 24, 9))])
+    assert describe(store).summarised_files == describe(store).files == 1
+    shutil.rmtree(store.root / SUMMARY_DIR)
+    assert describe(store).as_dict()["summarised_files"] == 0
