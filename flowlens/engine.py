@@ -8,7 +8,10 @@ Owns:
   on ``start_time`` with bound values. A record belongs to the window when its ``start_time`` is
   in ``[since, until)`` — the same instant the ``date`` partition is derived from, so pruning and
   filtering agree. An empty store, or a window with no files, still has a ``flows`` view with the
-  full schema (:data:`flowlens.schema.ARROW_SCHEMA` plus ``date``).
+  full schema (:data:`flowlens.schema.ARROW_SCHEMA` plus ``date``). Beside it, the
+  ``flow_summary`` view: the same window's records grouped by hour and by the keys the grouping
+  queries use (:mod:`flowlens.summary`), read from the stored hourly summaries for whole hours and
+  grouped from the records for the rest, so that it is the same with or without them.
 * :func:`parse_time` — ``30m`` / ``24h`` / ``7d`` / ``2w`` durations before *now*, or ISO-8601.
 * :func:`load_queries` — the ``queries/*.sql`` files shipped in the package, plus the user's own
   folders (which add queries or override shipped ones by file name), parsed into
