@@ -26,6 +26,8 @@ import glob
 import hashlib
 import io
 import json
+import os
+import shutil
 import sys
 import threading
 import time
@@ -55,7 +57,6 @@ from flowlens.store import (
     quarantine_schema,
 )
 from flowlens.summary import backfill as backfill_summaries
-from flowlens.summary import merge as merge_summaries
 from flowlens.summary import summarise_table, summary_path
 
 BLOCK_BYTES = 16 * 1024 * 1024
@@ -767,12 +768,15 @@ class _FileWriter:
         self._buffers: dict[tuple[str, str], list[pa.Table]] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._writers: dict[str, pq.ParquetWriter] = {}
-        # Hourly summaries of what each file holds (see flowlens.summary), summed up as the row
-        # groups are written, on the writer thread's own DuckDB connection.
-        self._summaries: dict[str, list[pa.Table]] = {}
+        # The hourly summary of what each file holds (see flowlens.summary): each batch is
+        # summarised once, on the writer thread with its own DuckDB connection, and the rows of
+        # each day are streamed into that day's summary file. A group may get a row per batch;
+        # readers sum the rows, so nothing is merged in memory and memory stays flat.
+        self._summary_writers: dict[str, tuple[pq.ParquetWriter, Path]] = {}
         self._summary_con: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._pending: Future[None] | None = None
+        self._summarising: Future[None] | None = None
         self.rows = 0
 
     def add(self, table: pa.Table) -> None:
@@ -792,6 +796,8 @@ class _FileWriter:
             if self._counts[key] >= ROWS_PER_ROW_GROUP:
                 self._flush(key)
         self.rows += table.num_rows
+        self._wait_summary()  # one summary in flight: bounded memory
+        self._summarising = self._pool.submit(self._summarise, table)
         # Input spread over many days must not pile up in memory: past one row group's worth in
         # all buffers together, write out the fullest.
         while sum(self._counts.values()) >= ROWS_PER_ROW_GROUP:
@@ -813,12 +819,31 @@ class _FileWriter:
             writer = pq.ParquetWriter(path, ARROW_SCHEMA, compression="zstd", compression_level=1)
             self._writers[day] = writer
         writer.write_table(table, row_group_size=ROWS_PER_ROW_GROUP)
+
+    def _summarise(self, table: pa.Table) -> None:
         if self._summary_con is None:
             self._summary_con = duckdb_connection(1)
-        parts = self._summaries.setdefault(day, [])
-        parts.append(summarise_table(self._summary_con, table))
-        if len(parts) >= 16:  # keep the partial summaries of a long ingest small
-            parts[:] = [merge_summaries(self._summary_con, parts)]
+        summary = summarise_table(self._summary_con, table)
+        micros = summary["hour"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        day_numbers = micros // 86_400_000_000
+        uniques = np.unique(day_numbers)
+        for number in uniques:
+            day = (dt.date(1970, 1, 1) + dt.timedelta(days=int(number))).isoformat()
+            part = summary.filter(pa.array(day_numbers == number)) if len(uniques) > 1 else summary
+            if day not in self._summary_writers:
+                # Named *.part until the flows file is complete: its final name carries that size.
+                path = self.stage / "summary-parts" / f"{day}.part"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._summary_writers[day] = (
+                    pq.ParquetWriter(path, summary.schema, compression="zstd"),
+                    path,
+                )
+            self._summary_writers[day][0].write_table(part)
+
+    def _wait_summary(self) -> None:
+        if self._summarising is not None:
+            summarising, self._summarising = self._summarising, None
+            summarising.result()  # re-raises a failed summary here
 
     def _wait(self) -> None:
         if self._pending is not None:
@@ -829,17 +854,21 @@ class _FileWriter:
         for key in sorted(self._buffers):
             self._flush(key)
         self._wait()
+        self._wait_summary()
         self._pool.shutdown(wait=True)
         for writer in self._writers.values():
             writer.close()
         days = set(self._writers)
         self._writers.clear()
-        for day, parts in sorted(self._summaries.items()):
+        for day, (summary_writer, path) in sorted(self._summary_writers.items()):
+            summary_writer.close()
             flows_file = self.stage / "flows" / f"date={day}" / f"{self.commit_id}.parquet"
-            target = summary_path(self.stage, flows_file)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(merge_summaries(self._summary_con, parts), target, compression="zstd")
-        self._summaries.clear()
+            if flows_file.is_file():
+                target = summary_path(self.stage, flows_file)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+        self._summary_writers.clear()
+        shutil.rmtree(self.stage / "summary-parts", ignore_errors=True)
         if self._summary_con is not None:
             self._summary_con.close()
             self._summary_con = None

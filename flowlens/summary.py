@@ -15,14 +15,15 @@ only copy of anything:
 
 * ``flowlens ingest`` summarises each row group as it writes it, from the Arrow table in memory
   (:func:`summarise_table`: the deciding hits are picked out of the traces with array
-  arithmetic, then DuckDB groups the flat columns), and merges the parts when the file is done
-  (:func:`merge`). :func:`build` derives a summary from a flows file on disk with
-  :data:`SUMMARY_SQL`. A property test checks that both give the same rows.
+  arithmetic, then DuckDB groups the flat columns) and appends the rows to the file's summary:
+  a group can have a row per batch, which readers sum. :func:`build` derives a summary from a flows file on disk with
+  :data:`SUMMARY_SQL`. A property test checks that both give the same sums per group.
 * The engine's ``flow_summary`` view (:func:`flowlens.engine.connect`) reads the summaries of the
   whole hours inside the query window, and groups the raw records of every other part of the
   window (partial hours at the window's edges, and flows files that have no summary, such as
-  those of a store written before summaries existed) with the same :data:`SUMMARY_SQL`. The view
-  therefore has the same rows whether summaries exist or not; they only make it faster.
+  those of a store written before summaries existed) with the same :data:`SUMMARY_SQL`. Its
+  rows therefore have the same sums per group whether summaries exist or not (a group may be
+  split over several rows: sum them, never count rows); summaries only make it faster.
 * :func:`backfill` writes the summaries that are missing (``flowlens ingest`` calls it, so an
   older store is upgraded by its next ingest).
 
@@ -140,19 +141,6 @@ FROM {{source}}
 GROUP BY ALL
 """
 
-# Summary rows of the same flows file (partial summaries of its batches) merged into one row per
-# group: sums of sums, the least first_seen and the greatest last_seen.
-_MERGE_SQL = f"""
-SELECT hour, {_KEYS_SQL}, external_dest, {", ".join(HIT_COLUMNS)},
-    CAST(sum(records) AS BIGINT) AS records,
-    CAST(sum(connections) AS BIGINT) AS connections,
-    CAST(sum(bytes) AS BIGINT) AS bytes,
-    min(first_seen) AS first_seen,
-    max(last_seen) AS last_seen
-FROM {{source}}
-GROUP BY ALL
-"""
-
 
 def _trace_hits(trace: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
     """For each trace (a list of policy-hit structs): its last hit, its first allow (else first
@@ -205,16 +193,6 @@ def summarise_table(con: Any, table: pa.Table) -> pa.Table:
     con.register(_FLAT_VIEW, flat)
     try:
         return con.sql(_FLAT_SQL.format(source=_FLAT_VIEW)).to_arrow_table()
-    finally:
-        con.unregister(_FLAT_VIEW)
-
-
-def merge(con: Any, parts: Sequence[pa.Table]) -> pa.Table:
-    """Partial summaries of one flows file merged into its summary (one row per group)."""
-    table = pa.concat_tables(parts)
-    con.register(_FLAT_VIEW, table)
-    try:
-        return con.sql(_MERGE_SQL.format(source=_FLAT_VIEW)).to_arrow_table()
     finally:
         con.unregister(_FLAT_VIEW)
 
