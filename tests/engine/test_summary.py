@@ -106,7 +106,7 @@ def _answers(
         }
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     first=st.lists(ROW, min_size=0, max_size=25),
     second=st.lists(ROW, min_size=0, max_size=25),
@@ -271,7 +271,7 @@ TRACE_ROW = ROW.flatmap(
 )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(specs=st.lists(TRACE_ROW, min_size=0, max_size=40), cut=st.integers(min_value=0, max_value=5))
 def test_the_arrow_summary_of_a_table_equals_the_sql_summary(specs: list[dict[str, Any]], cut: int) -> None:
     # ingest summarises the Arrow tables it writes with array arithmetic; backfill and the
