@@ -113,7 +113,9 @@ _SUMS_SQL = """count(*) AS records,
 #: The summary of the records of ``{source}`` (a table or view with the flows schema).
 SUMMARY_SQL = f"""
 SELECT
-    to_timestamp((epoch_us(start_time) // 3600000000) * 3600) AS hour,
+    -- the hour's start, rounded down also before 1970 (DuckDB's % and // truncate toward zero)
+    to_timestamp((epoch_us(start_time) - (epoch_us(start_time) % 3600000000 + 3600000000) % 3600000000) // 1000000)
+        AS hour,
     {_KEYS_SQL},
     {_EXTERNAL_DEST_SQL},
     enforced_policies[len(enforced_policies)].hit AS enforced_last_hit,

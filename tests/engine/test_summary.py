@@ -308,3 +308,23 @@ def test_status_counts_the_flows_files_that_have_their_summary(tmp_path: Path) -
     assert describe(store).summarised_files == describe(store).files == 1
     shutil.rmtree(store.root / SUMMARY_DIR)
     assert describe(store).as_dict()["summarised_files"] == 0
+
+
+def test_the_hour_is_rounded_down_on_both_paths_also_before_1970() -> None:
+    starts = [
+        dt.datetime(1969, 12, 31, 23, 30, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 25, 12, 59, 59, tzinfo=dt.UTC),
+    ]
+    table = pa.Table.from_pylist([flow_row(start_time=t, end_time=t) for t in starts], schema=ARROW_SCHEMA)
+    con = duckdb_connection()
+    try:
+        con.register("t", table)
+        by_sql = sorted(r[0] for r in con.sql(f"SELECT hour FROM ({summary_sql('t')})").fetchall())
+        by_arrow = sorted(summarise_table(con, table)["hour"].to_pylist())
+    finally:
+        con.close()
+    expected = [
+        dt.datetime(1969, 12, 31, 23, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC),
+    ]
+    assert by_sql == by_arrow == expected
