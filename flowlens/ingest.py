@@ -754,6 +754,23 @@ FROM p
 """
 
 
+def _day_numbers(times: pa.ChunkedArray) -> np.ndarray:
+    """The UTC day (days since 1970-01-01) of each timestamp of a column without nulls."""
+    micros = times.combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return micros // 86_400_000_000
+
+
+def _iso_day(number: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=int(number))).isoformat()
+
+
+def _split(table: pa.Table, keys: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
+    """The rows of ``table`` per distinct value of ``keys`` (one per row), in key order."""
+    uniques = np.unique(keys)
+    for key in uniques:
+        yield int(key), table.filter(pa.array(keys == key)) if len(uniques) > 1 else table
+
+
 class _FileWriter:
     """Buffers rows per date partition and writes them into one staged Parquet file per date.
 
@@ -782,15 +799,10 @@ class _FileWriter:
     def add(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
-        micros = table["start_time"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-        day_numbers = micros // 86_400_000_000
         denied = pc.equal(table["action"], "deny").combine_chunks().to_numpy(zero_copy_only=False)
-        groups = day_numbers * 2 + denied.astype(np.int64)
-        uniques = np.unique(groups)
-        for group in uniques:
-            day = (dt.date(1970, 1, 1) + dt.timedelta(days=int(group // 2))).isoformat()
-            key = (day, "deny" if group % 2 else "other")
-            part = table.filter(pa.array(groups == group)) if len(uniques) > 1 else table
+        groups = _day_numbers(table["start_time"]) * 2 + denied.astype(np.int64)
+        for group, part in _split(table, groups):
+            key = (_iso_day(group // 2), "deny" if group % 2 else "other")
             self._buffers.setdefault(key, []).append(part)
             self._counts[key] = self._counts.get(key, 0) + part.num_rows
             if self._counts[key] >= ROWS_PER_ROW_GROUP:
@@ -824,12 +836,8 @@ class _FileWriter:
         if self._summary_con is None:
             self._summary_con = duckdb_connection(1)
         summary = summarise_table(self._summary_con, table)
-        micros = summary["hour"].combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
-        day_numbers = micros // 86_400_000_000
-        uniques = np.unique(day_numbers)
-        for number in uniques:
-            day = (dt.date(1970, 1, 1) + dt.timedelta(days=int(number))).isoformat()
-            part = summary.filter(pa.array(day_numbers == number)) if len(uniques) > 1 else summary
+        for number, part in _split(summary, _day_numbers(summary["hour"])):
+            day = _iso_day(number)
             if day not in self._summary_writers:
                 # Named *.part until the flows file is complete: its final name carries that size.
                 path = self.stage / "summary-parts" / f"{day}.part"

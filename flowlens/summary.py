@@ -144,54 +144,60 @@ GROUP BY ALL
 """
 
 
-def _trace_hits(trace: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
-    """For each trace (a list of policy-hit structs): its last hit, its first allow (else first
-    deny) hit, and its first deny hit, as hit strings (null when there is none), computed with
-    array arithmetic. The same values as SUMMARY_SQL's list expressions."""
-    lists = trace.combine_chunks() if isinstance(trace, pa.ChunkedArray) else trace
-    # Offsets are positions in ``lists.values`` (the struct children, whatever the slicing).
-    offsets = lists.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
-    values = lists.values
-    hits = pc.struct_field(values, "hit")
-    actions = pc.struct_field(values, "action")
-    starts, ends = offsets[:-1], offsets[1:]
-    present = lists.is_valid().to_numpy(zero_copy_only=False) & (ends > starts)
+class _Traces:
+    """A column of traces (lists of policy-hit structs) and, for each trace, one of its hits as a
+    hit string (null when there is none), picked with array arithmetic: the same values as
+    SUMMARY_SQL's list expressions."""
 
-    def pick(index: np.ndarray, found: np.ndarray) -> pa.Array:
-        return hits.take(pa.array(np.where(found, index, 0), pa.int64(), mask=~found))
+    def __init__(self, trace: pa.ChunkedArray | pa.Array) -> None:
+        lists = trace.combine_chunks() if isinstance(trace, pa.ChunkedArray) else trace
+        # Offsets are positions in ``lists.values`` (the struct children, whatever the slicing).
+        offsets = lists.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+        self._hits = pc.struct_field(lists.values, "hit")
+        self._actions = pc.struct_field(lists.values, "action")
+        self._starts, self._ends = offsets[:-1], offsets[1:]
+        self._present = lists.is_valid().to_numpy(zero_copy_only=False) & (self._ends > self._starts)
 
-    def first(action: str) -> tuple[np.ndarray, np.ndarray]:
-        match = pc.fill_null(pc.equal(actions, action), False).to_numpy(zero_copy_only=False)
+    def _pick(self, index: np.ndarray, found: np.ndarray) -> pa.Array:
+        return self._hits.take(pa.array(np.where(found, index, 0), pa.int64(), mask=~found))
+
+    def _first_at(self, action: str) -> tuple[np.ndarray, np.ndarray]:
+        """Where each trace's first hit of ``action`` is, and whether it has one."""
+        match = pc.fill_null(pc.equal(self._actions, action), False).to_numpy(zero_copy_only=False)
         never = len(match) + 1
         # One sentinel past the end, so that every start (an empty trace may start at the end)
         # indexes the array; the least position >= start that matches is the first match of the
         # trace when it is below the trace's end.
         position = np.append(np.where(match, np.arange(len(match)), never), never)
-        least = np.minimum.reduceat(position, starts) if len(starts) else starts
-        found = present & (least < ends)
-        return least, found
+        least = np.minimum.reduceat(position, self._starts) if len(self._starts) else self._starts
+        return least, self._present & (least < self._ends)
 
-    allow_at, has_allow = first("allow")
-    deny_at, has_deny = first("deny")
-    last = pick(ends - 1, present)
-    deciding = pick(np.where(has_allow, allow_at, deny_at), has_allow | has_deny)
-    return last, deciding, pick(deny_at, has_deny)
+    def last(self) -> pa.Array:
+        return self._pick(self._ends - 1, self._present)
+
+    def first(self, action: str, otherwise: str | None = None) -> pa.Array:
+        """The first hit of ``action``, else (when given) the first hit of ``otherwise``."""
+        at, found = self._first_at(action)
+        if otherwise is not None:
+            other_at, other_found = self._first_at(otherwise)
+            at, found = np.where(found, at, other_at), found | other_found
+        return self._pick(at, found)
 
 
 def summarise_table(con: Any, table: pa.Table) -> pa.Table:
     """The summary of the flow rows in ``table`` (an Arrow table with at least
     :data:`INPUT_COLUMNS`), computed without decoding the traces in SQL. ``con`` is a DuckDB
     connection or cursor in the UTC session time zone; the result has :data:`SUMMARY_COLUMNS`."""
-    enforced_last, enforced_deciding, _ = _trace_hits(table["enforced_policies"])
-    pending_last, _, pending_deny = _trace_hits(table["pending_policies"])
+    enforced = _Traces(table["enforced_policies"])
+    pending = _Traces(table["pending_policies"])
     micros = pc.cast(table["start_time"], pa.int64()).to_numpy(zero_copy_only=False)
     hour = pa.array((micros // 3_600_000_000) * 3_600_000_000, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
     flat = table.select([c for c in INPUT_COLUMNS if c not in ("enforced_policies", "pending_policies")])
     flat = flat.append_column("hour", hour)
-    flat = flat.append_column("enforced_last_hit", enforced_last)
-    flat = flat.append_column("enforced_deciding_hit", enforced_deciding)
-    flat = flat.append_column("pending_last_hit", pending_last)
-    flat = flat.append_column("pending_deny_hit", pending_deny)
+    flat = flat.append_column("enforced_last_hit", enforced.last())
+    flat = flat.append_column("enforced_deciding_hit", enforced.first("allow", otherwise="deny"))
+    flat = flat.append_column("pending_last_hit", pending.last())
+    flat = flat.append_column("pending_deny_hit", pending.first("deny"))
     con.register(_FLAT_VIEW, flat)
     try:
         return con.sql(_FLAT_SQL.format(source=_FLAT_VIEW)).to_arrow_table()
@@ -218,8 +224,8 @@ def summary_sql(source: str) -> str:
     return SUMMARY_SQL.format(source=source)
 
 
-def build(con: Any, flows_file: Path, target: Path) -> int:
-    """Write the summary of ``flows_file`` to ``target`` (zstd Parquet); return its row count.
+def build(con: Any, flows_file: Path, target: Path) -> None:
+    """Write the summary of ``flows_file`` to ``target`` (zstd Parquet).
 
     ``con`` is a DuckDB connection in the UTC session time zone (see
     :func:`flowlens.store.duckdb_connection`): hours are UTC hours.
@@ -232,7 +238,6 @@ def build(con: Any, flows_file: Path, target: Path) -> int:
         tmp = target.with_name(f".{target.name}.tmp")
         rel.to_parquet(str(tmp), compression="zstd")
         tmp.replace(target)
-        return int((cur.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchone() or (0,))[0])
     finally:
         cur.execute(f"DROP VIEW IF EXISTS {_SOURCE_VIEW}")
         cur.close()
