@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import xxhash
 
 from flowlens.errors import StoreLockedError, StrictModeError
 from flowlens.ingest import IngestOptions, ingest
@@ -92,6 +94,41 @@ def test_a_growing_file_continues_where_the_last_run_stopped_and_a_partial_line_
     assert [
         r["source_line"] for r in rows_of(store, "SELECT source_line FROM f ORDER BY source_line")
     ] == list(range(1, 61))
+
+
+def test_checkpoints_of_an_older_flowlens_still_resume_a_growing_file(tmp_path, store, run):
+    """Checkpoints used to carry a BLAKE2b of the bytes read; they now carry an XXH3-128. A store
+    written before keeps resuming, and the next checkpoint is written with the new hash."""
+    lines = _lines(40)
+    log = _write(tmp_path / "flows.log", lines[:25])
+    run(log)
+    manifest = json.loads(store.manifest_path.read_text())
+    (lineage,) = manifest["sources"]
+    for cp in lineage["checkpoints"]:
+        assert set(cp) == {"bytes", "lines", "xxh3_128"}
+        prefix = log.read_bytes()[: cp["bytes"]]
+        assert cp["xxh3_128"] == xxhash.xxh3_128(prefix).hexdigest()
+        del cp["xxh3_128"]
+        cp["blake2b"] = hashlib.blake2b(prefix, digest_size=32).hexdigest()
+    store.manifest_path.write_text(json.dumps(manifest))
+    _write(log, lines)
+    summary = run(log)
+    assert (summary.total("rows"), summary.total("skipped")) == (15, 25)
+    assert _bytes_in(store) == list(range(40))
+    newest = json.loads(store.manifest_path.read_text())["sources"][0]["checkpoints"][-1]
+    assert newest["xxh3_128"] == xxhash.xxh3_128(log.read_bytes()).hexdigest()
+
+
+def test_a_checkpoint_whose_bytes_changed_is_not_resumed(tmp_path, store, run):
+    lines = _lines(20)
+    log = _write(tmp_path / "flows.log", lines)
+    run(log)
+    changed = [lines[0], *_lines(19, start=500)]  # same first line, other content, same length
+    changed = [line.ljust(len(old)) for line, old in zip(changed, lines, strict=True)]
+    _write(log, changed)
+    summary = run(log)
+    assert summary.total("skipped") == 0
+    assert summary.total("rows") == 20
 
 
 def test_two_files_sharing_a_first_line_but_not_content_are_both_ingested(tmp_path, store, run):

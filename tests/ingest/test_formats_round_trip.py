@@ -189,6 +189,25 @@ def test_columns_felix_leaves_out_by_default_give_one_warning_per_file(tmp_path,
     assert sum("policies were not logged" in w for w in fs.warnings) == 1
 
 
+def test_the_warning_names_only_the_files_that_left_the_columns_out(tmp_path, run):
+    """Small files share one parse batch; each is judged on its own rows."""
+    bare = json.loads(records.EXAMPLE_C)
+    bare["source_labels"] = bare["dest_labels"] = None
+    full = json.loads(records.EXAMPLE_C)
+    paths = [
+        _write(tmp_path / "a.log", *(json.dumps(full) for _ in range(2))),
+        _write(tmp_path / "b.log", *(json.dumps(bare) for _ in range(2))),
+        _write(tmp_path / "c.log", json.dumps(full), json.dumps(bare)),
+    ]
+    summary = run(*paths)
+    assert summary.total("rows") == 6
+    warned = {
+        Path(fs.path).name: any("labels were not logged" in w for w in fs.warnings) for fs in summary.files
+    }
+    assert warned == {"a.log": False, "b.log": True, "c.log": False}
+    assert not any("policies were not logged" in w for fs in summary.files for w in fs.warnings)
+
+
 def test_a_whole_elasticsearch_search_response_is_read_hit_by_hit(tmp_path, store, run):
     hits = [
         {"_index": "tigera_secure_ee_flows.c1.x", "_id": f"id{i}", "_source": json.loads(records.EXAMPLE_C)}
