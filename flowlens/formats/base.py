@@ -103,7 +103,7 @@ def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int):
-        return f"the number {value}" if not INT64_MIN <= value <= INT64_MAX else "an integer out of range"
+        return f"the number {value}" if INT64_MIN <= value <= INT64_MAX else "an integer out of range"
     if isinstance(value, float):
         return f"the number {value}"
     if isinstance(value, str):

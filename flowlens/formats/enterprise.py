@@ -85,6 +85,14 @@ _STRINGS = (
 )
 POLICY_KEYS = ("enforced_policies", "pending_policies", "all_policies", "transit_policies")
 REQUIRED = ("start_time", "end_time", "action", "reporter")
+ACTIONS = ("allow", "deny")
+# src and dst; Calico Enterprise 3.22+ also reports forwarded (transit) traffic
+REPORTERS = ("src", "dst", "fwd", "src,fwd", "dst,fwd")
+
+
+def _sql_set(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
 
 _RARE_LISTS = {
     "nat_outgoing_ports": '["INTEGER"]',
@@ -156,15 +164,20 @@ def _suspect(d: str) -> str:
     modern = " OR ".join(f"{d}.{n} IS NULL" for n in _MODERN_INTS)
     required = " OR ".join(f"{d}.{n} IS NULL" for n in REQUIRED)
     ints = " OR ".join(
-        f"({d}.{n} IS NOT NULL AND TRY_CAST({d}.{n} AS INTEGER) IS NULL)" for n in _NULLABLE_INTS
+        f"json_type({d}.{n}) NOT IN ('NULL', 'UBIGINT', 'BIGINT') OR (TRY_CAST({d}.{n} AS INTEGER) IS NULL) <> ({d}.{n} IS NULL)"
+        for n in _NULLABLE_INTS
     )
     ports = " OR ".join(
         f"TRY_CAST({d}.{n} AS INTEGER) NOT BETWEEN 0 AND 65535" for n in ("source_port", "dest_port")
     )
     lists = " OR ".join(f"({d}.{n} IS NOT NULL AND json_type({d}.{n}) <> 'ARRAY')" for n in _RARE_LISTS)
+    # DuckDB turns any JSON value into text for a VARCHAR field: a list, an object or a boolean
+    # there is seen by its text (a string that merely looks like one passes the diagnosis).
+    texts = " OR ".join(f"left({d}.{n}, 1) IN ('[', '{{') OR {d}.{n} IN ('true', 'false')" for n in _STRINGS)
+    values = f"{d}.action NOT IN {_sql_set(ACTIONS)} OR {d}.reporter NOT IN {_sql_set(REPORTERS)}"
     # Labels and policies are JSON text, checked by ingest once per distinct text.
     return (
-        f"{d} IS NULL OR {required} OR {always} OR {ints} OR {ports} OR {lists}"
+        f"{d} IS NULL OR {required} OR {always} OR {ints} OR {ports} OR {lists} OR {texts} OR {values}"
         f" OR ({d}.process_name IS NOT NULL AND ({modern}))"
         f" OR {d}.start_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
         f" OR {d}.end_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
@@ -178,6 +191,9 @@ def diagnose_document(doc: Any) -> str | None:
     reason = check_fields(doc, TYPES, REQUIRED)
     if reason:
         return reason
+    for name, allowed in (("action", ACTIONS), ("reporter", REPORTERS)):
+        if doc[name] not in allowed:
+            return f"invalid value for field '{name}': {doc[name]!r} (expected one of {', '.join(allowed)})"
     for name in ("start_time", "end_time"):
         reason = check_range(doc, name, 0, MAX_EPOCH_SECONDS)
         if reason:

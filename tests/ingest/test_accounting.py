@@ -48,7 +48,32 @@ BAD_LINES = {
         }
     ).encode(),
     "out of range": json.dumps({**GOOD, "dest_port": 70000}).encode(),
+    "invalid value for field 'action'": json.dumps({**GOOD, "action": "maybe"}).encode(),
+    "invalid value for field 'reporter'": json.dumps({**GOOD, "reporter": "both"}).encode(),
+    "wrong type for field 'proto'": json.dumps({**GOOD, "proto": True}).encode(),
+    "wrong type for field 'source_namespace'": json.dumps({**GOOD, "source_namespace": ["a"]}).encode(),
+    "wrong type for field 'dest_name_aggr'": json.dumps({**GOOD, "dest_name_aggr": {"a": 1}}).encode(),
+    "wrong type for field 'dest_service_port_num'": json.dumps(
+        {**GOOD, "dest_service_port_num": "53"}
+    ).encode(),
+    "wrong type for field 'source_port'": json.dumps({**GOOD, "source_port": 80.5}).encode(),
 }
+
+
+def test_strings_that_only_look_like_lists_or_booleans_are_stored(tmp_path):
+    """The SQL side flags text that could be a list, object or boolean; the diagnosis clears it."""
+    store = Store(tmp_path / "store")
+    log = tmp_path / "flows.log"
+    odd = [{**GOOD, "source_name": "[x]"}, {**GOOD, "dest_name": "true"}, {**GOOD, "reporter": "fwd"}]
+    log.write_text("".join(json.dumps(doc) + "\n" for doc in odd))
+    summary = ingest(store, [str(log)])
+    assert (summary.total("rows"), summary.total("quarantined")) == (3, 0)
+    stored = rows_of(store, "SELECT source_name, dest_name, reporter FROM f ORDER BY source_line")
+    assert [(r["source_name"], r["dest_name"], r["reporter"]) for r in stored] == [
+        ("[x]", GOOD["dest_name"], GOOD["reporter"]),
+        (GOOD["source_name"], "true", GOOD["reporter"]),
+        (GOOD["source_name"], GOOD["dest_name"], "fwd"),
+    ]
 
 
 def test_every_kind_of_bad_line_is_quarantined_with_file_line_and_reason(tmp_path):
