@@ -775,6 +775,26 @@ def _day_numbers(times: pa.ChunkedArray) -> np.ndarray:
     return micros // 86_400_000_000
 
 
+def _write_keys(start_time: pa.ChunkedArray | pa.Array, action: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Per row, the row group it belongs in: its UTC day times two, plus one if it was denied."""
+    denied = pc.equal(action, "deny").fill_null(False)
+    if isinstance(denied, pa.ChunkedArray):
+        denied = denied.combine_chunks()
+    times = start_time if isinstance(start_time, pa.ChunkedArray) else pa.chunked_array([start_time])
+    return _day_numbers(times) * 2 + denied.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _write_order(out: pa.Table, keep: np.ndarray) -> np.ndarray:
+    """The indices of the kept rows (whose start time is known) in the order the writer stores
+    them: grouped by :func:`_write_keys`, in input order within a group."""
+    rows = np.flatnonzero(keep)
+    if len(rows) == 0:
+        return rows
+    picks = pa.array(rows)
+    keys = _write_keys(out["start_time"].take(picks), out["action"].take(picks))
+    return rows[np.argsort(keys, kind="stable")]
+
+
 def _iso_day(number: int) -> str:
     return (dt.date(1970, 1, 1) + dt.timedelta(days=int(number))).isoformat()
 
@@ -827,12 +847,11 @@ class _FileWriter:
         self.rows = 0
 
     def add(self, table: pa.Table) -> None:
+        """Buffer the rows of ``table`` (cheapest in :func:`_write_order`)."""
         if table.num_rows == 0:
             return
-        denied = pc.equal(table["action"], "deny").combine_chunks().to_numpy(zero_copy_only=False)
-        groups = _day_numbers(table["start_time"]) * 2 + denied.astype(np.int64)
         touched = set()
-        for group, part in _split(table, groups):
+        for group, part in _split(table, _write_keys(table["start_time"], table["action"])):
             key = (_iso_day(group // 2), "deny" if group % 2 else "other")
             touched.add(key)
             self._buffers.setdefault(key, []).append(part)
@@ -1239,35 +1258,44 @@ class Ingester:
         for idx in np.flatnonzero(no_time):
             bad[idx] = True
             reasons[int(idx)] = "the record could not be converted (start_time missing or invalid)"
-        columns: dict[str, Any] = {}
+        # Converted columns: the distinct values and each row's code (None: a value per row).
+        columns: dict[str, tuple[pa.Array, pa.Array | None]] = {}
         for col in POLICY_COLUMNS:
             if col in out.column_names:
                 mapped, bad_hits, hit_reasons = self.hits.map(out[col])
-                columns[col] = mapped
+                columns[col] = (mapped, None)
                 mark(bad_hits, hit_reasons)
         if "policies" in converted:
             values, codes, bad_rows, why = converted["policies"]
             for i, col in enumerate(POLICY_COLUMNS):
                 traces = [v[i] if v is not None else None for v in values]
-                columns[col] = pa.array(traces, POLICY_LIST).take(codes)
+                columns[col] = (pa.array(traces, POLICY_LIST), codes)
             mark(bad_rows, why)
         for col in ("source_labels", "dest_labels"):
             if col in converted:
                 values, codes, bad_rows, why = converted[col]
-                columns[col] = pa.array(values, LABELS).take(codes)
+                columns[col] = (pa.array(values, LABELS), codes)
                 mark(bad_rows, why)
             else:
                 mapped, bad_labels, label_reasons = labels_to_map(out[col])
-                columns[col] = mapped
+                columns[col] = (mapped, None)
                 mark(bad_labels, label_reasons, f" in '{col}'")
         keep = ~bad & ~ignored
         for idx in np.flatnonzero(bad):
             fs = files[file_idx[idx]]
             self._quarantine_one(_line_bytes(lines, int(idx)), int(line_nos[idx]), reasons[int(idx)], fmt, fs)
-        paths = pa.array([f.path for f in files], pa.string()).take(pa.array(file_idx))
-        table = self._to_schema(out, columns, fmt, paths, line_nos)
-        if not keep.all():
-            table = table.filter(pa.array(keep))
+        # The kept rows, put in the writer's order by the one take each column needs anyway (the
+        # nested columns are built by a take of their distinct values): the writer then cuts
+        # the batch into its row groups without copying it again.
+        order = _write_order(out, keep)
+        picks = pa.array(order)
+        built = {
+            name: values.take(codes.take(picks) if codes is not None else picks)
+            for name, (values, codes) in columns.items()
+        }
+        dropped = [c for c in out.column_names if c in built or c.startswith(JSON_PREFIX) or c == "suspect"]
+        paths = pa.array([f.path for f in files], pa.string()).take(pa.array(file_idx[order]))
+        table = self._to_schema(out.drop_columns(dropped).take(picks), built, fmt, paths, line_nos[order])
         self.files.add(table)
         kept_per_file = np.bincount(file_idx[keep], minlength=len(files))
         ignored_per_file = np.bincount(file_idx[ignored], minlength=len(files))
@@ -1276,7 +1304,7 @@ class Ingester:
             fs.ignored += int(ignored_per_file[i])
         self.rows_done += int(keep.sum())
         if table.num_rows:
-            self._note_missing(table, files, file_idx[keep])
+            self._note_missing(table, files, file_idx[order])
 
     def _note_missing(self, table: pa.Table, files: list[FileSummary], file_of_row: np.ndarray) -> None:
         """Warn once per file about columns Felix was told not to log: a column null in every row
