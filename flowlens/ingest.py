@@ -775,6 +775,12 @@ def _day_numbers(times: pa.ChunkedArray) -> np.ndarray:
     return micros // 86_400_000_000
 
 
+# Min/max statistics for the flat columns, which queries filter on and readers prune row groups
+# by; none for the values inside labels and traces, which no reader prunes by (they cost about
+# a tenth of the writing time).
+_STATISTICS = [f.name for f in ARROW_SCHEMA if not pa.types.is_nested(f.type)]
+
+
 def _write_keys(start_time: pa.ChunkedArray | pa.Array, action: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Per row, the row group it belongs in: its UTC day times two, plus one if it was denied."""
     denied = pc.equal(action, "deny").fill_null(False)
@@ -884,7 +890,9 @@ class _FileWriter:
         if writer is None:
             path = self.stage / "flows" / f"date={day}" / f"{self.commit_id}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            writer = pq.ParquetWriter(path, ARROW_SCHEMA, compression="zstd", compression_level=1)
+            writer = pq.ParquetWriter(
+                path, ARROW_SCHEMA, compression="zstd", compression_level=1, write_statistics=_STATISTICS
+            )
             self._writers[day] = writer
         writer.write_table(table, row_group_size=ROWS_PER_ROW_GROUP)
 

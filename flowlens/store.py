@@ -214,12 +214,15 @@ class Store:
         return done
 
     def _apply(self, stage: Path, plan: dict[str, Any]) -> None:
+        moved_into: set[Path] = set()
         for src_rel, dst_rel in plan["moves"]:
             src, dst = stage / src_rel, self.root / dst_rel
             if src.exists():
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(src, dst)
-                _fsync_dir(dst.parent)
+                moved_into.add(dst.parent)
+        for folder in sorted(moved_into):  # each folder once, before the manifest names the files
+            _fsync_dir(folder)
         write_atomic(self.manifest_path, json.dumps(plan["manifest"], indent=1, sort_keys=True).encode())
         shutil.rmtree(stage, ignore_errors=True)
 
