@@ -854,7 +854,8 @@ class _FileWriter:
         self.rows = 0
 
     def add(self, table: pa.Table) -> None:
-        """Buffer the rows of ``table`` (cheapest in :func:`_write_order`)."""
+        """Buffer the rows of ``table`` by day and verdict (a table in :func:`_write_order` is
+        cut into slices without a copy) and write out what need not wait."""
         if table.num_rows == 0:
             return
         touched = set()
@@ -987,6 +988,7 @@ class Ingester:
         self._turn = threading.Condition()
         self._next_seq = 0
         self._staging_seq = 0
+        self._quarantine_lock = threading.Lock()
 
     def _open_commit(self) -> None:
         self.commit_id = f"{self.ingest_id}-{self._seq:03d}"
@@ -1178,8 +1180,8 @@ class Ingester:
     def flush_batch(self, *, wait: bool = True) -> None:
         """Hand the queued lines to a worker; with ``wait``, also finish every batch in flight.
 
-        The worker parses a batch (DuckDB releases the GIL) while this thread reads and splits
-        the next one; at most MAX_BATCHES_IN_FLIGHT are queued, which bounds memory."""
+        Workers parse batches (DuckDB releases the GIL) while this thread reads and splits the
+        next one; at most MAX_BATCHES_IN_FLIGHT are in flight, which bounds memory."""
         if self._batch:
             batch, self._batch, self._batch_bytes = self._batch, [], 0
             while len(self._inflight) >= self._parallel:
@@ -1417,9 +1419,17 @@ class Ingester:
     ) -> None:
         if self.options.strict:
             raise StrictModeError(f"{fs.path}:{line_no}: {reason} (--strict: nothing was written)")
+        # The reading thread quarantines a file's cut last line while a worker may still be
+        # staging that file's batches.
+        with self._quarantine_lock:
+            self._quarantine_locked(raw_line, line_no, reason, fmt, fs)
+
+    def _quarantine_locked(
+        self, raw_line: bytes, line_no: int, reason: str, fmt: Format, fs: FileSummary
+    ) -> None:
         fs.quarantined += 1
         if len(self.quarantine) >= 10_000:
-            self._flush_quarantine()
+            self._flush_quarantine_locked()
         key = reason.split(":", 1)[0] if reason.startswith(("invalid JSON", "invalid policy hit")) else reason
         key = key if len(key) <= 80 else key[:77] + "..."
         fs.reasons[key] = fs.reasons.get(key, 0) + 1
@@ -1468,6 +1478,10 @@ class Ingester:
             self.commit(summary, final=False)
 
     def _flush_quarantine(self) -> None:
+        with self._quarantine_lock:
+            self._flush_quarantine_locked()
+
+    def _flush_quarantine_locked(self) -> None:
         if not self.quarantine:
             return
         self._qseq = getattr(self, "_qseq", 0) + 1

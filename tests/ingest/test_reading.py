@@ -11,6 +11,7 @@ import pytest
 
 import flowlens.ingest as ing
 from flowlens.ingest import _Buffers, _join_lines
+from flowlens.store import Store
 from tests.ingest import records
 from tests.ingest.conftest import quarantine_of, rows_of
 
@@ -104,3 +105,26 @@ def test_a_file_grown_in_the_middle_of_a_line_resumes_after_the_last_whole_line(
         range(200)
     )
     assert quarantine_of(store) == []
+
+
+def test_batches_parsed_side_by_side_are_stored_in_the_order_they_were_read(tmp_path, store, monkeypatch):
+    """Two batches are parsed at once; rows, quarantine and the strict-mode error follow the input."""
+    monkeypatch.setattr(ing, "BLOCK_BYTES", 1000)
+    monkeypatch.setattr(ing, "BATCH_BYTES", 3000)
+    lines = []
+    for i, raw in enumerate(_records(400)):
+        doc = json.loads(raw)
+        doc["action"] = "deny" if i % 3 == 0 else "allow"
+        lines.append(json.dumps(doc).encode() if i % 97 != 50 else b'{"start_time": 1,')
+    path = tmp_path / "flows.log"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    summary = ing.ingest(store, [str(path)])
+    bad = [i + 1 for i in range(400) if i % 97 == 50]
+    assert summary.total("rows") == 400 - len(bad) and summary.balanced
+    assert [q["source_line"] for q in quarantine_of(store)] == bad
+    stored = rows_of(store, "SELECT action, source_line FROM f")  # in file order
+    for action in ("allow", "deny"):
+        in_file = [r["source_line"] for r in stored if r["action"] == action]
+        assert in_file == sorted(in_file) and len(in_file) == len(set(in_file))
+    with pytest.raises(ing.StrictModeError, match=rf":{bad[0]}: invalid JSON"):
+        ing.ingest(Store(tmp_path / "strict"), [str(path)], ing.IngestOptions(strict=True))
