@@ -964,10 +964,12 @@ class Ingester:
         self.options = options
         self.ingest_id = ingest_id
         self.progress = progress
-        # DuckDB's threads (its default: one per core) shared by the batches parsed at once
-        threads = options.threads or os.cpu_count() or 1
+        # DuckDB's threads (by default as many as it finds cores for this process) shared by the
+        # batches parsed at once
+        self.con = duckdb_connection(options.threads)
+        threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
         self._parallel = max(1, min(MAX_BATCHES_IN_FLIGHT, threads))
-        self.con = duckdb_connection(max(1, threads // self._parallel))
+        self.con.execute(f"SET threads = {max(1, threads // self._parallel)}")  # an int: no values
         self.hits = _HitMapper()
         self.distinct = _DistinctJson(self.hits)
         self.manifest = json.loads(json.dumps(writer.manifest))
