@@ -86,7 +86,7 @@ _STRINGS = (
 POLICY_KEYS = ("enforced_policies", "pending_policies", "all_policies", "transit_policies")
 REQUIRED = ("start_time", "end_time", "action", "reporter")
 ACTIONS = ("allow", "deny")
-# src and dst; Calico Enterprise 3.22+ also reports forwarded (transit) traffic
+# src and dst; newer Calico Enterprise releases also report forwarded (transit) traffic
 REPORTERS = ("src", "dst", "fwd", "src,fwd", "dst,fwd")
 
 
