@@ -782,13 +782,10 @@ def _day_numbers(times: pa.ChunkedArray) -> np.ndarray:
 _STATISTICS = [f.name for f in ARROW_SCHEMA if not pa.types.is_nested(f.type)]
 
 
-def _write_keys(start_time: pa.ChunkedArray | pa.Array, action: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def _write_keys(start_time: pa.ChunkedArray, action: pa.ChunkedArray) -> np.ndarray:
     """Per row, the row group it belongs in: its UTC day times two, plus one if it was denied."""
-    denied = pc.equal(action, "deny").fill_null(False)
-    if isinstance(denied, pa.ChunkedArray):
-        denied = denied.combine_chunks()
-    times = start_time if isinstance(start_time, pa.ChunkedArray) else pa.chunked_array([start_time])
-    return _day_numbers(times) * 2 + denied.to_numpy(zero_copy_only=False).astype(np.int64)
+    denied = pc.equal(action, "deny").fill_null(False).combine_chunks()
+    return _day_numbers(start_time) * 2 + denied.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _write_order(out: pa.Table, keep: np.ndarray) -> np.ndarray:
