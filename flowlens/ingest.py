@@ -836,11 +836,10 @@ class _FileWriter:
         self._counts: dict[tuple[str, str], int] = {}
         self._writers: dict[str, pq.ParquetWriter] = {}
         # The hourly summary of what each file holds (see flowlens.summary): each batch is
-        # summarised once, on the writer thread with its own DuckDB connection, and the rows of
-        # each day are streamed into that day's summary file. A group may get a row per batch;
-        # readers sum the rows, so nothing is merged in memory and memory stays flat.
+        # summarised once, on a thread of its own, and the rows of each day are streamed into
+        # that day's summary file. A group may get a row per batch; readers sum the rows, so
+        # nothing is merged in memory and memory stays flat.
         self._summary_writers: dict[str, tuple[pq.ParquetWriter, Path]] = {}
-        self._summary_con: Any = None
         # Writes queue up on one thread (each file is written in order) while the next batch is
         # parsed; at most MAX_ROWS_QUEUED rows wait, which bounds memory. Summaries have their own
         # thread, so that neither waits for the other.
@@ -896,9 +895,7 @@ class _FileWriter:
         writer.write_table(table, row_group_size=ROWS_PER_ROW_GROUP)
 
     def _summarise(self, table: pa.Table) -> None:
-        if self._summary_con is None:
-            self._summary_con = duckdb_connection(1)
-        summary = summarise_table(self._summary_con, table)
+        summary = summarise_table(table)
         for number, part in _split(summary, _day_numbers(summary["hour"])):
             day = _iso_day(number)
             if day not in self._summary_writers:
@@ -941,9 +938,6 @@ class _FileWriter:
                 os.replace(path, target)
         self._summary_writers.clear()
         shutil.rmtree(self.stage / "summary-parts", ignore_errors=True)
-        if self._summary_con is not None:
-            self._summary_con.close()
-            self._summary_con = None
         return days
 
 
