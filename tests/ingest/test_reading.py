@@ -43,6 +43,17 @@ def test_lines_from_different_memory_are_copied_together():
     assert joined.to_pylist() == [b"a\n", b"bb\n", b"ccc\n"]
 
 
+@pytest.mark.parametrize("piece", [1, 3, 7, 64, 1 << 18])
+def test_newlines_found_piece_by_piece_are_all_the_newlines(piece):
+    rng = np.random.default_rng(piece)
+    for size in (0, 1, piece - 1, piece, piece + 1, 5 * piece + 3, 1000):
+        if size < 0:
+            continue
+        text = np.where(rng.random(size) < 0.2, 10, 65).astype(np.uint8)
+        found = ing._newline_positions(text, np.empty(piece, dtype=bool))
+        assert found.tolist() == np.flatnonzero(text == 10).tolist()
+
+
 def test_a_buffer_still_referenced_is_never_handed_out_again():
     buffers = _Buffers(16, keep=1)
     first = buffers.get()
@@ -72,6 +83,7 @@ def _records(n: int, long_every: int = 0) -> list[bytes]:
 def test_lines_across_blocks_and_buffers_are_read_once_each(tmp_path, store, run, monkeypatch, compressed):
     monkeypatch.setattr(ing, "BLOCK_BYTES", 1000)
     monkeypatch.setattr(ing, "BATCH_BYTES", 5000)
+    monkeypatch.setattr(ing, "NEWLINE_SCAN_BYTES", 300)  # newlines looked for in pieces, too
     lines = _records(300, long_every=37)
     data = b"".join(line + b"\n" for line in lines)
     path = tmp_path / ("flows.log.1.gz" if compressed else "flows.log")
