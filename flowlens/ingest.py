@@ -59,7 +59,7 @@ from flowlens.store import (
     quarantine_schema,
 )
 from flowlens.summary import backfill as backfill_summaries
-from flowlens.summary import summarise_table, summary_path
+from flowlens.summary import deciding_hits, summarise_table, summary_path
 
 BLOCK_BYTES = 16 * 1024 * 1024
 BATCH_BYTES = 64 * 1024 * 1024
@@ -864,9 +864,10 @@ class _FileWriter:
         self._summarising: Future[None] | None = None
         self.rows = 0
 
-    def add(self, table: pa.Table) -> None:
+    def add(self, table: pa.Table, hits: dict[str, pa.Array] | None = None) -> None:
         """Buffer the rows of ``table`` by day and verdict (a table in :func:`_write_order` is
-        cut into slices without a copy) and write out what need not wait."""
+        cut into slices without a copy) and write out what need not wait. ``hits``: the rows'
+        deciding hits for the summary, when the caller has them."""
         if table.num_rows == 0:
             return
         touched = set()
@@ -879,7 +880,7 @@ class _FileWriter:
                 self._flush(key)
         self.rows += table.num_rows
         self._wait_summary()  # one summary in flight: bounded memory
-        self._summarising = self._summary_pool.submit(self._summarise, table)
+        self._summarising = self._summary_pool.submit(self._summarise, table, hits)
         # A day this batch did not touch is most likely over (Felix writes in time order): write
         # it now, so that writing overlaps with parsing instead of piling up until the end.
         for key in [k for k in self._buffers if k not in touched]:
@@ -909,8 +910,8 @@ class _FileWriter:
             self._writers[day] = writer
         writer.write_table(table, row_group_size=ROWS_PER_ROW_GROUP)
 
-    def _summarise(self, table: pa.Table) -> None:
-        summary = summarise_table(table)
+    def _summarise(self, table: pa.Table, hits: dict[str, pa.Array] | None) -> None:
+        summary = summarise_table(table, hits)
         for number, part in _split(summary, _day_numbers(summary["hour"])):
             day = _iso_day(number)
             if day not in self._summary_writers:
@@ -1331,14 +1332,29 @@ class Ingester:
         # the batch into its row groups without copying it again.
         order = _write_order(out, keep)
         picks = pa.array(order)
-        built = {
-            name: values.take(codes.take(picks) if codes is not None else picks)
-            for name, (values, codes) in columns.items()
-        }
+        row_codes: dict[int, pa.Array] = {}  # the policy columns share one array of codes
+
+        def rows_of(codes: pa.Array | None) -> pa.Array:
+            if codes is None:
+                return picks
+            if id(codes) not in row_codes:
+                row_codes[id(codes)] = codes.take(picks)
+            return row_codes[id(codes)]
+
+        built = {name: values.take(rows_of(codes)) for name, (values, codes) in columns.items()}
+        hits = None
+        enforced, enforced_codes = columns.get("enforced_policies", (None, None))
+        pending, pending_codes = columns.get("pending_policies", (None, None))
+        if enforced is not None and pending is not None and enforced_codes is pending_codes is not None:
+            # The summary's deciding hits, picked once per distinct pair of traces.
+            hits = {
+                name: per_trace.take(rows_of(enforced_codes))
+                for name, per_trace in deciding_hits(enforced, pending).items()
+            }
         dropped = [c for c in out.column_names if c in built or c.startswith(JSON_PREFIX) or c == "suspect"]
         paths = pa.array([f.path for f in files], pa.string()).take(pa.array(file_idx[order]))
         table = self._to_schema(out.drop_columns(dropped).take(picks), built, fmt, paths, line_nos[order])
-        self.files.add(table)
+        self.files.add(table, hits)
         kept_per_file = np.bincount(file_idx[keep], minlength=len(files))
         ignored_per_file = np.bincount(file_idx[ignored], minlength=len(files))
         for i, fs in enumerate(files):

@@ -184,13 +184,28 @@ def _first_values(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return lists.values.take(pa.array(np.where(found, offsets[:-1], 0), pa.int64(), mask=~found))
 
 
-def summarise_table(table: pa.Table) -> pa.Table:
+def deciding_hits(
+    enforced: pa.ChunkedArray | pa.Array, pending: pa.ChunkedArray | pa.Array
+) -> dict[str, pa.Array]:
+    """The :data:`HIT_COLUMNS` of rows with these enforced and pending traces."""
+    enforced_traces, pending_traces = _Traces(enforced), _Traces(pending)
+    return {
+        "enforced_last_hit": enforced_traces.last(),
+        "enforced_deciding_hit": enforced_traces.first("allow", otherwise="deny"),
+        "pending_last_hit": pending_traces.last(),
+        "pending_deny_hit": pending_traces.first("deny"),
+    }
+
+
+def summarise_table(table: pa.Table, hits: dict[str, pa.Array] | None = None) -> pa.Table:
     """The summary of the flow rows in ``table`` (an Arrow table with at least
     :data:`INPUT_COLUMNS`): the rows of :data:`SUMMARY_SQL`, computed with Arrow alone (the hits
     picked out of the traces with array arithmetic, then Arrow's hash aggregation), which costs
-    about half of handing the rows to DuckDB. The result has :data:`SUMMARY_COLUMNS`."""
-    enforced = _Traces(table["enforced_policies"])
-    pending = _Traces(table["pending_policies"])
+    less than handing the rows to DuckDB (32 ms against 40 ms for 34,500 rows). ``hits``: the
+    :func:`deciding_hits` of the rows when the caller has them (ingest picks them once per
+    distinct trace). The result has :data:`SUMMARY_COLUMNS`."""
+    if hits is None:
+        hits = deciding_hits(table["enforced_policies"], table["pending_policies"])
     micros = pc.cast(table["start_time"], pa.int64()).to_numpy(zero_copy_only=False)
     hour = pa.array((micros // 3_600_000_000) * 3_600_000_000, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
     public = pc.fill_null(
@@ -206,10 +221,7 @@ def summarise_table(table: pa.Table) -> pa.Table:
         "hour": hour,
         **{key: table[key] for key in RECORD_KEYS},
         "external_dest": external,
-        "enforced_last_hit": enforced.last(),
-        "enforced_deciding_hit": enforced.first("allow", otherwise="deny"),
-        "pending_last_hit": pending.last(),
-        "pending_deny_hit": pending.first("deny"),
+        **{name: hits[name] for name in HIT_COLUMNS},
         "num_flows_started": table["num_flows_started"],
         "volume": volume,
         "start_time": table["start_time"],

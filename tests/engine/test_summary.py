@@ -18,7 +18,14 @@ from flowlens.engine import connect
 from flowlens.ingest import ingest
 from flowlens.schema import ARROW_SCHEMA
 from flowlens.store import Store, describe, duckdb_connection
-from flowlens.summary import SUMMARY_COLUMNS, SUMMARY_DIR, summarise_table, summary_path, summary_sql
+from flowlens.summary import (
+    SUMMARY_COLUMNS,
+    SUMMARY_DIR,
+    build,
+    summarise_table,
+    summary_path,
+    summary_sql,
+)
 from tests.factories import T0, flow_row, write_store
 from tests.queries.helpers import summarise
 
@@ -326,3 +333,62 @@ def test_the_hour_is_rounded_down_on_both_paths_also_before_1970() -> None:
         dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC),
     ]
     assert by_sql == by_arrow == expected
+
+
+def test_the_summary_ingest_writes_equals_the_sql_summary_of_its_flows_file(tmp_path: Path) -> None:
+    # Ingest picks the deciding hits once per distinct policies text; build() decodes the stored
+    # traces with SUMMARY_SQL. Every pair of traces (unsorted, incomplete and missing ones too)
+    # must give the same groups and sums.
+    lines = []
+    pairs = [(e, p) for e in SHUFFLED_TRACES for p in SHUFFLED_TRACES]
+    for i, (enforced, pending) in enumerate(pairs):
+        start = int((T0 + dt.timedelta(minutes=5 * (i % 30))).timestamp())
+        policies = {
+            key: trace
+            for key, trace in (("enforced_policies", enforced), ("pending_policies", pending))
+            if trace is not None
+        }
+        doc = {
+            "start_time": start,
+            "end_time": start + 300,
+            "source_type": "wep",
+            "source_namespace": "shop",
+            "source_name_aggr": f"web-{i % 3}-*",
+            "dest_type": "net",
+            "dest_namespace": "-",
+            "dest_name_aggr": "pub",
+            "dest_domains": [["api.example.com"], [], None][i % 3],
+            "dest_port": 443,
+            "proto": "tcp",
+            "action": "deny" if i % 4 == 0 else "allow",
+            "reporter": "src",
+            "policies": policies if policies else None,
+            "bytes_in": i,
+            "bytes_out": 1,
+            "num_flows_started": i % 2,
+        }
+        lines.append(json.dumps(doc))
+    log = tmp_path / "flows.log"
+    log.write_text("\n".join(lines) + "\n")
+    store = Store(tmp_path / "store")
+    result = ingest(store, [str(log)])
+    assert result.total("quarantined") == 0 and result.total("rows") == len(lines)
+    (flows_file,) = store.flow_files()
+    con = duckdb_connection()
+    try:
+        sql_summary = tmp_path / "sql.parquet"
+        build(con, flows_file, sql_summary)
+        regroup = REGROUPED.replace("SELECT ", "SELECT hour, ", 1)
+        by_ingest = con.sql(
+            regroup.replace("flow_summary", f"read_parquet('{summary_path(store.root, flows_file)}')")
+        ).to_arrow_table()
+        by_sql = con.sql(regroup.replace("flow_summary", f"read_parquet('{sql_summary}')")).to_arrow_table()
+    finally:
+        con.close()
+    assert by_ingest.to_pylist() == by_sql.to_pylist()
+    assert sum(by_sql["records"].to_pylist()) == len(lines)
+    # the pairs give every kind of deciding hit, and no hit at all
+    deciding = set(by_sql["enforced_deciding_hit"].to_pylist())
+    assert None in deciding and len(deciding) >= 5
+    assert len(set(by_sql["pending_deny_hit"].to_pylist())) >= 2
+    assert set(by_sql["external_dest"].to_pylist()) == {"api.example.com", "pub"}
