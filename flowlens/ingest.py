@@ -803,15 +803,16 @@ def _write_keys(start_time: pa.ChunkedArray, action: pa.ChunkedArray) -> np.ndar
     return _day_numbers(start_time) * 2 + denied.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _write_order(out: pa.Table, keep: np.ndarray) -> np.ndarray:
+def _write_order(out: pa.Table, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The indices of the kept rows (whose start time is known) in the order the writer stores
-    them: grouped by :func:`_write_keys`, in input order within a group."""
+    them, grouped by :func:`_write_keys` and in input order within a group, and their keys."""
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
-        return rows
+        return rows, rows
     picks = pa.array(rows)
     keys = _write_keys(out["start_time"].take(picks), out["action"].take(picks))
-    return rows[np.argsort(keys, kind="stable")]
+    order = np.argsort(keys, kind="stable")
+    return rows[order], keys[order]
 
 
 def _iso_day(number: int) -> str:
@@ -864,14 +865,14 @@ class _FileWriter:
         self._summarising: Future[None] | None = None
         self.rows = 0
 
-    def add(self, table: pa.Table, hits: dict[str, pa.Array] | None = None) -> None:
-        """Buffer the rows of ``table`` by day and verdict (a table in :func:`_write_order` is
-        cut into slices without a copy) and write out what need not wait. ``hits``: the rows'
-        deciding hits for the summary, when the caller has them."""
+    def add(self, table: pa.Table, keys: np.ndarray, hits: dict[str, pa.Array] | None = None) -> None:
+        """Buffer the rows of ``table`` by day and verdict (``keys``: their :func:`_write_keys`;
+        a table in :func:`_write_order` is cut into slices without a copy) and write out what need
+        not wait. ``hits``: the rows' deciding hits for the summary, when the caller has them."""
         if table.num_rows == 0:
             return
         touched = set()
-        for group, part in _split(table, _write_keys(table["start_time"], table["action"])):
+        for group, part in _split(table, keys):
             key = (_iso_day(group // 2), "deny" if group % 2 else "other")
             touched.add(key)
             self._buffers.setdefault(key, []).append(part)
@@ -1330,7 +1331,7 @@ class Ingester:
         # The kept rows, put in the writer's order by the one take each column needs anyway (the
         # nested columns are built by a take of their distinct values): the writer then cuts
         # the batch into its row groups without copying it again.
-        order = _write_order(out, keep)
+        order, keys = _write_order(out, keep)
         picks = pa.array(order)
         row_codes: dict[int, pa.Array] = {}  # the policy columns share one array of codes
 
@@ -1354,7 +1355,7 @@ class Ingester:
         dropped = [c for c in out.column_names if c in built or c.startswith(JSON_PREFIX) or c == "suspect"]
         paths = pa.array([f.path for f in files], pa.string()).take(pa.array(file_idx[order]))
         table = self._to_schema(out.drop_columns(dropped).take(picks), built, fmt, paths, line_nos[order])
-        self.files.add(table, hits)
+        self.files.add(table, keys, hits)
         kept_per_file = np.bincount(file_idx[keep], minlength=len(files))
         ignored_per_file = np.bincount(file_idx[ignored], minlength=len(files))
         for i, fs in enumerate(files):
