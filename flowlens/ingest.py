@@ -651,6 +651,79 @@ def labels_to_map(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndar
     return pa.MapArray.from_arrays(arr.offsets, keys, values, mask=mask), bad, reasons
 
 
+# --- dictionary-encoded leaves of the nested columns --------------------------------------------
+
+# Label sets and policy traces repeat endlessly and hold few distinct strings. Their string leaves
+# are dictionary-encoded, each against a dictionary that lasts from batch to batch: a take of a
+# label set or trace then copies 4-byte codes instead of strings, and the Parquet writer puts the
+# codes straight into its dictionary pages instead of hashing every string again (1 M records:
+# about 1 s less CPU). The files hold the same Parquet columns as with plain strings.
+ENCODED_COLUMNS = ("source_labels", "dest_labels", *POLICY_COLUMNS)
+# Distinct strings a leaf's dictionary may hold before it starts again from the strings of the
+# batch at hand. Each row group's dictionary page holds the whole dictionary, used or not.
+LEAF_DICTIONARY_LIMIT = 1024
+_CODED_STRING = pa.dictionary(pa.int32(), pa.string())
+
+
+def _encoded_type(type_: pa.DataType) -> pa.DataType:
+    """``type_`` with each string inside it dictionary-encoded."""
+    if pa.types.is_string(type_):
+        return _CODED_STRING
+    if pa.types.is_map(type_):
+        return pa.map_(_encoded_type(type_.key_type), _encoded_type(type_.item_type))
+    if pa.types.is_list(type_):
+        field = type_.value_field
+        return pa.list_(pa.field(field.name, _encoded_type(field.type), field.nullable))
+    if pa.types.is_struct(type_):
+        return pa.struct([pa.field(f.name, _encoded_type(f.type), f.nullable) for f in type_])
+    return type_
+
+
+#: What the writer is handed: ARROW_SCHEMA with the strings of ENCODED_COLUMNS dictionary-encoded.
+WRITE_SCHEMA = pa.schema(
+    [pa.field(f.name, _encoded_type(f.type)) if f.name in ENCODED_COLUMNS else f for f in ARROW_SCHEMA]
+)
+
+
+class _LeafDictionaries:
+    """One lasting dictionary per string leaf of the nested columns (see ENCODED_COLUMNS)."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[dict[str, int], pa.Array]] = {}
+
+    def _codes(self, leaf: str, strings: pa.Array) -> pa.Array:
+        index, dictionary = self._known.get(leaf, ({}, pa.array([], pa.string())))
+        unique = [s for s in pc.unique(strings).to_pylist() if s is not None]
+        new = [s for s in unique if s not in index]
+        if new:
+            if len(index) + len(new) > LEAF_DICTIONARY_LIMIT:
+                index, new = {}, unique
+            for s in new:
+                index[s] = len(index)
+            dictionary = pa.array(list(index), pa.string())
+            self._known[leaf] = (index, dictionary)
+        codes = pc.index_in(strings, value_set=dictionary).cast(pa.int32())
+        return pa.DictionaryArray.from_arrays(codes, dictionary)
+
+    def encode(self, leaf: str, arr: pa.Array) -> pa.Array:
+        """``arr`` (not a slice) with each string inside it dictionary-encoded."""
+        type_ = arr.type
+        mask = arr.is_null() if arr.null_count else None
+        if pa.types.is_string(type_):
+            return self._codes(leaf, arr)
+        if pa.types.is_map(type_):
+            keys = self.encode(leaf + ".key", arr.keys)
+            items = self.encode(leaf + ".value", arr.items)
+            return pa.MapArray.from_arrays(arr.offsets, keys, items, mask=mask)
+        if pa.types.is_list(type_):
+            values = self.encode(leaf + "[]", arr.values)
+            return pa.ListArray.from_arrays(arr.offsets, values, type=_encoded_type(type_), mask=mask)
+        if pa.types.is_struct(type_):
+            children = [self.encode(f"{leaf}.{f.name}", arr.field(i)) for i, f in enumerate(type_)]
+            return pa.StructArray.from_arrays(children, fields=list(_encoded_type(type_)), mask=mask)
+        return arr
+
+
 # Why the rows holding a distinct JSON text are looked at one by one: the value has the wrong shape,
 # and the full diagnosis of the record names the field (as for any suspect record).
 _WRONG_SHAPE = "\0wrong shape"
@@ -906,7 +979,14 @@ class _FileWriter:
             path = self.stage / "flows" / f"date={day}" / f"{self.commit_id}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             writer = pq.ParquetWriter(
-                path, ARROW_SCHEMA, compression="zstd", compression_level=1, write_statistics=_STATISTICS
+                path,
+                WRITE_SCHEMA,
+                compression="zstd",
+                compression_level=1,
+                write_statistics=_STATISTICS,
+                # No Arrow schema in the file (it would be WRITE_SCHEMA's dictionaries): its
+                # Parquet schema alone reads back as ARROW_SCHEMA.
+                store_schema=False,
             )
             self._writers[day] = writer
         writer.write_table(table, row_group_size=ROWS_PER_ROW_GROUP)
@@ -980,6 +1060,7 @@ class Ingester:
         self.con.execute(f"SET threads = {max(1, threads // self._parallel)}")  # an int: no values
         self.hits = _HitMapper()
         self.distinct = _DistinctJson(self.hits)
+        self.leaves = _LeafDictionaries()
         self.manifest = json.loads(json.dumps(writer.manifest))
         self._seq = 0
         self._open_commit()
@@ -1342,8 +1423,12 @@ class Ingester:
                 row_codes[id(codes)] = codes.take(picks)
             return row_codes[id(codes)]
 
-        built = {name: values.take(rows_of(codes)) for name, (values, codes) in columns.items()}
-        hits = None
+        # Distinct values are encoded before their take; values per row after the summary's hits
+        # are picked from their plain strings (below).
+        built = {
+            name: (self.leaves.encode(name, values) if codes is not None else values).take(rows_of(codes))
+            for name, (values, codes) in columns.items()
+        }
         enforced, enforced_codes = columns.get("enforced_policies", (None, None))
         pending, pending_codes = columns.get("pending_policies", (None, None))
         if enforced is not None and pending is not None and enforced_codes is pending_codes is not None:
@@ -1352,6 +1437,18 @@ class Ingester:
                 name: per_trace.take(rows_of(enforced_codes))
                 for name, per_trace in deciding_hits(enforced, pending).items()
             }
+        else:
+
+            def plain(name: str) -> pa.Array:
+                if name not in columns:
+                    return pa.nulls(len(order), POLICY_LIST)
+                values, codes = columns[name]
+                return values.take(rows_of(codes)) if codes is not None else built[name]
+
+            hits = deciding_hits(plain("enforced_policies"), plain("pending_policies"))
+        for name, (_, codes) in columns.items():
+            if codes is None:
+                built[name] = self.leaves.encode(name, built[name])
         dropped = [c for c in out.column_names if c in built or c.startswith(JSON_PREFIX) or c == "suspect"]
         paths = pa.array([f.path for f in files], pa.string()).take(pa.array(file_idx[order]))
         table = self._to_schema(out.drop_columns(dropped).take(picks), built, fmt, paths, line_nos[order])
@@ -1476,7 +1573,7 @@ class Ingester:
     ) -> pa.Table:
         n = out.num_rows
         arrays = []
-        for f in ARROW_SCHEMA:
+        for f in WRITE_SCHEMA:
             if f.name in policy_cols:
                 arrays.append(policy_cols[f.name])
             elif f.name in out.column_names:
@@ -1492,7 +1589,7 @@ class Ingester:
                 arrays.append(pa.array(line_nos))
             else:
                 arrays.append(pa.nulls(n, f.type))
-        return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
+        return pa.Table.from_arrays(arrays, schema=WRITE_SCHEMA)
 
     # --- commits ------------------------------------------------------------------------
 

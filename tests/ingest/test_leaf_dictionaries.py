@@ -1,0 +1,129 @@
+"""Label sets and policy traces travel with dictionary-encoded strings: the values, and the files
+readers see, are the same as with plain strings."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import flowlens.ingest as ing
+from flowlens.ingest import WRITE_SCHEMA, _LeafDictionaries
+from flowlens.schema import ARROW_SCHEMA, LABELS, POLICY_LIST
+from flowlens.store import Store
+from tests.ingest import records
+from tests.ingest.conftest import rows_of
+
+HIT = {
+    "policy_index": 0,
+    "tier": "default",
+    "kind": "NetworkPolicy",
+    "namespace": "demo",
+    "name": "allow-web",
+    "action": "allow",
+    "rule_index": 0,
+    "staged": False,
+    "end_of_tier": False,
+    "hit": "0|default|demo/default.allow-web|allow|0",
+}
+
+
+def _leaves(arr: pa.Array) -> list[pa.Array]:
+    """The string leaves of ``arr`` (a map or a list of structs)."""
+    if pa.types.is_map(arr.type):
+        return [arr.keys, arr.items]
+    return [arr.values.field(i) for i, f in enumerate(arr.values.type) if f.type == ing._CODED_STRING]
+
+
+def _address(strings: pa.Array) -> int:
+    return strings.buffers()[2].address
+
+
+def test_labels_with_null_and_empty_maps_read_back_as_the_plain_values():
+    plain = pa.array([[("app", "web"), ("tier", "")], None, [], [("app", "db")]], LABELS)
+    encoded = _LeafDictionaries().encode("source_labels", plain)
+    assert encoded.type == WRITE_SCHEMA.field("source_labels").type
+    assert all(pa.types.is_dictionary(leaf.type) for leaf in _leaves(encoded))
+    assert encoded.cast(LABELS).to_pylist() == plain.to_pylist()
+    assert encoded.is_null().to_pylist() == [False, True, False, False]
+
+
+def test_traces_with_null_lists_and_null_fields_read_back_as_the_plain_values():
+    profile = {**HIT, "tier": "__PROFILE__", "kind": "Profile", "namespace": None, "name": "kns.demo"}
+    plain = pa.array([[HIT, profile], None, [], [{**HIT, "hit": None, "action": "deny"}]], POLICY_LIST)
+    encoded = _LeafDictionaries().encode("enforced_policies", plain)
+    assert encoded.type == WRITE_SCHEMA.field("enforced_policies").type
+    assert encoded.cast(POLICY_LIST).to_pylist() == plain.to_pylist()
+
+
+def test_a_dictionary_lasts_from_batch_to_batch_and_only_grows():
+    leaves = _LeafDictionaries()
+    first = leaves.encode("dest_labels", pa.array([[("app", "web")], [("app", "db")]], LABELS))
+    again = leaves.encode("dest_labels", pa.array([[("app", "db")]], LABELS))
+    # no new string: the very same dictionary (the Parquet writer then keeps writing codes)
+    assert _address(again.items.dictionary) == _address(first.items.dictionary)
+    grown = leaves.encode("dest_labels", pa.array([[("app", "cache"), ("team", "a")]], LABELS))
+    old, new = first.items.dictionary, grown.items.dictionary
+    assert new.slice(0, len(old)).equals(old)  # earlier codes keep their meaning
+    assert new.to_pylist() == ["web", "db", "cache", "a"]
+    assert grown.cast(LABELS).to_pylist() == [[("app", "cache"), ("team", "a")]]
+
+
+def test_a_dictionary_past_its_limit_starts_again_from_the_batch_at_hand(monkeypatch):
+    monkeypatch.setattr(ing, "LEAF_DICTIONARY_LIMIT", 3)
+    leaves = _LeafDictionaries()
+    leaves.encode("source_labels", pa.array([[("a", "1"), ("b", "2")]], LABELS))
+    batch = pa.array([[("c", "3")], [("d", "4")], [("a", "1")]], LABELS)
+    encoded = leaves.encode("source_labels", batch)
+    assert sorted(encoded.keys.dictionary.to_pylist()) == ["a", "c", "d"]  # this batch's strings only
+    assert encoded.cast(LABELS).to_pylist() == batch.to_pylist()
+
+
+def _lines(count: int) -> bytes:
+    """Enterprise records whose label values and policy names change from line to line."""
+    base = json.loads(records.EXAMPLE_D)
+    out = []
+    for i in range(count):
+        rec = dict(base, start_time=base["start_time"] + i, end_time=base["end_time"] + i)
+        rec["source_labels"] = {"labels": [f"app=access-{i % 7}", f"build=b{i}"]}
+        rec["policies"] = {
+            "enforced_policies": [f"0|default|policy-demo/default.allow-{i % 5}|allow|{i % 3}"],
+            "pending_policies": [f"0|security|gnp:security.lockdown-{i % 4}|deny|-1"],
+        }
+        out.append(json.dumps(rec))
+    return "\n".join(out).encode() + b"\n"
+
+
+@pytest.mark.parametrize("limit", [1, 1024])
+def test_files_written_across_dictionary_changes_hold_the_plain_values(tmp_path, monkeypatch, limit):
+    monkeypatch.setattr(ing, "BATCH_BYTES", 4000)  # many batches, each with new strings
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "flows.log").write_bytes(_lines(120))
+    # another format, whose traces and labels are encoded per row instead of per distinct text
+    (logs / "goldmane.json").write_text(records.GOLDMANE_EXAMPLE + "\n")
+    plain_store = Store(tmp_path / "plain")
+    ing.ingest(plain_store, [str(logs)])  # the limit at its default
+
+    monkeypatch.setattr(ing, "LEAF_DICTIONARY_LIMIT", limit)  # 1: a new dictionary every batch
+    store = Store(tmp_path / "store")
+    summary = ing.ingest(store, [str(logs)])
+    assert summary.balanced and summary.total("rows") == 121 and summary.total("quarantined") == 0
+
+    sql = (
+        "SELECT source_line, source_labels, enforced_policies, pending_policies, all_policies "
+        "FROM f ORDER BY source_file, source_line"
+    )
+    got = rows_of(store, sql)
+    assert got == rows_of(plain_store, sql)
+    assert got[0]["source_labels"] == {"app": "access-0", "build": "b0"}
+    assert got[119]["enforced_policies"][0]["name"] == "allow-4"
+    assert got[120]["enforced_policies"][0]["name"] == "allow-client"  # the Goldmane record
+    assert got[120]["source_labels"] == {"app": "client", "pod-template-hash": "7d4f8c9b5"}
+    for file in store.flow_files():
+        # Readers (pyarrow here) see the store's schema: plain strings, no dictionaries.
+        assert pq.read_schema(file).equals(ARROW_SCHEMA, check_metadata=False)
+        table = pq.read_table(file)
+        assert not any(pa.types.is_dictionary(leaf.type) for leaf in _leaves(table["source_labels"].chunk(0)))
