@@ -10,8 +10,9 @@ results are joined back with Arrow (``take``).
 
 Exactly once: a source is identified by its content, not its name. The manifest keeps, for each
 *lineage* of content (a ``flows.log`` and the rotated, gzipped copies of it), checkpoints of
-``(bytes, lines, BLAKE2b of those bytes)``. A file whose first line and prefix match a checkpoint
-continues from there, so a re-ingested, renamed, rotated or grown file adds only its new lines.
+``(bytes, lines, XXH3 of those bytes)`` (see CHECKPOINT_HASH). A file whose first line and prefix
+match a checkpoint continues from there, so a re-ingested, renamed, rotated or grown file adds only
+its new lines.
 A partial last line of a plain file waits for the next run.
 
 Accounting, per file: lines read = rows stored + lines quarantined + lines skipped as already
