@@ -12,8 +12,7 @@ Exactly once: a source is identified by its content, not its name. The manifest 
 *lineage* of content (a ``flows.log`` and the rotated, gzipped copies of it), checkpoints of
 ``(bytes, lines, XXH3 of those bytes)`` (see CHECKPOINT_HASH). A file whose first line and prefix
 match a checkpoint continues from there, so a re-ingested, renamed, rotated or grown file adds only
-its new lines.
-A partial last line of a plain file waits for the next run.
+its new lines. A partial last line of a plain file waits for the next run.
 
 Accounting, per file: lines read = rows stored + lines quarantined + lines skipped as already
 ingested + framing lines ignored (event-stream ``event:``/``id:`` lines and blank separators only).
@@ -939,10 +938,11 @@ class _FileWriter:
         self._summarising: Future[None] | None = None
         self.rows = 0
 
-    def add(self, table: pa.Table, keys: np.ndarray, hits: dict[str, pa.Array] | None = None) -> None:
-        """Buffer the rows of ``table`` by day and verdict (``keys``: their :func:`_write_keys`;
-        a table in :func:`_write_order` is cut into slices without a copy) and write out what need
-        not wait. ``hits``: the rows' deciding hits for the summary, when the caller has them."""
+    def add(self, table: pa.Table, keys: np.ndarray, hits: dict[str, pa.Array]) -> None:
+        """Buffer the rows of ``table`` (WRITE_SCHEMA) by day and verdict (``keys``: their
+        :func:`_write_keys`; a table in :func:`_write_order` is cut into slices without a copy)
+        and write out what need not wait. ``hits``: the rows' deciding hits for the summary (the
+        summary cannot pick them out of the encoded traces)."""
         if table.num_rows == 0:
             return
         touched = set()
@@ -992,7 +992,7 @@ class _FileWriter:
             self._writers[day] = writer
         writer.write_table(table, row_group_size=ROWS_PER_ROW_GROUP)
 
-    def _summarise(self, table: pa.Table, hits: dict[str, pa.Array] | None) -> None:
+    def _summarise(self, table: pa.Table, hits: dict[str, pa.Array]) -> None:
         summary = summarise_table(table, hits)
         for number, part in _split(summary, _day_numbers(summary["hour"])):
             day = _iso_day(number)

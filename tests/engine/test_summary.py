@@ -27,6 +27,7 @@ from flowlens.summary import (
     summary_sql,
 )
 from tests.factories import T0, flow_row, write_store
+from tests.ingest import records
 from tests.queries.helpers import summarise
 
 KEYS = [
@@ -335,6 +336,27 @@ def test_the_hour_is_rounded_down_on_both_paths_also_before_1970() -> None:
     assert by_sql == by_arrow == expected
 
 
+def _ingest_and_sql_summaries(tmp_path: Path, logs: Path, records: int) -> tuple[pa.Table, pa.Table]:
+    """Ingest ``logs`` into a new store; the summary ingest wrote and build()'s SQL summary of the
+    same flows file, each regrouped by hour."""
+    store = Store(tmp_path / "store")
+    result = ingest(store, [str(logs)])
+    assert result.total("quarantined") == 0 and result.total("rows") == records
+    (flows_file,) = store.flow_files()
+    con = duckdb_connection()
+    try:
+        sql_summary = tmp_path / "sql.parquet"
+        build(con, flows_file, sql_summary)
+        regroup = REGROUPED.replace("SELECT ", "SELECT hour, ", 1)
+        by_ingest = con.sql(
+            regroup.replace("flow_summary", f"read_parquet('{summary_path(store.root, flows_file)}')")
+        ).to_arrow_table()
+        by_sql = con.sql(regroup.replace("flow_summary", f"read_parquet('{sql_summary}')")).to_arrow_table()
+    finally:
+        con.close()
+    return by_ingest, by_sql
+
+
 def test_the_summary_ingest_writes_equals_the_sql_summary_of_its_flows_file(tmp_path: Path) -> None:
     # Ingest picks the deciding hits once per distinct policies text; build() decodes the stored
     # traces with SUMMARY_SQL. Every pair of traces (unsorted, incomplete and missing ones too)
@@ -370,21 +392,7 @@ def test_the_summary_ingest_writes_equals_the_sql_summary_of_its_flows_file(tmp_
         lines.append(json.dumps(doc))
     log = tmp_path / "flows.log"
     log.write_text("\n".join(lines) + "\n")
-    store = Store(tmp_path / "store")
-    result = ingest(store, [str(log)])
-    assert result.total("quarantined") == 0 and result.total("rows") == len(lines)
-    (flows_file,) = store.flow_files()
-    con = duckdb_connection()
-    try:
-        sql_summary = tmp_path / "sql.parquet"
-        build(con, flows_file, sql_summary)
-        regroup = REGROUPED.replace("SELECT ", "SELECT hour, ", 1)
-        by_ingest = con.sql(
-            regroup.replace("flow_summary", f"read_parquet('{summary_path(store.root, flows_file)}')")
-        ).to_arrow_table()
-        by_sql = con.sql(regroup.replace("flow_summary", f"read_parquet('{sql_summary}')")).to_arrow_table()
-    finally:
-        con.close()
+    by_ingest, by_sql = _ingest_and_sql_summaries(tmp_path, log, len(lines))
     assert by_ingest.to_pylist() == by_sql.to_pylist()
     assert sum(by_sql["records"].to_pylist()) == len(lines)
     # the pairs give every kind of deciding hit, and no hit at all
@@ -392,3 +400,26 @@ def test_the_summary_ingest_writes_equals_the_sql_summary_of_its_flows_file(tmp_
     assert None in deciding and len(deciding) >= 5
     assert len(set(by_sql["pending_deny_hit"].to_pylist())) >= 2
     assert set(by_sql["external_dest"].to_pylist()) == {"api.example.com", "pub"}
+
+
+def test_the_summary_of_goldmane_and_whisker_rows_equals_the_sql_summary(tmp_path: Path) -> None:
+    # Formats whose traces come as hit objects are converted row by row (not per distinct text):
+    # ingest picks their deciding hits from those rows before it encodes their strings.
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    goldmane = json.loads(records.GOLDMANE_EXAMPLE)
+    lines = []
+    for i in range(40):
+        doc = json.loads(json.dumps(goldmane))
+        doc["start_time"] = goldmane["start_time"] + 60 * (i % 20)
+        doc["Key"]["action"] = 2 if i % 3 == 0 else 1  # deny or allow
+        if i % 4 == 0:
+            del doc["Key"]["policies"]["pending_policies"]
+        lines.append(json.dumps(doc))
+    (logs / "goldmane.json").write_text("\n".join(lines) + "\n")
+    (logs / "whisker.json").write_text(json.dumps({"items": [records.WHISKER_ITEM, records.WHISKER_PUBLIC]}))
+    by_ingest, by_sql = _ingest_and_sql_summaries(tmp_path, logs, len(lines) + 2)
+    assert by_ingest.to_pylist() == by_sql.to_pylist()
+    assert sum(by_sql["records"].to_pylist()) == len(lines) + 2
+    assert len(set(by_sql["enforced_deciding_hit"].to_pylist())) >= 2
+    assert None in set(by_sql["pending_last_hit"].to_pylist())  # the lines without a pending trace
