@@ -679,9 +679,16 @@ def _encoded_type(type_: pa.DataType) -> pa.DataType:
     return type_
 
 
-#: What the writer is handed: ARROW_SCHEMA with the strings of ENCODED_COLUMNS dictionary-encoded.
+# Provenance columns hold one value (or one per file) for a whole batch: codes into that value.
+CODED_PROVENANCE = ("format", "ingest_id", "source_file")
+
+#: What the writer is handed: ARROW_SCHEMA with the strings of ENCODED_COLUMNS and
+#: CODED_PROVENANCE dictionary-encoded.
 WRITE_SCHEMA = pa.schema(
-    [pa.field(f.name, _encoded_type(f.type)) if f.name in ENCODED_COLUMNS else f for f in ARROW_SCHEMA]
+    [
+        pa.field(f.name, _encoded_type(f.type)) if f.name in ENCODED_COLUMNS + CODED_PROVENANCE else f
+        for f in ARROW_SCHEMA
+    ]
 )
 
 
@@ -1062,6 +1069,7 @@ class Ingester:
         self.hits = _HitMapper()
         self.distinct = _DistinctJson(self.hits)
         self.leaves = _LeafDictionaries()
+        self._single: dict[str, pa.Array] = {}
         self.manifest = json.loads(json.dumps(writer.manifest))
         self._seq = 0
         self._open_commit()
@@ -1451,7 +1459,12 @@ class Ingester:
             if codes is None:
                 built[name] = self.leaves.encode(name, built[name])
         dropped = [c for c in out.column_names if c in built or c.startswith(JSON_PREFIX) or c == "suspect"]
-        paths = pa.array([f.path for f in files], pa.string()).take(pa.array(file_idx[order]))
+        # a file read in several blocks is several entries of ``files``, and one dictionary entry
+        position: dict[str, int] = {}
+        name_of_file = np.array([position.setdefault(f.path, len(position)) for f in files], dtype=np.int32)
+        paths = pa.DictionaryArray.from_arrays(
+            pa.array(name_of_file[file_idx[order]]), pa.array(list(position), pa.string())
+        )
         table = self._to_schema(out.drop_columns(dropped).take(picks), built, fmt, paths, line_nos[order])
         self.files.add(table, keys, hits)
         kept_per_file = np.bincount(file_idx[keep], minlength=len(files))
@@ -1569,6 +1582,17 @@ class Ingester:
             }
         )
 
+    def _one_value(self, value: str) -> pa.Array:
+        """A dictionary of one string, the same object each time (the writer then keeps writing
+        codes)."""
+        if value not in self._single:
+            self._single[value] = pa.array([value], pa.string())
+        return self._single[value]
+
+    @staticmethod
+    def _zeros(n: int) -> pa.Array:
+        return pa.array(np.zeros(n, dtype=np.int32))
+
     def _to_schema(
         self, out: pa.Table, policy_cols: dict[str, Any], fmt: Format, paths: pa.Array, line_nos: np.ndarray
     ) -> pa.Table:
@@ -1581,9 +1605,9 @@ class Ingester:
                 col = out[f.name]
                 arrays.append(col if col.type == f.type else col.cast(f.type))
             elif f.name == "format":
-                arrays.append(pa.nulls(n, pa.string()).fill_null(fmt.name))
+                arrays.append(pa.DictionaryArray.from_arrays(self._zeros(n), self._one_value(fmt.name)))
             elif f.name == "ingest_id":
-                arrays.append(pa.nulls(n, pa.string()).fill_null(self.ingest_id))
+                arrays.append(pa.DictionaryArray.from_arrays(self._zeros(n), self._one_value(self.ingest_id)))
             elif f.name == "source_file":
                 arrays.append(paths)
             elif f.name == "source_line":

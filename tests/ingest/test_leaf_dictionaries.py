@@ -1,5 +1,5 @@
-"""Label sets and policy traces travel with dictionary-encoded strings: the values, and the files
-readers see, are the same as with plain strings."""
+"""Label sets, policy traces and provenance travel with dictionary-encoded strings: the values,
+and the files readers see, are the same as with plain strings."""
 
 from __future__ import annotations
 
@@ -81,12 +81,14 @@ def test_a_dictionary_past_its_limit_starts_again_from_the_batch_at_hand(monkeyp
     assert encoded.cast(LABELS).to_pylist() == batch.to_pylist()
 
 
-def _lines(count: int) -> bytes:
-    """Enterprise records whose label values and policy names change from line to line."""
+def _lines(count: int, first: int = 0) -> bytes:
+    """Enterprise records whose label values and policy names change from line to line (``first``:
+    the number of the first, which sets its times)."""
     base = json.loads(records.EXAMPLE_D)
     out = []
     for i in range(count):
-        rec = dict(base, start_time=base["start_time"] + i, end_time=base["end_time"] + i)
+        t = first + i
+        rec = dict(base, start_time=base["start_time"] + t, end_time=base["end_time"] + t)
         rec["source_labels"] = {"labels": [f"app=access-{i % 7}", f"build=b{i}"]}
         rec["policies"] = {
             "enforced_policies": [f"0|default|policy-demo/default.allow-{i % 5}|allow|{i % 3}"],
@@ -127,3 +129,33 @@ def test_files_written_across_dictionary_changes_hold_the_plain_values(tmp_path,
         assert pq.read_schema(file).equals(ARROW_SCHEMA, check_metadata=False)
         table = pq.read_table(file)
         assert not any(pa.types.is_dictionary(leaf.type) for leaf in _leaves(table["source_labels"].chunk(0)))
+
+
+def test_provenance_names_each_rows_file_when_one_batch_holds_several_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(ing, "BLOCK_BYTES", 3000)  # a file read in several blocks
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    sizes = {"a.log": 3, "b.log": 40, "c.log": 5}
+    for first, (name, count) in enumerate(sizes.items()):
+        (logs / name).write_bytes(_lines(count, first=1000 * first))  # other content in each file
+    store = Store(tmp_path / "store")
+    summary = ing.ingest(store, [str(logs)])
+    assert summary.balanced and summary.total("rows") == sum(sizes.values())
+    got = rows_of(
+        store,
+        "SELECT source_file, format, ingest_id, count(*) AS n, min(source_line) AS first, "
+        "max(source_line) AS last FROM f GROUP BY ALL ORDER BY source_file",
+    )
+    assert got == [
+        {
+            "source_file": str(logs / name),
+            "format": "enterprise",
+            "ingest_id": summary.ingest_id,
+            "n": count,
+            "first": 1,
+            "last": count,
+        }
+        for name, count in sizes.items()
+    ]
+    for file in store.flow_files():
+        assert pq.read_schema(file).equals(ARROW_SCHEMA, check_metadata=False)
