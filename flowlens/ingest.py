@@ -936,10 +936,14 @@ class _FileWriter:
         # that day's summary file. A group may get a row per batch; readers sum the rows, so
         # nothing is merged in memory and memory stays flat.
         self._summary_writers: dict[str, tuple[pq.ParquetWriter, Path]] = {}
-        # Writes queue up on one thread (each file is written in order) while the next batch is
-        # parsed; at most MAX_ROWS_QUEUED rows wait, which bounds memory. Summaries have their own
-        # thread, so that neither waits for the other.
-        self._pool = ThreadPoolExecutor(max_workers=1)
+        # Writes queue up while the next batch is parsed; at most MAX_ROWS_QUEUED rows wait,
+        # which bounds memory. One write runs at a time while batches are parsed (a second would
+        # only take a core from the parsing); once the input ends, two files are written at once
+        # (the writes still queued are mostly of other days than each other). Each file's writes
+        # stay in order. Summaries have their own thread, so that neither waits for the other.
+        self._pool = ThreadPoolExecutor(max_workers=2)
+        self._writing = threading.Semaphore(1)
+        self._last_write: dict[str, Future[None]] = {}  # per day, its latest write
         self._summary_pool = ThreadPoolExecutor(max_workers=1)
         self._queued: deque[tuple[Future[None], int]] = deque()
         self._summarising: Future[None] | None = None
@@ -978,10 +982,22 @@ class _FileWriter:
         if not parts:
             return
         rows = sum(part.num_rows for part in parts)
-        self._queued.append((self._pool.submit(self._write, key[0], pa.concat_tables(parts)), rows))
+        day = key[0]
+        write = self._pool.submit(self._write, day, pa.concat_tables(parts), self._last_write.get(day))
+        self._last_write[day] = write
+        self._queued.append((write, rows))
         self._wait(MAX_ROWS_QUEUED)
 
-    def _write(self, day: str, table: pa.Table) -> None:
+    def _write(self, day: str, table: pa.Table, after: Future[None] | None) -> None:
+        """Write ``table`` into the day's file once ``after``, the day's write before, is done. That
+        one was queued first, so it is already running or done (or waiting for its own), and no
+        write holds a turn to write while it waits: the queue cannot lock up."""
+        if after is not None:
+            after.result()
+        with self._writing:
+            self._write_now(day, table)
+
+    def _write_now(self, day: str, table: pa.Table) -> None:
         writer = self._writers.get(day)
         if writer is None:
             path = self.stage / "flows" / f"date={day}" / f"{self.commit_id}.parquet"
@@ -1024,6 +1040,7 @@ class _FileWriter:
             self._queued.popleft()[0].result()  # re-raises a failed write here
 
     def close(self) -> set[str]:
+        self._writing.release()  # the input has ended: two writes at once
         for key in sorted(self._buffers):
             self._flush(key)
         self._wait()
