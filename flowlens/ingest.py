@@ -693,7 +693,8 @@ WRITE_SCHEMA = pa.schema(
 
 
 class _LeafDictionaries:
-    """One lasting dictionary per string leaf of the nested columns (see ENCODED_COLUMNS)."""
+    """One lasting dictionary per string leaf of the nested columns (see ENCODED_COLUMNS), and
+    per provenance column (CODED_PROVENANCE)."""
 
     def __init__(self) -> None:
         self._known: dict[str, tuple[dict[str, int], pa.Array]] = {}
@@ -729,6 +730,10 @@ class _LeafDictionaries:
             children = [self.encode(f"{leaf}.{f.name}", arr.field(i)) for i, f in enumerate(type_)]
             return pa.StructArray.from_arrays(children, fields=list(_encoded_type(type_)), mask=mask)
         return arr
+
+    def repeat(self, leaf: str, value: str, n: int) -> pa.Array:
+        """``value`` ``n`` times, as codes into the leaf's dictionary."""
+        return self.encode(leaf, pa.array([value], pa.string())).take(pa.array(np.zeros(n, dtype=np.int32)))
 
 
 # Why the rows holding a distinct JSON text are looked at one by one: the value has the wrong shape,
@@ -1086,7 +1091,6 @@ class Ingester:
         self.hits = _HitMapper()
         self.distinct = _DistinctJson(self.hits)
         self.leaves = _LeafDictionaries()
-        self._single: dict[str, pa.Array] = {}
         self.manifest = json.loads(json.dumps(writer.manifest))
         self._seq = 0
         self._open_commit()
@@ -1476,12 +1480,9 @@ class Ingester:
             if codes is None:
                 built[name] = self.leaves.encode(name, built[name])
         dropped = [c for c in out.column_names if c in built or c.startswith(JSON_PREFIX) or c == "suspect"]
-        # a file read in several blocks is several entries of ``files``, and one dictionary entry
-        position: dict[str, int] = {}
-        name_of_file = np.array([position.setdefault(f.path, len(position)) for f in files], dtype=np.int32)
-        paths = pa.DictionaryArray.from_arrays(
-            pa.array(name_of_file[file_idx[order]]), pa.array(list(position), pa.string())
-        )
+        # (a file read in several blocks is several entries of ``files``, with one code)
+        paths = self.leaves.encode("source_file", pa.array([f.path for f in files], pa.string()))
+        paths = paths.take(pa.array(file_idx[order]))
         table = self._to_schema(out.drop_columns(dropped).take(picks), built, fmt, paths, line_nos[order])
         self.files.add(table, keys, hits)
         kept_per_file = np.bincount(file_idx[keep], minlength=len(files))
@@ -1599,17 +1600,6 @@ class Ingester:
             }
         )
 
-    def _one_value(self, value: str) -> pa.Array:
-        """A dictionary of one string, the same object each time (the writer then keeps writing
-        codes)."""
-        if value not in self._single:
-            self._single[value] = pa.array([value], pa.string())
-        return self._single[value]
-
-    @staticmethod
-    def _zeros(n: int) -> pa.Array:
-        return pa.array(np.zeros(n, dtype=np.int32))
-
     def _to_schema(
         self, out: pa.Table, policy_cols: dict[str, Any], fmt: Format, paths: pa.Array, line_nos: np.ndarray
     ) -> pa.Table:
@@ -1622,9 +1612,9 @@ class Ingester:
                 col = out[f.name]
                 arrays.append(col if col.type == f.type else col.cast(f.type))
             elif f.name == "format":
-                arrays.append(pa.DictionaryArray.from_arrays(self._zeros(n), self._one_value(fmt.name)))
+                arrays.append(self.leaves.repeat("format", fmt.name, n))
             elif f.name == "ingest_id":
-                arrays.append(pa.DictionaryArray.from_arrays(self._zeros(n), self._one_value(self.ingest_id)))
+                arrays.append(self.leaves.repeat("ingest_id", self.ingest_id, n))
             elif f.name == "source_file":
                 arrays.append(paths)
             elif f.name == "source_line":
