@@ -611,7 +611,7 @@ class _HitMapper:
 
 def labels_to_map(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray, dict[int, str]]:
     """``["k=v", ...]`` lists (split on the first '=') as MAP<string, string>; rows where a key
-    appears twice cannot be a map and are reported instead."""
+    appears twice, or where a label is null, cannot be a map and are reported instead."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if arr.type != pa.list_(pa.string()):
         arr = arr.cast(pa.list_(pa.string()))
@@ -625,7 +625,11 @@ def labels_to_map(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndar
     values = pc.list_element(padded, 1)
     if len(flat):
         parents = pc.list_parent_indices(arr).to_numpy().astype(np.int64)
-        codes = pc.dictionary_encode(keys).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        if flat.null_count:
+            for row in np.unique(parents[flat.is_null().to_numpy(zero_copy_only=False)]):
+                bad[row] = True
+                reasons[int(row)] = "a label that is null"
+        codes = pc.fill_null(pc.dictionary_encode(keys).indices, -1).to_numpy().astype(np.int64)
         combined = parents * (1 << 32) + codes
         if pc.count_distinct(pa.array(combined)).as_py() != len(combined):
             order = np.argsort(combined, kind="stable")
@@ -868,6 +872,77 @@ SELECT line_no, (n > {int(max_line)} OR rec IS NULL OR {fmt.suspect}) AS suspect
   {cols}
 FROM p
 """
+
+
+# First bytes of DuckDB's text of a JSON list, object or boolean
+_MAY_NOT_BE_TEXT = np.zeros(256, dtype=bool)
+_MAY_NOT_BE_TEXT[[ord("["), ord("{"), ord("t"), ord("f")]] = True
+_OPENS = np.zeros(256, dtype=bool)
+_OPENS[[ord("["), ord("{")]] = True
+_OFFSET_TYPES: dict[pa.DataType, np.dtype[Any]] = {
+    pa.string(): np.dtype(np.int32),
+    pa.large_string(): np.dtype(np.int64),
+}
+
+
+def _not_text(value: str | None) -> bool:
+    return value is not None and (value[:1] in ("[", "{") or value in ("true", "false"))
+
+
+def _texts_not_strings(chunk: pa.Array) -> np.ndarray:
+    """Rows of a text array whose value may be DuckDB's text of a JSON list, object or boolean:
+    it starts with ``[`` or ``{``, or it is ``true`` or ``false``. The first bytes are read off
+    the array's offsets with numpy (some microseconds for thousands of rows); only the few rows
+    they leave are looked at as strings."""
+    offset_type = _OFFSET_TYPES.get(chunk.type)
+    if offset_type is None:  # another text layout (string_view, dictionary)
+        return _texts_not_strings(chunk.cast(pa.large_string()))
+    n = len(chunk)
+    odd = np.zeros(n, dtype=bool)
+    _, offsets_buf, data_buf = chunk.buffers()
+    if n == 0 or data_buf is None or data_buf.size == 0:
+        return odd
+    offsets = np.frombuffer(
+        offsets_buf, dtype=offset_type, count=n + 1, offset=chunk.offset * offset_type.itemsize
+    )
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    # (an empty or null value may point past the end: clipped, and dropped by its length)
+    first = data.take(offsets[:-1], mode="clip")
+    rows = np.flatnonzero(_MAY_NOT_BE_TEXT[first])
+    lengths = offsets[rows + 1] - offsets[rows]
+    opens = _OPENS[first[rows]]
+    rows = rows[(lengths > 0) & (opens | (lengths == 4) | (lengths == 5))]
+    if rows.size:  # "tcp0" or "fast!" are fine, and a null is no value
+        odd[rows] = [_not_text(v) for v in chunk.take(rows).to_pylist()]
+    return odd
+
+
+def _labels_not_strings(chunk: pa.Array) -> np.ndarray:
+    """Rows of a list-of-labels array with an item that may not have been a ``k=v`` string: it
+    starts with ``[`` or ``{`` (a list or an object), it has no ``=`` (a number, a boolean), or
+    it is null."""
+    items = pc.list_flatten(chunk)
+    odd = pc.or_(
+        pc.or_(pc.starts_with(items, "["), pc.starts_with(items, "{")),
+        pc.invert(pc.match_substring(items, "=")),
+    )
+    rows = np.zeros(len(chunk), dtype=bool)
+    rows[pc.list_parent_indices(chunk).filter(pc.fill_null(odd, True)).to_numpy()] = True  # null: JSON null
+    return rows
+
+
+def _suspect_by_arrow(fmt: Format, out: pa.Table) -> np.ndarray:
+    """Rows that ``fmt.text_columns`` and ``fmt.ranges`` make suspect, in the query's result."""
+    suspect = np.zeros(out.num_rows, dtype=bool)
+    for name in fmt.text_columns:
+        column = out[name]
+        check = _labels_not_strings if pa.types.is_list(column.type) else _texts_not_strings
+        if column.num_chunks:
+            suspect |= np.concatenate([check(chunk) for chunk in column.chunks])
+    for name, (low, high) in fmt.ranges.items():
+        outside = pc.or_(pc.less(out[name], low), pc.greater(out[name], high))
+        suspect |= pc.fill_null(outside, False).to_numpy(zero_copy_only=False)
+    return suspect
 
 
 def _day_numbers(times: pa.ChunkedArray) -> np.ndarray:
@@ -1322,11 +1397,15 @@ class Ingester:
         when every batch read before it has been staged."""
         try:
             fmt, lines, line_nos, file_idx, out = self._parse(batch)
+            # NULL (a NULL port compared with a range) is not suspect
+            suspect = pc.fill_null(out["suspect"], False).to_numpy(zero_copy_only=False) | _suspect_by_arrow(
+                fmt, out
+            )
             with self._turn:
                 self._turn.wait_for(lambda: self._staging_seq == seq)
             # Only this batch stages now; the rest touches shared state (hit cache, row writer,
             # counters, quarantine).
-            self._stage_rows(batch, fmt, lines, line_nos, file_idx, out)
+            self._stage_rows(batch, fmt, lines, line_nos, file_idx, out, suspect)
         finally:
             with self._turn:
                 self._turn.wait_for(lambda: self._staging_seq == seq)
@@ -1371,11 +1450,10 @@ class Ingester:
         line_nos: np.ndarray,
         file_idx: np.ndarray,
         out: pa.Table,
+        suspect: np.ndarray,
     ) -> None:
         files = [item[3] for item in batch]
         count = len(lines)
-        # NULL (a NULL port compared with a range) is not suspect
-        suspect = pc.fill_null(out["suspect"], False).to_numpy(zero_copy_only=False)
         bad = np.zeros(count, dtype=bool)
         reasons: dict[int, str] = {}
         ignored = np.zeros(count, dtype=bool)

@@ -56,6 +56,15 @@ class Format:
     #: ``{"labels": ["k=v", ...]}``) and of ``policies`` (an object of the four traces, each a list
     #: of hit strings), converted by ingest once per distinct text instead of through ``columns``.
     json_columns: Mapping[str, str] = field(default_factory=dict)
+    #: Result columns, text or lists of label texts, that carry a JSON string field as written
+    #: (perhaps lower-cased or defaulted). DuckDB puts any JSON value into a VARCHAR field as its
+    #: text, so ingest makes a record suspect when such a value may not have been a string:
+    #: text that starts with ``[`` or ``{``, or is ``true`` or ``false``; a label that starts
+    #: with ``[`` or ``{``, has no ``=`` or is null. Checked on the query's Arrow result, which costs a
+    #: small part of the same test in ``suspect``.
+    text_columns: tuple[str, ...] = ()
+    #: Integer result columns and the range each must lie in, checked the same way.
+    ranges: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -155,6 +155,11 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
     return cols
 
 
+# Strings that are result columns under their own name, unchanged (see _columns).
+TEXT_COLUMNS = tuple(n for n in _STRINGS if n not in ("cluster", "generated_time", "id"))
+RANGES = {"source_port": (0, 65535), "dest_port": (0, 65535)}
+
+
 def _json_columns(d: str) -> dict[str, str]:
     return {name: f"{d}.{name}" for name in ("source_labels", "dest_labels", "policies")}
 
@@ -167,20 +172,21 @@ def _suspect(d: str) -> str:
         f"json_type({d}.{n}) NOT IN ('NULL', 'UBIGINT', 'BIGINT') OR (TRY_CAST({d}.{n} AS INTEGER) IS NULL) <> ({d}.{n} IS NULL)"
         for n in _NULLABLE_INTS
     )
-    ports = " OR ".join(
-        f"TRY_CAST({d}.{n} AS INTEGER) NOT BETWEEN 0 AND 65535" for n in ("source_port", "dest_port")
-    )
     lists = " OR ".join(f"({d}.{n} IS NOT NULL AND json_type({d}.{n}) <> 'ARRAY')" for n in _RARE_LISTS)
     # DuckDB turns any JSON value into text for a VARCHAR field: a list, an object or a boolean
-    # there is seen by its text (a string that merely looks like one passes the diagnosis).
+    # there is seen by its text (a string that merely looks like one passes the diagnosis). The
+    # strings that are result columns as they are, and the port ranges, are checked by ingest on
+    # the Arrow result (TEXT_COLUMNS, RANGES); the few that are not are checked here.
     # (prefix compares bytes: cheaper than taking the first character with left())
     texts = " OR ".join(
-        f"prefix({d}.{n}, '[') OR prefix({d}.{n}, '{{') OR {d}.{n} IN ('true', 'false')" for n in _STRINGS
+        f"prefix({d}.{n}, '[') OR prefix({d}.{n}, '{{') OR {d}.{n} IN ('true', 'false')"
+        for n in _STRINGS
+        if n not in TEXT_COLUMNS
     )
     values = f"{d}.action NOT IN {_sql_set(ACTIONS)} OR {d}.reporter NOT IN {_sql_set(REPORTERS)}"
     # Labels and policies are JSON text, checked by ingest once per distinct text.
     return (
-        f"{d} IS NULL OR {required} OR {always} OR {ints} OR {ports} OR {lists} OR {texts} OR {values}"
+        f"{d} IS NULL OR {required} OR {always} OR {ints} OR {lists} OR {texts} OR {values}"
         f" OR ({d}.process_name IS NOT NULL AND ({modern}))"
         f" OR {d}.start_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
         f" OR {d}.end_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
@@ -251,6 +257,8 @@ ENTERPRISE = Format(
     suspect=_suspect("j"),
     diagnose=diagnose_document,
     json_columns=_json_columns("j"),
+    text_columns=TEXT_COLUMNS,
+    ranges=RANGES,
 )
 
 ELASTICSEARCH = Format(
@@ -261,6 +269,8 @@ ELASTICSEARCH = Format(
     suspect=_suspect("j._source"),
     diagnose=diagnose_hit,
     json_columns=_json_columns("j._source"),
+    text_columns=TEXT_COLUMNS,
+    ranges=RANGES,
 )
 
 

@@ -199,6 +199,19 @@ GOLDMANE = Format(
     columns=_columns(),
     suspect=_suspect(),
     diagnose=diagnose,
+    # the result columns of _KEY_STRINGS, and the labels
+    text_columns=(
+        "source_name_aggr",
+        "source_namespace",
+        "dest_name_aggr",
+        "dest_namespace",
+        "dest_service_name",
+        "dest_service_namespace",
+        "dest_service_port",
+        "proto",
+        "source_labels",
+        "dest_labels",
+    ),
 )
 
 

@@ -134,6 +134,16 @@ WHISKER = Format(
     columns=COLUMNS,
     suspect=SUSPECT,
     diagnose=diagnose,
+    # the result columns of the strings that are neither times nor checked enums, and the labels
+    text_columns=(
+        "source_name_aggr",
+        "source_namespace",
+        "dest_name_aggr",
+        "dest_namespace",
+        "proto",
+        "source_labels",
+        "dest_labels",
+    ),
     record_sql="CASE WHEN starts_with(t, 'data:') THEN ltrim(t[6:]) WHEN starts_with(ltrim(t), '{') THEN t END",
     ignorable=("event:", "id:", "retry:", ":"),
 )
