@@ -71,6 +71,10 @@ DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 QUARANTINE_RAW_LIMIT = 64 * 1024
 ROWS_PER_COMMIT = 4_000_000
 ROWS_PER_ROW_GROUP = 128 * 1024
+# A day's allowed and denied rows share a row group when together they are fewer than this:
+# skipping so few rows saves a query next to nothing, while each row group costs the writer a
+# fixed amount per column (its encoders, dictionary and compression set up anew).
+MIXED_ROWS = 16 * 1024
 MAX_ROWS_QUEUED = 128 * 1024  # rows handed to the Parquet writer thread and not yet written
 MAX_CHECKPOINTS = 32
 NEWLINE_SCAN_BYTES = 256 * 1024  # newlines are looked for a piece of this size at a time
@@ -1001,7 +1005,8 @@ class _FileWriter:
     """Buffers rows per date partition and writes them into one staged Parquet file per date.
 
     Allowed and denied rows go to separate row groups, so that a query about denied traffic
-    skips the (far more numerous) allowed rows by their statistics. Writing happens on a worker
+    skips the (far more numerous) allowed rows by their statistics; a day's few rows (fewer than
+    MIXED_ROWS written at once) share one row group. Writing happens on a worker
     thread (pyarrow releases the GIL while it encodes), so that the next batch is parsed while
     this one is compressed and written."""
 
@@ -1036,10 +1041,10 @@ class _FileWriter:
         summary cannot pick them out of the encoded traces)."""
         if table.num_rows == 0:
             return
-        touched = set()
+        touched = set()  # days
         for group, part in _split(table, keys):
             key = (_iso_day(group // 2), "deny" if group % 2 else "other")
-            touched.add(key)
+            touched.add(key[0])
             self._buffers.setdefault(key, []).append(part)
             self._counts[key] = self._counts.get(key, 0) + part.num_rows
             if self._counts[key] >= ROWS_PER_ROW_GROUP:
@@ -1049,7 +1054,7 @@ class _FileWriter:
         self._summarising = self._summary_pool.submit(self._summarise, table, hits)
         # A day this batch did not touch is most likely over (Felix writes in time order): write
         # it now, so that writing overlaps with parsing instead of piling up until the end.
-        for key in [k for k in self._buffers if k not in touched]:
+        for key in [k for k in self._buffers if k[0] not in touched]:
             self._flush(key)
         # Input spread over many days must not pile up in memory: past one row group's worth in
         # all buffers together, write out the fullest.
@@ -1057,12 +1062,21 @@ class _FileWriter:
             self._flush(max(self._counts, key=lambda k: self._counts[k]))
 
     def _flush(self, key: tuple[str, str]) -> None:
-        parts = self._buffers.pop(key, [])
-        self._counts.pop(key, None)
+        """Write the rows buffered under ``key``, and with them the day's rows of the other
+        verdict if together they are fewer than MIXED_ROWS (allowed rows first)."""
+        day = key[0]
+        rows = sum(part.num_rows for part in self._buffers.get(key, []))
+        partner = (day, "deny" if key[1] == "other" else "other")
+        partner_rows = sum(part.num_rows for part in self._buffers.get(partner, []))
+        keys = [key, partner] if rows and rows + partner_rows < MIXED_ROWS else [key]
+        parts = [
+            part for k in sorted(keys, key=lambda k: k[1] == "deny") for part in self._buffers.pop(k, [])
+        ]
+        for k in keys:
+            self._counts.pop(k, None)
         if not parts:
             return
         rows = sum(part.num_rows for part in parts)
-        day = key[0]
         write = self._pool.submit(self._write, day, pa.concat_tables(parts), self._last_write.get(day))
         self._last_write[day] = write
         self._queued.append((write, rows))

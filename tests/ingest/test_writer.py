@@ -1,14 +1,21 @@
-"""The Parquet writer's queue: each file's writes in order, two files at once after the input ends."""
+"""The Parquet writer: each file's writes in order, two files at once after the input ends, and
+which rows share a row group."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import random
 import threading
 import time
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 import flowlens.ingest as ing
-from flowlens.ingest import _FileWriter
+from flowlens.ingest import _FileWriter, ingest
+from flowlens.store import Store
+from tests.ingest import records
 
 
 def test_each_files_writes_keep_their_order_while_two_files_are_written_at_once(tmp_path, monkeypatch):
@@ -70,3 +77,33 @@ def test_only_one_write_runs_while_batches_are_parsed(tmp_path, monkeypatch):
             writer._flush((day, "other"))
     writer._wait()
     assert running[1] == 1
+
+
+def test_a_days_few_rows_share_a_row_group_and_a_busy_days_verdicts_do_not(tmp_path, monkeypatch):
+    """Denied rows get row groups of their own, which a query about denied traffic picks by
+    their statistics, unless the day's rows are too few to be worth a row group each."""
+    monkeypatch.setattr(ing, "MIXED_ROWS", 100)
+    good = json.loads(records.EXAMPLE_C)
+    quiet, busy = good["start_time"], good["start_time"] + 86_400
+    docs = [
+        *({**good, "start_time": quiet, "action": "allow"} for _ in range(30)),
+        *({**good, "start_time": quiet, "action": "deny"} for _ in range(10)),
+        *({**good, "start_time": busy, "action": "allow"} for _ in range(150)),
+        *({**good, "start_time": busy, "action": "deny"} for _ in range(60)),
+    ]
+    random.Random(7).shuffle(docs)  # the verdicts of a day interleaved, as in a real log
+    log = tmp_path / "flows.log"
+    log.write_text("".join(json.dumps(doc) + "\n" for doc in docs))
+    store = Store(tmp_path / "store")
+    assert ingest(store, [str(log)]).total("rows") == len(docs)
+    groups: dict[str, list[tuple[str, str, int]]] = {}
+    for path in store.flow_files():
+        meta = pq.ParquetFile(path).metadata
+        action = meta.schema.names.index("action")
+        for i in range(meta.num_row_groups):
+            stats = meta.row_group(i).column(action).statistics
+            groups.setdefault(path.parent.name, []).append((stats.min, stats.max, meta.row_group(i).num_rows))
+    day = dt.datetime.fromtimestamp(quiet, dt.UTC).date().isoformat()
+    next_day = dt.datetime.fromtimestamp(busy, dt.UTC).date().isoformat()
+    assert groups[f"date={day}"] == [("allow", "deny", 40)]
+    assert sorted(groups[f"date={next_day}"]) == [("allow", "allow", 150), ("deny", "deny", 60)]
