@@ -126,7 +126,8 @@ def trend_chart(trend: Sequence[Mapping[str, Any]]) -> str:
         )
         if len(xs) == 1:
             ax.set_xlim(-1, 1)
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # (runs without any coverage to draw: no legend)
+            ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
         return _svg(fig, "Trend")

@@ -129,3 +129,20 @@ def test_only_the_requested_formats_are_written(tmp_path: Path, formats: tuple[s
     out = generate(Store(tmp_path / "store"), _day(), tmp_path / "reports", formats=formats)
     written = sorted(p.name for p in out.folder.iterdir())
     assert written == sorted([f"report.{f}" for f in formats] + ["state.json"])
+
+
+def test_a_trend_of_runs_without_coverage_draws_axes_without_a_legend_or_a_warning() -> None:
+    """Runs over windows without traffic have no score to draw; the chart is still drawn."""
+    import warnings
+
+    from flowlens.report.charts import trend_chart
+
+    runs = [
+        {"label": f"run {i}", "score": None, "ingress_coverage": None, "egress_coverage": None}
+        for i in range(3)
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        svg = trend_chart(runs)
+    assert "<svg" in svg
+    assert "run 2" in svg
