@@ -10,6 +10,13 @@ process that reports its own wall time and peak RSS; the jobs alternate (baselin
 baseline, flowlens) and the best of each is compared, so a busy machine hurts both alike.
 Targets: flowlens / baseline <= 1.5, peak RSS < 1.5 GB and flat from 1 M to 5 M records.
 CPU seconds are printed beside wall time: on a shared machine they are the steadier measure.
+
+    python bench/bench_ingest.py --records 200000 --instructions   # needs valgrind
+
+``--instructions`` also counts the instructions each job runs under callgrind (minus those of the
+same process that only loads its modules). A count does not drift with the machine's load, so it
+shows a change of a few percent that wall time on a shared machine hides; it is not a time (the
+two jobs run their instructions at different speeds).
 """
 
 from __future__ import annotations
@@ -17,12 +24,14 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import re
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,8 +85,9 @@ def make_log(records: int, data_dir: Path) -> Path:
     return target
 
 
-def job(kind: str, log: Path, work: Path) -> None:
-    """Run one measured job in this process and print its time and peak memory as JSON."""
+def job(kind: str, log: Path, work: Path, *, load_only: bool = False) -> None:
+    """Run one measured job in this process and print its time and peak memory as JSON
+    (``load_only``: only load its modules, for --instructions)."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     if kind == "flowlens":  # load the modules before the clock starts, as duckdb is for the baseline
@@ -86,6 +96,8 @@ def job(kind: str, log: Path, work: Path) -> None:
         import flowlens.ingest  # noqa: F401
     else:
         import duckdb
+    if load_only:
+        return
     begin = resource.getrusage(resource.RUSAGE_SELF)
     cpu_start = begin.ru_utime + begin.ru_stime
     start = time.perf_counter()
@@ -128,6 +140,49 @@ def measure(kind: str, log: Path, work: Path) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def instructions(kind: str, log: Path, work: Path, *, load_only: bool = False) -> int:
+    """Instructions one job runs under callgrind (all its threads)."""
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--job",
+        kind,
+        "--log",
+        str(log),
+        "--work",
+        str(work),
+    ]
+    out = subprocess.run([*command, "--load-only"] if load_only else command, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"valgrind failed: {out.stderr[-2000:]}")
+    counted = re.search(r"Collected : (\d+)", out.stderr)
+    if counted is None:
+        raise SystemExit(f"no instruction count in valgrind's output: {out.stderr[-2000:]}")
+    return int(counted.group(1))
+
+
+def count_instructions(log: Path, data_dir: Path) -> None:
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    runs = [(kind, load_only) for kind in ("duckdb", "flowlens") for load_only in (False, True)]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # valgrind runs a process on one core
+        found = pool.map(
+            lambda run: instructions(run[0], log, data_dir / f"work-{run[0]}-{run[1]}", load_only=run[1]),
+            runs,
+        )
+        total = dict(zip(runs, found, strict=True))
+    counts = {}
+    for kind in ("duckdb", "flowlens"):
+        counts[kind] = total[(kind, False)] - total[(kind, True)]
+        print(f"  {kind:8s} {counts[kind] / 1e9:7.2f} G instructions (module loading not counted)")
+        for load_only in (False, True):
+            shutil.rmtree(data_dir / f"work-{kind}-{load_only}", ignore_errors=True)
+    print(f"instructions: flowlens / duckdb = {counts['flowlens'] / counts['duckdb']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -138,12 +193,16 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--dir", type=Path, default=ROOT / "bench" / ".data")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions under callgrind (valgrind)"
+    )
     parser.add_argument("--job", choices=["duckdb", "flowlens"], help=argparse.SUPPRESS)
+    parser.add_argument("--load-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:
-        job(args.job, args.log, args.work)
+        job(args.job, args.log, args.work, load_only=args.load_only)
         return
     args.dir.mkdir(parents=True, exist_ok=True)
     log = make_log(args.records, args.dir)
@@ -182,6 +241,8 @@ def main() -> None:
             f"memory: {args.records:,} records peak {best['flowlens']['peak_mb']:.0f} MB; "
             f"{args.memory_records:,} records peak {result['peak_mb']:.0f} MB in {result['seconds']:.1f} s"
         )
+    if args.instructions:
+        count_instructions(log, args.dir)
     for kind in ("duckdb", "flowlens", "flowlens-big"):
         shutil.rmtree(args.dir / f"work-{kind}", ignore_errors=True)
 
