@@ -1063,7 +1063,7 @@ class _FileWriter:
 
     def _flush(self, key: tuple[str, str]) -> None:
         """Write the rows buffered under ``key``, and with them the day's rows of the other
-        verdict if together they are fewer than MIXED_ROWS (allowed rows first)."""
+        verdict if together they are fewer than MIXED_ROWS (the denied rows last)."""
         day = key[0]
         rows = sum(part.num_rows for part in self._buffers.get(key, []))
         partner = (day, "deny" if key[1] == "other" else "other")
