@@ -1411,7 +1411,7 @@ class Ingester:
         when every batch read before it has been staged."""
         try:
             fmt, lines, line_nos, file_idx, out = self._parse(batch)
-            # NULL (a NULL port compared with a range) is not suspect
+            # NULL (a NULL compared with a range or a set) is not suspect
             suspect = pc.fill_null(out["suspect"], False).to_numpy(zero_copy_only=False) | _suspect_by_arrow(
                 fmt, out
             )

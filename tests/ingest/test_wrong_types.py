@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flowlens.formats.enterprise import TEXT_COLUMNS
+from flowlens.formats import enterprise, goldmane
 from flowlens.ingest import _labels_not_strings, _texts_not_strings, ingest
 from flowlens.store import Store
 from tests.ingest import records
@@ -42,31 +42,16 @@ def _quarantined_for(tmp_path: Path, name: str, good: dict[str, Any], bad: dict[
     return [only["reason"]]
 
 
-ENTERPRISE_TEXTS = [*TEXT_COLUMNS, "cluster", "id"]
-
-
 @pytest.mark.parametrize("kind", WRONG)
-@pytest.mark.parametrize("field", ENTERPRISE_TEXTS)
+@pytest.mark.parametrize("field", enterprise._STRINGS)
 def test_an_enterprise_text_field_of_another_type_is_quarantined(tmp_path, field, kind):
     good = json.loads(records.EXAMPLE_C)
     (reason,) = _quarantined_for(tmp_path, "flows.log", good, {**good, field: WRONG[kind]})
     assert f"wrong type for field '{field}'" in reason
 
 
-GOLDMANE_KEY_TEXTS = [
-    "source_name",
-    "source_namespace",
-    "dest_name",
-    "dest_namespace",
-    "dest_service_name",
-    "dest_service_namespace",
-    "dest_service_port_name",
-    "proto",
-]
-
-
 @pytest.mark.parametrize("kind", WRONG)
-@pytest.mark.parametrize("field", GOLDMANE_KEY_TEXTS)
+@pytest.mark.parametrize("field", goldmane._KEY_STRINGS)
 def test_a_goldmane_key_text_of_another_type_is_quarantined(tmp_path, field, kind):
     good = json.loads(records.GOLDMANE_EXAMPLE)
     bad = copy.deepcopy(good)
