@@ -47,7 +47,7 @@ import xxhash
 
 from flowlens.errors import InputError, StrictModeError, UsageError
 from flowlens.formats import FORMATS, detect, get_format
-from flowlens.formats.base import Format
+from flowlens.formats.base import INT64_MAX, INT64_MIN, Format
 from flowlens.formats.hits import HitParseError, PolicyHit, hit_from_object, parse_hit
 from flowlens.schema import ARROW_SCHEMA, LABELS, POLICY_COLUMNS, POLICY_HIT, POLICY_LIST
 from flowlens.store import (
@@ -935,18 +935,61 @@ def _labels_not_strings(chunk: pa.Array) -> np.ndarray:
     return rows
 
 
-def _suspect_by_arrow(fmt: Format, out: pa.Table) -> np.ndarray:
-    """Rows that ``fmt.text_columns`` and ``fmt.ranges`` make suspect, in the query's result."""
+def _plain_ints(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The integers a column of JSON texts of integers holds, and the rows whose text is not a
+    plain integer. Each distinct odd text is read as JSON once: a whole number such as ``80.0``
+    keeps its value (the diagnosis lets it pass), anything else (a string, a boolean, a fraction,
+    an integer beyond 64 bits) is null."""
+    try:
+        return pc.cast(texts, pa.int64()), np.zeros(len(texts), dtype=bool)  # the usual case
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    encoded = pc.dictionary_encode(texts)
+    values: list[int | None] = []
+    odd: list[bool] = []
+    for text in encoded.dictionary.to_pylist():
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        plain = isinstance(value, int) and not isinstance(value, bool)
+        whole = isinstance(value, float) and value.is_integer()
+        number = int(value) if plain or whole else None
+        fits = number is not None and INT64_MIN <= number <= INT64_MAX
+        values.append(number if fits else None)
+        odd.append(not (plain and fits))
+    codes = encoded.indices
+    rows = pc.fill_null(pc.take(pa.array(odd, pa.bool_()), codes), False).to_numpy(zero_copy_only=False)
+    return pc.take(pa.array(values, pa.int64()), codes), rows
+
+
+def _check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
+    """The rows that the checks ``fmt`` declares on the query's result make suspect
+    (``text_columns``, ``json_ints``, ``not_null``, ``not_null_with``), and the result with each
+    of ``json_ints`` an integer column (null where it was not an integer in range)."""
     suspect = np.zeros(out.num_rows, dtype=bool)
+    if out.num_rows == 0:
+        return suspect, out
     for name in fmt.text_columns:
         column = out[name]
         check = _labels_not_strings if pa.types.is_list(column.type) else _texts_not_strings
-        if column.num_chunks:
-            suspect |= np.concatenate([check(chunk) for chunk in column.chunks])
-    for name, (low, high) in fmt.ranges.items():
-        outside = pc.or_(pc.less(out[name], low), pc.greater(out[name], high))
-        suspect |= pc.fill_null(outside, False).to_numpy(zero_copy_only=False)
-    return suspect
+        suspect |= np.concatenate([check(chunk) for chunk in column.chunks])
+    for name, (low, high) in fmt.json_ints.items():
+        values, odd = _plain_ints(out[name].combine_chunks())
+        outside = pc.fill_null(pc.or_(pc.less(values, low), pc.greater(values, high)), False)
+        suspect |= odd | outside.to_numpy(zero_copy_only=False)
+        values = pc.if_else(outside, pa.scalar(None, pa.int64()), values)
+        out = out.set_column(
+            out.schema.get_field_index(name), name, values.cast(ARROW_SCHEMA.field(name).type)
+        )
+    for name in fmt.not_null:
+        suspect |= out[name].is_null().to_numpy(zero_copy_only=False)
+    for name, together in fmt.not_null_with.items():
+        present = out[name].is_valid().to_numpy(zero_copy_only=False)
+        if present.any():
+            for other in together:
+                suspect |= present & out[other].is_null().to_numpy(zero_copy_only=False)
+    return suspect, out
 
 
 def _day_numbers(times: pa.ChunkedArray) -> np.ndarray:
@@ -959,6 +1002,7 @@ def _day_numbers(times: pa.ChunkedArray) -> np.ndarray:
 # by; none for the values inside labels and traces, which no reader prunes by (they cost about
 # a tenth of the writing time).
 _STATISTICS = [f.name for f in ARROW_SCHEMA if not pa.types.is_nested(f.type)]
+
 
 
 def _write_keys(start_time: pa.ChunkedArray, action: pa.ChunkedArray) -> np.ndarray:
@@ -1411,10 +1455,9 @@ class Ingester:
         when every batch read before it has been staged."""
         try:
             fmt, lines, line_nos, file_idx, out = self._parse(batch)
-            # NULL (a NULL compared with a range or a set) is not suspect
-            suspect = pc.fill_null(out["suspect"], False).to_numpy(zero_copy_only=False) | _suspect_by_arrow(
-                fmt, out
-            )
+            checked, out = _check_by_arrow(fmt, out)
+            # NULL (a NULL compared with a set) is not suspect
+            suspect = pc.fill_null(out["suspect"], False).to_numpy(zero_copy_only=False) | checked
             with self._turn:
                 self._turn.wait_for(lambda: self._staging_seq == seq)
             # Only this batch stages now; the rest touches shared state (hit cache, row writer,

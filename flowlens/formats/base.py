@@ -4,9 +4,11 @@ A format turns one input record (a JSON text) into the canonical columns of
 :mod:`flowlens.schema`. The fast path is SQL run by DuckDB over a batch of lines: ``structure`` is
 the ``json_transform`` structure that parses a record once, ``columns`` are the SQL expressions
 that map the parsed struct (``j``) to canonical columns, and ``suspect`` is a cheap SQL condition
-that is true for every record that *might* be bad. Only suspect records are looked at one by one,
-in Python, by ``diagnose``, which either names what is wrong (the record is quarantined with that
-reason) or returns ``None`` (the record is fine, e.g. an old record without optional keys).
+that, with the checks the format declares on the query's Arrow result (``text_columns``,
+``json_ints``, ``not_null``, ``not_null_with``), is true for every record that *might* be bad. Only
+suspect records are looked at one by one, in Python, by ``diagnose``, which either names what is
+wrong (the record is quarantined with that reason) or returns ``None`` (the record is fine, e.g.
+an old record without optional keys).
 
 Label columns come out of the SQL as lists of ``k=v`` strings and policy columns as lists of raw
 hit texts (a hit string, or the JSON text of a Goldmane/Whisker hit object); :mod:`flowlens.ingest`
@@ -63,8 +65,18 @@ class Format:
     #: with ``[`` or ``{``, has no ``=`` or is null. Checked on the query's Arrow result, which costs a
     #: small part of the same test in ``suspect``.
     text_columns: tuple[str, ...] = ()
-    #: Integer result columns and the range each must lie in, checked the same way.
-    ranges: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: Result columns that hold the JSON text of an integer field (a field the structure reads
+    #: as JSON, because null is a valid value there and a value of the wrong type must not pass
+    #: for null), each with the range its value must lie in. Ingest turns them into integers on
+    #: the query's Arrow result: a text that is not a plain integer (a string, a boolean, a
+    #: fraction) or a value out of range makes the record suspect.
+    json_ints: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: Result columns that no valid record leaves null (a field that is missing, of the wrong
+    #: type or out of range is null there): a null makes the record suspect.
+    not_null: tuple[str, ...] = ()
+    #: Result columns that must not be null where another result column is not null (fields
+    #: Calico writes together): ``{column: columns}``.
+    not_null_with: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

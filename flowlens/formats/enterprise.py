@@ -151,13 +151,20 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
     for name in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS:
         cols[name] = f"{d}.{name}"
     for name in _NULLABLE_INTS:
-        cols[name] = f"TRY_CAST({d}.{name} AS INTEGER)"
+        cols[name] = f"{d}.{name}"  # JSON text, made an integer by ingest (JSON_INTS)
     return cols
 
 
 # Strings that are result columns under their own name, unchanged (see _columns).
 TEXT_COLUMNS = tuple(n for n in _STRINGS if n not in ("cluster", "generated_time", "id"))
-RANGES = {"source_port": (0, 65535), "dest_port": (0, 65535)}
+JSON_INTS = {
+    "source_port": (0, 65535),
+    "dest_port": (0, 65535),
+    "dest_service_port_num": (-(2**31), 2**31 - 1),
+}
+# Result columns under the field's own name; start_time and end_time are null out of range too.
+NOT_NULL = REQUIRED + _ALWAYS_INTS
+NOT_NULL_WITH = {"process_name": _MODERN_INTS}
 
 
 def _json_columns(d: str) -> dict[str, str]:
@@ -165,19 +172,13 @@ def _json_columns(d: str) -> dict[str, str]:
 
 
 def _suspect(d: str) -> str:
-    always = " OR ".join(f"{d}.{n} IS NULL" for n in _ALWAYS_INTS)
-    modern = " OR ".join(f"{d}.{n} IS NULL" for n in _MODERN_INTS)
-    required = " OR ".join(f"{d}.{n} IS NULL" for n in REQUIRED)
-    ints = " OR ".join(
-        f"json_type({d}.{n}) NOT IN ('NULL', 'UBIGINT', 'BIGINT') OR (TRY_CAST({d}.{n} AS INTEGER) IS NULL) <> ({d}.{n} IS NULL)"
-        for n in _NULLABLE_INTS
-    )
     lists = " OR ".join(f"({d}.{n} IS NOT NULL AND json_type({d}.{n}) <> 'ARRAY')" for n in _RARE_LISTS)
     # DuckDB turns any JSON value into text for a VARCHAR field: a list, an object or a boolean
     # there is seen by its text (a string that merely looks like one passes the diagnosis). The
-    # strings that are result columns as they are, and the port ranges, are checked by ingest on
-    # the Arrow result (TEXT_COLUMNS, RANGES); the few that are not are checked here.
-    # (prefix compares bytes: cheaper than taking the first character with left())
+    # strings that are result columns as they are, the ports and the fields that must not be null
+    # are checked by ingest on the Arrow result (TEXT_COLUMNS, JSON_INTS, NOT_NULL, NOT_NULL_WITH);
+    # the rest is checked here. (prefix compares bytes: cheaper than taking the first character
+    # with left())
     texts = " OR ".join(
         f"prefix({d}.{n}, '[') OR prefix({d}.{n}, '{{') OR {d}.{n} IN ('true', 'false')"
         for n in _STRINGS
@@ -185,12 +186,7 @@ def _suspect(d: str) -> str:
     )
     values = f"{d}.action NOT IN {_sql_set(ACTIONS)} OR {d}.reporter NOT IN {_sql_set(REPORTERS)}"
     # Labels and policies are JSON text, checked by ingest once per distinct text.
-    return (
-        f"{d} IS NULL OR {required} OR {always} OR {ints} OR {lists} OR {texts} OR {values}"
-        f" OR ({d}.process_name IS NOT NULL AND ({modern}))"
-        f" OR {d}.start_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
-        f" OR {d}.end_time NOT BETWEEN 0 AND {MAX_EPOCH_SECONDS}"
-    )
+    return f"{d} IS NULL OR {lists} OR {texts} OR {values}"
 
 
 def diagnose_document(doc: Any) -> str | None:
@@ -258,7 +254,9 @@ ENTERPRISE = Format(
     diagnose=diagnose_document,
     json_columns=_json_columns("j"),
     text_columns=TEXT_COLUMNS,
-    ranges=RANGES,
+    json_ints=JSON_INTS,
+    not_null=NOT_NULL,
+    not_null_with=NOT_NULL_WITH,
 )
 
 ELASTICSEARCH = Format(
@@ -270,7 +268,9 @@ ELASTICSEARCH = Format(
     diagnose=diagnose_hit,
     json_columns=_json_columns("j._source"),
     text_columns=TEXT_COLUMNS,
-    ranges=RANGES,
+    json_ints=JSON_INTS,
+    not_null=NOT_NULL,
+    not_null_with=NOT_NULL_WITH,
 )
 
 

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flowlens.formats import enterprise, goldmane
-from flowlens.ingest import _labels_not_strings, _texts_not_strings, ingest
+from flowlens.ingest import _labels_not_strings, _plain_ints, _texts_not_strings, ingest
 from flowlens.store import Store
 from tests.ingest import records
 from tests.ingest.conftest import quarantine_of, rows_of
@@ -140,3 +140,102 @@ def test_the_text_check_follows_the_rule_on_any_layout(values, start, text_type)
 def test_the_label_check_follows_the_rule(rows, start):
     array = pa.array(rows, pa.list_(pa.string()))[start:]
     assert _labels_not_strings(array).tolist() == [_label_rule(r) for r in rows[start:]]
+
+
+# --- integers read as JSON text (ports), and fields that must not be null ----------------------
+
+PORT_VALUES = {
+    "a string": ("80", False),
+    "a boolean": (True, False),
+    "a fraction": (80.5, False),
+    "a list": ([80], False),
+    "an object": ({"port": 80}, False),
+    "a negative number": (-1, False),
+    "a number over 65535": (70000, False),
+    "an integer beyond 64 bits": (2**64, False),
+    "a whole number written with a fraction": (80.0, True),  # the diagnosis lets it pass as 80
+    "null": (None, True),
+    "zero": (0, True),
+    "the highest port": (65535, True),
+}
+
+
+@pytest.mark.parametrize("field", ["source_port", "dest_port", "dest_service_port_num"])
+@pytest.mark.parametrize("case", PORT_VALUES)
+def test_a_port_is_stored_only_when_it_is_an_integer_in_range(tmp_path, field, case):
+    value, stored = PORT_VALUES[case]
+    if field == "dest_service_port_num" and case in ("a negative number", "a number over 65535"):
+        stored = True  # a service port number is only bound to 32 bits
+    good = json.loads(records.EXAMPLE_C)
+    store, summary = _ingest(tmp_path, "flows.log", [good, {**good, field: value}, good])
+    assert summary.balanced
+    if stored:
+        assert (summary.total("rows"), summary.total("quarantined")) == (3, 0)
+        (row,) = rows_of(store, f"SELECT {field} FROM f WHERE source_line = 2")
+        assert row[field] == (None if value is None else int(value))
+    else:
+        assert (summary.total("rows"), summary.total("quarantined")) == (2, 1)
+        (only,) = quarantine_of(store)
+        assert only["source_line"] == 2
+        assert f"'{field}'" in only["reason"]
+
+
+def test_a_service_port_number_beyond_32_bits_is_quarantined(tmp_path):
+    good = json.loads(records.EXAMPLE_C)
+    (reason,) = _quarantined_for(tmp_path, "flows.log", good, {**good, "dest_service_port_num": 2**31})
+    assert "field 'dest_service_port_num' out of range" in reason
+
+
+@pytest.mark.parametrize("field", [*enterprise.REQUIRED, "bytes_in", "num_flows"])
+@pytest.mark.parametrize("value", ["many", None, [1]])
+def test_a_required_field_or_counter_that_is_not_a_number_or_missing_is_looked_at(tmp_path, field, value):
+    """A required field or counter that reads as null is suspect: the diagnosis decides (a
+    required field must be there; any field must have its type)."""
+    good = json.loads(records.EXAMPLE_C)
+    store, summary = _ingest(tmp_path, "flows.log", [good, {**good, field: value}])
+    assert summary.balanced
+    if field in enterprise.REQUIRED and value is None:
+        assert f"missing required field '{field}'" in quarantine_of(store)[0]["reason"]
+    elif value is None:  # a counter left out by an old Calico: stored as null
+        assert summary.total("rows") == 2
+        assert rows_of(store, f"SELECT {field} FROM f WHERE source_line = 2")[0][field] is None
+    else:
+        (only,) = quarantine_of(store)
+        assert only["source_line"] == 2
+        assert f"'{field}'" in only["reason"]
+
+
+def test_process_counters_must_come_with_the_process_name(tmp_path):
+    """Calico writes the process and TCP counters together with process_name: a record that has
+    the name but a counter of the wrong type is looked at and quarantined."""
+    good = json.loads(records.EXAMPLE_C)
+    modern = {**good, "process_name": "nginx", **{k: 1 for k in enterprise._MODERN_INTS}}
+    bad = {**modern, "tcp_mean_mss": "wide"}
+    (reason,) = _quarantined_for(tmp_path, "flows.log", modern, bad)
+    assert "wrong type for field 'tcp_mean_mss'" in reason
+
+
+@given(
+    texts=st.lists(
+        st.one_of(
+            st.none(),
+            st.integers(-(2**70), 2**70).map(str),
+            st.sampled_from(['"80"', "true", "false", "80.0", "-0", "1.5", "[80]", "{}", "1e3", "null"]),
+        ),
+        max_size=30,
+    )
+)
+def test_the_integer_reading_follows_json(texts):
+    """_plain_ints against json.loads: a plain integer within 64 bits is read as itself and not
+    odd; a whole number with a fraction keeps its value but is odd; anything else is odd and
+    null; a null stays null and is not odd."""
+    values, odd = _plain_ints(pa.array(texts, pa.string()))
+    expected_values, expected_odd = [], []
+    for text in texts:
+        value = None if text is None else json.loads(text)
+        plain = isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+        whole = isinstance(value, float) and value.is_integer()
+        expected_values.append(value if plain else int(value) if whole else None)
+        expected_odd.append(text is not None and not plain)
+    assert values.to_pylist() == expected_values
+    assert odd.tolist() == expected_odd
