@@ -107,3 +107,29 @@ def test_a_days_few_rows_share_a_row_group_and_a_busy_days_verdicts_do_not(tmp_p
     next_day = dt.datetime.fromtimestamp(busy, dt.UTC).date().isoformat()
     assert groups[f"date={day}"] == [("allow", "deny", 40)]
     assert sorted(groups[f"date={next_day}"]) == [("allow", "allow", 150), ("deny", "deny", 60)]
+
+
+def test_each_column_is_written_with_the_encoding_chosen_for_it(tmp_path):
+    """Times and line numbers take delta encoding, counters are plain, and every other leaf,
+    nested ones included, keeps its dictionary. The leaf paths flowlens names must be the ones
+    in the file: a misspelt path would quietly lose that leaf its dictionary."""
+    good = json.loads(records.EXAMPLE_C)
+    log = tmp_path / "flows.log"
+    log.write_text("".join(json.dumps({**good, "bytes_in": n}) + "\n" for n in range(50)))
+    store = Store(tmp_path / "store")
+    assert ingest(store, [str(log)]).total("rows") == 50
+    (path,) = store.flow_files()
+    meta = pq.ParquetFile(path).metadata
+    chunks = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
+    assert sorted(c.path_in_schema for c in chunks) == sorted(
+        ing._DICTIONARY_COLUMNS + list(ing._DELTA_COLUMNS) + list(ing._PLAIN_COLUMNS)
+    )
+    for chunk in chunks:
+        encodings = set(chunk.encodings)
+        if chunk.path_in_schema in ing._DELTA_COLUMNS:
+            assert "DELTA_BINARY_PACKED" in encodings, chunk.path_in_schema
+        elif chunk.path_in_schema in ing._PLAIN_COLUMNS:
+            assert "RLE_DICTIONARY" not in encodings and "PLAIN" in encodings, chunk.path_in_schema
+        elif chunk.physical_type != "BOOLEAN":  # Parquet has no dictionary for booleans
+            assert "RLE_DICTIONARY" in encodings, chunk.path_in_schema
+    assert len(ing._DICTIONARY_COLUMNS) > 90  # the nested leaves are among them
