@@ -7,6 +7,8 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
+
 from flowlens.formats import detect
 from tests.ingest import records
 from tests.ingest.conftest import rows_of
@@ -242,3 +244,43 @@ def test_times_without_an_offset_are_read_as_utc_whatever_the_local_time_zone(
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_each_record_keeps_its_own_cluster_and_one_without_gets_the_default(tmp_path, store, run):
+    doc = json.loads(records.EXAMPLE_C)
+    docs = [{**doc, "cluster": "eu-1"}, doc, {**doc, "cluster": "us-2"}, {**doc, "cluster": None}]
+    log = _write(tmp_path / "flows.log", "\n".join(json.dumps(d) for d in docs))
+    run(log, default_cluster="home")
+    stored = rows_of(store, "SELECT cluster FROM f ORDER BY source_line")
+    assert [r["cluster"] for r in stored] == ["eu-1", "home", "us-2", "home"]
+
+
+@pytest.mark.parametrize("record", [records.GOLDMANE_EXAMPLE, json.dumps(records.WHISKER_ITEM)])
+def test_goldmane_and_whisker_records_take_the_cluster_option_or_the_default(tmp_path, store, run, record):
+    log = _write(tmp_path / "flows.ndjson", record)
+    run(log)
+    # (other bytes: the same first line would be taken for the file read before, grown)
+    run(_write(tmp_path / "again.ndjson", f"{record} \n{record}  "), cluster="lab")
+    stored = rows_of(store, "SELECT cluster FROM f ORDER BY source_file, source_line")
+    assert sorted(r["cluster"] for r in stored) == ["default", "lab", "lab"]
+
+
+def test_times_out_of_range_read_as_missing_and_the_elasticsearch_timestamp_is_kept(tmp_path, store, run):
+    doc = json.loads(records.EXAMPLE_C)
+    docs = [
+        {**doc, "@timestamp": 1675469001123},
+        {**doc, "@timestamp": -5},  # not a time: no es_timestamp, the record is kept
+        {**doc, "end_time": 253_402_300_800},  # after the year 9999: quarantined
+        {**doc, "start_time": 0, "end_time": 253_402_300_799},  # the very edges are kept
+    ]
+    log = _write(tmp_path / "flows.log", "\n".join(json.dumps(d) for d in docs))
+    summary = run(log)
+    assert (summary.total("rows"), summary.total("quarantined")) == (3, 1)
+    stored = rows_of(
+        store, "SELECT source_line, start_time, end_time, es_timestamp FROM f ORDER BY source_line"
+    )
+    assert [r["source_line"] for r in stored] == [1, 2, 4]
+    assert stored[0]["es_timestamp"] == dt.datetime(2023, 2, 4, 0, 3, 21, 123000, tzinfo=UTC)
+    assert stored[1]["es_timestamp"] is None
+    assert stored[2]["start_time"] == dt.datetime(1970, 1, 1, tzinfo=UTC)
+    assert stored[2]["end_time"] == dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
