@@ -110,9 +110,9 @@ def test_a_days_few_rows_share_a_row_group_and_a_busy_days_verdicts_do_not(tmp_p
 
 
 def test_each_column_is_written_with_the_encoding_chosen_for_it(tmp_path):
-    """Times and line numbers take delta encoding, counters are plain, and every other leaf,
-    nested ones included, keeps its dictionary. The leaf paths flowlens names must be the ones
-    in the file: a misspelt path would quietly lose that leaf its dictionary."""
+    """Times, line numbers and counters are plain, and every other leaf, nested ones included,
+    keeps its dictionary; no encoding that an older reader may lack. The leaf paths flowlens names
+    must be the ones in the file: a misspelt path would quietly lose that leaf its dictionary."""
     good = json.loads(records.EXAMPLE_C)
     log = tmp_path / "flows.log"
     log.write_text("".join(json.dumps({**good, "bytes_in": n}) + "\n" for n in range(50)))
@@ -122,13 +122,12 @@ def test_each_column_is_written_with_the_encoding_chosen_for_it(tmp_path):
     meta = pq.ParquetFile(path).metadata
     chunks = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
     assert sorted(c.path_in_schema for c in chunks) == sorted(
-        ing._DICTIONARY_COLUMNS + list(ing._DELTA_COLUMNS) + list(ing._PLAIN_COLUMNS)
+        ing._DICTIONARY_COLUMNS + list(ing._PLAIN_COLUMNS)
     )
     for chunk in chunks:
         encodings = set(chunk.encodings)
-        if chunk.path_in_schema in ing._DELTA_COLUMNS:
-            assert "DELTA_BINARY_PACKED" in encodings, chunk.path_in_schema
-        elif chunk.path_in_schema in ing._PLAIN_COLUMNS:
+        assert encodings <= {"PLAIN", "RLE", "RLE_DICTIONARY"}, chunk.path_in_schema
+        if chunk.path_in_schema in ing._PLAIN_COLUMNS:
             assert "RLE_DICTIONARY" not in encodings and "PLAIN" in encodings, chunk.path_in_schema
         elif chunk.physical_type != "BOOLEAN":  # Parquet has no dictionary for booleans
             assert "RLE_DICTIONARY" in encodings, chunk.path_in_schema
