@@ -203,13 +203,10 @@ def diagnose_document(doc: Any) -> str | None:
         reason = check_range(doc, name, 0, MAX_EPOCH_SECONDS)
         if reason:
             return reason
-    for name in ("source_port", "dest_port"):
-        reason = check_range(doc, name, 0, 65535)
+    for name, (low, high) in JSON_INTS.items():
+        reason = check_range(doc, name, low, high)
         if reason:
             return reason
-    reason = check_range(doc, "dest_service_port_num", -(2**31), 2**31 - 1)
-    if reason:
-        return reason
     for name in ("source_labels", "dest_labels"):
         value = doc.get(name)
         reason = check_labels(value.get("labels") if isinstance(value, dict) else None, name)
