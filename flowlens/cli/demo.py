@@ -1,4 +1,4 @@
-"""CLI commands: ``demo`` (the main job on the bundled sample) and ``version``."""
+"""CLI command ``demo``: the main job on the sample cluster, end to end."""
 
 from __future__ import annotations
 
@@ -135,10 +135,3 @@ def register(app: typer.Typer) -> None:
             f"  coverage report (HTML, Markdown, JSON):          {reports}/latest/ (index: {reports}/index.html)"
         )
         err("Next: flowlens queries | flowlens query denied --help | flowlens explain --help")
-
-    @app.command("version")
-    def version_cmd() -> None:
-        """Print the flowlens version."""
-        from flowlens import __version__
-
-        typer.echo(__version__)
