@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python bench/bench_simulate.py
 	$(BIN)/python bench/bench_suggest.py
 	$(BIN)/python bench/bench_report.py
+	$(BIN)/python bench/bench_demo_sample.py
 
 clean:
 	rm -rf .flowlens reports/*/ build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
