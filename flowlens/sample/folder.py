@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 from flowlens.sample.generate import DEFAULT_DAYS, SampleOptions, SampleSummary, write_sample
@@ -32,15 +31,11 @@ def _copy_manifests(src: Path, dst: Path) -> None:
 
 
 def write_sample_folder(
-    model: ClusterModel,
-    out: Path,
-    options: SampleOptions,
-    decide: Decide | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    model: ClusterModel, out: Path, options: SampleOptions, decide: Decide | None = None
 ) -> SampleSummary:
-    """Write the logs of every requested format, then ``inventory.yaml``, ``policies/`` and
-    ``cluster.yaml`` (the model itself) into ``out``."""
-    summary = write_sample(model, out, options, decide, progress)
+    """Write the logs of every requested format (:func:`write_sample`), then ``inventory.yaml``,
+    ``policies/`` and ``cluster.yaml`` (the model itself) into ``out``."""
+    summary = write_sample(model, out, options, decide)
     (out / "inventory.yaml").write_text(render_inventory(model), encoding="utf-8")
     if model.policies_dir is not None:
         _copy_manifests(model.policies_dir, out / "policies")
