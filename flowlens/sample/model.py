@@ -464,9 +464,7 @@ def load_model(path: str | Path | None = None) -> ClusterModel:
     except OSError as exc:
         raise InputError(f"cannot read the cluster model {p}: {exc.strerror}") from None
     try:
-        # libyaml's safe loader when PyYAML has it (its wheels do): the same safe constructors,
-        # six times faster, which keeps `flowlens demo`'s generated sample under a second.
-        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+        doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InputError(f"{p} is not valid YAML: {exc}") from None
     return parse_model(doc, p.resolve())
