@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install dev demo test check fmt lint type bench clean
+.PHONY: install dev demo test check fmt lint type bench dist image clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -42,6 +42,17 @@ bench: install
 	$(BIN)/python bench/bench_simulate.py
 	$(BIN)/python bench/bench_suggest.py
 	$(BIN)/python bench/bench_report.py
+	$(BIN)/python bench/bench_demo_sample.py
+
+# the release files (wheel and sdist) in dist/, checked as PyPI would
+dist: dev
+	rm -rf dist/flowlens-*
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/flowlens-*
+
+# the container image as an OCI archive in dist/image/ (root; Debian's mmdebstrap and umoci)
+image:
+	deploy/image/build --out dist/image
 
 clean:
 	rm -rf .flowlens reports/*/ build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

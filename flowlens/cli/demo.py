@@ -1,7 +1,14 @@
-"""CLI commands: ``demo`` (the main job on the bundled sample) and ``version``."""
+"""CLI command ``demo``: the main job on the sample cluster, end to end.
+
+The sample is ``./sample_logs`` in a flowlens checkout; anywhere else (after ``pip install``) the
+demo generates the same cluster's logs into the folder given with ``--sample``, or into a new
+temporary folder, and says where.
+"""
 
 from __future__ import annotations
 
+import tempfile
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -44,21 +51,56 @@ def _sample_days(sample: Path) -> tuple[str, str]:
     ).isoformat()
 
 
+CHECKOUT_SAMPLE = Path("sample_logs")
+
+
+def _sample_folder(option: Path | None) -> Path:
+    """The sample to run on: ``--sample``, else ./sample_logs, else a generated one."""
+    if option is None and (CHECKOUT_SAMPLE / "enterprise").is_dir():
+        return CHECKOUT_SAMPLE
+    if option is not None and (option / "enterprise").is_dir():
+        return option
+    if option is not None and option.exists() and (not option.is_dir() or any(option.iterdir())):
+        raise UsageError(
+            f"--sample {option} is not a sample folder (it has no enterprise/ folder): pass a sample "
+            "(`flowlens sample --out DIR` writes one), or a new or empty folder to generate it there"
+        )
+    from flowlens.cli.sample import fewer_collections
+    from flowlens.sample import write_bundled_sample
+
+    where = option if option is not None else Path(tempfile.mkdtemp(prefix="flowlens-demo-"))
+    begin = time.perf_counter()
+    fewer_collections()
+    summary = write_bundled_sample(where)
+    err(
+        f"flowlens demo: generated the sample cluster ({summary.records} Calico Enterprise flow "
+        f"records, {summary.start:%Y-%m-%d %H:%M} to {summary.end:%Y-%m-%d %H:%M} UTC) into {where} "
+        f"in {time.perf_counter() - begin:.1f} s"
+    )
+    return where
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
     @app.command("demo")
     def demo_cmd(
         sample: Annotated[
-            Path, typer.Option(help="The sample folder: logs, inventory.yaml and policies/.")
-        ] = Path("sample_logs"),
+            Path | None,
+            typer.Option(
+                help="The sample folder (logs, inventory.yaml, policies/). Default: ./sample_logs in "
+                "a flowlens checkout, else a new temporary folder the sample is generated into. A new "
+                "or empty folder given here gets the generated sample.",
+                show_default=False,
+            ),
+        ] = None,
         store: StoreOpt = None,
         reports: Annotated[
             Path, typer.Option(help="Where the report and the suggestion are written.")
         ] = Path("reports"),
         rows: Annotated[int, typer.Option(help="Rows to show per query.")] = 10,
     ) -> None:
-        """The main job on the bundled sample cluster, end to end.
+        """The main job on the sample cluster, end to end, in any folder.
 
         Ingests the sample's Calico Enterprise flow logs, then shows what is denied, what is
         unexpectedly allowed, the least-privilege policy suggested for the production namespace
@@ -66,11 +108,7 @@ def register(app: typer.Typer) -> None:
         segmentation coverage report. Works whatever today's date is: every window is the
         sample's own.
         """
-        if not (sample / "enterprise").is_dir():
-            raise UsageError(
-                f"no sample at {sample}: run the demo from the flowlens checkout, or pass --sample DIR "
-                "(create one with `flowlens sample --out DIR`)"
-            )
+        sample = _sample_folder(sample)
         target = resolve_store(store)
         since, until = _sample_days(sample)
         policies = str(sample / "policies")
@@ -135,10 +173,3 @@ def register(app: typer.Typer) -> None:
             f"  coverage report (HTML, Markdown, JSON):          {reports}/latest/ (index: {reports}/index.html)"
         )
         err("Next: flowlens queries | flowlens query denied --help | flowlens explain --help")
-
-    @app.command("version")
-    def version_cmd() -> None:
-        """Print the flowlens version."""
-        from flowlens import __version__
-
-        typer.echo(__version__)

@@ -5,9 +5,11 @@
 * :mod:`flowlens.sample.traffic`: the simulation (Felix's intervals, reporters, aggregation);
 * :mod:`flowlens.sample.decide`: decisions from the policy engine;
 * :mod:`flowlens.sample.render`: Enterprise, Elasticsearch, Goldmane and Whisker encodings;
-* :mod:`flowlens.sample.generate`: streaming generation and the files on disk.
+* :mod:`flowlens.sample.generate`: streaming generation and the files on disk;
+* :mod:`flowlens.sample.folder`: a whole sample folder (logs, inventory, policies, model).
 """
 
+from flowlens.sample.folder import BUNDLED_START, write_bundled_sample, write_sample_folder
 from flowlens.sample.generate import (
     DEFAULT_DAYS,
     DEFAULT_SEED,
@@ -27,6 +29,7 @@ from flowlens.sample.model import DEFAULT_MODEL, ClusterModel, load_model, parse
 from flowlens.sample.traffic import Verdict, declared_decisions
 
 __all__ = [
+    "BUNDLED_START",
     "DEFAULT_DAYS",
     "DEFAULT_MODEL",
     "DEFAULT_SEED",
@@ -46,5 +49,7 @@ __all__ = [
     "load_model",
     "parse_model",
     "render_inventory",
+    "write_bundled_sample",
     "write_sample",
+    "write_sample_folder",
 ]
