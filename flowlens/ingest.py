@@ -56,10 +56,12 @@ from flowlens.store import (
     configure_session,
     duckdb_connection,
     new_ingest_id,
+    open_writer,
     quarantine_schema,
+    summary_path,
 )
-from flowlens.summary import backfill as backfill_summaries
-from flowlens.summary import deciding_hits, summarise_table, summary_path
+from flowlens.store.summaries import backfill as backfill_summaries
+from flowlens.store.summaries import deciding_hits, summarise_table
 
 BLOCK_BYTES = 16 * 1024 * 1024
 BATCH_BYTES = 64 * 1024 * 1024
@@ -1249,7 +1251,8 @@ class Ingester:
         # DuckDB's threads (by default as many as it finds cores for this process) shared by the
         # batches parsed at once
         self.con = duckdb_connection(options.threads)
-        threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
+        setting = self.con.execute("SELECT current_setting('threads')").fetchone()
+        threads = int(setting[0]) if setting else 1
         self._parallel = max(1, min(MAX_BATCHES_IN_FLIGHT, threads))
         self.con.execute(f"SET threads = {max(1, threads // self._parallel)}")  # an int: no values
         self.hits = _HitMapper()
@@ -1914,7 +1917,7 @@ def ingest(
     started = time.perf_counter()
     ingest_id = new_ingest_id(now or dt.datetime.now(dt.UTC))
     summary = IngestSummary(ingest_id=ingest_id, store=str(store.root), passed_over=passed)
-    with store.writer() as writer:
+    with open_writer(store) as writer:
         summary.recovered = writer.recovered
         run = Ingester(writer, options, ingest_id, progress)
         try:
