@@ -167,18 +167,20 @@ def test_a_second_writer_is_refused_with_a_clear_message(tmp_path, store, run):
 _KILL_SCRIPT = """
 import sys
 from pathlib import Path
-import flowlens.ingest as ing
+import flowlens.ingest.sources, flowlens.ingest.writer
+from flowlens.ingest import ingest
+from flowlens.ingest.pipeline import Ingester
 from flowlens.store import Store
-ing.BLOCK_BYTES = 4096      # many small blocks
-ing.ROWS_PER_ROW_GROUP = 64
-orig = ing.Ingester._process
+flowlens.ingest.sources.BLOCK_BYTES = 4096      # many small blocks
+flowlens.ingest.writer.ROWS_PER_ROW_GROUP = 64
+orig = Ingester._process
 def slow(self, *a, **k):
     n = orig(self, *a, **k)
     print("progress", flush=True)
     import time; time.sleep(0.05)
     return n
-ing.Ingester._process = slow
-ing.ingest(Store(Path(sys.argv[1])), [sys.argv[2]])
+Ingester._process = slow
+ingest(Store(Path(sys.argv[1])), [sys.argv[2]])
 """
 
 
