@@ -23,6 +23,15 @@ def _library_modules() -> list[str]:
     return sorted(names)
 
 
+def _python(code: str) -> str:
+    """What ``code`` prints when run by a fresh interpreter (which must succeed)."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def test_every_library_module_imports_without_loading_typer():
     modules = _library_modules()
     assert "flowlens.ingest" in modules and "flowlens.store" in modules
@@ -34,11 +43,7 @@ def test_every_library_module_imports_without_loading_typer():
         "    assert 'rich' not in sys.modules, name\n"
         "print('ok')\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert _python(code) == "ok"
 
 
 def test_library_code_neither_prints_nor_exits_nor_reads_the_environment():
@@ -214,8 +219,4 @@ def test_opening_a_store_loads_neither_pyarrow_nor_numpy_nor_duckdb():
         "import flowlens.store\n"
         "print(sorted(m for m in ('duckdb', 'numpy', 'pyarrow') if m in sys.modules))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert _python(code) == "[]"
