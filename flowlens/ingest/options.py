@@ -10,6 +10,8 @@ DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class IngestOptions:
+    """How to ingest (the options of ``flowlens ingest``)."""
+
     format: str | None = None  # None: detect per file
     cluster: str | None = None  # overrides the record's own cluster
     default_cluster: str = "default"
