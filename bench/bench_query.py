@@ -42,7 +42,7 @@ from flowlens.engine import connect  # noqa: E402
 from flowlens.formats.hits import parse_hit  # noqa: E402
 from flowlens.schema import ARROW_SCHEMA  # noqa: E402
 from flowlens.store import Store  # noqa: E402
-from flowlens.summary import summarise_store  # noqa: E402
+from flowlens.store.summaries import summarise_store  # noqa: E402
 
 DAYS = 7
 DAY0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)

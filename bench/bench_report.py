@@ -40,7 +40,7 @@ from flowlens.report import generate
 from flowlens.report.window import Window
 from flowlens.schema import ARROW_SCHEMA
 from flowlens.store import Store
-from flowlens.summary import summarise_store
+from flowlens.store.summaries import summarise_store
 
 DAYS = 7
 START = dt.datetime(2026, 11, 18, tzinfo=dt.UTC)

@@ -47,7 +47,7 @@ import pyarrow as pa
 from flowlens.errors import QueryError, StoreError, UsageError
 from flowlens.schema import ARROW_SCHEMA, PARTITION_COLUMN
 from flowlens.store import Store, duckdb_connection
-from flowlens.summary import SUMMARY_COLUMNS, summary_path, summary_sql
+from flowlens.store.summaries import SUMMARY_COLUMNS, summary_path, summary_sql
 
 #: The full schema of the ``flows`` view: the stored columns, then the ``date`` partition column.
 FLOWS_SCHEMA = ARROW_SCHEMA.append(pa.field(PARTITION_COLUMN.name, PARTITION_COLUMN.type))

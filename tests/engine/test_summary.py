@@ -1,4 +1,4 @@
-"""flowlens.summary and the engine's flow_summary view: stored hourly summaries never change an answer."""
+"""flowlens.store.summaries and the engine's flow_summary view: stored hourly summaries never change an answer."""
 
 from __future__ import annotations
 
@@ -17,15 +17,8 @@ from hypothesis import strategies as st
 from flowlens.engine import connect
 from flowlens.ingest import ingest
 from flowlens.schema import ARROW_SCHEMA
-from flowlens.store import Store, describe, duckdb_connection
-from flowlens.summary import (
-    SUMMARY_COLUMNS,
-    SUMMARY_DIR,
-    build,
-    summarise_table,
-    summary_path,
-    summary_sql,
-)
+from flowlens.store import SUMMARY_DIR, Store, describe, duckdb_connection, summary_path
+from flowlens.store.summaries import SUMMARY_COLUMNS, build, summarise_table, summary_sql
 from tests.factories import T0, flow_row, write_store
 from tests.ingest import records
 from tests.queries.helpers import summarise

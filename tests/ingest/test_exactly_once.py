@@ -18,6 +18,7 @@ import xxhash
 
 from flowlens.errors import StoreLockedError, StrictModeError
 from flowlens.ingest import IngestOptions, ingest
+from flowlens.store import open_writer
 from tests.ingest import records
 from tests.ingest.conftest import rows_of
 
@@ -159,25 +160,27 @@ def test_strict_mode_fails_on_a_bad_line_and_writes_nothing(tmp_path, store, run
 
 def test_a_second_writer_is_refused_with_a_clear_message(tmp_path, store, run):
     log = _write(tmp_path / "flows.log", _lines(5))
-    with store.writer(), pytest.raises(StoreLockedError, match="is being written by flowlens pid"):
+    with open_writer(store), pytest.raises(StoreLockedError, match="is being written by flowlens pid"):
         run(log)
 
 
 _KILL_SCRIPT = """
 import sys
 from pathlib import Path
-import flowlens.ingest as ing
+import flowlens.ingest.sources, flowlens.ingest.writer
+from flowlens.ingest import ingest
+from flowlens.ingest.pipeline import Ingester
 from flowlens.store import Store
-ing.BLOCK_BYTES = 4096      # many small blocks
-ing.ROWS_PER_ROW_GROUP = 64
-orig = ing.Ingester._process
+flowlens.ingest.sources.BLOCK_BYTES = 4096      # many small blocks
+flowlens.ingest.writer.ROWS_PER_ROW_GROUP = 64
+orig = Ingester._process
 def slow(self, *a, **k):
     n = orig(self, *a, **k)
     print("progress", flush=True)
     import time; time.sleep(0.05)
     return n
-ing.Ingester._process = slow
-ing.ingest(Store(Path(sys.argv[1])), [sys.argv[2]])
+Ingester._process = slow
+ingest(Store(Path(sys.argv[1])), [sys.argv[2]])
 """
 
 
@@ -207,24 +210,24 @@ def test_a_killed_ingest_leaves_a_consistent_store_and_the_next_run_completes_it
 
 def test_a_commit_interrupted_after_it_was_decided_is_finished_by_the_next_writer(tmp_path, store, run):
     log = _write(tmp_path / "flows.log", _lines(30))
-    import flowlens.store as st
+    import flowlens.store.commit as commit
 
-    real_apply = st.Store._apply
+    real_apply = commit.apply_commit
     calls = {"n": 0}
 
-    def crash_after_first_move(self, stage, plan):
+    def crash_after_first_move(store, stage, plan):
         calls["n"] += 1
         src_rel, dst_rel = plan["moves"][0]
-        (self.root / dst_rel).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(stage / src_rel, self.root / dst_rel)
+        (store.root / dst_rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(stage / src_rel, store.root / dst_rel)
         raise KeyboardInterrupt  # the process dies between two steps of the commit
 
-    st.Store._apply = crash_after_first_move  # type: ignore[method-assign]
+    commit.apply_commit = crash_after_first_move
     try:
         with pytest.raises(KeyboardInterrupt):
             run(log)
     finally:
-        st.Store._apply = real_apply  # type: ignore[method-assign]
+        commit.apply_commit = real_apply
     assert calls["n"] == 1
     # The next writer finishes the decided commit, and the file is then known: nothing doubles.
     summary = run(log)

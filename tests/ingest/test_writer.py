@@ -12,8 +12,9 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import flowlens.ingest as ing
-from flowlens.ingest import _FileWriter, ingest
+import flowlens.ingest.writer as writer_module
+from flowlens.ingest import ingest
+from flowlens.ingest.writer import FileWriter
 from flowlens.store import Store
 from tests.ingest import records
 
@@ -33,10 +34,10 @@ def test_each_files_writes_keep_their_order_while_two_files_are_written_at_once(
             running[0] -= 1
             done.append((day, n))
 
-    monkeypatch.setattr(_FileWriter, "_write_now", write_now)
+    monkeypatch.setattr(FileWriter, "_write_now", write_now)
     days = ("2026-01-01", "2026-01-02")
     # one day's writes after another: a free thread would start the day's next write at once
-    writer = _FileWriter(tmp_path, "c0")
+    writer = FileWriter(tmp_path, "c0")
     writer._writing.release()  # as once the input has ended
     for day in days:
         for n in range(6):
@@ -47,7 +48,7 @@ def test_each_files_writes_keep_their_order_while_two_files_are_written_at_once(
         assert [n for d, n in done if d == day] == list(range(6))
     # the days' writes taking turns, queued when the input ends: both files are written at once
     running[1] = 0
-    writer = _FileWriter(tmp_path, "c1")
+    writer = FileWriter(tmp_path, "c1")
     for n in range(6):
         for day in days:
             writer._buffers[(day, "other")] = [pa.table({"n": [n]})]
@@ -68,9 +69,9 @@ def test_only_one_write_runs_while_batches_are_parsed(tmp_path, monkeypatch):
         with lock:
             running[0] -= 1
 
-    monkeypatch.setattr(_FileWriter, "_write_now", write_now)
-    monkeypatch.setattr(ing, "MAX_ROWS_QUEUED", 1000)
-    writer = _FileWriter(tmp_path, "c0")
+    monkeypatch.setattr(FileWriter, "_write_now", write_now)
+    monkeypatch.setattr(writer_module, "MAX_ROWS_QUEUED", 1000)
+    writer = FileWriter(tmp_path, "c0")
     for n in range(4):
         for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
             writer._buffers[(day, "other")] = [pa.table({"n": [n]})]
@@ -82,7 +83,7 @@ def test_only_one_write_runs_while_batches_are_parsed(tmp_path, monkeypatch):
 def test_a_days_few_rows_share_a_row_group_and_a_busy_days_verdicts_do_not(tmp_path, monkeypatch):
     """Denied rows get row groups of their own, which a query about denied traffic picks by
     their statistics, unless the day's rows are too few to be worth a row group each."""
-    monkeypatch.setattr(ing, "MIXED_ROWS", 100)
+    monkeypatch.setattr(writer_module, "MIXED_ROWS", 100)
     good = json.loads(records.EXAMPLE_C)
     quiet, busy = good["start_time"], good["start_time"] + 86_400
     docs = [
@@ -122,13 +123,13 @@ def test_each_column_is_written_with_the_encoding_chosen_for_it(tmp_path):
     meta = pq.ParquetFile(path).metadata
     chunks = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
     assert sorted(c.path_in_schema for c in chunks) == sorted(
-        ing._DICTIONARY_COLUMNS + list(ing._PLAIN_COLUMNS)
+        writer_module._DICTIONARY_COLUMNS + list(writer_module._PLAIN_COLUMNS)
     )
     for chunk in chunks:
         encodings = set(chunk.encodings)
         assert encodings <= {"PLAIN", "RLE", "RLE_DICTIONARY"}, chunk.path_in_schema
-        if chunk.path_in_schema in ing._PLAIN_COLUMNS:
+        if chunk.path_in_schema in writer_module._PLAIN_COLUMNS:
             assert "RLE_DICTIONARY" not in encodings and "PLAIN" in encodings, chunk.path_in_schema
         elif chunk.physical_type != "BOOLEAN":  # Parquet has no dictionary for booleans
             assert "RLE_DICTIONARY" in encodings, chunk.path_in_schema
-    assert len(ing._DICTIONARY_COLUMNS) > 90  # the nested leaves are among them
+    assert len(writer_module._DICTIONARY_COLUMNS) > 90  # the nested leaves are among them

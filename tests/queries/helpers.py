@@ -8,7 +8,7 @@ from typing import Any
 
 from flowlens.engine import Engine, connect
 from flowlens.store import Store
-from flowlens.summary import summarise_store
+from flowlens.store.summaries import summarise_store
 from tests.factories import T0, flow_row, write_store
 
 Endpoint = tuple[str, str, str, dict[str, str] | None]

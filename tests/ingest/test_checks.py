@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flowlens.formats import enterprise, goldmane
-from flowlens.ingest import _labels_not_strings, _plain_ints, _texts_not_strings, ingest
+from flowlens.ingest import ingest
+from flowlens.ingest.checks import labels_not_strings, plain_ints, texts_not_strings
 from flowlens.store import Store
 from tests.ingest import records
 from tests.ingest.conftest import quarantine_of, rows_of
@@ -130,7 +131,7 @@ def test_the_text_check_follows_the_rule_on_any_layout(values, start, text_type)
     are cast first."""
     arrow_type = {"s": pa.string(), "l": pa.large_string(), "v": pa.string_view()}[text_type]
     array = pa.array(values, arrow_type)[start:]
-    assert _texts_not_strings(array).tolist() == [_text_rule(v) for v in values[start:]]
+    assert texts_not_strings(array).tolist() == [_text_rule(v) for v in values[start:]]
 
 
 @given(
@@ -139,7 +140,7 @@ def test_the_text_check_follows_the_rule_on_any_layout(values, start, text_type)
 )
 def test_the_label_check_follows_the_rule(rows, start):
     array = pa.array(rows, pa.list_(pa.string()))[start:]
-    assert _labels_not_strings(array).tolist() == [_label_rule(r) for r in rows[start:]]
+    assert labels_not_strings(array).tolist() == [_label_rule(r) for r in rows[start:]]
 
 
 # --- integers read as JSON text (ports), and fields that must not be null ----------------------
@@ -226,10 +227,10 @@ def test_process_counters_must_come_with_the_process_name(tmp_path):
     )
 )
 def test_the_integer_reading_follows_json(texts):
-    """_plain_ints against json.loads: a plain integer within 64 bits is read as itself and not
+    """plain_ints against json.loads: a plain integer within 64 bits is read as itself and not
     odd; a whole number with a fraction keeps its value but is odd; anything else is odd and
     null; a null stays null and is not odd."""
-    values, odd = _plain_ints(pa.array(texts, pa.string()))
+    values, odd = plain_ints(pa.array(texts, pa.string()))
     expected_values, expected_odd = [], []
     for text in texts:
         value = None if text is None else json.loads(text)

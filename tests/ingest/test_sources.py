@@ -9,8 +9,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import flowlens.ingest as ing
-from flowlens.ingest import _Buffers, _join_lines
+import flowlens.ingest.parse as parse
+import flowlens.ingest.sources as sources
+from flowlens.errors import StrictModeError
+from flowlens.ingest import IngestOptions, ingest
+from flowlens.ingest.parse import join_lines
+from flowlens.ingest.sources import Buffers
 from flowlens.store import Store
 from tests.ingest import records
 from tests.ingest.conftest import quarantine_of, rows_of
@@ -29,7 +33,7 @@ def _lines_in(memory: np.ndarray, start: int, end: int) -> pa.Array:
 def test_lines_of_one_buffer_are_joined_without_copying_the_text():
     memory = np.frombuffer(b"a\nbb\nccc\ndddd\n", dtype=np.uint8).copy()
     parts = [_lines_in(memory, 0, 2), _lines_in(memory, 2, 9), _lines_in(memory, 9, 14)]
-    joined = _join_lines(parts)
+    joined = join_lines(parts)
     assert joined.to_pylist() == [b"a\n", b"bb\n", b"ccc\n", b"dddd\n"]
     assert joined.buffers()[2].address == memory.ctypes.data  # the same memory, not a copy
     # a slice of the result, as DuckDB scans it, reads the right lines
@@ -39,7 +43,7 @@ def test_lines_of_one_buffer_are_joined_without_copying_the_text():
 def test_lines_from_different_memory_are_copied_together():
     first = np.frombuffer(b"a\nbb\n", dtype=np.uint8).copy()
     second = np.frombuffer(b"ccc\n", dtype=np.uint8).copy()
-    joined = _join_lines([_lines_in(first, 0, 5), _lines_in(second, 0, 4)])
+    joined = join_lines([_lines_in(first, 0, 5), _lines_in(second, 0, 4)])
     assert joined.to_pylist() == [b"a\n", b"bb\n", b"ccc\n"]
 
 
@@ -50,12 +54,12 @@ def test_newlines_found_piece_by_piece_are_all_the_newlines(piece):
         if size < 0:
             continue
         text = np.where(rng.random(size) < 0.2, 10, 65).astype(np.uint8)
-        found = ing._newline_positions(text, np.empty(piece, dtype=bool))
+        found = sources.newline_positions(text, np.empty(piece, dtype=bool))
         assert found.tolist() == np.flatnonzero(text == 10).tolist()
 
 
 def test_a_buffer_still_referenced_is_never_handed_out_again():
-    buffers = _Buffers(16, keep=1)
+    buffers = Buffers(16, keep=1)
     first = buffers.get()
     view = first[2:5]  # e.g. lines of a batch still being parsed
     second = buffers.get()
@@ -81,9 +85,9 @@ def _records(n: int, long_every: int = 0) -> list[bytes]:
 
 @pytest.mark.parametrize("compressed", [False, True])
 def test_lines_across_blocks_and_buffers_are_read_once_each(tmp_path, store, run, monkeypatch, compressed):
-    monkeypatch.setattr(ing, "BLOCK_BYTES", 1000)
-    monkeypatch.setattr(ing, "BATCH_BYTES", 5000)
-    monkeypatch.setattr(ing, "NEWLINE_SCAN_BYTES", 300)  # newlines looked for in pieces, too
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 1000)
+    monkeypatch.setattr(parse, "BATCH_BYTES", 5000)
+    monkeypatch.setattr(sources, "NEWLINE_SCAN_BYTES", 300)  # newlines looked for in pieces, too
     lines = _records(300, long_every=37)
     data = b"".join(line + b"\n" for line in lines)
     path = tmp_path / ("flows.log.1.gz" if compressed else "flows.log")
@@ -101,8 +105,8 @@ def test_lines_across_blocks_and_buffers_are_read_once_each(tmp_path, store, run
 def test_a_file_grown_in_the_middle_of_a_line_resumes_after_the_last_whole_line(
     tmp_path, store, run, monkeypatch
 ):
-    monkeypatch.setattr(ing, "BLOCK_BYTES", 1000)
-    monkeypatch.setattr(ing, "BATCH_BYTES", 5000)
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 1000)
+    monkeypatch.setattr(parse, "BATCH_BYTES", 5000)
     data = b"".join(line + b"\n" for line in _records(200))
     path = tmp_path / "flows.log"
     cut = len(data) * 2 // 3 + 17
@@ -121,8 +125,8 @@ def test_a_file_grown_in_the_middle_of_a_line_resumes_after_the_last_whole_line(
 
 def test_batches_parsed_side_by_side_are_stored_in_the_order_they_were_read(tmp_path, store, monkeypatch):
     """Two batches are parsed at once; rows, quarantine and the strict-mode error follow the input."""
-    monkeypatch.setattr(ing, "BLOCK_BYTES", 1000)
-    monkeypatch.setattr(ing, "BATCH_BYTES", 3000)
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 1000)
+    monkeypatch.setattr(parse, "BATCH_BYTES", 3000)
     lines = []
     for i, raw in enumerate(_records(400)):
         doc = json.loads(raw)
@@ -130,7 +134,7 @@ def test_batches_parsed_side_by_side_are_stored_in_the_order_they_were_read(tmp_
         lines.append(json.dumps(doc).encode() if i % 97 != 50 else b'{"start_time": 1,')
     path = tmp_path / "flows.log"
     path.write_bytes(b"".join(line + b"\n" for line in lines))
-    summary = ing.ingest(store, [str(path)])
+    summary = ingest(store, [str(path)])
     bad = [i + 1 for i in range(400) if i % 97 == 50]
     assert summary.total("rows") == 400 - len(bad) and summary.balanced
     assert [q["source_line"] for q in quarantine_of(store)] == bad
@@ -138,5 +142,5 @@ def test_batches_parsed_side_by_side_are_stored_in_the_order_they_were_read(tmp_
     for action in ("allow", "deny"):
         in_file = [r["source_line"] for r in stored if r["action"] == action]
         assert in_file == sorted(in_file) and len(in_file) == len(set(in_file))
-    with pytest.raises(ing.StrictModeError, match=rf":{bad[0]}: invalid JSON"):
-        ing.ingest(Store(tmp_path / "strict"), [str(path)], ing.IngestOptions(strict=True))
+    with pytest.raises(StrictModeError, match=rf":{bad[0]}: invalid JSON"):
+        ingest(Store(tmp_path / "strict"), [str(path)], IngestOptions(strict=True))

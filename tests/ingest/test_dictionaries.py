@@ -9,8 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import flowlens.ingest as ing
-from flowlens.ingest import WRITE_SCHEMA, _LeafDictionaries
+import flowlens.ingest.dictionaries as dicts
+import flowlens.ingest.parse as parse
+import flowlens.ingest.sources as sources
+from flowlens.ingest import ingest
+from flowlens.ingest.dictionaries import WRITE_SCHEMA, LeafDictionaries
 from flowlens.schema import ARROW_SCHEMA, LABELS, POLICY_LIST
 from flowlens.store import Store
 from tests.ingest import records
@@ -34,7 +37,7 @@ def _leaves(arr: pa.Array) -> list[pa.Array]:
     """The string leaves of ``arr`` (a map or a list of structs)."""
     if pa.types.is_map(arr.type):
         return [arr.keys, arr.items]
-    return [arr.values.field(i) for i, f in enumerate(arr.values.type) if f.type == ing._CODED_STRING]
+    return [arr.values.field(i) for i, f in enumerate(arr.values.type) if f.type == dicts.CODED_STRING]
 
 
 def _address(strings: pa.Array) -> int:
@@ -43,7 +46,7 @@ def _address(strings: pa.Array) -> int:
 
 def test_labels_with_null_and_empty_maps_read_back_as_the_plain_values():
     plain = pa.array([[("app", "web"), ("tier", "")], None, [], [("app", "db")]], LABELS)
-    encoded = _LeafDictionaries().encode("source_labels", plain)
+    encoded = LeafDictionaries().encode("source_labels", plain)
     assert encoded.type == WRITE_SCHEMA.field("source_labels").type
     assert all(pa.types.is_dictionary(leaf.type) for leaf in _leaves(encoded))
     assert encoded.cast(LABELS).to_pylist() == plain.to_pylist()
@@ -53,13 +56,13 @@ def test_labels_with_null_and_empty_maps_read_back_as_the_plain_values():
 def test_traces_with_null_lists_and_null_fields_read_back_as_the_plain_values():
     profile = {**HIT, "tier": "__PROFILE__", "kind": "Profile", "namespace": None, "name": "kns.demo"}
     plain = pa.array([[HIT, profile], None, [], [{**HIT, "hit": None, "action": "deny"}]], POLICY_LIST)
-    encoded = _LeafDictionaries().encode("enforced_policies", plain)
+    encoded = LeafDictionaries().encode("enforced_policies", plain)
     assert encoded.type == WRITE_SCHEMA.field("enforced_policies").type
     assert encoded.cast(POLICY_LIST).to_pylist() == plain.to_pylist()
 
 
 def test_a_dictionary_lasts_from_batch_to_batch_and_only_grows():
-    leaves = _LeafDictionaries()
+    leaves = LeafDictionaries()
     first = leaves.encode("dest_labels", pa.array([[("app", "web")], [("app", "db")]], LABELS))
     again = leaves.encode("dest_labels", pa.array([[("app", "db")]], LABELS))
     # no new string: the very same dictionary (the Parquet writer then keeps writing codes)
@@ -72,8 +75,8 @@ def test_a_dictionary_lasts_from_batch_to_batch_and_only_grows():
 
 
 def test_a_dictionary_past_its_limit_starts_again_from_the_batch_at_hand(monkeypatch):
-    monkeypatch.setattr(ing, "LEAF_DICTIONARY_LIMIT", 3)
-    leaves = _LeafDictionaries()
+    monkeypatch.setattr(dicts, "LEAF_DICTIONARY_LIMIT", 3)
+    leaves = LeafDictionaries()
     leaves.encode("source_labels", pa.array([[("a", "1"), ("b", "2")]], LABELS))
     batch = pa.array([[("c", "3")], [("d", "4")], [("a", "1")]], LABELS)
     encoded = leaves.encode("source_labels", batch)
@@ -100,18 +103,18 @@ def _lines(count: int, first: int = 0) -> bytes:
 
 @pytest.mark.parametrize("limit", [1, 1024])
 def test_files_written_across_dictionary_changes_hold_the_plain_values(tmp_path, monkeypatch, limit):
-    monkeypatch.setattr(ing, "BATCH_BYTES", 4000)  # many batches, each with new strings
+    monkeypatch.setattr(parse, "BATCH_BYTES", 4000)  # many batches, each with new strings
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "flows.log").write_bytes(_lines(120))
     # another format, whose traces and labels are encoded per row instead of per distinct text
     (logs / "goldmane.json").write_text(records.GOLDMANE_EXAMPLE + "\n")
     plain_store = Store(tmp_path / "plain")
-    ing.ingest(plain_store, [str(logs)])  # the limit at its default
+    ingest(plain_store, [str(logs)])  # the limit at its default
 
-    monkeypatch.setattr(ing, "LEAF_DICTIONARY_LIMIT", limit)  # 1: a new dictionary every batch
+    monkeypatch.setattr(dicts, "LEAF_DICTIONARY_LIMIT", limit)  # 1: a new dictionary every batch
     store = Store(tmp_path / "store")
-    summary = ing.ingest(store, [str(logs)])
+    summary = ingest(store, [str(logs)])
     assert summary.balanced and summary.total("rows") == 121 and summary.total("quarantined") == 0
 
     sql = (
@@ -132,14 +135,14 @@ def test_files_written_across_dictionary_changes_hold_the_plain_values(tmp_path,
 
 
 def test_provenance_names_each_rows_file_when_one_batch_holds_several_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(ing, "BLOCK_BYTES", 3000)  # a file read in several blocks
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 3000)  # a file read in several blocks
     logs = tmp_path / "logs"
     logs.mkdir()
     sizes = {"a.log": 3, "b.log": 40, "c.log": 5}
     for first, (name, count) in enumerate(sizes.items()):
         (logs / name).write_bytes(_lines(count, first=1000 * first))  # other content in each file
     store = Store(tmp_path / "store")
-    summary = ing.ingest(store, [str(logs)])
+    summary = ingest(store, [str(logs)])
     assert summary.balanced and summary.total("rows") == sum(sizes.values())
     got = rows_of(
         store,

@@ -10,12 +10,14 @@ groups repeat every interval.
 A summary file holds, for one flows file, the records grouped by the hour of their
 ``start_time`` and by every key those queries group on (:data:`SUMMARY_SQL`), with the sums they
 need. It is written next to its flows file, in the same atomic commit, at
-``<store>/summary/v1/date=YYYY-MM-DD/<flows file stem>.<its size in bytes>.parquet``. Summaries are a cache and never the
-only copy of anything:
+``<store>/summary/v1/date=YYYY-MM-DD/<flows file stem>.<its size in bytes>.parquet``
+(:func:`flowlens.store.layout.summary_path`). Summaries are a cache and never the only copy of
+anything:
 
-* ``flowlens ingest`` summarises each row group as it writes it, from the Arrow table in memory
-  (:func:`summarise_table`: the deciding hits are picked out of the traces with array
-  arithmetic, then Arrow groups the flat columns) and appends the rows to the file's summary:
+* ``flowlens ingest`` summarises each row group as it writes it (:mod:`flowlens.ingest.writer`),
+  from the Arrow table in memory (:func:`summarise_table`: the deciding hits are picked out of
+  the traces with array arithmetic, then Arrow groups the flat columns) and appends the rows to
+  the file's summary:
   a group can have a row per batch, which readers sum. :func:`build` derives a summary from a flows file on disk with
   :data:`SUMMARY_SQL`. A property test checks that both give the same sums per group.
 * The engine's ``flow_summary`` view (:func:`flowlens.engine.connect`) reads the summaries of the
@@ -27,23 +29,31 @@ only copy of anything:
 * :func:`backfill` writes the summaries that are missing (``flowlens ingest`` calls it, so an
   older store is upgraded by its next ingest).
 
-The ``v1`` in the path is the version of :data:`SUMMARY_SQL`: a later flowlens that groups on
-other keys writes ``v2`` and ignores (falls back to raw records for) files summarised by ``v1``.
+The ``v1`` in the path is the version of :data:`SUMMARY_SQL`
+(:data:`flowlens.store.layout.SUMMARY_VERSION`): a later flowlens that groups on other keys
+writes ``v2`` and ignores (falls back to raw records for) files summarised by ``v1``.
+
+This module sits on top of the rest of the store (layout, commit, connection); nothing in the
+store imports it, so that opening a store loads neither pyarrow nor numpy.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SUMMARY_VERSION = 1
-SUMMARY_DIR = f"summary/v{SUMMARY_VERSION}"
+from flowlens.store.commit import StoreWriter, new_ingest_id, open_writer
+from flowlens.store.connection import duckdb_connection
+from flowlens.store.layout import Store, missing_summaries, summary_path
+
+if TYPE_CHECKING:
+    import duckdb
 
 # What a summary row holds:
 #
@@ -251,18 +261,6 @@ def summarise_table(table: pa.Table, hits: dict[str, pa.Array] | None = None) ->
     return pa.table({**{k: grouped[k] for k in keys}, **{k: grouped[v] for k, v in sums.items()}})
 
 
-def summary_path(store_root: Path, flows_file: Path, size: int | None = None) -> Path:
-    """Where the summary of ``flows_file`` (``<root>/flows/date=…/x.parquet``) lives.
-
-    The name carries the flows file's size in bytes (``x.<size>.parquet``), so a flows file
-    replaced by other content no longer finds the summary of the old one. ``size`` defaults to
-    the file's current size.
-    """
-    if size is None:
-        size = flows_file.stat().st_size
-    return store_root / SUMMARY_DIR / flows_file.parent.name / f"{flows_file.stem}.{size}.parquet"
-
-
 def summary_sql(source: str) -> str:
     """:data:`SUMMARY_SQL` over the table or view named ``source`` (an identifier flowlens chose)."""
     if not source.replace("_", "").isalnum():
@@ -270,11 +268,11 @@ def summary_sql(source: str) -> str:
     return SUMMARY_SQL.format(source=source)
 
 
-def build(con: Any, flows_file: Path, target: Path) -> None:
+def build(con: duckdb.DuckDBPyConnection, flows_file: Path, target: Path) -> None:
     """Write the summary of ``flows_file`` to ``target`` (zstd Parquet).
 
     ``con`` is a DuckDB connection in the UTC session time zone (see
-    :func:`flowlens.store.duckdb_connection`): hours are UTC hours.
+    :func:`flowlens.store.connection.duckdb_connection`): hours are UTC hours.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     cur = con.cursor()
@@ -289,27 +287,20 @@ def build(con: Any, flows_file: Path, target: Path) -> None:
         cur.close()
 
 
-def missing(store_root: Path, flows_files: Sequence[Path]) -> list[Path]:
-    """The flows files among ``flows_files`` that have no summary yet."""
-    return [f for f in flows_files if not summary_path(store_root, f).is_file()]
-
-
 def backfill(
-    writer: Any,
-    con: Any,
+    writer: StoreWriter,
+    con: duckdb.DuckDBPyConnection,
     *,
     now: dt.datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Summarise every committed flows file that has none, in one atomic commit.
 
-    ``writer`` is a :class:`flowlens.store.StoreWriter` (the store's lock is held). Returns the
-    number of files summarised. ``progress(done, total)`` is called after each file.
+    ``writer`` holds the store's lock. Returns the number of files summarised.
+    ``progress(done, total)`` is called after each file.
     """
-    from flowlens.store import new_ingest_id
-
     store = writer.store
-    todo = missing(store.root, store.flow_files())
+    todo = missing_summaries(store.root, store.flow_files())
     if not todo:
         return 0
     stage = writer.stage(f"summary-{new_ingest_id(now or dt.datetime.now(dt.UTC))}")
@@ -326,15 +317,13 @@ def backfill(
     return len(todo)
 
 
-def summarise_store(store: Any, threads: int | None = None) -> int:
+def summarise_store(store: Store, threads: int | None = None) -> int:
     """Take the store's writer lock and :func:`backfill` it; the number of files summarised.
 
-    ``store`` is a :class:`flowlens.store.Store`. ``flowlens ingest`` does this at the end of every
-    run; call it for a store whose flows files were written by another tool.
+    ``flowlens ingest`` does this at the end of every run; call it for a store whose flows files
+    were written by another tool.
     """
-    from flowlens.store import duckdb_connection
-
-    with store.writer() as writer:
+    with open_writer(store) as writer:
         con = duckdb_connection(threads)
         try:
             return backfill(writer, con)

@@ -1,0 +1,154 @@
+"""Exactly once for files: content lineages and their checkpoints in the manifest.
+
+A source is identified by its content, not its name. The manifest's ``sources`` hold one
+*lineage* per content (a ``flows.log`` and the rotated, gzipped copies of it): the SHA-256 of its
+first line (``head``) and checkpoints of ``(bytes, lines, hash of those bytes)``. A file whose
+first line and prefix match a checkpoint continues from there (:func:`find_lineage`), so a
+re-ingested, renamed, rotated or grown file adds only its new lines; after reading it, the run
+records how far it got (:func:`advance`). A partial last line of a plain file is not consumed:
+it waits for the next run.
+
+The hash of the bytes consumed is a 128-bit XXH3 (:data:`CHECKPOINT_HASH`, about 5 GB/s on one
+core, against 0.4 GB/s for BLAKE2b here), computed on a worker thread while the lines are parsed
+(:class:`ContentHash`). It is not a cryptographic hash: bytes made on purpose to collide would
+make flowlens take a file for one it has read, but whoever can write a flow log's bytes can drop
+its lines anyway. Checkpoints written before carry a BLAKE2b and still verify.
+
+The lineage is the position of a file source. A live collector keeps its own kind of position
+(a stream's cursor, a sender's window) in the manifest in the same way: updated in the copy of
+the manifest that the commit writes, so that the position and the rows it covers become visible
+together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import xxhash
+
+from flowlens.ingest.sources import Source, read_blocks
+
+MAX_CHECKPOINTS = 32
+
+CONTENT_HASHES: dict[str, Callable[[], Any]] = {
+    "xxh3_128": xxhash.xxh3_128,
+    "blake2b": lambda: hashlib.blake2b(digest_size=32),
+}
+CHECKPOINT_HASH = "xxh3_128"
+
+
+class ContentHash:
+    """A running hash (CHECKPOINT_HASH) of the bytes consumed, computed on a worker thread (it
+    releases the GIL) so that hashing overlaps with parsing."""
+
+    def __init__(self) -> None:
+        self._hash = CONTENT_HASHES[CHECKPOINT_HASH]()
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._last: Future[None] | None = None
+
+    def update(self, data: bytes | memoryview) -> None:
+        if data:
+            self._last = self._pool.submit(self._hash.update, data)
+
+    def hexdigest(self) -> str:
+        if self._last is not None:
+            self._last.result()
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def head_key(head: bytes) -> str:
+    """What identifies a lineage: the SHA-256 of the first line (of at most 4 KiB of it)."""
+    first = head.split(b"\n", 1)[0][:4096]
+    return hashlib.sha256(first).hexdigest()
+
+
+def _find_resume(
+    source: Source, key: str, manifest: dict[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The lineage and checkpoint this content continues, verified by hashing its prefix."""
+    candidates = [s for s in manifest["sources"] if s["head"] == key]
+    if not candidates:
+        return None, None
+    wanted: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+    for lineage in candidates:
+        for cp in lineage["checkpoints"]:
+            wanted.append((cp["bytes"], lineage, cp))
+    wanted.sort(key=lambda w: w[0])
+    best: tuple[dict[str, Any], dict[str, Any]] | None = None
+    # only the hashes the checkpoints carry (a checkpoint of an older flowlens: BLAKE2b)
+    hashers = {name: make() for name, make in CONTENT_HASHES.items() if any(name in w[2] for w in wanted)}
+    done = 0
+    idx = 0
+    with source.open() as stream:
+        for block in read_blocks(stream, []):
+            start = 0
+            while idx < len(wanted) and wanted[idx][0] <= done + len(block):
+                cut = wanted[idx][0] - done
+                for hasher in hashers.values():
+                    hasher.update(block[start:cut])
+                start = cut
+                cp = wanted[idx][2]
+                if any(hashers[name].hexdigest() == cp[name] for name in hashers if name in cp):
+                    best = (wanted[idx][1], cp)
+                idx += 1
+            for hasher in hashers.values():
+                hasher.update(block[start:])
+            done += len(block)
+            if idx >= len(wanted):
+                break
+    if best is None:
+        return None, None
+    return best
+
+
+def find_lineage(
+    source: Source, head: bytes, manifest: dict[str, Any], ingest_id: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The lineage ``source`` (whose first bytes are ``head``) continues and the checkpoint to
+    resume from, verified by hashing its prefix; or a new lineage (not yet in the manifest) and
+    None when it continues none."""
+    key = head_key(head)
+    lineage, checkpoint = _find_resume(source, key, manifest)
+    if lineage is None:
+        lineage = {"id": f"{ingest_id}:{len(manifest['sources'])}", "head": key, "checkpoints": []}
+    return lineage, checkpoint
+
+
+def _keep_checkpoints(checkpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    unique = {cp["bytes"]: cp for cp in checkpoints}
+    ordered = [unique[k] for k in sorted(unique)]
+    if len(ordered) > MAX_CHECKPOINTS:
+        ordered = ordered[:1] + ordered[-(MAX_CHECKPOINTS - 1) :]
+    return ordered
+
+
+def advance(
+    manifest: dict[str, Any],
+    lineage: dict[str, Any],
+    *,
+    start_bytes: int,
+    consumed: int,
+    lines: int,
+    digest: Callable[[], str],
+    path: str,
+    fmt: str,
+    ingest_id: str,
+) -> None:
+    """Record in ``manifest`` that ``lineage``'s content was consumed up to byte ``consumed`` (line
+    ``lines``; ``digest()`` the hash of those bytes), when the run read anything past
+    ``start_bytes``, where it resumed (or the lineage has no checkpoint yet)."""
+    if consumed > start_bytes or (consumed and not lineage["checkpoints"]):
+        if lineage not in manifest["sources"]:
+            manifest["sources"].append(lineage)
+        lineage["checkpoints"] = _keep_checkpoints(
+            [*lineage["checkpoints"], {"bytes": consumed, "lines": lines, CHECKPOINT_HASH: digest()}]
+        )
+        lineage["path"] = path
+        lineage["format"] = fmt
+        lineage["last_ingest"] = ingest_id

@@ -1,0 +1,212 @@
+"""Checks: which lines of a batch cannot be stored as they are, and why.
+
+The batch query (:mod:`flowlens.ingest.parse`) marks a line *suspect* with a cheap SQL test; the
+checks here add what is cheaper on the Arrow result (:func:`check_by_arrow`: text fields that
+hold a JSON list, object or boolean; integers out of range; fields that must not be null). Only
+suspect lines are looked at one by one, by :func:`diagnose`, which names what is wrong (the
+quarantine reason) or clears the line. Valid input never takes that path.
+
+:func:`note_missing_columns` warns, once per file, about the columns Felix was told not to log.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flowlens.formats.base import INT64_MAX, INT64_MIN, Format
+from flowlens.ingest.accounting import FileSummary
+from flowlens.schema import ARROW_SCHEMA
+
+# First bytes of DuckDB's text of a JSON list, object or boolean
+_MAY_NOT_BE_TEXT = np.zeros(256, dtype=bool)
+_MAY_NOT_BE_TEXT[[ord("["), ord("{"), ord("t"), ord("f")]] = True
+_OPENS = np.zeros(256, dtype=bool)
+_OPENS[[ord("["), ord("{")]] = True
+_OFFSET_TYPES: dict[pa.DataType, np.dtype[Any]] = {
+    pa.string(): np.dtype(np.int32),
+    pa.large_string(): np.dtype(np.int64),
+}
+
+
+def _not_text(value: str | None) -> bool:
+    return value is not None and (value[:1] in ("[", "{") or value in ("true", "false"))
+
+
+def texts_not_strings(chunk: pa.Array) -> np.ndarray:
+    """Rows of a text array whose value may be DuckDB's text of a JSON list, object or boolean:
+    it starts with ``[`` or ``{``, or it is ``true`` or ``false``. The first bytes are read off
+    the array's offsets with numpy (some microseconds for thousands of rows); only the few rows
+    they leave are looked at as strings."""
+    offset_type = _OFFSET_TYPES.get(chunk.type)
+    if offset_type is None:  # another text layout (string_view, dictionary)
+        return texts_not_strings(chunk.cast(pa.large_string()))
+    n = len(chunk)
+    odd = np.zeros(n, dtype=bool)
+    _, offsets_buf, data_buf = chunk.buffers()
+    if n == 0 or data_buf is None or data_buf.size == 0:
+        return odd
+    offsets = np.frombuffer(
+        offsets_buf, dtype=offset_type, count=n + 1, offset=chunk.offset * offset_type.itemsize
+    )
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    # (an empty or null value may point past the end: clipped, and dropped by its length)
+    first = data.take(offsets[:-1], mode="clip")
+    rows = np.flatnonzero(_MAY_NOT_BE_TEXT[first])
+    lengths = offsets[rows + 1] - offsets[rows]
+    opens = _OPENS[first[rows]]
+    rows = rows[(lengths > 0) & (opens | (lengths == 4) | (lengths == 5))]
+    if rows.size:  # "tcp0" or "fast!" are fine, and a null is no value
+        odd[rows] = [_not_text(v) for v in chunk.take(rows).to_pylist()]
+    return odd
+
+
+def labels_not_strings(chunk: pa.Array) -> np.ndarray:
+    """Rows of a list-of-labels array with an item that may not have been a ``k=v`` string: it
+    starts with ``[`` or ``{`` (a list or an object), it has no ``=`` (a number, a boolean), or
+    it is null."""
+    items = pc.list_flatten(chunk)
+    odd = pc.or_(
+        pc.or_(pc.starts_with(items, "["), pc.starts_with(items, "{")),
+        pc.invert(pc.match_substring(items, "=")),
+    )
+    rows = np.zeros(len(chunk), dtype=bool)
+    rows[pc.list_parent_indices(chunk).filter(pc.fill_null(odd, True)).to_numpy()] = True  # null: JSON null
+    return rows
+
+
+def plain_ints(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The integers a column of JSON texts of integers holds, and the rows whose text is not a
+    plain integer. Each distinct odd text is read as JSON once: a whole number such as ``80.0``
+    keeps its value (the diagnosis lets it pass), anything else (a string, a boolean, a fraction,
+    an integer beyond 64 bits) is null."""
+    try:
+        return pc.cast(texts, pa.int64()), np.zeros(len(texts), dtype=bool)  # the usual case
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    encoded = pc.dictionary_encode(texts)
+    values: list[int | None] = []
+    odd: list[bool] = []
+    for text in encoded.dictionary.to_pylist():
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        plain = isinstance(value, int) and not isinstance(value, bool)
+        whole = isinstance(value, float) and value.is_integer()
+        number = int(value) if plain or whole else None
+        fits = number is not None and INT64_MIN <= number <= INT64_MAX
+        values.append(number if fits else None)
+        odd.append(not (plain and fits))
+    codes = encoded.indices
+    rows = pc.fill_null(pc.take(pa.array(odd, pa.bool_()), codes), False).to_numpy(zero_copy_only=False)
+    return pc.take(pa.array(values, pa.int64()), codes), rows
+
+
+def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
+    """The rows that the checks ``fmt`` declares on the query's result make suspect
+    (``text_columns``, ``json_ints``, ``not_null``, ``not_null_with``), and the result with each
+    of ``json_ints`` an integer column (null where it was not an integer in range)."""
+    suspect = np.zeros(out.num_rows, dtype=bool)
+    if out.num_rows == 0:
+        return suspect, out
+    for name in fmt.text_columns:
+        column = out[name]
+        check = labels_not_strings if pa.types.is_list(column.type) else texts_not_strings
+        suspect |= np.concatenate([check(chunk) for chunk in column.chunks])
+    for name, (low, high) in fmt.json_ints.items():
+        values, odd = plain_ints(out[name].combine_chunks())
+        outside = pc.fill_null(pc.or_(pc.less(values, low), pc.greater(values, high)), False)
+        suspect |= odd | outside.to_numpy(zero_copy_only=False)
+        values = pc.if_else(outside, pa.scalar(None, pa.int64()), values)
+        out = out.set_column(
+            out.schema.get_field_index(name), name, values.cast(ARROW_SCHEMA.field(name).type)
+        )
+    for name in fmt.not_null:
+        suspect |= out[name].is_null().to_numpy(zero_copy_only=False)
+    for name, together in fmt.not_null_with.items():
+        present = out[name].is_valid().to_numpy(zero_copy_only=False)
+        if present.any():
+            for other in together:
+                suspect |= present & out[other].is_null().to_numpy(zero_copy_only=False)
+    return suspect, out
+
+
+def diagnose(raw_line: bytes, fmt: Format, max_line_bytes: int) -> str | None:
+    """Why a suspect line is bad; None if it is fine after all; '' if it carries no record."""
+    if len(raw_line) > max_line_bytes:
+        return f"line too long ({len(raw_line)} bytes; the limit is {max_line_bytes})"
+    try:
+        text = raw_line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 at byte {exc.start}"
+    stripped = text.strip()
+    if fmt.name == "whisker":
+        if not stripped or stripped.startswith(fmt.ignorable):
+            return ""
+        if stripped.startswith("error:"):
+            return f"event stream error: {stripped[6:].strip()}"
+        if stripped.startswith("data:"):
+            stripped = stripped[5:].strip()
+    if not stripped:
+        return "blank line"
+    try:
+        doc = json.loads(stripped)
+    except ValueError as exc:
+        return f"invalid JSON: {exc}"
+    return fmt.diagnose(doc)
+
+
+def line_bytes(lines: pa.Array, idx: int) -> bytes:
+    """One line without its line ending."""
+    raw: bytes = lines[idx].as_py()
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    return raw
+
+
+def note_missing_columns(table: pa.Table, files: list[FileSummary], file_of_row: np.ndarray) -> None:
+    """Warn once per file about columns Felix was told not to log: a column null in every row
+    a batch holds of that file."""
+    checks = (
+        (
+            "source_labels",
+            "labels were not logged (Felix flowLogsFileIncludeLabels is off): label columns are null",
+        ),
+        (
+            "enforced_policies",
+            "policies were not logged (Felix flowLogsFileIncludePolicies is off): policy columns are null",
+        ),
+        ("dest_service_name", "service fields were not logged (Felix flowLogsFileIncludeService is off)"),
+    )
+    # A batch lists a file once per block it read from it: count rows per distinct file.
+    slot: dict[int, int] = {}
+    unique: list[FileSummary] = []
+    for fs in files:
+        if id(fs) not in slot:
+            slot[id(fs)] = len(unique)
+            unique.append(fs)
+    rows_of = np.array([slot[id(fs)] for fs in files], dtype=np.int64)[file_of_row]
+    rows = np.bincount(rows_of, minlength=len(unique))
+
+    def all_null(col: str) -> np.ndarray:
+        column = table[col]
+        if column.null_count == 0:
+            return np.zeros(len(unique), dtype=bool)
+        nulls = column.is_null().to_numpy(zero_copy_only=False)
+        return (np.bincount(rows_of, weights=nulls, minlength=len(unique)) == rows) & (rows > 0)
+
+    for col, text in checks:
+        missing = all_null(col)
+        if col == "enforced_policies":
+            missing &= all_null("all_policies")
+        for i in np.flatnonzero(missing):
+            fs = unique[i]
+            if fs.format in ("enterprise", "elasticsearch") and text not in fs.warnings:
+                fs.warnings.append(text)

@@ -1,0 +1,23 @@
+"""What an ingest is asked to do: :class:`IngestOptions`, and the progress callback's shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How to ingest (the options of ``flowlens ingest``)."""
+
+    format: str | None = None  # None: detect per file
+    cluster: str | None = None  # overrides the record's own cluster
+    default_cluster: str = "default"
+    strict: bool = False
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    threads: int | None = None
+
+
+ProgressFn = Callable[[int, int], None]  # (bytes read so far, rows so far)

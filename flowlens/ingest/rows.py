@@ -1,0 +1,221 @@
+"""Rows: a parsed batch into the rows a commit stores and the lines it quarantines.
+
+For each :class:`~flowlens.ingest.parse.ParsedBatch`, :class:`RowStager`
+
+1. decides each line's fate: suspect lines are diagnosed (:mod:`flowlens.ingest.checks`), label
+   sets and policy traces are converted once per distinct text (:mod:`flowlens.ingest.traces`),
+   and a line whose record cannot be stored is quarantined with its reason; framing lines are
+   ignored;
+2. builds the kept rows in the canonical schema, their nested strings as codes into lasting
+   dictionaries (:mod:`flowlens.ingest.dictionaries`), ordered as the writer stores them, with
+   each row's deciding policy hits for the hourly summary;
+3. hands them to the commit being staged (:class:`flowlens.ingest.writer.StagedCommit`) and
+   counts rows and ignored lines per source (:mod:`flowlens.ingest.accounting`).
+
+It runs on a parser's worker thread, one batch at a time and in read order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from flowlens.formats.base import Format
+from flowlens.ingest.accounting import Quarantine
+from flowlens.ingest.checks import diagnose, line_bytes, note_missing_columns
+from flowlens.ingest.dictionaries import WRITE_SCHEMA, LeafDictionaries
+from flowlens.ingest.parse import JSON_PREFIX, ParsedBatch
+from flowlens.ingest.traces import DistinctJson, HitMapper, labels_to_map
+from flowlens.ingest.writer import StagedCommit, write_order
+from flowlens.schema import LABELS, POLICY_COLUMNS, POLICY_LIST
+from flowlens.store.summaries import deciding_hits
+
+#: Converted columns: per column, its distinct values and each row's code into them (None: the
+#: values are per row already).
+Columns = dict[str, tuple[pa.Array, pa.Array | None]]
+
+
+class RowStager:
+    """Stages the rows of parsed batches into a commit; quarantines the lines that are bad."""
+
+    def __init__(self, ingest_id: str, max_line_bytes: int, quarantine: Quarantine) -> None:
+        self.ingest_id = ingest_id
+        self.max_line_bytes = max_line_bytes
+        self.quarantine = quarantine
+        self.hits = HitMapper()
+        self.distinct = DistinctJson(self.hits)
+        self.leaves = LeafDictionaries()
+        self.rows_done = 0
+
+    def stage(self, parsed: ParsedBatch, commit: StagedCommit) -> None:
+        """Quarantine the bad lines of ``parsed``, stage its rows into ``commit``, count both."""
+        keep, ignored, columns = self._sort_out(parsed)
+        self._stage_kept(parsed, keep, ignored, columns, commit)
+
+    def _sort_out(self, parsed: ParsedBatch) -> tuple[np.ndarray, np.ndarray, Columns]:
+        """Quarantine the bad lines; the rows to keep, the lines ignored, the converted columns."""
+        fmt, lines, out, suspect = parsed.fmt, parsed.lines, parsed.out, parsed.suspect
+        files, file_idx, line_nos = parsed.files, parsed.file_idx, parsed.line_nos
+        count = len(lines)
+        bad = np.zeros(count, dtype=bool)
+        reasons: dict[int, str] = {}
+        ignored = np.zeros(count, dtype=bool)
+
+        def mark(rows: np.ndarray, why: dict[int, str], suffix: str = "") -> None:
+            for idx in np.flatnonzero(rows & ~bad & ~ignored):
+                bad[idx] = True
+                reasons[int(idx)] = why[int(idx)] + suffix
+
+        # Columns from JSON text, converted once per distinct text. A value of the wrong shape
+        # makes its record suspect, so that the diagnosis names the field.
+        converted: dict[str, tuple[list[Any], pa.Array, np.ndarray, dict[int, str]]] = {}
+        wrong_shape = np.zeros(count, dtype=bool)
+        for name in fmt.json_columns:
+            values, codes, bad_rows, why, shape = self.distinct.map(name, out[JSON_PREFIX + name])
+            converted[name] = (values, codes, bad_rows, why)
+            wrong_shape |= shape
+        suspect = suspect | wrong_shape
+        if suspect.any():
+            for idx in np.flatnonzero(suspect):
+                verdict = diagnose(line_bytes(lines, int(idx)), fmt, self.max_line_bytes)
+                if verdict == "":
+                    ignored[idx] = True
+                elif verdict is not None:
+                    bad[idx] = True
+                    reasons[int(idx)] = verdict
+        # A value of the wrong shape that the diagnosis lets pass still has no column value.
+        for idx in np.flatnonzero(wrong_shape & ~bad & ~ignored):
+            bad[idx] = True
+            reasons[int(idx)] = (
+                "the record could not be converted (labels or policies of an unexpected shape)"
+            )
+        # Rows the SQL could not turn into a timestamp are never stored, whatever the diagnosis.
+        no_time = out["start_time"].is_null().to_numpy(zero_copy_only=False) & ~bad & ~ignored
+        for idx in np.flatnonzero(no_time):
+            bad[idx] = True
+            reasons[int(idx)] = "the record could not be converted (start_time missing or invalid)"
+        # Converted columns: the distinct values and each row's code (None: a value per row).
+        columns: Columns = {}
+        for col in POLICY_COLUMNS:
+            if col in out.column_names:
+                mapped, bad_hits, hit_reasons = self.hits.map(out[col])
+                columns[col] = (mapped, None)
+                mark(bad_hits, hit_reasons)
+        if "policies" in converted:
+            values, codes, bad_rows, why = converted["policies"]
+            for i, col in enumerate(POLICY_COLUMNS):
+                traces = [v[i] if v is not None else None for v in values]
+                columns[col] = (pa.array(traces, POLICY_LIST), codes)
+            mark(bad_rows, why)
+        for col in ("source_labels", "dest_labels"):
+            if col in converted:
+                values, codes, bad_rows, why = converted[col]
+                columns[col] = (pa.array(values, LABELS), codes)
+                mark(bad_rows, why)
+            else:
+                mapped, bad_labels, label_reasons = labels_to_map(out[col])
+                columns[col] = (mapped, None)
+                mark(bad_labels, label_reasons, f" in '{col}'")
+        keep = ~bad & ~ignored
+        for idx in np.flatnonzero(bad):
+            fs = files[file_idx[idx]]
+            self.quarantine.add(
+                line_bytes(lines, int(idx)), int(line_nos[idx]), reasons[int(idx)], fmt.name, fs
+            )
+        return keep, ignored, columns
+
+    def _stage_kept(
+        self,
+        parsed: ParsedBatch,
+        keep: np.ndarray,
+        ignored: np.ndarray,
+        columns: Columns,
+        commit: StagedCommit,
+    ) -> None:
+        """Build the kept rows in the writer's schema and order, and stage them into ``commit``."""
+        fmt, out, files = parsed.fmt, parsed.out, parsed.files
+        file_idx, line_nos = parsed.file_idx, parsed.line_nos
+        # The kept rows, put in the writer's order by the one take each column needs anyway (the
+        # nested columns are built by a take of their distinct values): the writer then cuts
+        # the batch into its row groups without copying it again.
+        order, keys = write_order(out, keep)
+        picks = pa.array(order)
+        row_codes: dict[int, pa.Array] = {}  # the policy columns share one array of codes
+
+        def rows_of(codes: pa.Array | None) -> pa.Array:
+            if codes is None:
+                return picks
+            if id(codes) not in row_codes:
+                row_codes[id(codes)] = codes.take(picks)
+            return row_codes[id(codes)]
+
+        # Distinct values are encoded before their take; values per row after the summary's hits
+        # are picked from their plain strings (below).
+        built = {
+            name: (self.leaves.encode(name, values) if codes is not None else values).take(rows_of(codes))
+            for name, (values, codes) in columns.items()
+        }
+        enforced, enforced_codes = columns.get("enforced_policies", (None, None))
+        pending, pending_codes = columns.get("pending_policies", (None, None))
+        if enforced is not None and pending is not None and enforced_codes is pending_codes is not None:
+            # The summary's deciding hits, picked once per distinct pair of traces.
+            hits = {
+                name: per_trace.take(rows_of(enforced_codes))
+                for name, per_trace in deciding_hits(enforced, pending).items()
+            }
+        else:
+
+            def plain(name: str) -> pa.Array:
+                if name not in columns:
+                    return pa.nulls(len(order), POLICY_LIST)
+                values, codes = columns[name]
+                return values.take(rows_of(codes)) if codes is not None else built[name]
+
+            hits = deciding_hits(plain("enforced_policies"), plain("pending_policies"))
+        for name, (_, codes) in columns.items():
+            if codes is None:
+                built[name] = self.leaves.encode(name, built[name])
+        dropped = [c for c in out.column_names if c in built or c.startswith(JSON_PREFIX) or c == "suspect"]
+        # (a file read in several blocks is several entries of ``files``, with one code)
+        paths = self.leaves.encode("source_file", pa.array([f.path for f in files], pa.string()))
+        paths = paths.take(pa.array(file_idx[order]))
+        table = self._to_schema(out.drop_columns(dropped).take(picks), built, fmt, paths, line_nos[order])
+        commit.add(table, keys, hits)
+        kept_per_file = np.bincount(file_idx[keep], minlength=len(files))
+        ignored_per_file = np.bincount(file_idx[ignored], minlength=len(files))
+        for i, fs in enumerate(files):
+            fs.rows += int(kept_per_file[i])
+            fs.ignored += int(ignored_per_file[i])
+        self.rows_done += int(keep.sum())
+        if table.num_rows:
+            note_missing_columns(table, files, file_idx[order])
+
+    def _to_schema(
+        self,
+        out: pa.Table,
+        policy_cols: dict[str, pa.Array],
+        fmt: Format,
+        paths: pa.Array,
+        line_nos: np.ndarray,
+    ) -> pa.Table:
+        n = out.num_rows
+        arrays = []
+        for f in WRITE_SCHEMA:
+            if f.name in policy_cols:
+                arrays.append(policy_cols[f.name])
+            elif f.name in out.column_names:
+                col = out[f.name]
+                arrays.append(col if col.type == f.type else col.cast(f.type))
+            elif f.name == "format":
+                arrays.append(self.leaves.repeat("format", fmt.name, n))
+            elif f.name == "ingest_id":
+                arrays.append(self.leaves.repeat("ingest_id", self.ingest_id, n))
+            elif f.name == "source_file":
+                arrays.append(paths)
+            elif f.name == "source_line":
+                arrays.append(pa.array(line_nos))
+            else:
+                arrays.append(pa.nulls(n, f.type))
+        return pa.Table.from_arrays(arrays, schema=WRITE_SCHEMA)

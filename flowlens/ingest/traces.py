@@ -1,0 +1,263 @@
+"""Label sets and policy traces: from their text in a record to nested Arrow columns.
+
+Label sets and policy traces are few and repeat endlessly, so each distinct text is converted
+and checked once, in Python, and the results are joined back to the rows with Arrow (``take``):
+
+* :class:`HitMapper`: policy-hit texts (Calico's hit strings in any of their formats, or the
+  JSON objects of Goldmane and Whisker; grammar in :mod:`flowlens.formats.hits`) to
+  ``POLICY_HIT`` structs, each trace ordered by policy index as Calico means it.
+* :func:`labels_to_map`: ``["k=v", ...]`` lists to ``MAP<string, string>``.
+* :class:`DistinctJson`: the JSON text of a record's labels or policies object
+  (``Format.json_columns``) to map items and traces, once per distinct text.
+
+Each gives, besides the values, the rows whose value cannot be stored and why: those lines are
+quarantined (see :mod:`flowlens.ingest.rows`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flowlens.formats.hits import HitParseError, PolicyHit, hit_from_object, parse_hit
+from flowlens.schema import POLICY_COLUMNS, POLICY_HIT
+
+
+class HitMapper:
+    """Maps raw hit texts (strings in F0/F1/F2, or JSON objects) to POLICY_HIT structs, parsing
+    each distinct text once."""
+
+    def __init__(self) -> None:
+        self._index: dict[str, int] = {}
+        self._rows: list[dict[str, Any]] = []
+        self._errors: dict[str, str] = {}
+        self._row_of: dict[str, dict[str, Any]] = {}
+        self._keys = pa.array([], pa.string())
+        self._structs = pa.array([], POLICY_HIT)
+        self._policy_index = pa.array([], pa.int64())
+
+    def _parse(self, text: str) -> PolicyHit:
+        if text.startswith("{"):
+            return hit_from_object(json.loads(text))
+        return parse_hit(text, strict=False)
+
+    def row(self, text: str) -> dict[str, Any] | str:
+        """The POLICY_HIT row of one hit text, or why it is not a hit."""
+        found = self._row_of.get(text) or self._errors.get(text)
+        if found is None:
+            try:
+                found = self._row_of[text] = self._parse(text).as_row()
+            except (HitParseError, ValueError, TypeError) as exc:
+                found = self._errors[text] = str(exc)
+        return found
+
+    def _learn(self, texts: list[str]) -> None:
+        new = False
+        for text in texts:
+            if text in self._index or text in self._errors:
+                continue
+            try:
+                hit = self._parse(text)
+            except (HitParseError, ValueError, TypeError) as exc:
+                self._errors[text] = str(exc)
+                continue
+            self._index[text] = len(self._rows)
+            self._rows.append(hit.as_row())
+            new = True
+        if new:
+            self._keys = pa.array(list(self._index), pa.string())
+            self._structs = pa.array(self._rows, POLICY_HIT)
+            self._policy_index = pa.array(
+                [r["policy_index"] if r["policy_index"] is not None else 0 for r in self._rows], pa.int64()
+            )
+
+    def map(self, column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray, dict[int, str]]:
+        """The column as LIST<POLICY_HIT>, a mask of rows with an invalid hit, and their reasons."""
+        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if arr.type != pa.list_(pa.string()):
+            arr = arr.cast(pa.list_(pa.string()))
+        flat = pc.list_flatten(arr)
+        unique = pc.unique(flat).to_pylist()
+        self._learn([u for u in unique if u is not None])
+        codes = pc.index_in(flat, value_set=self._keys)
+        bad_rows = np.zeros(len(arr), dtype=bool)
+        reasons: dict[int, str] = {}
+        if codes.null_count:
+            parents = pc.list_parent_indices(arr).to_numpy()
+            bad_flat = np.flatnonzero(codes.is_null().to_numpy(zero_copy_only=False))
+            texts = flat.to_pylist()
+            for pos in bad_flat:
+                row = int(parents[pos])
+                bad_rows[row] = True
+                text = texts[pos]
+                reasons.setdefault(
+                    row, f"invalid policy hit {text!r}: {self._errors.get(text, 'null entry')}"
+                )
+            codes = pc.fill_null(codes, 0)
+        if len(self._structs):
+            # Calico writes a trace as a set in random order: order each list by policy index.
+            idx = self._policy_index.take(codes).to_numpy(zero_copy_only=False)
+            parents = pc.list_parent_indices(arr).to_numpy()
+            order_key = parents.astype(np.int64) * (1 << 32) + idx
+            if len(order_key) > 1 and not np.all(order_key[1:] >= order_key[:-1]):
+                codes = codes.take(pa.array(np.argsort(order_key, kind="stable")))
+            values = self._structs.take(codes)
+        else:
+            values = pa.nulls(len(codes), POLICY_HIT)
+        result = pa.ListArray.from_arrays(arr.offsets, values, type=pa.list_(POLICY_HIT), mask=arr.is_null())
+        return result, bad_rows, reasons
+
+
+def labels_to_map(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray, dict[int, str]]:
+    """``["k=v", ...]`` lists (split on the first '=') as MAP<string, string>; rows where a key
+    appears twice, or where a label is null, cannot be a map and are reported instead."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if arr.type != pa.list_(pa.string()):
+        arr = arr.cast(pa.list_(pa.string()))
+    flat = pc.list_flatten(arr)
+    bad = np.zeros(len(arr), dtype=bool)
+    reasons: dict[int, str] = {}
+    parts = pc.split_pattern(flat, "=", max_splits=1)
+    keys = pc.list_element(parts, 0)
+    has_value = pc.equal(pc.list_value_length(parts), 2)
+    padded = pc.if_else(has_value, parts, pa.scalar(["", ""], pa.list_(pa.string())))
+    values = pc.list_element(padded, 1)
+    if len(flat):
+        parents = pc.list_parent_indices(arr).to_numpy().astype(np.int64)
+        if flat.null_count:
+            for row in np.unique(parents[flat.is_null().to_numpy(zero_copy_only=False)]):
+                bad[row] = True
+                reasons[int(row)] = "a label that is null"
+        codes = pc.fill_null(pc.dictionary_encode(keys).indices, -1).to_numpy().astype(np.int64)
+        combined = parents * (1 << 32) + codes
+        if pc.count_distinct(pa.array(combined)).as_py() != len(combined):
+            order = np.argsort(combined, kind="stable")
+            sorted_c = combined[order]
+            dup = order[1:][sorted_c[1:] == sorted_c[:-1]]
+            key_list = keys.to_pylist()
+            for pos in dup:
+                row = int(parents[pos])
+                bad[row] = True
+                reasons.setdefault(row, f"duplicate label key {key_list[pos]!r}")
+    mask = arr.is_null()
+    if bad.any():
+        # Keep the map valid (readers reject duplicate keys): the row is quarantined anyway.
+        mask = pc.or_(mask, pa.array(bad))
+        keep_flat = ~bad[pc.list_parent_indices(arr).to_numpy()] if len(flat) else np.zeros(0, dtype=bool)
+        keys = keys.filter(pa.array(keep_flat))
+        values = values.filter(pa.array(keep_flat))
+        lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy().astype(np.int64)
+        lengths = np.where(bad, 0, lengths)
+        offsets = np.zeros(len(arr) + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        return pa.MapArray.from_arrays(pa.array(offsets), keys, values, mask=mask), bad, reasons
+    return pa.MapArray.from_arrays(arr.offsets, keys, values, mask=mask), bad, reasons
+
+
+# Why the rows holding a distinct JSON text are looked at one by one: the value has the wrong shape,
+# and the full diagnosis of the record names the field (as for any suspect record).
+_WRONG_SHAPE = "\0wrong shape"
+_DISTINCT_CACHE_LIMIT = 100_000
+
+
+class DistinctJson:
+    """Label sets and policy traces from their JSON text (``Format.json_columns``), converted and
+    checked once per distinct text: a cluster has few label sets and traces, repeated endlessly.
+
+    Each conversion gives the value(s) for the rows holding that text and, for a bad value, the
+    reason its rows are quarantined (``_WRONG_SHAPE``: diagnose the record)."""
+
+    def __init__(self, hits: HitMapper) -> None:
+        self.hits = hits
+        self._cache: dict[tuple[str, str], tuple[Any, str | None]] = {}
+
+    def _convert(self, kind: str, text: str) -> tuple[Any, str | None]:
+        key = (kind, text)
+        done = self._cache.get(key)
+        if done is None:
+            if len(self._cache) >= _DISTINCT_CACHE_LIMIT:
+                self._cache.clear()
+            done = self._cache[key] = self._policies(text) if kind == "policies" else self._labels(text, kind)
+        return done
+
+    @staticmethod
+    def _labels(text: str, name: str) -> tuple[Any, str | None]:
+        """``{"labels": ["k=v", ...]}`` as map items (split on the first '='); null labels: None."""
+        value = json.loads(text)
+        if value is None:
+            return None, None
+        if not isinstance(value, dict):
+            return None, _WRONG_SHAPE
+        items = value.get("labels")
+        if items is None:
+            return None, None
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            return None, _WRONG_SHAPE
+        pairs = [item.partition("=")[::2] for item in items]
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            dup = next(k for k in keys if keys.count(k) > 1)
+            return None, f"duplicate label key {dup!r} in '{name}'"
+        return pairs, None
+
+    def _policies(self, text: str) -> tuple[Any, str | None]:
+        """The four traces of a policies object, each ordered by policy index (Calico writes a
+        trace as a set in random order); a trace that was not logged: None."""
+        value = json.loads(text)
+        if value is None:
+            return (None,) * len(POLICY_COLUMNS), None
+        if not isinstance(value, dict):
+            return None, _WRONG_SHAPE
+        traces: list[list[dict[str, Any]] | None] = []
+        for key in POLICY_COLUMNS:
+            hits = value.get(key)
+            if hits is None:
+                traces.append(None)
+                continue
+            if not isinstance(hits, list) or not all(h is None or isinstance(h, str) for h in hits):
+                return None, _WRONG_SHAPE
+            rows = []
+            for h in hits:
+                row = self.hits.row(h) if h is not None else "null entry"
+                if isinstance(row, str):
+                    return None, f"invalid policy hit {h!r}: {row}"
+                rows.append(row)
+            rows.sort(key=lambda r: r["policy_index"] if r["policy_index"] is not None else 0)
+            traces.append(rows)
+        return tuple(traces), None
+
+    def map(
+        self, kind: str, column: pa.ChunkedArray
+    ) -> tuple[list[Any], pa.Array, np.ndarray, dict[int, str], np.ndarray]:
+        """For a column of JSON texts: the converted value of each distinct text, the index of
+        each row's text in that list (null for a null text), a mask of bad rows with their
+        reasons, and a mask of rows of the wrong shape (to be diagnosed)."""
+        values: list[Any] = []
+        reasons_of: list[str | None] = []
+        codes_parts = []
+        for chunk in column.chunks:
+            enc = pc.dictionary_encode(chunk)
+            base = len(values)
+            for text in enc.dictionary.to_pylist():
+                value, reason = self._convert(kind, text)
+                values.append(value)
+                reasons_of.append(reason)
+            indices = enc.indices.cast(pa.int32())
+            codes_parts.append(pc.add(indices, pa.scalar(base, pa.int32())) if base else indices)
+        codes = pa.concat_arrays(codes_parts) if codes_parts else pa.array([], pa.int32())
+        n = len(codes)
+        bad = np.zeros(n, dtype=bool)
+        shape = np.zeros(n, dtype=bool)
+        reasons: dict[int, str] = {}
+        if any(r is not None for r in reasons_of):
+            # the last slot stands for a null text
+            dense = pc.fill_null(codes, len(values)).to_numpy(zero_copy_only=False)
+            shape = np.array([r == _WRONG_SHAPE for r in reasons_of] + [False])[dense]
+            bad = np.array([r is not None and r != _WRONG_SHAPE for r in reasons_of] + [False])[dense]
+            for row in np.flatnonzero(bad):
+                reasons[int(row)] = reasons_of[dense[row]]
+        return values, codes, bad, reasons, shape

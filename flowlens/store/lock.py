@@ -1,0 +1,48 @@
+"""The writer lock: one process writes to a store at a time.
+
+``<store>/.lock`` is held with ``flock`` for as long as a writer is open, and names its holder
+(pid and start time) so that a second writer is refused with a message that says who holds it.
+The kernel releases the lock when the holder dies, however it dies: no stale lock to clean up.
+Readers never take it; they see commits, which are atomic (see :mod:`flowlens.store.commit`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from flowlens.errors import StoreLockedError
+
+
+@contextlib.contextmanager
+def writer_lock(lock_path: Path, store_root: Path) -> Iterator[None]:
+    """Hold the lock at ``lock_path`` (of the store at ``store_root``) for the block, or raise
+    :class:`StoreLockedError` at once when another process holds it."""
+    fh = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise StoreLockedError(
+                f"the store {store_root} is being written by {holder}; wait for it to finish and run "
+                "the command again"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"flowlens pid {os.getpid()} since {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}")
+        fh.flush()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fh.seek(0)
+            fh.truncate()
+        fh.close()
