@@ -9,6 +9,8 @@ Modules:
   (run a named query or SQL with bound parameters, the window, temporary tables);
 * :mod:`~flowlens.engine.duckdb` — the DuckDB engine and :func:`connect`: the connection, its
   ``flows`` and ``flow_summary`` views;
+* :mod:`~flowlens.engine.functions` — the SQL functions every engine defines for the queries
+  (``endpoint_name``: how every query names an endpoint), one definition each;
 * :mod:`~flowlens.engine.queries` — the named-query library (``queries/*.sql`` and the user's own
   folders), engine-neutral: headers, parameters, checks, binding;
 * :mod:`~flowlens.engine.window` — ``--since``/``--until`` parsing and which files and stored
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from flowlens.engine.base import FLOWS_SCHEMA, VIEWS, Engine
 from flowlens.engine.duckdb import DuckDBEngine, connect
+from flowlens.engine.functions import SqlFunction, inline_functions, load_functions
 from flowlens.engine.queries import (
     PARAM_TYPES,
     QueryParam,
@@ -41,10 +44,13 @@ __all__ = [
     "Engine",
     "QueryParam",
     "QuerySpec",
+    "SqlFunction",
     "bind_params",
     "check_query",
     "coerce_param_value",
     "connect",
+    "inline_functions",
+    "load_functions",
     "load_queries",
     "package_queries_dir",
     "parse_query",

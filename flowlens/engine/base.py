@@ -1,7 +1,8 @@
 """What flowlens needs from a query engine: the :class:`Engine` interface every engine implements.
 
 An engine is opened over a store and a time window (:mod:`flowlens.engine.window`) and offers the
-views :data:`VIEWS` over the window's records; it runs the named queries of
+views :data:`VIEWS` over the window's records and the SQL functions of
+:mod:`flowlens.engine.functions` (``endpoint_name``); it runs the named queries of
 :mod:`flowlens.engine.queries` with bound parameters, and ad-hoc SQL, and returns Arrow tables.
 Commands that need a table of their own for helper queries (``coverage_facts``) register it for
 a while with :meth:`Engine.temporary_table`.

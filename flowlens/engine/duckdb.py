@@ -12,6 +12,7 @@ Owns:
   queries use (:mod:`flowlens.summary`), read from the stored hourly summaries for whole hours and
   grouped from the records for the rest (:func:`flowlens.engine.window.plan_summary`), so that it
   is the same with or without them.
+* the SQL functions of :mod:`flowlens.engine.functions` (``endpoint_name``), as DuckDB macros;
 * running named queries and ad-hoc SQL on that connection, with DuckDB binding every value.
 """
 
@@ -26,6 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from flowlens.engine.base import FLOWS_SCHEMA, Engine, check_limit
+from flowlens.engine.functions import SqlFunction, load_functions
 from flowlens.engine.queries import QuerySpec, load_queries
 from flowlens.engine.window import SummaryPlan, plan_summary, resolve_window, select_files
 from flowlens.errors import QueryError, StoreError
@@ -134,6 +136,8 @@ def connect(
         flows.create_view("flows")
         summary = _summary_relation(con, plan_summary(store, files, since_at, until_at, summaries))
         summary.create_view("flow_summary")
+        for function in load_functions().values():
+            _define(con, function)
     except duckdb.Error as exc:
         con.close()
         raise StoreError(f"cannot read the store at {str(store.root)!r}: {exc}") from None
@@ -141,6 +145,13 @@ def connect(
         con.close()
         raise
     return DuckDBEngine(con, store, files, since_at, until_at, queries, (flows, summary))
+
+
+def _define(con: duckdb.DuckDBPyConnection, function: SqlFunction) -> None:
+    """``function`` as a DuckDB macro, which DuckDB expands in place where a query calls it."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP MACRO {function.name}({', '.join(function.params)}) AS {function.body}"
+    )
 
 
 def _in_range(

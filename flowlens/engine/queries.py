@@ -97,8 +97,8 @@ _PARAM = re.compile(
     r"\s*(?:--\s*(?P<doc>.*))?$"
 )
 _PARAM_REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-# Comments and string literals, removed before looking for ``$name`` references.
-_SQL_NOISE = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", re.DOTALL)
+#: Comments, string literals and quoted names: SQL text that is never code.
+SQL_NOISE = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", re.DOTALL)
 
 
 def _literal(value: Any) -> str:
@@ -167,15 +167,15 @@ def coerce_param_value(value: Any, type_: str, where: str) -> Any:
 
 def used_params(sql: str) -> frozenset[str]:
     """Names of the ``$name`` parameters an SQL text uses (outside comments and string literals)."""
-    return frozenset(_PARAM_REF.findall(_SQL_NOISE.sub(" ", sql)))
+    return frozenset(_PARAM_REF.findall(SQL_NOISE.sub(" ", sql)))
 
 
-def parse_query(text: str, name: str, origin: str) -> QuerySpec:
-    """Parse one query file. Raises :class:`QueryError` when its header is malformed."""
-    description = ""
-    explanation: list[str] = []
-    params: list[QueryParam] = []
-    requires: list[str] = []
+def split_header(text: str) -> tuple[list[str], str]:
+    """The leading ``--`` comment block of an SQL file, each line without its ``--``, and the SQL after it.
+
+    Blank lines may sit between header lines; the SQL loses surrounding blanks and a final ``;``.
+    """
+    comments: list[str] = []
     body_start = 0
     lines = text.splitlines()
     for index, line in enumerate(lines):
@@ -186,7 +186,18 @@ def parse_query(text: str, name: str, origin: str) -> QuerySpec:
         if not stripped.startswith("--"):
             break
         body_start = index + 1
-        content = stripped[2:].strip()
+        comments.append(stripped[2:].strip())
+    return comments, "\n".join(lines[body_start:]).strip().rstrip(";").strip()
+
+
+def parse_query(text: str, name: str, origin: str) -> QuerySpec:
+    """Parse one query file. Raises :class:`QueryError` when its header is malformed."""
+    description = ""
+    explanation: list[str] = []
+    params: list[QueryParam] = []
+    requires: list[str] = []
+    comments, sql = split_header(text)
+    for content in comments:
         key = _HEADER_KEY.match(content)
         if key is None:
             explanation.append(content)
@@ -210,7 +221,6 @@ def parse_query(text: str, name: str, origin: str) -> QuerySpec:
         if param.name in seen:
             raise QueryError(f"{origin}: parameter {param.name!r} is declared twice")
         seen.add(param.name)
-    sql = "\n".join(lines[body_start:]).strip().rstrip(";").strip()
     if not sql:
         raise QueryError(f"{origin}: the file has a header but no SQL")
     while explanation and not explanation[-1]:

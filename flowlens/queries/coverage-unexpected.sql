@@ -13,10 +13,8 @@
 -- One row per category, source, destination, proto, port, side and allowed_by, largest first.
 WITH a AS (
     SELECT
-        CASE WHEN source_type IN ('wep', 'ns') AND source_namespace <> '-'
-            THEN source_namespace || '/' || source_name_aggr ELSE source_name_aggr END AS source,
-        CASE WHEN dest_type IN ('wep', 'ns') AND dest_namespace <> '-'
-            THEN dest_namespace || '/' || dest_name_aggr ELSE dest_name_aggr END AS dest,
+        endpoint_name(source_type, source_namespace, source_name_aggr) AS source,
+        endpoint_name(dest_type, dest_namespace, dest_name_aggr) AS dest,
         CASE reporter WHEN 'src' THEN 'egress at source' ELSE 'ingress at destination' END AS side,
         coalesce(nullif(decided_by, ''), 'unknown (no enforced trace)') AS allowed_by,
         *
