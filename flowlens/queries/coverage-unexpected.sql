@@ -1,7 +1,7 @@
 -- name: coverage-unexpected
 -- description: Unexpectedly allowed traffic by category, from coverage_facts, with the unexpected-allowed query's definitions.
 -- requires: coverage_facts
--- Reads coverage_facts (registered by flowlens.coverage), so a report scans the flows once. The
+-- Reads coverage_facts (registered by flowlens.report.coverage), so a report scans the flows once. The
 -- categories, reporter rules, endpoint names and allowed_by are those of the unexpected-allowed
 -- query (a test checks that both give the same records, connections and bytes per category):
 --   default-allow    the profile decided (per side: side says which reporter);

@@ -170,7 +170,7 @@ def test_every_query_gives_the_same_rows_with_its_functions_written_out(busy_sto
 
 
 def test_only_module_helper_queries_read_other_tables_than_flows() -> None:
-    # coverage-* read coverage_facts, which flowlens.coverage registers before running them.
+    # coverage-* read coverage_facts, which flowlens.report.coverage registers before running them.
     helpers = {name: _other_tables(spec) for name, spec in QUERIES.items() if name not in STANDALONE}
     assert not set(ISSUE_QUERIES) & set(helpers)
     assert all(name.split("-")[0] in ("coverage", "suggest", "policy", "report") for name in helpers), helpers
