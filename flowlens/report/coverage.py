@@ -45,6 +45,22 @@ def _int(value: Any) -> int:
     return 0 if value is None else int(value)
 
 
+#: Counters of one row of the coverage-* queries, by the name a figure and the query share.
+_TOTALS = ("records", "connections", "bytes")
+_CONNECTIONS = (
+    "allowed_connections",
+    "explicit_connections",
+    "profile_connections",
+    "denied_connections",
+    "bytes",
+)
+
+
+def _ints(row: Mapping[str, Any], names: Sequence[str]) -> dict[str, int]:
+    """The counters ``names`` of ``row`` as integers (a NULL sum counts 0)."""
+    return {name: _int(row[name]) for name in names}
+
+
 def _endpoint(namespace: str, name: str) -> str:
     return name if namespace in ("-", "") else f"{namespace}/{name}"
 
@@ -152,9 +168,7 @@ def _unexpected(rows: list[dict[str, Any]], examples: int) -> tuple[UnexpectedCa
                         side=r["side"],
                         allowed_by=r["allowed_by"],
                         pending_by=r["pending_by"] or None,
-                        records=_int(r["records"]),
-                        connections=_int(r["connections"]),
-                        bytes=_int(r["bytes"]),
+                        **_ints(r, _TOTALS),
                     )
                     for r in items[:examples]
                 ),
@@ -185,9 +199,7 @@ def _compute(
             reporter=r["reporter"],
             policy=_policy_label(r["policy_tier"], r["decided_by"]),
             end_of_tier=bool(r["end_of_tier"]),
-            records=_int(r["records"]),
-            connections=_int(r["connections"]),
-            bytes=_int(r["bytes"]),
+            **_ints(r, _TOTALS),
         )
         for r in engine.run("coverage-denied-flows", {"top": top}).to_pylist()
     )
@@ -197,10 +209,7 @@ def _compute(
             tier=r["tier"],
             decided_by=r["decided_by"],
             end_of_tier=bool(r["end_of_tier"]),
-            records=_int(r["records"]),
-            connections=_int(r["connections"]),
-            bytes=_int(r["bytes"]),
-            workloads=_int(r["workloads"]),
+            **_ints(r, (*_TOTALS, "workloads")),
         )
         for r in engine.run("coverage-denying-policies", {"top": top}).to_pylist()
     )
@@ -210,11 +219,7 @@ def _compute(
             source=r["source_node"],
             dest=r["dest_node"],
             cross_namespace=bool(r["cross_namespace"]),
-            allowed_connections=_int(r["allowed_connections"]),
-            explicit_connections=_int(r["explicit_connections"]),
-            profile_connections=_int(r["profile_connections"]),
-            denied_connections=_int(r["denied_connections"]),
-            bytes=_int(r["bytes"]),
+            **_ints(r, _CONNECTIONS),
         )
         for r in engine.run("coverage-edges", {}).to_pylist()
     )
@@ -224,13 +229,8 @@ def _compute(
             namespace=r["namespace"],
             name=r["name"],
             endpoint_type=r["endpoint_type"],
-            allowed_connections=_int(r["allowed_connections"]),
-            explicit_connections=_int(r["explicit_connections"]),
-            profile_connections=_int(r["profile_connections"]),
-            denied_connections=_int(r["denied_connections"]),
-            bytes=_int(r["bytes"]),
             ports=tuple(r["ports"] or ()),
-            destinations=_int(r["destinations"]),
+            **_ints(r, (*_CONNECTIONS, "destinations")),
         )
         for r in engine.run("coverage-internet", {}).to_pylist()
     )

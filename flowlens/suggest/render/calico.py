@@ -14,24 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from flowlens.suggest.observed import Labels
-from flowlens.suggest.render.common import (
-    ALLOW_DNS,
-    CALICO_API,
-    DEFAULT_DENY,
-    MANAGED_BY,
-    ORDER_BASELINE,
-    ORDER_DENY,
-    ORDER_DNS,
-    ORDER_WORKLOAD,
-    RenderedRule,
-    breadth,
-    dns_comments,
-    metadata,
-    policy_comments,
-    port_ranges,
-    rendered_rule,
-    rule_comments,
-)
+from flowlens.suggest.render import common
+from flowlens.suggest.render.common import RenderedRule
 from flowlens.suggest.synth import (
     DNS_LABELS,
     DNS_NAMESPACE,
@@ -156,7 +140,7 @@ def _calico_rules(
         port_groups.append((None, []))
     else:
         by_proto: dict[str, list[int | str]] = {}
-        for proto_name, first, last in port_ranges(rule.ports):
+        for proto_name, first, last in common.port_ranges(rule.ports):
             lst = by_proto.setdefault(proto_name, [])
             if first is not None:
                 lst.append(first if first == last else f"{first}:{last}")
@@ -190,9 +174,9 @@ def _calico_doc(
     if plan.options.staged:
         spec = {"stagedAction": "Set", **spec}
     return {
-        "apiVersion": CALICO_API,
+        "apiVersion": common.CALICO_API,
         "kind": _calico_kind(plan, kind),
-        "metadata": metadata(name, namespace),
+        "metadata": common.metadata(name, namespace),
         "spec": spec,
     }
 
@@ -210,11 +194,11 @@ def render_namespace(plan: Plan, ns: NamespacePlan, rules_out: list[RenderedRule
             _calico_doc(
                 plan,
                 "NetworkPolicy",
-                f"{tier}.{ALLOW_DNS}",
+                f"{tier}.{common.ALLOW_DNS}",
                 n,
                 {
                     "tier": tier,
-                    "order": ORDER_DNS,
+                    "order": common.ORDER_DNS,
                     "selector": "all()",
                     "types": ["Egress"],
                     "egress": [
@@ -223,15 +207,20 @@ def render_namespace(plan: Plan, ns: NamespacePlan, rules_out: list[RenderedRule
                     ],
                 },
             ),
-            dns_comments(ns),
+            common.dns_comments(ns),
         ),
         Document(
             _calico_doc(
                 plan,
                 "NetworkPolicy",
-                f"{tier}.{DEFAULT_DENY}",
+                f"{tier}.{common.DEFAULT_DENY}",
                 n,
-                {"tier": tier, "order": ORDER_DENY, "selector": "all()", "types": ["Ingress", "Egress"]},
+                {
+                    "tier": tier,
+                    "order": common.ORDER_DENY,
+                    "selector": "all()",
+                    "types": ["Ingress", "Egress"],
+                },
             ),
             (
                 f"selects every pod of the namespace so that tier {tier!r} applies to it: what no",
@@ -245,7 +234,7 @@ def render_namespace(plan: Plan, ns: NamespacePlan, rules_out: list[RenderedRule
         name = f"{tier}.{policy.name}"
         spec: dict[str, Any] = {
             "tier": tier,
-            "order": ORDER_WORKLOAD,
+            "order": common.ORDER_WORKLOAD,
             "selector": calico_selector(policy.workload.selector),
         }
         spec["types"] = [t for t, rules in (("Ingress", policy.ingress), ("Egress", policy.egress)) if rules]
@@ -254,20 +243,18 @@ def render_namespace(plan: Plan, ns: NamespacePlan, rules_out: list[RenderedRule
                 continue
             items: list[Any] = []
             for index, rule in enumerate(rules):
-                b = breadth(rule, plan)
+                comments = common.summarise_rule(rule, plan, n, name, rules_out)
                 label = _short(f"{n}.{policy.name}.{direction}-{index + 1}")
                 before = dict(netsets)
                 calico = _calico_rules(rule, n, netsets, label)
                 for cidrs, netset_label in netsets.items():
                     if cidrs not in before:
                         netset_docs.append(_netset_doc(netset_label, cidrs, n, policy, direction))
-                comments = rule_comments(rule, b)
                 for i, r in enumerate(calico):
                     items.append(Commented(r, comments if i == 0 else ("(same evidence as the rule above)",)))
-                rules_out.append(rendered_rule(n, name, rule, b))
             spec[direction] = items
         docs.append(
-            Document(_calico_doc(plan, "NetworkPolicy", name, n, spec), policy_comments(policy, plan))
+            Document(_calico_doc(plan, "NetworkPolicy", name, n, spec), common.policy_comments(policy, plan))
         )
     return docs + sorted(netset_docs, key=lambda d: str(d.body["metadata"]["name"]))
 
@@ -276,11 +263,11 @@ def _netset_doc(
     label: str, cidrs: Sequence[str], namespace: str, policy: WorkloadPolicy, direction: str
 ) -> Document:
     body = {
-        "apiVersion": CALICO_API,
+        "apiVersion": common.CALICO_API,
         "kind": "GlobalNetworkSet",
         "metadata": {
             "name": f"flowlens.{label}",
-            "labels": {NETSET_LABEL: label, MANAGED_BY[0]: MANAGED_BY[1]},
+            "labels": {NETSET_LABEL: label, common.MANAGED_BY[0]: common.MANAGED_BY[1]},
         },
         "spec": {"nets": list(cidrs)},
     }
@@ -302,9 +289,9 @@ def cluster_docs(plan: Plan) -> list[Document]:
         docs.append(
             Document(
                 {
-                    "apiVersion": CALICO_API,
+                    "apiVersion": common.CALICO_API,
                     "kind": "Tier",
-                    "metadata": metadata(plan.options.tier),
+                    "metadata": common.metadata(plan.options.tier),
                     "spec": {"order": plan.options.tier_order, "defaultAction": "Deny"},
                 },
                 (
@@ -320,7 +307,7 @@ def cluster_docs(plan: Plan) -> list[Document]:
             "ports": [DNS_PORT],
         }
         spec = {
-            "order": ORDER_BASELINE,
+            "order": common.ORDER_BASELINE,
             "namespaceSelector": _system_selector(),
             "selector": "all()",
             "types": ["Ingress", "Egress"],
@@ -334,9 +321,9 @@ def cluster_docs(plan: Plan) -> list[Document]:
         docs.append(
             Document(
                 {
-                    "apiVersion": CALICO_API,
+                    "apiVersion": common.CALICO_API,
                     "kind": "StagedGlobalNetworkPolicy" if plan.options.staged else "GlobalNetworkPolicy",
-                    "metadata": metadata(BASELINE),
+                    "metadata": common.metadata(BASELINE),
                     "spec": spec,
                 },
                 (

@@ -178,3 +178,12 @@ def rendered_rule(namespace: str, policy: str, rule: Rule, b: Breadth) -> Render
         breadth=b,
         remediation=rule.remediation,
     )
+
+
+def summarise_rule(
+    rule: Rule, plan: Plan, namespace: str, policy: str, rules_out: list[RenderedRule]
+) -> tuple[str, ...]:
+    """The comments of one rule of ``policy``; its summary is added to ``rules_out``."""
+    b = breadth(rule, plan)
+    rules_out.append(rendered_rule(namespace, policy, rule, b))
+    return rule_comments(rule, b)

@@ -12,19 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from flowlens.suggest.observed import Labels
-from flowlens.suggest.render.common import (
-    ALLOW_DNS,
-    CALICO_API,
-    DEFAULT_DENY,
-    RenderedRule,
-    breadth,
-    dns_comments,
-    metadata,
-    policy_comments,
-    port_ranges,
-    rendered_rule,
-    rule_comments,
-)
+from flowlens.suggest.render import common
+from flowlens.suggest.render.common import RenderedRule
 from flowlens.suggest.synth import DNS_LABELS, DNS_NAMESPACE, DNS_PORT, NamespacePlan, Peer, Plan, Port, Rule
 from flowlens.suggest.yamlout import Commented, Document
 
@@ -63,7 +52,7 @@ def _inside(inner: str, outer: str) -> bool:
 
 def _k8s_ports(ports: Sequence[Port]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for proto, first, last in port_ranges(ports):
+    for proto, first, last in common.port_ranges(ports):
         entry: dict[str, Any] = {"protocol": _K8S_PROTO[proto]}
         if first is not None:
             entry["port"] = first
@@ -83,7 +72,7 @@ def _k8s_rule(rule: Rule, namespace: str) -> dict[str, Any]:
 
 def _k8s_kind(plan: Plan) -> tuple[str, str]:
     if plan.options.staged:
-        return CALICO_API, "StagedKubernetesNetworkPolicy"
+        return common.CALICO_API, "StagedKubernetesNetworkPolicy"
     return K8S_API, "NetworkPolicy"
 
 
@@ -91,7 +80,12 @@ def _k8s_doc(plan: Plan, name: str, namespace: str, spec: dict[str, Any]) -> dic
     api, kind = _k8s_kind(plan)
     if plan.options.staged:
         spec = {"stagedAction": "Set", **spec}
-    return {"apiVersion": api, "kind": kind, "metadata": metadata(name, namespace), "spec": spec}
+    return {
+        "apiVersion": api,
+        "kind": kind,
+        "metadata": common.metadata(name, namespace),
+        "spec": spec,
+    }
 
 
 def render_namespace(plan: Plan, ns: NamespacePlan, rules_out: list[RenderedRule]) -> list[Document]:
@@ -108,12 +102,15 @@ def render_namespace(plan: Plan, ns: NamespacePlan, rules_out: list[RenderedRule
     docs = [
         Document(
             _k8s_doc(
-                plan, ALLOW_DNS, n, {"podSelector": {}, "policyTypes": ["Egress"], "egress": [dns_rule]}
+                plan,
+                common.ALLOW_DNS,
+                n,
+                {"podSelector": {}, "policyTypes": ["Egress"], "egress": [dns_rule]},
             ),
-            dns_comments(ns),
+            common.dns_comments(ns),
         ),
         Document(
-            _k8s_doc(plan, DEFAULT_DENY, n, {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+            _k8s_doc(plan, common.DEFAULT_DENY, n, {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
             ("deny every connection the policies below do not allow, in and out",),
         ),
     ]
@@ -127,9 +124,9 @@ def render_namespace(plan: Plan, ns: NamespacePlan, rules_out: list[RenderedRule
                 continue
             items = []
             for rule in rules:
-                b = breadth(rule, plan)
-                items.append(Commented(_k8s_rule(rule, n), rule_comments(rule, b)))
-                rules_out.append(rendered_rule(n, name, rule, b))
+                items.append(
+                    Commented(_k8s_rule(rule, n), common.summarise_rule(rule, plan, n, name, rules_out))
+                )
             spec[direction] = items
-        docs.append(Document(_k8s_doc(plan, name, n, spec), policy_comments(policy, plan)))
+        docs.append(Document(_k8s_doc(plan, name, n, spec), common.policy_comments(policy, plan)))
     return docs
