@@ -102,9 +102,13 @@ def package_functions_dir() -> Path:
 
 def load_functions() -> dict[str, SqlFunction]:
     """The SQL functions every engine defines for the queries, by name."""
+    folder = package_functions_dir()
+    if not folder.is_dir():
+        # The shipped queries call these functions: without them every one of them fails.
+        raise QueryError(f"the installed flowlens lacks its SQL functions ({str(folder)!r}); reinstall it")
     return {
         path.stem: parse_function(path.read_text(encoding="utf-8"), path.stem, str(path))
-        for path in sorted(package_functions_dir().glob("*.sql"))
+        for path in sorted(folder.glob("*.sql"))
     }
 
 

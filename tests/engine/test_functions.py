@@ -141,3 +141,11 @@ def test_inlining_leaves_comments_and_strings_alone_and_refuses_what_it_cannot_w
 def test_a_malformed_function_file_is_a_query_error(text: str, message: str) -> None:
     with pytest.raises(QueryError, match=message):
         parse_function(text, "f", "f.sql")
+
+
+def test_an_install_without_its_functions_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowlens.engine import functions
+
+    monkeypatch.setattr(functions, "package_functions_dir", lambda: tmp_path / "missing")
+    with pytest.raises(QueryError, match="lacks its SQL functions"):
+        connect(tmp_path)
