@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flowlens.cli.common import StoreOpt, resolve_store
+from flowlens.cli.common import StoreOpt, err, resolve_store
 from flowlens.errors import QueryError, StoreError, UsageError
 from flowlens.output import OutputFormat, write_result
 
@@ -103,12 +103,26 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[int | None, typer.Option("--limit", min=0, help="At most N rows.")] = None,
         store: StoreOpt = None,
         queries: QueriesOpt = None,
+        allow_external: Annotated[
+            bool,
+            typer.Option(
+                "--allow-external",
+                help=(
+                    "Run the SQL outside the sandbox: it may then read and write any file you can, "
+                    "attach databases, install extensions and reach the network. Only for SQL you trust."
+                ),
+            ),
+        ] = False,
     ) -> None:
         """Run a named query (or --sql) over the flow store and print the rows.
 
         A record is in the window when its start_time is in [--since, --until); date partitions
         outside the window are not read. Values given with --namespace and --param are bound as
         query parameters, never pasted into SQL.
+
+        Queries run sandboxed: one query statement (SELECT, WITH, FROM, ...) that may read the
+        store's flows (the flows and flow_summary views) and no other file, folder, URL or
+        extension; --allow-external lifts this for SQL you trust.
         """
         from flowlens.engine import connect, load_queries
 
@@ -128,7 +142,14 @@ def register(app: typer.Typer) -> None:
                 f"no store at {str(root)!r}: ingest flow logs first (flowlens ingest), "
                 "or point --store, $FLOWLENS_STORE or 'store' in flowlens.yaml at one"
             )
-        with connect(root, since=since_at, until=until_at, query_dirs=dirs) as engine:
+        if allow_external:
+            err(
+                "flowlens: warning: --allow-external: this SQL runs outside the sandbox and can read and "
+                "write any file you can, attach databases, install extensions and reach the network"
+            )
+        with connect(
+            root, since=since_at, until=until_at, query_dirs=dirs, external_access=allow_external
+        ) as engine:
             if sql is not None:
                 table = engine.sql(sql, params, limit=limit)
             else:
