@@ -1,0 +1,111 @@
+"""Untrusted text made safe to show: control characters made visible, spreadsheet formulas defused.
+
+Names, labels, DNS names and policy names come from flow logs and manifests, which whatever runs
+in the cluster can write. Shown raw, an escape sequence in one of them is obeyed by the terminal
+(a window title, a cleared screen, a ``\\r`` that writes over the line before it), a Unicode
+bidirectional override reorders what is read, and a CSV cell that begins with ``=`` is run as a
+formula by a spreadsheet. Owns:
+
+* :data:`UNSAFE` and :func:`visible` — every C0 and C1 control character, DEL, the Unicode line
+  and paragraph separators, the bidirectional-text controls and lone surrogates, written as the
+  escape a Python string literal would use (``\\x1b``, ``\\r``, ``\\u202e``); :func:`visible_lines`
+  keeps line feeds and tabs, for messages of several lines;
+* :data:`JSON_ESCAPES` — those of them that JSON writers leave raw, as JSON ``\\uXXXX`` escapes
+  (the value a JSON reader gets is unchanged);
+* :func:`defuse_formula` — a CSV cell a spreadsheet would take for a formula, with a ``'`` first.
+
+The same tables drive the SQL that writes large results (:mod:`flowlens.output.sql`), so that a
+value is escaped the same way whichever path writes it.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The bidirectional-text controls (ALM, LRM, RLM, LRE..RLO, LRI..PDI) and the line and
+# paragraph separators: invisible characters that change what a line shows or where it ends.
+_FORMAT_CODES = (0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+
+#: Every character :func:`visible` escapes: C0 controls, DEL, C1 controls, the format codes above.
+UNSAFE: tuple[str, ...] = tuple(
+    chr(code) for code in (*range(0x00, 0x20), *range(0x7F, 0xA0), *_FORMAT_CODES)
+)
+
+_SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(char: str) -> str:
+    if char in _SHORT:
+        return _SHORT[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+#: Each unsafe character and the text :func:`visible` writes for it.
+ESCAPES: dict[str, str] = {char: _escape(char) for char in UNSAFE}
+
+#: The unsafe characters a JSON writer leaves raw (it escapes only C0 controls), as JSON escapes.
+JSON_ESCAPES: dict[str, str] = {char: f"\\u{ord(char):04x}" for char in UNSAFE if ord(char) >= 0x20}
+
+# Lone surrogates cannot be written as UTF-8 at all; they are escaped too (Python text only:
+# Arrow and DuckDB strings are valid UTF-8 and never hold one).
+_UNSAFE_RE = re.compile("[" + "".join(re.escape(c) for c in UNSAFE) + "\ud800-\udfff]")
+_UNSAFE_IN_LINES_RE = re.compile(
+    "[" + "".join(re.escape(c) for c in UNSAFE if c not in "\n\t") + "\ud800-\udfff]"
+)
+_JSON_RE = re.compile("[" + "".join(re.escape(c) for c in JSON_ESCAPES) + "]")
+
+
+def _replace(match: re.Match[str]) -> str:
+    char = match.group(0)
+    return ESCAPES.get(char) or f"\\u{ord(char):04x}"
+
+
+def visible(text: str) -> str:
+    """``text`` with every unsafe character written as an escape (``\\x1b``, ``\\n``, ``\\u202e``).
+
+    Text without one is returned as it is. Backslashes are left alone: the result is for people
+    to read, not to parse back (the raw value is in the json, jsonl and parquet output).
+    """
+    if _UNSAFE_RE.search(text) is None:
+        return text
+    return _UNSAFE_RE.sub(_replace, text)
+
+
+def visible_lines(text: str) -> str:
+    """Like :func:`visible`, but line feeds and tabs stay: for messages of several lines."""
+    if _UNSAFE_IN_LINES_RE.search(text) is None:
+        return text
+    return _UNSAFE_IN_LINES_RE.sub(_replace, text)
+
+
+def json_safe(text: str) -> str:
+    """JSON text with the unsafe characters a JSON writer leaves raw written as ``\\uXXXX``.
+
+    Only valid for the output of a JSON writer that escapes C0 controls (such characters then
+    stand only inside strings, where the escape means the same character).
+    """
+    if _JSON_RE.search(text) is None:
+        return text
+    return _JSON_RE.sub(lambda m: JSON_ESCAPES[m.group(0)], text)
+
+
+#: The characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a
+#: formula, or that it drops before reading one (tab, carriage return).
+FORMULA_START = "=+-@\t\r"
+
+#: A cell that is a plain number, or Calico's ``-`` ("none"): a spreadsheet reads it as a value.
+#: ASCII digits only (Python's ``\\d`` would match other scripts' digits; the SQL must agree).
+NUMBER_PATTERN = r"[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?|[-+]?(inf|nan)|-"
+_NUMBER_RE = re.compile(NUMBER_PATTERN)
+
+
+def defuse_formula(cell: str) -> str:
+    """A CSV cell a spreadsheet would treat as a formula, with ``'`` before it; others unchanged.
+
+    A cell is a formula when it begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return and is not a plain number (``-5``, ``+1.5e3``) or a lone ``-``.
+    """
+    if cell and cell[0] in FORMULA_START and _NUMBER_RE.fullmatch(cell) is None:
+        return "'" + cell
+    return cell
