@@ -6,7 +6,7 @@ Owns :class:`EndpointResolver`, which turns an :class:`~flowlens.policy.model.En
   profiles), and
 * a :class:`Side` (one side of the packet as rules see it: its possible addresses, the ``pvt`` /
   ``pub`` class of a masked address, every identity a selector can match — the endpoint and the
-  network sets holding its address — and its named ports),
+  network sets holding its address, rulebook C13 — and its named ports),
 
 with the labels Felix's IP sets see (rulebook L3): pod labels plus
 ``projectcalico.org/namespace``, ``projectcalico.org/orchestrator=k8s``,

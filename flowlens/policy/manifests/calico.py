@@ -90,7 +90,7 @@ def _calico_policy(doc: Mapping[str, Any], origin: str, kind: str) -> Policy:
     )
     types_raw = spec.get("types")
     if types_raw is None or types_raw == []:
-        # C8: no rules or ingress only -> Ingress; egress only -> Egress; both -> both.
+        # rulebook C8: no rules or ingress only -> Ingress; egress only -> Egress; both -> both.
         if ingress and egress:
             types = ["Ingress", "Egress"]
         elif egress:

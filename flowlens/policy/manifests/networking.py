@@ -56,7 +56,7 @@ def kubernetes_policy(doc: Mapping[str, Any], origin: str, kind: str = "Kubernet
         if t not in types:
             types.append(t)
     if not types:
-        # SetDefaults_NetworkPolicy (K2): Ingress always, Egress only with egress rules.
+        # SetDefaults_NetworkPolicy (rulebook K2): Ingress always, Egress only with egress rules.
         types = ["Ingress"] + (["Egress"] if egress_raw else [])
     ingress: list[Rule] = []
     for i, raw in enumerate(ingress_raw):
