@@ -41,6 +41,8 @@ class CompiledEntity:
 
 @dataclass(frozen=True)
 class CompiledRule:
+    """A rule with its source and destination entity rules compiled."""
+
     rule: Rule
     src: CompiledEntity
     dst: CompiledEntity
@@ -48,6 +50,8 @@ class CompiledRule:
 
 @dataclass(frozen=True)
 class CompiledPolicy:
+    """A policy with the one selector that decides where it applies, and its compiled rules."""
+
     policy: Policy
     selector: Selector  # which endpoints the policy applies to, scope included
     ingress: tuple[CompiledRule, ...]

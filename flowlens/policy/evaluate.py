@@ -35,7 +35,7 @@ from flowlens.policy.endpoints import EndpointResolver
 from flowlens.policy.inventory import Inventory
 from flowlens.policy.matching import Matcher
 from flowlens.policy.model import Endpoint, FlowKey, PolicySet, normalize_protocol, protocol_name
-from flowlens.policy.walk import TierWalker
+from flowlens.policy.walk import Packet, TierWalker
 
 
 @dataclass(frozen=True)
@@ -180,9 +180,8 @@ class Evaluator:
                     f"no {direction.lower()} policy is evaluated for it.",
                 )
                 continue
-            walk = self._walker.walk(
-                self._plans.enforced, src, dst, proto_value, port, direction, explain=True
-            )
+            packet = Packet(src, dst, proto_value, port, direction)
+            walk = self._walker.walk(self._plans.enforced, packet, explain=True)
             steps[direction] = walk.steps
         return Explanation(conn, steps[EGRESS], steps[INGRESS], src, dst, protocol_name(proto_value), port)
 
@@ -218,27 +217,20 @@ class Evaluator:
                 pending_action="allow",
                 evaluated=False,
             )
-        proto_value = normalize_protocol(proto)
+        packet = Packet(src, dst, normalize_protocol(proto), port, direction)
         plans, walker = self._plans, self._walker
-        enforced = walker.walk(plans.enforced, src, dst, proto_value, port, direction)
-        pending = (
-            walker.walk(plans.pending, src, dst, proto_value, port, direction)
-            if plans.has_staged
-            else enforced
-        )
+        enforced = walker.walk(plans.enforced, packet)
+        pending = walker.walk(plans.pending, packet) if plans.has_staged else enforced
         alt_action: str | None = None
         alt_enforced: tuple[PolicyHit, ...] = ()
         alt_pending: tuple[PolicyHit, ...] = ()
         if enforced.undecided or pending.undecided:
             # Rulebook U3: the outcome with every undecided fact going the other way.
-            alternative = walker.walk(plans.enforced, src, dst, proto_value, port, direction, lenient=True)
+            alternative = walker.walk(plans.enforced, packet, lenient=True)
             alt_action, alt_enforced = alternative.action, alternative.hits
-            if plans.has_staged:
-                alt_pending = walker.walk(
-                    plans.pending, src, dst, proto_value, port, direction, lenient=True
-                ).hits
-            else:
-                alt_pending = alt_enforced
+            alt_pending = (
+                walker.walk(plans.pending, packet, lenient=True).hits if plans.has_staged else alt_enforced
+            )
             if (
                 alt_action == enforced.action
                 and alt_enforced == enforced.hits

@@ -31,6 +31,23 @@ Selection = tuple[tuple[Tier, tuple[CompiledPolicy, ...], tuple[str, ...], tuple
 
 
 @dataclass(frozen=True)
+class Packet:
+    """What a walk decides: a new connection from ``source`` to ``dest`` (``proto`` normalized,
+    see :func:`~flowlens.policy.model.normalize_protocol`), in ``direction`` (Ingress/Egress)."""
+
+    source: Endpoint
+    dest: Endpoint
+    proto: int | str | None
+    port: int | None
+    direction: str
+
+    @property
+    def local(self) -> Endpoint:
+        """The endpoint whose policies decide: the source for egress, the destination for ingress."""
+        return self.source if self.direction == EGRESS else self.dest
+
+
+@dataclass(frozen=True)
 class Walk:
     """The outcome of one walk: verdict (``allow``/``deny``), trace, notes, whether any fact was
     undecided, and the steps in words (empty unless asked for)."""
@@ -70,37 +87,17 @@ class TierWalker:
         """Drop the memoized selections."""
         self._selection_cache.clear()
 
-    def walk(
-        self,
-        plan: Plan,
-        src_ep: Endpoint,
-        dst_ep: Endpoint,
-        proto: int | str | None,
-        port: int | None,
-        direction: str,
-        *,
-        lenient: bool = False,
-        explain: bool = False,
-    ) -> Walk:
-        """Walk ``plan`` for ``direction`` at the source (egress) or the destination (ingress)."""
+    def walk(self, plan: Plan, packet: Packet, *, lenient: bool = False, explain: bool = False) -> Walk:
+        """Walk ``plan`` for the packet's direction at its source (egress) or destination (ingress)."""
         ctx = _Ctx(log=[] if explain else None, lenient=lenient)
-        action, hits = self._walk(plan, src_ep, dst_ep, proto, port, direction, ctx)
+        action, hits = self._walk(plan, packet, ctx)
         return Walk(action, tuple(hits), frozenset(ctx.notes), ctx.undecided, tuple(ctx.log or ()))
 
-    def _walk(
-        self,
-        plan: Plan,
-        src_ep: Endpoint,
-        dst_ep: Endpoint,
-        proto: int | str | None,
-        port: int | None,
-        direction: str,
-        ctx: _Ctx,
-    ) -> tuple[str, list[PolicyHit]]:
-        local_ep = src_ep if direction == EGRESS else dst_ep
+    def _walk(self, plan: Plan, packet: Packet, ctx: _Ctx) -> tuple[str, list[PolicyHit]]:
+        local_ep, proto, port, direction = packet.local, packet.proto, packet.port, packet.direction
         local = self._endpoints.local(local_ep)
-        src = self._endpoints.side(src_ep)
-        dst = self._endpoints.side(dst_ep)
+        src = self._endpoints.side(packet.source)
+        dst = self._endpoints.side(packet.dest)
         way = "egress" if direction == EGRESS else "ingress"
         hits: list[PolicyHit] = []
         if ctx.log is not None:

@@ -3,60 +3,38 @@ and selectors combined the way Felix combines them."""
 
 from __future__ import annotations
 
+from flowlens.policy import policies_from_objects
 from flowlens.policy.compiled import Plan, compile_plans, compile_policy
 from tests.policy._helpers import policies
 
-PLANNED = """
-apiVersion: projectcalico.org/v3
-kind: Tier
-metadata: {name: early}
-spec: {order: 10}
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: late.b}
-spec: {tier: late, order: 5}
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: late.a}
-spec: {tier: late, order: 5}
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: early.unordered}
-spec: {tier: early}
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: early.first}
-spec: {tier: early, order: 1}
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: untracked}
-spec: {doNotTrack: true, applyOnForward: true}
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web, namespace: shop}
-spec: {podSelector: {}}
----
-apiVersion: projectcalico.org/v3
-kind: StagedKubernetesNetworkPolicy
-metadata: {name: web, namespace: shop}
-spec: {stagedAction: Delete, podSelector: {}}
----
-apiVersion: projectcalico.org/v3
-kind: StagedNetworkPolicy
-metadata: {name: proposed, namespace: shop}
-spec: {order: 1}
----
-apiVersion: projectcalico.org/v3
-kind: StagedNetworkPolicy
-metadata: {name: ignored, namespace: shop}
-spec: {stagedAction: Ignore}
-"""
+CALICO = "projectcalico.org/v3"
+PLANNED = [
+    {"apiVersion": CALICO, "kind": "Tier", "metadata": {"name": "early"}, "spec": {"order": 10}},
+    *(
+        {"apiVersion": CALICO, "kind": "GlobalNetworkPolicy", "metadata": {"name": name}, "spec": spec}
+        for name, spec in [
+            ("late.b", {"tier": "late", "order": 5}),
+            ("late.a", {"tier": "late", "order": 5}),
+            ("early.unordered", {"tier": "early"}),
+            ("early.first", {"tier": "early", "order": 1}),
+            ("untracked", {"doNotTrack": True, "applyOnForward": True}),
+        ]
+    ),
+    {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"podSelector": {}},
+    },
+]
+STAGED = [
+    {"apiVersion": CALICO, "kind": kind, "metadata": {"name": name, "namespace": "shop"}, "spec": spec}
+    for kind, name, spec in [
+        ("StagedKubernetesNetworkPolicy", "web", {"stagedAction": "Delete", "podSelector": {}}),
+        ("StagedNetworkPolicy", "proposed", {"order": 1}),
+        ("StagedNetworkPolicy", "ignored", {"stagedAction": "Ignore"}),
+    ]
+]
 
 
 def names(plan: Plan) -> list[tuple[str, list[str]]]:
@@ -64,7 +42,7 @@ def names(plan: Plan) -> list[tuple[str, list[str]]]:
 
 
 def test_tiers_and_policies_are_planned_in_evaluation_order_without_untracked_policies() -> None:
-    plans = compile_plans(policies(PLANNED))
+    plans = compile_plans(policies_from_objects(PLANNED + STAGED))
     assert names(plans.enforced) == [
         ("early", ["early.first", "early.unordered"]),
         ("default", ["web"]),
@@ -73,12 +51,11 @@ def test_tiers_and_policies_are_planned_in_evaluation_order_without_untracked_po
 
 
 def test_the_pending_plan_adds_staged_policies_and_drops_what_a_staged_delete_removes() -> None:
-    plans = compile_plans(policies(PLANNED))
+    plans = compile_plans(policies_from_objects(PLANNED + STAGED))
     assert plans.has_staged
     default = dict(names(plans.pending))["default"]
     assert default == ["proposed"]  # web deleted by its staged counterpart, 'ignored' never evaluated
-    in_force = PLANNED.split("---\napiVersion: projectcalico.org/v3\nkind: Staged")[0]
-    assert not compile_plans(policies(in_force)).has_staged
+    assert not compile_plans(policies_from_objects(PLANNED)).has_staged
 
 
 def test_a_namespaced_rule_selector_is_scoped_to_the_policy_namespace_and_a_namespace_selector_replaces_it() -> (

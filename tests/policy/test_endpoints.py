@@ -8,30 +8,15 @@ from flowlens.policy.selector import parse_selector
 from tests.policy._helpers import cluster, pod, policies
 
 SETS_AND_HOSTS = """
-apiVersion: projectcalico.org/v3
-kind: NetworkSet
-metadata: {name: partners, namespace: shop, labels: {kind: partner}}
-spec: {nets: [192.168.10.0/24]}
+{apiVersion: projectcalico.org/v3, kind: NetworkSet, metadata: {name: partners, namespace: shop, labels: {kind: partner}}, spec: {nets: [192.168.10.0/24]}}
 ---
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkSet
-metadata: {name: internet, labels: {kind: public}}
-spec: {nets: [8.0.0.0/7]}
+{apiVersion: projectcalico.org/v3, kind: GlobalNetworkSet, metadata: {name: internet, labels: {kind: public}}, spec: {nets: [8.0.0.0/7]}}
 ---
-apiVersion: projectcalico.org/v3
-kind: HostEndpoint
-metadata: {name: node-1-eth0, labels: {role: worker}}
-spec: {node: node-1, expectedIPs: [10.1.0.1]}
+{apiVersion: projectcalico.org/v3, kind: HostEndpoint, metadata: {name: node-1-eth0, labels: {role: worker}}, spec: {node: node-1, expectedIPs: [10.1.0.1]}}
 ---
-apiVersion: projectcalico.org/v3
-kind: HostEndpoint
-metadata: {name: node-2-eth0, labels: {role: worker}}
-spec: {node: node-2}
+{apiVersion: projectcalico.org/v3, kind: HostEndpoint, metadata: {name: node-2-eth0, labels: {role: worker}}, spec: {node: node-2}}
 ---
-apiVersion: projectcalico.org/v3
-kind: HostEndpoint
-metadata: {name: node-2-eth1, labels: {role: storage}}
-spec: {node: node-2}
+{apiVersion: projectcalico.org/v3, kind: HostEndpoint, metadata: {name: node-2-eth1, labels: {role: storage}}, spec: {node: node-2}}
 """
 
 

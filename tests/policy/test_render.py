@@ -29,6 +29,10 @@ GOLDEN = Path(__file__).parent / "golden"
 SUFFIX = {"table": "txt", "markdown": "md", "json": "json", "jsonl": "jsonl", "text": "txt"}
 
 
+DENY = ("0|default|knp:shop/lock-api|deny|-1",)
+ALLOW = ("0|security|gnp:security.pass|pass|0", "1|__PROFILE__|pro:kns.shop|allow|0")
+
+
 def row(change: str, source: str, dest: str, **fields: object) -> SimulationRow:
     values: dict[str, object] = {
         "reporter": "dst",
@@ -47,9 +51,9 @@ def row(change: str, source: str, dest: str, **fields: object) -> SimulationRow:
         "recorded_action": "allow",
         "simulated_action": "deny" if change == "newly-denied" else "allow",
         "change": change,
-        "simulated_trace": ("0|default|knp:shop/lock-api|deny|-1",),
+        "simulated_trace": DENY if change == "newly-denied" else ALLOW,
         "pending_action": "deny" if change == "newly-denied" else "allow",
-        "pending_trace": ("0|default|knp:shop/lock-api|deny|-1",),
+        "pending_trace": DENY if change == "newly-denied" else ALLOW,
         "records": 10,
         "records_allowed": 10,
         "records_denied": 0,
@@ -63,7 +67,6 @@ def row(change: str, source: str, dest: str, **fields: object) -> SimulationRow:
 def simulation_result() -> SimulationResult:
     """Two changes, ports of several protocols (one unknown, one missing), traces decided at
     both reporters, a name with a pipe, and repeated notes."""
-    allow = ("0|security|gnp:security.pass|pass|0", "1|__PROFILE__|pro:kns.shop|allow|0")
     return SimulationResult(
         rows=(
             row("newly-denied", "web-*", "api-*", dest_port=8080),
@@ -95,8 +98,6 @@ def simulation_result() -> SimulationResult:
                 records=4,
                 num_flows=4,
                 bytes=0,
-                simulated_trace=allow,
-                pending_trace=allow,
             ),
             row(
                 "unchanged",
@@ -107,10 +108,16 @@ def simulation_result() -> SimulationResult:
                 records=1_234_567,
                 num_flows=2_000_000,
                 bytes=9_876_543_210,
-                simulated_trace=allow,
-                pending_trace=allow,
             ),
-            row("unchanged", "worker-*", "db-0", proto="sctp", dest_port=5432, simulated_trace=()),
+            row(
+                "unchanged",
+                "worker-*",
+                "db-0",
+                proto="sctp",
+                dest_port=5432,
+                simulated_trace=(),
+                pending_trace=DENY,
+            ),
         ),
         notes=(
             "policies.yaml, document 3: skipped Deployment web (apps/v1): not a policy resource flowlens evaluates",
@@ -149,9 +156,7 @@ spec:
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: lock-api, namespace: shop}
-spec:
-  podSelector: {matchLabels: {app: api}}
-  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: http}]}]
+spec: {podSelector: {matchLabels: {app: api}}, ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: http}]}]}
 ---
 apiVersion: projectcalico.org/v3
 kind: StagedNetworkPolicy
