@@ -30,12 +30,24 @@ from dataclasses import dataclass
 
 from flowlens.errors import PolicyError
 from flowlens.formats.hits import PolicyHit
-from flowlens.policy.compiled import EGRESS, INGRESS, compile_plans
-from flowlens.policy.endpoints import EndpointResolver
+from flowlens.policy.compiled import EGRESS, INGRESS, SERVICE_ACCOUNT_LABEL, compile_plans
+from flowlens.policy.endpoints import NAME_LABEL, EndpointResolver
 from flowlens.policy.inventory import Inventory
 from flowlens.policy.matching import Matcher
 from flowlens.policy.model import Endpoint, FlowKey, PolicySet, normalize_protocol, protocol_name
-from flowlens.policy.walk import Packet, TierWalker
+from flowlens.policy.walk import DEFAULT_ALLOW_PROFILE, Packet, TierWalker
+
+__all__ = [
+    "DEFAULT_ALLOW_PROFILE",
+    "EGRESS",
+    "INGRESS",
+    "NAME_LABEL",
+    "SERVICE_ACCOUNT_LABEL",
+    "Connection",
+    "Decision",
+    "Evaluator",
+    "Explanation",
+]
 
 
 @dataclass(frozen=True)
