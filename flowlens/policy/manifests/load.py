@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from flowlens.errors import PolicyError, SelectorError
-from flowlens.policy.manifests import calico, networking
+from flowlens.policy.manifests.calico import GROUPS as CALICO_GROUPS
+from flowlens.policy.manifests.calico import KINDS as CALICO_KINDS
 from flowlens.policy.manifests.documents import Invalid, manifest_files, read_documents
+from flowlens.policy.manifests.networking import GROUP as K8S_GROUP
+from flowlens.policy.manifests.networking import KINDS as K8S_KINDS
 from flowlens.policy.model import (
     DEFAULT_TIER,
     DEFAULT_TIER_ORDER,
@@ -35,8 +38,8 @@ Reader = Callable[[Mapping[str, Any], str], Resource]
 #: Per API family: its API groups and its readers by kind. A new family (say
 #: ``policy.networking.k8s.io``) is a sibling module with ``GROUPS``/``KINDS`` and one line here.
 FAMILIES: tuple[tuple[tuple[str, ...], Mapping[str, Reader]], ...] = (
-    ((networking.GROUP,), networking.KINDS),
-    (calico.GROUPS, calico.KINDS),
+    ((K8S_GROUP,), K8S_KINDS),
+    (CALICO_GROUPS, CALICO_KINDS),
 )
 
 #: Tiers Calico defines itself: a policy in one of them needs no Tier manifest.
