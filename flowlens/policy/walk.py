@@ -16,6 +16,7 @@ Undecided selections and rules take the stricter outcome, or with ``lenient`` th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from flowlens.formats.hits import PolicyHit
 from flowlens.policy.compiled import EGRESS, CompiledPolicy, Plan
@@ -30,8 +31,12 @@ DEFAULT_ALLOW_PROFILE = "projectcalico-default-allow"
 Selection = tuple[tuple[Tier, tuple[CompiledPolicy, ...], tuple[str, ...], tuple[str, ...]], ...]
 
 
-@dataclass(frozen=True)
-class Packet:
+# Packet and Walk are NamedTuples rather than frozen dataclasses: both are built for every
+# decision (up to four walks each), and a frozen dataclass takes 1.2 µs to build against 0.3 µs,
+# which made unmemoized evaluation 3-4 % slower. They are as immutable and as typed.
+
+
+class Packet(NamedTuple):
     """What a walk decides: a new connection from ``source`` to ``dest`` (``proto`` normalized,
     see :func:`~flowlens.policy.model.normalize_protocol`), in ``direction`` (Ingress/Egress)."""
 
@@ -41,14 +46,8 @@ class Packet:
     port: int | None
     direction: str
 
-    @property
-    def local(self) -> Endpoint:
-        """The endpoint whose policies decide: the source for egress, the destination for ingress."""
-        return self.source if self.direction == EGRESS else self.dest
 
-
-@dataclass(frozen=True)
-class Walk:
+class Walk(NamedTuple):
     """The outcome of one walk: verdict (``allow``/``deny``), trace, notes, whether any fact was
     undecided, and the steps in words (empty unless asked for)."""
 
@@ -90,14 +89,12 @@ class TierWalker:
     def walk(self, plan: Plan, packet: Packet, *, lenient: bool = False, explain: bool = False) -> Walk:
         """Walk ``plan`` for the packet's direction at its source (egress) or destination (ingress)."""
         ctx = _Ctx(log=[] if explain else None, lenient=lenient)
-        action, hits = self._walk(plan, packet, ctx)
-        return Walk(action, tuple(hits), frozenset(ctx.notes), ctx.undecided, tuple(ctx.log or ()))
-
-    def _walk(self, plan: Plan, packet: Packet, ctx: _Ctx) -> tuple[str, list[PolicyHit]]:
-        local_ep, proto, port, direction = packet.local, packet.proto, packet.port, packet.direction
-        local = self._endpoints.local(local_ep)
-        src = self._endpoints.side(packet.source)
-        dst = self._endpoints.side(packet.dest)
+        src_ep, dst_ep, proto, port, direction = packet
+        local_ep = src_ep if direction == EGRESS else dst_ep
+        endpoints, match_rule = self._endpoints, self._matcher.rule
+        local = endpoints.local(local_ep)
+        src = endpoints.side(src_ep)
+        dst = endpoints.side(dst_ep)
         way = "egress" if direction == EGRESS else "ingress"
         hits: list[PolicyHit] = []
         if ctx.log is not None:
@@ -129,7 +126,7 @@ class TierWalker:
                 if not rules and ctx.log is not None:
                     ctx.say(f"  {cp.policy.display} has no {way} rules.")
                 for index, crule in enumerate(rules):
-                    matched, why = self._matcher.rule(crule, cp.policy, src, dst, proto, port, ctx.notes)
+                    matched, why = match_rule(crule, cp.policy, src, dst, proto, port, ctx.notes)
                     label = (
                         f"  {cp.policy.display} {way} rule {index} ({crule.rule.action})"
                         if ctx.log is not None
@@ -169,7 +166,8 @@ class TierWalker:
                 if verdict is not None:
                     break
             if verdict in ("Allow", "Deny"):
-                return verdict.lower(), hits
+                action = verdict.lower()
+                break
             if verdict == "Pass":
                 continue
             enforced_pols = [cp for cp in applicable if not cp.policy.staged]
@@ -181,14 +179,17 @@ class TierWalker:
                     ctx.say(
                         f"  No rule of tier {tier.name} matched: end-of-tier deny (blamed on {blame.policy.display})."
                     )
-                return "deny", hits
+                break
             if ctx.log is not None:
                 ctx.say(
                     f"  No rule of tier {tier.name} matched: the tier's defaultAction Pass goes to the next tier."
                 )
-        return self._profiles(local, hits, ctx)
+        else:
+            action = self._profiles(local, hits, ctx)
+        return Walk(action, tuple(hits), frozenset(ctx.notes), ctx.undecided, tuple(ctx.log or ()))
 
-    def _profiles(self, local: Local, hits: list[PolicyHit], ctx: _Ctx) -> tuple[str, list[PolicyHit]]:
+    def _profiles(self, local: Local, hits: list[PolicyHit], ctx: _Ctx) -> str:
+        """After the tiers: the verdict of the endpoint's profiles, its hit added to ``hits``."""
         ident = local.ident
         if ident.kind == "wep":
             if ctx.log is not None:
@@ -196,7 +197,7 @@ class TierWalker:
                     f"Profiles: kns.{ident.namespace} allows everything (pods are allowed unless a policy denies)."
                 )
             hits.append(profile_hit(len(hits), f"kns.{ident.namespace}", "allow"))
-            return "allow", hits
+            return "allow"
         if local.profiles is None:
             ctx.notes.add(
                 f"host endpoint {ident.display} is not among the HostEndpoint manifests: its profiles are "
@@ -206,7 +207,7 @@ class TierWalker:
             if ctx.log is not None:
                 ctx.say(f"Profiles: {DEFAULT_ALLOW_PROFILE} allows everything.")
             hits.append(profile_hit(len(hits), DEFAULT_ALLOW_PROFILE, "allow"))
-            return "allow", hits
+            return "allow"
         unknown = [p for p in local.profiles or () if p != DEFAULT_ALLOW_PROFILE]
         if unknown:
             ctx.notes.add(
@@ -219,7 +220,7 @@ class TierWalker:
                 "(failsafe ports are not modelled)."
             )
         hits.append(profile_hit(len(hits), "__NO_MATCH__", "deny"))
-        return "deny", hits
+        return "deny"
 
     def _selection(
         self, plan: Plan, local_ep: Endpoint, ident: Ident, direction: str, lenient: bool
