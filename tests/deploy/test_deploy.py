@@ -17,12 +17,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 import flowlens
-from flowlens.cli import app
-from tests.deploy.kustomize import pod_spec, render, split_image
-from tests.report.stores import shop_store
+from tests.deploy.helpers import pod_spec, render, split_image
+from tests.helpers import run_cli
+from tests.report.helpers import shop_store
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
@@ -262,8 +261,8 @@ def test_each_scheduler_runs_a_report_command_the_cli_accepts(tmp_path: Path, wh
     paths = {"/data/store": tmp_path / "store", "/var/lib/flowlens/store": tmp_path / "store"}
     paths |= {"/data/reports": tmp_path / "reports", "/var/lib/flowlens/reports": tmp_path / "reports"}
     argv = [str(paths.get(a, a)) for a in argv] + ["--format", "json"]
-    result = CliRunner().invoke(app, argv)
-    assert result.exit_code == 0, result.output
+    result = run_cli(*argv)
+    assert result.code == 0, result
     assert (tmp_path / "reports" / "history.jsonl").is_file()
     # --window day without --at is yesterday: a real folder named by a date.
     folder = Path(result.stdout.strip())
