@@ -332,3 +332,19 @@ def test_the_build_context_holds_what_the_containerfile_copies_and_not_the_virtu
     copied |= set(re.findall(r"--mount=type=bind,source=([^,]+),", containerfile))
     assert copied and copied <= allowed  # ...then only what the build reads comes back
     assert ".venv" not in allowed
+
+
+def test_the_systemd_unit_points_at_a_docs_section_that_exists() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read_string((DEPLOY / "systemd" / "flowlens-report.service").read_text())
+    url = unit["Unit"]["Documentation"]
+    source = re.search(r"ARG SOURCE_URL=(\S+)", (DEPLOY.parent / "Containerfile").read_text())
+    assert source is not None
+    prefix = source.group(1) + "/blob/main/"
+    assert url.startswith(prefix), url
+    path, _, anchor = url.removeprefix(prefix).partition("#")
+    page = DEPLOY.parent / path
+    assert path.startswith("docs/") and page.is_file(), url
+    lines = page.read_text().splitlines()
+    anchors = {line.lstrip("#").strip().lower().replace(" ", "-") for line in lines if line.startswith("#")}
+    assert anchor in anchors, url
