@@ -77,51 +77,52 @@ def _namespace(value: str) -> str:
 # The options
 
 
+def _option(*names: str, help: str, **kwargs: Any) -> Any:
+    """An option whose help says its default itself (or that has none worth showing)."""
+    return typer.Option(*names, help=help, show_default=False, **kwargs)
+
+
 STORE_HELP = (
     "Store folder. Default: $FLOWLENS_STORE, else 'store' in ./flowlens.yaml (or $FLOWLENS_CONFIG), "
     f"else {DEFAULT_STORE}."
 )
-StoreOpt = Annotated[Path | None, typer.Option("--store", "-s", help=STORE_HELP, show_default=False)]
+StoreOpt = Annotated[Path | None, _option("--store", "-s", help=STORE_HELP)]
 
 SinceOpt = Annotated[
     str | None,
-    typer.Option(
+    _option(
         "--since",
         help="Start of the window: a duration back from --until (or from now), 30m, 24h, 7d, 2w, "
         "or an ISO-8601 time (UTC unless it has an offset; a date means its midnight).",
         callback=_check_since,
-        show_default=False,
     ),
 ]
 UntilOpt = Annotated[
     str | None,
-    typer.Option(
+    _option(
         "--until",
         help="End of the window, exclusive: a duration back from now, or an ISO-8601 time.",
         callback=_check_until,
-        show_default=False,
     ),
 ]
 
 NamespaceOpt = Annotated[
     str | None,
-    typer.Option(
+    _option(
         "--namespace",
         "-n",
         help="Only flows whose source or destination is in this namespace.",
         callback=_check_namespace,
-        show_default=False,
     ),
 ]
 #: ``suggest``: the namespaces to write policies for, a list.
 NamespacesOpt = Annotated[
     list[str] | None,
-    typer.Option(
+    _option(
         "--namespace",
         "-n",
         help="A namespace to write policies for (repeatable).",
         callback=_check_namespaces,
-        show_default=False,
     ),
 ]
 
@@ -161,11 +162,10 @@ ReportFormatsOpt = Annotated[
 ]
 InputFormatOpt = Annotated[
     str | None,
-    typer.Option(
+    _option(
         "--format",
         "-f",
         help=_formats("Input format of every file (default: detected per file)", FORMAT_NAMES),
-        show_default=False,
     ),
 ]
 SAMPLE_FORMATS = (*FORMAT_NAMES, "all")
@@ -175,67 +175,58 @@ SampleFormatOpt = Annotated[
 
 OutFileOpt = Annotated[
     Path | None,
-    typer.Option("--out", "-o", help="Write to this file instead of stdout.", show_default=False),
+    _option("--out", "-o", help="Write to this file instead of stdout."),
 ]
 OutFolderOpt = Annotated[
     Path | None,
-    typer.Option("--out", "-o", help="Write the files into this folder.", show_default=False),
+    _option("--out", "-o", help="Write the files into this folder."),
 ]
 
 PoliciesOpt = Annotated[
     list[Path] | None,
-    typer.Option(
+    _option(
         "--policies",
         help="Kubernetes and Calico policy manifests (YAML or JSON, Lists too): files or folders, "
         "repeatable.",
-        show_default=False,
     ),
 ]
 BaseOpt = Annotated[
     list[Path] | None,
-    typer.Option(
+    _option(
         "--base",
         help="The policies in force (files or folders, repeatable); --policies are applied on top of "
         "them, replacing those of the same kind, namespace and name.",
-        show_default=False,
     ),
 ]
 InventoryOpt = Annotated[
     list[Path] | None,
-    typer.Option(
+    _option(
         "--inventory",
         help="The cluster's inventory, `kubectl get namespaces,pods,serviceaccounts -A -o yaml` "
         "output: labels, service accounts and named ports the flow logs lack (repeatable).",
-        show_default=False,
     ),
 ]
 QueriesOpt = Annotated[
     list[Path] | None,
-    typer.Option(
+    _option(
         "--queries",
-        help=(
-            f"A folder of your own *.sql queries (repeatable; also ${QUERIES_ENV} and 'queries' in "
-            "flowlens.yaml). A file with the name of a shipped query overrides it."
-        ),
-        show_default=False,
+        help=f"A folder of your own *.sql queries (repeatable; also ${QUERIES_ENV} and 'queries' in "
+        "flowlens.yaml). A file with the name of a shipped query overrides it.",
     ),
 ]
 LimitOpt = Annotated[int | None, typer.Option("--limit", min=0, help="At most N rows (0: all).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of text, for scripts.")]
 ProgressOpt = Annotated[
     bool | None,
-    typer.Option(
-        "--progress/--no-progress",
-        help="Progress bar on stderr (default: only when stderr is a terminal).",
-        show_default=False,
+    _option(
+        "--progress/--no-progress", help="Progress bar on stderr (default: only when stderr is a terminal)."
     ),
 ]
 ReportsOpt = Annotated[
     Path | None,
-    typer.Option(
+    _option(
         "--reports",
         help="Reports folder. Default: 'reports' in ./flowlens.yaml (or $FLOWLENS_CONFIG), else ./reports.",
-        show_default=False,
     ),
 ]
 
