@@ -16,8 +16,8 @@ from flowlens.engine.sandbox import check_statement, lock_down
 from flowlens.errors import QueryError
 from flowlens.store import Store
 from flowlens.store.summaries import summarise_store
-from tests.engine.test_cli_query import cli
 from tests.factories import flow_row, write_store
+from tests.helpers import run_cli
 
 
 @pytest.fixture
@@ -37,8 +37,8 @@ def outside(tmp_path: Path) -> Path:
     return folder
 
 
-def _refused(store: Path, sql: str, capsys, monkeypatch) -> str:
-    code, out, err = cli(["query", "--sql", sql, "--store", str(store), "-f", "json"], capsys, monkeypatch)
+def _refused(store: Path, sql: str) -> str:
+    code, out, err = run_cli("query", "--sql", sql, "--store", store, "-f", "json")
     assert code == 5, (sql, code, out, err)
     assert out == "" and "hunter2" not in err
     assert err.startswith("flowlens: error: ") and len(err.strip().splitlines()) == 1
@@ -63,13 +63,13 @@ def _refused(store: Path, sql: str, capsys, monkeypatch) -> str:
         "SELECT * FROM 'http://127.0.0.1:9/x.parquet'",
     ],
 )
-def test_reading_a_path_outside_the_store_is_refused(store: Path, sql: str, capsys, monkeypatch) -> None:
-    err = _refused(store, sql, capsys, monkeypatch)
+def test_reading_a_path_outside_the_store_is_refused(store: Path, sql: str) -> None:
+    err = _refused(store, sql)
     assert "refused" in err and "only the store's flows" in err
 
 
 def test_files_beside_the_store_and_its_own_folders_cannot_be_read_or_listed(
-    store: Path, outside: Path, capsys, monkeypatch
+    store: Path, outside: Path
 ) -> None:
     for sql in (
         f"SELECT * FROM read_csv('{outside / 'secret.csv'}')",
@@ -80,7 +80,7 @@ def test_files_beside_the_store_and_its_own_folders_cannot_be_read_or_listed(
         f"SELECT * FROM glob('{store}/**')",
         f"SELECT * FROM read_text('{store / 'manifest.json'}')",
     ):
-        _refused(store, sql, capsys, monkeypatch)
+        _refused(store, sql)
 
 
 @pytest.mark.parametrize(
@@ -100,16 +100,14 @@ def test_files_beside_the_store_and_its_own_folders_cannot_be_read_or_listed(
         ("CREATE TABLE t AS SELECT * FROM flows", "CREATE"),
     ],
 )
-def test_statements_that_are_not_queries_are_refused(
-    store: Path, outside: Path, sql: str, kind: str, capsys, monkeypatch
-) -> None:
-    err = _refused(store, sql.format(out=outside), capsys, monkeypatch)
+def test_statements_that_are_not_queries_are_refused(store: Path, outside: Path, sql: str, kind: str) -> None:
+    err = _refused(store, sql.format(out=outside))
     assert f" {kind} statement" in err
     assert sorted(p.name for p in outside.iterdir()) == ["secret.csv", "secret.parquet"]
 
 
-def test_a_second_statement_is_refused(store: Path, outside: Path, capsys, monkeypatch) -> None:
-    err = _refused(store, f"SELECT 1; COPY (SELECT 1) TO '{outside}/x.csv'", capsys, monkeypatch)
+def test_a_second_statement_is_refused(store: Path, outside: Path) -> None:
+    err = _refused(store, f"SELECT 1; COPY (SELECT 1) TO '{outside}/x.csv'")
     assert "one query; it has 2 statements" in err
     assert not (outside / "x.csv").exists()
 
@@ -201,13 +199,9 @@ def test_an_allowed_folder_does_not_allow_a_folder_whose_name_starts_like_it(tmp
         con.sql(f"SELECT n FROM '{tmp_path}/date=2026-11-24x/f.parquet'").fetchall()
 
 
-def test_allow_external_lifts_the_sandbox_and_says_so(
-    store: Path, outside: Path, capsys, monkeypatch
-) -> None:
+def test_allow_external_lifts_the_sandbox_and_says_so(store: Path, outside: Path) -> None:
     sql = f"SELECT * FROM read_csv('{outside / 'secret.csv'}')"
-    code, out, err = cli(
-        ["query", "--sql", sql, "--store", str(store), "-f", "json", "--allow-external"], capsys, monkeypatch
-    )
+    code, out, err = run_cli("query", "--sql", sql, "--store", store, "-f", "json", "--allow-external")
     assert code == 0 and json.loads(out) == [{"user": "root", "password": "hunter2"}]
     assert "warning: --allow-external" in err and "any file you can" in err
 
