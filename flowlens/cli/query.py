@@ -27,7 +27,7 @@ from flowlens.cli.common import (
     window,
 )
 from flowlens.errors import QueryError, UsageError
-from flowlens.output import OutputFormat, write_result
+from flowlens.output import TERMINAL_ROWS, OutputFormat, write_reader, write_result
 
 
 def _parse_params(items: list[str] | None) -> dict[str, str]:
@@ -105,15 +105,28 @@ def register(app: typer.Typer) -> None:
             root, since=since_at, until=until_at, query_dirs=dirs, external_access=allow_external
         ) as engine:
             if sql is not None:
-                table = engine.sql(sql, params, limit=rows)
+                reader = engine.stream_sql(sql, params, limit=rows)
             else:
                 assert name is not None
                 spec = engine.query(name)
                 if namespace is not None and spec.param("namespace") is None:
                     raise QueryError(f"query {name!r} has no namespace parameter; drop --namespace")
-                table = engine.run(name, params, limit=rows)
-        write_result(table, fmt, out, sys.stdout)
-        if table.num_rows == 0 and fmt is OutputFormat.table:
+                reader = engine.stream(name, params, limit=rows)
+            terminal = out is None and sys.stdout.isatty()
+            written = write_reader(
+                reader,
+                fmt,
+                out,
+                sys.stdout,
+                terminal=terminal,
+                max_rows=TERMINAL_ROWS if terminal and fmt is OutputFormat.table else None,
+            )
+        if written.cut:
+            err(
+                f"… {written.cut:,} more rows (of {written.rows:,}): "
+                "use --limit, --format csv or --out FILE to see them all"
+            )
+        if written.rows == 0 and fmt is OutputFormat.table:
             typer.echo("(no rows)", err=True)
 
     @app.command("queries")

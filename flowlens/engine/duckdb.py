@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,9 @@ from flowlens.engine.window import SummaryPlan, plan_summary, resolve_window, se
 from flowlens.errors import QueryError, StoreError
 from flowlens.store import Store, duckdb_connection
 from flowlens.store.summaries import SUMMARY_COLUMNS, summary_sql
+
+#: Rows per record batch of a streamed result.
+STREAM_BATCH_ROWS = 64 * 1024
 
 
 class DuckDBEngine(Engine):
@@ -113,6 +116,21 @@ class DuckDBEngine(Engine):
             return pa.table({})
         return self._fetch(rel, limit, "SQL")
 
+    def stream(
+        self, name: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> pa.RecordBatchReader:
+        """The named query's rows as record batches, computed as they are read (nothing held whole)."""
+        return self._stream(self.relation(name, params), limit, f"query {name!r}")
+
+    def stream_sql(
+        self, text: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> pa.RecordBatchReader:
+        """Ad-hoc SQL's rows as record batches, computed as they are read."""
+        rel = self.sql_relation(text, params)
+        if rel is None:
+            return pa.table({}).to_reader()
+        return self._stream(rel, limit, "SQL")
+
     def register(self, name: str, table: pa.Table) -> None:
         self.con.register(name, table)
 
@@ -130,6 +148,32 @@ class DuckDBEngine(Engine):
             raise sandbox_error(exc, what) from None
         except duckdb.Error as exc:
             raise QueryError(f"{what} failed: {exc}") from None
+
+    @staticmethod
+    def _stream(rel: duckdb.DuckDBPyRelation, limit: int | None, what: str) -> pa.RecordBatchReader:
+        check_limit(limit)
+
+        def failed(exc: duckdb.Error) -> QueryError:
+            if isinstance(exc, duckdb.PermissionException):
+                return sandbox_error(exc, what)
+            return QueryError(f"{what} failed: {exc}")
+
+        try:
+            if limit is not None:
+                rel = rel.limit(limit)
+            # DuckDB 2 renamed fetch_arrow_reader to to_arrow_reader.
+            fetch = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader
+            reader: pa.RecordBatchReader = fetch(STREAM_BATCH_ROWS)
+        except duckdb.Error as exc:
+            raise failed(exc) from None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            except duckdb.Error as exc:
+                raise failed(exc) from None
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 def connect(

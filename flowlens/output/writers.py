@@ -32,9 +32,9 @@ from flowlens.output.values import cell, is_numeric, records
 if TYPE_CHECKING:
     import pyarrow as pa
 
-#: Rows per batch DuckDB writes as text at a time: large enough to keep its threads busy, small
-#: enough to keep memory flat.
-BATCH_ROWS = 64 * 1024
+#: Rows DuckDB writes as text at a time: large enough to keep its threads busy, small enough to
+#: keep memory flat (the text of a chunk is held until it is written).
+CHUNK_ROWS = 256 * 1024
 
 #: Rows of the table format shown on a terminal before the rest is counted and left out.
 TERMINAL_ROWS = 100
@@ -127,41 +127,61 @@ def _write_text(
 
 
 def _text_chunks(reader: pa.RecordBatchReader, fmt: str, terminal: bool) -> Iterator[tuple[bytes, int]]:
-    """The rows of ``reader`` as text in ``fmt``, a batch at a time, with the batch's row count."""
+    """The rows of ``reader`` as text in ``fmt``, a chunk at a time, with the chunk's row count.
+
+    Each chunk of up to :data:`CHUNK_ROWS` rows is written as text by DuckDB in one materialized
+    query (which runs on all its threads; a streamed scan of the batches would run on one).
+    """
     import duckdb
     import pyarrow as pa
 
     from flowlens.engine.sandbox import lock_down
     from flowlens.output.sql import MACROS, row_sql
 
-    names = reader.schema.names
     columns = pa.schema([field.with_name(f"c{i}") for i, field in enumerate(reader.schema)])
-    renamed = pa.RecordBatchReader.from_batches(
-        columns, (pa.RecordBatch.from_arrays(b.columns, schema=columns) for b in reader)
-    )
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        con.register("flowlens_rows", renamed)
         for macro in MACROS:
             con.execute(macro)
         lock_down(con, [])
-        rows = con.sql("SELECT * FROM flowlens_rows")
-        text = con.sql(
-            f"SELECT {row_sql(names, rows.types, fmt, terminal=terminal)} AS line FROM flowlens_rows"
+        con.register("flowlens_rows", columns.empty_table())
+        types = con.sql("SELECT * FROM flowlens_rows").types
+        query = (
+            f"SELECT {row_sql(reader.schema.names, types, fmt, terminal=terminal)} AS line FROM flowlens_rows"
         )
-        for batch in _arrow_reader(text):
-            if batch.num_rows:
-                yield _text_bytes(batch.column(0)), batch.num_rows
+        for chunk in _chunks(reader, columns):
+            con.register("flowlens_rows", chunk)
+            text = _arrow_table(con.sql(query))
+            con.unregister("flowlens_rows")
+            for column in text.column(0).chunks:
+                if len(column):
+                    yield _text_bytes(column), len(column)
     finally:
         con.close()
 
 
-def _arrow_reader(rel: Any) -> pa.RecordBatchReader:
-    """The relation's result as record batches (DuckDB 2 renamed the method)."""
-    fetch = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader
-    reader: pa.RecordBatchReader = fetch(BATCH_ROWS)
-    return reader
+def _chunks(reader: pa.RecordBatchReader, schema: pa.Schema) -> Iterator[pa.Table]:
+    """The batches of ``reader`` gathered into tables of about :data:`CHUNK_ROWS` rows, renamed to ``schema``."""
+    import pyarrow as pa
+
+    batches: list[pa.RecordBatch] = []
+    held = 0
+    for batch in reader:
+        batches.append(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+        held += batch.num_rows
+        if held >= CHUNK_ROWS:
+            yield pa.Table.from_batches(batches, schema=schema)
+            batches, held = [], 0
+    if held:
+        yield pa.Table.from_batches(batches, schema=schema)
+
+
+def _arrow_table(rel: Any) -> pa.Table:
+    """The relation's result as an Arrow table (DuckDB 2 renamed the method)."""
+    fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+    table: pa.Table = fetch()
+    return table
 
 
 def _text_bytes(column: pa.Array) -> bytes:
