@@ -21,6 +21,7 @@ from flowlens.cli.common import (
     show_progress,
 )
 from flowlens.errors import UsageError
+from flowlens.output.text import safe_text, visible_lines
 
 
 def register(app: typer.Typer) -> None:
@@ -153,7 +154,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(status.as_dict(), indent=2, sort_keys=True))
         else:
-            typer.echo(render_status(status), nl=False)
+            typer.echo(visible_lines(render_status(status)), nl=False)
 
     @app.command("quarantine")
     def quarantine_cmd(store: StoreOpt = None, limit: LimitOpt = 50, as_json: JsonOpt = False) -> None:
@@ -166,7 +167,8 @@ def register(app: typer.Typer) -> None:
         if not lines:
             err(f"no quarantined lines in {target.root}")
             return
-        typer.echo(render_quarantine(lines, "jsonl" if as_json else "text"), nl=False)
+        shown = "jsonl" if as_json else "text"
+        typer.echo(safe_text(render_quarantine(lines, shown), shown), nl=False)
 
     @app.command("schema")
     def schema_cmd(as_json: JsonOpt = False) -> None:

@@ -27,12 +27,14 @@ from flowlens.cli.common import (
     SinceOpt,
     StoreOpt,
     UntilOpt,
+    err,
     existing_store,
     required_policies,
     resolve_store,
     window,
 )
 from flowlens.errors import CheckFailed, UsageError
+from flowlens.output.text import safe_text
 
 MAX_NOTES = 20
 
@@ -76,7 +78,10 @@ the --inventory, else in the flows of the store. --port is 5432 or 5432/tcp (def
 """
 
 
-def _emit(text: str, out: Path | None) -> None:
+def _emit(text: str, fmt: str, out: Path | None) -> None:
+    """Rendered output to stdout or ``out``, with control characters from flow logs and manifests
+    made visible (JSON keeps its values; see flowlens.output.text.safe_text)."""
+    text = safe_text(text, fmt)
     if out is None:
         typer.echo(text, nl=False)
         return
@@ -91,7 +96,7 @@ def _emit(text: str, out: Path | None) -> None:
 def _notes(notes: Sequence[str]) -> None:
     distinct = sorted(set(notes))
     for note in distinct[:MAX_NOTES]:
-        typer.echo(f"flowlens: note: {note}", err=True)
+        err(f"flowlens: note: {note}")
     if len(distinct) > MAX_NOTES:
         typer.echo(
             f"flowlens: note: ... and {len(distinct) - MAX_NOTES} more (see the json output)", err=True
@@ -148,7 +153,7 @@ def register(app: typer.Typer) -> None:
         inv = load_inventory(list(inventory)) if inventory else None
         with connect(flows, since=since_at, until=until_at) as engine:
             result = simulate(engine, policy_set, inv, namespace=namespace)
-        _emit(render_simulation(result, fmt.value), out)
+        _emit(render_simulation(result, fmt.value), fmt.value, out)
         row_notes = [n for r in result.rows for n in r.notes]
         _notes(list(result.notes) + row_notes)
         t = result.totals
@@ -189,5 +194,5 @@ def register(app: typer.Typer) -> None:
         src = lookup_endpoint(source, evaluator, flows, name="--from")
         dst = lookup_endpoint(dest, evaluator, flows, name="--to")
         expl = evaluator.explain(src, dst, proto, port_number)
-        _emit(render_explanation(expl, fmt.value), out)
+        _emit(render_explanation(expl, fmt.value), fmt.value, out)
         _notes(policy_set.notes)

@@ -20,6 +20,7 @@ from flowlens.cli.common import (
     SinceOpt,
     StoreOpt,
     UntilOpt,
+    err,
     existing_store,
     window,
 )
@@ -187,7 +188,7 @@ def register(app: typer.Typer) -> None:
             max_extra_addresses=max_extra_addresses,
         )
         if not reports:
-            typer.echo(f"flowlens: no flows touch {', '.join(targets)} in the window", err=True)
+            err(f"flowlens: no flows touch {', '.join(targets)} in the window")
         inv = load_inventory(list(inventory)) if inventory else None
         suggestion = None if check is not None else suggest(reports, options, inv)
         result = prove(
@@ -204,10 +205,10 @@ def register(app: typer.Typer) -> None:
             files = suggestion.files()
             if out is not None:
                 for path in write_files(files, out):
-                    typer.echo(f"wrote {path}", err=True)
+                    err(f"wrote {path}")
             else:
                 typer.echo(suggestion.stream(), nl=False)
-        typer.echo(format_summary(summary), err=True)
+        err(format_summary(summary))
         problems: list[str] = []
         if validate and suggestion is not None:
             from flowlens.suggest.validate import available, validate_objects
@@ -219,7 +220,7 @@ def register(app: typer.Typer) -> None:
                 )
             problems = validate_objects([plain(d.body) for d in suggestion.documents()])
             for problem in problems:
-                typer.echo(f"schema: {problem}", err=True)
+                err(f"schema: {problem}")
             if not problems:
                 typer.echo("schema: every emitted object is valid", err=True)
         if summary_json is not None:

@@ -11,7 +11,7 @@ Modules:
   :func:`cell`), the Python definition;
 * :mod:`~flowlens.output.sql` — the same text written by DuckDB, for the streamed formats;
 * :mod:`~flowlens.output.text` — :func:`visible` (control characters as escapes, for terminals
-  and Markdown), :func:`visible_lines`, :func:`defuse_formula` (CSV cells a spreadsheet would run).
+  and Markdown), :func:`visible_lines`, :func:`safe_text`, :func:`defuse_formula` (CSV cells a spreadsheet would run).
 
 Values are written the same way in every text format: times in UTC ISO-8601 with ``Z``, maps as
 JSON objects with sorted keys, lists as JSON arrays. pyarrow and DuckDB are loaded only when a
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from flowlens.errors import UsageError
-from flowlens.output.text import defuse_formula, visible, visible_lines
+from flowlens.output.text import defuse_formula, json_safe, safe_text, visible, visible_lines
 from flowlens.output.values import cell, plain, records
 from flowlens.output.writers import (
     TERMINAL_ROWS,
@@ -49,10 +49,12 @@ __all__ = [
     "cell",
     "csv_line",
     "defuse_formula",
+    "json_safe",
     "markdown_cell",
     "plain",
     "records",
     "render_text",
+    "safe_text",
     "visible",
     "visible_lines",
     "write_parquet",

@@ -90,6 +90,13 @@ def json_safe(text: str) -> str:
     return _JSON_RE.sub(lambda m: JSON_ESCAPES[m.group(0)], text)
 
 
+def safe_text(text: str, fmt: str) -> str:
+    """Rendered output in ``fmt`` made safe to show: JSON (``json``, ``jsonl``) through
+    :func:`json_safe` (the values a reader gets are unchanged), any other text through
+    :func:`visible_lines`."""
+    return json_safe(text) if fmt in ("json", "jsonl") else visible_lines(text)
+
+
 #: The characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a
 #: formula, or that it drops before reading one (tab, carriage return).
 FORMULA_START = "=+-@\t\r"

@@ -92,3 +92,9 @@ def test_a_query_that_fails_while_streaming_is_an_error_and_leaves_no_file(
     assert code != 0 and out == ""
     assert err.startswith("flowlens: error: SQL failed: Conversion Error")
     assert not target.exists() and not list(tmp_path.glob(".*.partial"))
+
+
+def test_an_error_message_quoting_untrusted_text_shows_its_control_characters(store: Path) -> None:
+    code, out, err = run_cli("query", "no\x1b[2Jsuch", "--store", store)
+    assert code != 0 and out == ""
+    assert "\x1b" not in err and "no\\x1b[2Jsuch" in err

@@ -56,3 +56,14 @@ def test_cells_a_spreadsheet_would_run_get_a_quote_first() -> None:
         assert defuse_formula(formula) == "'" + formula
     for value in ("-", "-5", "+1.5e3", "-0.25", ".5", "-inf", "nan", "1e-05", "shop/api", "", "a=b", "x@y"):
         assert defuse_formula(value) == value
+
+
+def test_rendered_text_is_made_visible_and_json_keeps_its_values() -> None:
+    from flowlens.output.text import safe_text
+
+    text = "verdict: allow\nfrom shop/api\x1b[2J\u202e\n"
+    assert safe_text(text, "text") == "verdict: allow\nfrom shop/api\\x1b[2J\\u202e\n"
+    assert safe_text(text, "markdown") == safe_text(text, "table") == safe_text(text, "text")
+    document = json.dumps({"from": "shop/api\x1b\u202e\x85"}, ensure_ascii=False)
+    assert json.loads(safe_text(document, "json")) == {"from": "shop/api\x1b\u202e\x85"}
+    assert "\u202e" not in safe_text(document, "jsonl") and "\x85" not in safe_text(document, "json")
