@@ -21,7 +21,7 @@ from flowlens.cli.common import (
     show_progress,
 )
 from flowlens.errors import UsageError
-from flowlens.output.text import safe_text, visible_lines
+from flowlens.output.text import few, safe_text, visible_lines
 
 
 def register(app: typer.Typer) -> None:
@@ -139,7 +139,7 @@ def register(app: typer.Typer) -> None:
             f"{data['skipped_already_ingested']:,} skipped (already ingested) + {data['ignored']:,} ignored"
         )
         err(
-            f"partitions touched: {', '.join(data['partitions']) or 'none'}; "
+            f"partitions touched: {few(data['partitions'])}; "
             f"{human_bytes(data['bytes_read'])} in {summary.seconds:.1f} s ({human_bytes(rate)}/s)"
         )
         if data["quarantined"]:

@@ -12,6 +12,7 @@ formula by a spreadsheet. Owns:
   keeps line feeds and tabs, for messages of several lines;
 * :data:`JSON_ESCAPES` — those of them that JSON writers leave raw, as JSON ``\\uXXXX`` escapes
   (the value a JSON reader gets is unchanged);
+* :func:`few` — a list of names (partitions, dates) in a message of one line, however long it is;
 * :func:`defuse_formula` — a CSV cell a spreadsheet would take for a formula, with a ``'`` first.
 
 The same tables drive the SQL that writes large results (:mod:`flowlens.output.sql`), so that a
@@ -21,6 +22,7 @@ value is escaped the same way whichever path writes it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # The bidirectional-text controls (ALM, LRM, RLM, LRE..RLO, LRI..PDI) and the line and
 # paragraph separators: invisible characters that change what a line shows or where it ends.
@@ -95,6 +97,24 @@ def safe_text(text: str, fmt: str) -> str:
     :func:`json_safe` (the values a reader gets are unchanged), any other text through
     :func:`visible_lines`."""
     return json_safe(text) if fmt in ("json", "jsonl") else visible_lines(text)
+
+
+#: Items :func:`few` lists one by one; more are counted.
+FEW = 5
+
+
+def few(items: Iterable[str], limit: int = FEW) -> str:
+    """Sorted items for a message that stays one short line however many there are.
+
+    Up to ``limit`` are listed (``"a, b, c"``); more are counted with the first and last
+    (``"522: 2025-11-01 … 2026-11-05"``); none is ``"none"``.
+    """
+    ordered = sorted(set(items))
+    if not ordered:
+        return "none"
+    if len(ordered) <= limit:
+        return ", ".join(ordered)
+    return f"{len(ordered):,}: {ordered[0]} … {ordered[-1]}"
 
 
 #: The characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a

@@ -67,3 +67,12 @@ def test_rendered_text_is_made_visible_and_json_keeps_its_values() -> None:
     document = json.dumps({"from": "shop/api\x1b\u202e\x85"}, ensure_ascii=False)
     assert json.loads(safe_text(document, "json")) == {"from": "shop/api\x1b\u202e\x85"}
     assert "\u202e" not in safe_text(document, "jsonl") and "\x85" not in safe_text(document, "json")
+
+
+def test_a_long_list_of_partitions_stays_one_short_line() -> None:
+    from flowlens.output.text import few
+
+    days = [f"date=2025-{m:02d}-{d:02d}" for m in range(1, 13) for d in range(1, 29)]
+    assert few(reversed(days)) == "336: date=2025-01-01 … date=2025-12-28"
+    assert few(["b", "a", "a"]) == "a, b"
+    assert few([]) == "none"
