@@ -77,11 +77,14 @@ _JSON_STRING_ESCAPES = [("\\", "\\\\"), ('"', '\\"')] + [
 _JSON_STRING_ESCAPES += list(JSON_ESCAPES.items())
 _BUT_NEWLINE = [(c, e) for c, e in ESCAPES.items() if c != "\n"]
 
+#: The characters a JSON string cannot hold as they are (flowlens_json_string escapes them).
+_JSON_STRING_CLASS = _class(["\\", '"', *(chr(c) for c in range(0x20)), *JSON_ESCAPES])
+
 #: The SQL macros :func:`row_sql` calls; run each on the connection before using it.
 MACROS = (
     # A JSON string (with its quotes) of a VARCHAR.
     "CREATE OR REPLACE TEMP MACRO flowlens_json_string(s) AS '\"' || CASE WHEN regexp_matches(s, "
-    + lit(_class(["\\", '"', *(chr(c) for c in range(0x20)), *JSON_ESCAPES]))
+    + lit(_JSON_STRING_CLASS)
     + f") THEN {_chain('s', _JSON_STRING_ESCAPES)} ELSE s END || '\"'",
     # Every unsafe character written as its escape (see flowlens.output.text.visible).
     f"CREATE OR REPLACE TEMP MACRO flowlens_visible(s) AS CASE WHEN regexp_matches(s, {lit(_class(UNSAFE))}) "
@@ -153,11 +156,12 @@ def text_sql(expr: str, type_: DuckDBPyType, depth: int = 0) -> str:
     return f"CAST({expr} AS VARCHAR)"
 
 
-def json_sql(expr: str, type_: DuckDBPyType, indent: int | None, depth: int) -> str:
+def json_sql(expr: str, type_: DuckDBPyType, indent: int | None, depth: int, *, plain: bool = False) -> str:
     """SQL for the JSON text of a value (``null`` for NULL), as Python's json.dumps writes it.
 
     ``indent`` None is the compact form (``,`` and ``:``); otherwise the value stands at nesting
-    ``depth`` (its items go ``indent * (depth + 1)`` spaces in).
+    ``depth`` (its items go ``indent * (depth + 1)`` spaces in). ``plain`` writes a VARCHAR
+    between quotes as it is: only for text known to hold nothing JSON escapes.
     """
     kind = type_.id
     if kind in ("boolean", "decimal") or kind in _INTEGERS:
@@ -175,7 +179,8 @@ def json_sql(expr: str, type_: DuckDBPyType, indent: int | None, depth: int) -> 
     elif kind == "struct":
         body = _json_struct(expr, type_, indent, depth)
     else:
-        body = f"flowlens_json_string(CAST({expr} AS VARCHAR))"
+        text = f"CAST({expr} AS VARCHAR)"
+        body = f"'\"' || {text} || '\"'" if plain and kind == "varchar" else f"flowlens_json_string({text})"
     return f"CASE WHEN {expr} IS NULL THEN 'null' ELSE {body} END"
 
 
@@ -237,17 +242,13 @@ def json_key(name: str) -> str:
     return json_safe(json.dumps(name, ensure_ascii=False))
 
 
-def row_sql(names: Sequence[str], types: Sequence[DuckDBPyType], fmt: str, *, terminal: bool = False) -> str:
-    """SQL for the text of one row of columns ``c0, c1, ...`` in ``fmt``, line break included.
-
-    ``fmt`` is ``json`` (each row is ``,\\n  {...}``: the writer drops the first row's leading
-    ``,\\n`` and adds the brackets), ``jsonl``, ``csv`` or ``markdown``. ``terminal`` makes
-    control characters visible in CSV cells too (JSON escapes them anyway; Markdown always).
-    """
-    columns = [f"c{i}" for i in range(len(names))]
+def _json_row(
+    names: Sequence[str], columns: Sequence[str], types: Sequence[DuckDBPyType], fmt: str, *, plain: bool
+) -> str:
+    """SQL for one row's text in ``json`` or ``jsonl`` (see :func:`row_sql`)."""
     if fmt == "json":
         parts = [
-            f"{lit(json_key(name) + ': ')} || {json_sql(col, type_, 2, 2)}"
+            f"{lit(json_key(name) + ': ')} || {json_sql(col, type_, 2, 2, plain=plain)}"
             for name, col, type_ in zip(names, columns, types, strict=True)
         ]
         if not parts:
@@ -259,12 +260,32 @@ def row_sql(names: Sequence[str], types: Sequence[DuckDBPyType], fmt: str, *, te
             + " || "
             + lit("\n  }")
         )
-    if fmt == "jsonl":
-        parts = [
-            f"{lit(json_key(name) + ':')} || {json_sql(col, type_, None, 1)}"
-            for name, col, type_ in zip(names, columns, types, strict=True)
-        ]
-        return "'{' || " + " || ',' || ".join(parts) + " || '}' || chr(10)" if parts else "'{}' || chr(10)"
+    parts = [
+        f"{lit(json_key(name) + ':')} || {json_sql(col, type_, None, 1, plain=plain)}"
+        for name, col, type_ in zip(names, columns, types, strict=True)
+    ]
+    return "('{' || " + " || ',' || ".join(parts) + " || '}' || chr(10))" if parts else "('{}' || chr(10))"
+
+
+def row_sql(names: Sequence[str], types: Sequence[DuckDBPyType], fmt: str, *, terminal: bool = False) -> str:
+    """SQL for the text of one row of columns ``c0, c1, ...`` in ``fmt``, line break included.
+
+    ``fmt`` is ``json`` (each row is ``,\\n  {...}``: the writer drops the first row's leading
+    ``,\\n`` and adds the brackets), ``jsonl``, ``csv`` or ``markdown``. ``terminal`` makes
+    control characters visible in CSV cells too (JSON escapes them anyway; Markdown always).
+    """
+    columns = [f"c{i}" for i in range(len(names))]
+    if fmt in ("json", "jsonl"):
+        careful = _json_row(names, columns, types, fmt, plain=False)
+        texts = [col for col, type_ in zip(columns, types, strict=True) if type_.id == "varchar"]
+        if len(texts) < 2:
+            return careful
+        # Most rows hold no character JSON escapes: one test of all their text columns together
+        # lets those rows write their strings as they are, instead of testing each one.
+        return (
+            f"CASE WHEN regexp_matches(concat({', '.join(texts)}), {lit(_JSON_STRING_CLASS)}) "
+            f"THEN {careful} ELSE {_json_row(names, columns, types, fmt, plain=True)} END"
+        )
     cells = [f"COALESCE({text_sql(col, type_)}, '')" for col, type_ in zip(columns, types, strict=True)]
     if fmt == "csv":
         fields = []
