@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from flowlens.suggest.synth import SuggestOptions
+from flowlens.suggest.model import SuggestOptions
 
 if TYPE_CHECKING:
     from flowlens.suggest import Suggestion

@@ -17,7 +17,7 @@ from flowlens.store import Store
 from flowlens.suggest import SuggestOptions, suggest
 from flowlens.suggest.proof import prove
 from flowlens.suggest.validate import validate_objects
-from tests.suggest.helpers import reports_of
+from tests.suggest.helpers import observed_of, reports_of
 
 GOLDEN = Path(__file__).parent / "golden"
 POLICIES = Path(DEFAULT_MODEL).parent / "policies"
@@ -38,7 +38,8 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.mark.parametrize("flavor", ["kubernetes", "calico"])
 def test_the_production_namespace_renders_to_the_golden_yaml(sample: tuple[Path, Path], flavor: str) -> None:
     store, _ = sample
-    text = suggest(reports_of(store, ["production"]), SuggestOptions(("production",), flavor=flavor)).stream()
+    reports, activity = observed_of(store, ["production"])
+    text = suggest(reports, SuggestOptions(("production",), flavor=flavor), activity=activity).stream()
     path = GOLDEN / f"sample-production-{flavor}.yaml"
     if os.environ.get("FLOWLENS_UPDATE_GOLDEN"):
         path.write_text(text, encoding="utf-8")
