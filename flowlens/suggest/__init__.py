@@ -96,6 +96,16 @@ class Suggestion:
         files = self.files()
         return "".join(files[name] for name in sorted(files))
 
+    def as_staged(self) -> Suggestion:
+        """The same suggestion rendered as staged kinds (Calico evaluates them without enforcing)."""
+        if self.plan.options.staged:
+            return self
+        options = dataclasses.replace(self.plan.options, staged=True)
+        plan = dataclasses.replace(self.plan, options=options)
+        flavor = f"flavor {options.flavor};"
+        header = tuple(h.replace(flavor, f"flavor {options.flavor}, staged;", 1) for h in self.header)
+        return Suggestion(plan, render(plan), header)
+
     def documents(self) -> list[Document]:
         return [*self.rendered.cluster, *(d for _, docs in self.rendered.namespaces for d in docs)]
 

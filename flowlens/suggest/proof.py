@@ -41,8 +41,9 @@ from flowlens.policy.inventory import Inventory, load_inventory
 from flowlens.policy.manifests import load_policies, policies_from_objects
 from flowlens.policy.model import Endpoint, FlowKey, PolicySet
 from flowlens.suggest import Suggestion
+from flowlens.suggest.edges import Port, edge_of, port_ranges
 from flowlens.suggest.model import SuggestOptions
-from flowlens.suggest.observed import LoggedEndpoint, Report, Workload, build_workloads, intersect_labels
+from flowlens.suggest.observed import LoggedEndpoint, Report, Workload, intersect_labels
 from flowlens.suggest.screen import Screening, screen
 from flowlens.suggest.synth import edge_fates
 from flowlens.suggest.yamlout import plain
@@ -84,6 +85,25 @@ class Expected:
     port: int | None
     connections: int
     reason: str
+
+
+def group_expected(items: Sequence[Expected]) -> list[tuple[str, int]]:
+    """One line per reason, source and destination with its ports and sides, and its connections;
+    the most connections first."""
+    groups: dict[tuple[str, str, str], list[Expected]] = defaultdict(list)
+    for e in items:
+        groups[(e.reason, e.source, e.dest)].append(e)
+    lines = []
+    for (reason, source, dest), group in groups.items():
+        ports = port_ranges(sorted({Port(e.proto, e.port) for e in group}, key=lambda p: p.sort_key))
+        text = ", ".join(p if a is None else f"{p}/{a}" if a == b else f"{p}/{a}-{b}" for p, a, b in ports)
+        sides = "+".join(sorted({"egress" if e.reporter == "src" else "ingress" for e in group}))
+        conns = max(
+            sum(e.connections for e in group if e.reporter == reporter)
+            for reporter in {e.reporter for e in group}
+        )
+        lines.append((f"{source} -> {dest} {text} ({sides}): {conns} connections ({reason})", conns))
+    return sorted(lines, key=lambda item: (-item[1], item[0]))
 
 
 @dataclass(frozen=True)
@@ -220,12 +240,16 @@ def prove(
     replace: bool = False,
     max_pairs: int = MAX_PAIRS,
     screening: Screening | None = None,
+    closure_namespaces: Sequence[str] | None = None,
 ) -> ProofResult:
     """Replay ``reports`` against the candidate (``suggestion``, or the manifests in ``check_paths``).
 
     Reports of edges held back (``screening``: the suggestion's, else screened here with
     ``options.screen``) or left out on purpose are not proof failures: those the candidate denies
     are listed in :attr:`ProofResult.expected` ("would be denied: held back").
+    ``closure_namespaces``: the workload pairs counted for the closure summary have a side in
+    one of these (default ``options.namespaces``; the rollout counts all its namespaces' pairs at
+    every step while enforcing only some of them).
     """
     inv = inventory if isinstance(inventory, Inventory) or inventory is None else None
     if inv is None and inventory and not isinstance(inventory, Inventory):
@@ -352,7 +376,17 @@ def prove(
                 )
             )
 
-    pairs = _closure(reports, options, screening, before, after, inv, bool(in_force.policies), max_pairs)
+    pairs = _closure(
+        reports,
+        options,
+        screening,
+        before,
+        after,
+        inv,
+        bool(in_force.policies),
+        max_pairs,
+        closure_namespaces if closure_namespaces is not None else options.namespaces,
+    )
     notes = tuple(sorted(set(after_set.notes)))
     return ProofResult(
         replayed=replayed,
@@ -398,8 +432,9 @@ def _closure(
     inventory: Inventory | None,
     before_has_policies: bool,
     max_pairs: int,
+    namespaces: Sequence[str],
 ) -> tuple[int, int, int, int, tuple[Closed, ...], tuple[Closed, ...]]:
-    workload_of = build_workloads(reports, options.label_keys)
+    workload_of = screening.workloads
     labels: dict[Workload, list[tuple[tuple[str, str], ...] | None]] = defaultdict(list)
     served: dict[Workload, set[tuple[str, int]]] = defaultdict(set)
     denied_pairs: set[tuple[Workload, Workload]] = set()
@@ -407,7 +442,14 @@ def _closure(
         for ep in (rep.source, rep.dest):
             if ep.type == "wep" and ep.namespace is not None:
                 labels[workload_of[(ep.namespace, ep.name_aggr)]].append(ep.labels)
-        if rep.dest.type == "wep" and rep.dest.namespace is not None and rep.dest_port is not None:
+        held = screening.held(edge_of(rep, workload_of)) is not None
+        if (
+            not held
+            and rep.dest.type == "wep"
+            and rep.dest.namespace is not None
+            and rep.dest_port is not None
+        ):
+            # A port only probed was not served: held-back edges do not widen the closure's probes.
             served[workload_of[(rep.dest.namespace, rep.dest.name_aggr)]].add((rep.proto, rep.dest_port))
         if (
             rep.action == "deny"
@@ -432,7 +474,7 @@ def _closure(
         )
         for w, s in labels.items()
     }
-    targets = set(options.namespaces)
+    targets = set(namespaces)
     workloads = sorted(eps)
     candidates = [
         (a, b)
