@@ -342,7 +342,9 @@ def register(app: typer.Typer) -> None:
         screening = (
             suggestion.plan.screening
             if suggestion is not None
-            else screen(reports, keys, options.screen, activity=activity, inventory=inv)
+            else screen(
+                reports, keys, options.screen, activity=activity, inventory=inv, include_denied=include_denied
+            )
         )
         result = prove(
             reports,

@@ -266,7 +266,13 @@ def prove(
         screening = (
             suggestion.plan.screening
             if suggestion is not None and suggestion.plan.screening is not None
-            else screen(reports, options.label_keys, options.screen, inventory=inv)
+            else screen(
+                reports,
+                options.label_keys,
+                options.screen,
+                inventory=inv,
+                include_denied=options.include_denied,
+            )
         )
     keys = edge_fates(reports, options, screening)
     targets = set(options.namespaces)

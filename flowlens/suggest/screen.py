@@ -370,6 +370,16 @@ def _one_offs(facts: Mapping[Edge, _Facts], activity: Activity, options: ScreenO
     return out
 
 
+def _allowed_part(group: HeldBack, edges: Mapping[Edge, EdgeStats], include_denied: bool) -> HeldBack | None:
+    """The group without its denied edges (unless ``include_denied``); None when nothing is left."""
+    if include_denied:
+        return group
+    part = [e for e in group.edges if edges[e].verdict == "allow"]
+    if len(part) == len(group.edges):
+        return group
+    return _group(group.kind, group.source, group.dest, part, edges, group.why) if part else None
+
+
 def screen_edges(
     edges: Mapping[Edge, EdgeStats],
     activity: Activity,
@@ -377,8 +387,13 @@ def screen_edges(
     *,
     inventory: Inventory | None = None,
     exempt: Collection[Edge] = (),
+    include_denied: bool = False,
 ) -> tuple[HeldBack, ...]:
-    """The held-back groups among ``edges`` (none admitted yet), sorted; ``exempt`` edges are never held."""
+    """The held-back groups among ``edges`` (none admitted yet), sorted; ``exempt`` edges are never held.
+
+    Denied edges count towards a scan or a sweep (a scan meets closed doors too) but are held back
+    only with ``include_denied``: otherwise they are left out as denied anyway.
+    """
     on = set(options.classes)
     facts: dict[Edge, _Facts] = {}
     for edge, stats in edges.items():
@@ -401,10 +416,11 @@ def screen_edges(
     for enabled, find in shapes:
         if not enabled:
             continue
-        found = find(facts)
-        groups.extend(found)
+        found = [_allowed_part(g, edges, include_denied) for g in find(facts)]
+        groups.extend(g for g in found if g is not None)
         # An edge gets the first shape that fits: the later ones look only at what is left.
-        facts = {e: f for e, f in facts.items() if not any(e in g.edges for g in found)}
+        taken = {e for g in found if g is not None for e in g.edges}
+        facts = {e: f for e, f in facts.items() if e not in taken}
     return tuple(sorted(groups, key=lambda g: g.sort_key))
 
 
@@ -425,11 +441,13 @@ def screen(
     *,
     activity: Activity | None = None,
     inventory: Inventory | None = None,
+    include_denied: bool = False,
 ) -> Screening:
     """Classify the edges of ``reports`` (workloads by ``label_keys``) and apply the admits.
 
     ``activity``: intervals and days per edge (:func:`~.activity.load_activity`); estimated from
     the reports when None. ``inventory``: the pods' declared ports, for ``no-listener``.
+    ``include_denied``: denied edges may be held back too (they would become rules).
     Edges to the cluster DNS are never held back (allow-dns admits them for every pod).
     """
     options.check()
@@ -444,7 +462,9 @@ def screen(
                 label_sets[workloads[(ep.namespace, ep.name_aggr)]].append(ep.labels)
     labels = {w: intersect_labels(s) or () for w, s in label_sets.items()}
     exempt = {e for e in edges if is_cluster_dns(e.dest, e.port, labels)}
-    groups = screen_edges(edges, activity, options, inventory=inventory, exempt=exempt)
+    groups = screen_edges(
+        edges, activity, options, inventory=inventory, exempt=exempt, include_denied=include_denied
+    )
     patterns = [parse_admit(text) for text in options.admit]
     used: set[str] = set()
     out: list[HeldBack] = []

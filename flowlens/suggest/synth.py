@@ -285,7 +285,12 @@ def synthesise(
         raise ValueError(f"unknown flavor {options.flavor!r}")
     if screening is None:
         screening = screen(
-            reports, options.label_keys, options.screen, activity=activity, inventory=inventory
+            reports,
+            options.label_keys,
+            options.screen,
+            activity=activity,
+            inventory=inventory,
+            include_denied=options.include_denied,
         )
     workload_of = screening.workloads
     # Common labels of each workload (over every record of every pod group it holds).

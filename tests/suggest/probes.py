@@ -72,3 +72,84 @@ def write_log(records: Sequence[dict[str, Any]], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records), encoding="utf-8")
     return path
+
+
+def probe_rows(
+    source: dict[str, Any],
+    dest: dict[str, Any],
+    ports: Iterable[int | None],
+    *,
+    proto: str = "tcp",
+    connections: int = 1,
+    connection_bytes: int = 120,
+    at: dt.datetime | None = None,
+    reporters: Sequence[str] = ("src", "dst"),
+    action: str = "allow",
+) -> list[dict[str, Any]]:
+    """Store rows of a probe: ``connections`` tiny connections to each of ``ports``, all in the
+    5-minute interval starting at ``at`` (default: the factories' T0)."""
+    from tests.factories import T0, flow_row
+
+    start = at or T0
+    rows = []
+    for port in ports:
+        for reporter in reporters:
+            rows.append(
+                flow_row(
+                    **source,
+                    **dest,
+                    proto=proto,
+                    dest_port=port,
+                    reporter=reporter,
+                    action=action,
+                    start_time=start,
+                    end_time=start + dt.timedelta(minutes=5),
+                    num_flows=connections,
+                    num_flows_started=connections,
+                    num_flows_completed=connections,
+                    bytes_in=connection_bytes * connections // 3,
+                    bytes_out=connection_bytes * connections - connection_bytes * connections // 3,
+                    enforced_policies=["0|__PROFILE__|pro:kns.shop|allow|0"]
+                    if action == "allow"
+                    else ["0|default|knp:shop/deny|deny|-1"],
+                )
+            )
+    return rows
+
+
+def steady_rows(
+    source: dict[str, Any],
+    dest: dict[str, Any],
+    port: int | None,
+    *,
+    proto: str = "tcp",
+    intervals: int = 12,
+    connections: int = 5,
+    connection_bytes: int = 4000,
+    reporters: Sequence[str] = ("src", "dst"),
+    every: dt.timedelta = dt.timedelta(minutes=5),
+) -> list[dict[str, Any]]:
+    """Store rows of a legitimate edge: ``connections`` real connections in each of ``intervals``
+    intervals ``every`` apart from the factories' T0."""
+    from tests.factories import T0, flow_row
+
+    rows = []
+    for i in range(intervals):
+        start = T0 + i * every
+        for reporter in reporters:
+            rows.append(
+                flow_row(
+                    **source,
+                    **dest,
+                    proto=proto,
+                    dest_port=port,
+                    reporter=reporter,
+                    start_time=start,
+                    end_time=start + dt.timedelta(minutes=5),
+                    num_flows=connections,
+                    num_flows_started=connections,
+                    bytes_in=connection_bytes * connections // 2,
+                    bytes_out=connection_bytes * connections // 2,
+                )
+            )
+    return rows
