@@ -220,7 +220,7 @@ def suggest(
         header.append(
             f"  probes: at most {sc.probe_connections} connections of at most {sc.probe_bytes} bytes each; "
             f"scans: {sc.scan_ports}+ ports; sweeps: {sc.sweep_hosts}+ hosts; denied sources: "
-            f"{round(100 * sc.denied_share)}%+ denied; one-offs: in at most {sc.one_off_intervals} intervals"
+            f"{round(100 * sc.denied_share)}%+ denied; one-offs: in at most {sc.one_off_intervals} interval{'s' if sc.one_off_intervals != 1 else ''}"
         )
     return Suggestion(plan, render(plan), tuple(header))
 

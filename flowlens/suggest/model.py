@@ -129,7 +129,7 @@ class Evidence:
         last = self.last_seen.strftime("%Y-%m-%dT%H:%M:%SZ")
         tag = "REMEDIATION (observed denied) " if self.remediation else ""
         return (
-            f"{tag}{self.peer} {self.port}: {self.connections} connections, {self.bytes} bytes, "
+            f"{tag}{self.peer} {self.port}: {_plural(self.connections, 'connection')}, {self.bytes} bytes, "
             f"seen on {_plural(self.days, 'day')} in {_plural(self.intervals, 'interval')}, "
             f"{first}..{last}, reported by {'+'.join(self.reporters)}"
         )

@@ -8,7 +8,8 @@ Shapes (:data:`CLASSES`, checked in this order; an edge gets the first that fits
 
 ``port-scan``
     one source reached at least ``scan_ports`` ports of one destination, each seen in a single
-    interval with few connections or only tiny ones; those ports are held back.
+    interval with only tiny connections, or with few that read no more than a banner or a small
+    page (:data:`GRAB_FACTOR` times ``probe_bytes`` each); those ports are held back.
 ``host-sweep``
     one source reached at least ``sweep_hosts`` destinations on one protocol and port with only
     tiny connections (few of them, or all in one interval), and they outnumber the destinations
@@ -18,7 +19,7 @@ Shapes (:data:`CLASSES`, checked in this order; an edge gets the first that fits
     only with ``--inventory``): nothing answered, nothing listens there.
 ``denied-source``
     a probe (few, tiny connections) from a source whose connections were at least
-    ``denied_share`` denied.
+    ``denied_share`` denied or held back already (by the shapes above).
 ``one-off``
     a probe seen in at most ``one_off_intervals`` intervals.
 
@@ -63,6 +64,9 @@ from flowlens.suggest.observed import Labels, Report, Workload, build_workloads,
 if TYPE_CHECKING:
     from flowlens.policy.inventory import Inventory
 
+#: A port-scan's ports may carry up to this many times ``probe_bytes`` per connection (a service
+#: scan reads banners and small pages); a port that moved more was used, not probed.
+GRAB_FACTOR = 16
 CLASSES = ("port-scan", "host-sweep", "no-listener", "denied-source", "one-off")
 PORT_PROTOCOLS = ("tcp", "udp", "sctp")
 _PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132}
@@ -172,10 +176,16 @@ class _Facts:
     intervals: int
     tiny: bool
     few: bool
+    probe_bytes: int
 
     @property
     def probe(self) -> bool:
         return self.tiny and self.few
+
+    @property
+    def grab(self) -> bool:
+        """No more than a banner or a small page per connection (a service scan reads that much)."""
+        return self.stats.bytes <= GRAB_FACTOR * self.probe_bytes * self.stats.connections
 
 
 def _duration(seconds: float) -> str:
@@ -268,7 +278,7 @@ def _port_scans(facts: Mapping[Edge, _Facts], activity: Activity, options: Scree
     pairs: _Groups = defaultdict(list)
     for edge, f in facts.items():
         port_known = edge.port.port is not None and edge.port.proto in PORT_PROTOCOLS
-        if port_known and f.intervals <= 1 and (f.few or f.tiny):
+        if port_known and f.intervals <= 1 and (f.tiny or (f.few and f.grab)):
             pairs[(edge.source, edge.dest)].append(edge)
     out = []
     for (source, dest), group in _in_order(pairs):
@@ -335,13 +345,17 @@ def _no_listener(facts: Mapping[Edge, _Facts], inventory: Inventory) -> list[Hel
 
 
 def _denied_sources(
-    facts: Mapping[Edge, _Facts], edges: Mapping[Edge, EdgeStats], options: ScreenOptions
+    facts: Mapping[Edge, _Facts],
+    edges: Mapping[Edge, EdgeStats],
+    held: Collection[Edge],
+    options: ScreenOptions,
 ) -> list[HeldBack]:
     total: dict[Side, int] = defaultdict(int)
     denied: dict[Side, int] = defaultdict(int)
     for edge, stats in edges.items():
         total[edge.source] += stats.connections
-        if stats.verdict == "deny":
+        # What is held back already (a scan, a sweep) will be denied too: it counts as denied.
+        if stats.verdict == "deny" or edge in held:
             denied[edge.source] += stats.connections
     out = []
     for edge, f in sorted(facts.items(), key=lambda kv: kv[0].sort_key):
@@ -351,7 +365,7 @@ def _denied_sources(
         if share >= options.denied_share:
             why = (
                 f"{_probe_text(f)}; {round(100 * share)}% of this source's {total[edge.source]} "
-                "connections were denied: looks like probing"
+                "connections were denied or held back: looks like probing"
             )
             out.append(_group("denied-source", edge.source, edge.dest, [edge], facts, why))
     return out
@@ -401,7 +415,8 @@ def screen_edges(
             continue
         tiny = stats.bytes > 0 and stats.bytes <= options.probe_bytes * stats.connections
         few = stats.connections <= options.probe_connections
-        facts[edge] = _Facts(stats, activity.seen(edge).intervals, tiny, few)
+        facts[edge] = _Facts(stats, activity.seen(edge).intervals, tiny, few, options.probe_bytes)
+    groups: list[HeldBack] = []
     shapes: list[tuple[bool, Callable[[Mapping[Edge, _Facts]], list[HeldBack]]]] = [
         ("port-scan" in on and options.scan_ports > 0, lambda fs: _port_scans(fs, activity, options)),
         ("host-sweep" in on and options.sweep_hosts > 0, lambda fs: _host_sweeps(fs, activity, options)),
@@ -409,10 +424,12 @@ def screen_edges(
             "no-listener" in on and inventory is not None,
             lambda fs: _no_listener(fs, inventory) if inventory else [],
         ),
-        ("denied-source" in on and options.denied_share > 0, lambda fs: _denied_sources(fs, edges, options)),
+        (
+            "denied-source" in on and options.denied_share > 0,
+            lambda fs: _denied_sources(fs, edges, {e for g in groups for e in g.edges}, options),
+        ),
         ("one-off" in on and options.one_off_intervals > 0, lambda fs: _one_offs(fs, activity, options)),
     ]
-    groups: list[HeldBack] = []
     for enabled, find in shapes:
         if not enabled:
             continue

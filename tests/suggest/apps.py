@@ -98,7 +98,7 @@ def hash_text(text: str) -> int:
 
 
 def _platform(
-    app_workloads: Sequence[Workload], frontends: Sequence[str], scrape: dict[str, int]
+    app_workloads: Sequence[Workload], frontends: Sequence[tuple[str, int]], scrape: dict[str, int]
 ) -> tuple[list[Workload], list[Call]]:
     """DNS, Prometheus, the ingress controller, kubelet probes and load-balancer health checks."""
     workloads = [
@@ -150,7 +150,7 @@ def _platform(
             Call(
                 "ingress-nginx/ingress-nginx-controller",
                 ref[0],
-                int(ref[1]),
+                ref[1],
                 persistent=True,
                 bytes=2_000_000,
             )

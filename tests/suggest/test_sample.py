@@ -3,7 +3,6 @@ the sample's own policies in force and inventory."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import yaml
 
 from flowlens.ingest import ingest
 from flowlens.policy.inventory import load_inventory
-from flowlens.sample import DEFAULT_MODEL, SampleOptions, load_model, render_inventory, write_sample
+from flowlens.sample import DEFAULT_MODEL
 from flowlens.store import Store
 from flowlens.suggest import SuggestOptions, suggest
 from flowlens.suggest.proof import prove
@@ -24,15 +23,11 @@ POLICIES = Path(DEFAULT_MODEL).parent / "policies"
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def sample(tmp_path_factory: pytest.TempPathFactory, sample_logs: tuple[Path, Path]) -> tuple[Path, Path]:
+    logs, inventory = sample_logs
     root = tmp_path_factory.mktemp("sample")
-    model = load_model(DEFAULT_MODEL)
-    write_sample(
-        model, root / "logs", SampleOptions(start=dt.datetime(2026, 11, 24, tzinfo=dt.UTC), days=0.25)
-    )
-    ingest(Store(root / "store"), [str(root / "logs" / "enterprise")])
-    (root / "inventory.yaml").write_text(render_inventory(model), encoding="utf-8")
-    return root / "store", root / "inventory.yaml"
+    ingest(Store(root / "store"), [str(logs / "enterprise")])
+    return root / "store", inventory
 
 
 @pytest.mark.parametrize("flavor", ["kubernetes", "calico"])
