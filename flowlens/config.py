@@ -111,7 +111,9 @@ def load_config(path: Path) -> Config:
             raise UsageError(f"{path}: sources[{i}] has unknown key(s) {', '.join(extra)}")
         p = Path(item["path"]).expanduser()
         sources.append(SourceSpec(str(p if p.is_absolute() else base / p), fmt))
-    suggest = data.get("suggest") or {}
+    suggest = data.get("suggest")
+    if suggest is None:
+        suggest = {}
     if not isinstance(suggest, dict):
         raise UsageError(
             f"{path}: 'suggest' must be a mapping of suggest options (min-days, scan-ports, ...)"
