@@ -113,6 +113,7 @@ class Closed:
     source: str
     dest: str
     ports: str
+    namespaces: tuple[str, ...] = ()  # the namespaces of its workloads
 
 
 @dataclass(frozen=True)
@@ -523,6 +524,7 @@ def _closure(
                     f"{a.display} ({a.namespace})",
                     f"{b.display} ({b.namespace})",
                     ", ".join(f"{p}/{n}" for p, n in probes),
+                    tuple(sorted({a.namespace, b.namespace})),
                 )
             )
     external: list[Closed] = []
@@ -541,6 +543,7 @@ def _closure(
                             f"{w.display} ({w.namespace})",
                             f"any {what} address (probe {ip})",
                             f"{proto}/{port}",
+                            (w.namespace,),
                         )
                     )
                 if (
@@ -552,6 +555,7 @@ def _closure(
                             f"any {what} address (probe {ip})",
                             f"{w.display} ({w.namespace})",
                             f"{proto}/{port}",
+                            (w.namespace,),
                         )
                     )
     return len_all, checked, open_before, open_after, tuple(closed), tuple(external)

@@ -21,7 +21,8 @@ Shapes (:data:`CLASSES`, checked in this order; an edge gets the first that fits
     a probe (few, tiny connections) from a source whose connections were at least
     ``denied_share`` denied or held back already (by the shapes above).
 ``one-off``
-    a probe seen in at most ``one_off_intervals`` intervals.
+    a probe seen in at most ``one_off_intervals`` intervals (DNS, port 53, excepted: a name is
+    resolved once and cached).
 
 *Tiny* means at most ``probe_bytes`` bytes per connection on average, both directions counted: a
 handshake and little or nothing else (a connection to a closed port is about 100 bytes, an open
@@ -49,6 +50,7 @@ from flowlens.errors import UsageError
 from flowlens.suggest.activity import Activity, activity_from_reports
 from flowlens.suggest.admit import parse_admit, side_token
 from flowlens.suggest.edges import (
+    DNS_PORT,
     Edge,
     EdgeStats,
     Port,
@@ -374,7 +376,9 @@ def _denied_sources(
 def _one_offs(facts: Mapping[Edge, _Facts], activity: Activity, options: ScreenOptions) -> list[HeldBack]:
     out = []
     for edge, f in sorted(facts.items(), key=lambda kv: kv[0].sort_key):
-        if f.probe and f.intervals <= options.one_off_intervals:
+        # A name is resolved once and then cached: one small DNS exchange is not a probe.
+        dns = edge.port.port == DNS_PORT and edge.port.proto in ("udp", "tcp")
+        if f.probe and f.intervals <= options.one_off_intervals and not dns:
             seen = "once (1 interval)" if f.intervals == 1 else f"in {f.intervals} intervals"
             why = (
                 f"{_probe_text(f)}, seen {seen} of the {activity.window_intervals} intervals with "

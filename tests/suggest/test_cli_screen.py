@@ -23,7 +23,11 @@ def _invoke(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, list(args))
     if isinstance(result.exception, FlowlensError):
         # what flowlens.cli.main would print on stderr
-        return result.exception.exit_code, result.stdout, f"{result.stderr}flowlens: error: {result.exception}"
+        return (
+            result.exception.exit_code,
+            result.stdout,
+            f"{result.stderr}flowlens: error: {result.exception}",
+        )
     return result.exit_code, result.stdout, result.stderr
 
 

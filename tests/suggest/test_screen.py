@@ -218,3 +218,17 @@ def test_thresholds_out_of_range_are_usage_errors() -> None:
         _suggest([], classes=("port-scan", "scan"))
     with pytest.raises(UsageError):
         _suggest([], scan_ports=-1)
+
+
+def test_a_single_dns_query_to_another_resolver_is_not_a_one_off_probe() -> None:
+    resolver = {
+        "dest_type": "net",
+        "dest_namespace": "-",
+        "dest_name_aggr": "pvt",
+        "dest_labels": {},
+        "dest_ip": "10.0.0.2",
+    }
+    assert _held(_suggest(probe_rows(FRONTEND, resolver, [53], proto="udp", reporters=("src",)))) == []
+    assert _held(_suggest(probe_rows(FRONTEND, resolver, [54], proto="udp", reporters=("src",)))) == [
+        ("one-off", 1)
+    ]
