@@ -158,3 +158,13 @@ def test_plan_without_out_goes_to_stderr_and_stdout_stays_yaml(store: Path) -> N
     assert code == 0, err
     assert "# Rollout plan: shop (kubernetes)" in err
     assert all(d["kind"] == "NetworkPolicy" for d in yaml.safe_load_all(out))
+
+
+def test_check_lists_held_back_traffic_its_policies_deny_and_exits_0(store: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "policies"
+    code, _, err = _invoke("suggest", "--store", str(store), "-n", "shop", "--out", str(folder))
+    assert code == 0, err
+    code, _, err = _invoke("suggest", "--store", str(store), "-n", "shop", "--check", str(folder))
+    assert code == 0, err
+    assert "would be denied: shop/frontend-5d8f7b9c6-* -> shop/cart-5d8f7b9c6-* tcp/7071-7090" in err
+    assert "(held back: port-scan)" in err

@@ -4,6 +4,7 @@ shape is kept, thresholds and --hold-back tune it, and --admit keeps what it nam
 from __future__ import annotations
 
 import datetime as dt
+import random
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import yaml
 from flowlens.errors import UsageError
 from flowlens.policy.inventory import load_inventory
 from flowlens.suggest import SuggestOptions, suggest
+from flowlens.suggest.admit import parse_admit
 from flowlens.suggest.screen import ScreenOptions
 from tests.factories import T0
 from tests.suggest.helpers import pod_side, report_rows
@@ -232,3 +234,32 @@ def test_a_single_dns_query_to_another_resolver_is_not_a_one_off_probe() -> None
     assert _held(_suggest(probe_rows(FRONTEND, resolver, [54], proto="udp", reporters=("src",)))) == [
         ("one-off", 1)
     ]
+
+
+def test_held_back_output_is_the_same_whatever_the_order_of_the_records() -> None:
+    rows = steady_rows(FRONTEND, BACKEND, 8080) + probe_rows(FRONTEND, BACKEND, range(8081, 8100))
+    for i in range(12):
+        rows += probe_rows(FRONTEND, pod_side("dest", f"svc{i}", "shop"), [22])
+    first = _suggest(rows).stream()
+    for seed in (1, 2):
+        shuffled = rows[:]
+        random.Random(seed).shuffle(shuffled)
+        assert _suggest(shuffled).stream() == first
+
+
+def test_every_printed_edge_admits_exactly_its_group() -> None:
+    rows = steady_rows(FRONTEND, BACKEND, 8080) + probe_rows(FRONTEND, BACKEND, range(8081, 8100))
+    for i in range(12):
+        rows += probe_rows(FRONTEND, pod_side("dest", f"svc{i}", "shop"), [22])
+    s = _suggest(rows)
+    assert s.plan.screening is not None
+    groups = s.plan.screening.held_back
+    assert len(groups) == 2
+    for group in groups:
+        pattern = parse_admit(group.token)
+        assert all(pattern.matches(e) for e in group.edges)
+        assert not any(pattern.matches(e) for other in groups if other is not group for e in other.edges)
+        admitted = _suggest(rows, admit=(group.token,))
+        assert [g.token for g in admitted.plan.screening.held_back] == [
+            g.token for g in groups if g is not group
+        ]
