@@ -13,25 +13,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flowlens.cli.common import StoreOpt, config, resolve_store
-from flowlens.errors import CheckFailed, StoreError, UsageError
+from flowlens.cli.common import (
+    InventoryOpt,
+    NamespacesOpt,
+    OutFolderOpt,
+    PoliciesOpt,
+    SinceOpt,
+    StoreOpt,
+    UntilOpt,
+    config,
+    existing_store,
+    window,
+)
+from flowlens.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:
     from flowlens.suggest import Suggestion, SuggestOptions
     from flowlens.suggest.summary import Summary
-
-
-def _label_keys(values: list[str] | None) -> tuple[str, ...]:
-    from flowlens.suggest import DEFAULT_LABEL_KEYS
-
-    if not values:
-        return DEFAULT_LABEL_KEYS
-    keys = tuple(k.strip() for v in values for k in v.split(",") if k.strip())
-    if "pod-template-hash" in keys:
-        raise UsageError("--label-keys: pod-template-hash changes with every rollout; it is never used")
-    if not keys:
-        raise UsageError("--label-keys: give at least one label key")
-    return keys
 
 
 def register(app: typer.Typer) -> None:
@@ -39,10 +37,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("suggest")
     def suggest_cmd(
-        namespace: Annotated[
-            list[str] | None,
-            typer.Option("--namespace", "-n", help="Namespace to write policies for (repeatable)."),
-        ] = None,
+        namespace: NamespacesOpt = None,
         all_namespaces: Annotated[
             bool,
             typer.Option(
@@ -55,10 +50,8 @@ def register(app: typer.Typer) -> None:
         include_system: Annotated[
             bool, typer.Option("--include-system", help="With --all-namespaces: system namespaces too.")
         ] = False,
-        since: Annotated[
-            str | None, typer.Option("--since", help="Start of the window: 30m, 24h, 7d, or ISO-8601 (UTC).")
-        ] = None,
-        until: Annotated[str | None, typer.Option("--until", help="End of the window (exclusive).")] = None,
+        since: SinceOpt = None,
+        until: UntilOpt = None,
         flavor: Annotated[
             str,
             typer.Option(
@@ -203,18 +196,8 @@ def register(app: typer.Typer) -> None:
                 "replayed effect (DIR/rollout.md with --out, else stderr).",
             ),
         ] = False,
-        inventory: Annotated[
-            list[Path] | None,
-            typer.Option(
-                "--inventory",
-                help="kubectl get namespaces,pods,serviceaccounts -A -o yaml output: service accounts "
-                "and named ports for the rules and the proof (repeatable).",
-            ),
-        ] = None,
-        policies: Annotated[
-            list[Path] | None,
-            typer.Option("--policies", help="Policies in force (files or folders, repeatable)."),
-        ] = None,
+        inventory: InventoryOpt = None,
+        policies: PoliciesOpt = None,
         replace: Annotated[
             bool,
             typer.Option(
@@ -227,12 +210,7 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--check", help="Only run the proof on an existing policy folder; write nothing."),
         ] = None,
-        out: Annotated[
-            Path | None,
-            typer.Option(
-                "--out", "-o", help="Write one file per namespace into this folder (default: stdout)."
-            ),
-        ] = None,
+        out: OutFolderOpt = None,
         summary_json: Annotated[
             Path | None, typer.Option("--summary-json", help="Also write the summary as JSON to this file.")
         ] = None,
@@ -260,6 +238,11 @@ def register(app: typer.Typer) -> None:
         allowed connection would be denied, the command lists it and exits 10. Held-back and
         left-out edges are listed as "would be denied" and do not change the exit code. Defaults
         of these options can be set in the suggest: section of flowlens.yaml.
+
+        The policies go to stdout, or with --out one file per namespace into that folder.
+        --policies are the policies in force, which the proof keeps beside the suggestion (or
+        replaces, with --replace); --inventory gives service accounts and named ports for the
+        rules and the proof.
         """
         from flowlens.engine import connect
         from flowlens.policy.inventory import load_inventory
@@ -267,6 +250,7 @@ def register(app: typer.Typer) -> None:
         # Loaded here, not at import time: `flowlens --help` and the other commands stay quick.
         from flowlens.suggest import (
             FLAVORS,
+            label_key_list,
             load_activity,
             load_reports,
             namespaces_in_window,
@@ -275,7 +259,7 @@ def register(app: typer.Typer) -> None:
         )
         from flowlens.suggest.proof import prove
         from flowlens.suggest.screen import screen
-        from flowlens.suggest.summary import build_summary, format_summary
+        from flowlens.suggest.summary import build_summary, format_summary, window_text
 
         if flavor not in FLAVORS:
             raise UsageError(f"--flavor must be one of {', '.join(FLAVORS)}, not {flavor!r}")
@@ -293,13 +277,8 @@ def register(app: typer.Typer) -> None:
             raise UsageError(
                 "--plan writes the staged policies itself (into DIR/staged/ with --out); leave out --staged"
             )
-        root = resolve_store(store).root
-        if not root.is_dir():
-            raise StoreError(
-                f"no store at {str(root)!r}: ingest flow logs first (flowlens ingest), "
-                "or point --store or $FLOWLENS_STORE at one"
-            )
-        keys = _label_keys(label_keys)
+        root = existing_store(store).root
+        keys = label_key_list(label_keys or ())
         given = {
             "min_connections": min_connections,
             "min_days": min_days,
@@ -314,7 +293,8 @@ def register(app: typer.Typer) -> None:
             "admit": tuple(admit) if admit else None,
         }
         options = _options(given, admit_held)
-        with connect(root, since=since, until=until) as engine:
+        since_at, until_at = window(since, until)
+        with connect(root, since=since_at, until=until_at) as engine:
             if all_namespaces:
                 targets = namespaces_in_window(engine, include_system=include_system)
                 if not targets:
@@ -323,7 +303,7 @@ def register(app: typer.Typer) -> None:
                 targets = sorted({validate_namespace(n) for n in namespace or []})
             reports = load_reports(engine, targets)
             activity = load_activity(engine, reports, targets, keys)
-            window = _window_text(engine.since, engine.until)
+            span = window_text(engine.since, engine.until)
         options = dataclasses.replace(
             options,
             namespaces=tuple(targets),
@@ -373,7 +353,7 @@ def register(app: typer.Typer) -> None:
                 progress=lambda message: typer.echo(f"flowlens: {message}", err=True),
             )
         summary: Summary = build_summary(
-            options, suggestion, result, window, screening=screening, rollout=rollout
+            options, suggestion, result, span, screening=screening, rollout=rollout
         )
         if suggestion is not None:
             _write_suggestion(suggestion, out, plan)
@@ -462,12 +442,3 @@ def _write_suggestion(suggestion: Suggestion, out: Path | None, plan: bool) -> N
     if plan:
         for path in write_files(suggestion.as_staged().files(), out / "staged"):
             typer.echo(f"wrote {path}", err=True)
-
-
-def _window_text(since: object, until: object) -> str:
-    def fmt(value: object) -> str:
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(value, "strftime") else "open"
-
-    if since is None and until is None:
-        return "whole store"
-    return f"{fmt(since)} .. {fmt(until)}"

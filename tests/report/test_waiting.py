@@ -9,7 +9,7 @@ from pathlib import Path
 from flowlens.report import generate, resolve_window
 from flowlens.store import Store
 from tests.factories import write_store
-from tests.report.stores import PROFILE, row, shop_rows, wep
+from tests.report.helpers import PROFILE, row, shop_rows, wep
 
 NOW = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
 

@@ -18,9 +18,8 @@ from flowlens.suggest.edges import External
 from flowlens.suggest.observed import Workload
 from flowlens.suggest.proof import prove
 from tests.factories import write_store
-from tests.suggest import apps
-from tests.suggest.helpers import net_side, observed_of, pod_side
-from tests.suggest.probes import probe_rows
+from tests.suggest.helpers import apps, net_side, observed_of, pod_side
+from tests.suggest.helpers.probes import probe_rows
 
 #: Probes injected into each application: (kind, source, destination, ports).
 Who = tuple[str, str]

@@ -14,7 +14,7 @@ from flowlens.cli import app
 from flowlens.errors import FlowlensError
 from tests.factories import T0
 from tests.suggest.helpers import make_store, pod_side, shop_rows
-from tests.suggest.probes import probe_rows
+from tests.suggest.helpers.probes import probe_rows
 
 SCAN = "shop/app=frontend->shop/app=cart@tcp/7071-7090"
 

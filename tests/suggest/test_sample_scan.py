@@ -24,7 +24,7 @@ from flowlens.suggest.proof import prove
 from flowlens.suggest.validate import validate_objects
 from tests.suggest.conftest import SAMPLE_START
 from tests.suggest.helpers import observed_of
-from tests.suggest.probes import find_record, scan_records, write_log
+from tests.suggest.helpers.probes import find_record, scan_records, write_log
 
 GOLDEN = Path(__file__).parent / "golden"
 SCAN_PORTS = range(8081, 8286)

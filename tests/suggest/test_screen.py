@@ -18,7 +18,7 @@ from flowlens.suggest.admit import parse_admit
 from flowlens.suggest.screen import ScreenOptions
 from tests.factories import T0
 from tests.suggest.helpers import pod_side, report_rows
-from tests.suggest.probes import probe_rows, steady_rows
+from tests.suggest.helpers.probes import probe_rows, steady_rows
 
 
 def _suggest(rows: list[dict[str, Any]], inventory: Any = None, **screen: Any):

@@ -23,7 +23,7 @@ from flowlens.suggest.proof import prove
 from flowlens.suggest.yamlout import plain
 from tests.factories import T0
 from tests.suggest.helpers import net_side, pod_side, report_rows
-from tests.suggest.probes import probe_rows, steady_rows
+from tests.suggest.helpers.probes import probe_rows, steady_rows
 
 NAMESPACES = ("alpha", "beta")
 LEGIT_PORTS = (80, 443, 3306, 5432, 6379, 8080, 9090, 50051)

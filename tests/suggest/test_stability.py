@@ -14,7 +14,7 @@ from flowlens.suggest.proof import prove
 from flowlens.suggest.summary import build_summary
 from tests.factories import T0, flow_row, write_store
 from tests.suggest.helpers import observed_of, pod_side, report_rows
-from tests.suggest.probes import steady_rows
+from tests.suggest.helpers.probes import steady_rows
 
 A = pod_side("source", "a", "shop")
 B = pod_side("dest", "b", "shop")
