@@ -2,7 +2,7 @@
 
 For the bundled sample cluster (two days of ``sample_logs/enterprise``) and three real
 applications' call graphs with their platform traffic (Online Boutique, Sock Shop, bookinfo on
-Istio: ``tests/suggest/apps.py``), prints how close legitimate edges come to each threshold:
+Istio: ``tests/suggest/helpers/apps.py``), prints how close legitimate edges come to each threshold:
 
 * the fewest bytes per connection of an edge with few connections (``--probe-bytes`` must stay
   below it), and the fewest of any edge;
@@ -38,9 +38,8 @@ from flowlens.suggest.edges import EdgeStats  # noqa: E402
 from flowlens.suggest.observed import DEFAULT_LABEL_KEYS  # noqa: E402
 from flowlens.suggest.screen import ScreenOptions, screen  # noqa: E402
 from tests.factories import write_store  # noqa: E402
-from tests.suggest import apps  # noqa: E402
-from tests.suggest.helpers import pod_side  # noqa: E402
-from tests.suggest.probes import probe_rows  # noqa: E402
+from tests.suggest.helpers import apps, pod_side  # noqa: E402
+from tests.suggest.helpers.probes import probe_rows  # noqa: E402
 
 
 def _per_conn(s: EdgeStats) -> float:

@@ -9,7 +9,10 @@ Shapes (:data:`CLASSES`, checked in this order; an edge gets the first that fits
 ``port-scan``
     one source reached at least ``scan_ports`` ports of one destination, each seen in a single
     interval with only tiny connections, or with few that read no more than a banner or a small
-    page (:data:`GRAB_FACTOR` times ``probe_bytes`` each); those ports are held back.
+    page (:data:`GRAB_FACTOR` times ``probe_bytes`` each); those ports are held back, and with
+    them the pair's ports tried again in other intervals (*retried*: only tiny connections, no
+    more than ``probe_connections`` per interval), such as a port the scanner was denied on
+    before: a denied or repeated attempt is no sign of use.
 ``host-sweep``
     one source reached at least ``sweep_hosts`` destinations on one protocol and port with only
     tiny connections (few of them, or all in one interval), and they outnumber the destinations
@@ -278,21 +281,30 @@ def _in_order(groups: _Groups) -> list[tuple[tuple[Side, Side | Port], list[Edge
 
 def _port_scans(facts: Mapping[Edge, _Facts], activity: Activity, options: ScreenOptions) -> list[HeldBack]:
     pairs: _Groups = defaultdict(list)
+    retried: _Groups = defaultdict(list)
     for edge, f in facts.items():
-        port_known = edge.port.port is not None and edge.port.proto in PORT_PROTOCOLS
-        if port_known and f.intervals <= 1 and (f.tiny or (f.few and f.grab)):
+        if edge.port.port is None or edge.port.proto not in PORT_PROTOCOLS:
+            continue
+        if f.intervals <= 1 and (f.tiny or (f.few and f.grab)):
             pairs[(edge.source, edge.dest)].append(edge)
+        elif f.tiny and f.stats.connections <= options.probe_connections * f.intervals:
+            # Tried again in another interval (a retry, or denied before and tried in the scan):
+            # it only joins a scan found on the single-interval ports, never makes one. A port
+            # used for real carries bytes, or many connections in every interval (health checks).
+            retried[(edge.source, edge.dest)].append(edge)
     out = []
     for (source, dest), group in _in_order(pairs):
         if len(group) < options.scan_ports or isinstance(dest, Port):
             continue
+        again = retried.get((source, dest), [])
         stats = [facts[e].stats for e in group]
+        more = f", and {len(again)} more tried in other intervals too" if again else ""
         why = (
             f"{len(group)} ports in {_span(stats, activity)}, "
-            f"{_each([s.connections for s in stats], 'connection')}, {_per_connection(stats)}: "
+            f"{_each([s.connections for s in stats], 'connection')}, {_per_connection(stats)}{more}: "
             "looks like a port scan"
         )
-        out.append(_group("port-scan", source, dest, group, facts, why))
+        out.append(_group("port-scan", source, dest, group + again, facts, why))
     return out
 
 

@@ -57,6 +57,29 @@ def test_the_issues_port_scan_is_held_back_and_the_real_port_kept() -> None:
     assert "admit: shop/app=frontend->shop/app=backend@tcp/8081-8285" in s.stream()
 
 
+def test_a_port_the_scanner_tried_in_another_interval_too_is_held_back_with_its_scan() -> None:
+    rows = steady_rows(FRONTEND, BACKEND, 8080)
+    # denied twice an hour before the scan, then scanned with the rest
+    rows += probe_rows(FRONTEND, BACKEND, [8100], connections=2, action="deny", reporters=("dst",))
+    rows += probe_rows(FRONTEND, BACKEND, range(8090, 8110), at=T0 + dt.timedelta(hours=1))
+    s = _suggest(rows)
+    assert _held(s) == [("port-scan", 20)]
+    assert s.plan.screening.held_back[0].why == (
+        "19 ports in 5 min, 1 connection each, 120 bytes per connection, "
+        "and 1 more tried in other intervals too: looks like a port scan"
+    )
+    assert _ingress_ports(s, "flowlens.backend") == [[{"protocol": "TCP", "port": 8080}]]
+
+
+def test_a_scanning_source_keeps_a_port_it_uses_for_real_with_tiny_connections() -> None:
+    # health checks: tiny, but dozens of connections in every interval; a retry is a few
+    rows = steady_rows(FRONTEND, BACKEND, 8080, connections=30, connection_bytes=200)
+    rows += probe_rows(FRONTEND, BACKEND, range(8090, 8110), at=T0 + dt.timedelta(hours=1))
+    s = _suggest(rows)
+    assert _held(s) == [("port-scan", 20)]
+    assert _ingress_ports(s, "flowlens.backend") == [[{"protocol": "TCP", "port": 8080}]]
+
+
 def test_a_service_scan_that_grabs_banners_is_still_a_port_scan() -> None:
     rows = steady_rows(FRONTEND, BACKEND, 8080)
     rows += probe_rows(
