@@ -63,6 +63,13 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+        wait_for_lock: Annotated[
+            float,
+            typer.Option(
+                "--wait-for-lock",
+                help="Seconds to wait while another writer (a live collector committing) holds the store.",
+            ),
+        ] = 0.0,
     ) -> None:
         """Ingest Calico flow logs into the store, exactly once.
 
@@ -123,9 +130,11 @@ def register(app: typer.Typer) -> None:
                     elapsed = bar.tasks[0].elapsed or 1e-9
                     bar.update(task, rows=rows, mb=done / 1e6, rate=done / 1e6 / elapsed)
 
-                summary = ingest(target, sources, options, stdin=stdin, progress=tick)
+                summary = ingest(
+                    target, sources, options, stdin=stdin, progress=tick, lock_wait=wait_for_lock
+                )
         else:
-            summary = ingest(target, sources, options, stdin=stdin)
+            summary = ingest(target, sources, options, stdin=stdin, lock_wait=wait_for_lock)
         data = summary.as_dict()
         if as_json:
             typer.echo(json.dumps(data, indent=2, sort_keys=True))
@@ -157,9 +166,13 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
     ) -> None:
         """Describe a store: rows, time range, clusters, size on disk, quarantine, last ingest."""
+        from flowlens.collect.status import describe_collectors
         from flowlens.store import describe
 
-        info = describe(resolve_store(store)).as_dict()
+        target = resolve_store(store)
+        info = describe(target).as_dict()
+        collectors = [c.as_dict() for c in describe_collectors(target)]
+        info["collectors"] = collectors
         if as_json:
             typer.echo(json.dumps(info, indent=2, sort_keys=True))
             return
@@ -190,6 +203,19 @@ def register(app: typer.Typer) -> None:
                 f"{last.get('rows', 0):,} rows, {last.get('quarantined', 0):,} quarantined, "
                 f"{last.get('skipped_already_ingested', 0):,} skipped"
             )
+        for c in collectors:
+            totals = c["totals"]
+            lines.append(
+                f"collector:    {c['name']} ({c['kind']}) from {c['source']}, last commit {c['committed_at']}: "
+                f"{totals.get('rows', 0):,} rows, {totals.get('quarantined', 0):,} quarantined, "
+                f"{totals.get('duplicates', 0):,} duplicates dropped"
+            )
+            lines.append(f"  position:   {c['position']}")
+            for loss in c["losses"]:
+                lines.append(
+                    f"  LOST:       {loss['from']} .. {loss['to']} ({loss['seconds']} s): Goldmane no longer held "
+                    "them when the collector got to them"
+                )
         typer.echo("\n".join(lines))
 
     @app.command("quarantine")
