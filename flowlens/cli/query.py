@@ -1,162 +1,25 @@
-"""CLI commands ``flowlens query`` and ``flowlens queries``: options, output formats, nothing else.
+"""CLI commands ``flowlens query`` and ``flowlens queries``: options and printing, nothing else.
 
 Results go to stdout (or ``--out``) in the chosen format; messages for people go to stderr.
-Running queries, binding parameters and the ``flows`` view belong to :mod:`flowlens.engine`.
+Running queries, binding parameters and the ``flows`` view belong to :mod:`flowlens.engine`;
+writing a result in a format belongs to :mod:`flowlens.output`.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import decimal
-import io
-import json
 import os
 import sys
-from collections.abc import Sequence
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from flowlens.cli.common import StoreOpt, resolve_store
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 from flowlens.errors import QueryError, StoreError, UsageError
+from flowlens.output import OutputFormat, write_result
 
 QUERIES_ENV = "FLOWLENS_QUERIES"
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-    jsonl = "jsonl"
-    parquet = "parquet"
-    markdown = "markdown"
-
-
-# --------------------------------------------------------------------------------------------
-# Rendering (pure functions: a table in, text out)
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-ready form of one value from ``Table.to_pylist``."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC)
-            return value.replace(tzinfo=None).isoformat() + "Z"
-        return value.isoformat()
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return str(value)
-
-
-def _records(table: pa.Table) -> list[dict[str, Any]]:
-    names = table.column_names
-    import pyarrow as pa
-
-    maps = {n for n, t in zip(names, table.schema.types, strict=True) if pa.types.is_map(t)}
-    out = []
-    for row in table.to_pylist(maps_as_pydicts="strict") if maps else table.to_pylist():
-        out.append({k: _plain(v) for k, v in row.items()})
-    return out
-
-
-def _cell(value: Any) -> str:
-    """One value as text for CSV, table and Markdown cells."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return str(value)
-
-
-def _is_numeric(type_: pa.DataType) -> bool:
-    import pyarrow as pa
-
-    return pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_)
-
-
-def render_text(table: pa.Table, fmt: OutputFormat) -> str:
-    """The table as text in ``fmt`` (every format but parquet)."""
-    rows = _records(table)
-    names = table.column_names
-    if fmt is OutputFormat.json:
-        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
-    if fmt is OutputFormat.jsonl:
-        return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows)
-    cells = [[_cell(r[n]) for n in names] for r in rows]
-    if fmt is OutputFormat.csv:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(names)
-        writer.writerows(cells)
-        return buf.getvalue()
-    if fmt is OutputFormat.markdown:
-
-        def md(text: str) -> str:
-            return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
-
-        numeric = [_is_numeric(t) for t in table.schema.types]
-        lines = ["| " + " | ".join(md(n) for n in names) + " |"]
-        lines.append("|" + "|".join("---:" if num else "---" for num in numeric) + "|")
-        lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in cells]
-        return "\n".join(lines) + "\n"
-    return _plain_table(names, cells, [_is_numeric(t) for t in table.schema.types])
-
-
-def _plain_table(names: Sequence[str], cells: list[list[str]], numeric: Sequence[bool]) -> str:
-    """Aligned columns, numbers right-aligned; never wraps or truncates (stdout may be a pipe)."""
-    flat = [[c.replace("\n", " ") for c in row] for row in cells]
-    widths = [max([len(n), *(len(row[i]) for row in flat)]) for i, n in enumerate(names)]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
-        return "  ".join(parts).rstrip()
-
-    out = [line(names), "  ".join("-" * w for w in widths)]
-    out += [line(row) for row in flat]
-    return "\n".join(out) + "\n"
-
-
-def write_output(table: pa.Table, fmt: OutputFormat, out: Path | None) -> None:
-    """Write the table to ``out`` or stdout. Parquet needs ``out``."""
-    if fmt is OutputFormat.parquet:
-        if out is None:
-            raise UsageError("--format parquet writes a binary file: give --out FILE")
-        import pyarrow.parquet as pq
-
-        try:
-            pq.write_table(table, out)
-        except OSError as exc:
-            raise UsageError(f"cannot write {str(out)!r}: {exc}") from None
-        return
-    text = render_text(table, fmt)
-    if out is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {str(out)!r}: {exc}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,7 +137,7 @@ def register(app: typer.Typer) -> None:
                 if namespace is not None and spec.param("namespace") is None:
                     raise QueryError(f"query {name!r} has no namespace parameter; drop --namespace")
                 table = engine.run(name, params, limit=limit)
-        write_output(table, fmt, out)
+        write_result(table, fmt, out, sys.stdout)
         if table.num_rows == 0 and fmt is OutputFormat.table:
             typer.echo("(no rows)", err=True)
 
@@ -328,4 +191,4 @@ def register(app: typer.Typer) -> None:
         if show_all:
             columns["requires"] = [", ".join(s.requires) for s in shown]
         table = pa.table(columns)
-        write_output(table, fmt, None)
+        write_result(table, fmt, None, sys.stdout)

@@ -21,7 +21,7 @@
 -- and unexpected-allowed queries: Calico decides a connection when it starts, bytes weigh long
 -- ones); bytes = bytes_in + bytes_out of the reporting endpoint.
 -- Reads flow_summary (the window's records grouped by hour and by every key used here, with the
--- deciding hits already extracted; see flowlens.summary), so a report decodes no policy trace
+-- deciding hits already extracted; see flowlens.store.summaries), so a report decodes no policy trace
 -- at query time; the answer is the same as grouping the flows view.
 WITH grouped AS (
     SELECT

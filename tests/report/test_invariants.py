@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowlens.coverage import compute
 from flowlens.engine import connect
+from flowlens.report.coverage import compute
 from tests.factories import write_store
 from tests.report.stores import hep, net, row, wep
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowlens.coverage import policy_selection
 from flowlens.policy.inventory import load_inventory
 from flowlens.policy.manifests import load_policies
+from flowlens.report.coverage import policy_selection
 
 INVENTORY = """\
 apiVersion: v1

@@ -39,7 +39,7 @@ def sample_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_sample_unexpected_categories_match_the_unexpected_allowed_query(sample_report: Path) -> None:
     from flowlens.engine import connect
-    from tests.report.test_coverage_metrics import _category_totals
+    from tests.report.test_coverage import _category_totals
 
     doc = json.loads((sample_report / "report.json").read_text())
     window = doc["window"]
