@@ -106,6 +106,9 @@ class Committer:
         self._seq = 0
         self._lines_done = 0  # source_line of the rows: numbered across the run
         self._lock = threading.Lock()
+        # the commit this collector resumes from: a position written by any other is another
+        # collector of the same name
+        self._resumed_from = (self.position() or {}).get("commit")
 
     def _stage(self, parsed: ParsedBatch) -> None:
         if self._staged is None:  # pragma: no cover - batches are only queued inside commit()
@@ -197,14 +200,13 @@ class Committer:
     def _check_owner(self, recorded: dict[str, Any] | None) -> None:
         """Refuse to write when another collector of the same name committed since this one
         started: two of them would each drop the other's records as duplicates, or double them."""
-        if not recorded or recorded.get("run") in (None, self.run_id):
+        if not recorded or recorded.get("run") == self.run_id or recorded.get("commit") == self._resumed_from:
             return
-        if str(recorded.get("committed_at", "")) >= self.started_at:
-            raise CollectError(
-                f"another collector named {self.name!r} (run {recorded.get('run')}) has committed to "
-                f"{self.store.root} since this one started; run one collector per name and store "
-                "(give each its own --name)"
-            )
+        raise CollectError(
+            f"another collector named {self.name!r} (run {recorded.get('run')}) has committed to "
+            f"{self.store.root} since this one started; run one collector per name and store "
+            "(give each its own --name)"
+        )
 
     def close(self) -> None:
         self._parser.close()

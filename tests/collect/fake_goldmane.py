@@ -72,6 +72,8 @@ class FakeGoldmane(pb_grpc.FlowsServicer):
         self._ids: dict[bytes, int] = {}
         self._broken = 0
         self.list_calls = 0
+        self.list_gate = threading.Event()  # List calls past ``list_limit`` wait for it
+        self.list_limit: int | None = None
         self.stream_calls = 0
         self.stream_starts: list[int] = []
         self.sent = 0
@@ -109,6 +111,10 @@ class FakeGoldmane(pb_grpc.FlowsServicer):
     def List(self, request: pb.FlowListRequest, context: grpc.ServicerContext) -> pb.FlowListResult:
         with self._cond:
             self.list_calls += 1
+            calls = self.list_calls
+        if self.list_limit is not None and calls > self.list_limit:
+            self.list_gate.wait(30)
+        with self._cond:
             gte = request.start_time_gte or (min(self.buckets) if self.buckets else 0)
             lt = request.start_time_lt or self.next_stream + 2 * BUCKET
             if gte >= lt:
