@@ -112,7 +112,7 @@ def test_concurrent_senders_retrying_store_every_batch_once_in_shared_commits(st
                 for window in batches:
                     sender.post_until_ok(lines_body(window))
                 sender.post_until_ok(lines_body(batches[0]))  # a retry of one already stored
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:  # reported below
                 errors.append(exc)
 
         groups = [windows[i::6] for i in range(6)]
@@ -133,9 +133,12 @@ def test_concurrent_senders_retrying_store_every_batch_once_in_shared_commits(st
 def test_bad_lines_are_quarantined_and_counted_the_rest_stored(served: Served, store: Store, windows):
     window = windows[3]
     body = lines_body(
-        window[:5]
-        + ['{"Key": {"action": 9, "reporter": 1}, "start_time": 5, "end_time": 6}\n', "not json\n"]
-        + window[5:10]
+        [
+            *window[:5],
+            '{"Key": {"action": 9, "reporter": 1}, "start_time": 5, "end_time": 6}\n',
+            "not json\n",
+            *window[5:10],
+        ]
     )
     status, answer = Sender(served.port).post(body)
     assert status == 200 and answer["lines"] == 12
