@@ -121,6 +121,11 @@ Name = Annotated[
 ]
 
 
+def _log_recovered(notes: list[str]) -> None:
+    for note in notes:  # commits a killed writer left behind, finished or discarded
+        log.info(note, extra={"event": "recovered", "fields": {}})
+
+
 def _check_choice(value: str, choices: tuple[str, ...], option: str) -> None:
     from flowlens.errors import UsageError
 
@@ -197,6 +202,7 @@ def register(app: typer.Typer) -> None:
         )
         metrics = Metrics(name, "goldmane")
         committer = Committer(target, name, CollectOptions(cluster=cluster, lock_wait=lock_wait))
+        _log_recovered(committer.recovered)
         collector = GoldmaneCollector(committer, options, metrics)
         stale = max(120.0, 4 * commit_every)
         health = Health(
@@ -297,6 +303,7 @@ def register(app: typer.Typer) -> None:
         target = resolve_store(store)
         metrics = Metrics(name, "push")
         committer = Committer(target, name, CollectOptions(cluster=cluster, lock_wait=lock_wait))
+        _log_recovered(committer.recovered)
         options = ServeOptions(
             commit_every=commit_every,
             commit_flows=commit_flows,

@@ -106,9 +106,14 @@ class Committer:
         self._seq = 0
         self._lines_done = 0  # source_line of the rows: numbered across the run
         self._lock = threading.Lock()
-        # the commit this collector resumes from: a position written by any other is another
-        # collector of the same name
-        self._resumed_from = (self.position() or {}).get("commit")
+        # Where this collector resumes: read with the lock held, once interrupted commits are
+        # finished (a commit decided before a kill holds the newest position). A position written
+        # by any commit but that one is another collector of the same name.
+        store.root.mkdir(parents=True, exist_ok=True)
+        with open_writer(store, wait=options.lock_wait) as writer:
+            self.recovered = list(writer.recovered)
+            self.resumed = collector_positions(writer.manifest).get(name)
+        self._resumed_from = (self.resumed or {}).get("commit")
 
     def _stage(self, parsed: ParsedBatch) -> None:
         if self._staged is None:  # pragma: no cover - batches are only queued inside commit()
@@ -116,7 +121,8 @@ class Committer:
         self._stager.stage(parsed, self._staged)
 
     def position(self) -> dict[str, Any] | None:
-        """This collector's position as the store's manifest records it (None: never committed)."""
+        """This collector's position as the store's manifest records it now (None: never
+        committed). A collector resumes from :attr:`resumed`, read when it started."""
         return collector_positions(self.store.read_manifest()).get(self.name)
 
     def commit(

@@ -132,7 +132,7 @@ class GoldmaneCollector:
         self.metrics = metrics
         self.clock = clock
         self._credentials = channel_credentials(options)
-        recorded = committer.position() or {}
+        recorded = committer.resumed or {}
         self.position = BucketPosition.from_json(recorded)
         self.committed = self.position.copy()
         self.totals = {
@@ -444,7 +444,9 @@ class GoldmaneCollector:
                     exc,
                     extra={"event": "commit_failed", "fields": {"error": str(exc), "failures": failures}},
                 )
-            next_due = time.monotonic() + (every if failures == 0 else min(every * 2**failures, 300.0))
+            next_due = time.monotonic() + (
+                every if failures == 0 else min(every * 2 ** min(failures, 10), 300.0)
+            )
 
     # --- the whole run ----------------------------------------------------------------------
 

@@ -152,7 +152,7 @@ class Receiver:
         self.options = options
         self.metrics = metrics
         self.source = source
-        recorded = committer.position() or {}
+        recorded = committer.resumed or {}
         self.log = BatchLog.from_json(recorded.get("batches"), options.dedupe_window, options.dedupe_limit)
         self.totals = {
             k: int(recorded.get("totals", {}).get(k, 0))
