@@ -42,6 +42,7 @@ from flowlens.store.collectors import collector_positions, set_collector_positio
 # The row stager's caches (policy hits, label sets) grow with the distinct values seen; a
 # collector that runs for months starts them afresh now and then.
 COMMITS_PER_STAGER = 512
+PARSE_BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,9 @@ class Committer:
             threads=options.threads,
         )
         self._parser = BatchParser(self._ingest_options, self._stage)
+        # A micro-batch is small next to a file: cut it into batches small enough that both
+        # parsers work on one commit (a 64 MB batch would leave one of them idle).
+        self._parser.batch_bytes = PARSE_BATCH_BYTES
         self._quarantine = Quarantine(self.run_id, strict=False)
         self._stager = RowStager(self.run_id, options.max_line_bytes, self._quarantine)
         self._splitter = LineSplitter()

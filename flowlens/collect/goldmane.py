@@ -193,9 +193,10 @@ class GoldmaneCollector:
         self._channel = channel
         return self.pb2_grpc.FlowsStub(channel)
 
-    def _oldest_held(self, stub: Any) -> int | None:
-        """The start of the oldest flow Goldmane holds (None: none). Goldmane lists newest
-        first, so the last page of one flow per page is the oldest."""
+    def _held(self, stub: Any) -> tuple[int, int] | None:
+        """The starts of the oldest and the newest flow Goldmane holds (None: it holds none).
+        Goldmane lists newest first, so with one flow a page, page 0 is the newest and the last
+        page the oldest."""
         request = self.pb2.FlowListRequest
         timeout = self.options.request_timeout
         first = stub.List(request(start_time_gte=0, start_time_lt=0, page=0, page_size=1), timeout=timeout)
@@ -206,11 +207,13 @@ class GoldmaneCollector:
             request(start_time_gte=0, start_time_lt=0, page=pages - 1, page_size=1), timeout=timeout
         )
         flows = last.flows or first.flows
-        return int(flows[-1].flow.start_time)
+        return int(flows[-1].flow.start_time), int(first.flows[0].flow.start_time)
 
-    def _check_loss(self, stub: Any) -> None:
+    def _check_loss(self, stub: Any) -> int | None:
+        """Say what was lost (see :func:`lost_window`); the start of the newest flow held."""
         now = int(self.clock())
-        oldest = self._oldest_held(stub)
+        held = self._held(stub)
+        oldest, newest = held if held is not None else (None, None)
         with self._cond:
             start = self.position.complete_before
         lost = lost_window(start, oldest, now, self.options.history)
@@ -234,11 +237,17 @@ class GoldmaneCollector:
         elif start == 0 and oldest is not None:
             # A first run takes everything Goldmane holds.
             self._complete_until(bucket_of(oldest))
+        return newest
 
-    def _backfill(self, stub: Any) -> int:
+    def _backfill(self, stub: Any, newest: int | None) -> int:
         """List every whole bucket not had yet; the first bucket to stream from."""
         now = int(self.clock())
         list_end = bucket_of(now - LIST_MARGIN)
+        if newest is not None:
+            # Goldmane's clock may be behind this one: never list past the bucket before its
+            # newest (the one it streams next at the earliest), or the stream would start after
+            # buckets it has not streamed yet.
+            list_end = min(list_end, bucket_of(newest) - BUCKET_SECONDS)
         with self._cond:
             start = self.position.complete_before
         if start == 0:
@@ -291,8 +300,8 @@ class GoldmaneCollector:
     def _session(self) -> int:
         """One connection: loss check, backfill, stream. Returns the flows streamed."""
         stub = self._connect()
-        self._check_loss(stub)
-        stream_from = self._backfill(stub)
+        newest = self._check_loss(stub)
+        stream_from = self._backfill(stub, newest)
         if self._stop.is_set():
             return 0
         request = self.pb2.FlowStreamRequest(start_time_gte=stream_from, aggregation_interval=BUCKET_SECONDS)
