@@ -160,6 +160,7 @@ class GoldmaneCollector:
             if not self.position.accept(int(flow.start_time), int(flow.end_time), digest):
                 self.metrics.add("duplicates_dropped_total")
                 self.totals["duplicates"] += 1
+                self._dirty = True  # the running totals change with the next commit
                 return False
             self._pending.append(line)
             self._pending_bytes += len(line)

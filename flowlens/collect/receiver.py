@@ -264,6 +264,7 @@ class Receiver:
             with self._cond:
                 while not self._due():
                     if self._stop.is_set():
+                        self._record_totals()
                         return
                     timeout = self.options.commit_every
                     if self._pending:
@@ -274,6 +275,27 @@ class Receiver:
                     self.heartbeat = time.monotonic()
                 group, self._pending = self._pending, []
             self._commit(group)
+
+    def _record_totals(self) -> None:
+        """On stopping: duplicates dropped since the last commit go into the running totals (a
+        commit of the position alone)."""
+        recorded = (self.committer.position() or {}).get("totals", {})
+        if int(recorded.get("duplicates", 0)) == self.totals["duplicates"]:
+            return
+        record = {
+            "kind": "push",
+            "source": self.source,
+            "batches": self.log.to_json(),
+            "totals": dict(self.totals),
+        }
+        try:
+            self.committer.commit([], record, wait=self._stop_wait)
+        except Exception as exc:  # only counts are at stake
+            log.warning(
+                "could not record the final counts: %s",
+                exc,
+                extra={"event": "commit_failed", "fields": {"error": str(exc)}},
+            )
 
     def _commit(self, group: list[_Pending]) -> None:
         now = time.time()
