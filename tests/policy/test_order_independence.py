@@ -109,7 +109,7 @@ def test_evaluation_and_traces_do_not_depend_on_manifest_order(docs: list[dict],
     )
 )
 def test_kubernetes_verdicts_are_a_union_independent_of_policy_names(docs: list[dict]) -> None:
-    # Renaming policies changes their order inside the default tier, never a Kubernetes verdict (K4).
+    # Renaming policies changes their order inside the default tier, never a Kubernetes verdict (rulebook K4).
     renamed = yaml.safe_load(yaml.safe_dump(docs))
     for d in renamed:
         d["metadata"]["name"] = "z" + d["metadata"]["name"][::-1]
