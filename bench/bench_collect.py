@@ -190,6 +190,7 @@ def bench_goldmane(buckets: int, bucket_flows: int, interval: float, work: Path)
     from tests.collect.certs import make_pki
     from tests.collect.fake_goldmane import BUCKET, FakeGoldmane, GoldmaneServer
     from tests.collect.fake_goldmane import bucket_flows as to_flows
+    from tests.collect.procs import goldmane_args
 
     objects = sample_window_lines()
     pki = make_pki(work / "pki")
@@ -216,28 +217,7 @@ def bench_goldmane(buckets: int, bucket_flows: int, interval: float, work: Path)
 
     store = work / "goldmane-store"
     proc, _ = start_collector(
-        [
-            "collect",
-            "goldmane",
-            "--address",
-            server.address,
-            "--ca",
-            str(pki.ca),
-            "--cert",
-            str(pki.client_cert),
-            "--key",
-            str(pki.client_key),
-            "--server-name",
-            "localhost",
-            "--store",
-            str(store),
-            "--listen",
-            "127.0.0.1:0",
-            "--commit-every",
-            str(interval),
-            "--commit-flows",
-            str(10 * bucket_flows),
-        ]
+        goldmane_args(server.address, pki, store, commit_every=interval, commit_flows=10 * bucket_flows)
     )
     try:
         time.sleep(3)  # connected, nothing to list

@@ -396,12 +396,7 @@ class GoldmaneCollector:
         self.committed = snapshot
         self.last_commit = time.monotonic()
         self.metrics.add("batches_received_total")
-        self.metrics.add("commits_total")
-        self.metrics.add("flows_committed_total", result.rows)
-        self.metrics.add("flows_quarantined_total", result.quarantined)
-        self.metrics.add("flows_ignored_total", result.ignored)
-        self.metrics.add("commit_seconds_total", result.seconds)
-        self.metrics.set("last_commit_timestamp_seconds", self.clock())
+        self.metrics.committed(result.rows, result.quarantined, result.ignored, result.seconds, self.clock())
         self._update_lag()
         log.info(
             "committed %d row(s), %d quarantined, up to %s",
@@ -467,12 +462,7 @@ class GoldmaneCollector:
         try:
             self._commit_loop()
         finally:
-            self._stop.set()
-            with self._cond:
-                self._cond.notify_all()
-            call = self._call
-            if call is not None:
-                call.cancel()
+            self.stop()
             reader.join(timeout=30)
 
     def stop(self) -> None:

@@ -10,7 +10,7 @@ one set of checks, the same columns whether the flows came by file, by push or b
 :mod:`flowlens.collect.buckets`): 8 bytes of XXH3 over the flow key's deterministic protobuf
 encoding and the bucket's end.
 
-This module needs no protobuf import: it reads the messages' fields by name.
+This module needs no protobuf import: it reads each message's fields from its own descriptor.
 """
 
 from __future__ import annotations
@@ -23,90 +23,50 @@ import xxhash
 from flowlens.collect.buckets import DIGEST_BYTES
 
 if TYPE_CHECKING:
-    from flowlens.collect.proto.goldmane_pb2 import Flow, PolicyHit
+    from google.protobuf.message import Message
 
-_KEY_STRINGS = (
-    "source_name",
-    "source_namespace",
-    "dest_name",
-    "dest_namespace",
-    "dest_service_name",
-    "dest_service_namespace",
-    "dest_service_port_name",
-    "proto",
-)
-_KEY_INTS = ("source_type", "dest_type", "dest_port", "dest_service_port", "reporter", "action")
-_COUNTERS = (
-    "packets_in",
-    "packets_out",
-    "bytes_in",
-    "bytes_out",
-    "num_connections_started",
-    "num_connections_completed",
-    "num_connections_live",
-)
+    from flowlens.collect.proto.goldmane_pb2 import Flow
+
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _hit(hit: PolicyHit) -> dict[str, Any]:
+# Per message type: its fields in number order (as Go's struct), and whether each holds messages.
+_FIELDS: dict[str, list[tuple[str, bool, bool]]] = {}
+
+
+def _fields(message: Message) -> list[tuple[str, bool, bool]]:
+    descriptor = message.DESCRIPTOR
+    found = _FIELDS.get(descriptor.full_name)
+    if found is None:
+        found = _FIELDS[descriptor.full_name] = [
+            (f.name, f.message_type is not None, f.is_repeated) for f in descriptor.fields
+        ]
+    return found
+
+
+def message_object(message: Message) -> dict[str, Any]:
+    """A message as Go's ``encoding/json`` writes the struct protoc generates for it: the proto
+    field names as keys, enums as numbers, zero and empty fields left out (``omitempty``)."""
     out: dict[str, Any] = {}
-    if hit.kind:
-        out["kind"] = int(hit.kind)
-    for name in ("namespace", "name", "tier"):
-        value = getattr(hit, name)
-        if value:
-            out[name] = value
-    if hit.action:
-        out["action"] = int(hit.action)
-    if hit.policy_index:
-        out["policy_index"] = hit.policy_index
-    if hit.rule_index:
-        out["rule_index"] = hit.rule_index
-    if hit.HasField("trigger"):
-        out["trigger"] = _hit(hit.trigger)
-    return out
-
-
-def flow_object(flow: Flow) -> dict[str, Any]:
-    """The emitter's JSON object of ``flow`` (omitempty: zero and empty fields left out)."""
-    key = flow.Key
-    k: dict[str, Any] = {}
-    for name in _KEY_STRINGS:
-        value = getattr(key, name)
-        if value:
-            k[name] = value
-    for name in _KEY_INTS:
-        value = int(getattr(key, name))
-        if value:
-            k[name] = value
-    if key.HasField("policies"):
-        trace: dict[str, Any] = {}
-        enforced = [_hit(h) for h in key.policies.enforced_policies]
-        pending = [_hit(h) for h in key.policies.pending_policies]
-        if enforced:
-            trace["enforced_policies"] = enforced
-        if pending:
-            trace["pending_policies"] = pending
-        k["policies"] = trace
-    out: dict[str, Any] = {"Key": k}
-    if flow.start_time:
-        out["start_time"] = flow.start_time
-    if flow.end_time:
-        out["end_time"] = flow.end_time
-    if flow.source_labels:
-        out["source_labels"] = list(flow.source_labels)
-    if flow.dest_labels:
-        out["dest_labels"] = list(flow.dest_labels)
-    for name in _COUNTERS:
-        value = getattr(flow, name)
-        if value:
+    for name, holds_messages, repeated in _fields(message):
+        value = getattr(message, name)
+        if holds_messages:
+            if repeated:
+                if value:
+                    out[name] = [message_object(m) for m in value]
+            elif message.HasField(name):
+                out[name] = message_object(value)
+        elif repeated:
+            if value:
+                out[name] = list(value)
+        elif value:
             out[name] = value
     return out
 
 
 def flow_line(flow: Flow) -> bytes:
     """``flow`` as one emitter line, newline included."""
-    return _dumps(flow_object(flow)).encode("utf-8") + b"\n"
+    return _dumps(message_object(flow)).encode("utf-8") + b"\n"
 
 
 def flow_digest(flow: Flow) -> bytes:

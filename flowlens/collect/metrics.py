@@ -86,6 +86,17 @@ class Metrics:
         with self._lock:
             return self._values[name]
 
+    def committed(self, rows: int, quarantined: int, ignored: int, seconds: float, when: float) -> None:
+        """Count one commit: its rows, quarantined and ignored lines, how long it took, when."""
+        with self._lock:
+            v = self._values
+            v["commits_total"] += 1
+            v["flows_committed_total"] += rows
+            v["flows_quarantined_total"] += quarantined
+            v["flows_ignored_total"] += ignored
+            v["commit_seconds_total"] += seconds
+            v["last_commit_timestamp_seconds"] = when
+
     def snapshot(self) -> dict[str, float]:
         with self._lock:
             return dict(self._values)

@@ -327,12 +327,7 @@ class Receiver:
             raise
         self.log = log_after
         self.totals["batches"] = totals["batches"]
-        self.metrics.add("commits_total")
-        self.metrics.add("flows_committed_total", result.rows)
-        self.metrics.add("flows_quarantined_total", result.quarantined)
-        self.metrics.add("flows_ignored_total", result.ignored)
-        self.metrics.add("commit_seconds_total", result.seconds)
-        self.metrics.set("last_commit_timestamp_seconds", time.time())
+        self.metrics.committed(result.rows, result.quarantined, result.ignored, result.seconds, time.time())
         log.info(
             "committed %d batch(es): %d row(s), %d quarantined",
             len(group),

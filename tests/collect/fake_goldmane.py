@@ -29,6 +29,7 @@ from flowlens.sample import SampleOptions, iter_lines, load_model
 from tests.collect.certs import Pki
 
 BUCKET = 15
+COUNTERS = [f.name for f in pb.Flow.DESCRIPTOR.fields if f.name.startswith(("packets_", "bytes_", "num_"))]
 
 
 def sample_flow_objects(intervals: int, seed: int = 7) -> list[list[dict]]:
@@ -131,15 +132,7 @@ class FakeGoldmane(pb_grpc.FlowsServicer):
                         merged[key] = pb.Flow()
                         merged[key].CopyFrom(flow)
                         continue
-                    for name in (
-                        "packets_in",
-                        "packets_out",
-                        "bytes_in",
-                        "bytes_out",
-                        "num_connections_started",
-                        "num_connections_completed",
-                        "num_connections_live",
-                    ):
+                    for name in COUNTERS:
                         setattr(have, name, getattr(have, name) + getattr(flow, name))
                     have.start_time = min(have.start_time, flow.start_time)
                     have.end_time = max(have.end_time, flow.end_time)

@@ -83,3 +83,31 @@ class Collector:
         code = self.proc.wait(timeout)
         self._reader.join(5)
         return code
+
+
+def goldmane_args(
+    address: str, pki: Any, store: Path, *, commit_every: float, commit_flows: int
+) -> list[str]:
+    """``flowlens collect goldmane`` against a test Goldmane (certificates of ``pki``)."""
+    return [
+        "collect",
+        "goldmane",
+        "--address",
+        address,
+        "--ca",
+        str(pki.ca),
+        "--cert",
+        str(pki.client_cert),
+        "--key",
+        str(pki.client_key),
+        "--server-name",
+        "localhost",
+        "--store",
+        str(store),
+        "--listen",
+        "127.0.0.1:0",
+        "--commit-every",
+        str(commit_every),
+        "--commit-flows",
+        str(commit_flows),
+    ]

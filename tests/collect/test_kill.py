@@ -10,38 +10,12 @@ from pathlib import Path
 import pytest
 
 from flowlens.store import Store
-from tests.collect.certs import Pki
 from tests.collect.conftest import stored_rows, wait_until
 from tests.collect.fake_goldmane import GoldmaneServer
-from tests.collect.procs import Collector
+from tests.collect.procs import Collector, goldmane_args
 from tests.collect.push import Sender, lines_body
 
 FAULTS = ["staged", "decided", "moved"]
-
-
-def goldmane_args(server: GoldmaneServer, pki: Pki, store: Store) -> list[str]:
-    return [
-        "collect",
-        "goldmane",
-        "--address",
-        server.address,
-        "--ca",
-        str(pki.ca),
-        "--cert",
-        str(pki.client_cert),
-        "--key",
-        str(pki.client_key),
-        "--server-name",
-        "localhost",
-        "--store",
-        str(store.root),
-        "--listen",
-        "127.0.0.1:0",
-        "--commit-every",
-        "0.3",
-        "--commit-flows",
-        "40",
-    ]
 
 
 class Rolling:
@@ -76,7 +50,7 @@ def test_a_goldmane_collector_killed_anywhere_resumes_with_every_flow_once(
 ):
     server = goldmane(buckets=6)
     rolling.append(Rolling(server))
-    args = goldmane_args(server, pki, store)
+    args = goldmane_args(server.address, pki, store.root, commit_every=0.3, commit_flows=40)
     if fault == "between":
         first = Collector(args)
         wait_until(lambda: first.count("commit") >= 2, timeout=60, what="two commits")
