@@ -54,7 +54,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def sample_window_lines() -> list[dict]:
-    from tests.collect.fake_goldmane import sample_flow_objects
+    from tests.collect.helpers.fake_goldmane import sample_flow_objects
 
     return [o for window in sample_flow_objects(12) for o in window]
 
@@ -187,10 +187,10 @@ def bench_receiver(flows: int, batch: int, connections: int, work: Path) -> None
 def bench_goldmane(buckets: int, bucket_flows: int, interval: float, work: Path) -> None:
     from flowlens.collect.buckets import bucket_of
     from flowlens.collect.goldmane_json import flow_digest, flow_line
-    from tests.collect.certs import make_pki
-    from tests.collect.fake_goldmane import BUCKET, FakeGoldmane, GoldmaneServer
-    from tests.collect.fake_goldmane import bucket_flows as to_flows
-    from tests.collect.procs import goldmane_args
+    from tests.collect.helpers.certs import make_pki
+    from tests.collect.helpers.fake_goldmane import BUCKET, FakeGoldmane, GoldmaneServer
+    from tests.collect.helpers.fake_goldmane import bucket_flows as to_flows
+    from tests.collect.helpers.procs import goldmane_args
 
     objects = sample_window_lines()
     pki = make_pki(work / "pki")

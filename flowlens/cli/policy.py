@@ -10,36 +10,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from flowlens.cli.common import StoreOpt, resolve_store
-from flowlens.errors import CheckFailed, StoreError, UsageError
-from flowlens.store import Store
-
-if TYPE_CHECKING:
-    from flowlens.policy import Inventory, PolicySet
+from flowlens.cli.common import (
+    BaseOpt,
+    ExplanationFormat,
+    ExplanationFormatOpt,
+    InventoryOpt,
+    NamespaceOpt,
+    OutFileOpt,
+    PoliciesOpt,
+    SimulationFormat,
+    SimulationFormatOpt,
+    SinceOpt,
+    StoreOpt,
+    UntilOpt,
+    existing_store,
+    required_policies,
+    resolve_store,
+    window,
+)
+from flowlens.errors import CheckFailed, UsageError
 
 MAX_NOTES = 20
-
-
-class SimFormat(StrEnum):
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
-    markdown = "markdown"
 
 
 class FailOn(StrEnum):
     newly_denied = "newly-denied"
     newly_allowed = "newly-allowed"
     any = "any"
-
-
-class ExplainFormat(StrEnum):
-    text = "text"
-    json = "json"
 
 
 SIMULATE_HELP = """\
@@ -51,9 +52,9 @@ reported by the source are checked against the source's egress policy, records r
 destination against the destination's ingress policy, exactly as Calico would (tiers, order,
 Pass, end-of-tier deny, profiles, Kubernetes policies at order 1000 in the default tier).
 
---policies takes files or folders of Kubernetes and Calico manifests (YAML, JSON, Lists). With
---base, the candidate is applied on top of the policies in force (same kind, namespace and name
-replaced); without it, --policies is the whole policy set.
+--policies (required) takes files or folders of Kubernetes and Calico manifests (YAML, JSON,
+Lists). With --base, the candidate is applied on top of the policies in force (same kind,
+namespace and name replaced); without it, --policies is the whole policy set.
 
 Without --inventory, facts the flow logs do not carry (namespace labels other than the name,
 service accounts, named ports, masked IPs) cannot be decided. Such rules take the stricter
@@ -68,27 +69,11 @@ EXPLAIN_HELP = """\
 Explain, tier by tier, how the policies decide one connection: the egress walk at the source
 and the ingress walk at the destination, in plain words, and the overall verdict.
 
+--policies (required) and --base take files or folders of manifests, as for simulate.
 --from/--to take NAMESPACE/WORKLOAD or an IP address. WORKLOAD is a pod name, an aggregated
 name ('frontend-7d4f8c9b5-*'), a name prefix ('frontend') or an app label value, looked up in
 the --inventory, else in the flows of the store. --port is 5432 or 5432/tcp (default tcp).
 """
-
-
-def _store_root(store: Path | None) -> Path:
-    return resolve_store(store).root
-
-
-def _load(
-    policies: Sequence[Path], base: Sequence[Path], inventory: Sequence[Path]
-) -> tuple[PolicySet, Inventory | None]:
-    from flowlens.policy import load_inventory, load_policies
-
-    if not policies:
-        raise UsageError("--policies is required: give a manifest file or a folder of manifests")
-    candidate = load_policies(list(policies))
-    policy_set = load_policies(list(base)).merged(candidate) if base else candidate
-    inv = load_inventory(list(inventory)) if inventory else None
-    return policy_set, inv
 
 
 def _emit(text: str, out: Path | None) -> None:
@@ -135,45 +120,33 @@ def register(app: typer.Typer) -> None:
 
     @app.command("simulate", help=SIMULATE_HELP)
     def simulate_cmd(
-        policies: Annotated[
-            list[Path], typer.Option("--policies", help="candidate policy manifests: files or folders")
-        ],
-        base: Annotated[
-            list[Path] | None,
-            typer.Option("--base", help="policies in force; --policies are applied on top of them"),
-        ] = None,
-        inventory: Annotated[
-            list[Path] | None,
-            typer.Option("--inventory", help="kubectl get namespaces,pods,serviceaccounts -A -o yaml output"),
-        ] = None,
-        namespace: Annotated[
-            str | None, typer.Option("--namespace", help="only flows whose source or destination is here")
-        ] = None,
-        since: Annotated[
-            str | None, typer.Option("--since", help="window start: 24h, 7d or ISO time")
-        ] = None,
-        until: Annotated[str | None, typer.Option("--until", help="window end: ISO time or duration")] = None,
+        policies: PoliciesOpt = None,
+        base: BaseOpt = None,
+        inventory: InventoryOpt = None,
+        namespace: NamespaceOpt = None,
+        since: SinceOpt = None,
+        until: UntilOpt = None,
         store: StoreOpt = None,
-        fmt: Annotated[
-            SimFormat, typer.Option("--format", help="table, json, jsonl or markdown")
-        ] = SimFormat.table,
+        fmt: SimulationFormatOpt = SimulationFormat.table,
         fail_on: Annotated[
             FailOn | None,
             typer.Option(
-                "--fail-on", help="exit 10 when there are newly-denied, newly-allowed or any changes"
+                "--fail-on", help="Exit 10 when there are newly-denied, newly-allowed or any changes."
             ),
         ] = None,
-        out: Annotated[Path | None, typer.Option("--out", help="write the output to this file")] = None,
+        out: OutFileOpt = None,
     ) -> None:
         from flowlens.engine import connect
+        from flowlens.policy import load_candidate, load_inventory
         from flowlens.policy.render import render_simulation
         from flowlens.policy.simulate import simulate
 
-        root = _store_root(store)
-        if not root.is_dir():
-            raise StoreError(f"no flow store at {str(root)!r}; run 'flowlens ingest' first or pass --store")
-        policy_set, inv = _load(policies, base or [], inventory or [])
-        with connect(Store(root), since=since, until=until) as engine:
+        candidate = required_policies(policies)
+        flows = existing_store(store)
+        since_at, until_at = window(since, until)
+        policy_set = load_candidate(candidate, base or [])
+        inv = load_inventory(list(inventory)) if inventory else None
+        with connect(flows, since=since_at, until=until_at) as engine:
             result = simulate(engine, policy_set, inv, namespace=namespace)
         _emit(render_simulation(result, fmt.value), out)
         row_notes = [n for r in result.rows for n in r.notes]
@@ -194,32 +167,25 @@ def register(app: typer.Typer) -> None:
 
     @app.command("explain", help=EXPLAIN_HELP)
     def explain_cmd(
-        policies: Annotated[
-            list[Path], typer.Option("--policies", help="policy manifests: files or folders")
-        ],
-        source: Annotated[str, typer.Option("--from", help="NAMESPACE/WORKLOAD or IP")],
-        dest: Annotated[str, typer.Option("--to", help="NAMESPACE/WORKLOAD or IP")],
-        port: Annotated[str, typer.Option("--port", help="destination port, e.g. 5432 or 53/udp")],
-        inventory: Annotated[
-            list[Path] | None,
-            typer.Option("--inventory", help="kubectl get namespaces,pods,serviceaccounts -A -o yaml output"),
-        ] = None,
-        base: Annotated[
-            list[Path] | None,
-            typer.Option("--base", help="policies in force; --policies are applied on top of them"),
-        ] = None,
+        source: Annotated[str, typer.Option("--from", help="NAMESPACE/WORKLOAD or IP.")],
+        dest: Annotated[str, typer.Option("--to", help="NAMESPACE/WORKLOAD or IP.")],
+        port: Annotated[str, typer.Option("--port", help="Destination port, e.g. 5432 or 53/udp.")],
+        policies: PoliciesOpt = None,
+        inventory: InventoryOpt = None,
+        base: BaseOpt = None,
         store: StoreOpt = None,
-        fmt: Annotated[ExplainFormat, typer.Option("--format", help="text or json")] = ExplainFormat.text,
-        out: Annotated[Path | None, typer.Option("--out", help="write the output to this file")] = None,
+        fmt: ExplanationFormatOpt = ExplanationFormat.text,
+        out: OutFileOpt = None,
     ) -> None:
-        from flowlens.policy import Evaluator
+        from flowlens.policy import Evaluator, load_candidate, load_inventory
         from flowlens.policy.lookup import lookup_endpoint
         from flowlens.policy.render import render_explanation
 
         port_number, proto = _parse_port(port)
-        policy_set, inv = _load(policies, base or [], inventory or [])
+        policy_set = load_candidate(required_policies(policies), base or [])
+        inv = load_inventory(list(inventory)) if inventory else None
         evaluator = Evaluator(policy_set, inv)
-        flows = Store(_store_root(store))
+        flows = resolve_store(store)
         src = lookup_endpoint(source, evaluator, flows, name="--from")
         dst = lookup_endpoint(dest, evaluator, flows, name="--to")
         expl = evaluator.explain(src, dst, proto, port_number)

@@ -79,3 +79,21 @@ def describe_collectors(store: Store) -> list[CollectorStatus]:
             )
         )
     return found
+
+
+def render_collectors(collectors: list[CollectorStatus]) -> str:
+    """The lines ``flowlens status`` prints for people after the store's own, one block per collector."""
+    lines = []
+    for c in collectors:
+        lines.append(
+            f"collector:    {c.name} ({c.kind}) from {c.source}, last commit {c.committed_at}: "
+            f"{c.totals.get('rows', 0):,} rows, {c.totals.get('quarantined', 0):,} quarantined, "
+            f"{c.totals.get('duplicates', 0):,} duplicates dropped"
+        )
+        lines.append(f"  position:   {c.position}")
+        for start, end in c.losses:
+            lines.append(
+                f"  LOST:       {_iso(start)} .. {_iso(end)} ({end - start} s): Goldmane no longer held "
+                "them when the collector got to them"
+            )
+    return "".join(line + "\n" for line in lines)

@@ -12,8 +12,8 @@ import pytest
 
 from flowlens.collect.buckets import bucket_of
 from flowlens.store import Store
-from tests.collect.certs import Pki, make_pki
-from tests.collect.fake_goldmane import (
+from tests.collect.helpers.certs import Pki, make_pki
+from tests.collect.helpers.fake_goldmane import (
     BUCKET,
     FakeGoldmane,
     GoldmaneServer,

@@ -17,8 +17,8 @@ from flowlens.errors import CollectError, StoreLockedError
 from flowlens.ingest import ingest
 from flowlens.store import Store, open_writer
 from tests.collect.conftest import stored_rows
-from tests.collect.fake_goldmane import sample_flow_objects
-from tests.collect.push import Sender, Served, lines_body
+from tests.collect.helpers.fake_goldmane import sample_flow_objects
+from tests.collect.helpers.push import Sender, Served, lines_body
 
 
 @pytest.fixture(scope="module")

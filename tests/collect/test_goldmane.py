@@ -18,9 +18,9 @@ from flowlens.collect.goldmane import GoldmaneCollector, GoldmaneOptions
 from flowlens.collect.metrics import Metrics
 from flowlens.errors import CollectError
 from flowlens.store import Store
-from tests.collect.certs import Pki
 from tests.collect.conftest import stored_rows, wait_until
-from tests.collect.fake_goldmane import BUCKET, GoldmaneServer
+from tests.collect.helpers.certs import Pki
+from tests.collect.helpers.fake_goldmane import BUCKET, GoldmaneServer
 
 
 class Running:

@@ -11,9 +11,9 @@ import pytest
 
 from flowlens.store import Store
 from tests.collect.conftest import stored_rows, wait_until
-from tests.collect.fake_goldmane import GoldmaneServer
-from tests.collect.procs import Collector, goldmane_args
-from tests.collect.push import Sender, lines_body
+from tests.collect.helpers.fake_goldmane import GoldmaneServer
+from tests.collect.helpers.procs import Collector, goldmane_args
+from tests.collect.helpers.push import Sender, lines_body
 
 FAULTS = ["staged", "decided", "moved"]
 
@@ -79,7 +79,7 @@ def test_a_goldmane_collector_killed_anywhere_resumes_with_every_flow_once(
 def window_lines() -> list[str]:
     import json
 
-    from tests.collect.fake_goldmane import sample_flow_objects
+    from tests.collect.helpers.fake_goldmane import sample_flow_objects
 
     return [json.dumps(o) + "\n" for o in sample_flow_objects(2)[1]]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from flowlens.engine import connect
 from flowlens.store import Store
-from tests.collect.fake_goldmane import sample_flow_objects
-from tests.collect.push import Sender, Served, lines_body
+from tests.collect.helpers.fake_goldmane import sample_flow_objects
+from tests.collect.helpers.push import Sender, Served, lines_body
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,9 +18,9 @@ from flowlens.collect.http import TLSOptions
 from flowlens.collect.receiver import ServeOptions
 from flowlens.sample import SampleOptions, iter_lines, load_model
 from flowlens.store import Store, open_writer
-from tests.collect.certs import Pki
 from tests.collect.conftest import stored_rows
-from tests.collect.push import Sender, Served, fluent_bit_json_lines, lines_body
+from tests.collect.helpers.certs import Pki
+from tests.collect.helpers.push import Sender, Served, fluent_bit_json_lines, lines_body
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_bad_lines_are_quarantined_and_counted_the_rest_stored(served: Served, s
     [
         (b"this is not json\n", {}, 400, "not a Calico flow log"),
         (b"plain text, not gzip", {"Content-Encoding": "gzip"}, 400, "cannot be decompressed"),
-        (gzip.compress(b'{"Key": {}}\n')[:-6], {"Content-Encoding": "gzip"}, 400, "truncated"),
+        (gzip.compress(b'{"Key": {}}\n', mtime=0)[:-6], {"Content-Encoding": "gzip"}, 400, "truncated"),
         (b'{"Key": {}}\n', {"Content-Encoding": "br"}, 415, "not supported"),
         (b'{"Key": {}}\n', {"X-Flowlens-Format": "syslog"}, 400, "unknown format"),
     ],

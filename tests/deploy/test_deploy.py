@@ -17,12 +17,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 import flowlens
-from flowlens.cli import app
-from tests.deploy.kustomize import pod_spec, render, split_image
-from tests.report.stores import shop_store
+from tests.deploy.helpers import pod_spec, render, split_image
+from tests.helpers import run_cli
+from tests.report.helpers import shop_store
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
@@ -136,15 +135,15 @@ def test_the_collectors_command_lines_are_ones_the_cli_accepts(tmp_path: Path) -
     for container in docs["Deployment"]["spec"]["template"]["spec"]["containers"]:
         args = container["args"]
         assert args[:2] in (["collect", "goldmane"], ["collect", "serve"])
-        result = CliRunner().invoke(app, [*args[:2], "--help"])
-        assert result.exit_code == 0
+        result = run_cli(*args[:2], "--help")
+        assert result.code == 0
         options = {a for a in args[2:] if a.startswith("--")}
-        assert options and all(o in result.output for o in options), (options, result.output)
+        assert options and all(o in result.stdout for o in options), (options, result.stdout)
         assert args[args.index("--store") + 1] == "/data/store"
     report_ingest = docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"][0][
         "args"
     ]
-    assert "--wait-for-lock" in CliRunner().invoke(app, ["ingest", "--help"]).output
+    assert "--wait-for-lock" in run_cli("ingest", "--help").stdout
     assert report_ingest[0] == "ingest"
 
 
@@ -317,8 +316,8 @@ def test_each_scheduler_runs_a_report_command_the_cli_accepts(tmp_path: Path, wh
     paths = {"/data/store": tmp_path / "store", "/var/lib/flowlens/store": tmp_path / "store"}
     paths |= {"/data/reports": tmp_path / "reports", "/var/lib/flowlens/reports": tmp_path / "reports"}
     argv = [str(paths.get(a, a)) for a in argv] + ["--format", "json"]
-    result = CliRunner().invoke(app, argv)
-    assert result.exit_code == 0, result.output
+    result = run_cli(*argv)
+    assert result.code == 0, result
     assert (tmp_path / "reports" / "history.jsonl").is_file()
     # --window day without --at is yesterday: a real folder named by a date.
     folder = Path(result.stdout.strip())
@@ -388,3 +387,19 @@ def test_the_build_context_holds_what_the_containerfile_copies_and_not_the_virtu
     copied |= set(re.findall(r"--mount=type=bind,source=([^,]+),", containerfile))
     assert copied and copied <= allowed  # ...then only what the build reads comes back
     assert ".venv" not in allowed
+
+
+def test_the_systemd_unit_points_at_a_docs_section_that_exists() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read_string((DEPLOY / "systemd" / "flowlens-report.service").read_text())
+    url = unit["Unit"]["Documentation"]
+    source = re.search(r"ARG SOURCE_URL=(\S+)", (DEPLOY.parent / "Containerfile").read_text())
+    assert source is not None
+    prefix = source.group(1) + "/blob/main/"
+    assert url.startswith(prefix), url
+    path, _, anchor = url.removeprefix(prefix).partition("#")
+    page = DEPLOY.parent / path
+    assert path.startswith("docs/") and page.is_file(), url
+    lines = page.read_text().splitlines()
+    anchors = {line.lstrip("#").strip().lower().replace(" ", "-") for line in lines if line.startswith("#")}
+    assert anchor in anchors, url

@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class Collector:
     def __init__(self, args: list[str], fault: tuple[str, int] | None = None) -> None:
         prefix = (
-            [sys.executable, "-m", "tests.collect.harness", fault[0], str(fault[1]), "--"]
+            [sys.executable, "-m", "tests.collect.helpers.harness", fault[0], str(fault[1]), "--"]
             if fault
             else [
                 sys.executable,

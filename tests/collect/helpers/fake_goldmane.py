@@ -26,7 +26,7 @@ from google.protobuf import json_format
 from flowlens.collect.proto import goldmane_pb2 as pb
 from flowlens.collect.proto import goldmane_pb2_grpc as pb_grpc
 from flowlens.sample import SampleOptions, iter_lines, load_model
-from tests.collect.certs import Pki
+from tests.collect.helpers.certs import Pki
 
 BUCKET = 15
 COUNTERS = [f.name for f in pb.Flow.DESCRIPTOR.fields if f.name.startswith(("packets_", "bytes_", "num_"))]

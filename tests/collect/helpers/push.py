@@ -18,7 +18,7 @@ from flowlens.collect.http import CollectorServer, Health, HTTPOptions, TLSOptio
 from flowlens.collect.metrics import Metrics
 from flowlens.collect.receiver import Receiver, ServeOptions
 from flowlens.store import Store
-from tests.collect.certs import Pki
+from tests.collect.helpers.certs import Pki
 
 
 class Served:

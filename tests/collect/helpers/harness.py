@@ -1,6 +1,6 @@
 """Run the flowlens command line with a fault point: SIGKILL itself at one step of its N-th commit.
 
-    python -m tests.collect.harness POINT N -- collect goldmane --address ... --store ...
+    python -m tests.collect.helpers.harness POINT N -- collect goldmane --address ... --store ...
 
 POINT is where the N-th commit dies:
 
