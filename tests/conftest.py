@@ -46,8 +46,10 @@ def spark_choice() -> Iterator[EngineChoice]:
     Spark takes seconds). Without pyspark the Spark tests skip, except under CI, where they fail."""
     if importlib.util.find_spec("pyspark") is None:
         if os.environ.get("CI"):
-            pytest.fail("pyspark is not installed: .ci/run installs flowlens[spark] for the Spark tests")
-        pytest.skip("pyspark is not installed (pip install -e '.[dev,spark]'); the Spark tests need it")
+            pytest.fail(
+                "pyspark is not installed: the dev extra installs flowlens[spark] for the Spark tests"
+            )
+        pytest.skip("pyspark is not installed (pip install -e '.[dev]'); the Spark tests need it")
     from flowlens.engine.spark import spark_session
 
     choice = EngineChoice(

@@ -11,6 +11,7 @@ Modules:
   ``flows`` and ``flow_summary`` views;
 * :mod:`~flowlens.engine.choice` — :func:`open_engine`: the engine a command chose (``--engine
   duckdb|spark``) over a window;
+* :mod:`~flowlens.engine.settings` — :class:`SparkSettings` (``--spark-master``, ``--spark-conf``);
 * :mod:`~flowlens.engine.spark` — the Spark engine (``pip install 'flowlens[spark]'``): the same
   views and query files on Spark SQL, loaded only when chosen;
 * :mod:`~flowlens.engine.functions` — the SQL functions every engine defines for the queries
@@ -24,7 +25,7 @@ Modules:
 from __future__ import annotations
 
 from flowlens.engine.base import FLOWS_SCHEMA, VIEWS, Engine
-from flowlens.engine.choice import ENGINES, EngineChoice, SparkSettings, open_engine
+from flowlens.engine.choice import ENGINES, EngineChoice, open_engine
 from flowlens.engine.duckdb import DuckDBEngine, connect
 from flowlens.engine.functions import SqlFunction, inline_functions, load_functions
 from flowlens.engine.queries import (
@@ -41,6 +42,7 @@ from flowlens.engine.queries import (
     parse_query,
     used_params,
 )
+from flowlens.engine.settings import SparkSettings
 from flowlens.engine.window import parse_time, resolve_window, select_files
 
 __all__ = [

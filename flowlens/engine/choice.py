@@ -15,31 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowlens.engine.base import Engine
+from flowlens.engine.settings import SparkSettings
 from flowlens.errors import UsageError
 from flowlens.store import Store
 
 #: The engines a command can run on; the first is the default.
 ENGINES = ("duckdb", "spark")
-
-
-@dataclass(frozen=True)
-class SparkSettings:
-    """How to get a Spark session: ``master`` (None: the one ``spark-submit`` set, else
-    ``local[*]``) and ``conf`` settings (``KEY=VALUE`` pairs, on top of ``spark-defaults.conf``)."""
-
-    master: str | None = None
-    conf: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def parse(cls, master: str | None, conf: Iterable[str] = ()) -> SparkSettings:
-        """Settings from ``--spark-master`` and ``--spark-conf KEY=VALUE`` text."""
-        pairs = []
-        for item in conf:
-            key, sep, value = item.partition("=")
-            if not sep or not key.strip():
-                raise UsageError(f"--spark-conf {item!r}: give KEY=VALUE, e.g. spark.executor.memory=4g")
-            pairs.append((key.strip(), value.strip()))
-        return cls(master=master, conf=tuple(pairs))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Owns:
 
-* :func:`spark_session` — the Spark session flowlens runs on (:class:`~flowlens.engine.choice.SparkSettings`): the
+* :func:`spark_session` — the Spark session flowlens runs on (:class:`~flowlens.engine.settings.SparkSettings`): the
   master (``local[*]`` unless given, or whatever ``spark-submit`` set up), ``--spark-conf``
   settings on top of ``spark-defaults.conf``, and the few settings flowlens' SQL needs (UTC
   session time zone, SQL's ``NULL`` on an index past a list's end, hashing of label maps);
@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from flowlens.engine.base import FLOWS_SCHEMA, Engine, check_limit
-from flowlens.engine.choice import SparkSettings
 from flowlens.engine.duckdb import DuckDBEngine, connect
 from flowlens.engine.functions import load_functions
 from flowlens.engine.queries import QuerySpec, load_queries
+from flowlens.engine.settings import SparkSettings
 from flowlens.engine.window import SummaryPlan, plan_summary, resolve_window, select_files
 from flowlens.errors import QueryError, StoreError, UsageError
 from flowlens.store import Store

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowlens.engine import connect
+from flowlens.engine import EngineChoice, open_engine
 from flowlens.errors import UsageError
 from flowlens.report import coverage as cov
 from flowlens.report import runs
@@ -55,8 +55,9 @@ def generate(
     policies: Sequence[Path] = (),
     inventory: Sequence[Path] = (),
     top: int = 20,
+    engine: EngineChoice | None = None,
 ) -> Generated:
-    """Compute, render and file the report of ``window``."""
+    """Compute, render and file the report of ``window`` (on ``engine``: DuckDB unless it says Spark)."""
     selection = None
     notes: list[str] = []
     if policies and not inventory:
@@ -75,8 +76,8 @@ def generate(
             f"Default deny (policies): {len(policy_set.enforced)} enforced policies checked against "
             f"{sum(s.workloads for s in selection.values())} inventory workloads."
         )
-    with connect(store, since=window.start, until=window.end) as engine:
-        coverage = cov.compute(engine, top=top, selection=selection)
+    with open_engine(store, engine, since=window.start, until=window.end) as opened:
+        coverage = cov.compute(opened, top=top, selection=selection)
     if coverage.records == 0:
         notes.append("No flow records in this window: every figure is empty.")
 
