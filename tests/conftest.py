@@ -15,11 +15,14 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from flowlens.engine import EngineChoice, SparkSettings
+from flowlens.ingest import ingest
+from flowlens.store import Store
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
@@ -38,6 +41,17 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     config.option.numprocesses = "auto"
     if config.option.dist == "no":
         config.option.dist = "loadscope"
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store of the checked-in sample cluster's Calico Enterprise logs, ingested for real."""
+    sample = Path(__file__).resolve().parents[1] / "sample_logs" / "enterprise"
+    if not sample.is_dir():
+        pytest.skip("sample_logs/enterprise is not checked in")
+    root = tmp_path_factory.mktemp("sample")
+    ingest(Store(root), [str(sample)])
+    return root
 
 
 @pytest.fixture(scope="session")

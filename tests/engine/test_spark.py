@@ -3,7 +3,6 @@ on random stores, the views, parameters, errors. One Spark session (local[2]) se
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,15 +17,13 @@ from hypothesis import strategies as st
 from flowlens.engine import Engine, EngineChoice, QuerySpec, connect, load_queries, open_engine
 from flowlens.engine.spark import to_spark_sql
 from flowlens.errors import QueryError, UsageError
-from flowlens.ingest import ingest
-from flowlens.store import Store
-from tests.factories import T0, flow_row, write_store
+from tests.factories import write_store
 from tests.helpers import CliResult, run_cli
+from tests.queries.helpers import flow
 
 pytestmark = pytest.mark.spark
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO / "sample_logs" / "enterprise"
 QUERIES = load_queries()
 #: Columns whose values are the engine's own and only group rows: suggest-edges groups label
 #: maps by hash(), and DuckDB's and Spark's hash functions differ.
@@ -71,15 +68,6 @@ def assert_same(got: pa.Table, expected: pa.Table, *, ordered: bool) -> None:
         assert rows == want
     else:
         assert sorted(map(repr, rows)) == sorted(map(repr, want))
-
-
-@pytest.fixture(scope="module")
-def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not SAMPLE.is_dir():
-        pytest.skip("sample_logs/enterprise is not checked in")
-    root = tmp_path_factory.mktemp("sample")
-    ingest(Store(root), [str(SAMPLE)])
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -200,17 +188,11 @@ _TRACES = [
 def _records(draw: st.DrawFn) -> dict[str, Any]:
     src, dst = draw(st.sampled_from(_ENDPOINTS)), draw(st.sampled_from(_ENDPOINTS))
     enforced = draw(st.sampled_from(_TRACES))
-    start = T0 + dt.timedelta(minutes=draw(st.integers(-120, 3000)))
     maybe = st.none() | st.integers(0, 10**6)
-    return flow_row(
-        source_type=src[0],
-        source_namespace=src[1],
-        source_name_aggr=src[2],
-        source_labels=src[3],
-        dest_type=dst[0],
-        dest_namespace=dst[1],
-        dest_name_aggr=dst[2],
-        dest_labels=dst[3],
+    return flow(
+        src,
+        dst,
+        minute=draw(st.integers(-120, 3000)),
         reporter=draw(st.sampled_from(["src", "dst", "fwd"])),
         action="deny" if enforced and "deny" in enforced[-1] else "allow",
         enforced_policies=enforced,
@@ -218,8 +200,6 @@ def _records(draw: st.DrawFn) -> dict[str, Any]:
         proto=draw(st.sampled_from(["tcp", "udp", "icmp"])),
         dest_port=draw(st.none() | st.sampled_from([53, 80, 443])),
         dest_domains=draw(st.sampled_from([None, [], ["a.example"], ["b.example", "a.example"]])),
-        start_time=start,
-        end_time=start + dt.timedelta(minutes=5),
         num_flows_started=draw(st.none() | st.integers(0, 5)),
         bytes_in=draw(maybe),
         bytes_out=draw(maybe),
