@@ -10,7 +10,13 @@ import typer
 
 from flowlens.cli.common import StoreOpt, config, err, resolve_store, stderr_is_tty
 from flowlens.config import FORMAT_NAMES
-from flowlens.errors import UsageError
+from flowlens.errors import InputError, UsageError
+
+# The defaults of flowlens.ingest.IngestOptions (a test keeps them equal): importing the ingest
+# package here would load DuckDB and pyarrow for every command.
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+DEFAULT_MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_EXPANSION = 200
 
 FORMAT_HELP = "Input format for every file (default: detected per file): " + ", ".join(FORMAT_NAMES) + "."
 
@@ -52,8 +58,25 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--strict", help="Fail on the first bad line and write nothing.")
         ] = False,
         max_line_bytes: Annotated[
-            int, typer.Option(help="Lines longer than this are quarantined as too long.")
-        ] = 1024 * 1024,
+            int,
+            typer.Option(
+                help="Lines longer than this are quarantined as too long (and never held in memory whole)."
+            ),
+        ] = DEFAULT_MAX_LINE_BYTES,
+        max_document_bytes: Annotated[
+            int,
+            typer.Option(
+                help="A whole JSON document (a Whisker or Elasticsearch response) is read into memory: "
+                "larger ones are refused."
+            ),
+        ] = DEFAULT_MAX_DOCUMENT_BYTES,
+        max_expansion: Annotated[
+            int,
+            typer.Option(
+                help="A compressed file stops expanding at this many times its size "
+                "(files under 64 MiB decompressed are always read)."
+            ),
+        ] = DEFAULT_MAX_EXPANSION,
         progress: Annotated[
             bool | None,
             typer.Option(
@@ -71,6 +94,9 @@ def register(app: typer.Typer) -> None:
         skipped even under another name; a growing file continues where the last run stopped.
         Bad lines are kept in the store's quarantine with file, line and reason, and the summary
         adds up: lines read = rows stored + quarantined + skipped (already ingested) + ignored.
+        A file that cannot be read (unreadable, not a flow log, damaged) is reported and the run
+        goes on with the others, then exits with code 3; a gzip file cut short is read up to its
+        last whole line, and the rest is read when the complete file arrives.
 
         Examples:
 
@@ -97,6 +123,8 @@ def register(app: typer.Typer) -> None:
             default_cluster=cfg.cluster or "default",
             strict=strict,
             max_line_bytes=max_line_bytes,
+            max_document_bytes=max_document_bytes,
+            max_expansion=max_expansion,
         )
         show = stderr_is_tty() if progress is None else progress
         stdin = (
@@ -150,6 +178,13 @@ def register(app: typer.Typer) -> None:
         )
         if data["quarantined"]:
             err(f"see the quarantined lines with: flowlens quarantine --store {target.root}")
+        for problem in summary.errors:
+            err(f"error: {problem}")
+        if summary.errors:
+            raise InputError(
+                f"{len(summary.errors)} of {len(summary.files)} file(s) could not be read to the end (listed "
+                "above); everything else was ingested"
+            )
 
     @app.command("status")
     def status_cmd(

@@ -53,10 +53,25 @@ class ContentHash:
         if data:
             self._last = self._pool.submit(self._hash.update, data)
 
-    def hexdigest(self) -> str:
+    def _wait(self) -> None:
         if self._last is not None:
             self._last.result()
+            self._last = None
+
+    def hexdigest(self) -> str:
+        self._wait()
         return self._hash.hexdigest()
+
+    def fork(self) -> Any:
+        """A copy of the hash as it is now, for bytes that may not be consumed after all (a line
+        past the length limit, until its newline comes): updated directly, then :meth:`adopt` ed."""
+        self._wait()
+        return self._hash.copy()
+
+    def adopt(self, fork: Any) -> None:
+        """Continue from ``fork`` (see :meth:`fork`): its bytes are consumed."""
+        self._wait()
+        self._hash = fork
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -86,7 +101,7 @@ def _find_resume(
     done = 0
     idx = 0
     with source.open() as stream:
-        for block in read_blocks(stream, []):
+        for block in read_blocks(stream, []):  # (a cut: the checkpoints past it do not verify)
             start = 0
             while idx < len(wanted) and wanted[idx][0] <= done + len(block):
                 cut = wanted[idx][0] - done

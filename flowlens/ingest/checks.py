@@ -11,7 +11,6 @@ quarantine reason) or clears the line. Valid input never takes that path.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ import pyarrow.compute as pc
 
 from flowlens.formats.base import INT64_MAX, INT64_MIN, Format
 from flowlens.ingest.accounting import FileSummary
+from flowlens.ingest.safejson import TooDeep, loads
 from flowlens.schema import ARROW_SCHEMA
 
 # First bytes of DuckDB's text of a JSON list, object or boolean
@@ -93,7 +93,7 @@ def plain_ints(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     odd: list[bool] = []
     for text in encoded.dictionary.to_pylist():
         try:
-            value = json.loads(text)
+            value = loads(text)
         except ValueError:
             value = None
         plain = isinstance(value, int) and not isinstance(value, bool)
@@ -155,20 +155,26 @@ def diagnose(raw_line: bytes, fmt: Format, max_line_bytes: int) -> str | None:
     if not stripped:
         return "blank line"
     try:
-        doc = json.loads(stripped)
+        doc = loads(stripped)
+    except TooDeep as exc:
+        return str(exc)
     except ValueError as exc:
         return f"invalid JSON: {exc}"
     return fmt.diagnose(doc)
 
 
-def line_bytes(lines: pa.Array, idx: int) -> bytes:
-    """One line without its line ending."""
-    raw: bytes = lines[idx].as_py()
+def without_line_end(raw: bytes) -> bytes:
+    """A line without its line ending."""
     if raw.endswith(b"\n"):
         raw = raw[:-1]
     if raw.endswith(b"\r"):
         raw = raw[:-1]
     return raw
+
+
+def line_bytes(lines: pa.Array, idx: int) -> bytes:
+    """One line of ``lines`` without its line ending."""
+    return without_line_end(lines[idx].as_py())
 
 
 def note_missing_columns(table: pa.Table, files: list[FileSummary], file_of_row: np.ndarray) -> None:
