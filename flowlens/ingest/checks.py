@@ -128,12 +128,36 @@ def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
         )
     for name in fmt.not_null:
         suspect |= out[name].is_null().to_numpy(zero_copy_only=False)
+    suspect |= odd_times(out)
     for name, together in fmt.not_null_with.items():
         present = out[name].is_valid().to_numpy(zero_copy_only=False)
         if present.any():
             for other in together:
                 suspect |= present & out[other].is_null().to_numpy(zero_copy_only=False)
     return suspect, out
+
+
+def odd_times(out: pa.Table) -> np.ndarray:
+    """Rows whose times need a closer look: a start or end one second or less after 1970, which
+    is what ``true`` and ``false`` become when a record's time is read as an integer (the
+    diagnosis tells them from a real 0 or 1), and an end before the start (see
+    :func:`end_before_start`)."""
+    odd = np.zeros(out.num_rows, dtype=bool)
+    if "start_time" not in out.column_names or "end_time" not in out.column_names:
+        return odd
+    micros = {}
+    for name in ("start_time", "end_time"):
+        micros[name] = pc.fill_null(out[name].combine_chunks().cast(pa.int64()), 2_000_000).to_numpy(
+            zero_copy_only=False
+        )
+        odd |= micros[name] <= 1_000_000
+    return odd | end_before_start(out)
+
+
+def end_before_start(out: pa.Table) -> np.ndarray:
+    """Rows whose ``end_time`` is before their ``start_time`` (no valid record has one)."""
+    before = pc.less(out["end_time"], out["start_time"])
+    return pc.fill_null(before, False).to_numpy(zero_copy_only=False)
 
 
 def diagnose(raw_line: bytes, fmt: Format, max_line_bytes: int) -> str | None:

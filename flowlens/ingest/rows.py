@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from flowlens.formats.base import Format
 from flowlens.ingest.accounting import Quarantine
-from flowlens.ingest.checks import diagnose, note_missing_columns, without_line_end
+from flowlens.ingest.checks import diagnose, end_before_start, note_missing_columns, without_line_end
 from flowlens.ingest.dictionaries import WRITE_SCHEMA, LeafDictionaries
 from flowlens.ingest.parse import JSON_PREFIX, ParsedBatch
 from flowlens.ingest.traces import DistinctJson, HitMapper, labels_to_map
@@ -130,6 +130,7 @@ class RowStager:
             out["start_time"].is_null().to_numpy(zero_copy_only=False),
             "the record could not be converted (start_time missing or invalid)",
         )
+        mark_all(end_before_start(out), "field 'end_time' is before 'start_time'")
         # Converted columns: the distinct values and each row's code (None: a value per row).
         columns: Columns = {}
         for col in POLICY_COLUMNS:
