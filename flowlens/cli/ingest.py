@@ -15,7 +15,7 @@ from flowlens.errors import InputError, UsageError
 # The defaults of flowlens.ingest.IngestOptions (a test keeps them equal): importing the ingest
 # package here would load DuckDB and pyarrow for every command.
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
-DEFAULT_MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_EXPANSION = 200
 
 FORMAT_HELP = "Input format for every file (default: detected per file): " + ", ".join(FORMAT_NAMES) + "."

@@ -120,6 +120,22 @@ class IngestSummary:
         }
 
 
+def _coded(type_: pa.DataType) -> pa.DataType:
+    return pa.dictionary(pa.int32(), type_) if type_ in (pa.string(), pa.binary()) else type_
+
+
+def quarantine_write_schema() -> pa.Schema:
+    """What the quarantine writer is handed: the quarantine schema with its strings and bytes as
+    codes into their distinct values (a million copies of one bad line are one value and a
+    million codes). Written without an Arrow schema, the files read back as the plain schema."""
+    return pa.schema([pa.field(f.name, _coded(f.type)) for f in quarantine_schema()])
+
+
+def _codes(codes: np.ndarray | pa.Array, values: pa.Array) -> pa.DictionaryArray:
+    indices = codes if isinstance(codes, pa.Array) else pa.array(codes, pa.int32())
+    return pa.DictionaryArray.from_arrays(indices.cast(pa.int32()), values)
+
+
 def reason_key(reason: str) -> str:
     """The reason a quarantined line is counted under in the summary (per kind of JSON error and
     of policy hit, not per message; at most 80 characters)."""
@@ -241,21 +257,20 @@ class Quarantine:
             cut.append(len(raw) > QUARANTINE_RAW_LIMIT)
             sizes.append(2 * len(kept) + 64)
         codes = encoded.indices
-        reason_array = pa.array(list(reasons), pa.string()).take(pa.array(reason_codes))
-        path_array = pa.array([f.path for f in files], pa.string()).take(pa.array(file_idx))
         n = len(rows)
+        zeros = np.zeros(n, np.int32)
         table = pa.table(
             {
-                "ingest_id": pa.array([self.ingest_id], pa.string()).take(pa.array(np.zeros(n, np.int32))),
-                "source_file": path_array,
+                "ingest_id": _codes(zeros, pa.array([self.ingest_id], pa.string())),
+                "source_file": _codes(file_idx, pa.array([f.path for f in files], pa.string())),
                 "source_line": pa.array(line_nos, pa.int64()),
-                "format": pa.array([fmt], pa.string()).take(pa.array(np.zeros(n, np.int32))),
-                "reason": reason_array,
-                "text": pa.array(texts, pa.string()).take(codes),
-                "raw": pa.array(raws, pa.binary()).take(codes),
+                "format": _codes(zeros, pa.array([fmt], pa.string())),
+                "reason": _codes(reason_codes, pa.array(list(reasons), pa.string())),
+                "text": _codes(codes, pa.array(texts, pa.string())),
+                "raw": _codes(codes, pa.array(raws, pa.binary())),
                 "raw_truncated": pa.array(cut, pa.bool_()).take(codes),
             },
-            schema=quarantine_schema(),
+            schema=quarantine_write_schema(),
         )
         row_bytes = np.asarray(sizes, dtype=np.int64)[codes.to_numpy(zero_copy_only=False)]
         # counted per file and reason
@@ -299,7 +314,9 @@ class Quarantine:
         if not self._rows:
             return
         rows, self._rows, self._row_bytes = self._rows, [], 0
-        self._write_locked(pa.Table.from_pylist(rows, schema=quarantine_schema()))
+        self._write_locked(
+            pa.Table.from_pylist(rows, schema=quarantine_schema()).cast(quarantine_write_schema())
+        )
 
     def _write_locked(self, table: pa.Table) -> None:
         if self._writer is None:
@@ -308,7 +325,9 @@ class Quarantine:
             self._seq += 1
             path = self._stage / "quarantine" / f"{self._commit_id}-{self._seq:03d}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(path, quarantine_schema(), compression="zstd")
+            self._writer = pq.ParquetWriter(
+                path, quarantine_write_schema(), compression="zstd", store_schema=False
+            )
         self._writer.write_table(table)
 
     def _close_locked(self) -> None:

@@ -137,6 +137,37 @@ def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
     return suspect, out
 
 
+def invalid_utf8(lines: pa.Array) -> np.ndarray:
+    """Rows of a LargeBinary array of lines that are not UTF-8. Bytes below 0x80 are always
+    valid: only the lines holding a higher byte (found with numpy) are decoded, one by one."""
+    bad = np.zeros(len(lines), dtype=bool)
+    if len(lines) == 0:
+        return bad
+    _, offsets_buf, data_buf = lines.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=len(lines) + 1, offset=lines.offset * 8)
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    high = np.flatnonzero(data >= 0x80)
+    if len(high) == 0:
+        return bad
+    rows = np.unique(np.searchsorted(offsets[1:] - offsets[0], high, side="right"))
+    for row, text in zip(rows.tolist(), lines.take(pa.array(rows)).to_pylist(), strict=True):
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            bad[row] = True
+    return bad
+
+
+def null_invalid_utf8(raw: pa.Table) -> pa.Table:
+    """``raw`` (the batch's ``line`` and ``line_no``) with its lines that are not UTF-8 made NULL,
+    so that DuckDB never fails to decode one (a failure caught per line costs some 40 µs)."""
+    lines = raw["line"].combine_chunks()
+    bad = invalid_utf8(lines)
+    if bad.any():
+        raw = raw.set_column(0, "line", pc.if_else(pa.array(bad), pa.scalar(None, lines.type), lines))
+    return pa.Table.from_batches(raw.to_batches(max_chunksize=4096))
+
+
 def odd_times(out: pa.Table) -> np.ndarray:
     """Rows whose times need a closer look: a start or end one second or less after 1970, which
     is what ``true`` and ``false`` become when a record's time is read as an integer (the

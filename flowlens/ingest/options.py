@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
-DEFAULT_MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_EXPANSION = 200
 
 

@@ -124,11 +124,14 @@ class Ingester:
 
     def _read_source(self, source: Source, fs: FileSummary, fmt_name: str | None) -> None:
         failures: list[ReadFailure] = []
+        # The first bytes tell the format; a first line longer than HEAD_BYTES is read whole
+        # (up to the line limit), so that its record can tell it.
         with source.open() as stream:
             head = b""
             for block in read_blocks(stream, failures):
-                head += block[: HEAD_BYTES - len(head)]
-                if len(head) >= HEAD_BYTES:
+                limit = HEAD_BYTES if b"\n" in head else max(HEAD_BYTES, self.options.max_line_bytes + 1)
+                head += block[: limit - len(head)]
+                if len(head) >= HEAD_BYTES and (b"\n" in head or len(head) >= limit):
                     break
         if not head:
             if not failures:

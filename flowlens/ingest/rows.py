@@ -80,10 +80,13 @@ class RowStager:
         self._stage_kept(parsed, keep, ignored, columns, commit)
 
     def _sort_out(self, parsed: ParsedBatch) -> tuple[np.ndarray, np.ndarray, Columns]:
-        """Quarantine the bad lines; the rows to keep, the lines ignored, the converted columns."""
+        """Quarantine the bad lines; the lines to keep, the lines ignored, the converted columns
+        (per row of ``parsed.out``)."""
         fmt, lines, out, suspect = parsed.fmt, parsed.lines, parsed.out, parsed.suspect
         files, file_idx, line_nos = parsed.files, parsed.file_idx, parsed.line_nos
-        count = len(lines)
+        # Everything below is per row of ``out``: a line each, or a distinct line each (records).
+        texts = lines if parsed.records is None or parsed.record_lines is None else parsed.record_lines
+        count = out.num_rows
         bad = np.zeros(count, dtype=bool)
         ignored = np.zeros(count, dtype=bool)
         reasons = _Reasons(count)
@@ -111,7 +114,7 @@ class RowStager:
             # Each distinct suspect line is diagnosed once: a file of one bad line repeated a
             # million times costs one diagnosis.
             rows = np.flatnonzero(suspect)
-            encoded = pc.dictionary_encode(lines.take(pa.array(rows)))
+            encoded = pc.dictionary_encode(texts.take(pa.array(rows)))
             verdicts = [
                 diagnose(without_line_end(text), fmt, self.max_line_bytes)
                 for text in encoded.dictionary.to_pylist()
@@ -153,13 +156,16 @@ class RowStager:
                 mapped, bad_labels, label_reasons = labels_to_map(out[col])
                 columns[col] = (mapped, None)
                 mark(bad_labels, label_reasons, f" in '{col}'")
+        codes = reasons.codes
+        if parsed.records is not None:  # per line again
+            bad, ignored, codes = bad[parsed.records], ignored[parsed.records], codes[parsed.records]
         keep = ~bad & ~ignored
         bad_rows_idx = np.flatnonzero(bad)
         self.quarantine.add_rows(
             lines,
             bad_rows_idx,
             line_nos[bad_rows_idx],
-            reasons.codes[bad_rows_idx],
+            codes[bad_rows_idx],
             reasons.texts,
             fmt.name,
             files,
@@ -181,8 +187,8 @@ class RowStager:
         # The kept rows, put in the writer's order by the one take each column needs anyway (the
         # nested columns are built by a take of their distinct values): the writer then cuts
         # the batch into its row groups without copying it again.
-        order, keys = write_order(out, keep)
-        picks = pa.array(order)
+        order, keys = write_order(out, keep, parsed.records)  # (lines)
+        picks = pa.array(order if parsed.records is None else parsed.records[order])  # (rows of out)
         row_codes: dict[int, pa.Array] = {}  # the policy columns share one array of codes
 
         def rows_of(codes: pa.Array | None) -> pa.Array:

@@ -45,6 +45,7 @@ HEAD_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b\x08"  # the magic bytes and the only compression method gzip defines
 STDIN_IN_MEMORY = 64 * 1024 * 1024  # standard input past this goes to a temporary file
 COMPRESSED_PIECE = 64 * 1024  # compressed bytes per call: damage loses at most the output of one
+DECOMPRESSED_PIECE = 1024 * 1024  # output per call: the expansion limit is checked between calls
 # A compressed file may expand max_expansion times its size; one that decompresses to less than
 # EXPANSION_FLOOR bytes is always read (small files of repeated lines compress well).
 EXPANSION_FLOOR = 64 * 1024 * 1024
@@ -273,6 +274,18 @@ class GzipStream:
         have = len(self._pending)
         self._pending = b""
         while have < size and not self._done:
+            # (checked before more is decompressed: a file that ends within the limit is whole)
+            if self.decompressed > EXPANSION_FLOOR and self.decompressed > self._max_expansion * max(
+                1, self.compressed_read
+            ):
+                self._stop(
+                    ReadFailure(
+                        "too large",
+                        f"it expands more than {self._max_expansion} times its compressed size "
+                        f"(stopped after {self.decompressed:,} bytes; --max-expansion raises the limit)",
+                    )
+                )
+                break
             data = self._next_input()
             if data is None:
                 break
@@ -280,7 +293,7 @@ class GzipStream:
                 continue  # zero padding after the last member
             self._in_member = True
             try:
-                piece = self._d.decompress(data, size - have)
+                piece = self._d.decompress(data, min(size - have, DECOMPRESSED_PIECE))
             except zlib.error as exc:
                 self._stop(ReadFailure("damaged", str(exc)))
                 break
@@ -292,16 +305,6 @@ class GzipStream:
             out.append(piece)
             have += len(piece)
             self.decompressed += len(piece)
-            if self.decompressed > EXPANSION_FLOOR and self.decompressed > self._max_expansion * max(
-                1, self.compressed_read
-            ):
-                self._stop(
-                    ReadFailure(
-                        "too large",
-                        f"it expands more than {self._max_expansion} times its compressed size "
-                        f"(stopped after {self.decompressed:,} bytes; --max-expansion raises the limit)",
-                    )
-                )
         data = b"".join(out)
         if data:
             return data
