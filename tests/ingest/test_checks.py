@@ -20,8 +20,9 @@ from flowlens.formats import enterprise, goldmane
 from flowlens.ingest import ingest
 from flowlens.ingest.checks import labels_not_strings, plain_ints, texts_not_strings
 from flowlens.store import Store
-from tests.ingest import records
+from tests.ingest import helpers
 from tests.ingest.conftest import quarantine_of, rows_of
+from tests.ingest.helpers import EXAMPLE_C, GOLDMANE_EXAMPLE, WHISKER_ITEM
 
 WRONG = {"a list": ["a"], "an object": {"a": 1}, "a boolean": True}
 
@@ -46,7 +47,7 @@ def _quarantined_for(tmp_path: Path, name: str, good: dict[str, Any], bad: dict[
 @pytest.mark.parametrize("kind", WRONG)
 @pytest.mark.parametrize("field", enterprise._STRINGS)
 def test_an_enterprise_text_field_of_another_type_is_quarantined(tmp_path, field, kind):
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(EXAMPLE_C)
     (reason,) = _quarantined_for(tmp_path, "flows.log", good, {**good, field: WRONG[kind]})
     assert f"wrong type for field '{field}'" in reason
 
@@ -54,7 +55,7 @@ def test_an_enterprise_text_field_of_another_type_is_quarantined(tmp_path, field
 @pytest.mark.parametrize("kind", WRONG)
 @pytest.mark.parametrize("field", goldmane._KEY_STRINGS)
 def test_a_goldmane_key_text_of_another_type_is_quarantined(tmp_path, field, kind):
-    good = json.loads(records.GOLDMANE_EXAMPLE)
+    good = json.loads(GOLDMANE_EXAMPLE)
     bad = copy.deepcopy(good)
     bad["Key"][field] = WRONG[kind]
     (reason,) = _quarantined_for(tmp_path, "goldmane.ndjson", good, bad)
@@ -63,7 +64,7 @@ def test_a_goldmane_key_text_of_another_type_is_quarantined(tmp_path, field, kin
 
 @pytest.mark.parametrize("item", [["a=b"], {"a": "b"}, True, 5, None])
 def test_a_goldmane_label_that_is_not_a_string_is_quarantined(tmp_path, item):
-    good = json.loads(records.GOLDMANE_EXAMPLE)
+    good = json.loads(GOLDMANE_EXAMPLE)
     bad = {**good, "dest_labels": ["app=nginx", item]}
     store, summary = _ingest(tmp_path, "goldmane.ndjson", [good, bad])
     assert summary.balanced
@@ -77,20 +78,20 @@ WHISKER_TEXTS = ["source_name", "source_namespace", "dest_name", "dest_namespace
 @pytest.mark.parametrize("kind", WRONG)
 @pytest.mark.parametrize("field", [*WHISKER_TEXTS, "source_labels", "dest_labels"])
 def test_a_whisker_text_field_of_another_type_is_quarantined(tmp_path, field, kind):
-    good = records.WHISKER_ITEM
+    good = WHISKER_ITEM
     (reason,) = _quarantined_for(tmp_path, "whisker.jsonl", good, {**good, field: WRONG[kind]})
     assert f"wrong type for field '{field}'" in reason
 
 
 def test_a_whisker_label_field_that_is_a_number_is_quarantined(tmp_path):
-    good = records.WHISKER_ITEM
+    good = WHISKER_ITEM
     (reason,) = _quarantined_for(tmp_path, "whisker.jsonl", good, {**good, "dest_labels": 5})
     assert "wrong type for field 'dest_labels'" in reason
 
 
 def test_goldmane_and_whisker_strings_that_only_look_like_other_types_are_stored(tmp_path):
     """Text that merely starts like a list, and a label without '=', pass the diagnosis."""
-    goldmane = json.loads(records.GOLDMANE_EXAMPLE)
+    goldmane = json.loads(GOLDMANE_EXAMPLE)
     goldmane["Key"]["dest_name"] = "[canary]"
     goldmane["dest_labels"] = ["app=nginx", "standalone"]
     store, summary = _ingest(tmp_path, "goldmane.ndjson", [goldmane])
@@ -99,7 +100,7 @@ def test_goldmane_and_whisker_strings_that_only_look_like_other_types_are_stored
     assert row["dest_name_aggr"] == "[canary]"
     assert set(row["dest_labels"]) == {"app", "standalone"}
 
-    whisker = {**records.WHISKER_ITEM, "source_namespace": "true"}
+    whisker = {**WHISKER_ITEM, "source_namespace": "true"}
     store, summary = _ingest(tmp_path / "w", "whisker.jsonl", [whisker])
     assert (summary.total("rows"), summary.total("quarantined")) == (1, 0)
     assert rows_of(store)[0]["source_namespace"] == "true"
@@ -167,7 +168,7 @@ def test_a_port_is_stored_only_when_it_is_an_integer_in_range(tmp_path, field, c
     value, stored = PORT_VALUES[case]
     if field == "dest_service_port_num" and case in ("a negative number", "a number over 65535"):
         stored = True  # a service port number is only bound to 32 bits
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(EXAMPLE_C)
     store, summary = _ingest(tmp_path, "flows.log", [good, {**good, field: value}, good])
     assert summary.balanced
     if stored:
@@ -182,7 +183,7 @@ def test_a_port_is_stored_only_when_it_is_an_integer_in_range(tmp_path, field, c
 
 
 def test_a_service_port_number_beyond_32_bits_is_quarantined(tmp_path):
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(EXAMPLE_C)
     (reason,) = _quarantined_for(tmp_path, "flows.log", good, {**good, "dest_service_port_num": 2**31})
     assert "field 'dest_service_port_num' out of range" in reason
 
@@ -192,7 +193,7 @@ def test_a_service_port_number_beyond_32_bits_is_quarantined(tmp_path):
 def test_a_required_field_or_counter_that_is_not_a_number_or_missing_is_looked_at(tmp_path, field, value):
     """A required field or counter that reads as null is suspect: the diagnosis decides (a
     required field must be there; any field must have its type)."""
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(EXAMPLE_C)
     store, summary = _ingest(tmp_path, "flows.log", [good, {**good, field: value}])
     assert summary.balanced
     if field in enterprise.REQUIRED and value is None:
@@ -209,7 +210,7 @@ def test_a_required_field_or_counter_that_is_not_a_number_or_missing_is_looked_a
 def test_process_counters_must_come_with_the_process_name(tmp_path):
     """Calico writes the process and TCP counters together with process_name: a record that has
     the name but a counter of the wrong type is looked at and quarantined."""
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(EXAMPLE_C)
     modern = {**good, "process_name": "nginx", **{k: 1 for k in enterprise._MODERN_INTS}}
     bad = {**modern, "tcp_mean_mss": "wide"}
     (reason,) = _quarantined_for(tmp_path, "flows.log", modern, bad)
@@ -248,13 +249,13 @@ def test_the_integer_reading_follows_json(texts):
 @pytest.mark.parametrize("field", ["start_time", "end_time"])
 @pytest.mark.parametrize("value", [True, False])
 def test_a_boolean_time_is_quarantined_with_the_field_named(tmp_path, field, value):
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(helpers.EXAMPLE_C)
     (reason,) = _quarantined_for(tmp_path, "flows.log", good, {**good, field: value})
     assert reason == f"wrong type for field '{field}': expected an integer, got a boolean"
 
 
 def test_a_boolean_time_in_an_elasticsearch_hit_is_quarantined(tmp_path):
-    good = {"_id": "a", "_index": "flows", "_source": json.loads(records.EXAMPLE_C)}
+    good = {"_id": "a", "_index": "flows", "_source": json.loads(helpers.EXAMPLE_C)}
     bad = copy.deepcopy(good)
     bad["_source"]["start_time"] = True
     (reason,) = _quarantined_for(tmp_path, "export.ndjson", good, bad)
@@ -262,7 +263,7 @@ def test_a_boolean_time_in_an_elasticsearch_hit_is_quarantined(tmp_path):
 
 
 def test_times_of_zero_and_one_second_after_1970_are_still_stored(tmp_path):
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(helpers.EXAMPLE_C)
     _store, summary = _ingest(tmp_path, "flows.log", [{**good, "start_time": 0, "end_time": 1}])
     assert summary.total("rows") == 1 and summary.total("quarantined") == 0
 
@@ -270,9 +271,9 @@ def test_times_of_zero_and_one_second_after_1970_are_still_stored(tmp_path):
 @pytest.mark.parametrize(
     ("name", "make"),
     [
-        ("flows.log", lambda: {**json.loads(records.EXAMPLE_C), "end_time": 1675468000}),
-        ("goldmane.ndjson", lambda: {**json.loads(records.GOLDMANE_EXAMPLE), "end_time": 1767225000}),
-        ("whisker.ndjson", lambda: {**records.WHISKER_ITEM, "end_time": "2025-12-31T23:00:00Z"}),
+        ("flows.log", lambda: {**json.loads(helpers.EXAMPLE_C), "end_time": 1675468000}),
+        ("goldmane.ndjson", lambda: {**json.loads(helpers.GOLDMANE_EXAMPLE), "end_time": 1767225000}),
+        ("whisker.ndjson", lambda: {**helpers.WHISKER_ITEM, "end_time": "2025-12-31T23:00:00Z"}),
     ],
 )
 def test_an_end_time_before_the_start_time_is_quarantined_in_every_format(tmp_path, name, make):
@@ -288,7 +289,7 @@ OPTIONAL_COUNTERS = (*enterprise._TRANSIT_INTS, "tcp_mean_mss", "http_requests_a
 @pytest.mark.parametrize("field", OPTIONAL_COUNTERS)
 @pytest.mark.parametrize("process_name", [True, False])
 def test_text_that_is_no_number_in_an_optional_counter_is_quarantined(tmp_path, field, process_name):
-    good = json.loads(records.EXAMPLE_B if process_name else records.EXAMPLE_A)
+    good = json.loads(helpers.EXAMPLE_B if process_name else helpers.EXAMPLE_A)
     (reason,) = _quarantined_for(tmp_path, "flows.log", good, {**good, field: "many"})
     assert reason == f"wrong type for field '{field}': expected a number, got a string"
 
@@ -297,7 +298,7 @@ def test_text_that_is_no_number_in_an_optional_counter_is_quarantined(tmp_path, 
     ("value", "stored"), [("8052", 8052), (8052.6, 8053), (True, 1), (" 12 ", 12), (None, None)]
 )
 def test_optional_counters_are_coerced_as_elasticsearch_does(tmp_path, value, stored):
-    old = json.loads(records.EXAMPLE_A)  # a record without process_name: its counters may be missing
+    old = json.loads(helpers.EXAMPLE_A)  # a record without process_name: its counters may be missing
     store, summary = _ingest(
         tmp_path, "flows.log", [{**old, "transit_bytes_in": value, "tcp_mean_mss": value}]
     )
@@ -309,7 +310,7 @@ def test_optional_counters_are_coerced_as_elasticsearch_does(tmp_path, value, st
 def test_a_record_looked_at_for_another_reason_keeps_its_coerced_counters(tmp_path):
     """The diagnosis accepts what the fast path coerces: a record made suspect by a time of 0 is
     stored with its counter written as text, not quarantined for it."""
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(helpers.EXAMPLE_C)
     store, summary = _ingest(
         tmp_path, "flows.log", [{**good, "start_time": 0, "end_time": 1, "bytes_in": "8052"}]
     )

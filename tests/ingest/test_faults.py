@@ -16,10 +16,10 @@ import flowlens.ingest.sources as sources
 from flowlens.errors import InputError
 from flowlens.ingest import IngestOptions, IngestSummary, ingest
 from flowlens.store import Store
-from tests.ingest import records
+from tests.ingest import helpers
 from tests.ingest.conftest import quarantine_of, rows_of
 
-BASE = json.loads(records.EXAMPLE_C)
+BASE = json.loads(helpers.EXAMPLE_C)
 
 
 def _line(i: int, **extra: object) -> bytes:
@@ -152,7 +152,7 @@ def test_damaged_compressed_data_is_an_error_that_keeps_the_lines_before_it(tmp_
 
 def test_a_whole_document_cut_short_waits_and_the_complete_one_is_read_once(tmp_path, store):
     doc = json.dumps(
-        {"total": {"totalPages": 1}, "items": [{**records.WHISKER_ITEM, "bytes_in": i} for i in range(50)]}
+        {"total": {"totalPages": 1}, "items": [{**helpers.WHISKER_ITEM, "bytes_in": i} for i in range(50)]}
     )
     packed = gzip.compress(doc.encode())
     path = tmp_path / "whisker.json.gz"
@@ -167,7 +167,7 @@ def test_a_whole_document_cut_short_waits_and_the_complete_one_is_read_once(tmp_
 
 def test_a_document_still_being_written_waits(tmp_path, store):
     doc = json.dumps(
-        {"total": {"totalPages": 1}, "items": [{**records.WHISKER_ITEM, "bytes_in": i} for i in range(5)]}
+        {"total": {"totalPages": 1}, "items": [{**helpers.WHISKER_ITEM, "bytes_in": i} for i in range(5)]}
     )
     path = tmp_path / "whisker.json"
     path.write_text(doc[: len(doc) - 30])

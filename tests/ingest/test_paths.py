@@ -12,7 +12,7 @@ from flowlens.errors import InputError
 from flowlens.ingest import ingest
 from flowlens.ingest.paths import find_sources, match_glob
 from flowlens.store import Store
-from tests.ingest import records
+from tests.ingest import helpers
 
 
 def _tree(root: Path) -> Path:
@@ -76,7 +76,7 @@ def test_paths_that_yield_nothing_are_problems_of_their_own(tmp_path):
 
 def test_a_missing_path_does_not_stop_the_others_and_is_reported(tmp_path):
     log = tmp_path / "flows.log"
-    log.write_text(records.EXAMPLE_C + "\n")
+    log.write_text(helpers.EXAMPLE_C + "\n")
     summary = ingest(Store(tmp_path / "store"), [str(tmp_path / "gone.log"), str(log)])
     assert summary.total("rows") == 1
     assert summary.errors == [f"{tmp_path / 'gone.log'}: no such file or directory"]

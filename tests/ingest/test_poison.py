@@ -13,10 +13,10 @@ import flowlens.ingest.sources as sources
 from flowlens.errors import StrictModeError
 from flowlens.ingest import IngestOptions, ingest
 from flowlens.store import Store
-from tests.ingest import records
+from tests.ingest import helpers
 from tests.ingest.conftest import quarantine_of, rows_of
 
-GOOD = json.loads(records.EXAMPLE_C)
+GOOD = json.loads(helpers.EXAMPLE_C)
 
 
 def _good(i: int) -> bytes:
@@ -73,8 +73,8 @@ def test_a_policy_hit_with_an_index_out_of_range_is_quarantined(tmp_path, store,
 
 
 def test_a_goldmane_hit_object_with_a_huge_index_is_quarantined(tmp_path, store):
-    good = json.loads(records.GOLDMANE_EXAMPLE)
-    bad = json.loads(records.GOLDMANE_EXAMPLE)
+    good = json.loads(helpers.GOLDMANE_EXAMPLE)
+    bad = json.loads(helpers.GOLDMANE_EXAMPLE)
     bad["Key"]["policies"]["enforced_policies"][0]["rule_index"] = 10**30
     log = tmp_path / "goldmane.ndjson"
     log.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
@@ -159,7 +159,7 @@ def test_a_compressed_file_that_expands_past_the_limit_is_stopped_there(tmp_path
 
 
 def test_a_document_larger_than_the_limit_is_an_error_of_its_file(tmp_path, store):
-    doc = {"total": {"totalPages": 1}, "items": [records.WHISKER_ITEM] * 50}
+    doc = {"total": {"totalPages": 1}, "items": [helpers.WHISKER_ITEM] * 50}
     path = tmp_path / "whisker.json"
     path.write_text(json.dumps(doc))
     summary = ingest(store, [str(path)], IngestOptions(format="whisker", max_document_bytes=2048))
