@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from flowlens.errors import InputError, UsageError
@@ -124,45 +125,33 @@ class Ingester:
 
     def _read_source(self, source: Source, fs: FileSummary, fmt_name: str | None) -> None:
         failures: list[ReadFailure] = []
-        # The first bytes tell the format; a first line longer than HEAD_BYTES is read whole
-        # (up to the line limit), so that its record can tell it.
+        document: bytes | None = None
         with source.open() as stream:
-            head = b""
-            for block in read_blocks(stream, failures):
-                limit = HEAD_BYTES if b"\n" in head else max(HEAD_BYTES, self.options.max_line_bytes + 1)
-                head += block[: limit - len(head)]
-                if len(head) >= HEAD_BYTES and (b"\n" in head or len(head) >= limit):
-                    break
-        if not head:
-            if not failures:
-                fs.warnings.append("empty file")
-            elif failures[0].waits:
-                fs.warnings.append(f"{failures[0].describe()}: nothing to read yet, it is read once complete")
-            else:
-                self._fail(fs, failures[0].describe())
-            return
-        name = fmt_name or self.options.format or detect(head)
-        if name is None:
-            first = head.splitlines()[0][:120] if head.strip() else head[:40]
-            self._fail(
-                fs,
-                f"not a Calico flow log flowlens knows (first line: {first!r}); "
-                "pass --format enterprise|elasticsearch|goldmane|whisker if it is one",
-            )
-            return
-        fmt = get_format(name)
-        fs.format = fmt.name
-        lineage, checkpoint = find_lineage(source, head, self.manifest, self.ingest_id)
+            blocks = read_blocks(stream, failures)
+            head, first = self._head(blocks)
+            fmt = self._format(head, failures, fs, fmt_name)
+            if fmt is None:
+                return
+            if is_document(head, fmt.name):
+                # A whole document is read once, here: its lineage is verified, and its records
+                # parsed, from the bytes in memory (a gzipped export is decompressed once).
+                document = self._whole_document(first, blocks, fs, failures)
+                if document is None:
+                    return
+        lineage, checkpoint = find_lineage(source, head, self.manifest, self.ingest_id, content=document)
         start_bytes = checkpoint["bytes"] if checkpoint else 0
         start_lines = checkpoint["lines"] if checkpoint else 0
         fs.skipped = start_lines
         fs.lines_read = start_lines
         hasher = ContentHash()
-        with source.open() as stream, contextlib.closing(hasher):
-            if is_document(head, fmt.name):
-                consumed, line_no = self._document(stream, fmt, fs, hasher, start_bytes, start_lines)
+        with contextlib.closing(hasher):
+            if document is not None:
+                consumed, line_no = self._document(document, fmt, fs, hasher, start_bytes, start_lines)
             else:
-                consumed, line_no = self._stream(stream, source, fmt, fs, hasher, start_bytes, start_lines)
+                with source.open() as stream:
+                    consumed, line_no = self._stream(
+                        stream, source, fmt, fs, hasher, start_bytes, start_lines
+                    )
         advance(
             self.manifest,
             lineage,
@@ -175,43 +164,85 @@ class Ingester:
             ingest_id=self.ingest_id,
         )
 
+    def _head(self, blocks: Iterator[bytes]) -> tuple[bytes, list[bytes]]:
+        """The first bytes of a source, which tell its format, and the blocks read for them. A
+        first line longer than HEAD_BYTES is read whole (up to the line limit), so that its record
+        can tell it."""
+        head = b""
+        first: list[bytes] = []
+        for block in blocks:
+            first.append(block)
+            limit = HEAD_BYTES if b"\n" in head else max(HEAD_BYTES, self.options.max_line_bytes + 1)
+            head += block[: limit - len(head)]
+            if len(head) >= HEAD_BYTES and (b"\n" in head or len(head) >= limit):
+                break
+        return head, first
+
+    def _format(
+        self, head: bytes, failures: list[ReadFailure], fs: FileSummary, fmt_name: str | None
+    ) -> Format | None:
+        """The format of a source from its first bytes; None (said in ``fs``) when it has none."""
+        if not head:
+            if not failures:
+                fs.warnings.append("empty file")
+            elif failures[0].waits:
+                fs.warnings.append(f"{failures[0].describe()}: nothing to read yet, it is read once complete")
+            else:
+                self._fail(fs, failures[0].describe())
+            return None
+        name = fmt_name or self.options.format or detect(head)
+        if name is None:
+            first = head.splitlines()[0][:120] if head.strip() else head[:40]
+            self._fail(
+                fs,
+                f"not a Calico flow log flowlens knows (first line: {first!r}); "
+                "pass --format enterprise|elasticsearch|goldmane|whisker if it is one",
+            )
+            return None
+        fmt = get_format(name)
+        fs.format = fmt.name
+        return fmt
+
+    def _whole_document(
+        self, first: list[bytes], rest: Iterator[bytes], fs: FileSummary, failures: list[ReadFailure]
+    ) -> bytes | None:
+        """The whole of a document source, whose ``first`` blocks are read and ``rest`` are to
+        come; None (said in ``fs``) when it is larger than the limit or cannot be read to its end
+        (it is read whole or not at all: a document cut short waits)."""
+        blocks: list[bytes] = []
+        size = 0
+        limit = self.options.max_document_bytes
+        for block in itertools.chain(first, rest):
+            size += len(block)
+            fs.bytes_read += len(block)
+            if size > limit:
+                self._fail(
+                    fs,
+                    f"a JSON document larger than {limit:,} bytes, which is read whole; pass "
+                    "--max-document-bytes to read it",
+                )
+                return None
+            blocks.append(block)
+        self.bytes_done += size
+        if failures:
+            if failures[0].waits:
+                fs.warnings.append(f"{failures[0].describe()}: the document is read once complete")
+            else:
+                self._fail(fs, failures[0].describe())
+            return None
+        return b"".join(blocks)
+
     def _document(
         self,
-        stream: IO[bytes],
+        data: bytes,
         fmt: Format,
         fs: FileSummary,
         hasher: ContentHash,
         start_bytes: int,
         start_lines: int,
     ) -> tuple[int, int]:
-        """Read a whole-document source (a JSON response); return (bytes consumed, lines). It is
-        read whole or not at all: a document cut short, or larger than the limit, waits."""
-        failures: list[ReadFailure] = []
-        blocks: list[bytes] = []
-        size = 0
-        limit = self.options.max_document_bytes
-        for block in read_blocks(stream, failures):
-            size += len(block)
-            fs.bytes_read += len(block)
-            if size > limit:
-                fs.skipped = fs.lines_read = 0
-                self._fail(
-                    fs,
-                    f"a JSON document larger than {limit:,} bytes, which is read whole; pass "
-                    "--max-document-bytes to read it",
-                )
-                return start_bytes, start_lines
-            blocks.append(block)
-        self.bytes_done += size
-        if failures:
-            fs.skipped = fs.lines_read = 0
-            if failures[0].waits:
-                fs.warnings.append(f"{failures[0].describe()}: the document is read once complete")
-            else:
-                self._fail(fs, failures[0].describe())
-            return start_bytes, start_lines
-        data = b"".join(blocks)
-        del blocks
+        """Ingest a whole-document source (a JSON response) read into ``data``; return (bytes
+        consumed, lines)."""
         if start_bytes == len(data):
             return start_bytes, start_lines  # the same document again: its lines are skipped
         fs.skipped = fs.lines_read = 0  # a changed document is read whole again
