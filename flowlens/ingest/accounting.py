@@ -143,7 +143,8 @@ def reason_key(reason: str) -> str:
     return key if len(key) <= 80 else key[:77] + "..."
 
 
-def _without_line_end(raw: bytes) -> bytes:
+def without_line_end(raw: bytes) -> bytes:
+    """A line without its line ending."""
     if raw.endswith(b"\n"):
         raw = raw[:-1]
     if raw.endswith(b"\r"):
@@ -250,7 +251,7 @@ class Quarantine:
         encoded = pc.dictionary_encode(lines.take(pa.array(rows)))
         texts, raws, cut, sizes = [], [], [], []
         for value in encoded.dictionary.to_pylist():
-            raw = _without_line_end(value)
+            raw = without_line_end(value)
             kept = raw[:QUARANTINE_RAW_LIMIT]
             raws.append(kept)
             texts.append(kept.decode("utf-8", errors="replace"))

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowlens.formats.base import INT64_MAX, INT64_MIN, Format
-from flowlens.ingest.accounting import FileSummary
+from flowlens.ingest.accounting import FileSummary, without_line_end
 from flowlens.ingest.safejson import TooDeep, loads
 from flowlens.schema import ARROW_SCHEMA
 
@@ -216,15 +216,6 @@ def diagnose(raw_line: bytes, fmt: Format, max_line_bytes: int) -> str | None:
     except ValueError as exc:
         return f"invalid JSON: {exc}"
     return fmt.diagnose(doc)
-
-
-def without_line_end(raw: bytes) -> bytes:
-    """A line without its line ending."""
-    if raw.endswith(b"\n"):
-        raw = raw[:-1]
-    if raw.endswith(b"\r"):
-        raw = raw[:-1]
-    return raw
 
 
 def line_bytes(lines: pa.Array, idx: int) -> bytes:

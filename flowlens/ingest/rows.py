@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowlens.formats.base import Format
-from flowlens.ingest.accounting import Quarantine
-from flowlens.ingest.checks import diagnose, end_before_start, note_missing_columns, without_line_end
+from flowlens.ingest.accounting import Quarantine, without_line_end
+from flowlens.ingest.checks import diagnose, end_before_start, note_missing_columns
 from flowlens.ingest.dictionaries import WRITE_SCHEMA, LeafDictionaries
 from flowlens.ingest.parse import JSON_PREFIX, ParsedBatch
 from flowlens.ingest.traces import DistinctJson, HitMapper, labels_to_map
