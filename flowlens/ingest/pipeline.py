@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import itertools
 import json
 import time
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from flowlens.errors import InputError, UsageError
+from flowlens.errors import InputError, StoreError, UsageError
 from flowlens.formats import FORMATS, detect, get_format
 from flowlens.formats.base import Format
 from flowlens.ingest.accounting import FileSummary, IngestSummary, Quarantine
@@ -420,6 +421,13 @@ def ingest(
             older = backfill_summaries(writer, run.con)
             if older:
                 summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
+        except OSError as exc:  # (reading a source fails per file: this is writing the staged run)
+            run.abort()
+            raise StoreError(
+                f"{store.root}: cannot write the store ({_os_problem(exc)}); this run's uncommitted rows "
+                "were discarded and nothing else changed: free space (or fix the file system) and run "
+                "the command again, which reads them again"
+            ) from None
         except BaseException:
             run.abort()
             raise
@@ -427,3 +435,8 @@ def ingest(
             run.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _os_problem(exc: OSError) -> str:
+    name = errno.errorcode.get(exc.errno or 0)
+    return f"{exc.strerror}, {name}" if exc.strerror and name else str(exc)[:200]

@@ -13,9 +13,10 @@ import pytest
 
 import flowlens.ingest.parse as parse
 import flowlens.ingest.sources as sources
-from flowlens.errors import InputError
+from flowlens.errors import InputError, StoreError
 from flowlens.ingest import IngestOptions, IngestSummary, ingest
 from flowlens.store import Store
+from tests.helpers import run_cli
 from tests.ingest import helpers
 from tests.ingest.conftest import quarantine_of, rows_of
 
@@ -262,3 +263,32 @@ def test_standard_input_larger_than_memory_allows_is_kept_in_a_temporary_file(tm
     assert summary.total("rows") == 50
     again = ingest(store, ["-"], stdin=io.BytesIO(data))
     assert again.total("skipped") == 50 and again.total("rows") == 0
+
+
+@pytest.mark.parametrize("where", ["rows", "quarantine"])
+def test_a_full_disk_while_staging_is_one_message_leaves_no_temp_file_and_the_next_run_completes(
+    tmp_path, store, monkeypatch, where
+):
+    import pyarrow.parquet as pq
+
+    from flowlens.ingest import accounting
+
+    log = tmp_path / "flows.log"
+    log.write_bytes(b"".join(_line(i) + b"\n" for i in range(100)) + b"not json\n")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if where == "rows":
+        monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    else:
+        monkeypatch.setattr(accounting.Quarantine, "_write_locked", full)
+    result = run_cli("ingest", str(log), "--store", str(store.root))
+    assert result.code == StoreError.exit_code, result
+    (message,) = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "No space left on device, ENOSPC" in message and "run the command again" in message
+    assert [p for p in (store.root / ".staging").rglob("*") if p.is_file()] == []
+    assert rows_of(store) == []
+    monkeypatch.undo()
+    summary = ingest(store, [str(log)])
+    assert (summary.total("rows"), summary.total("quarantined"), summary.total("skipped")) == (100, 1, 0)
