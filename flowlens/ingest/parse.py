@@ -44,6 +44,11 @@ BATCH_BYTES = 64 * 1024 * 1024
 # threads: two single-threaded queries keep two cores busier than one query on two threads (the
 # rows are still staged in input order). 1 M records: 15.2-15.5 s instead of 17.4-17.8 s.
 MAX_BATCHES_IN_FLIGHT = 2
+# A batch is also handed over at this many lines: a batch of short lines (a small gzip of blank
+# lines, a response of empty items) would otherwise hold tens of millions of lines, and the
+# arrays kept per line (numbers, codes, the quarantine's rows) a GB. A batch of Felix records
+# (some 1 KB each) holds about 64 k lines: never cut by this.
+BATCH_LINES = 1 << 20
 JSON_PREFIX = "json__"  # result columns of Format.json_columns
 # A batch whose lines are this short on average holds no real records (a Felix record is some
 # 1 KB): it is parsed one distinct line at a time. A gzip of blank lines or a response of empty
@@ -170,6 +175,7 @@ class BatchParser:
         self._sql_cache: dict[str, tuple[str, ...]] = {}
         self._batch: list[LineBlock] = []
         self._batch_bytes = 0
+        self._batch_lines = 0
         self._workers = ThreadPoolExecutor(max_workers=self.parallel)
         self._inflight: list[Future[None]] = []
         self._turn = threading.Condition()
@@ -178,18 +184,29 @@ class BatchParser:
 
     def queue(self, block: LineBlock, nbytes: int) -> None:
         """Add ``block`` (``nbytes`` of lines) to the batch; hand the batch to a worker once it
-        holds BATCH_BYTES, or before lines of another format join it."""
+        holds BATCH_BYTES or BATCH_LINES, or before lines of another format join it. A block of
+        more than BATCH_LINES lines is queued in slices (zero-copy)."""
+        count = len(block.lines)
+        if count > BATCH_LINES:
+            for start in range(0, count, BATCH_LINES):
+                piece = block.lines.slice(start, BATCH_LINES)
+                self.queue(
+                    block._replace(lines=piece, first_line=block.first_line + start),
+                    nbytes * len(piece) // count,
+                )
+            return
         if self._batch and self._batch[0].fmt is not block.fmt:
             self.flush(wait=False)
         self._batch.append(block)
         self._batch_bytes += nbytes
-        if self._batch_bytes >= self.batch_bytes:
+        self._batch_lines += count
+        if self._batch_bytes >= self.batch_bytes or self._batch_lines >= BATCH_LINES:
             self.flush(wait=False)
 
     def flush(self, *, wait: bool = True) -> None:
         """Hand the queued lines to a worker; with ``wait``, also finish every batch in flight."""
         if self._batch:
-            batch, self._batch, self._batch_bytes = self._batch, [], 0
+            batch, self._batch, self._batch_bytes, self._batch_lines = self._batch, [], 0, 0
             while len(self._inflight) >= self.parallel:
                 self._inflight.pop(0).result()
             self._inflight.append(self._workers.submit(self._run, batch, self._next_seq))

@@ -191,3 +191,23 @@ def test_a_store_of_only_bad_lines_has_rows_of_none(tmp_path):
     summary = ingest(store, [str(log)], IngestOptions(format="enterprise"))
     assert summary.total("quarantined") == 5000 and rows_of(store) == []
     assert quarantine_of(store)[0]["reason"].startswith("invalid UTF-8")
+
+
+def test_a_chunk_of_many_short_lines_is_parsed_in_batches_of_bounded_lines(tmp_path, store, monkeypatch):
+    monkeypatch.setattr(parse, "BATCH_LINES", 1000)
+    sizes: list[int] = []
+    real = parse.BatchParser._parse
+
+    def counting(self, batch):
+        sizes.append(sum(len(block.lines) for block in batch))
+        return real(self, batch)
+
+    monkeypatch.setattr(parse.BatchParser, "_parse", counting)
+    path = tmp_path / "blank.log.gz"
+    path.write_bytes(gzip.compress(b"\n" * 2500 + _good(1) + b"\n" + b"\n" * 1500, 9))
+    summary = ingest(store, [str(path)], IngestOptions(format="enterprise"))
+    assert summary.balanced and (summary.total("rows"), summary.total("quarantined")) == (1, 4000)
+    assert max(sizes) <= 1000 and sum(sizes) == 4001
+    assert rows_of(store, "SELECT source_line FROM f") == [{"source_line": 2501}]
+    lines = sorted(q["source_line"] for q in quarantine_of(store))
+    assert lines == [*range(1, 2501), *range(2502, 4002)]
