@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -156,27 +157,23 @@ def _records(text: str) -> list[bytes] | None:
     has neither list."""
     found: dict[str, list[bytes]] = {}
 
-    def items(pos: int) -> int:
-        if text[pos] != "[":
-            _, end = _decode(text, pos)
-            return end
-        found["items"] = []
-        return _array_lines(text, pos, found["items"])
+    def record_list(key: str) -> Callable[[int], int]:
+        def read(pos: int) -> int:
+            if text[pos] != "[":
+                _, end = _decode(text, pos)
+                return end
+            found[key] = []
+            return _array_lines(text, pos, found[key])
 
-    def hits_list(pos: int) -> int:
-        if text[pos] != "[":
-            _, end = _decode(text, pos)
-            return end
-        found["hits"] = []
-        return _array_lines(text, pos, found["hits"])
+        return read
 
     def hits(pos: int) -> int:
         if text[pos] != "{":
             _, end = _decode(text, pos)
             return end
-        return _object_fields(text, pos, {"hits": hits_list})
+        return _object_fields(text, pos, {"hits": record_list("hits")})
 
-    end = _object_fields(text, _skip_ws(text, 0), {"items": items, "hits": hits})
+    end = _object_fields(text, _skip_ws(text, 0), {"items": record_list("items"), "hits": hits})
     if _skip_ws(text, end) != len(text):
         raise ValueError(f"extra data after the document at character {end}")
     return found.get("items", found.get("hits"))
