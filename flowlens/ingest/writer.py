@@ -95,13 +95,16 @@ def _write_keys(start_time: pa.ChunkedArray, action: pa.ChunkedArray) -> np.ndar
     return _day_numbers(start_time) * 2 + denied.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def write_order(out: pa.Table, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def write_order(
+    out: pa.Table, keep: np.ndarray, records: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The indices of the kept rows (whose start time is known) in the order the writer stores
-    them, grouped by :func:`_write_keys` and in input order within a group, and their keys."""
+    them, grouped by :func:`_write_keys` and in input order within a group, and their keys.
+    ``records``: for each row of ``keep``, its row of ``out`` (None: the same)."""
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
         return rows, rows
-    picks = pa.array(rows)
+    picks = pa.array(rows if records is None else records[rows])
     keys = _write_keys(out["start_time"].take(picks), out["action"].take(picks))
     order = np.argsort(keys, kind="stable")
     return rows[order], keys[order]

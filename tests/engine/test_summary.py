@@ -405,6 +405,7 @@ def test_the_summary_of_goldmane_and_whisker_rows_equals_the_sql_summary(tmp_pat
     for i in range(40):
         doc = json.loads(json.dumps(goldmane))
         doc["start_time"] = goldmane["start_time"] + 60 * (i % 20)
+        doc["end_time"] = doc["start_time"] + 300  # (an end before the start is quarantined)
         doc["Key"]["action"] = 2 if i % 3 == 0 else 1  # deny or allow
         if i % 4 == 0:
             del doc["Key"]["policies"]["pending_policies"]

@@ -87,10 +87,10 @@ def test_a_days_few_rows_share_a_row_group_and_a_busy_days_verdicts_do_not(tmp_p
     good = json.loads(EXAMPLE_C)
     quiet, busy = good["start_time"], good["start_time"] + 86_400
     docs = [
-        *({**good, "start_time": quiet, "action": "allow"} for _ in range(30)),
-        *({**good, "start_time": quiet, "action": "deny"} for _ in range(10)),
-        *({**good, "start_time": busy, "action": "allow"} for _ in range(150)),
-        *({**good, "start_time": busy, "action": "deny"} for _ in range(60)),
+        *({**good, "start_time": quiet, "end_time": quiet + 300, "action": "allow"} for _ in range(30)),
+        *({**good, "start_time": quiet, "end_time": quiet + 300, "action": "deny"} for _ in range(10)),
+        *({**good, "start_time": busy, "end_time": busy + 300, "action": "allow"} for _ in range(150)),
+        *({**good, "start_time": busy, "end_time": busy + 300, "action": "deny"} for _ in range(60)),
     ]
     random.Random(7).shuffle(docs)  # the verdicts of a day interleaved, as in a real log
     log = tmp_path / "flows.log"
