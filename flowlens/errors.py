@@ -39,6 +39,15 @@ class StoreLockedError(StoreError):
     """Another flowlens process holds the store's lock."""
 
 
+class StoreDamagedError(StoreError):
+    """The store's files do not match its manifest (or the manifest is missing or stale): reading
+    would answer short and writing could double rows, so both stop until ``flowlens repair``."""
+
+
+class StoreWriteError(StoreError):
+    """Writing the store failed (a full disk, an I/O error); the message says what was kept."""
+
+
 class QueryError(FlowlensError):
     """A named query is unknown, badly declared, or was given bad parameters."""
 

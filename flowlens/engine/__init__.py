@@ -34,7 +34,7 @@ from flowlens.engine.queries import (
     parse_query,
     used_params,
 )
-from flowlens.engine.window import parse_time, resolve_window, select_files
+from flowlens.engine.window import parse_time, resolve_window, select_files, window_files
 
 __all__ = [
     "FLOWS_SCHEMA",
@@ -58,4 +58,5 @@ __all__ = [
     "resolve_window",
     "select_files",
     "used_params",
+    "window_files",
 ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from flowlens.store.lifecycle import Lifecycle
 
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 
@@ -18,6 +20,8 @@ class IngestOptions:
     strict: bool = False
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     threads: int | None = None
+    #: compaction of closed days and retention, applied after the run (see flowlens.store.lifecycle)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
 
 ProgressFn = Callable[[int, int], None]  # (bytes read so far, rows so far)

@@ -58,7 +58,10 @@ from flowlens.ingest.sources import (
     read_blocks,
 )
 from flowlens.ingest.writer import StagedCommit
-from flowlens.store import Store, StoreWriter, new_ingest_id, open_writer
+from flowlens.store import Span, Store, StoreWriter, new_ingest_id, open_writer
+from flowlens.store.commit import is_disk_full, write_failure
+from flowlens.store.compact import maintain
+from flowlens.store.manifest import merge_spans
 from flowlens.store.summaries import backfill as backfill_summaries
 
 ROWS_PER_COMMIT = 4_000_000
@@ -83,6 +86,7 @@ class Ingester:
         self.quarantine = Quarantine(ingest_id, strict=options.strict)
         self.rows = RowStager(ingest_id, options.max_line_bytes, self.quarantine)
         self.manifest = json.loads(json.dumps(writer.manifest))
+        self._spans: list[Span] = []  # the source content read into the commit being staged
         self._seq = 0
         self._open_commit()
         self.bytes_done = 0
@@ -139,6 +143,7 @@ class Ingester:
         hasher = ContentHash()
         consumed = 0
         line_no = start_lines
+        resumed_from = checkpoint
         with source.open() as stream, contextlib.closing(hasher):
             if is_document(head, fmt.name):
                 data = b"".join(read_blocks(stream, fs.warnings))
@@ -148,9 +153,11 @@ class Ingester:
                 consumed = len(data)
                 if start_bytes != len(data):
                     fs.skipped = fs.lines_read = 0  # a changed document is read whole again
+                    resumed_from = None
                     line_no = self._process(document_items(data, fs), 0, fmt, fs)
             else:
                 consumed, line_no = self._stream(stream, source, fmt, fs, hasher, start_bytes, start_lines)
+        had_checkpoints = bool(lineage["checkpoints"])
         advance(
             self.manifest,
             lineage,
@@ -162,6 +169,13 @@ class Ingester:
             fmt=fmt.name,
             ingest_id=self.ingest_id,
         )
+        if consumed > start_bytes or (consumed and not had_checkpoints):
+            # What this commit's files hold of the lineage: the store's repair forgets exactly this
+            # progress if they are lost (see flowlens.store.repair).
+            end = next(cp for cp in lineage["checkpoints"] if cp["bytes"] == consumed)
+            self._spans.append(
+                Span(lineage["id"], lineage["head"], dict(resumed_from) if resumed_from else None, dict(end))
+            )
         return fs
 
     def _stream(
@@ -237,7 +251,8 @@ class Ingester:
             entry = {k: v for k, v in summary.as_dict().items() if k != "per_file"}
             entry["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             self.manifest["ingests"] = [*self.manifest.get("ingests", []), entry][-500:]
-        self.staged.commit(self.manifest)
+        self.staged.commit(self.manifest, merge_spans(self._spans))
+        self._spans = []
         if not final:
             self._seq += 1
             self._open_commit()
@@ -275,23 +290,31 @@ def ingest(
     started = time.perf_counter()
     ingest_id = new_ingest_id(now or dt.datetime.now(dt.UTC))
     summary = IngestSummary(ingest_id=ingest_id, store=str(store.root), passed_over=passed)
-    with open_writer(store) as writer:
-        summary.recovered = writer.recovered
-        run = Ingester(writer, options, ingest_id, progress)
-        try:
-            for path, fmt_name in files:
-                run.ingest_source(path, stdin, summary, fmt_name)
-                run.maybe_commit(summary)
-            summary.seconds = time.perf_counter() - started
-            run.commit(summary, final=True)
-            # A store written before summaries existed gets them now (see flowlens.store.summaries).
-            older = backfill_summaries(writer, run.con)
-            if older:
-                summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
-        except BaseException:
-            run.abort()
+    clock = now or dt.datetime.now(dt.UTC)
+    try:
+        with open_writer(store) as writer:
+            summary.recovered = writer.recovered
+            run = Ingester(writer, options, ingest_id, progress)
+            try:
+                for path, fmt_name in files:
+                    run.ingest_source(path, stdin, summary, fmt_name)
+                    run.maybe_commit(summary)
+                summary.seconds = time.perf_counter() - started
+                run.commit(summary, final=True)
+                # A store written before summaries existed gets them now (see flowlens.store.summaries).
+                older = backfill_summaries(writer, run.con)
+                if older:
+                    summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
+            except BaseException:
+                run.abort()
+                raise
+            finally:
+                run.close()
+            # Compaction of closed days and retention, each in commits of its own.
+            summary.maintenance = maintain(writer, options.lifecycle, clock)
+    except OSError as exc:
+        if not is_disk_full(exc):
             raise
-        finally:
-            run.close()
+        raise write_failure(exc, store, decided=False) from None
     summary.seconds = time.perf_counter() - started
     return summary
