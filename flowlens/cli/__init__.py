@@ -35,9 +35,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so that each command module can import ``app`` from this package.
-    from flowlens.cli import demo, ingest, policy, query, report, sample, suggest, version
+    from flowlens.cli import demo, ingest, policy, query, report, sample, store, suggest, version
 
-    for module in (ingest, query, policy, suggest, report, sample, demo, version):
+    for module in (ingest, store, query, policy, suggest, report, sample, demo, version):
         module.register(app)
 
 

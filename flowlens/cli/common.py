@@ -11,6 +11,7 @@ import typer
 
 from flowlens.config import Config, find_config, load_config
 from flowlens.store import DEFAULT_STORE, Store
+from flowlens.store.lifecycle import Lifecycle
 
 STORE_HELP = (
     "Store folder. Default: $FLOWLENS_STORE, else 'store' in ./flowlens.yaml (or $FLOWLENS_CONFIG), "
@@ -48,3 +49,21 @@ def err(message: str) -> None:
 
 def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def lifecycle_of(cfg: Config) -> Lifecycle:
+    """What ingest does to the store after each run, from ``retention:`` and ``compact_files:``."""
+    default = Lifecycle()
+    return Lifecycle(
+        compact_files=default.compact_files if cfg.compact_files is None else cfg.compact_files,
+        retention_days=cfg.retention_days,
+    )
+
+
+def human_bytes(n: float) -> str:
+    """A size for people: 952.6 KB."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"

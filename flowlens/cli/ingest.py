@@ -1,4 +1,4 @@
-"""CLI commands: ``ingest``, ``status`` and ``schema``."""
+"""CLI commands: ``ingest``, ``quarantine`` and ``schema`` (``status`` is in :mod:`flowlens.cli.store`)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,11 @@ from typing import Annotated
 
 import typer
 
-from flowlens.cli.common import StoreOpt, config, err, resolve_store, stderr_is_tty
+from flowlens.cli.common import StoreOpt, config, err, human_bytes, lifecycle_of, resolve_store, stderr_is_tty
 from flowlens.config import FORMAT_NAMES
 from flowlens.errors import UsageError
 
 FORMAT_HELP = "Input format for every file (default: detected per file): " + ", ".join(FORMAT_NAMES) + "."
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
 
 
 def register(app: typer.Typer) -> None:
@@ -97,6 +89,7 @@ def register(app: typer.Typer) -> None:
             default_cluster=cfg.cluster or "default",
             strict=strict,
             max_line_bytes=max_line_bytes,
+            lifecycle=lifecycle_of(cfg),
         )
         show = stderr_is_tty() if progress is None else progress
         stdin = (
@@ -146,51 +139,12 @@ def register(app: typer.Typer) -> None:
         )
         err(
             f"partitions touched: {', '.join(data['partitions']) or 'none'}; "
-            f"{_human(data['bytes_read'])} in {summary.seconds:.1f} s ({_human(rate)}/s)"
+            f"{human_bytes(data['bytes_read'])} in {summary.seconds:.1f} s ({human_bytes(rate)}/s)"
         )
+        for line in summary.maintenance:
+            err(line)
         if data["quarantined"]:
             err(f"see the quarantined lines with: flowlens quarantine --store {target.root}")
-
-    @app.command("status")
-    def status_cmd(
-        store: StoreOpt = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
-    ) -> None:
-        """Describe a store: rows, time range, clusters, size on disk, quarantine, last ingest."""
-        from flowlens.store import describe
-
-        info = describe(resolve_store(store)).as_dict()
-        if as_json:
-            typer.echo(json.dumps(info, indent=2, sort_keys=True))
-            return
-        last = info["last_ingest"] or {}
-        lines = [
-            f"store:        {info['store']}",
-            f"rows:         {info['rows']:,} in {info['files']} Parquet file(s), {_human(info['bytes_on_disk'])} on disk",
-            f"time range:   {info['first_start_time'] or '-'} .. {info['last_end_time'] or '-'}",
-            f"partitions:   {len(info['dates'])}"
-            + (f" ({info['dates'][0]} .. {info['dates'][-1]})" if info["dates"] else ""),
-            "clusters:     " + (", ".join(f"{k} ({v:,})" for k, v in info["clusters"].items()) or "-"),
-            "formats:      " + (", ".join(f"{k} ({v:,})" for k, v in info["formats"].items()) or "-"),
-            f"summaries:    {info['summarised_files']} of {info['files']} Parquet file(s) have their hourly summary"
-            + (
-                ""
-                if info["summarised_files"] == info["files"]
-                else " (the next `flowlens ingest` writes the others; until then queries read those records)"
-            ),
-            f"quarantined:  {info['quarantined']:,} line(s)",
-        ]
-        lines += [f"  {n:,} x {reason}" for reason, n in info["quarantine_reasons"].items()]
-        lines.append(
-            f"sources:      {info['sources']} content lineage(s) tracked, {info['ingests']} ingest run(s)"
-        )
-        if last:
-            lines.append(
-                f"last ingest:  {last.get('ingest_id')} finished {last.get('finished')}: "
-                f"{last.get('rows', 0):,} rows, {last.get('quarantined', 0):,} quarantined, "
-                f"{last.get('skipped_already_ingested', 0):,} skipped"
-            )
-        typer.echo("\n".join(lines))
 
     @app.command("quarantine")
     def quarantine_cmd(

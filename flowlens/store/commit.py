@@ -281,6 +281,7 @@ class StoreWriter:
         remove: Sequence[str] = (),
         adopt: Mapping[str, FileEntry] | None = None,
         set_aside: Sequence[tuple[str, str]] = (),
+        full_journal: bool = False,
         now: dt.datetime | None = None,
     ) -> list[str]:
         """Move every file staged under ``stage`` into the store, with ``manifest`` (its lineages,
@@ -290,7 +291,8 @@ class StoreWriter:
         (``file_spans`` per file overrides it); ``remove``: committed files this commit replaces or
         removes; ``adopt``: entries of files already in the store to list (repair); ``set_aside``:
         ``(file, lost+found path)`` moves made once the manifest no longer lists the files
-        (repair). Returns the store-relative paths of the new files."""
+        (repair); the files are dropped from the list and moved, not deleted; ``full_journal``:
+        write the journal entry as a checkpoint. Returns the store-relative paths of the new files."""
         if is_legacy(self.manifest):
             raise StoreError("internal: a store of manifest version 1 is listed before it is written")
         old = self.manifest
@@ -305,7 +307,8 @@ class StoreWriter:
                 chosen = file_spans[rel] if file_spans is not None and rel in file_spans else spans
                 added[rel] = _entry(rel, file_facts(path), commit_id, chosen)
             added.update(adopt or {})
-            removed = sorted(set(remove) - set(added))
+            aside = {rel for rel, _ in set_aside}
+            removed = sorted((set(remove) | aside) - set(added))
             files = {rel: data for rel, data in old.get("files", {}).items() if rel not in set(removed)}
             files.update({rel: entry.as_json() for rel, entry in added.items()})
             # A summary goes with its flows file.
@@ -315,7 +318,11 @@ class StoreWriter:
             removed = sorted({*removed, *orphans})
             retired = [
                 r for r in old.get("retired", []) if r not in files and (self.store.root / r).exists()
-            ] + [r for r in removed if r not in old.get("retired", []) and (self.store.root / r).exists()]
+            ] + [
+                r
+                for r in removed
+                if r not in old.get("retired", []) and r not in aside and (self.store.root / r).exists()
+            ]
             generation = self.generation + 1
             new = {
                 **manifest,
@@ -327,7 +334,8 @@ class StoreWriter:
             new.setdefault("sources", [])
             new.setdefault("ingests", [])
             full = (
-                generation % CHECKPOINT_EVERY == 0
+                full_journal
+                or generation % CHECKPOINT_EVERY == 0
                 or not self._checkpointed
                 or self._journal_newest != self.generation
             )

@@ -150,7 +150,9 @@ def _data_files_on_disk(store: Store) -> tuple[list[Path], list[Path]]:
     return sorted(parquet), sorted(other)
 
 
-def _check_file(store: Store, entry: FileEntry, deep: bool) -> Problem | None:
+def check_file(store: Store, entry: FileEntry, deep: bool) -> Problem | None:
+    """What is wrong with one listed file (None: nothing): its size, and with ``deep`` its bytes,
+    rows and whether it is Parquet at all."""
     path = store.root / entry.path
     blocking = entry.kind != "summary"
     what = "summary" if entry.kind == "summary" else f"{entry.kind} file"
@@ -271,7 +273,7 @@ def check(
                 )
             )
         for done, entry in enumerate(sorted(entries.values(), key=lambda e: e.path), 1):
-            found = _check_file(store, entry, deep)
+            found = check_file(store, entry, deep)
             if found is not None:
                 problems.append(found)
             if progress is not None:
@@ -366,7 +368,7 @@ def _check_journal(store: Store, manifest: dict[str, Any]) -> list[Problem]:
             "journal-differs",
             "manifest.json",
             f"the manifest's {' and '.join(differs)} differ from what the journal records for the same "
-            "generation (edited by hand?); `flowlens repair` takes the journal's",
+            "generation (edited by hand?); `flowlens repair` writes a full journal entry from the manifest",
             blocking=False,
         )
     ]
@@ -449,7 +451,7 @@ def require_present(snapshot: Snapshot, entries: Iterable[FileEntry], *, store: 
     if snapshot.legacy:
         return
     root = Store(snapshot.root)
-    problems = [p for e in entries if (p := _check_file(root, e, deep=False)) is not None]
+    problems = [p for e in entries if (p := check_file(root, e, deep=False)) is not None]
     if problems:
         raise StoreDamagedError(damage_message(store or root, problems, "answer from"))
 
