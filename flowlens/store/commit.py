@@ -56,6 +56,7 @@ from flowlens.store.manifest import (
     MANIFEST_VERSION,
     FileEntry,
     Span,
+    empty_manifest,
     is_legacy,
     utc_now_text,
 )
@@ -246,9 +247,14 @@ def remove_retired(store: Store, rels: Sequence[str]) -> bool:
 class StoreWriter:
     """Stages data files and commits them, with a new manifest and its journal entry, atomically."""
 
-    def __init__(self, store: Store, recovered: list[str] | None = None) -> None:
+    def __init__(self, store: Store, recovered: list[str] | None = None, *, tolerant: bool = False) -> None:
         self.store = store
-        self.manifest = store.read_manifest()
+        try:
+            self.manifest = store.read_manifest()
+        except StoreError:
+            if not tolerant:
+                raise
+            self.manifest = empty_manifest()  # repair: it rebuilds the manifest
         if store.unmanaged():  # files of another tool: listed like those of a version 1 store
             self.manifest = {"version": 1, "sources": [], "ingests": []}
         self.recovered = recovered or []
@@ -472,7 +478,7 @@ def open_writer(store: Store, *, check: bool = True) -> Iterator[StoreWriter]:
             raise write_failure(exc, store, decided=True) from None
         if check:
             require_intact(store)
-        writer = StoreWriter(store, recovered)
+        writer = StoreWriter(store, recovered, tolerant=not check)
         if check:
             writer.list_legacy_files()
             writer.remove_waiting()

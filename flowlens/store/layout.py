@@ -111,14 +111,14 @@ class Store:
         return Snapshot.of(self, self.read_manifest())
 
     def unmanaged(self) -> bool:
-        """Whether the store has data files but neither a manifest nor a journal: Parquet files
-        written by another tool (or by a flowlens whose manifest did not list files and was then
-        removed). Readers read its files from disk; the first writer lists them."""
-        return (
-            not self.manifest_path.exists()
-            and not self.journal_dir.is_dir()
-            and bool(self.disk_files("flows") or self.disk_files("quarantine"))
-        )
+        """Whether the store has data files but neither a manifest nor a journal, and none of the
+        files is named as flowlens' commits name theirs: Parquet files written by another tool.
+        Readers read its files from disk; the first writer lists them. (Files flowlens wrote
+        without their manifest are damage: see :mod:`flowlens.store.integrity`.)"""
+        if self.manifest_path.exists() or self.journal_dir.is_dir():
+            return False
+        files = self.disk_files("flows") + self.disk_files("quarantine")
+        return bool(files) and not any(written_by_flowlens(p) for p in files)
 
     def flow_files(self) -> list[Path]:
         """Every committed flows file, sorted."""
