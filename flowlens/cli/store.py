@@ -6,21 +6,31 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from flowlens.cli.common import StoreOpt, config, err, human_bytes, lifecycle_of, resolve_store, stderr_is_tty
-from flowlens.errors import StoreDamagedError, StoreError, UsageError
-from flowlens.store import Store
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+from flowlens.cli.common import (
+    JsonOpt,
+    ProgressOpt,
+    SinceOpt,
+    StoreOpt,
+    UntilOpt,
+    config,
+    err,
+    existing_store,
+    lifecycle_of,
+    resolve_store,
+    show_progress,
+    window,
+)
+from flowlens.errors import StoreDamagedError, UsageError
 
 
 @contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on stderr when it is a terminal; the callback to feed it (or None)."""
-    if not stderr_is_tty():
+def _progress(label: str, option: bool | None) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr (--progress, else when it is a terminal); the callback to feed it."""
+    if not show_progress(option):
         yield None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -40,68 +50,8 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
         yield tick
 
 
-def _status_lines(info: dict[str, Any]) -> list[str]:
-    last = info["last_ingest"] or {}
-    lines = [
-        f"store:        {info['store']}",
-        f"rows:         {info['rows']:,} in {info['files']} Parquet file(s), {human_bytes(info['bytes_on_disk'])} on disk",
-        f"time range:   {info['first_start_time'] or '-'} .. {info['last_end_time'] or '-'}",
-        f"partitions:   {len(info['dates'])}"
-        + (f" ({info['dates'][0]} .. {info['dates'][-1]})" if info["dates"] else ""),
-        "clusters:     " + (", ".join(f"{k} ({v:,})" for k, v in info["clusters"].items()) or "-"),
-        "formats:      " + (", ".join(f"{k} ({v:,})" for k, v in info["formats"].items()) or "-"),
-        f"summaries:    {info['summarised_files']} of {info['files']} Parquet file(s) have their hourly summary"
-        + (
-            ""
-            if info["summarised_files"] == info["files"]
-            else " (the next `flowlens ingest` writes the others; until then queries read those records)"
-        ),
-    ]
-    gain = info.get("compaction")
-    if gain:
-        if gain["days_to_compact"]:
-            lines.append(
-                f"compaction:   {gain['small_files']:,} small file(s); `flowlens compact` would turn "
-                f"{gain['files']:,} flows file(s) into {gain['files_after_compaction']:,} "
-                f"({gain['days_to_compact']} day(s)); {gain['days_ingest_would_compact']} closed day(s) are due "
-                "for the next ingest"
-            )
-        else:
-            lines.append(
-                f"compaction:   nothing to gain ({gain['small_files']:,} small file(s), at most one a day)"
-            )
-    lines.append(f"quarantined:  {info['quarantined']:,} line(s)")
-    lines += [f"  {n:,} x {reason}" for reason, n in info["quarantine_reasons"].items()]
-    lines.append(
-        f"sources:      {info['sources']} content lineage(s) tracked, {info['ingests']} ingest run(s)"
-    )
-    if last:
-        lines.append(
-            f"last ingest:  {last.get('ingest_id')} finished {last.get('finished')}: "
-            f"{last.get('rows', 0):,} rows, {last.get('quarantined', 0):,} quarantined, "
-            f"{last.get('skipped_already_ingested', 0):,} skipped"
-        )
-    integrity = info.get("integrity") or {}
-    problems = integrity.get("problems", [])
-    blocking = [p for p in problems if p["blocking"]]
-    if blocking:
-        lines.append(f"integrity:    DAMAGED ({len(blocking)} problem(s), quick check):")
-    else:
-        lines.append("integrity:    ok (quick check; `flowlens verify` reads every file)")
-    lines += [
-        f"  {p['code']}: {p['path'] + ': ' if p['path'] else ''}{p['message']}"
-        for p in (blocking[:10] + [p for p in problems if not p["blocking"]][:5])
-    ]
-    if len(blocking) > 10:
-        lines.append(f"  ... and {len(blocking) - 10} more: see `flowlens verify`")
-    return lines
-
-
 def _dates(date: str | None, since: str | None, until: str | None) -> tuple[dt.date | None, dt.date | None]:
     """The first and last day ``--date`` or ``--since``/``--until`` name (None: unbounded)."""
-    from flowlens.engine.window import parse_time
-
-    now = dt.datetime.now(dt.UTC)
     if date:
         if since or until:
             raise UsageError("give --date or --since/--until, not both")
@@ -110,10 +60,10 @@ def _dates(date: str | None, since: str | None, until: str | None) -> tuple[dt.d
         except ValueError:
             raise UsageError(f"--date: give a day as YYYY-MM-DD, not {date!r}") from None
         return day, day
-    first = parse_time(since, now, option="--since").date() if since else None
+    start, end = window(since, until)
+    first = start.date() if start is not None else None
     last = None
-    if until:
-        end = parse_time(until, now, option="--until")
+    if end is not None:
         last = end.date() if end.time() != dt.time(0) else end.date() - dt.timedelta(days=1)
     return first, last
 
@@ -125,15 +75,14 @@ def register(app: typer.Typer) -> None:
     def status_cmd(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
         """Describe a store: rows, files, time range, clusters, size, summaries, what compaction would
         gain, quarantine, last ingest, and a quick integrity check (exit code 4 when damaged)."""
-        from flowlens.store import describe
+        from flowlens.store import describe, render_status
 
         target = resolve_store(store)
         status = describe(target, lifecycle=lifecycle_of(config()))
-        info = status.as_dict()
         if as_json:
-            typer.echo(json.dumps(info, indent=2, sort_keys=True, default=str))
+            typer.echo(json.dumps(status.as_dict(), indent=2, sort_keys=True, default=str))
         else:
-            typer.echo("\n".join(_status_lines(info)))
+            typer.echo(render_status(status), nl=False)
         if status.integrity is not None and status.integrity.damaged:
             raise StoreDamagedError(
                 f"the store {target.root} is damaged; run `flowlens verify` to see every problem and "
@@ -147,6 +96,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--quick", help="Only sizes and the folders, without reading every file.")
         ] = False,
         as_json: JsonOpt = False,
+        progress: ProgressOpt = None,
     ) -> None:
         """Check the store: every file the manifest lists (present, same size, same XXH3-64, same row
         count, readable Parquet), no file it does not list, the manifest against the journal.
@@ -158,10 +108,8 @@ def register(app: typer.Typer) -> None:
         """
         from flowlens.store import check
 
-        target = resolve_store(store)
-        if not target.exists():
-            raise StoreError(f"no flowlens store at {target.root}")
-        with _progress("verify") as tick:
+        target = existing_store(store)
+        with _progress("verify", progress) as tick:
             report = check(target, deep=not quick, progress=tick)
         if as_json:
             typer.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
@@ -239,14 +187,10 @@ def register(app: typer.Typer) -> None:
         date: Annotated[
             str | None, typer.Option("--date", help="Only this day (YYYY-MM-DD).", show_default=False)
         ] = None,
-        since: Annotated[
-            str | None,
-            typer.Option(help="Only days from this one (a date, or 30d before now).", show_default=False),
-        ] = None,
-        until: Annotated[
-            str | None, typer.Option(help="Only days before this one (exclusive).", show_default=False)
-        ] = None,
+        since: SinceOpt = None,
+        until: UntilOpt = None,
         as_json: JsonOpt = False,
+        progress: ProgressOpt = None,
     ) -> None:
         """Rewrite each day's small flows files (and their summaries) into one.
 
@@ -262,9 +206,9 @@ def register(app: typer.Typer) -> None:
         from flowlens.store.layout import Snapshot
         from flowlens.store.lifecycle import compaction_plan
 
-        target = _existing(resolve_store(store))
+        target = existing_store(store)
         first, last = _dates(date, since, until)
-        with open_writer(target) as writer, _progress("compact") as tick:
+        with open_writer(target) as writer, _progress("compact", progress) as tick:
             plans = compaction_plan(Snapshot.of(target, writer.manifest), first=first, last=last)
             result = compact(writer, plans, progress=tick)
         if as_json:
@@ -304,7 +248,7 @@ def register(app: typer.Typer) -> None:
         from flowlens.store import open_writer
         from flowlens.store.lifecycle import parse_age, prune
 
-        target = _existing(resolve_store(store))
+        target = existing_store(store)
         cfg = config()
         if older_than is not None:
             days = parse_age(older_than)
@@ -330,11 +274,3 @@ def register(app: typer.Typer) -> None:
                 )
             )
         err(result.line())
-
-
-def _existing(store: Store) -> Store:
-    if not store.exists():
-        raise StoreError(
-            f"no flowlens store at {store.root}; run `flowlens ingest PATH --store {store.root}` first"
-        )
-    return store

@@ -16,14 +16,14 @@ two modules of flowlens import each other, even inside functions):
 * :mod:`~flowlens.store.commit`: :func:`open_writer` and :class:`StoreWriter`, staging and the
   atomic commit, recovery of interrupted commits. Every writer commits through it.
 * :mod:`~flowlens.store.connection`: DuckDB connections as flowlens opens them.
-* :mod:`~flowlens.store.quarantine`: the schema of quarantined lines.
+* :mod:`~flowlens.store.quarantine`: the schema of quarantined lines, and reading them back.
 * :mod:`~flowlens.store.status`: :func:`describe`, what a store holds (``flowlens status``).
 
 On top of these, and not imported here (they load pyarrow, which opening a store does not
 need): :mod:`~flowlens.store.summaries` (the hourly summaries written beside each flows file),
 :mod:`~flowlens.store.repair` (``flowlens repair``), :mod:`~flowlens.store.compact`
 (``flowlens compact`` and the compaction ingest runs on its own) and
-:mod:`~flowlens.store.prune` (``flowlens prune`` and ``retention:``).
+:mod:`~flowlens.store.lifecycle` (``flowlens prune``, ``retention:`` and when to compact).
 """
 
 from flowlens.store.commit import StoreWriter, new_ingest_id, open_writer, write_atomic
@@ -47,8 +47,8 @@ from flowlens.store.layout import (
     summary_path,
 )
 from flowlens.store.manifest import MANIFEST_VERSION, FileEntry, Span, read_manifest
-from flowlens.store.quarantine import quarantine_schema
-from flowlens.store.status import StoreStatus, describe
+from flowlens.store.quarantine import QuarantinedLine, quarantine_schema, read_quarantine, render_quarantine
+from flowlens.store.status import StoreStatus, describe, human_bytes, render_status
 
 __all__ = [
     "DEFAULT_STORE",
@@ -58,6 +58,7 @@ __all__ = [
     "FileEntry",
     "IntegrityReport",
     "Problem",
+    "QuarantinedLine",
     "Snapshot",
     "Span",
     "Store",
@@ -67,13 +68,17 @@ __all__ = [
     "configure_session",
     "describe",
     "duckdb_connection",
+    "human_bytes",
     "missing_summaries",
     "new_ingest_id",
     "open_writer",
     "quarantine_schema",
     "read_manifest",
+    "read_quarantine",
     "read_snapshot",
     "reading",
+    "render_quarantine",
+    "render_status",
     "require_present",
     "summary_path",
     "usable_summaries",

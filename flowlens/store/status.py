@@ -1,10 +1,11 @@
 """What a store holds: rows, files, time range, clusters, formats, size, quarantine, last ingest,
 what compaction would gain, and whether the store is intact.
 
-``flowlens status`` prints :func:`describe`'s :class:`StoreStatus`. Counts of rows and files come
-from the manifest; the time range, clusters and formats from the committed files with DuckDB
-(only those the quick integrity check passes: a damaged store is described, with its problems,
-never a crash). It never takes the writer lock, so it can run while an ingest writes.
+``flowlens status`` prints :func:`describe`'s :class:`StoreStatus` as :func:`render_status`
+writes it. Counts of rows and files come from the manifest; the time range, clusters and formats
+from the committed files with DuckDB (only those the quick integrity check passes: a damaged store
+is described, with its problems, never a crash). It never takes the writer lock, so it can run
+while an ingest writes.
 """
 
 from __future__ import annotations
@@ -163,3 +164,72 @@ _UNREADABLE = ("missing", "empty", "resized", "unreadable")
 
 def _counts(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, int]]:
     return [(str(key), int(n)) for key, n in con.execute(sql).fetchall()]
+
+
+def human_bytes(n: float) -> str:
+    """A size for people: ``512 B``, ``1.5 KB``, ``67.5 MB`` (powers of 1024)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def render_status(status: StoreStatus) -> str:
+    """What ``flowlens status`` prints for people, one fact per line; the problems of a damaged
+    store last (at most ten, `flowlens verify` lists them all)."""
+    info = status.as_dict()
+    last = info["last_ingest"] or {}
+    lines = [
+        f"store:        {info['store']}",
+        f"rows:         {info['rows']:,} in {info['files']} Parquet file(s), {human_bytes(info['bytes_on_disk'])} on disk",
+        f"time range:   {info['first_start_time'] or '-'} .. {info['last_end_time'] or '-'}",
+        f"partitions:   {len(info['dates'])}"
+        + (f" ({info['dates'][0]} .. {info['dates'][-1]})" if info["dates"] else ""),
+        "clusters:     " + (", ".join(f"{k} ({v:,})" for k, v in info["clusters"].items()) or "-"),
+        "formats:      " + (", ".join(f"{k} ({v:,})" for k, v in info["formats"].items()) or "-"),
+        f"summaries:    {info['summarised_files']} of {info['files']} Parquet file(s) have their hourly summary"
+        + (
+            ""
+            if info["summarised_files"] == info["files"]
+            else " (the next `flowlens ingest` writes the others; until then queries read those records)"
+        ),
+    ]
+    gain = info.get("compaction")
+    if gain:
+        if gain["days_to_compact"]:
+            lines.append(
+                f"compaction:   {gain['small_files']:,} small file(s); `flowlens compact` would turn "
+                f"{gain['files']:,} flows file(s) into {gain['files_after_compaction']:,} "
+                f"({gain['days_to_compact']} day(s)); {gain['days_ingest_would_compact']} closed day(s) are due "
+                "for the next ingest"
+            )
+        else:
+            lines.append(
+                f"compaction:   nothing to gain ({gain['small_files']:,} small file(s), at most one a day)"
+            )
+    lines.append(f"quarantined:  {info['quarantined']:,} line(s)")
+    lines += [f"  {n:,} x {reason}" for reason, n in info["quarantine_reasons"].items()]
+    lines.append(
+        f"sources:      {info['sources']} content lineage(s) tracked, {info['ingests']} ingest run(s)"
+    )
+    if last:
+        lines.append(
+            f"last ingest:  {last.get('ingest_id')} finished {last.get('finished')}: "
+            f"{last.get('rows', 0):,} rows, {last.get('quarantined', 0):,} quarantined, "
+            f"{last.get('skipped_already_ingested', 0):,} skipped"
+        )
+    integrity = info.get("integrity") or {}
+    problems = integrity.get("problems", [])
+    blocking = [p for p in problems if p["blocking"]]
+    if blocking:
+        lines.append(f"integrity:    DAMAGED ({len(blocking)} problem(s), quick check):")
+    else:
+        lines.append("integrity:    ok (quick check; `flowlens verify` reads every file)")
+    lines += [
+        f"  {p['code']}: {p['path'] + ': ' if p['path'] else ''}{p['message']}"
+        for p in (blocking[:10] + [p for p in problems if not p["blocking"]][:5])
+    ]
+    if len(blocking) > 10:
+        lines.append(f"  ... and {len(blocking) - 10} more: see `flowlens verify`")
+    return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flowlens.engine import connect
 from flowlens.store import Store
-from tests.ingest import records
+from tests.ingest import helpers as records
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = 86_400
