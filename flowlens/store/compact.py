@@ -2,9 +2,9 @@
 
 :func:`compact_day` reads the day's small files (:mod:`flowlens.store.lifecycle` picks them) in
 commit order, in batches, and writes one flows file with the rules every flows file is written
-with (:mod:`flowlens.store.parquet`): the allowed rows, then the denied rows in row groups of
-their own (a day of fewer than :data:`~flowlens.store.parquet.MIXED_ROWS` rows in one row
-group), the same encodings and statistics. Its summary is the merge of the old files' summaries
+with (:mod:`flowlens.store.parquet`): allowed and denied rows in row groups of their own, each
+file read once (a day of fewer than :data:`~flowlens.store.parquet.MIXED_ROWS` rows in one row
+group, the denied rows last), the same encodings and statistics. Its summary is the merge of the old files' summaries
 (:func:`flowlens.store.summaries.merge_summaries`; a file without one is summarised from its
 rows). The new files replace the old ones in one commit of the store's writer
 (:mod:`flowlens.store.commit`): readers see the old files or the new one, never both and never
@@ -81,9 +81,9 @@ def _denied(table: pa.Table) -> pa.Array:
     return pc.fill_null(pc.equal(table["action"], "deny"), False)
 
 
-def _rewrite(files: list[Path], target: Path) -> int:
-    """Write the rows of ``files`` into ``target``; how many."""
-    total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+def _rewrite(files: list[Path], total: int, target: Path) -> int:
+    """Write the rows of ``files`` (``total`` rows in all) into ``target``; how many. Each file
+    is read once: small files cost their opening more than their rows."""
     writer = flows_parquet_writer(target, ARROW_SCHEMA)
     written = 0
     try:
@@ -95,27 +95,34 @@ def _rewrite(files: list[Path], target: Path) -> int:
             writer.write_table(ordered, row_group_size=max(ordered.num_rows, 1))
             written = ordered.num_rows
         else:
-            for want_denied in (False, True):  # allowed rows first; denied rows in row groups of their own
-                pending: list[pa.Table] = []
-                held = 0
-                for f in files:
-                    for table in _batches(f):
-                        mask = _denied(table)
+            # Allowed and denied rows each fill row groups of their own, written as each fills up:
+            # at most two row groups are held.
+            pending: dict[bool, list[pa.Table]] = {False: [], True: []}
+            held = {False: 0, True: 0}
+            for f in files:
+                for table in _batches(f):
+                    mask = _denied(table)
+                    for want_denied in (False, True):
                         part = table.filter(mask if want_denied else pc.invert(mask))
-                        if part.num_rows:
-                            pending.append(part)
-                            held += part.num_rows
-                        while held >= ROWS_PER_ROW_GROUP:
-                            block = pa.concat_tables(pending)
+                        if not part.num_rows:
+                            continue
+                        pending[want_denied].append(part)
+                        held[want_denied] += part.num_rows
+                        while held[want_denied] >= ROWS_PER_ROW_GROUP:
+                            block = pa.concat_tables(pending[want_denied])
                             writer.write_table(
                                 block.slice(0, ROWS_PER_ROW_GROUP), row_group_size=ROWS_PER_ROW_GROUP
                             )
                             written += ROWS_PER_ROW_GROUP
                             rest = block.slice(ROWS_PER_ROW_GROUP)
-                            pending, held = ([rest] if rest.num_rows else []), rest.num_rows
-                if held:
-                    writer.write_table(pa.concat_tables(pending), row_group_size=ROWS_PER_ROW_GROUP)
-                    written += held
+                            pending[want_denied] = [rest] if rest.num_rows else []
+                            held[want_denied] = rest.num_rows
+            for want_denied in (False, True):
+                if held[want_denied]:
+                    writer.write_table(
+                        pa.concat_tables(pending[want_denied]), row_group_size=ROWS_PER_ROW_GROUP
+                    )
+                    written += held[want_denied]
     finally:
         writer.close()
     if written != total:
@@ -139,7 +146,7 @@ def compact_day(writer: StoreWriter, plan: DayPlan, *, now: dt.datetime | None =
         target = stage / rel
         target.parent.mkdir(parents=True)
         paths = [snapshot.path(e.path) for e in entries]
-        rows = _rewrite(paths, target)
+        rows = _rewrite(paths, sum(e.rows for e in entries), target)
         summaries = snapshot.summaries()
         tables = []
         for path in paths:
