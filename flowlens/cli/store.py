@@ -248,8 +248,8 @@ def register(app: typer.Typer) -> None:
         from flowlens.store import open_writer
         from flowlens.store.lifecycle import parse_age, prune
 
+        cfg = config()  # a bad setting is named before anything else
         target = existing_store(store)
-        cfg = config()
         if older_than is not None:
             days = parse_age(older_than)
         elif cfg.retention_days is not None:
