@@ -420,6 +420,7 @@ class StoreWriter:
                 rel.rsplit("/", 1)[-1].split(".")[0],
                 spans=None if entry.kind != "summary" else (),
                 of=entry.of,
+                columns=found.columns,
             )
         self.manifest = {
             **self.manifest,
@@ -452,6 +453,7 @@ def _entry(rel: str, found: FileFacts, commit_id: str, spans: Sequence[Span] | N
         commit=commit_id,
         spans=() if kind == "summary" else (None if spans is None else tuple(spans)),
         of=summarised_flows(rel) if kind == "summary" else None,
+        columns=found.columns,
     )
 
 

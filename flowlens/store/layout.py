@@ -195,6 +195,18 @@ class Snapshot:
         """The paths of :meth:`flow_entries`."""
         return tuple(self.path(e.path) for e in self.flow_entries(first, last))
 
+    def same_columns(self, paths: Sequence[Path]) -> bool:
+        """Whether the manifest records one and the same column fingerprint for every file of
+        ``paths``: then a reader can read them as one table without matching columns by name
+        (which opens every file's footer before reading and costs several times the scan)."""
+        seen = set()
+        for path in paths:
+            entry = self.entries.get(path.relative_to(self.root).as_posix())
+            if entry is None or not entry.columns:
+                return False
+            seen.add(entry.columns)
+        return len(seen) <= 1
+
     def summaries(self) -> dict[Path, Path]:
         """Each committed flows file that has a committed summary -> that summary."""
         flows = {e.path for e in self._of_kind("flows")}

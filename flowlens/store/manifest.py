@@ -177,6 +177,7 @@ class FileEntry:
     commit: str = ""
     spans: tuple[Span, ...] | None = ()  # None: written before spans were kept (unknown)
     of: str | None = None  # a summary: the flows file it summarises
+    columns: str = ""  # fingerprint of the file's column names and types ("": not recorded)
 
     @property
     def day(self) -> str | None:
@@ -198,6 +199,8 @@ class FileEntry:
             data["spans"] = None if self.spans is None else [s.as_json() for s in self.spans]
         if self.of is not None:
             data["of"] = self.of
+        if self.columns:
+            data["columns"] = self.columns
         return data
 
     @classmethod
@@ -212,6 +215,7 @@ class FileEntry:
             commit=str(data.get("commit", "")),
             spans=None if spans is None else tuple(Span.from_json(s) for s in spans),
             of=data.get("of"),
+            columns=str(data.get("columns", "")),
         )
 
 

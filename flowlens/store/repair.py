@@ -259,5 +259,7 @@ def _adopt(store: Store, unlisted: list[str], commit_id: str) -> dict[str, FileE
             facts = file_facts(store.root / rel)
         except (OSError, ValueError):
             continue
-        adopted[rel] = FileEntry(rel, kind, facts.rows, facts.bytes, facts.xxh3_64, commit_id, spans=None)
+        adopted[rel] = FileEntry(
+            rel, kind, facts.rows, facts.bytes, facts.xxh3_64, commit_id, spans=None, columns=facts.columns
+        )
     return adopted
