@@ -156,19 +156,7 @@ def register(app: typer.Typer) -> None:
         target = resolve_store(store)
         result = repair(target, adopt=adopt)
         if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "actions": list(result.actions),
-                        "set_aside": list(result.set_aside),
-                        "ingest_again": list(result.reingest),
-                        "rows_set_aside": result.rows_set_aside,
-                        "after": result.after.as_dict(),
-                    },
-                    indent=2,
-                    sort_keys=True,
-                )
-            )
+            typer.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
         for line in result.actions:
             err(f"repair: {line}")
         if not result.actions:
@@ -212,18 +200,7 @@ def register(app: typer.Typer) -> None:
             plans = compaction_plan(Snapshot.of(target, writer.manifest), first=first, last=last)
             result = compact(writer, plans, progress=tick)
         if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "days": list(result.days),
-                        "files_before": result.files_before,
-                        "files_after": result.files_after,
-                        "rows": result.rows,
-                    },
-                    indent=2,
-                    sort_keys=True,
-                )
-            )
+            typer.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
         err(result.line())
 
     @app.command("prune")
@@ -259,18 +236,5 @@ def register(app: typer.Typer) -> None:
         with open_writer(target) as writer:
             result = prune(writer, days, dt.datetime.now(dt.UTC))
         if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "before": result.before,
-                        "days": list(result.days),
-                        "files": result.files,
-                        "rows": result.rows,
-                        "quarantine_files": result.quarantine_files,
-                        "quarantined": result.quarantined,
-                    },
-                    indent=2,
-                    sort_keys=True,
-                )
-            )
+            typer.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
         err(result.line())

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,6 +48,10 @@ class CompactResult:
     files_before: int
     files_after: int
     rows: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``flowlens compact --json`` prints."""
+        return {**asdict(self), "days": list(self.days)}
 
     def line(self) -> str:
         if not self.days:

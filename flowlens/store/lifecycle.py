@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from flowlens.errors import UsageError
@@ -174,6 +174,10 @@ class PruneResult:
     rows: int
     quarantine_files: int
     quarantined: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``flowlens prune --json`` prints."""
+        return {**asdict(self), "days": list(self.days)}
 
     def line(self) -> str:
         if not self.days and not self.quarantine_files:

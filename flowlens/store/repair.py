@@ -55,6 +55,16 @@ class RepairResult:
     def changed(self) -> bool:
         return bool(self.actions)
 
+    def as_dict(self) -> dict[str, Any]:
+        """What ``flowlens repair --json`` prints."""
+        return {
+            "actions": list(self.actions),
+            "set_aside": list(self.set_aside),
+            "ingest_again": list(self.reingest),
+            "rows_set_aside": self.rows_set_aside,
+            "after": self.after.as_dict(),
+        }
+
 
 def _base_manifest(store: Store, actions: list[str]) -> dict[str, Any]:
     """The manifest to repair from: the current one, or the journal's when the current one is

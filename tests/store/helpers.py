@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from flowlens.engine import connect
+from flowlens.ingest import ingest
 from flowlens.store import Store
 from tests.ingest import helpers as records
 
@@ -18,6 +19,19 @@ ROOT = Path(__file__).resolve().parents[2]
 DAY = 86_400
 # 2023-02-03 23:00 UTC: records start in one day's last hour and run into the next day.
 T0 = 1675465200
+
+
+def restored_from_backup(tmp_path: Path, lines: list[str], first: int) -> tuple[Store, Path]:
+    """A store fed ``lines[:first]`` then all of ``lines`` (one log, two ingests), whose manifest
+    is then put back as it was after the first ingest, as a restore from an older backup does."""
+    store = Store(tmp_path / "store")
+    log = write_log(tmp_path / "flows.log", lines[:first])
+    ingest(store, [str(log)])
+    backup = store.manifest_path.read_bytes()
+    write_log(log, lines)
+    ingest(store, [str(log)])
+    store.manifest_path.write_bytes(backup)
+    return store, log
 
 
 def log_lines(

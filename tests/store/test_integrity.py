@@ -13,7 +13,7 @@ from flowlens.engine import connect
 from flowlens.errors import StoreDamagedError
 from flowlens.ingest import ingest
 from flowlens.store import Store, check, describe
-from tests.store.helpers import log_lines, seen, valid, write_log
+from tests.store.helpers import log_lines, restored_from_backup, seen, valid, write_log
 
 
 @pytest.fixture
@@ -126,15 +126,7 @@ def test_a_removed_manifest_stops_readers_and_writers_so_that_nothing_is_stored_
 
 
 def test_a_manifest_restored_from_an_older_backup_is_stale(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
-    log = tmp_path / "flows.log"
-    lines = log_lines(90)
-    write_log(log, lines[:30])
-    ingest(store, [str(log)])
-    backup = store.manifest_path.read_bytes()
-    write_log(log, lines)
-    ingest(store, [str(log)])
-    store.manifest_path.write_bytes(backup)
+    store, log = restored_from_backup(tmp_path, log_lines(90), 30)
     codes = _codes(store)
     assert ("manifest-stale", True) in codes and ("unlisted", True) in codes
     with pytest.raises(StoreDamagedError, match="restored from an older copy"):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from flowlens.ingest import ingest
 from flowlens.store import Store, check
 from flowlens.store.repair import repair
-from tests.store.helpers import log_lines, quarantined, seen, valid, write_log
+from tests.store.helpers import log_lines, quarantined, restored_from_backup, seen, valid, write_log
 
 
 def _fed(tmp_path: Path, runs: int = 3) -> tuple[Store, Path, list[str]]:
@@ -99,15 +99,8 @@ def test_a_lost_manifest_is_rebuilt_from_the_journal_and_the_next_ingest_adds_no
 
 
 def test_a_manifest_restored_from_an_older_backup_is_brought_forward_by_the_journal(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store")
-    log = tmp_path / "flows.log"
     lines = log_lines(120)
-    write_log(log, lines[:40])
-    ingest(store, [str(log)])
-    backup = store.manifest_path.read_bytes()
-    write_log(log, lines)
-    ingest(store, [str(log)])
-    store.manifest_path.write_bytes(backup)
+    store, log = restored_from_backup(tmp_path, lines, 40)
     result = repair(store)
     assert any("it was stale" in a for a in result.actions)
     assert seen(store) == valid(lines)
