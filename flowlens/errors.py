@@ -149,6 +149,12 @@ class StoreWriteError(StoreError):
     """Writing the store failed (a full disk, an I/O error); the message says what was kept."""
 
 
+class CollectError(FlowlensError):
+    """A live collector cannot go on: its source cannot be reached as configured (certificates,
+    address), the optional ``collect`` extra is missing, or another collector of the same name
+    writes to the store."""
+
+
 class QueryError(FlowlensError):
     """A named query is unknown, badly declared, or was given bad parameters."""
 

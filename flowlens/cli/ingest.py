@@ -56,6 +56,13 @@ def register(app: typer.Typer) -> None:
         ] = 1024 * 1024,
         progress: ProgressOpt = None,
         as_json: JsonOpt = False,
+        wait_for_lock: Annotated[
+            float,
+            typer.Option(
+                "--wait-for-lock",
+                help="Seconds to wait while another writer (a live collector committing) holds the store.",
+            ),
+        ] = 0.0,
     ) -> None:
         """Ingest Calico flow logs into the store, exactly once.
 
@@ -117,9 +124,11 @@ def register(app: typer.Typer) -> None:
                     elapsed = bar.tasks[0].elapsed or 1e-9
                     bar.update(task, rows=rows, mb=done / 1e6, rate=done / 1e6 / elapsed)
 
-                summary = ingest(target, sources, options, stdin=stdin, progress=tick)
+                summary = ingest(
+                    target, sources, options, stdin=stdin, progress=tick, lock_wait=wait_for_lock
+                )
         else:
-            summary = ingest(target, sources, options, stdin=stdin)
+            summary = ingest(target, sources, options, stdin=stdin, lock_wait=wait_for_lock)
         from flowlens.store import human_bytes
 
         data = summary.as_dict()

@@ -75,14 +75,18 @@ def register(app: typer.Typer) -> None:
     def status_cmd(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
         """Describe a store: rows, files, time range, clusters, size, summaries, what compaction would
         gain, quarantine, last ingest, and a quick integrity check (exit code 4 when damaged)."""
+        from flowlens.collect.status import describe_collectors, render_collectors
         from flowlens.store import describe, render_status
 
         target = resolve_store(store)
         status = describe(target, lifecycle=lifecycle_of(config()))
+        collectors = describe_collectors(target)
         if as_json:
-            typer.echo(json.dumps(status.as_dict(), indent=2, sort_keys=True, default=str))
+            info = status.as_dict()
+            info["collectors"] = [c.as_dict() for c in collectors]
+            typer.echo(json.dumps(info, indent=2, sort_keys=True, default=str))
         else:
-            typer.echo(render_status(status), nl=False)
+            typer.echo(render_status(status) + render_collectors(collectors), nl=False)
         if status.integrity is not None and status.integrity.damaged:
             raise StoreDamagedError(
                 f"the store {target.root} is damaged; run `flowlens verify` to see every problem and "

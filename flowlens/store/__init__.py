@@ -18,6 +18,8 @@ two modules of flowlens import each other, even inside functions):
 * :mod:`~flowlens.store.connection`: DuckDB connections as flowlens opens them.
 * :mod:`~flowlens.store.quarantine`: the schema of quarantined lines, and reading them back.
 * :mod:`~flowlens.store.status`: :func:`describe`, what a store holds (``flowlens status``).
+* :mod:`~flowlens.store.collectors`: each live collector's position in the manifest, which its
+  commits record with their rows (the positions themselves belong to :mod:`flowlens.collect`).
 
 On top of these, and not imported here (they load pyarrow, which opening a store does not
 need): :mod:`~flowlens.store.summaries` (the hourly summaries written beside each flows file),

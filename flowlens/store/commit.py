@@ -465,15 +465,16 @@ def _write_synced(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def open_writer(store: Store, *, check: bool = True) -> Iterator[StoreWriter]:
-    """Hold the store's lock, finish or discard interrupted commits, check the store (``check``:
+def open_writer(store: Store, *, check: bool = True, wait: float = 0.0) -> Iterator[StoreWriter]:
+    """Hold the store's lock (waiting up to ``wait`` seconds for another writer to release it),
+    finish or discard interrupted commits, check the store (``check``:
     :class:`flowlens.errors.StoreDamagedError` when it is damaged; only repair opens a damaged
     store) and yield a writer."""
     try:
         store.root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the store folder {store.root} ({exc.strerror})") from None
-    with writer_lock(store.lock_path, store.root):
+    with writer_lock(store.lock_path, store.root, wait):
         try:
             recovered = recover(store)
         except OSError as exc:
