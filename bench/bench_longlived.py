@@ -113,6 +113,31 @@ def _cluster(
     return Store(root), rng, edges, weights, counts
 
 
+def _write_runs(
+    stage: Path,
+    rng: np.random.Generator,
+    edges: pa.Table,
+    weights: np.ndarray,
+    counts: np.ndarray,
+    day: int,
+    line: int,
+) -> int:
+    """Day ``day``'s 288 5-minute runs, each its own file under its run's commit id, into
+    ``stage``; returns the next source line."""
+    at = DAY0 + dt.timedelta(days=day)
+    for slot in range(SLOTS):
+        n = int(counts[day * SLOTS + slot])
+        if n == 0:
+            continue
+        run_at = at + dt.timedelta(minutes=5 * slot + 6)  # the run just after its records
+        commit_id = f"{new_ingest_id(run_at)}-000"
+        _write_slot(
+            stage, _slot_table(rng, edges, weights, n, day, (slot, slot + 1), commit_id, line), commit_id
+        )
+        line += n
+    return line
+
+
 def build(root: Path, records: int, days: int, seed: int = 42) -> None:
     store, rng, edges, weights, counts = _cluster(root, records, days, seed)
     started = time.perf_counter()
@@ -121,18 +146,7 @@ def build(root: Path, records: int, days: int, seed: int = 42) -> None:
         for day in range(days):
             at = DAY0 + dt.timedelta(days=day)
             stage = writer.stage(f"bench-{new_ingest_id(at)}")
-            for slot in range(SLOTS):
-                n = int(counts[day * SLOTS + slot])
-                if n == 0:
-                    continue
-                run_at = at + dt.timedelta(minutes=5 * slot + 6)  # the run just after its records
-                commit_id = f"{new_ingest_id(run_at)}-000"
-                _write_slot(
-                    stage,
-                    _slot_table(rng, edges, weights, n, day, (slot, slot + 1), commit_id, line),
-                    commit_id,
-                )
-                line += n
+            line = _write_runs(stage, rng, edges, weights, counts, day, line)
             writer.commit(stage, writer.manifest, kind="ingest", now=at)
             if day % 30 == 29 or day == days - 1:
                 rate = (day + 1) * SLOTS / (time.perf_counter() - started)
@@ -163,15 +177,7 @@ def build_fed(root: Path, records: int, days: int, seed: int = 42) -> None:
                 writer.commit(stage, writer.manifest, kind="compact", now=closed)
             else:
                 stage = writer.stage(f"bench-{new_ingest_id(at)}")
-                for slot in range(SLOTS):
-                    n = int(counts[day * SLOTS + slot])
-                    if n == 0:
-                        continue
-                    run_at = at + dt.timedelta(minutes=5 * slot + 6)
-                    commit_id = f"{new_ingest_id(run_at)}-000"
-                    table = _slot_table(rng, edges, weights, n, day, (slot, slot + 1), commit_id, line)
-                    _write_slot(stage, table, commit_id)
-                    line += n
+                line = _write_runs(stage, rng, edges, weights, counts, day, line)
                 writer.commit(stage, writer.manifest, kind="ingest", now=at)
             if day % 30 == 29 or day == days - 1:
                 print(
