@@ -6,6 +6,10 @@ Example::
     cluster: prod-eu-1
     queries: ./my-queries          # extra named queries (optional)
     reports: ./reports             # where `flowlens report` writes (optional)
+    suggest:                       # defaults of `flowlens suggest` (optional; docs/suggest.md)
+      min-days: 2
+      scan-ports: 10
+      admit: ["staging/app=loadtest->staging/app=frontend@tcp/8080"]
     sources:
       - path: /var/log/calico/flowlogs/flows.log*
         format: enterprise         # optional: detected per file when absent
@@ -18,6 +22,7 @@ Relative paths are relative to the folder of the config file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +54,8 @@ class Config:
     sources: tuple[SourceSpec, ...] = field(default_factory=tuple)
     retention_days: int | None = None
     compact_files: int | None = None
+    #: the ``suggest:`` mapping as written; :func:`flowlens.suggest.settings.suggest_settings` checks it
+    suggest: Mapping[str, Any] = field(default_factory=dict)
 
 
 def find_config(start: Path) -> Path | None:
@@ -72,7 +79,7 @@ def load_config(path: Path) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise UsageError(f"{path}: the config must be a mapping of keys (store, cluster, sources, ...)")
-    known = {"store", "cluster", "queries", "reports", "sources", "retention", "compact_files"}
+    known = {"store", "cluster", "queries", "reports", "sources", "suggest", "retention", "compact_files"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UsageError(
@@ -117,6 +124,13 @@ def load_config(path: Path) -> Config:
         not isinstance(compact_files, int) or isinstance(compact_files, bool) or compact_files < 0
     ):
         raise UsageError(f"{path}: 'compact_files' must be a whole number, 0 or more (0: never compact)")
+    suggest = data.get("suggest")
+    if suggest is None:
+        suggest = {}
+    if not isinstance(suggest, dict):
+        raise UsageError(
+            f"{path}: 'suggest' must be a mapping of suggest options (min-days, scan-ports, ...)"
+        )
     return Config(
         path=path,
         store=as_path("store"),
@@ -126,4 +140,5 @@ def load_config(path: Path) -> Config:
         sources=tuple(sources),
         retention_days=retention_days,
         compact_files=compact_files,
+        suggest=dict(suggest),
     )
