@@ -17,15 +17,16 @@ two modules of flowlens import each other, even inside functions):
   atomic commit, recovery of interrupted commits. Every writer commits through it.
 * :mod:`~flowlens.store.connection`: DuckDB connections as flowlens opens them.
 * :mod:`~flowlens.store.quarantine`: the schema of quarantined lines, and reading them back.
-* :mod:`~flowlens.store.status`: :func:`describe`, what a store holds (``flowlens status``).
 * :mod:`~flowlens.store.collectors`: each live collector's position in the manifest, which its
   commits record with their rows (the positions themselves belong to :mod:`flowlens.collect`).
+* :mod:`~flowlens.store.lifecycle`: which days compaction takes, retention and ``flowlens prune``.
+* :mod:`~flowlens.store.status`: :func:`describe`, what a store holds (``flowlens status``).
 
 On top of these, and not imported here (they load pyarrow, which opening a store does not
-need): :mod:`~flowlens.store.summaries` (the hourly summaries written beside each flows file),
+need): :mod:`~flowlens.store.parquet` (the rules every flows file is written with),
+:mod:`~flowlens.store.summaries` (the hourly summaries written beside each flows file),
 :mod:`~flowlens.store.repair` (``flowlens repair``), :mod:`~flowlens.store.compact`
-(``flowlens compact`` and the compaction ingest runs on its own) and
-:mod:`~flowlens.store.lifecycle` (``flowlens prune``, ``retention:`` and when to compact).
+(``flowlens compact`` and the compaction ingest runs on its own).
 """
 
 from flowlens.store.commit import StoreWriter, new_ingest_id, open_writer, write_atomic
