@@ -21,9 +21,13 @@ from flowlens.store.compact import compact
 from flowlens.store.layout import Snapshot
 from flowlens.store.lifecycle import compaction_plan
 from flowlens.store.summaries import summarise_store
+from flowlens.suggest import load_reports
+from flowlens.suggest.activity import load_activity
 from tests.engine.test_summary import ROW, _row
 from tests.factories import write_store
 from tests.store.helpers import log_lines, seen, valid, write_log
+
+NAMESPACES = ["shop", "data"]
 
 
 def _compact_all(store: Store) -> None:
@@ -37,7 +41,10 @@ def _every_answer(root: Path) -> dict[str, Any]:
     with connect(root) as engine:
         facts = engine.run("coverage-facts")
         for name, spec in load_queries().items():
-            params = {"namespaces": ["shop", "data"]} if name == "suggest-edges" else {}
+            if name == "suggest-activity":  # over the sides suggest makes of its reports
+                answers[name] = load_activity(engine, load_reports(engine, NAMESPACES), NAMESPACES, ())
+                continue
+            params = {"namespaces": NAMESPACES} if name == "suggest-edges" else {}
             if spec.requires:
                 with engine.temporary_table("coverage_facts", facts):
                     rows = engine.run(name, params).to_pylist()
