@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from flowlens.formats.hits import PolicyHit, to_legacy
-from flowlens.sample.traffic import (
+from flowlens.sample.records import (
     BYTES_IN,
     BYTES_OUT,
     COMPLETED,
