@@ -5,6 +5,7 @@ Example::
     store: /var/lib/flowlens
     cluster: prod-eu-1
     queries: ./my-queries          # extra named queries (optional)
+    engine: duckdb                 # or spark (optional; see docs/spark.md)
     reports: ./reports             # where `flowlens report` writes (optional)
     suggest:                       # defaults of `flowlens suggest` (optional; docs/suggest.md)
       min-days: 2
@@ -36,6 +37,8 @@ CONFIG_NAMES = ("flowlens.yaml", "flowlens.yml")
 # The input formats' names, kept here so that reading a config does not load the parsers
 # (a test checks they equal flowlens.formats.FORMAT_NAMES).
 FORMAT_NAMES = ("enterprise", "elasticsearch", "goldmane", "whisker")
+# The query engines (flowlens.engine.ENGINES; a test checks they are the same).
+ENGINE_NAMES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Config:
     cluster: str | None = None
     queries: Path | None = None
     reports: Path | None = None
+    engine: str | None = None
     sources: tuple[SourceSpec, ...] = field(default_factory=tuple)
     retention_days: int | None = None
     compact_files: int | None = None
@@ -79,7 +83,17 @@ def load_config(path: Path) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise UsageError(f"{path}: the config must be a mapping of keys (store, cluster, sources, ...)")
-    known = {"store", "cluster", "queries", "reports", "sources", "suggest", "retention", "compact_files"}
+    known = {
+        "store",
+        "cluster",
+        "queries",
+        "reports",
+        "sources",
+        "suggest",
+        "engine",
+        "retention",
+        "compact_files",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise UsageError(
@@ -99,6 +113,9 @@ def load_config(path: Path) -> Config:
     cluster = data.get("cluster")
     if cluster is not None and not isinstance(cluster, str):
         raise UsageError(f"{path}: 'cluster' must be a string")
+    engine = data.get("engine")
+    if engine is not None and engine not in ENGINE_NAMES:
+        raise UsageError(f"{path}: 'engine' must be one of {', '.join(ENGINE_NAMES)}")
     sources: list[SourceSpec] = []
     raw_sources = data.get("sources") or []
     if not isinstance(raw_sources, list):
@@ -137,6 +154,7 @@ def load_config(path: Path) -> Config:
         cluster=cluster,
         queries=as_path("queries"),
         reports=as_path("reports"),
+        engine=engine,
         sources=tuple(sources),
         retention_days=retention_days,
         compact_files=compact_files,
