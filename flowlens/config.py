@@ -15,6 +15,8 @@ Example::
       - path: /var/log/calico/flowlogs/flows.log*
         format: enterprise         # optional: detected per file when absent
       - path: /exports/goldmane/*.ndjson
+    retention: 90d                 # ingest removes partitions older than this (optional)
+    compact_files: 24              # ingest compacts a closed day with more small files (0: never)
 
 Relative paths are relative to the folder of the config file.
 """
@@ -29,6 +31,7 @@ from typing import Any
 import yaml
 
 from flowlens.errors import UsageError
+from flowlens.store.lifecycle import parse_age
 
 CONFIG_NAMES = ("flowlens.yaml", "flowlens.yml")
 # The input formats' names, kept here so that reading a config does not load the parsers
@@ -53,6 +56,8 @@ class Config:
     reports: Path | None = None
     engine: str | None = None
     sources: tuple[SourceSpec, ...] = field(default_factory=tuple)
+    retention_days: int | None = None
+    compact_files: int | None = None
     #: the ``suggest:`` mapping as written; :func:`flowlens.suggest.settings.suggest_settings` checks it
     suggest: Mapping[str, Any] = field(default_factory=dict)
 
@@ -78,7 +83,17 @@ def load_config(path: Path) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise UsageError(f"{path}: the config must be a mapping of keys (store, cluster, sources, ...)")
-    known = {"store", "cluster", "queries", "reports", "sources", "suggest", "engine"}
+    known = {
+        "store",
+        "cluster",
+        "queries",
+        "reports",
+        "sources",
+        "suggest",
+        "engine",
+        "retention",
+        "compact_files",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise UsageError(
@@ -118,6 +133,14 @@ def load_config(path: Path) -> Config:
             raise UsageError(f"{path}: sources[{i}] has unknown key(s) {', '.join(extra)}")
         p = Path(item["path"]).expanduser()
         sources.append(SourceSpec(str(p if p.is_absolute() else base / p), fmt))
+    retention_days = None
+    if data.get("retention") is not None:
+        retention_days = parse_age(data["retention"], option=f"{path}: 'retention'")
+    compact_files = data.get("compact_files")
+    if compact_files is not None and (
+        not isinstance(compact_files, int) or isinstance(compact_files, bool) or compact_files < 0
+    ):
+        raise UsageError(f"{path}: 'compact_files' must be a whole number, 0 or more (0: never compact)")
     suggest = data.get("suggest")
     if suggest is None:
         suggest = {}
@@ -133,5 +156,7 @@ def load_config(path: Path) -> Config:
         reports=as_path("reports"),
         engine=engine,
         sources=tuple(sources),
+        retention_days=retention_days,
+        compact_files=compact_files,
         suggest=dict(suggest),
     )

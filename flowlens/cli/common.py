@@ -31,6 +31,7 @@ from flowlens.errors import StoreError, UsageError
 from flowlens.output import OutputFormat
 from flowlens.schema import validate_namespace
 from flowlens.store import DEFAULT_STORE, Store
+from flowlens.store.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
     from flowlens.engine.choice import EngineChoice
@@ -389,3 +390,12 @@ def err(message: str) -> None:
 
 def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def lifecycle_of(cfg: Config) -> Lifecycle:
+    """What ingest does to the store after each run, from ``retention:`` and ``compact_files:``."""
+    default = Lifecycle()
+    return Lifecycle(
+        compact_files=default.compact_files if cfg.compact_files is None else cfg.compact_files,
+        retention_days=cfg.retention_days,
+    )

@@ -1,5 +1,6 @@
-"""CLI commands ``ingest``, ``status``, ``quarantine`` and ``schema``: options and printing; the work is
-in :mod:`flowlens.ingest`, :mod:`flowlens.store` and :mod:`flowlens.schema`."""
+"""CLI commands ``ingest``, ``quarantine`` and ``schema``: options and printing; the work is in
+:mod:`flowlens.ingest`, :mod:`flowlens.store` and :mod:`flowlens.schema` (``status`` is in
+:mod:`flowlens.cli.store`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from flowlens.cli.common import (
     StoreOpt,
     config,
     err,
+    lifecycle_of,
     resolve_store,
     show_progress,
 )
@@ -123,6 +125,7 @@ def register(app: typer.Typer) -> None:
             max_line_bytes=max_line_bytes,
             max_document_bytes=max_document_bytes,
             max_expansion=max_expansion,
+            lifecycle=lifecycle_of(cfg),
         )
         show = show_progress(progress)
         stdin = (
@@ -178,6 +181,8 @@ def register(app: typer.Typer) -> None:
             f"partitions touched: {', '.join(data['partitions']) or 'none'}; "
             f"{human_bytes(data['bytes_read'])} in {summary.seconds:.1f} s ({human_bytes(rate)}/s)"
         )
+        for line in summary.maintenance:
+            err(line)
         if data["quarantined"]:
             err(f"see the quarantined lines with: flowlens quarantine --store {target.root}")
         for problem in summary.errors:
@@ -187,22 +192,6 @@ def register(app: typer.Typer) -> None:
                 f"{len(summary.errors)} of {len(summary.files)} file(s) could not be read to the end (listed "
                 "above); everything else was ingested"
             )
-
-    @app.command("status")
-    def status_cmd(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-        """Describe a store: rows, time range, clusters, size on disk, quarantine, last ingest."""
-        from flowlens.collect.status import describe_collectors, render_collectors
-        from flowlens.store import describe, render_status
-
-        target = resolve_store(store)
-        status = describe(target)
-        collectors = describe_collectors(target)
-        if as_json:
-            info = status.as_dict()
-            info["collectors"] = [c.as_dict() for c in collectors]
-            typer.echo(json.dumps(info, indent=2, sort_keys=True))
-        else:
-            typer.echo(render_status(status) + render_collectors(collectors), nl=False)
 
     @app.command("quarantine")
     def quarantine_cmd(store: StoreOpt = None, limit: LimitOpt = 50, as_json: JsonOpt = False) -> None:

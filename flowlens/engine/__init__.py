@@ -43,7 +43,7 @@ from flowlens.engine.queries import (
     used_params,
 )
 from flowlens.engine.settings import SparkSettings
-from flowlens.engine.window import parse_time, resolve_window, select_files
+from flowlens.engine.window import parse_time, resolve_window, select_files, window_files
 
 __all__ = [
     "ENGINES",
@@ -73,4 +73,5 @@ __all__ = [
     "resolve_window",
     "select_files",
     "used_params",
+    "window_files",
 ]

@@ -70,6 +70,7 @@ class IngestSummary:
     passed_over: list[str] = field(default_factory=list)
     partitions: set[str] = field(default_factory=set)
     recovered: list[str] = field(default_factory=list)
+    maintenance: list[str] = field(default_factory=list)  # compaction and retention after the run
     seconds: float = 0.0
 
     def total(self, name: str) -> int:
@@ -98,6 +99,7 @@ class IngestSummary:
             "bytes_read": self.total("bytes_read"),
             "partitions": sorted(self.partitions),
             "passed_over": self.passed_over,
+            "maintenance": self.maintenance,
             "seconds": round(self.seconds, 3),
             "balanced": self.balanced,
             "errors": self.errors,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from flowlens.store.lifecycle import Lifecycle
 
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 DEFAULT_MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
@@ -25,6 +27,8 @@ class IngestOptions:
     #: a compressed file stops expanding at this many times its size (past 64 MiB decompressed)
     max_expansion: int = DEFAULT_MAX_EXPANSION
     threads: int | None = None
+    #: compaction of closed days and retention, applied after the run (see flowlens.store.lifecycle)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
 
 ProgressFn = Callable[[int, int], None]  # (bytes read so far, rows so far)

@@ -33,14 +33,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import itertools
 import json
 import time
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from flowlens.errors import InputError, StoreError, UsageError
+from flowlens.errors import InputError, StoreWriteError, UsageError
 from flowlens.formats import FORMATS, detect, get_format
 from flowlens.formats.base import Format
 from flowlens.ingest.accounting import FileSummary, IngestSummary, Quarantine
@@ -62,7 +61,10 @@ from flowlens.ingest.sources import (
     read_blocks,
 )
 from flowlens.ingest.writer import StagedCommit
-from flowlens.store import Store, StoreWriter, new_ingest_id, open_writer
+from flowlens.store import Span, Store, StoreWriter, new_ingest_id, open_writer
+from flowlens.store.commit import is_disk_full, write_failure
+from flowlens.store.compact import maintain
+from flowlens.store.manifest import merge_spans
 from flowlens.store.summaries import backfill as backfill_summaries
 
 ROWS_PER_COMMIT = 4_000_000
@@ -87,6 +89,7 @@ class Ingester:
         self.quarantine = Quarantine(ingest_id, strict=options.strict)
         self.rows = RowStager(ingest_id, options.max_line_bytes, self.quarantine)
         self.manifest = json.loads(json.dumps(writer.manifest))
+        self._spans: list[Span] = []  # the source content read into the commit being staged
         self._seq = 0
         self._open_commit()
         self.bytes_done = 0
@@ -145,6 +148,7 @@ class Ingester:
         fs.skipped = start_lines
         fs.lines_read = start_lines
         hasher = ContentHash()
+        resumed_from = checkpoint
         with contextlib.closing(hasher):
             if document is not None:
                 consumed, line_no = self._document(document, fmt, fs, hasher, start_bytes, start_lines)
@@ -153,6 +157,9 @@ class Ingester:
                     consumed, line_no = self._stream(
                         stream, source, fmt, fs, hasher, start_bytes, start_lines
                     )
+        if document is not None and consumed != start_bytes:
+            resumed_from = None  # a changed document is read whole again
+        had_checkpoints = bool(lineage["checkpoints"])
         advance(
             self.manifest,
             lineage,
@@ -164,6 +171,13 @@ class Ingester:
             fmt=fmt.name,
             ingest_id=self.ingest_id,
         )
+        if consumed > start_bytes or (consumed and not had_checkpoints):
+            # What this commit's files hold of the lineage: the store's repair forgets exactly this
+            # progress if they are lost (see flowlens.store.repair).
+            end = next(cp for cp in lineage["checkpoints"] if cp["bytes"] == consumed)
+            self._spans.append(
+                Span(lineage["id"], lineage["head"], dict(resumed_from) if resumed_from else None, dict(end))
+            )
 
     def _head(self, blocks: Iterator[bytes]) -> tuple[bytes, list[bytes]]:
         """The first bytes of a source, which tell its format, and the blocks read for them. A
@@ -360,7 +374,8 @@ class Ingester:
             entry = {k: v for k, v in summary.as_dict().items() if k != "per_file"}
             entry["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             self.manifest["ingests"] = [*self.manifest.get("ingests", []), entry][-500:]
-        self.staged.commit(self.manifest)
+        self.staged.commit(self.manifest, merge_spans(self._spans))
+        self._spans = []
         if not final:
             self._seq += 1
             self._open_commit()
@@ -408,35 +423,37 @@ def ingest(
     ingest_id = new_ingest_id(now or dt.datetime.now(dt.UTC))
     summary = IngestSummary(ingest_id=ingest_id, store=str(store.root), passed_over=found.passed)
     summary.files.extend(FileSummary(path=path, error=problem) for path, problem in found.problems)
-    with open_writer(store, wait=lock_wait) as writer:
-        summary.recovered = writer.recovered
-        run = Ingester(writer, options, ingest_id, progress)
-        try:
-            for path, fmt_name in found.files:
-                run.ingest_source(path, stdin, summary, fmt_name)
-                run.maybe_commit(summary)
-            summary.seconds = time.perf_counter() - started
-            run.commit(summary, final=True)
-            # A store written before summaries existed gets them now (see flowlens.store.summaries).
-            older = backfill_summaries(writer, run.con)
-            if older:
-                summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
-        except OSError as exc:  # (reading a source fails per file: this is writing the staged run)
-            run.abort()
-            raise StoreError(
-                f"{store.root}: cannot write the store ({_os_problem(exc)}); this run's uncommitted rows "
-                "were discarded and nothing else changed: free space (or fix the file system) and run "
-                "the command again, which reads them again"
+    clock = now or dt.datetime.now(dt.UTC)
+    committed = False
+    try:
+        with open_writer(store, wait=lock_wait) as writer:
+            summary.recovered = writer.recovered
+            run = Ingester(writer, options, ingest_id, progress)
+            try:
+                for path, fmt_name in found.files:
+                    run.ingest_source(path, stdin, summary, fmt_name)
+                    run.maybe_commit(summary)
+                summary.seconds = time.perf_counter() - started
+                run.commit(summary, final=True)
+                # A store written before summaries existed gets them now (see flowlens.store.summaries).
+                older = backfill_summaries(writer, run.con)
+                if older:
+                    summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
+            except BaseException:
+                run.abort()
+                raise
+            finally:
+                run.close()
+            committed = True
+            # Compaction of closed days and retention, each in commits of its own.
+            summary.maintenance = maintain(writer, options.lifecycle, clock)
+    except OSError as exc:  # (reading a source fails per file: this is writing the store)
+        if committed:
+            raise StoreWriteError(
+                f"this run's rows are committed, but compacting or pruning {store.root} then stopped "
+                f"({'no space left on device' if is_disk_full(exc) else exc}); the store reads as "
+                "before that step: free space and run `flowlens compact` (or the next ingest does it)"
             ) from None
-        except BaseException:
-            run.abort()
-            raise
-        finally:
-            run.close()
+        raise write_failure(exc, store, decided=False) from None
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _os_problem(exc: OSError) -> str:
-    name = errno.errorcode.get(exc.errno or 0)
-    return f"{exc.strerror}, {name}" if exc.strerror and name else str(exc)[:200]

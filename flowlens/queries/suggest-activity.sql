@@ -1,5 +1,6 @@
 -- name: suggest-activity
 -- description: On how many distinct export intervals and UTC days each observed edge of a suggestion was seen.
+-- used-by: suggest
 -- requires: suggest_sides
 -- used-by: suggest
 -- Reads suggest_sides (registered by flowlens.suggest.activity): one row per logged side of the

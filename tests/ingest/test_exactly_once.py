@@ -203,7 +203,7 @@ def test_a_killed_ingest_leaves_a_consistent_store_and_the_next_run_completes_it
     assert rows_of(store) == []
     summary = run(log)
     assert summary.total("rows") == 150
-    assert any("discarded unfinished ingest" in line for line in summary.recovered)
+    assert any("discarded unfinished commit" in line for line in summary.recovered)
     assert _bytes_in(store) == list(range(150))
     assert not list(store.staging_dir.iterdir())
 
