@@ -19,7 +19,9 @@ from flowlens.errors import CheckFailed, StoreError, UsageError
 from flowlens.store import Store
 
 if TYPE_CHECKING:
+    from flowlens.engine import Engine
     from flowlens.policy import Inventory, PolicySet
+    from flowlens.policy.versions import CalicoVersion
 
 MAX_NOTES = 20
 
@@ -61,6 +63,11 @@ outcome, unless the recorded verdict is one of the possible outcomes: then it is
 row is marked 'undecided'. Either way the notes say which rule and which fact (stderr, and the
 'notes' of each json/jsonl row).
 
+Cluster guardrails (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy) are
+evaluated in their tiers as the Calico version enforces them: --calico-version 3.31 for the
+admin network policies of Calico v3.29-v3.31, 3.32 for ClusterNetworkPolicy; without it the
+manifests, then the hits in the store, tell, else 3.32.
+
 --fail-on newly-denied|newly-allowed|any exits with code 10 when such changes exist (CI gate).
 """
 
@@ -71,11 +78,34 @@ and the ingress walk at the destination, in plain words, and the overall verdict
 --from/--to take NAMESPACE/WORKLOAD or an IP address. WORKLOAD is a pod name, an aggregated
 name ('frontend-7d4f8c9b5-*'), a name prefix ('frontend') or an app label value, looked up in
 the --inventory, else in the flows of the store. --port is 5432 or 5432/tcp (default tcp).
+Every tier of the order is walked, Calico's cluster guardrail tiers included (--calico-version
+picks them, as for simulate).
 """
+
+CALICO_VERSION_HELP = (
+    "Calico version whose behaviour to model where versions differ: 3.29-3.31 (AdminNetworkPolicy) "
+    "or 3.32+ (ClusterNetworkPolicy); default: from the manifests, then the store's hits, else 3.32"
+)
 
 
 def _store_root(store: Path | None) -> Path:
     return resolve_store(store).root
+
+
+def _calico_version(text: str | None, policy_set: PolicySet, engine: Engine | None) -> CalicoVersion | None:
+    """--calico-version, else what the manifests show, else what the store's hits show; says on
+    stderr which one and why (rulebook G1)."""
+    from flowlens.policy.versions import CalicoVersion, detect_from_policies, detect_from_store
+
+    if text:
+        return CalicoVersion.parse(text)
+    version = detect_from_policies(policy_set)
+    source = "the manifests"
+    if version is None and engine is not None:
+        version, source = detect_from_store(engine), "the policy hits in the store"
+    if version is not None:
+        typer.echo(f"flowlens: evaluating as {version.label} (detected from {source})", err=True)
+    return version
 
 
 def _load(
@@ -164,6 +194,9 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         out: Annotated[Path | None, typer.Option("--out", help="write the output to this file")] = None,
+        calico_version: Annotated[
+            str | None, typer.Option("--calico-version", help=CALICO_VERSION_HELP)
+        ] = None,
     ) -> None:
         from flowlens.engine import connect
         from flowlens.policy.render import render_simulation
@@ -174,7 +207,8 @@ def register(app: typer.Typer) -> None:
             raise StoreError(f"no flow store at {str(root)!r}; run 'flowlens ingest' first or pass --store")
         policy_set, inv = _load(policies, base or [], inventory or [])
         with connect(Store(root), since=since, until=until) as engine:
-            result = simulate(engine, policy_set, inv, namespace=namespace)
+            version = _calico_version(calico_version, policy_set, engine)
+            result = simulate(engine, policy_set, inv, namespace=namespace, calico_version=version)
         _emit(render_simulation(result, fmt.value), out)
         row_notes = [n for r in result.rows for n in r.notes]
         _notes(list(result.notes) + row_notes)
@@ -211,17 +245,26 @@ def register(app: typer.Typer) -> None:
         store: StoreOpt = None,
         fmt: Annotated[ExplainFormat, typer.Option("--format", help="text or json")] = ExplainFormat.text,
         out: Annotated[Path | None, typer.Option("--out", help="write the output to this file")] = None,
+        calico_version: Annotated[
+            str | None, typer.Option("--calico-version", help=CALICO_VERSION_HELP)
+        ] = None,
     ) -> None:
+        from flowlens.engine import connect
         from flowlens.policy import Evaluator
         from flowlens.policy.lookup import lookup_endpoint
         from flowlens.policy.render import render_explanation
 
         port_number, proto = _parse_port(port)
         policy_set, inv = _load(policies, base or [], inventory or [])
-        evaluator = Evaluator(policy_set, inv)
         flows = Store(_store_root(store))
+        if calico_version or not flows.flow_files():
+            version = _calico_version(calico_version, policy_set, None)
+        else:  # DuckDB only when the store has hits to tell the version by
+            with connect(flows) as engine:
+                version = _calico_version(None, policy_set, engine)
+        evaluator = Evaluator(policy_set, inv, calico_version=version)
         src = lookup_endpoint(source, evaluator, flows, name="--from")
         dst = lookup_endpoint(dest, evaluator, flows, name="--to")
         expl = evaluator.explain(src, dst, proto, port_number)
         _emit(render_explanation(expl, fmt.value), out)
-        _notes(policy_set.notes)
+        _notes(evaluator.policy_set.notes)

@@ -18,6 +18,7 @@ import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from flowlens.errors import UsageError
 from flowlens.formats.hits import PolicyHit, to_legacy
@@ -32,6 +33,7 @@ from flowlens.policy.model import (
     PolicySet,
     Tier,
 )
+from flowlens.schema import SHORT_KINDS
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?\+?$")
 
@@ -166,3 +168,14 @@ def legacy_name(policy: Policy) -> str:
     ``namespace/knp.default.name``, ``kanp.adminnetworkpolicy.name`` ..."""
     hit = PolicyHit(0, policy.tier, policy.kind, policy.namespace, policy.name, "allow", 0)
     return to_legacy(hit).split("|")[2]
+
+
+def detect_from_store(engine: Any) -> CalicoVersion | None:
+    """The version the enforced hits recorded in the store show (see :func:`detect_from_hits`),
+    read through the ``policy-hits`` query of ``engine`` (a :class:`flowlens.engine.Engine`)."""
+    rows = engine.run("policy-hits", {"namespace": None, "trace": "enforced"}).to_pylist()
+    pairs = []
+    for row in rows:
+        short, sep, _ = str(row.get("policy") or "").partition(":")
+        pairs.append((str(row.get("tier") or ""), SHORT_KINDS.get(short, "") if sep else ""))
+    return detect_from_hits(pairs)
