@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flowlens.cli.common import StoreOpt, resolve_store
+from flowlens.cli.suggest_cluster import CLUSTER_HELP
 from flowlens.errors import CheckFailed, StoreError, UsageError
 
 if TYPE_CHECKING:
@@ -147,6 +148,28 @@ def register(app: typer.Typer) -> None:
                 "(kubernetes-validate) and the projectcalico.org/v3 schema (jsonschema); exit 10 on a problem.",
             ),
         ] = False,
+        cluster: Annotated[bool, typer.Option("--cluster", help=CLUSTER_HELP)] = False,
+        admin_tier: Annotated[
+            str | None,
+            typer.Option(
+                "--admin-tier",
+                help="--cluster --flavor calico: tier of the Admin layer (default: Calico's own).",
+            ),
+        ] = None,
+        baseline_tier: Annotated[
+            str | None,
+            typer.Option(
+                "--baseline-tier",
+                help="--cluster --flavor calico: tier of the Baseline layer (default: Calico's own).",
+            ),
+        ] = None,
+        calico_version: Annotated[
+            str | None,
+            typer.Option(
+                "--calico-version",
+                help="--cluster: the Calico version to write and prove for (3.31 or 3.32).",
+            ),
+        ] = None,
         store: StoreOpt = None,
     ) -> None:
         """Suggest least-privilege policies from the traffic observed in the window, and prove them.
@@ -155,7 +178,36 @@ def register(app: typer.Typer) -> None:
         one policy per workload allowing exactly the observed peers and ports, each rule with its
         evidence in a comment. The suggestion is then replayed against every recorded flow of the
         window: if an observed allowed connection would be denied, the command lists it and exits 10.
+
+        With --cluster: the cluster guardrails instead (ClusterNetworkPolicy, or Calico
+        GlobalNetworkPolicy in tiers with --flavor calico) for every namespace of the window.
         """
+        if cluster:
+            from flowlens.cli.suggest_cluster import ClusterArgs, run
+
+            if namespace or all_namespaces or check is not None:
+                raise UsageError(
+                    "--cluster covers every namespace: leave out --namespace, --all-namespaces and --check"
+                )
+            run(
+                ClusterArgs(
+                    root=resolve_store(store).root,
+                    since=since,
+                    until=until,
+                    flavor=flavor,
+                    label_keys=_label_keys(label_keys),
+                    admin_tier=admin_tier,
+                    baseline_tier=baseline_tier,
+                    include_system=include_system,
+                    calico_version=calico_version,
+                    policies=tuple(policies or ()),
+                    inventory=tuple(inventory or ()),
+                    out=out,
+                    summary_json=summary_json,
+                    validate=validate,
+                )
+            )
+            return
         from flowlens.engine import connect
         from flowlens.policy.inventory import load_inventory
 
