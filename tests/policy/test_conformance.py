@@ -70,3 +70,26 @@ def test_g9_the_node_peer_rules_fail_closed_with_a_note_per_rule() -> None:
     assert len(fail_closed) == 3
     assert sum("drops it" in n for n in fail_closed) == 1  # the Accept rule
     assert sum("denies all traffic" in n for n in fail_closed) == 2  # the Pass and Deny rules
+
+
+@pytest.mark.parametrize("file", list(SUITES))
+def test_every_vector_manifest_is_valid_against_the_shipped_crd_schema(file: str) -> None:
+    import copy
+
+    from flowlens.suggest.validate import validate_objects
+    from tests.policy.conformance import apply_change, manifest, network_policy
+
+    problems = []
+    for test in load(file)["tests"]:
+        state = {
+            "policies": copy.deepcopy(test["policies"]),
+            "networkPolicies": copy.deepcopy(test.get("networkPolicies", [])),
+        }
+        for step in test["steps"]:
+            for change in step.get("change", []):
+                apply_change(state, change)
+            objects = [manifest(p) for p in state["policies"]] + [
+                network_policy(n) for n in state["networkPolicies"]
+            ]
+            problems += validate_objects(objects)
+    assert problems == []

@@ -80,7 +80,7 @@ def test_calico_versions_parse_and_say_what_they_enforce() -> None:
         "baselineadminnetworkpolicy",
     ]
     assert [t.name for t in CalicoVersion(3, 29).static_tiers] == ["adminnetworkpolicy", "default"]
-    with pytest.raises(UsageError, match="such as 3.31 or 3.32"):
+    with pytest.raises(UsageError, match=r"such as 3\.31 or 3\.32"):
         CalicoVersion.parse("latest")
 
 
