@@ -20,7 +20,7 @@ ANP = "policy.networking.k8s.io/v1alpha1"
 PODS = [pod("shop", "web", {"app": "web"}, "10.0.1.1"), pod("shop", "db", {"app": "db"}, "10.0.1.2")]
 PODS += [pod("ops", "probe", {"app": "probe"}, "10.0.2.1")]
 INV = cluster(PODS, {"shop": {"team": "shop"}, "ops": {"team": "ops"}})
-V31, V32 = CalicoVersion(3, 31), CalicoVersion(3, 32)
+V3_31, V3_32 = CalicoVersion(3, 31), CalicoVersion(3, 32)
 
 
 def cnp(
@@ -68,13 +68,13 @@ def verdict(
 
 
 def test_calico_versions_parse_and_say_what_they_enforce() -> None:
-    assert CalicoVersion.parse("v3.32.1") == V32 == CalicoVersion.parse("3.32+")
-    assert CalicoVersion.parse("3.31") == V31
-    assert V32.enforces("ClusterNetworkPolicy") and not V32.enforces("AdminNetworkPolicy")
-    assert V31.enforces("BaselineAdminNetworkPolicy") and not CalicoVersion(3, 29).enforces(
+    assert CalicoVersion.parse("v3.32.1") == V3_32 == CalicoVersion.parse("3.32+")
+    assert CalicoVersion.parse("3.31") == V3_31
+    assert V3_32.enforces("ClusterNetworkPolicy") and not V3_32.enforces("AdminNetworkPolicy")
+    assert V3_31.enforces("BaselineAdminNetworkPolicy") and not CalicoVersion(3, 29).enforces(
         "BaselineAdminNetworkPolicy"
     )
-    assert [t.name for t in V31.static_tiers] == [
+    assert [t.name for t in V3_31.static_tiers] == [
         "adminnetworkpolicy",
         "default",
         "baselineadminnetworkpolicy",
@@ -88,23 +88,24 @@ def test_g1_the_version_is_detected_from_the_manifests_then_from_the_hits() -> N
     guard = cnp("g", "Admin", 1, [from_ops("Deny")])
     anp = {**guard, "apiVersion": ANP, "kind": "AdminNetworkPolicy"}
     anp["spec"] = {k: v for k, v in guard["spec"].items() if k != "tier"}
-    assert detect_from_policies(policies_from_objects([guard])) == V32
-    assert detect_from_policies(policies_from_objects([anp])) == V31
+    assert detect_from_policies(policies_from_objects([guard])) == V3_32
+    assert detect_from_policies(policies_from_objects([anp])) == V3_31
     assert detect_from_policies(policies_from_objects([knp_allow_ops()])) is None
-    assert detect_from_hits([("kube-baseline", "ClusterNetworkPolicy")]) == V32
+    assert detect_from_hits([("kube-baseline", "ClusterNetworkPolicy")]) == V3_32
     assert (
-        detect_from_hits([("adminnetworkpolicy", "AdminNetworkPolicy"), ("default", "NetworkPolicy")]) == V31
+        detect_from_hits([("adminnetworkpolicy", "AdminNetworkPolicy"), ("default", "NetworkPolicy")])
+        == V3_31
     )
     assert detect_from_hits([("default", "KubernetesNetworkPolicy")]) is None
 
 
 def test_g1_a_kind_the_version_does_not_enforce_is_left_out_with_a_note() -> None:
     guard = cnp("g", "Admin", 1, [from_ops("Deny")])
-    kept, version = for_version(policies_from_objects([guard, knp_allow_ops()]), V31)
-    assert version == V31
+    kept, version = for_version(policies_from_objects([guard, knp_allow_ops()]), V3_31)
+    assert version == V3_31
     assert [p.kind for p in kept.policies] == ["KubernetesNetworkPolicy"]
     assert any("ClusterNetworkPolicy g is not enforced by Calico v3.31" in n for n in kept.notes)
-    assert verdict([guard, knp_allow_ops()], V31)[0] == "allow"
+    assert verdict([guard, knp_allow_ops()], V3_31)[0] == "allow"
     assert verdict([guard, knp_allow_ops()])[0] == "deny"  # detected: v3.32+
 
 
@@ -199,8 +200,8 @@ def test_g8_the_tie_break_differs_between_calico_v3_31_and_v3_32() -> None:
         "spec": {"order": 1000, "ingress": [{"action": "Deny"}]},
     }
     objects = [deny, knp_allow_ops("a-allow")]
-    assert verdict(objects, V31) == ("deny", ("0|default|np:shop/b-deny|deny|0",))
-    assert verdict(objects, V32) == ("allow", ("0|default|knp:shop/a-allow|allow|0",))
+    assert verdict(objects, V3_31) == ("deny", ("0|default|np:shop/b-deny|deny|0",))
+    assert verdict(objects, V3_32) == ("allow", ("0|default|knp:shop/a-allow|allow|0",))
 
 
 # --------------------------------------------------------------------------------------------
