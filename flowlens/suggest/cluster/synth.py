@@ -160,6 +160,23 @@ def _pods(side: Side) -> Peer:
     return Peer("pods", side.namespace, side.selector)
 
 
+def _from_sources(paths: Sequence[Path], action: str, ns: str) -> list[GuardRule]:
+    """One rule per source pod group of ``paths`` into namespace ``ns``, with its ports and evidence."""
+    by_source: dict[Side, list[Path]] = defaultdict(list)
+    for p in paths:
+        by_source[p.source].append(p)
+    return [
+        GuardRule(
+            f"from-{_slug(source.display)}",
+            action,
+            (_pods(source),),
+            _ports(group),
+            evidence(group, f"{source.display} into {ns}"),
+        )
+        for source, group in sorted(by_source.items())
+    ]
+
+
 def _slug(text: str) -> str:
     out = "".join(c if c.isalnum() else "-" for c in text.lower())
     while "--" in out:
@@ -230,19 +247,7 @@ def _admin(observed: Observed) -> list[Guardrail]:
                         evidence(mine, what),
                     )
                 )
-        by_source: dict[Side, list[Path]] = defaultdict(list)
-        for p in rest:
-            by_source[p.source].append(p)
-        for source, paths in sorted(by_source.items()):
-            rules.append(
-                GuardRule(
-                    f"from-{_slug(source.display)}",
-                    "Pass",
-                    (_pods(source),),
-                    _ports(paths),
-                    evidence(paths, f"{source.display} into {ns}"),
-                )
-            )
+        rules += _from_sources(rest, "Pass", ns)
         rules.append(
             GuardRule(
                 "other-namespaces",
@@ -384,25 +389,18 @@ def _namespace_ingress(
     ns: str, allowed: Sequence[Path], clients: dict[Side, str], observed: Observed, left_out: list[str]
 ) -> tuple[GuardRule, ...]:
     rules = [GuardRule("same-namespace", "Accept", (Peer("namespace", ns),))]
-    by_source: dict[Side, list[Path]] = defaultdict(list)
-    for p in allowed:
-        if (
-            p.cross_namespace
+    rules += _from_sources(
+        [
+            p
+            for p in allowed
+            if p.cross_namespace
             and p.dest.namespace == ns
             and p.source not in clients
             and not observed.is_dns(p)
-        ):
-            by_source[p.source].append(p)
-    for source, paths in sorted(by_source.items()):
-        rules.append(
-            GuardRule(
-                f"from-{_slug(source.display)}",
-                "Accept",
-                (_pods(source),),
-                _ports(paths),
-                evidence(paths, f"{source.display} into {ns}"),
-            )
-        )
+        ],
+        "Accept",
+        ns,
+    )
     rules.append(GuardRule("default-deny", "Deny", (Peer("any-namespace"),)))
     if len(rules) > MAX_RULES:
         left_out.append(
