@@ -104,8 +104,9 @@ def register(app: typer.Typer) -> None:
 
         Ingests the sample's Calico Enterprise flow logs, then shows what is denied, what is
         unexpectedly allowed, the least-privilege policy suggested for the production namespace
-        (proven by replay against the recorded flows and the policies in force), and writes the
-        segmentation coverage report. Works whatever today's date is: every window is the
+        and the cluster guardrails suggested for every namespace (each proven by replay against
+        the recorded flows and the policies in force), and writes the segmentation coverage
+        report. Works whatever today's date is: every window is the
         sample's own.
         """
         sample = _sample_folder(sample)
@@ -116,6 +117,7 @@ def register(app: typer.Typer) -> None:
         s = ["--store", str(target.root)]
         window = ["--since", since, "--until", until]
         suggested = reports / "demo" / "suggested"
+        guardrails = reports / "demo" / "guardrails"
         err(f"flowlens demo: the sample cluster in {sample} ({since} .. {until}), store {target.root}")
         _run(app, ["ingest", str(sample / "enterprise"), *s])
         _run(app, ["status", *s])
@@ -134,6 +136,21 @@ def register(app: typer.Typer) -> None:
                 inventory,
                 "--out",
                 str(suggested),
+                *s,
+            ],
+        )
+        _run(
+            app,
+            [
+                "suggest",
+                "--cluster",
+                *window,
+                "--policies",
+                policies,
+                "--inventory",
+                inventory,
+                "--out",
+                str(guardrails),
                 *s,
             ],
         )
@@ -169,6 +186,7 @@ def register(app: typer.Typer) -> None:
         err("flowlens demo: done. Outputs:")
         err(f"  store (Parquet, query it with DuckDB or Spark): {target.root}/flows/")
         err(f"  suggested policies for production:              {suggested}/")
+        err(f"  suggested cluster guardrails:                   {guardrails}/")
         err(
             f"  coverage report (HTML, Markdown, JSON):          {reports}/latest/ (index: {reports}/index.html)"
         )
