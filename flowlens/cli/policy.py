@@ -14,34 +14,38 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flowlens.cli.common import StoreOpt, resolve_store
-from flowlens.errors import CheckFailed, StoreError, UsageError
-from flowlens.store import Store
+from flowlens.cli.common import (
+    BaseOpt,
+    ExplanationFormat,
+    ExplanationFormatOpt,
+    InventoryOpt,
+    NamespaceOpt,
+    OutFileOpt,
+    PoliciesOpt,
+    SimulationFormat,
+    SimulationFormatOpt,
+    SinceOpt,
+    StoreOpt,
+    UntilOpt,
+    existing_store,
+    required_policies,
+    resolve_store,
+    window,
+)
+from flowlens.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:
     from flowlens.engine import Engine
-    from flowlens.policy import Inventory, PolicySet
+    from flowlens.policy import PolicySet
     from flowlens.policy.versions import CalicoVersion
 
 MAX_NOTES = 20
-
-
-class SimFormat(StrEnum):
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
-    markdown = "markdown"
 
 
 class FailOn(StrEnum):
     newly_denied = "newly-denied"
     newly_allowed = "newly-allowed"
     any = "any"
-
-
-class ExplainFormat(StrEnum):
-    text = "text"
-    json = "json"
 
 
 SIMULATE_HELP = """\
@@ -53,9 +57,9 @@ reported by the source are checked against the source's egress policy, records r
 destination against the destination's ingress policy, exactly as Calico would (tiers, order,
 Pass, end-of-tier deny, profiles, Kubernetes policies at order 1000 in the default tier).
 
---policies takes files or folders of Kubernetes and Calico manifests (YAML, JSON, Lists). With
---base, the candidate is applied on top of the policies in force (same kind, namespace and name
-replaced); without it, --policies is the whole policy set.
+--policies (required) takes files or folders of Kubernetes and Calico manifests (YAML, JSON,
+Lists). With --base, the candidate is applied on top of the policies in force (same kind,
+namespace and name replaced); without it, --policies is the whole policy set.
 
 Without --inventory, facts the flow logs do not carry (namespace labels other than the name,
 service accounts, named ports, masked IPs) cannot be decided. Such rules take the stricter
@@ -75,6 +79,7 @@ EXPLAIN_HELP = """\
 Explain, tier by tier, how the policies decide one connection: the egress walk at the source
 and the ingress walk at the destination, in plain words, and the overall verdict.
 
+--policies (required) and --base take files or folders of manifests, as for simulate.
 --from/--to take NAMESPACE/WORKLOAD or an IP address. WORKLOAD is a pod name, an aggregated
 name ('frontend-7d4f8c9b5-*'), a name prefix ('frontend') or an app label value, looked up in
 the --inventory, else in the flows of the store. --port is 5432 or 5432/tcp (default tcp).
@@ -84,12 +89,9 @@ picks them, as for simulate).
 
 CALICO_VERSION_HELP = (
     "Calico version whose behaviour to model where versions differ: 3.29-3.31 (AdminNetworkPolicy) "
-    "or 3.32+ (ClusterNetworkPolicy); default: from the manifests, then the store's hits, else 3.32"
+    "or 3.32+ (ClusterNetworkPolicy); default: from the manifests, then the store's hits, else 3.32."
 )
-
-
-def _store_root(store: Path | None) -> Path:
-    return resolve_store(store).root
+CalicoVersionOpt = Annotated[str | None, typer.Option("--calico-version", help=CALICO_VERSION_HELP)]
 
 
 def _calico_version(text: str | None, policy_set: PolicySet, engine: Engine | None) -> CalicoVersion | None:
@@ -106,19 +108,6 @@ def _calico_version(text: str | None, policy_set: PolicySet, engine: Engine | No
     if version is not None:
         typer.echo(f"flowlens: evaluating as {version.label} (detected from {source})", err=True)
     return version
-
-
-def _load(
-    policies: Sequence[Path], base: Sequence[Path], inventory: Sequence[Path]
-) -> tuple[PolicySet, Inventory | None]:
-    from flowlens.policy import load_inventory, load_policies
-
-    if not policies:
-        raise UsageError("--policies is required: give a manifest file or a folder of manifests")
-    candidate = load_policies(list(policies))
-    policy_set = load_policies(list(base)).merged(candidate) if base else candidate
-    inv = load_inventory(list(inventory)) if inventory else None
-    return policy_set, inv
 
 
 def _emit(text: str, out: Path | None) -> None:
@@ -165,48 +154,34 @@ def register(app: typer.Typer) -> None:
 
     @app.command("simulate", help=SIMULATE_HELP)
     def simulate_cmd(
-        policies: Annotated[
-            list[Path], typer.Option("--policies", help="candidate policy manifests: files or folders")
-        ],
-        base: Annotated[
-            list[Path] | None,
-            typer.Option("--base", help="policies in force; --policies are applied on top of them"),
-        ] = None,
-        inventory: Annotated[
-            list[Path] | None,
-            typer.Option("--inventory", help="kubectl get namespaces,pods,serviceaccounts -A -o yaml output"),
-        ] = None,
-        namespace: Annotated[
-            str | None, typer.Option("--namespace", help="only flows whose source or destination is here")
-        ] = None,
-        since: Annotated[
-            str | None, typer.Option("--since", help="window start: 24h, 7d or ISO time")
-        ] = None,
-        until: Annotated[str | None, typer.Option("--until", help="window end: ISO time or duration")] = None,
+        policies: PoliciesOpt = None,
+        base: BaseOpt = None,
+        inventory: InventoryOpt = None,
+        namespace: NamespaceOpt = None,
+        since: SinceOpt = None,
+        until: UntilOpt = None,
         store: StoreOpt = None,
-        fmt: Annotated[
-            SimFormat, typer.Option("--format", help="table, json, jsonl or markdown")
-        ] = SimFormat.table,
+        fmt: SimulationFormatOpt = SimulationFormat.table,
         fail_on: Annotated[
             FailOn | None,
             typer.Option(
-                "--fail-on", help="exit 10 when there are newly-denied, newly-allowed or any changes"
+                "--fail-on", help="Exit 10 when there are newly-denied, newly-allowed or any changes."
             ),
         ] = None,
-        out: Annotated[Path | None, typer.Option("--out", help="write the output to this file")] = None,
-        calico_version: Annotated[
-            str | None, typer.Option("--calico-version", help=CALICO_VERSION_HELP)
-        ] = None,
+        out: OutFileOpt = None,
+        calico_version: CalicoVersionOpt = None,
     ) -> None:
         from flowlens.engine import connect
+        from flowlens.policy import load_candidate, load_inventory
         from flowlens.policy.render import render_simulation
         from flowlens.policy.simulate import simulate
 
-        root = _store_root(store)
-        if not root.is_dir():
-            raise StoreError(f"no flow store at {str(root)!r}; run 'flowlens ingest' first or pass --store")
-        policy_set, inv = _load(policies, base or [], inventory or [])
-        with connect(Store(root), since=since, until=until) as engine:
+        candidate = required_policies(policies)
+        flows = existing_store(store)
+        since_at, until_at = window(since, until)
+        policy_set = load_candidate(candidate, base or [])
+        inv = load_inventory(list(inventory)) if inventory else None
+        with connect(flows, since=since_at, until=until_at) as engine:
             version = _calico_version(calico_version, policy_set, engine)
             result = simulate(engine, policy_set, inv, namespace=namespace, calico_version=version)
         _emit(render_simulation(result, fmt.value), out)
@@ -228,35 +203,26 @@ def register(app: typer.Typer) -> None:
 
     @app.command("explain", help=EXPLAIN_HELP)
     def explain_cmd(
-        policies: Annotated[
-            list[Path], typer.Option("--policies", help="policy manifests: files or folders")
-        ],
-        source: Annotated[str, typer.Option("--from", help="NAMESPACE/WORKLOAD or IP")],
-        dest: Annotated[str, typer.Option("--to", help="NAMESPACE/WORKLOAD or IP")],
-        port: Annotated[str, typer.Option("--port", help="destination port, e.g. 5432 or 53/udp")],
-        inventory: Annotated[
-            list[Path] | None,
-            typer.Option("--inventory", help="kubectl get namespaces,pods,serviceaccounts -A -o yaml output"),
-        ] = None,
-        base: Annotated[
-            list[Path] | None,
-            typer.Option("--base", help="policies in force; --policies are applied on top of them"),
-        ] = None,
+        source: Annotated[str, typer.Option("--from", help="NAMESPACE/WORKLOAD or IP.")],
+        dest: Annotated[str, typer.Option("--to", help="NAMESPACE/WORKLOAD or IP.")],
+        port: Annotated[str, typer.Option("--port", help="Destination port, e.g. 5432 or 53/udp.")],
+        policies: PoliciesOpt = None,
+        inventory: InventoryOpt = None,
+        base: BaseOpt = None,
         store: StoreOpt = None,
-        fmt: Annotated[ExplainFormat, typer.Option("--format", help="text or json")] = ExplainFormat.text,
-        out: Annotated[Path | None, typer.Option("--out", help="write the output to this file")] = None,
-        calico_version: Annotated[
-            str | None, typer.Option("--calico-version", help=CALICO_VERSION_HELP)
-        ] = None,
+        fmt: ExplanationFormatOpt = ExplanationFormat.text,
+        out: OutFileOpt = None,
+        calico_version: CalicoVersionOpt = None,
     ) -> None:
         from flowlens.engine import connect
-        from flowlens.policy import Evaluator
+        from flowlens.policy import Evaluator, load_candidate, load_inventory
         from flowlens.policy.lookup import lookup_endpoint
         from flowlens.policy.render import render_explanation
 
         port_number, proto = _parse_port(port)
-        policy_set, inv = _load(policies, base or [], inventory or [])
-        flows = Store(_store_root(store))
+        policy_set = load_candidate(required_policies(policies), base or [])
+        inv = load_inventory(list(inventory)) if inventory else None
+        flows = resolve_store(store)
         if calico_version or not flows.flow_files():
             version = _calico_version(calico_version, policy_set, None)
         else:  # DuckDB only when the store has hits to tell the version by
@@ -267,4 +233,4 @@ def register(app: typer.Typer) -> None:
         dst = lookup_endpoint(dest, evaluator, flows, name="--to")
         expl = evaluator.explain(src, dst, proto, port_number)
         _emit(render_explanation(expl, fmt.value), out)
-        _notes(evaluator.policy_set.notes)
+        _notes(policy_set.notes)

@@ -8,6 +8,7 @@ traffic the guardrails would deny, or when ``--validate`` finds an object its sc
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from flowlens.errors import CheckFailed, StoreError, UsageError
+from flowlens.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:
     from flowlens.suggest.cluster import ClusterSuggestion
@@ -32,9 +33,9 @@ CLUSTER_HELP = (
 class ClusterArgs:
     """The options of ``suggest`` that ``--cluster`` reads."""
 
-    root: Path
-    since: str | None
-    until: str | None
+    root: Path  # an existing store (flowlens.cli.common.existing_store)
+    since: dt.datetime | None
+    until: dt.datetime | None
     flavor: str
     label_keys: tuple[str, ...]
     admin_tier: str | None
@@ -54,14 +55,9 @@ def run(args: ClusterArgs) -> None:
     from flowlens.policy import load_inventory, load_policies
     from flowlens.policy.model import PolicySet
     from flowlens.policy.versions import CalicoVersion
-    from flowlens.suggest import load_reports, write_files
-    from flowlens.suggest.cluster import ClusterOptions, suggest_cluster
+    from flowlens.suggest import write_files
+    from flowlens.suggest.cluster import ClusterOptions, load_window, suggest_cluster
 
-    if not args.root.is_dir():
-        raise StoreError(
-            f"no store at {str(args.root)!r}: ingest flow logs first (flowlens ingest), "
-            "or point --store or $FLOWLENS_STORE at one"
-        )
     in_force = load_policies(list(args.policies)) if args.policies else PolicySet()
     inventory = load_inventory(list(args.inventory)) if args.inventory else None
     options = ClusterOptions(
@@ -73,19 +69,7 @@ def run(args: ClusterArgs) -> None:
         calico_version=CalicoVersion.parse(args.calico_version) if args.calico_version else None,
     )
     with connect(args.root, since=args.since, until=args.until) as engine:
-        namespaces = sorted(
-            {
-                str(n)
-                for n in engine.run("suggest-namespaces").column("namespace").to_pylist()
-                if n and n != "-"
-            }
-        )
-        if not namespaces:
-            raise UsageError("no namespace has pods in the window; widen --since/--until")
-        reports = load_reports(engine, namespaces)
-        key_rows = engine.run(
-            "policy-flow-keys", {"namespace": None, "since": None, "until": None}
-        ).to_pylist()
+        reports, key_rows = load_window(engine)
     suggestion = suggest_cluster(reports, key_rows, options, in_force, inventory)
     files = suggestion.files()
     if args.out is not None:

@@ -119,8 +119,9 @@ def connect(
 ) -> DuckDBEngine:
     """A :class:`DuckDBEngine` over the store's committed files in ``[since, until)``.
 
-    ``since``/``until`` are aware datetimes (naive ones are UTC) or text for
-    :func:`~flowlens.engine.window.parse_time` relative to ``now`` (default: the current time).
+    ``since``/``until`` are aware datetimes (naive ones are UTC) or text, read as
+    :func:`~flowlens.engine.window.resolve_window` reads it against ``now`` (default: the current
+    time).
     ``summaries=False`` builds the ``flow_summary`` view from the records alone, ignoring the
     stored hourly summaries (the result is the same; this is for checking that it is).
     """

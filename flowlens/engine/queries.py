@@ -8,7 +8,9 @@ Owns:
 * :func:`parse_query` and :func:`check_query` — reading one file's header, and finding the
   parameters it uses without declaring them (or declares without using);
 * :func:`bind_params` — the values a run binds: given values checked and converted to the
-  declared types (:func:`coerce_param_value`), defaults filled in.
+  declared types (:func:`coerce_param_value`), defaults filled in;
+* :func:`describe_query` and :func:`list_queries` — what ``flowlens queries`` shows: one query's
+  header and SQL, and the list (helpers only when asked for).
 
 Query file header (a leading block of ``--`` comment lines)::
 
@@ -18,7 +20,8 @@ Query file header (a leading block of ``--`` comment lines)::
     -- param: namespace VARCHAR = NULL  -- only flows touching this namespace
     -- param: min_bytes BIGINT = 0      -- defaults: NULL, numbers, TRUE/FALSE or 'text'
     -- param: ports INTEGER[]           -- no default: required; a list (CLI: comma-separated)
-    -- requires: coverage_facts        (a helper: reads a table its own command registers)
+    -- used-by: report                  (a helper: run by this command, not a question of its own)
+    -- requires: coverage_facts        (a helper that reads a table its own command registers)
 
 Parameters are referenced as ``$name`` and always bound by the engine, never formatted into SQL.
 Nothing here knows which engine runs a query: :mod:`flowlens.engine.duckdb` runs them.
@@ -81,6 +84,13 @@ class QuerySpec:
     #: tables a helper query reads besides ``flows`` (``-- requires: coverage_facts``); such a
     #: query is run by the command that creates them, not on its own.
     requires: tuple[str, ...] = ()
+    #: what runs this helper query (``-- used-by: report``): it answers no question of its own.
+    used_by: tuple[str, ...] = ()
+
+    @property
+    def helper(self) -> bool:
+        """A query other commands run (``used-by`` or ``requires``), listed only on request."""
+        return bool(self.used_by or self.requires)
 
     def param(self, name: str) -> QueryParam | None:
         return next((p for p in self.params if p.name == name), None)
@@ -90,7 +100,7 @@ class QuerySpec:
         return tuple(p.name for p in self.params)
 
 
-_HEADER_KEY = re.compile(r"^(name|description|param|requires)\s*:\s*(.*)$")
+_HEADER_KEY = re.compile(r"^(name|description|param|requires|used-by)\s*:\s*(.*)$")
 _PARAM = re.compile(
     r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s+(?P<type>[A-Za-z]+(?:\[\])?)"
     r"(?:\s*=\s*(?P<default>'(?:[^']|'')*'|[^\s-][^\s]*))?"
@@ -196,6 +206,7 @@ def parse_query(text: str, name: str, origin: str) -> QuerySpec:
     explanation: list[str] = []
     params: list[QueryParam] = []
     requires: list[str] = []
+    used_by: list[str] = []
     comments, sql = split_header(text)
     for content in comments:
         key = _HEADER_KEY.match(content)
@@ -212,6 +223,8 @@ def parse_query(text: str, name: str, origin: str) -> QuerySpec:
             description = rest
         elif kind == "requires":
             requires.extend(t.strip() for t in rest.split(",") if t.strip())
+        elif kind == "used-by":
+            used_by.extend(t.strip() for t in rest.split(",") if t.strip())
         else:
             params.append(_parse_param(rest, name, origin))
     if not description:
@@ -234,6 +247,7 @@ def parse_query(text: str, name: str, origin: str) -> QuerySpec:
         origin=origin,
         used_params=used_params(sql),
         requires=tuple(requires),
+        used_by=tuple(used_by),
     )
 
 
@@ -324,3 +338,29 @@ def bind_params(spec: QuerySpec, params: Mapping[str, Any] | None = None) -> dic
         if param.name in spec.used_params:
             values[param.name] = value
     return values
+
+
+def describe_query(spec: QuerySpec) -> str:
+    """What ``flowlens queries NAME`` prints: the description, explanation, parameters and SQL."""
+    lines = [f"{spec.name}: {spec.description}", "", spec.explanation, "", "parameters:"]
+    lines += [f"  {p.signature()}  -- {p.doc}" if p.doc else f"  {p.signature()}" for p in spec.params]
+    if not spec.params:
+        lines.append("  (none)")
+    lines += ["", f"-- from {spec.origin}", spec.sql]
+    return "\n".join(lines) + "\n"
+
+
+def list_queries(specs: Mapping[str, QuerySpec], *, helpers: bool = False) -> dict[str, list[str]]:
+    """The columns of ``flowlens queries``: name, description and parameters of each query that
+    answers a question; with ``helpers``, the helper queries too, and who runs each
+    (``used_by``) and the tables it needs (``requires``)."""
+    shown = [spec for spec in specs.values() if helpers or not spec.helper]
+    columns = {
+        "name": [s.name for s in shown],
+        "description": [s.description for s in shown],
+        "parameters": [", ".join(p.signature() for p in s.params) for s in shown],
+    }
+    if helpers:
+        columns["used_by"] = [", ".join(s.used_by) for s in shown]
+        columns["requires"] = [", ".join(s.requires) for s in shown]
+    return columns

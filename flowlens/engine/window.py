@@ -4,7 +4,8 @@ Owns:
 
 * :func:`parse_time` — ``30m`` / ``24h`` / ``7d`` / ``2w`` durations before *now*, ``now``, or
   ISO-8601 (no offset means UTC; a bare date means its midnight UTC);
-* :func:`resolve_window` — the ``[since, until)`` bounds of a window from datetimes or text;
+* :func:`resolve_window` — the ``[since, until)`` bounds of a window from datetimes or text (a
+  duration in ``since`` counts back from ``until``);
 * :func:`select_files` — the committed Parquet files whose ``date=YYYY-MM-DD`` partition can hold
   rows of the window, so that partitions outside it are never opened;
 * :func:`plan_summary` — which part of the window the stored hourly summaries cover and which
@@ -66,11 +67,13 @@ def resolve_window(
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     """The window's bounds as aware UTC datetimes (None: unbounded on that side).
 
-    Text is read by :func:`parse_time` relative to ``now``. Raises :class:`UsageError` when
-    ``since`` is not before ``until``.
+    Text is read by :func:`parse_time`: ``until`` relative to ``now``, ``since`` relative to
+    ``until`` when there is one (``since="24h", until="2026-11-25"`` is the day before), else to
+    ``now``, as ``flowlens report`` reads its window. Raises :class:`UsageError` when ``since`` is
+    not before ``until``.
     """
-    since_at = _resolve(since, now, "--since")
     until_at = _resolve(until, now, "--until")
+    since_at = _resolve(since, until_at or now, "--since")
     if since_at is not None and until_at is not None and since_at >= until_at:
         raise UsageError(f"--since ({since_at.isoformat()}) must be before --until ({until_at.isoformat()})")
     return since_at, until_at

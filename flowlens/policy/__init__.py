@@ -15,7 +15,7 @@ The rules it implements are numbered in ``docs/policy/rulebook.md``. Where thing
 
 from flowlens.policy.evaluate import Connection, Decision, Evaluator, Explanation
 from flowlens.policy.inventory import Inventory, load_inventory
-from flowlens.policy.manifests import load_policies, policies_from_objects
+from flowlens.policy.manifests import load_candidate, load_policies, policies_from_objects
 from flowlens.policy.model import (
     Endpoint,
     EntityRule,
@@ -57,6 +57,7 @@ __all__ = [
     "Tier",
     "check_consistency",
     "label_selector_to_calico",
+    "load_candidate",
     "load_inventory",
     "load_policies",
     "parse_selector",

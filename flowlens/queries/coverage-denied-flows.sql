@@ -1,5 +1,6 @@
 -- name: coverage-denied-flows
 -- description: Denied flows in the window, largest first, with the policy hit that denied them.
+-- used-by: report
 -- requires: coverage_facts
 -- Reads coverage_facts (registered by flowlens.report.coverage). Records of both reporters are kept and
 -- the reporter is a column: a flow denied at the source (egress) never reaches the destination,

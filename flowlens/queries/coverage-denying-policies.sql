@@ -1,5 +1,6 @@
 -- name: coverage-denying-policies
 -- description: The policies that deny most: denied connections per denying policy hit.
+-- used-by: report
 -- requires: coverage_facts
 -- Reads coverage_facts (registered by flowlens.report.coverage). end_of_tier is true when no rule of the
 -- tier matched and the tier's default deny applied (rule_index -1; Calico names the last policy

@@ -1,5 +1,6 @@
 -- name: coverage-edges
 -- description: Connections between namespaces (and the internet, private networks, hosts), each counted once.
+-- used-by: report
 -- requires: coverage_facts
 -- Reads coverage_facts (registered by flowlens.report.coverage). Each connection is counted once: from
 -- the destination's record (reporter 'dst') when the destination is a pod or host endpoint,

@@ -1,5 +1,6 @@
 -- name: coverage-facts
 -- description: One scan of the flows in the window, grouped into the facts every coverage metric is computed from.
+-- used-by: report
 -- Each row is a group of flow records with the same reporter, verdict, decision, endpoints, port,
 -- deciding policy hit, pending (staged) deny and external destination; records, connections and
 -- bytes are summed. Both reporters are kept: the coverage-* queries pick reporter 'dst' for

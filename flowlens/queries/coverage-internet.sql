@@ -1,5 +1,6 @@
 -- name: coverage-internet
 -- description: Internet exposure per workload: ingress from and egress to public networks.
+-- used-by: report
 -- requires: coverage_facts
 -- Reads coverage_facts (registered by flowlens.report.coverage). Ingress from the internet = records
 -- reported by the destination (reporter 'dst') whose source is type net, name 'pub' (an address

@@ -1,5 +1,6 @@
 -- name: coverage-state
 -- description: The sets a report compares with the previous run: talkers, external destinations, denied flows.
+-- used-by: report
 -- requires: coverage_facts
 -- Reads coverage_facts (registered by flowlens.report.coverage). kind 'talker': an allowed connection
 -- between two endpoints (source -> destination proto/port), counted once as in coverage-edges;

@@ -1,5 +1,6 @@
 -- name: coverage-unexpected
 -- description: Unexpectedly allowed traffic by category, from coverage_facts, with the unexpected-allowed query's definitions.
+-- used-by: report
 -- requires: coverage_facts
 -- Reads coverage_facts (registered by flowlens.report.coverage), so a report scans the flows once. The
 -- categories, reporter rules, endpoint names and allowed_by are those of the unexpected-allowed

@@ -1,5 +1,6 @@
 -- name: coverage-workloads
 -- description: Per workload and direction: allowed connections and bytes by decision, denied traffic.
+-- used-by: report
 -- requires: coverage_facts
 -- Reads the coverage_facts table (the result of coverage-facts, registered by flowlens.report.coverage).
 -- Ingress counts the records reported by the destination (reporter 'dst': the destination's

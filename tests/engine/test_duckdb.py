@@ -11,7 +11,7 @@ import pytest
 from flowlens.engine import FLOWS_SCHEMA, connect
 from flowlens.errors import QueryError, StoreError, UsageError
 from flowlens.schema import ARROW_SCHEMA
-from tests.engine.test_queries import HEADER
+from tests.engine.helpers import HEADER
 from tests.factories import T0, flow_row, write_store
 
 

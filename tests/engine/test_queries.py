@@ -17,6 +17,7 @@ from flowlens.engine.queries import (
     used_params,
 )
 from flowlens.errors import QueryError
+from tests.engine.helpers import HEADER
 from tests.factories import flow_row, write_store
 
 
@@ -26,18 +27,6 @@ def _at(day_offset: int, hour: int = 12, **overrides: object) -> dict[str, objec
 
 
 # ---------------------------------------------------------------------------- query files
-
-HEADER = """\
--- name: {name}
--- description: Flows of one namespace.
--- Longer text,
--- on two lines.
--- param: namespace VARCHAR = NULL  -- only this namespace
--- param: min_bytes BIGINT = 0  -- at least this many bytes
--- param: label VARCHAR = 'it''s'  -- a quoted default
--- param: port INTEGER  -- required
-SELECT $namespace AS ns, $min_bytes AS b, $label AS l, $port AS p -- $not_a_param
-"""
 
 
 def test_a_query_header_gives_description_explanation_and_typed_parameters() -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from flowlens.cli import app
+from flowlens.errors import UsageError
 from tests.factories import flow_row, write_store
+from tests.helpers import run_cli
 
 POLICY = """
 apiVersion: networking.k8s.io/v1
@@ -39,10 +38,8 @@ def test_simulate_jsonl_has_one_object_per_key_and_reporter_with_the_documented_
     tmp_path: Path,
 ) -> None:
     store, policy = setup(tmp_path)
-    result = CliRunner().invoke(
-        app, ["simulate", "--policies", str(policy), "--store", str(store), "--format", "jsonl"]
-    )
-    assert result.exit_code == 0, result.output
+    result = run_cli("simulate", "--policies", str(policy), "--store", str(store), "--format", "jsonl")
+    assert result.code == 0, result
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 3
     first = rows[0]
@@ -78,8 +75,8 @@ def test_simulate_jsonl_has_one_object_per_key_and_reporter_with_the_documented_
 
 def test_simulate_table_groups_by_change_and_workload_pair_with_totals(tmp_path: Path) -> None:
     store, policy = setup(tmp_path)
-    result = CliRunner().invoke(app, ["simulate", "--policies", str(policy), "--store", str(store)])
-    assert result.exit_code == 0
+    result = run_cli("simulate", "--policies", str(policy), "--store", str(store))
+    assert result.code == 0
     lines = result.stdout.splitlines()
     assert lines[0].split()[:4] == ["CHANGE", "SOURCE", "DEST", "PORTS"]
     assert lines[1].startswith("newly-denied  default/other-1-*")
@@ -89,35 +86,34 @@ def test_simulate_table_groups_by_change_and_workload_pair_with_totals(tmp_path:
 def test_simulate_fail_on_exits_10_for_ci_gates(tmp_path: Path) -> None:
     store, policy = setup(tmp_path)
     args = ["simulate", "--policies", str(policy), "--store", str(store), "--format", "json"]
-    failed = CliRunner().invoke(app, [*args, "--fail-on", "newly-denied"])
-    assert isinstance(failed.exception, SystemExit) or failed.exit_code != 0
-    from flowlens.errors import CheckFailed
-
-    assert isinstance(failed.exception, CheckFailed) and failed.exception.exit_code == 10
-    ok = CliRunner().invoke(app, [*args, "--fail-on", "newly-allowed"])
-    assert ok.exit_code == 0
+    failed = run_cli(*args, "--fail-on", "newly-denied")
+    assert failed.code != 0
+    assert (
+        failed.code == 10
+        and "flowlens: error: --fail-on newly-denied: 1 newly-denied flow keys" in failed.stderr
+    )
+    assert json.loads(failed.stdout)["totals"]["newly-denied"]["keys"] == 1  # the output comes first
+    ok = run_cli(*args, "--fail-on", "newly-allowed")
+    assert ok.code == 0
     assert json.loads(ok.stdout)["totals"]["newly-denied"]["keys"] == 1
 
 
 def test_explain_walks_both_sides_with_workloads_from_the_store(tmp_path: Path) -> None:
     store, policy = setup(tmp_path)
-    result = CliRunner().invoke(
-        app,
-        [
-            "explain",
-            "--policies",
-            str(policy),
-            "--store",
-            str(store),
-            "--from",
-            "default/other",
-            "--to",
-            "default/server",
-            "--port",
-            "80/tcp",
-        ],
+    result = run_cli(
+        "explain",
+        "--policies",
+        str(policy),
+        "--store",
+        str(store),
+        "--from",
+        "default/other",
+        "--to",
+        "default/server",
+        "--port",
+        "80/tcp",
     )
-    assert result.exit_code == 0, result.output
+    assert result.code == 0, result
     out = result.stdout
     assert "DENIED" in out
     assert "Egress (at the source):" in out and "Ingress (at the destination):" in out
@@ -127,12 +123,10 @@ def test_explain_walks_both_sides_with_workloads_from_the_store(tmp_path: Path) 
 
 def test_explain_rejects_a_bad_port(tmp_path: Path) -> None:
     _, policy = setup(tmp_path)
-    result = CliRunner().invoke(
-        app, ["explain", "--policies", str(policy), "--from", "1.2.3.4", "--to", "5.6.7.8", "--port", "http"]
+    result = run_cli(
+        "explain", "--policies", str(policy), "--from", "1.2.3.4", "--to", "5.6.7.8", "--port", "http"
     )
-    from flowlens.errors import UsageError
-
-    assert isinstance(result.exception, UsageError)
+    assert result.code == 2 and "--port 'http': give a port number" in result.stderr
 
 
 def test_simulate_base_applies_the_candidate_on_top_of_the_policies_in_force(tmp_path: Path) -> None:
@@ -153,8 +147,8 @@ spec: {podSelector: {matchLabels: {app: client}}, policyTypes: [Egress]}
     candidate.write_text(POLICY.replace("{app: client}", "{}"))  # lock-server now admits any pod
     out = tmp_path / "out" / "sim.jsonl"
     args = ["simulate", "--base", str(base), "--policies", str(candidate), "--store", str(store)]
-    result = CliRunner().invoke(app, [*args, "--format", "jsonl", "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    result = run_cli(*args, "--format", "jsonl", "--out", str(out))
+    assert result.code == 0, result
     assert result.stdout == ""
     rows = {(r["reporter"], r["source_name_aggr"]): r for r in map(json.loads, out.read_text().splitlines())}
     assert rows[("dst", "other-1-*")]["change"] == "unchanged"  # the candidate replaced lock-server
@@ -183,21 +177,19 @@ def test_g1_simulate_evaluates_cluster_guardrails_as_the_detected_or_chosen_cali
     guard = tmp_path / "guard.yaml"
     guard.write_text(GUARDRAIL)
     args = ["simulate", "--policies", str(guard), "--store", str(store), "--format", "json"]
-    detected = CliRunner().invoke(app, args)
-    assert detected.exit_code == 0, detected.output
+    detected = run_cli(*args)
+    assert detected.code == 0, detected
     assert "evaluating as Calico v3.32+ (detected from the manifests)" in detected.stderr
     doc = json.loads(detected.stdout)
     assert doc["totals"]["newly-denied"]["keys"] == 2
     assert {tuple(r["simulated_trace"]) for r in doc["rows"] if r["reporter"] == "dst"} == {
         ("0|kube-admin|kcnp:lock-default|deny|0",)
     }
-    older = CliRunner().invoke(app, [*args, "--calico-version", "3.31"])
+    older = run_cli(*args, "--calico-version", "3.31")
     assert json.loads(older.stdout)["totals"]["newly-denied"]["keys"] == 0
     assert "ClusterNetworkPolicy lock-default is not enforced by Calico v3.31" in older.stderr
-    bad = CliRunner().invoke(app, [*args, "--calico-version", "next"])
-    from flowlens.errors import UsageError
-
-    assert isinstance(bad.exception, UsageError) and "such as 3.31 or 3.32" in str(bad.exception)
+    bad = run_cli(*args, "--calico-version", "next")
+    assert bad.code == UsageError.exit_code and "such as 3.31 or 3.32" in bad.stderr
 
 
 def test_g1_without_guardrail_manifests_the_hits_in_the_store_tell_the_version(tmp_path: Path) -> None:
@@ -209,8 +201,8 @@ def test_g1_without_guardrail_manifests_the_hits_in_the_store_tell_the_version(t
     write_store(store, [flow_row(reporter="dst", enforced_policies=trace)])
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
-    result = CliRunner().invoke(app, ["simulate", "--policies", str(policy), "--store", str(store)])
-    assert result.exit_code == 0, result.output
+    result = run_cli("simulate", "--policies", str(policy), "--store", str(store))
+    assert result.code == 0, result
     assert "evaluating as Calico v3.31 (detected from the policy hits in the store)" in result.stderr
 
 
@@ -219,10 +211,8 @@ def test_g2_explain_shows_the_guardrail_tier_step(tmp_path: Path) -> None:
     guard = tmp_path / "guard.yaml"
     guard.write_text(GUARDRAIL)
     args = ["explain", "--policies", str(guard), "--policies", str(policy), "--store", str(store)]
-    result = CliRunner().invoke(
-        app, [*args, "--from", "default/client", "--to", "default/server", "--port", "80"]
-    )
-    assert result.exit_code == 0, result.output
+    result = run_cli(*args, "--from", "default/client", "--to", "default/server", "--port", "80")
+    assert result.code == 0, result
     assert (
         "Tier kube-admin (order 1000, cluster guardrails: Admin, defaultAction Pass) applies" in result.stdout
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flowlens.policy import policies_from_objects
 from flowlens.policy.compiled import Plan, compile_plans, compile_policy
-from tests.policy._helpers import policies
+from tests.policy.helpers import policies
 
 CALICO = "projectcalico.org/v3"
 PLANNED = [

@@ -3,7 +3,7 @@
 kubernetes-sigs/network-policy-api ships conformance tests: ClusterNetworkPolicy at v0.2.0 and
 AdminNetworkPolicy / BaselineAdminNetworkPolicy at v0.1.5, 24 ConformanceTests each, 92 subtests
 each, 289 and 271 connectivity probes. ``tests/policy/conformance/`` holds every one of them as
-flowlens vectors (see :mod:`tests.policy.conformance`): the same policies, the same patches, the
+flowlens vectors (see :mod:`tests.policy.conformance.helpers`): the same policies, the same patches, the
 same expected connectivity, evaluated the way the Calico version that enforces the kind does
 (v3.32 for ClusterNetworkPolicy, v3.31 for the admin network policies). Where Calico departs
 from the upstream expectation (nodes peers, admin-network-policy named ports), the vector keeps
@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 from flowlens.policy.versions import CalicoVersion
-from tests.policy.conformance import load, walk
+from tests.policy.conformance.helpers import load, walk
 
 SUITES = {
     "cnp-v0.2.0.yaml": CalicoVersion(3, 32),
@@ -77,7 +77,7 @@ def test_every_vector_manifest_is_valid_against_the_shipped_crd_schema(file: str
     import copy
 
     from flowlens.suggest.validate import validate_objects
-    from tests.policy.conformance import apply_change, manifest, network_policy
+    from tests.policy.conformance.helpers import apply_change, manifest, network_policy
 
     problems = []
     for test in load(file)["tests"]:

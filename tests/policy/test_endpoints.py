@@ -5,7 +5,7 @@ from __future__ import annotations
 from flowlens.policy import Endpoint
 from flowlens.policy.endpoints import EndpointResolver
 from flowlens.policy.selector import parse_selector
-from tests.policy._helpers import cluster, pod, policies
+from tests.policy.helpers import cluster, pod, policies
 
 SETS_AND_HOSTS = """
 {apiVersion: projectcalico.org/v3, kind: NetworkSet, metadata: {name: partners, namespace: shop, labels: {kind: partner}}, spec: {nets: [192.168.10.0/24]}}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from flowlens.errors import UsageError
 from flowlens.policy import Evaluator, policies_from_objects
 from flowlens.policy.versions import CalicoVersion, detect_from_hits, detect_from_policies, for_version
-from tests.policy._helpers import cluster, pod
+from tests.policy.helpers import cluster, pod
 
 CNP = "policy.networking.k8s.io/v1alpha2"
 ANP = "policy.networking.k8s.io/v1alpha1"

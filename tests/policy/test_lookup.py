@@ -12,7 +12,7 @@ from flowlens.policy import Endpoint, Evaluator
 from flowlens.policy.lookup import lookup_endpoint
 from flowlens.store import Store
 from tests.factories import flow_row, write_store
-from tests.policy._helpers import cluster, pod, policies
+from tests.policy.helpers import cluster, pod, policies
 
 HOST_ENDPOINT = """
 apiVersion: projectcalico.org/v3

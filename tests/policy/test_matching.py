@@ -11,7 +11,7 @@ from flowlens.policy.compiled import compile_policy
 from flowlens.policy.endpoints import PRIVATE, Side
 from flowlens.policy.matching import Matcher, nets_match
 from flowlens.policy.model import IPAddress, IPNetwork
-from tests.policy._helpers import policies
+from tests.policy.helpers import policies
 
 ipv4 = st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address)
 networks = st.tuples(ipv4, st.integers(0, 32)).map(

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowlens.policy import Evaluator, policies_from_objects
-from tests.policy._helpers import cluster, pod
+from tests.policy.helpers import cluster, pod
 
 PODS = [
     pod(ns, name, {"app": name}, f"10.0.{i}.{j}")

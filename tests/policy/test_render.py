@@ -23,7 +23,7 @@ from flowlens.policy.render import (
     render_simulation,
 )
 from flowlens.policy.simulate import SimulationResult, SimulationRow
-from tests.policy._helpers import cluster, pod, policies
+from tests.policy.helpers import cluster, pod, policies
 
 GOLDEN = Path(__file__).parent / "golden"
 SUFFIX = {"table": "txt", "markdown": "md", "json": "json", "jsonl": "jsonl", "text": "txt"}

@@ -8,7 +8,7 @@ from flowlens.engine import connect
 from flowlens.policy.simulate import check_consistency, simulate
 from flowlens.store import Store
 from tests.factories import flow_row, write_store
-from tests.policy._helpers import policies
+from tests.policy.helpers import policies
 
 DENY_SERVER_INGRESS = """
 apiVersion: networking.k8s.io/v1

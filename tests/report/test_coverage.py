@@ -10,7 +10,7 @@ from flowlens.engine import connect
 from flowlens.report.coverage import compute
 from flowlens.report.metrics import Coverage, WorkloadCoverage
 from tests.factories import write_store
-from tests.report.stores import PROFILE, hep, net, row, shop_store, wep
+from tests.report.helpers import PROFILE, category_totals, hep, net, row, shop_store, wep
 
 
 def _coverage(root: Path, rows: list[dict] | None = None) -> Coverage:
@@ -229,22 +229,11 @@ def test_host_endpoint_traffic_never_changes_workload_coverage(tmp_path: Path) -
     assert cov.hosts[0].ingress.status == "exposed"
 
 
-def _category_totals(rows: list[dict]) -> dict[str, tuple[int, int, int, int]]:
-    out: dict[str, list[int]] = {}
-    for r in rows:
-        t = out.setdefault(r["category"], [0, 0, 0, 0])
-        t[0] += 1
-        t[1] += r["records"]
-        t[2] += r["connections"]
-        t[3] += r["bytes"]
-    return {k: tuple(v) for k, v in sorted(out.items())}  # type: ignore[misc]
-
-
 def test_the_unexpected_categories_match_the_unexpected_allowed_query(tmp_path: Path) -> None:
     shop_store(tmp_path)
     with connect(tmp_path) as engine:
         cov = compute(engine)
-        reference = _category_totals(engine.run("unexpected-allowed", {}).to_pylist())
+        reference = category_totals(engine.run("unexpected-allowed", {}).to_pylist())
     ours = {u.category: (u.flows, u.records, u.connections, u.bytes) for u in cov.unexpected}
     assert ours == reference
     assert set(ours) == {

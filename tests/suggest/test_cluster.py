@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from flowlens.cli import app
 from flowlens.engine import connect
 from flowlens.errors import UsageError
 from flowlens.policy import policies_from_objects
@@ -21,6 +19,7 @@ from flowlens.suggest.cluster import ClusterOptions, ClusterSuggestion, suggest_
 from flowlens.suggest.cluster.synth import ClusterPlan, Guardrail, GuardRule, Peer, Subject
 from flowlens.suggest.validate import validate_objects
 from tests.factories import write_store
+from tests.helpers import run_cli
 from tests.suggest.helpers import edge_rows, net_side, pod_side
 
 NAMESPACES = ["billing", "edge", "kube-system", "monitoring", "shop"]
@@ -195,21 +194,10 @@ def test_repair_drops_the_direction_a_broken_key_blames_and_says_why() -> None:
 
 def test_suggest_cluster_writes_both_layers_and_a_summary(store: Path, tmp_path: Path) -> None:
     out, summary = tmp_path / "out", tmp_path / "summary.json"
-    result = CliRunner().invoke(
-        app,
-        [
-            "suggest",
-            "--cluster",
-            "--store",
-            str(store),
-            "--out",
-            str(out),
-            "--summary-json",
-            str(summary),
-            "--validate",
-        ],
+    result = run_cli(
+        "suggest", "--cluster", "--store", store, "--out", out, "--summary-json", summary, "--validate"
     )
-    assert result.exit_code == 0, result.output
+    assert result.code == 0, result
     assert sorted(p.name for p in out.iterdir()) == ["guardrails-admin.yaml", "guardrails-baseline.yaml"]
     assert "PROVEN: no recorded allowed connection is denied" in result.stderr
     assert "schema: every emitted object is valid" in result.stderr
@@ -218,8 +206,8 @@ def test_suggest_cluster_writes_both_layers_and_a_summary(store: Path, tmp_path:
 
 
 def test_suggest_cluster_refuses_namespace_options(store: Path) -> None:
-    result = CliRunner().invoke(app, ["suggest", "--cluster", "-n", "shop", "--store", str(store)])
-    assert isinstance(result.exception, UsageError)
+    result = run_cli("suggest", "--cluster", "-n", "shop", "--store", store)
+    assert result.code == UsageError.exit_code and "--cluster covers every namespace" in result.stderr
 
 
 @pytest.mark.parametrize(

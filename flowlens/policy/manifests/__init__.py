@@ -12,7 +12,8 @@ One module per concern, one per API family:
   AdminNetworkPolicy and BaselineAdminNetworkPolicy (the cluster guardrails), converted as Calico
   converts them;
 * :mod:`~flowlens.policy.manifests.load` — :func:`load_policies`: ``kind: List``, the dispatch by
-  API group and kind (:data:`~flowlens.policy.manifests.load.FAMILIES`), replacements, notes.
+  API group and kind (:data:`~flowlens.policy.manifests.load.FAMILIES`), replacements, notes;
+  :func:`load_candidate`, candidate policies on top of the policies in force.
 
 Another API family goes in a sibling module with ``GROUPS`` and ``KINDS``, registered in
 ``FAMILIES``.
@@ -20,13 +21,14 @@ Another API family goes in a sibling module with ``GROUPS`` and ``KINDS``, regis
 
 from flowlens.policy.manifests.calico import GROUPS as CALICO_GROUPS
 from flowlens.policy.manifests.documents import MANIFEST_SUFFIXES, manifest_files, read_documents
-from flowlens.policy.manifests.load import load_policies, policies_from_objects
+from flowlens.policy.manifests.load import load_candidate, load_policies, policies_from_objects
 from flowlens.policy.manifests.networking import GROUP as K8S_GROUP
 
 __all__ = [
     "CALICO_GROUPS",
     "K8S_GROUP",
     "MANIFEST_SUFFIXES",
+    "load_candidate",
     "load_policies",
     "manifest_files",
     "policies_from_objects",

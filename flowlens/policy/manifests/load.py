@@ -185,3 +185,12 @@ def _add(loader: _Loader, resource: Resource, origin: str, kind: str) -> None:
         if resource.name in loader.host_endpoints:
             loader.notes.append(f"{origin}: HostEndpoint {resource.name} replaces an earlier definition")
         loader.host_endpoints[resource.name] = resource
+
+
+def load_candidate(policies: Iterable[str | Path], base: Iterable[str | Path] = ()) -> PolicySet:
+    """The policy set ``simulate`` and ``explain`` evaluate: ``policies`` on top of ``base`` (the
+    policies in force), a candidate replacing the base policy of the same kind, namespace and name;
+    without ``base``, ``policies`` alone."""
+    candidate = load_policies(list(policies))
+    base = list(base)
+    return load_policies(base).merged(candidate) if base else candidate

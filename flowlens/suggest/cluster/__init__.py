@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowlens.errors import UsageError
 from flowlens.policy.inventory import Inventory
@@ -26,14 +26,17 @@ from flowlens.suggest.cluster.observe import Observed, observe
 from flowlens.suggest.cluster.proof import MAX_REPAIRS, ClusterProof, prove_cluster, repair
 from flowlens.suggest.cluster.render import render
 from flowlens.suggest.cluster.synth import ClusterPlan, synthesise
-from flowlens.suggest.observed import DEFAULT_LABEL_KEYS, Report
+from flowlens.suggest.observed import DEFAULT_LABEL_KEYS, Report, observed_span
 from flowlens.suggest.yamlout import Document, dump_documents, plain
+
+if TYPE_CHECKING:
+    from flowlens.engine import Engine
 
 FLAVORS = ("kubernetes", "calico")
 FILES = {"Admin": "guardrails-admin.yaml", "Baseline": "guardrails-baseline.yaml"}
 _TIER = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
-__all__ = ["FILES", "FLAVORS", "ClusterOptions", "ClusterSuggestion", "suggest_cluster"]
+__all__ = ["FILES", "FLAVORS", "ClusterOptions", "ClusterSuggestion", "load_window", "suggest_cluster"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,20 @@ def _host_nets(policy_set: PolicySet) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def load_window(engine: Engine) -> tuple[list[Report], list[dict[str, Any]]]:
+    """What ``suggest --cluster`` reads from the engine's window: the observed report groups of
+    every namespace with pods (system namespaces included), and the distinct flow keys the proof
+    replays."""
+    from flowlens.suggest import load_reports, namespaces_in_window
+
+    namespaces = namespaces_in_window(engine, include_system=True)
+    if not namespaces:
+        raise UsageError("no namespace has pods in the window; widen --since/--until")
+    reports = load_reports(engine, namespaces)
+    keys = engine.run("policy-flow-keys", {"namespace": None, "since": None, "until": None}).to_pylist()
+    return reports, keys
+
+
 def suggest_cluster(
     reports: Sequence[Report],
     key_rows: Sequence[Mapping[str, Any]],
@@ -147,12 +164,7 @@ def suggest_cluster(
             break
         plan, repairs = repaired, repairs + 1
     layered = tuple(documents)
-    if reports:
-        first = min(r.first_seen for r in reports).strftime("%Y-%m-%dT%H:%M:%SZ")
-        last = max(r.last_seen for r in reports).strftime("%Y-%m-%dT%H:%M:%SZ")
-        span = f"traffic observed {first} .. {last}"
-    else:
-        span = "no traffic observed"
+    span = observed_span(reports)
     target = (
         "ClusterNetworkPolicy (Calico v3.32+)"
         if options.flavor == "kubernetes"

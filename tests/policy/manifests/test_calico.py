@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from flowlens.policy import load_policies
-from tests.policy._helpers import write
+from tests.policy.helpers import write
 
 
 def test_calico_defaults_tier_default_order_infinite_and_selector_all(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from flowlens.errors import PolicyError
 from flowlens.policy import load_policies, policies_from_objects
 from flowlens.policy.model import NamedPort, PortRange
-from tests.policy._helpers import write
+from tests.policy.helpers import write
 
 CNP = "policy.networking.k8s.io/v1alpha2"
 ANP = "policy.networking.k8s.io/v1alpha1"

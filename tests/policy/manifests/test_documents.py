@@ -9,8 +9,8 @@ import pytest
 
 from flowlens.errors import PolicyError
 from flowlens.policy import load_policies
-from tests.policy._helpers import K8S_WEB as K8S
-from tests.policy._helpers import write
+from tests.policy.helpers import K8S_WEB as K8S
+from tests.policy.helpers import write
 
 
 def test_a_folder_is_read_recursively_with_yaml_yml_and_json_files(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import pytest
 from flowlens.errors import PolicyError
 from flowlens.policy import load_policies, policies_from_objects
 from flowlens.policy.model import PortRange
-from tests.policy._helpers import K8S_WEB as K8S
-from tests.policy._helpers import write
+from tests.policy.helpers import K8S_WEB as K8S
+from tests.policy.helpers import write
 
 
 def test_multi_document_yaml_and_kind_list_are_read(tmp_path: Path) -> None:

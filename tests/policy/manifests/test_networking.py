@@ -6,8 +6,8 @@ from pathlib import Path
 
 from flowlens.policy import load_policies
 from flowlens.policy.model import NamedPort, PortRange
-from tests.policy._helpers import K8S_WEB as K8S
-from tests.policy._helpers import write
+from tests.policy.helpers import K8S_WEB as K8S
+from tests.policy.helpers import write
 
 
 def test_kubernetes_defaults_tcp_order_1000_tier_default_and_ports(tmp_path: Path) -> None:

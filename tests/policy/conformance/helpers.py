@@ -33,7 +33,7 @@ from flowlens.policy.inventory import Namespace, Pod, ServiceAccount
 from flowlens.policy.model import ContainerPort, Endpoint, freeze_labels
 from flowlens.policy.versions import CalicoVersion
 
-FOLDER = Path(__file__).parent / "conformance"
+FOLDER = Path(__file__).parent
 HOUSES = ("lions", "snakes", "badgers", "eagles")
 NODES = {"forest-0": "192.168.10.1", "forest-1": "192.168.10.2"}
 _PROBE = re.compile(
