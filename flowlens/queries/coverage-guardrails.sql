@@ -1,5 +1,6 @@
 -- name: coverage-guardrails
 -- description: The decisions of the cluster guardrails: connections each Admin or Baseline policy allowed or denied, per direction.
+-- used-by: report
 -- requires: coverage_facts
 -- Reads coverage_facts (registered by flowlens.report.coverage). A guardrail is a policy of one of
 -- Calico's cluster tiers: kube-admin and kube-baseline (ClusterNetworkPolicy, Calico 3.32+),
@@ -13,20 +14,32 @@
 -- workloads: the distinct workloads (namespace/name_aggr) the rows decided for. Pods only, as the
 -- cluster figures of the report count them (a ClusterNetworkPolicy's subjects are pods; host
 -- endpoints have their own section).
+WITH decided AS (
+    SELECT
+        CASE WHEN policy_tier IN ('kube-admin', 'adminnetworkpolicy') THEN 'admin' ELSE 'baseline' END AS layer,
+        policy_tier AS tier,
+        decided_by,
+        CASE reporter WHEN 'dst' THEN 'ingress' ELSE 'egress' END AS direction,
+        action,
+        CASE reporter WHEN 'dst' THEN dest_type ELSE source_type END AS workload_type,
+        CASE reporter
+            WHEN 'dst' THEN dest_namespace || '/' || dest_name_aggr
+            ELSE source_namespace || '/' || source_name_aggr
+        END AS workload,
+        records,
+        connections,
+        bytes
+    FROM coverage_facts
+    WHERE policy_tier IN ('kube-admin', 'adminnetworkpolicy', 'kube-baseline', 'baselineadminnetworkpolicy')
+        AND action IN ('allow', 'deny')
+)
 SELECT
-    CASE WHEN policy_tier IN ('kube-admin', 'adminnetworkpolicy') THEN 'admin' ELSE 'baseline' END AS layer,
-    policy_tier AS tier,
-    decided_by,
-    CASE reporter WHEN 'dst' THEN 'ingress' ELSE 'egress' END AS direction,
-    action,
+    layer, tier, decided_by, direction, action,
     sum(records) AS records,
     sum(connections) AS connections,
     sum(bytes) AS bytes,
-    count(DISTINCT CASE reporter WHEN 'dst' THEN dest_namespace || '/' || dest_name_aggr
-        ELSE source_namespace || '/' || source_name_aggr END) AS workloads
-FROM coverage_facts
-WHERE policy_tier IN ('kube-admin', 'adminnetworkpolicy', 'kube-baseline', 'baselineadminnetworkpolicy')
-    AND action IN ('allow', 'deny')
-    AND CASE reporter WHEN 'dst' THEN dest_type ELSE source_type END = 'wep'
+    count(DISTINCT workload) AS workloads
+FROM decided
+WHERE workload_type = 'wep'
 GROUP BY ALL
 ORDER BY layer, tier, decided_by, direction, action
