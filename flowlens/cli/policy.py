@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from flowlens.cli.common import (
     BaseOpt,
+    CalicoVersionOpt,
     ExplanationFormat,
     ExplanationFormatOpt,
     InventoryOpt,
@@ -27,17 +28,13 @@ from flowlens.cli.common import (
     SinceOpt,
     StoreOpt,
     UntilOpt,
+    calico_version,
     existing_store,
     required_policies,
     resolve_store,
     window,
 )
 from flowlens.errors import CheckFailed, UsageError
-
-if TYPE_CHECKING:
-    from flowlens.engine import Engine
-    from flowlens.policy import PolicySet
-    from flowlens.policy.versions import CalicoVersion
 
 MAX_NOTES = 20
 
@@ -86,28 +83,6 @@ the --inventory, else in the flows of the store. --port is 5432 or 5432/tcp (def
 Every tier of the order is walked, Calico's cluster guardrail tiers included (--calico-version
 picks them, as for simulate).
 """
-
-CALICO_VERSION_HELP = (
-    "Calico version whose behaviour to model where versions differ: 3.29-3.31 (AdminNetworkPolicy) "
-    "or 3.32+ (ClusterNetworkPolicy); default: from the manifests, then the store's hits, else 3.32."
-)
-CalicoVersionOpt = Annotated[str | None, typer.Option("--calico-version", help=CALICO_VERSION_HELP)]
-
-
-def _calico_version(text: str | None, policy_set: PolicySet, engine: Engine | None) -> CalicoVersion | None:
-    """--calico-version, else what the manifests show, else what the store's hits show; says on
-    stderr which one and why (rulebook G1)."""
-    from flowlens.policy.versions import CalicoVersion, detect_from_policies, detect_from_store
-
-    if text:
-        return CalicoVersion.parse(text)
-    version = detect_from_policies(policy_set)
-    source = "the manifests"
-    if version is None and engine is not None:
-        version, source = detect_from_store(engine), "the policy hits in the store"
-    if version is not None:
-        typer.echo(f"flowlens: evaluating as {version.label} (detected from {source})", err=True)
-    return version
 
 
 def _emit(text: str, out: Path | None) -> None:
@@ -169,7 +144,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         out: OutFileOpt = None,
-        calico_version: CalicoVersionOpt = None,
+        version_text: CalicoVersionOpt = None,
     ) -> None:
         from flowlens.engine import connect
         from flowlens.policy import load_candidate, load_inventory
@@ -182,7 +157,7 @@ def register(app: typer.Typer) -> None:
         policy_set = load_candidate(candidate, base or [])
         inv = load_inventory(list(inventory)) if inventory else None
         with connect(flows, since=since_at, until=until_at) as engine:
-            version = _calico_version(calico_version, policy_set, engine)
+            version = calico_version(version_text, policy_set, engine)
             result = simulate(engine, policy_set, inv, namespace=namespace, calico_version=version)
         _emit(render_simulation(result, fmt.value), out)
         row_notes = [n for r in result.rows for n in r.notes]
@@ -212,7 +187,7 @@ def register(app: typer.Typer) -> None:
         store: StoreOpt = None,
         fmt: ExplanationFormatOpt = ExplanationFormat.text,
         out: OutFileOpt = None,
-        calico_version: CalicoVersionOpt = None,
+        version_text: CalicoVersionOpt = None,
     ) -> None:
         from flowlens.engine import connect
         from flowlens.policy import Evaluator, load_candidate, load_inventory
@@ -223,11 +198,11 @@ def register(app: typer.Typer) -> None:
         policy_set = load_candidate(required_policies(policies), base or [])
         inv = load_inventory(list(inventory)) if inventory else None
         flows = resolve_store(store)
-        if calico_version or not flows.flow_files():
-            version = _calico_version(calico_version, policy_set, None)
+        if version_text or not flows.flow_files():
+            version = calico_version(version_text, policy_set, None)
         else:  # DuckDB only when the store has hits to tell the version by
             with connect(flows) as engine:
-                version = _calico_version(None, policy_set, engine)
+                version = calico_version(None, policy_set, engine)
         evaluator = Evaluator(policy_set, inv, calico_version=version)
         src = lookup_endpoint(source, evaluator, flows, name="--from")
         dst = lookup_endpoint(dest, evaluator, flows, name="--to")

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flowlens.cli.common import (
+    CalicoVersionOpt,
+    ClusterGuardrailsOpt,
     InventoryOpt,
     NamespacesOpt,
     OutFolderOpt,
@@ -23,7 +25,6 @@ from flowlens.cli.common import (
     existing_store,
     window,
 )
-from flowlens.cli.suggest_cluster import CLUSTER_HELP
 from flowlens.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def register(app: typer.Typer) -> None:
                 "(kubernetes-validate) and the projectcalico.org/v3 schema (jsonschema); exit 10 on a problem.",
             ),
         ] = False,
-        cluster: Annotated[bool, typer.Option("--cluster", help=CLUSTER_HELP)] = False,
+        cluster: ClusterGuardrailsOpt = False,
         admin_tier: Annotated[
             str | None,
             typer.Option(
@@ -140,13 +141,7 @@ def register(app: typer.Typer) -> None:
                 help="--cluster --flavor calico: tier of the Baseline layer (default: Calico's own).",
             ),
         ] = None,
-        calico_version: Annotated[
-            str | None,
-            typer.Option(
-                "--calico-version",
-                help="--cluster: the Calico version to write and prove for (3.31 or 3.32).",
-            ),
-        ] = None,
+        calico_version: CalicoVersionOpt = None,
         store: StoreOpt = None,
     ) -> None:
         """Suggest least-privilege policies from the traffic observed in the window, and prove them.

@@ -16,17 +16,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from flowlens.cli.common import calico_version
 from flowlens.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:
     from flowlens.suggest.cluster import ClusterSuggestion
-
-CLUSTER_HELP = (
-    "Suggest the cluster guardrails instead: an Admin layer (per namespace, only the paths seen from "
-    "other namespaces are passed on) and a Baseline layer (default deny with DNS, the cluster-wide "
-    "clients and the ingress controller) from the traffic of every namespace, proven by replay with "
-    "the --policies in force."
-)
 
 
 @dataclass(frozen=True)
@@ -54,22 +48,22 @@ def run(args: ClusterArgs) -> None:
     from flowlens.engine import connect
     from flowlens.policy import load_inventory, load_policies
     from flowlens.policy.model import PolicySet
-    from flowlens.policy.versions import CalicoVersion
     from flowlens.suggest import write_files
     from flowlens.suggest.cluster import ClusterOptions, load_window, suggest_cluster
 
     in_force = load_policies(list(args.policies)) if args.policies else PolicySet()
     inventory = load_inventory(list(args.inventory)) if args.inventory else None
+    with connect(args.root, since=args.since, until=args.until) as engine:
+        version = calico_version(args.calico_version, in_force, engine)
+        reports, key_rows = load_window(engine)
     options = ClusterOptions(
         flavor=args.flavor,
         label_keys=args.label_keys,
         admin_tier=args.admin_tier,
         baseline_tier=args.baseline_tier,
         include_system=args.include_system,
-        calico_version=CalicoVersion.parse(args.calico_version) if args.calico_version else None,
+        calico_version=version,
     )
-    with connect(args.root, since=args.since, until=args.until) as engine:
-        reports, key_rows = load_window(engine)
     suggestion = suggest_cluster(reports, key_rows, options, in_force, inventory)
     files = suggestion.files()
     if args.out is not None:
