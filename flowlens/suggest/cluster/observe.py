@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from flowlens.suggest.observed import Labels, Report, Workload, build_workloads
-from flowlens.suggest.synth import is_system_namespace
+from flowlens.suggest.model import is_system_namespace
 
 DNS_PORT = 53
 #: Ports a single source reaching one destination must exceed to look like a port scan.
