@@ -1,5 +1,6 @@
 -- name: suggest-activity
 -- description: On how many distinct export intervals and UTC days each observed edge of a suggestion was seen.
+-- used-by: suggest
 -- requires: suggest_sides
 -- Reads suggest_sides (registered by flowlens.suggest.activity): one row per logged side of the
 -- edges suggest read (type, namespace, name_aggr and, for sides that are not pods of a namespace,
