@@ -21,8 +21,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from flowlens.suggest.observed import Labels, Report, Workload, build_workloads
 from flowlens.suggest.model import is_system_namespace
+from flowlens.suggest.observed import Labels, Report, Workload, build_workloads
 
 DNS_PORT = 53
 #: Ports a single source reaching one destination must exceed to look like a port scan.
