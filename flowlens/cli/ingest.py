@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from flowlens.cli.common import (
+    ClusterNameOpt,
     InputFormatOpt,
     JsonOpt,
     LimitOpt,
@@ -46,14 +47,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         store: StoreOpt = None,
         fmt: InputFormatOpt = None,
-        cluster: Annotated[
-            str | None,
-            typer.Option(
-                help="Cluster name for every row (default: the record's own 'cluster' field, else the config's, "
-                "else 'default').",
-                show_default=False,
-            ),
-        ] = None,
+        cluster: ClusterNameOpt = None,
         strict: Annotated[
             bool, typer.Option("--strict", help="Fail on the first bad line and write nothing.")
         ] = False,

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flowlens.cli.common import (
+    CalicoVersionOpt,
+    ClusterGuardrailsOpt,
     EngineOpt,
     InventoryOpt,
     NamespacesOpt,
@@ -226,6 +228,22 @@ def register(app: typer.Typer) -> None:
                 "(kubernetes-validate) and the projectcalico.org/v3 schema (jsonschema); exit 10 on a problem.",
             ),
         ] = False,
+        cluster: ClusterGuardrailsOpt = False,
+        admin_tier: Annotated[
+            str | None,
+            typer.Option(
+                "--admin-tier",
+                help="--cluster --flavor calico: tier of the Admin layer (default: Calico's own).",
+            ),
+        ] = None,
+        baseline_tier: Annotated[
+            str | None,
+            typer.Option(
+                "--baseline-tier",
+                help="--cluster --flavor calico: tier of the Baseline layer (default: Calico's own).",
+            ),
+        ] = None,
+        calico_version: CalicoVersionOpt = None,
         store: StoreOpt = None,
         engine: EngineOpt = None,
         spark_master: SparkMasterOpt = None,
@@ -250,7 +268,38 @@ def register(app: typer.Typer) -> None:
         --policies are the policies in force, which the proof keeps beside the suggestion (or
         replaces, with --replace); --inventory gives service accounts and named ports for the
         rules and the proof.
+
+        With --cluster: the cluster guardrails instead (ClusterNetworkPolicy, or Calico
+        GlobalNetworkPolicy in tiers with --flavor calico) for every namespace of the window.
         """
+        if cluster:
+            from flowlens.cli.suggest_cluster import ClusterArgs, run
+            from flowlens.suggest import label_key_list
+
+            if namespace or all_namespaces or check is not None:
+                raise UsageError(
+                    "--cluster covers every namespace: leave out --namespace, --all-namespaces and --check"
+                )
+            since_at, until_at = window(since, until)
+            run(
+                ClusterArgs(
+                    root=existing_store(store).root,
+                    since=since_at,
+                    until=until_at,
+                    flavor=flavor,
+                    label_keys=label_key_list(label_keys or ()),
+                    admin_tier=admin_tier,
+                    baseline_tier=baseline_tier,
+                    include_system=include_system,
+                    calico_version=calico_version,
+                    policies=tuple(policies or ()),
+                    inventory=tuple(inventory or ()),
+                    out=out,
+                    summary_json=summary_json,
+                    validate=validate,
+                )
+            )
+            return
         from flowlens.engine import open_engine
         from flowlens.policy.inventory import load_inventory
 
