@@ -27,7 +27,7 @@ def test_the_demo_runs_every_capability_in_an_empty_folder_and_says_where_output
     assert result.code == 0, result.stderr[-3000:]
     err = result.stderr
     (generated,) = (tmp_path / "tmp").glob("flowlens-demo-*")
-    assert "generated the sample cluster (38485 Calico Enterprise flow records, " in err
+    assert "generated the sample cluster (38139 Calico Enterprise flow records, " in err
     assert f"into {generated} in " in err
     # every capability ran, in order
     for command in (
@@ -36,6 +36,7 @@ def test_the_demo_runs_every_capability_in_an_empty_folder_and_says_where_output
         "query denied",
         "query unexpected-allowed",
         "suggest",
+        "suggest --cluster",
         "simulate",
         "report",
     ):
@@ -53,12 +54,18 @@ def test_the_demo_runs_every_capability_in_an_empty_folder_and_says_where_output
     assert (latest / "report.html").is_file()
     report = json.loads((latest / "report.json").read_text())
     assert report["schema"] == "flowlens.report"
-    assert report["summary"]["records"] == 38485
+    assert report["summary"]["records"] == 38139
     assert 0 <= report["summary"]["score"] <= 100
     assert "reports/demo/suggested/" in err
+    guardrails = work / "reports" / "demo" / "guardrails"
+    assert "kind: ClusterNetworkPolicy" in (guardrails / "guardrails-admin.yaml").read_text()
+    assert "tier: Baseline" in (guardrails / "guardrails-baseline.yaml").read_text()
+    assert "PROVEN: no recorded allowed connection is denied" in err
+    assert report["guardrails"]["policies"]  # the sample's guardrails decided flows
     assert (work / ".flowlens" / "flows").is_dir()
     # stdout carries the query results: denied flows name the policy that denied them
     assert "knp:production/allow-frontend-to-backend" in result.stdout
+    assert "cluster guardrail" in result.stdout
     assert "default-allow" in result.stdout
 
 
@@ -72,7 +79,7 @@ def _lines_by_node(enterprise: Path) -> dict[str, list[bytes]]:
 
 def test_the_generated_sample_is_the_bundled_sample_whatever_the_folder(tmp_path: Path) -> None:
     summary = write_bundled_sample(tmp_path / "sample")
-    assert summary.records == 38485
+    assert summary.records == 38139
     generated = tmp_path / "sample"
     bundled = ROOT / "sample_logs"
     assert _lines_by_node(generated / "enterprise") == _lines_by_node(bundled / "enterprise")

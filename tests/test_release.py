@@ -119,13 +119,13 @@ def test_the_wheel_in_a_fresh_venv_runs_the_main_commands_from_an_empty_folder(
     demo = flowlens_cmd("demo")
     (sample,) = (tmp_path / "tmp").glob("flowlens-demo-*")
     assert (
-        f"generated the sample cluster (38485 Calico Enterprise flow records, 2026-11-24 00:00 to 2026-11-26 00:00 UTC) into {sample}"
+        f"generated the sample cluster (38139 Calico Enterprise flow records, 2026-11-24 00:00 to 2026-11-26 00:00 UTC) into {sample}"
         in demo.stderr
     )
     assert "flowlens demo: done." in demo.stderr
 
     ingest = flowlens_cmd("ingest", str(sample / "enterprise"), "--store", "store")
-    assert "38,485 rows stored + 0 quarantined" in ingest.stderr
+    assert "38,139 rows stored + 0 quarantined" in ingest.stderr
     window = ["--since", "2026-11-24", "--until", "2026-11-26"]
     denied = flowlens_cmd("query", "denied", *window, "--store", "store", "--format", "jsonl", "--limit", "5")
     rows = [json.loads(line) for line in denied.stdout.splitlines()]
@@ -146,5 +146,5 @@ def test_the_wheel_in_a_fresh_venv_runs_the_main_commands_from_an_empty_folder(
     )
     folder = Path(report.stdout.strip())
     summary = json.loads((empty / folder / "report.json").read_text())["summary"]
-    assert summary["records"] == 38485
+    assert summary["records"] == 38139
     assert sorted(p.name for p in empty.iterdir()) == [".flowlens", "reports", "store"]

@@ -9,7 +9,8 @@ every command and fails when one of them is defined differently.
 A flag has one meaning everywhere. Where commands need it with a different value type, the
 variants are listed side by side here, under the same names and short flag: ``--format`` (each
 command's own formats), ``--out`` (a file, or a folder of files), ``--namespace`` (a filter, or
-the namespaces ``suggest`` writes policies for).
+the namespaces ``suggest`` writes policies for), ``--cluster`` (the cluster name of ingested rows,
+or ``suggest``'s cluster-wide guardrails).
 
 The rest of this module is what the command modules share: where the store is, the config file,
 the window, lines on stderr.
@@ -22,17 +23,27 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flowlens.config import FORMAT_NAMES, Config, find_config, load_config
+from flowlens.config import ENGINE_NAMES, FORMAT_NAMES, Config, find_config, load_config
 from flowlens.errors import StoreError, UsageError
 from flowlens.output import OutputFormat, visible_lines
 from flowlens.schema import validate_namespace
 from flowlens.store import DEFAULT_STORE, Store
+from flowlens.store.lifecycle import Lifecycle
+
+if TYPE_CHECKING:
+    from flowlens.engine.choice import EngineChoice
+
+if TYPE_CHECKING:
+    from flowlens.engine import Engine
+    from flowlens.policy import PolicySet
+    from flowlens.policy.versions import CalicoVersion
 
 QUERIES_ENV = "FLOWLENS_QUERIES"
+ENGINE_ENV = "FLOWLENS_ENGINE"
 DEFAULT_REPORTS = Path("reports")
 
 
@@ -230,6 +241,59 @@ ReportsOpt = Annotated[
     ),
 ]
 
+EngineOpt = Annotated[
+    str | None,
+    _option(
+        "--engine",
+        help=f"Query engine: {ENGINE_NAMES[0]} (in this process) or {ENGINE_NAMES[1]} "
+        f"(pip install 'flowlens[spark]'). Default: ${ENGINE_ENV}, else 'engine' in flowlens.yaml, "
+        f"else {ENGINE_NAMES[0]}.",
+    ),
+]
+SparkMasterOpt = Annotated[
+    str | None,
+    _option(
+        "--spark-master",
+        help="With --engine spark: the Spark master (local[*], spark://host:7077, k8s://..., yarn). "
+        "Default: the one spark-submit set, else local[*].",
+    ),
+]
+SparkConfOpt = Annotated[
+    list[str] | None,
+    _option(
+        "--spark-conf",
+        help="With --engine spark: a Spark setting KEY=VALUE (repeatable), on top of spark-defaults.conf.",
+    ),
+]
+
+ClusterNameOpt = Annotated[
+    str | None,
+    _option(
+        "--cluster",
+        help="Cluster name for every row (default: the record's own 'cluster' field, else the config's, "
+        "else 'default').",
+    ),
+]
+ClusterGuardrailsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cluster",
+        help="Suggest the cluster guardrails instead: an Admin layer (per namespace, only the paths seen "
+        "from other namespaces are passed on) and a Baseline layer (default deny with DNS, the "
+        "cluster-wide clients and the ingress controller) from the traffic of every namespace, proven "
+        "by replay with the --policies in force.",
+    ),
+]
+CalicoVersionOpt = Annotated[
+    str | None,
+    _option(
+        "--calico-version",
+        help="The Calico version whose behaviour to model where versions differ: 3.31 (Calico "
+        "v3.29-v3.31: AdminNetworkPolicy, BaselineAdminNetworkPolicy) or 3.32 (v3.32+: "
+        "ClusterNetworkPolicy). Default: from the --policies, then the store's hits, else 3.32.",
+    ),
+]
+
 #: Every shared option with the default each command gives it: ``(annotation, default)`` by
 #: name. A command's option with one of these flags must be one of them exactly.
 SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
@@ -256,6 +320,12 @@ SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
     "json": (JsonOpt, False),
     "progress": (ProgressOpt, None),
     "reports": (ReportsOpt, None),
+    "engine": (EngineOpt, None),
+    "spark-master": (SparkMasterOpt, None),
+    "spark-conf": (SparkConfOpt, None),
+    "cluster (ingest: the cluster name)": (ClusterNameOpt, None),
+    "cluster (suggest: the cluster guardrails)": (ClusterGuardrailsOpt, False),
+    "calico-version": (CalicoVersionOpt, None),
 }
 
 #: Short flags kept for a while with another meaning on one command, and what to use instead.
@@ -319,6 +389,18 @@ def query_dirs(option: list[Path] | None) -> list[Path]:
     return found + list(option or [])
 
 
+def engine_choice(engine: str | None, master: str | None, conf: list[str] | None) -> EngineChoice:
+    """--engine, then $FLOWLENS_ENGINE, then 'engine' in the config file, then DuckDB; with the
+    Spark settings of --spark-master and --spark-conf."""
+    from flowlens.engine.choice import EngineChoice
+    from flowlens.engine.settings import SparkSettings
+
+    name = engine or os.environ.get(ENGINE_ENV) or config().engine or ENGINE_NAMES[0]
+    if name != "spark" and (master is not None or conf):
+        raise UsageError("--spark-master and --spark-conf need --engine spark")
+    return EngineChoice(name.strip().lower(), SparkSettings.parse(master, conf or ()))
+
+
 def window(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
     """The ``[--since, --until)`` bounds, read against the current time (None: open)."""
     from flowlens.engine.window import resolve_window
@@ -345,3 +427,29 @@ def err(message: str) -> None:
 
 def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def lifecycle_of(cfg: Config) -> Lifecycle:
+    """What ingest does to the store after each run, from ``retention:`` and ``compact_files:``."""
+    default = Lifecycle()
+    return Lifecycle(
+        compact_files=default.compact_files if cfg.compact_files is None else cfg.compact_files,
+        retention_days=cfg.retention_days,
+    )
+
+
+def calico_version(text: str | None, policy_set: PolicySet, engine: Engine | None) -> CalicoVersion | None:
+    """--calico-version, else what the manifests show, else what the store's hits show (the
+    :class:`~flowlens.policy.versions.CalicoVersion`, or None when nothing tells); says on stderr
+    which one and why (rulebook G1)."""
+    from flowlens.policy.versions import CalicoVersion, detect_from_policies, detect_from_store
+
+    if text:
+        return CalicoVersion.parse(text)
+    version = detect_from_policies(policy_set)
+    source = "the manifests"
+    if version is None and engine is not None:
+        version, source = detect_from_store(engine), "the policy hits in the store"
+    if version is not None:
+        err(f"flowlens: evaluating as {version.label} (detected from {source})")
+    return version

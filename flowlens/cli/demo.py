@@ -82,9 +82,10 @@ def register(app: typer.Typer) -> None:
 
         Ingests the sample's Calico Enterprise flow logs, then shows what is denied, what is
         unexpectedly allowed, the least-privilege policy suggested for the production namespace
-        (proven by replay against the recorded flows and the policies in force), and writes the
-        segmentation coverage report. Works whatever today's date is: every window is the
-        sample's own. The report and the suggested policies go into the reports folder.
+        and the cluster guardrails suggested for every namespace (each proven by replay against
+        the recorded flows and the policies in force), and writes the segmentation coverage
+        report. Works whatever today's date is: every window is the sample's own. The report and
+        the suggested policies go into the reports folder.
         """
         from flowlens.sample import sample_days
 
@@ -98,6 +99,7 @@ def register(app: typer.Typer) -> None:
         s = ["--store", str(target.root)]
         window = ["--since", since, "--until", until]
         suggested = reports / "demo" / "suggested"
+        guardrails = reports / "demo" / "guardrails"
         err(f"flowlens demo: the sample cluster in {sample} ({since} .. {until}), store {target.root}")
         _run(app, ["ingest", str(sample / "enterprise"), *s])
         _run(app, ["status", *s])
@@ -116,6 +118,21 @@ def register(app: typer.Typer) -> None:
                 inventory,
                 "--out",
                 str(suggested),
+                *s,
+            ],
+        )
+        _run(
+            app,
+            [
+                "suggest",
+                "--cluster",
+                *window,
+                "--policies",
+                policies,
+                "--inventory",
+                inventory,
+                "--out",
+                str(guardrails),
                 *s,
             ],
         )
@@ -151,6 +168,7 @@ def register(app: typer.Typer) -> None:
         err("flowlens demo: done. Outputs:")
         err(f"  store (Parquet, query it with DuckDB or Spark): {target.root}/flows/")
         err(f"  suggested policies for production:              {suggested}/")
+        err(f"  suggested cluster guardrails:                   {guardrails}/")
         err(
             f"  coverage report (HTML, Markdown, JSON):          {reports}/latest/ (index: {reports}/index.html)"
         )

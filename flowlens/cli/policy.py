@@ -16,6 +16,8 @@ import typer
 
 from flowlens.cli.common import (
     BaseOpt,
+    CalicoVersionOpt,
+    EngineOpt,
     ExplanationFormat,
     ExplanationFormatOpt,
     InventoryOpt,
@@ -25,8 +27,12 @@ from flowlens.cli.common import (
     SimulationFormat,
     SimulationFormatOpt,
     SinceOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
     StoreOpt,
     UntilOpt,
+    calico_version,
+    engine_choice,
     err,
     existing_store,
     required_policies,
@@ -64,6 +70,11 @@ outcome, unless the recorded verdict is one of the possible outcomes: then it is
 row is marked 'undecided'. Either way the notes say which rule and which fact (stderr, and the
 'notes' of each json/jsonl row).
 
+Cluster guardrails (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy) are
+evaluated in their tiers as the Calico version enforces them: --calico-version 3.31 for the
+admin network policies of Calico v3.29-v3.31, 3.32 for ClusterNetworkPolicy; without it the
+manifests, then the hits in the store, tell, else 3.32.
+
 --fail-on newly-denied|newly-allowed|any exits with code 10 when such changes exist (CI gate).
 """
 
@@ -75,6 +86,8 @@ and the ingress walk at the destination, in plain words, and the overall verdict
 --from/--to take NAMESPACE/WORKLOAD or an IP address. WORKLOAD is a pod name, an aggregated
 name ('frontend-7d4f8c9b5-*'), a name prefix ('frontend') or an app label value, looked up in
 the --inventory, else in the flows of the store. --port is 5432 or 5432/tcp (default tcp).
+Every tier of the order is walked, Calico's cluster guardrail tiers included (--calico-version
+picks them, as for simulate).
 """
 
 
@@ -140,8 +153,12 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         out: OutFileOpt = None,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
+        version_text: CalicoVersionOpt = None,
     ) -> None:
-        from flowlens.engine import connect
+        from flowlens.engine import open_engine
         from flowlens.policy import load_candidate, load_inventory
         from flowlens.policy.render import render_simulation
         from flowlens.policy.simulate import simulate
@@ -151,8 +168,10 @@ def register(app: typer.Typer) -> None:
         since_at, until_at = window(since, until)
         policy_set = load_candidate(candidate, base or [])
         inv = load_inventory(list(inventory)) if inventory else None
-        with connect(flows, since=since_at, until=until_at) as engine:
-            result = simulate(engine, policy_set, inv, namespace=namespace)
+        choice = engine_choice(engine, spark_master, spark_conf)
+        with open_engine(flows, choice, since=since_at, until=until_at) as opened:
+            version = calico_version(version_text, policy_set, opened)
+            result = simulate(opened, policy_set, inv, namespace=namespace, calico_version=version)
         _emit(render_simulation(result, fmt.value), fmt.value, out)
         row_notes = [n for r in result.rows for n in r.notes]
         _notes(list(result.notes) + row_notes)
@@ -181,7 +200,12 @@ def register(app: typer.Typer) -> None:
         store: StoreOpt = None,
         fmt: ExplanationFormatOpt = ExplanationFormat.text,
         out: OutFileOpt = None,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
+        version_text: CalicoVersionOpt = None,
     ) -> None:
+        from flowlens.engine import connect
         from flowlens.policy import Evaluator, load_candidate, load_inventory
         from flowlens.policy.lookup import lookup_endpoint
         from flowlens.policy.render import render_explanation
@@ -189,10 +213,16 @@ def register(app: typer.Typer) -> None:
         port_number, proto = _parse_port(port)
         policy_set = load_candidate(required_policies(policies), base or [])
         inv = load_inventory(list(inventory)) if inventory else None
-        evaluator = Evaluator(policy_set, inv)
         flows = resolve_store(store)
-        src = lookup_endpoint(source, evaluator, flows, name="--from")
-        dst = lookup_endpoint(dest, evaluator, flows, name="--to")
+        choice = engine_choice(engine, spark_master, spark_conf)
+        if version_text or not flows.flow_files():
+            version = calico_version(version_text, policy_set, None)
+        else:  # DuckDB only when the store has hits to tell the version by
+            with connect(flows) as hits:
+                version = calico_version(None, policy_set, hits)
+        evaluator = Evaluator(policy_set, inv, calico_version=version)
+        src = lookup_endpoint(source, evaluator, flows, name="--from", engine=choice)
+        dst = lookup_endpoint(dest, evaluator, flows, name="--to", engine=choice)
         expl = evaluator.explain(src, dst, proto, port_number)
         _emit(render_explanation(expl, fmt.value), fmt.value, out)
         _notes(policy_set.notes)

@@ -13,14 +13,18 @@ from typing import Annotated, Any
 import typer
 
 from flowlens.cli.common import (
+    EngineOpt,
     LimitOpt,
     NamespaceOpt,
     OutFileOpt,
     OutputFormatOpt,
     QueriesOpt,
     SinceOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
     StoreOpt,
     UntilOpt,
+    engine_choice,
     err,
     existing_store,
     query_dirs,
@@ -71,6 +75,9 @@ def register(app: typer.Typer) -> None:
                 ),
             ),
         ] = False,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
         """Run a named query (or --sql) over the flow store and print the rows.
 
@@ -82,7 +89,7 @@ def register(app: typer.Typer) -> None:
         store's flows (the flows and flow_summary views) and no other file, folder, URL or
         extension; --allow-external lifts this for SQL you trust.
         """
-        from flowlens.engine import connect, load_queries
+        from flowlens.engine import load_queries, open_engine
 
         if name is not None and sql is not None:
             raise UsageError("give a query NAME or --sql, not both")
@@ -96,22 +103,28 @@ def register(app: typer.Typer) -> None:
         since_at, until_at = window(since, until)
         root = existing_store(store).root
         rows = limit or None
+        choice = engine_choice(engine, spark_master, spark_conf)
+        if sql is not None and choice.name == "spark" and not allow_external:
+            raise UsageError(
+                "--sql on --engine spark runs outside any sandbox (Spark SQL reads every path the "
+                "cluster can): add --allow-external for SQL you trust, or use the DuckDB engine"
+            )
         if allow_external:
             err(
                 "flowlens: warning: --allow-external: this SQL runs outside the sandbox and can read and "
                 "write any file you can, attach databases, install extensions and reach the network"
             )
-        with connect(
-            root, since=since_at, until=until_at, query_dirs=dirs, external_access=allow_external
-        ) as engine:
+        with open_engine(
+            root, choice, since=since_at, until=until_at, query_dirs=dirs, external_access=allow_external
+        ) as opened:
             if sql is not None:
-                reader = engine.stream_sql(sql, params, limit=rows)
+                reader = opened.stream_sql(sql, params, limit=rows)
             else:
                 assert name is not None
-                spec = engine.query(name)
+                spec = opened.query(name)
                 if namespace is not None and spec.param("namespace") is None:
                     raise QueryError(f"query {name!r} has no namespace parameter; drop --namespace")
-                reader = engine.stream(name, params, limit=rows)
+                reader = opened.stream(name, params, limit=rows)
             terminal = out is None and sys.stdout.isatty()
             written = write_reader(
                 reader,

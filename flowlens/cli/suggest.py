@@ -14,14 +14,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flowlens.cli.common import (
+    CalicoVersionOpt,
+    ClusterGuardrailsOpt,
+    EngineOpt,
     InventoryOpt,
     NamespacesOpt,
     OutFolderOpt,
     PoliciesOpt,
     SinceOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
     StoreOpt,
     UntilOpt,
     config,
+    engine_choice,
     existing_store,
     window,
 )
@@ -222,7 +228,26 @@ def register(app: typer.Typer) -> None:
                 "(kubernetes-validate) and the projectcalico.org/v3 schema (jsonschema); exit 10 on a problem.",
             ),
         ] = False,
+        cluster: ClusterGuardrailsOpt = False,
+        admin_tier: Annotated[
+            str | None,
+            typer.Option(
+                "--admin-tier",
+                help="--cluster --flavor calico: tier of the Admin layer (default: Calico's own).",
+            ),
+        ] = None,
+        baseline_tier: Annotated[
+            str | None,
+            typer.Option(
+                "--baseline-tier",
+                help="--cluster --flavor calico: tier of the Baseline layer (default: Calico's own).",
+            ),
+        ] = None,
+        calico_version: CalicoVersionOpt = None,
         store: StoreOpt = None,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
         """Suggest least-privilege policies from the traffic observed in the window, and prove them.
 
@@ -243,8 +268,39 @@ def register(app: typer.Typer) -> None:
         --policies are the policies in force, which the proof keeps beside the suggestion (or
         replaces, with --replace); --inventory gives service accounts and named ports for the
         rules and the proof.
+
+        With --cluster: the cluster guardrails instead (ClusterNetworkPolicy, or Calico
+        GlobalNetworkPolicy in tiers with --flavor calico) for every namespace of the window.
         """
-        from flowlens.engine import connect
+        if cluster:
+            from flowlens.cli.suggest_cluster import ClusterArgs, run
+            from flowlens.suggest import label_key_list
+
+            if namespace or all_namespaces or check is not None:
+                raise UsageError(
+                    "--cluster covers every namespace: leave out --namespace, --all-namespaces and --check"
+                )
+            since_at, until_at = window(since, until)
+            run(
+                ClusterArgs(
+                    root=existing_store(store).root,
+                    since=since_at,
+                    until=until_at,
+                    flavor=flavor,
+                    label_keys=label_key_list(label_keys or ()),
+                    admin_tier=admin_tier,
+                    baseline_tier=baseline_tier,
+                    include_system=include_system,
+                    calico_version=calico_version,
+                    policies=tuple(policies or ()),
+                    inventory=tuple(inventory or ()),
+                    out=out,
+                    summary_json=summary_json,
+                    validate=validate,
+                )
+            )
+            return
+        from flowlens.engine import open_engine
         from flowlens.policy.inventory import load_inventory
 
         # Loaded here, not at import time: `flowlens --help` and the other commands stay quick.
@@ -294,16 +350,17 @@ def register(app: typer.Typer) -> None:
         }
         options = _options(given, admit_held)
         since_at, until_at = window(since, until)
-        with connect(root, since=since_at, until=until_at) as engine:
+        choice = engine_choice(engine, spark_master, spark_conf)
+        with open_engine(root, choice, since=since_at, until=until_at) as opened:
             if all_namespaces:
-                targets = namespaces_in_window(engine, include_system=include_system)
+                targets = namespaces_in_window(opened, include_system=include_system)
                 if not targets:
                     raise UsageError("no namespace has pods in the window; widen --since/--until")
             else:
                 targets = sorted({validate_namespace(n) for n in namespace or []})
-            reports = load_reports(engine, targets)
-            activity = load_activity(engine, reports, targets, keys)
-            span = window_text(engine.since, engine.until)
+            reports = load_reports(opened, targets)
+            activity = load_activity(opened, reports, targets, keys)
+            span = window_text(opened.since, opened.until)
         options = dataclasses.replace(
             options,
             namespaces=tuple(targets),

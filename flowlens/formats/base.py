@@ -32,6 +32,9 @@ STR_LIST = "str_list"
 INT_LIST = "int_list"
 LABELS_OBJ = "labels_obj"  # {"labels": ["k=v", ...]}
 STR_OR_INT = "str_or_int"
+#: a counter, coerced the way Elasticsearch coerces the flow index's numeric fields: an integer, a
+#: number (rounded), numeric text or a boolean; anything else is wrong (see sql_counter)
+COUNTER = "counter"
 ANY = "any"
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -97,6 +100,8 @@ def type_error(name: str, value: Any, kind: str) -> str | None:
         ok = isinstance(value, str)
     elif kind == STR_OR_INT:
         ok = isinstance(value, (str, int)) and not isinstance(value, bool)
+    elif kind == COUNTER:
+        ok = _counter(value) is not None
     elif kind == STR_LIST:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     elif kind == INT_LIST:
@@ -110,8 +115,31 @@ def type_error(name: str, value: Any, kind: str) -> str | None:
     return f"wrong type for field '{name}': expected {_KIND_WORDS[kind]}, got {_json_type(value)}"
 
 
+def _counter(value: Any) -> int | None:
+    """The integer a counter value coerces to, or None (see COUNTER)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value if INT64_MIN <= value <= INT64_MAX else None
+    if isinstance(value, str):
+        text = value.strip()
+        if "_" in text:  # (Python reads 1_000; Elasticsearch does not)
+            return None
+        try:
+            return _counter(int(text, 0) if text[:2].lower() == "0x" else int(text))
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                return None
+    if isinstance(value, float) and value == value and abs(value) < 2**63:  # (not NaN)
+        return round(value)
+    return None
+
+
 _KIND_WORDS = {
     INT: "an integer",
+    COUNTER: "a number",
     STR: "a string",
     STR_OR_INT: "a string or an integer",
     STR_LIST: "a list of strings",
@@ -167,6 +195,15 @@ def check_labels(items: list[str] | None, name: str) -> str | None:
 
 
 # --- SQL building blocks shared by the formats -------------------------------------------------
+
+
+def sql_counter(expr: str) -> str:
+    """A counter read as text (a VARCHAR field of the structure), coerced as Elasticsearch does
+    (see COUNTER): NULL when the field is missing or its text is not a number."""
+    return (
+        f"COALESCE(TRY_CAST({expr} AS BIGINT), TRY_CAST(TRY_CAST({expr} AS DOUBLE) AS BIGINT), "
+        f"CASE {expr} WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"
+    )
 
 
 def sql_epoch_seconds(expr: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowlens.formats.base import (
+    COUNTER,
     INT,
     INT_LIST,
     LABELS_OBJ,
@@ -22,6 +23,7 @@ from flowlens.formats.base import (
     check_fields,
     check_labels,
     check_range,
+    sql_counter,
     sql_epoch_ms,
     sql_epoch_seconds,
 )
@@ -104,7 +106,10 @@ STRUCTURE: dict[str, Any] = {
     "start_time": "BIGINT",
     "end_time": "BIGINT",
     "@timestamp": "BIGINT",
-    **{k: "BIGINT" for k in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS},
+    **{k: "BIGINT" for k in _ALWAYS_INTS},
+    # Optional counters: read as text, so that text that is no number is told from a missing
+    # field (both would be NULL as BIGINT) and quarantined; coerced by sql_counter.
+    **{k: "VARCHAR" for k in _MODERN_INTS + _TRANSIT_INTS},
     **{k: "VARCHAR" for k in _STRINGS},
     "process_id": "VARCHAR",
     # Kept as JSON text: ingest converts and checks each distinct label set and trace once.
@@ -121,7 +126,8 @@ TYPES: dict[str, str] = {
     "start_time": INT,
     "end_time": INT,
     "@timestamp": INT,
-    **{k: INT for k in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS + _NULLABLE_INTS},
+    **{k: COUNTER for k in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS},
+    **{k: INT for k in _NULLABLE_INTS},
     **{k: STR for k in _STRINGS},
     "process_id": STR_OR_INT,
     "source_labels": LABELS_OBJ,
@@ -148,8 +154,10 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
     for name in _STRINGS:
         if name not in ("cluster", "generated_time", "id"):
             cols[name] = f"{d}.{name}"
-    for name in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS:
+    for name in _ALWAYS_INTS:
         cols[name] = f"{d}.{name}"
+    for name in _MODERN_INTS + _TRANSIT_INTS:
+        cols[name] = sql_counter(f"{d}.{name}")
     for name in _NULLABLE_INTS:
         cols[name] = f"{d}.{name}"  # JSON text, made an integer by ingest (JSON_INTS)
     return cols
@@ -185,8 +193,12 @@ def _suspect(d: str) -> str:
         if n not in TEXT_COLUMNS
     )
     values = f"{d}.action NOT IN {_sql_set(ACTIONS)} OR {d}.reporter NOT IN {_sql_set(REPORTERS)}"
+    # An optional counter whose text is no number (see sql_counter).
+    counters = " OR ".join(
+        f"({d}.{n} IS NOT NULL AND {sql_counter(f'{d}.{n}')} IS NULL)" for n in _MODERN_INTS + _TRANSIT_INTS
+    )
     # Labels and policies are JSON text, checked by ingest once per distinct text.
-    return f"{d} IS NULL OR {lists} OR {texts} OR {values}"
+    return f"{d} IS NULL OR {lists} OR {texts} OR {values} OR {counters}"
 
 
 def diagnose_document(doc: Any) -> str | None:

@@ -69,7 +69,7 @@ def _chain(expr: str, pairs: Sequence[tuple[str, str]]) -> str:
     return expr
 
 
-# Python's json.dumps(ensure_ascii=False): backslash and quote escaped, C0 controls as \b \t \n
+# Python's json.dumps(ensure_ascii=False): backslash and quote escaped, the controls U+0000-U+001F as \b \t \n
 # \f \r or \u00xx; then json_safe's escapes for the rest of the unsafe characters.
 _JSON_STRING_ESCAPES = [("\\", "\\\\"), ('"', '\\"')] + [
     (chr(code), json.dumps(chr(code))[1:-1]) for code in range(0x20)

@@ -6,7 +6,7 @@ in the cluster can write. Shown raw, an escape sequence in one of them is obeyed
 bidirectional override reorders what is read, and a CSV cell that begins with ``=`` is run as a
 formula by a spreadsheet. Owns:
 
-* :data:`UNSAFE` and :func:`visible` — every C0 and C1 control character, DEL, the Unicode line
+* :data:`UNSAFE` and :func:`visible` — every control character (U+0000-U+001F, DEL, U+0080-U+009F), the Unicode line
   and paragraph separators, the bidirectional-text controls and lone surrogates, written as the
   escape a Python string literal would use (``\\x1b``, ``\\r``, ``\\u202e``); :func:`visible_lines`
   keeps line feeds and tabs, for messages of several lines;
@@ -28,7 +28,7 @@ from collections.abc import Iterable
 # paragraph separators: invisible characters that change what a line shows or where it ends.
 _FORMAT_CODES = (0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
 
-#: Every character :func:`visible` escapes: C0 controls, DEL, C1 controls, the format codes above.
+#: Every character :func:`visible` escapes: controls U+0000-U+001F, DEL, controls U+0080-U+009F, the format codes above.
 UNSAFE: tuple[str, ...] = tuple(
     chr(code) for code in (*range(0x00, 0x20), *range(0x7F, 0xA0), *_FORMAT_CODES)
 )
@@ -46,7 +46,7 @@ def _escape(char: str) -> str:
 #: Each unsafe character and the text :func:`visible` writes for it.
 ESCAPES: dict[str, str] = {char: _escape(char) for char in UNSAFE}
 
-#: The unsafe characters a JSON writer leaves raw (it escapes only C0 controls), as JSON escapes.
+#: The unsafe characters a JSON writer leaves raw (it escapes only the controls U+0000-U+001F), as JSON escapes.
 JSON_ESCAPES: dict[str, str] = {char: f"\\u{ord(char):04x}" for char in UNSAFE if ord(char) >= 0x20}
 
 # Lone surrogates cannot be written as UTF-8 at all; they are escaped too (Python text only:
@@ -84,7 +84,7 @@ def visible_lines(text: str) -> str:
 def json_safe(text: str) -> str:
     """JSON text with the unsafe characters a JSON writer leaves raw written as ``\\uXXXX``.
 
-    Only valid for the output of a JSON writer that escapes C0 controls (such characters then
+    Only valid for the output of a JSON writer that escapes the controls U+0000-U+001F (such characters then
     stand only inside strings, where the escape means the same character).
     """
     if _JSON_RE.search(text) is None:

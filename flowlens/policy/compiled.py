@@ -2,8 +2,10 @@
 
 Owns the compiled forms of entity rules, rules and policies (every selector field combined into
 the one selector Felix evaluates, see ``docs/policy/rulebook.md``) and the :class:`Plans`: per
-tier, in tier order (rulebook C1), the policies in evaluation order (rulebook C3), once for the
-policies in force and once with staged policies standing in (rulebook S2).
+tier, in tier order (rulebook C1), the policies in evaluation order (rulebook C3 and G8, the
+tie-break of the Calico version), once for the policies in force and once with staged policies
+standing in (rulebook S2). The tiers Calico creates itself at that version are in every plan, even
+empty, so that ``explain`` walks the complete tier order (rulebook G2).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from flowlens.policy.selector import (
     and_,
     to_namespace_scope,
 )
+from flowlens.policy.versions import LATEST, CalicoVersion, policy_sort_key
 
 SERVICE_ACCOUNT_LABEL = "projectcalico.org/serviceaccount"
 
@@ -134,10 +137,11 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
     return CompiledPolicy(policy, and_(*parts), rules(policy.ingress), rules(policy.egress))
 
 
-def compile_plan(policies: Iterable[Policy], tiers: dict[str, Tier]) -> Plan:
-    """Tiers in order (rulebook C1), each with its policies in order (rulebook C3). doNotTrack
-    and preDNAT policies are left out (rulebook C12)."""
-    by_tier: dict[str, list[Policy]] = {}
+def compile_plan(policies: Iterable[Policy], tiers: dict[str, Tier], version: CalicoVersion = LATEST) -> Plan:
+    """Tiers in order (rulebook C1), each with its policies in order (rulebook C3, G8), the
+    static tiers of ``version`` included even when empty (rulebook G2). doNotTrack and preDNAT
+    policies are left out (rulebook C12)."""
+    by_tier: dict[str, list[Policy]] = {t.name: [] for t in version.static_tiers}
     for p in policies:
         if p.do_not_track or p.pre_dnat:
             continue
@@ -145,14 +149,17 @@ def compile_plan(policies: Iterable[Policy], tiers: dict[str, Tier]) -> Plan:
     plan = []
     for name, pols in by_tier.items():
         tier = tiers.get(name) or Tier(name, None, "Deny")
-        plan.append((tier, tuple(compile_policy(p) for p in sorted(pols, key=lambda p: p.sort_key))))
+        ordered = sorted(pols, key=lambda p: policy_sort_key(p, version))
+        plan.append((tier, tuple(compile_policy(p) for p in ordered)))
     plan.sort(key=lambda entry: entry[0].sort_key)
     return tuple(plan)
 
 
-def compile_plans(policy_set: PolicySet) -> Plans:
-    """The enforced and pending plans of ``policy_set`` (rulebook S1, S2)."""
+def compile_plans(policy_set: PolicySet, version: CalicoVersion = LATEST) -> Plans:
+    """The enforced and pending plans of ``policy_set`` (rulebook S1, S2) as ``version`` of
+    Calico orders them."""
     tiers = {t.name: t for t in BUILTIN_TIERS}
+    tiers.update({t.name: t for t in version.static_tiers})
     tiers.update({t.name: t for t in policy_set.tiers})
     enforced = [p for p in policy_set.policies if not p.staged]
     deleted = {p.counterpart_key for p in policy_set.policies if p.staged and p.staged_action == "Delete"}
@@ -160,7 +167,7 @@ def compile_plans(policy_set: PolicySet) -> Plans:
         p for p in policy_set.policies if p.staged and p.staged_action in ("Set", "Learn")
     ]
     return Plans(
-        compile_plan(enforced, tiers),
-        compile_plan(pending, tiers),
+        compile_plan(enforced, tiers, version),
+        compile_plan(pending, tiers, version),
         any(p.staged for p in policy_set.policies),
     )

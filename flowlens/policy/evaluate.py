@@ -35,6 +35,7 @@ from flowlens.policy.endpoints import NAME_LABEL, EndpointResolver
 from flowlens.policy.inventory import Inventory
 from flowlens.policy.matching import Matcher
 from flowlens.policy.model import Endpoint, FlowKey, PolicySet, normalize_protocol, protocol_name
+from flowlens.policy.versions import CalicoVersion, for_version
 from flowlens.policy.walk import DEFAULT_ALLOW_PROFILE, Packet, TierWalker
 
 __all__ = [
@@ -118,16 +119,27 @@ class Explanation:
 
 
 class Evaluator:
-    """Evaluates flows against one policy set (and, optionally, a cluster inventory).
+    """Evaluates flows against one policy set (and, optionally, a cluster inventory), as
+    ``calico_version`` of Calico does (detected from the manifests when None, see
+    :mod:`flowlens.policy.versions`).
 
     Results are memoized per :class:`FlowKey`, and endpoint resolution per :class:`Endpoint`, so
     replaying millions of records costs one evaluation per distinct key.
     """
 
-    def __init__(self, policy_set: PolicySet, inventory: Inventory | None = None) -> None:
-        self.policy_set = policy_set
+    def __init__(
+        self,
+        policy_set: PolicySet,
+        inventory: Inventory | None = None,
+        *,
+        calico_version: CalicoVersion | None = None,
+    ) -> None:
+        # Rulebook G1: the policies the Calico version enforces (detected from the manifests when
+        # not given); ``policy_set.notes`` says which cluster policies that leaves out.
+        self.policy_set, self.calico_version = for_version(policy_set, calico_version)
+        policy_set = self.policy_set
         self.inventory = inventory
-        self._plans = compile_plans(policy_set)
+        self._plans = compile_plans(policy_set, self.calico_version)
         self._endpoints = EndpointResolver(policy_set, inventory)
         self._walker = TierWalker(self._endpoints, Matcher())
         self._cache: dict[FlowKey, Decision] = {}

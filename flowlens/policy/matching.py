@@ -86,7 +86,7 @@ class Matcher:
             ("source", crule.src, src, False),
             ("destination", crule.dst, dst, True),
         ):
-            result, why = self._entity(entity, side, is_dest, rule.protocol, port, unknown)
+            result, why = self._entity(entity, side, is_dest, rule.protocol, proto, port, unknown)
             if result is False:
                 return False, f"{name}: {why}"
         if rule.has_icmp:
@@ -105,6 +105,7 @@ class Matcher:
         side: Side,
         is_dest: bool,
         rule_proto: int | str | None,
+        proto: int | str | None,
         port: int | None,
         unknown: list[str],
     ) -> tuple[bool | None, str]:
@@ -135,12 +136,15 @@ class Matcher:
             if not is_dest:
                 unknown.append("source ports are not recorded in flow logs")
             else:
+                # A port name without a protocol (a ClusterNetworkPolicy named port, rulebook G7)
+                # matches with the protocol the endpoint declares it with.
+                port_proto = rule_proto if rule_proto is not None else proto
                 if er.ports:
-                    r = _ports(er.ports, port, rule_proto, side, unknown)
+                    r = _ports(er.ports, port, port_proto, side, unknown)
                     if r is False:
                         return False, f"port {port} is not in {', '.join(map(str, er.ports))}"
                 if er.not_ports:
-                    r = _ports(er.not_ports, port, rule_proto, side, unknown)
+                    r = _ports(er.not_ports, port, port_proto, side, unknown)
                     if r is True:
                         return False, f"port {port} is in notPorts {', '.join(map(str, er.not_ports))}"
         if er.services:

@@ -219,6 +219,7 @@ class Rule:
     ip_version: int | None = None
     has_icmp: bool = False  # icmp / notICMP criteria (not evaluated: flows carry no ICMP type)
     has_http: bool = False  # application-layer criteria (not evaluated offline)
+    name: str | None = None  # the rule's name (cluster policy kinds keep it as rule metadata)
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,6 +233,20 @@ STAGED_COUNTERPART: dict[str, str] = {
 NAMESPACED_KINDS = frozenset(
     {"NetworkPolicy", "KubernetesNetworkPolicy", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy"}
 )
+#: The cluster-scoped Kubernetes policy kinds (``policy.networking.k8s.io``): the guardrails
+#: platform teams set for every namespace, and the tiers Calico puts them in.
+CLUSTER_POLICY_KINDS = frozenset({"ClusterNetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"})
+KUBE_ADMIN_TIER = "kube-admin"
+KUBE_BASELINE_TIER = "kube-baseline"
+ANP_TIER = "adminnetworkpolicy"
+BANP_TIER = "baselineadminnetworkpolicy"
+#: Tiers that hold cluster guardrails, and whether each is the Admin or the Baseline layer.
+GUARDRAIL_TIERS: dict[str, str] = {
+    KUBE_ADMIN_TIER: "Admin",
+    ANP_TIER: "Admin",
+    KUBE_BASELINE_TIER: "Baseline",
+    BANP_TIER: "Baseline",
+}
 
 
 @dataclass(frozen=True)
@@ -259,6 +274,7 @@ class Policy:
     pre_dnat: bool = False
     apply_on_forward: bool = False
     origin: str = ""  # "file, document N" for messages
+    notes: tuple[str, ...] = ()  # what the conversion changed (cluster policy kinds: fail-closed rules)
 
     @property
     def staged(self) -> bool:
@@ -306,10 +322,10 @@ class Tier:
 
 BUILTIN_TIERS: tuple[Tier, ...] = (
     Tier(DEFAULT_TIER, DEFAULT_TIER_ORDER, "Deny"),
-    Tier("kube-admin", 1000.0, "Pass"),
-    Tier("kube-baseline", 10_000_000.0, "Pass"),
-    Tier("adminnetworkpolicy", 1000.0, "Pass"),
-    Tier("baselineadminnetworkpolicy", 10_000_000.0, "Pass"),
+    Tier(KUBE_ADMIN_TIER, 1000.0, "Pass"),
+    Tier(KUBE_BASELINE_TIER, 10_000_000.0, "Pass"),
+    Tier(ANP_TIER, 1000.0, "Pass"),
+    Tier(BANP_TIER, 10_000_000.0, "Pass"),
 )
 
 

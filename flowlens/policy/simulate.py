@@ -18,6 +18,7 @@ from typing import Any
 from flowlens.policy.evaluate import Decision, Evaluator
 from flowlens.policy.inventory import Inventory
 from flowlens.policy.model import Endpoint, FlowKey, PolicySet
+from flowlens.policy.versions import CalicoVersion
 
 CHANGES = ("newly-denied", "newly-allowed", "unchanged")
 _CHANGE_RANK = {c: i for i, c in enumerate(CHANGES)}
@@ -363,17 +364,20 @@ def simulate(
     namespace: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    calico_version: CalicoVersion | None = None,
 ) -> SimulationResult:
     """Replay the flows of ``engine`` (a :class:`flowlens.engine.Engine`) against ``policy_set``.
 
     One row per distinct flow key and reporter; ``change`` compares the simulated verdict with
     the recorded one (``mixed`` recorded keys count as changed in the direction of the simulated
     verdict). Rows are sorted: newly-denied, newly-allowed, unchanged, then by workload pair.
+    ``calico_version`` picks the Calico behaviour where versions differ (detected from the
+    manifests when None).
     """
-    evaluator = Evaluator(policy_set, inventory)
+    evaluator = Evaluator(policy_set, inventory, calico_version=calico_version)
     rows, _ = replay_rows(_key_rows(engine, namespace, since, until), evaluator)
     rows.sort(key=_sort_key)
-    notes = list(policy_set.notes) + list(inventory.notes if inventory else ())
+    notes = list(evaluator.policy_set.notes) + list(inventory.notes if inventory else ())
     return SimulationResult(tuple(rows), tuple(notes))
 
 
@@ -385,13 +389,14 @@ def check_consistency(
     namespace: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    calico_version: CalicoVersion | None = None,
 ) -> ConsistencyReport:
     """Replay recorded flows against the policies that were in force and list every key whose
     recorded action or recorded enforced trace differs from the evaluation.
 
     Records without a recorded trace (policies not logged) are checked on their action only.
     """
-    evaluator = Evaluator(policy_set, inventory)
+    evaluator = Evaluator(policy_set, inventory, calico_version=calico_version)
     key_rows = _key_rows(engine, namespace, since, until, traces=True)
     _, variants = replay_rows(key_rows, evaluator)
     mismatches: list[Inconsistency] = []
@@ -414,7 +419,7 @@ def check_consistency(
                 problems.append(f"recorded trace {list(trace)} differs from evaluated {evaluated}")
             mismatches.append(Inconsistency(sim, trace or (), "; ".join(problems)))
     mismatches.sort(key=lambda m: (_sort_key(m.row), m.recorded_trace))
-    notes = list(policy_set.notes) + list(inventory.notes if inventory else ())
+    notes = list(evaluator.policy_set.notes) + list(inventory.notes if inventory else ())
     return ConsistencyReport(
         keys_checked=len(variants),
         records_checked=sum(int(r["records"]) for r in key_rows),

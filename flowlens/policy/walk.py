@@ -22,7 +22,7 @@ from flowlens.formats.hits import PolicyHit
 from flowlens.policy.compiled import EGRESS, CompiledPolicy, Plan
 from flowlens.policy.endpoints import EndpointResolver, Ident, Local
 from flowlens.policy.matching import Matcher
-from flowlens.policy.model import Endpoint, Tier, profile_hit, protocol_name
+from flowlens.policy.model import GUARDRAIL_TIERS, Endpoint, Tier, profile_hit, protocol_name
 
 DEFAULT_ALLOW_PROFILE = "projectcalico-default-allow"
 
@@ -113,13 +113,16 @@ class TierWalker:
                         ctx.say(line)
             if not applicable:
                 if ctx.log is not None:
-                    ctx.say(
-                        f"Tier {tier.name} ({_tier_order(tier)}): no policy selects {local.ident.display} for {way}; skipped."
-                    )
+                    if tier.name in _empty_tiers(plan):
+                        ctx.say(f"Tier {_tier_label(tier)}: holds no policy; skipped.")
+                    else:
+                        ctx.say(
+                            f"Tier {_tier_label(tier)}: no policy selects {local.ident.display} for {way}; skipped."
+                        )
                 continue
             if ctx.log is not None:
                 names = ", ".join(cp.policy.display for cp in applicable)
-                ctx.say(f"Tier {tier.name} ({_tier_order(tier)}) applies; policies in order: {names}.")
+                ctx.say(f"Tier {_tier_label(tier)} applies; policies in order: {names}.")
             verdict: str | None = None
             for cp in applicable:
                 rules = cp.rules(direction)
@@ -128,7 +131,9 @@ class TierWalker:
                 for index, crule in enumerate(rules):
                     matched, why = match_rule(crule, cp.policy, src, dst, proto, port, ctx.notes)
                     label = (
-                        f"  {cp.policy.display} {way} rule {index} ({crule.rule.action})"
+                        f"  {cp.policy.display} {way} rule {index}"
+                        + (f" {crule.rule.name!r}" if crule.rule.name else "")
+                        + f" ({crule.rule.action})"
                         if ctx.log is not None
                         else ""
                     )
@@ -263,8 +268,18 @@ class TierWalker:
         return result
 
 
-def _tier_order(tier: Tier) -> str:
-    return "no order" if tier.order is None else f"order {_number(tier.order)}"
+def _empty_tiers(plan: Plan) -> frozenset[str]:
+    """The tiers of ``plan`` that hold no policy (only ``explain`` asks)."""
+    return frozenset(tier.name for tier, cpols in plan if not cpols)
+
+
+def _tier_label(tier: Tier) -> str:
+    """``name (order N)``, saying which guardrail layer a cluster policy tier is (rulebook G2)."""
+    order = "no order" if tier.order is None else f"order {_number(tier.order)}"
+    layer = GUARDRAIL_TIERS.get(tier.name)
+    if layer is not None:
+        return f"{tier.name} ({order}, cluster guardrails: {layer}, defaultAction {tier.default_action})"
+    return f"{tier.name} ({order})"
 
 
 def _number(value: float) -> str:

@@ -14,8 +14,12 @@
 -- denied at the source's egress never reaches the destination), so every record is counted and
 -- no connection is counted twice. connections = sum(num_flows_started), the connections that
 -- began in the window; bytes = bytes_in + bytes_out.
+-- guardrail: 'admin' or 'baseline' when a cluster guardrail decided (the deciding hit is in one of
+-- Calico's guardrail tiers: kube-admin / adminnetworkpolicy, kube-baseline /
+-- baselineadminnetworkpolicy, where ClusterNetworkPolicy, AdminNetworkPolicy and
+-- BaselineAdminNetworkPolicy live), NULL otherwise; denied_by then says so.
 -- Columns: source, source_type, dest, dest_type, proto, dest_port, side, tier, policy,
--- rule_index, end_of_tier, denied_by, records, connections, bytes, first_seen, last_seen.
+-- rule_index, end_of_tier, guardrail, denied_by, records, connections, bytes, first_seen, last_seen.
 -- Ranked by connections, then bytes, then the key columns.
 -- The deciding hit is the last element of the trace: the store keeps every trace sorted by
 -- policy_index (ingest sorts Calico's unordered sets), and list[len(list)] costs far less than a
@@ -83,6 +87,10 @@ r AS (
         policy,
         rule_index,
         COALESCE(rule_index = -1, FALSE) AS end_of_tier,
+        CASE
+            WHEN tier IN ('kube-admin', 'adminnetworkpolicy') THEN 'admin'
+            WHEN tier IN ('kube-baseline', 'baselineadminnetworkpolicy') THEN 'baseline'
+        END AS guardrail,
         CAST(SUM(records) AS BIGINT) AS records,
         CAST(SUM(connections) AS BIGINT) AS connections,
         CAST(SUM(bytes) AS BIGINT) AS bytes,
@@ -103,12 +111,18 @@ SELECT
     policy,
     rule_index,
     end_of_tier,
+    guardrail,
     CASE
         WHEN policy IS NULL THEN 'unknown: the record has no enforced policy trace'
         WHEN policy = 'pro:__NO_MATCH__' THEN 'no profile matched the endpoint'
         WHEN end_of_tier THEN 'end of tier ' || tier || ': no rule matched (blamed on ' || policy || ')'
         WHEN rule_index IS NULL OR rule_index < 0 THEN policy || ' (rule unknown)'
         ELSE policy || ' rule ' || CAST(rule_index AS VARCHAR)
+    END
+    || CASE guardrail
+        WHEN 'admin' THEN ' (cluster guardrail, Admin tier: namespace policies cannot override it)'
+        WHEN 'baseline' THEN ' (cluster guardrail, Baseline tier: no namespace policy decided it)'
+        ELSE ''
     END AS denied_by,
     records,
     connections,

@@ -20,8 +20,11 @@
 -- allowed_by is the last enforced hit of that side's trace (kind:namespace/name, as Calico's modern
 -- flow-log format spells it). connections = sum(num_flows_started), the connections that began in
 -- the window; bytes = bytes_in + bytes_out (a missing counter counts 0).
--- Columns: category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by, why,
--- records, connections, bytes, first_seen, last_seen.
+-- guardrail: 'admin' or 'baseline' when a cluster guardrail allowed it (allowed_by is a policy of
+-- one of Calico's guardrail tiers: kube-admin / adminnetworkpolicy, kube-baseline /
+-- baselineadminnetworkpolicy), NULL otherwise; why then says so.
+-- Columns: category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by,
+-- guardrail, why, records, connections, bytes, first_seen, last_seen.
 -- Ranked by connections, then bytes, then the key columns.
 -- Reads flow_summary: the window's records grouped by hour, endpoints, port, reporter, verdict and
 -- deciding hits (see flowlens.store.summaries), which the engine reads from the hourly summaries stored
@@ -71,6 +74,10 @@ a AS (
         reporter,
         CASE reporter WHEN 'src' THEN 'egress at source' ELSE 'ingress at destination' END AS side,
         COALESCE(NULLIF(split_part(enforced_hit, '|', 3), ''), 'unknown (no enforced trace)') AS allowed_by,
+        CASE
+            WHEN split_part(enforced_hit, '|', 2) IN ('kube-admin', 'adminnetworkpolicy') THEN 'admin'
+            WHEN split_part(enforced_hit, '|', 2) IN ('kube-baseline', 'baselineadminnetworkpolicy') THEN 'baseline'
+        END AS guardrail,
         split_part(pending_hit, '|', 2) AS pending_tier,
         split_part(pending_hit, '|', 3) AS pending_by,
         split_part(pending_hit, '|', 4) AS pending_action,
@@ -103,6 +110,7 @@ c AS (
         a.dest_port,
         a.side,
         a.allowed_by,
+        a.guardrail,
         CASE k.category
             WHEN 'default-allow' THEN
                 'no policy decided at the '
@@ -122,6 +130,11 @@ c AS (
                 END
                 || ': a staged policy would break it'
             ELSE 'host ' || a.dest || ' accepts traffic from ' || a.source || ', allowed by ' || a.allowed_by
+        END
+        || CASE a.guardrail
+            WHEN 'admin' THEN ' (a cluster guardrail, Admin tier: namespace policies cannot override it)'
+            WHEN 'baseline' THEN ' (a cluster guardrail, Baseline tier: no namespace policy decided it)'
+            ELSE ''
         END AS why,
         a.records,
         a.connections,
@@ -154,6 +167,7 @@ SELECT
     dest_port,
     side,
     allowed_by,
+    guardrail,
     why,
     CAST(SUM(records) AS BIGINT) AS records,
     CAST(SUM(connections) AS BIGINT) AS connections,
@@ -161,7 +175,7 @@ SELECT
     MIN(first_seen) AS first_seen,
     MAX(last_seen) AS last_seen
 FROM c
-GROUP BY category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by, why
+GROUP BY category, source, source_type, dest, dest_type, proto, dest_port, side, allowed_by, guardrail, why
 ORDER BY
     connections DESC, bytes DESC, records DESC, category, source, source_type, dest, dest_type, proto, dest_port,
     side, allowed_by, why

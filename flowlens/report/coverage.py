@@ -27,6 +27,7 @@ from flowlens.report.metrics import (
     DeniedFlow,
     DenyingPolicy,
     Edge,
+    GuardrailDecision,
     InternetExposure,
     NamespaceCoverage,
     PolicySelection,
@@ -234,6 +235,18 @@ def _compute(
         )
         for r in engine.run("coverage-internet", {}).to_pylist()
     )
+    guardrails = tuple(
+        GuardrailDecision(
+            layer=r["layer"],
+            tier=r["tier"],
+            decided_by=r["decided_by"],
+            policy=_policy_label(r["tier"], r["decided_by"]),
+            direction=r["direction"],
+            action=r["action"],
+            **_ints(r, (*_TOTALS, "workloads")),
+        )
+        for r in engine.run("coverage-guardrails", {}).to_pylist()
+    )
     state_rows = engine.run("coverage-state", {}).to_pylist()
     state = State(
         talkers=tuple(sorted(r["item"] for r in state_rows if r["kind"] == "talker")),
@@ -254,6 +267,7 @@ def _compute(
         edges=edges,
         internet=internet,
         state=state,
+        guardrails=guardrails,
         policy_notes=policy_notes,
     )
 

@@ -85,6 +85,14 @@ DEFINITIONS: dict[str, str] = {
         "address, TCP port 1), evaluated by flowlens' policy engine. A tier that passes everything "
         "on selects a workload without denying by default."
     ),
+    "guardrail": (
+        "A policy of Calico's cluster tiers: kube-admin and kube-baseline (ClusterNetworkPolicy, "
+        "Calico 3.32+), adminnetworkpolicy and baselineadminnetworkpolicy (AdminNetworkPolicy and "
+        "BaselineAdminNetworkPolicy, 3.29-3.31). An Admin guardrail is evaluated before every other "
+        "tier, so namespace policies cannot override it; a Baseline guardrail decides only what no "
+        "namespace policy decided. A guardrail's allow is explicit policy; a guardrail that passed "
+        "the flow on decided nothing and is not counted."
+    ),
     "end-of-tier deny": (
         "A deny hit with rule_index -1: the endpoint was selected by a policy of the tier, no rule "
         "matched, and the tier's default action denied it."
@@ -318,6 +326,22 @@ class InternetExposure:
 
 
 @dataclass(frozen=True)
+class GuardrailDecision:
+    """What one cluster guardrail policy decided in one direction (the ``coverage-guardrails`` query)."""
+
+    layer: str  # 'admin' or 'baseline'
+    tier: str
+    decided_by: str
+    policy: str
+    direction: str  # 'ingress' or 'egress'
+    action: str  # 'allow' or 'deny'
+    records: int
+    connections: int
+    bytes: int
+    workloads: int
+
+
+@dataclass(frozen=True)
 class State:
     """What the next run compares against: sorted talkers, external destinations, denied flows."""
 
@@ -343,6 +367,7 @@ class Coverage:
     edges: tuple[Edge, ...]
     internet: tuple[InternetExposure, ...]
     state: State = field(default_factory=State)
+    guardrails: tuple[GuardrailDecision, ...] = ()
     policy_notes: tuple[str, ...] = ()
 
 

@@ -220,6 +220,27 @@ def _items(items: tuple[str, ...] | None) -> dict[str, Any]:
     return {"count": len(items), "items": list(items[:CHANGE_ITEMS])}
 
 
+def _guardrails(cov: Coverage) -> dict[str, Any]:
+    """The cluster guardrails' decisions, with the share of each direction's connections they decided."""
+    out: dict[str, Any] = {}
+    for direction, traffic in (("ingress", cov.cluster_ingress), ("egress", cov.cluster_egress)):
+        rows = [g for g in cov.guardrails if g.direction == direction]
+        allowed = sum(g.connections for g in rows if g.action == "allow")
+        denied = sum(g.connections for g in rows if g.action == "deny")
+        out[direction] = {
+            "allowed_connections": allowed,
+            "denied_connections": denied,
+            "allowed_share": _r(
+                None if not traffic.allowed_connections else allowed / traffic.allowed_connections
+            ),
+            "denied_share": _r(
+                None if not traffic.denied_connections else denied / traffic.denied_connections
+            ),
+        }
+    out["policies"] = [asdict(g) for g in cov.guardrails]
+    return out
+
+
 def report_to_dict(report: Report) -> dict[str, Any]:
     """The report as the versioned JSON document (see ``flowlens/report/schema.json``)."""
     cov = report.coverage
@@ -286,6 +307,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "unexpected_allowed": [asdict(u) for u in cov.unexpected],
         "edges": [asdict(e) for e in cov.edges],
         "internet": {"ingress": internet_in, "egress": internet_out},
+        "guardrails": _guardrails(cov),
         "trend": [h.as_dict() for h in report.trend],
         "definitions": dict(sorted(DEFINITIONS.items())),
         "notes": list(report.notes),

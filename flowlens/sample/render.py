@@ -95,8 +95,26 @@ def all_policies(enforced: Sequence[PolicyHit], pending: Sequence[PolicyHit]) ->
     ]
 
 
+#: Up to v3.31 Calico enforced the cluster guardrails as an AdminNetworkPolicy and the one
+#: BaselineAdminNetworkPolicy ('default'): a ClusterNetworkPolicy hit of the model is written as
+#: the hit of its counterpart in ``policies-v3.31/`` (rulebook G10).
+_LEGACY_GUARDRAILS = {
+    "kube-admin": ("adminnetworkpolicy", "AdminNetworkPolicy", None),
+    "kube-baseline": ("baselineadminnetworkpolicy", "BaselineAdminNetworkPolicy", "default"),
+}
+
+
+def legacy_hit(h: PolicyHit) -> str:
+    """The F1 string of a hit, as a Calico v3.29-v3.31 cluster with the same guardrails writes it."""
+    mapped = _LEGACY_GUARDRAILS.get(h.tier) if h.kind == "ClusterNetworkPolicy" else None
+    if mapped is not None:
+        tier, kind, name = mapped
+        h = PolicyHit(h.policy_index, tier, kind, None, name or h.name, h.action, h.rule_index)
+    return to_legacy(h)
+
+
 def _hit_list(hits: Sequence[PolicyHit], legacy: bool, shuffle: bool) -> str:
-    texts = [to_legacy(h) if legacy else h.hit for h in hits]
+    texts = [legacy_hit(h) if legacy else h.hit for h in hits]
     if shuffle:  # Felix writes these sets in Go map order; flowlens must not rely on any order
         texts.reverse()
     return _dumps(texts)

@@ -21,7 +21,7 @@ from flowlens.errors import UsageError
 from flowlens.schema import NAMESPACE_NAME, validate_namespace
 from flowlens.suggest.activity import Activity, load_activity
 from flowlens.suggest.model import FLAVORS, Plan, SuggestOptions, is_system_namespace
-from flowlens.suggest.observed import DEFAULT_LABEL_KEYS, Report, reports_from_rows
+from flowlens.suggest.observed import DEFAULT_LABEL_KEYS, Report, observed_span, reports_from_rows
 from flowlens.suggest.render import Rendered, render
 from flowlens.suggest.screen import CLASSES
 from flowlens.suggest.synth import synthesise
@@ -196,13 +196,7 @@ def suggest(
                 + " (use --all-namespaces, or expect the proof to list their traffic)"
             )
             plan = dataclasses.replace(plan, notes=(*plan.notes, note))
-    # The observed span, not the requested window: a relative --since must not change the bytes.
-    if reports:
-        first = min(r.first_seen for r in reports).strftime("%Y-%m-%dT%H:%M:%SZ")
-        last = max(r.last_seen for r in reports).strftime("%Y-%m-%dT%H:%M:%SZ")
-        span = f"traffic observed {first} .. {last}"
-    else:
-        span = "no traffic observed"
+    span = observed_span(reports)
     screening = plan.screening
     seen = screening.activity if screening is not None else None
     sc = options.screen

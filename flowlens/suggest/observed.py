@@ -133,6 +133,16 @@ def reports_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Report]:
     return out
 
 
+def observed_span(reports: Sequence[Report]) -> str:
+    """The span of traffic the reports saw, for a file header: the observed span, not the
+    requested window, so a relative --since does not change the bytes."""
+    if not reports:
+        return "no traffic observed"
+    first = min(r.first_seen for r in reports).strftime("%Y-%m-%dT%H:%M:%SZ")
+    last = max(r.last_seen for r in reports).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"traffic observed {first} .. {last}"
+
+
 def _endpoint_key(ep: LoggedEndpoint) -> tuple[str, str, str, str, bool, Labels]:
     return (ep.type, ep.namespace or "", ep.name_aggr, ep.ip or "", ep.labels is None, ep.labels or ())
 

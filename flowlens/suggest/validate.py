@@ -2,9 +2,10 @@
 
 Kubernetes objects are checked with the ``kubernetes-validate`` package against the OpenAPI schema
 of a fixed Kubernetes version it ships (:data:`KUBERNETES_VERSION`); ``projectcalico.org/v3``
-objects against the JSON Schema vendored in ``flowlens/crds/projectcalico.org_v3.json`` with
-``jsonschema``. Both packages are optional at run time: :func:`available` says whether they are
-installed.
+objects and the cluster policy kinds of ``policy.networking.k8s.io`` (ClusterNetworkPolicy,
+AdminNetworkPolicy, BaselineAdminNetworkPolicy) against the JSON Schemas in ``flowlens/crds/``
+(:data:`SCHEMAS`) with ``jsonschema``. Both packages are optional at run time: :func:`available`
+says whether they are installed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from typing import Any
 
 KUBERNETES_VERSION = "1.33.0"
 CALICO_SCHEMA = "projectcalico.org_v3.json"
+#: The JSON Schemas shipped in ``flowlens/crds/``, by apiVersion.
+SCHEMAS = {
+    "projectcalico.org/v3": CALICO_SCHEMA,
+    "policy.networking.k8s.io/v1alpha2": "policy.networking.k8s.io_v1alpha2.json",
+    "policy.networking.k8s.io/v1alpha1": "policy.networking.k8s.io_v1alpha1.json",
+}
 
 
 def available() -> bool:
@@ -26,11 +33,16 @@ def available() -> bool:
 
 
 @cache
-def calico_schema() -> dict[str, Any]:
-    """The vendored ``projectcalico.org/v3`` schema document."""
-    text = resources.files("flowlens").joinpath("crds", CALICO_SCHEMA).read_text(encoding="utf-8")
+def schema(api_version: str) -> dict[str, Any]:
+    """The shipped schema document of ``api_version`` (one of :data:`SCHEMAS`)."""
+    text = resources.files("flowlens").joinpath("crds", SCHEMAS[api_version]).read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
+
+
+def calico_schema() -> dict[str, Any]:
+    """The vendored ``projectcalico.org/v3`` schema document."""
+    return schema("projectcalico.org/v3")
 
 
 def calico_kinds() -> tuple[str, ...]:
@@ -38,11 +50,11 @@ def calico_kinds() -> tuple[str, ...]:
 
 
 @cache
-def _calico_validator(kind: str) -> Any:
+def _validator(api_version: str, kind: str) -> Any:
     import jsonschema
 
-    schema = calico_schema()
-    root = {"$schema": schema["$schema"], "$defs": schema["$defs"], **schema["kinds"][kind]}
+    doc = schema(api_version)
+    root = {"$schema": doc["$schema"], "$defs": doc["$defs"], **doc["kinds"][kind]}
     cls = jsonschema.validators.validator_for(root)
     cls.check_schema(root)
     return cls(root)
@@ -54,10 +66,10 @@ def validate_object(obj: Mapping[str, Any]) -> list[str]:
     kind = str(obj.get("kind"))
     name = (obj.get("metadata") or {}).get("name", "?")
     where = f"{kind} {name}"
-    if api == "projectcalico.org/v3":
-        if kind not in calico_schema()["kinds"]:
-            return [f"{where}: no vendored schema for projectcalico.org/v3 kind {kind!r}"]
-        validator = _calico_validator(kind)
+    if api in SCHEMAS:
+        if kind not in schema(str(api))["kinds"]:
+            return [f"{where}: no vendored schema for {api} kind {kind!r}"]
+        validator = _validator(str(api), kind)
         errors = sorted(validator.iter_errors(dict(obj)), key=lambda e: list(e.absolute_path))
         return [f"{where}: {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors]
     import kubernetes_validate

@@ -126,3 +126,96 @@ def test_an_end_of_tier_object_without_a_trigger_is_kept_as_no_match():
     hit = hit_from_object({"kind": 10, "tier": "security", "action": 2, "policy_index": 0, "rule_index": -1})
     assert hit.hit == "0|security|eot:__NO_MATCH__|deny|-1"
     assert hit.end_of_tier and hit.kind == "EndOfTier"
+
+
+# Cluster guardrails (rulebook G10): the hits Calico writes for ClusterNetworkPolicy (v3.32+,
+# Felix's fv tests) and for the admin network policies (v3.30/v3.31, Goldmane's tests).
+GUARDRAIL_HITS = [
+    ("0|kube-admin|kcnp:pass-ingress|pass|0", "ClusterNetworkPolicy", "kube-admin", "pass-ingress"),
+    (
+        "2|kube-baseline|kcnp:baseline-allow|allow|0",
+        "ClusterNetworkPolicy",
+        "kube-baseline",
+        "baseline-allow",
+    ),
+    ("0|kube-admin|kcnp:name|deny|1", "ClusterNetworkPolicy", "kube-admin", "name"),
+    (
+        "3|adminnetworkpolicy|kanp.adminnetworkpolicy.name|pass|4",
+        "AdminNetworkPolicy",
+        "adminnetworkpolicy",
+        "name",
+    ),
+    (
+        "0|baselineadminnetworkpolicy|kbanp.baselineadminnetworkpolicy.name|pass|4",
+        "BaselineAdminNetworkPolicy",
+        "baselineadminnetworkpolicy",
+        "name",
+    ),
+    (
+        "0|adminnetworkpolicy|kanp.adminnetworkpolicy.policy1|allow|-1",
+        "AdminNetworkPolicy",
+        "adminnetworkpolicy",
+        "policy1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "tier", "name"), GUARDRAIL_HITS)
+def test_g10_guardrail_hits_name_their_kind_and_tier_and_have_no_namespace(text, kind, tier, name):
+    hit = parse_hit(text)
+    assert (hit.kind, hit.tier, hit.name, hit.namespace) == (kind, tier, name, None)
+    assert hit.as_row()["kind"] == kind
+
+
+def test_g10_admin_network_policy_hits_read_the_same_in_legacy_and_in_the_lma_short_kinds():
+    assert parse_hit("3|adminnetworkpolicy|kanp:name|pass|4") == parse_hit(
+        "3|adminnetworkpolicy|kanp.adminnetworkpolicy.name|pass|4"
+    )
+    assert to_legacy(parse_hit("0|baselineadminnetworkpolicy|kbanp:default|deny|-1")) == (
+        "0|baselineadminnetworkpolicy|kbanp.baselineadminnetworkpolicy.default|deny|-1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "whisker", "tier", "expected"),
+    [
+        (11, "ClusterNetworkPolicy", "kube-admin", "0|kube-admin|kcnp:guard|deny|2"),
+        (7, "AdminNetworkPolicy", "adminnetworkpolicy", "0|adminnetworkpolicy|kanp:guard|deny|2"),
+        (
+            8,
+            "BaselineAdminNetworkPolicy",
+            "baselineadminnetworkpolicy",
+            "0|baselineadminnetworkpolicy|kbanp:guard|deny|2",
+        ),
+    ],
+)
+def test_g10_goldmane_and_whisker_name_the_cluster_policy_kinds(kind, whisker, tier, expected):
+    goldmane = hit_from_object({"kind": kind, "name": "guard", "tier": tier, "action": 2, "rule_index": 2})
+    whisker_hit = hit_from_object(
+        {"kind": whisker, "name": "guard", "namespace": "", "tier": tier, "action": "Deny", "rule_index": 2}
+    )
+    assert goldmane.hit == whisker_hit.hit == expected
+
+
+def test_g10_the_end_of_tier_pass_of_a_guardrail_tier_folds_into_the_cluster_policy_it_blames():
+    eot = hit_from_object(
+        {
+            "kind": 10,
+            "tier": "kube-admin",
+            "action": 3,
+            "rule_index": -1,
+            "trigger": {"kind": 11, "name": "protect-system", "tier": "kube-admin"},
+        }
+    )
+    assert eot.hit == "0|kube-admin|kcnp:protect-system|pass|-1"
+    whisker = hit_from_object(
+        {
+            "kind": "EndOfTier",
+            "tier": "kube-baseline",
+            "action": "Pass",
+            "policy_index": 1,
+            "rule_index": -1,
+            "trigger": {"kind": "ClusterNetworkPolicy", "name": "default-deny", "tier": "kube-baseline"},
+        }
+    )
+    assert whisker.hit == "1|kube-baseline|kcnp:default-deny|pass|-1" and whisker.end_of_tier

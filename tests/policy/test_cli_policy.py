@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from flowlens.errors import UsageError
 from tests.factories import flow_row, write_store
 from tests.helpers import run_cli
 
@@ -155,3 +156,75 @@ spec: {podSelector: {matchLabels: {app: client}}, policyTypes: [Egress]}
     assert rows[("src", "client-5d8f7b9c6-*")]["simulated_trace"] == [
         "0|default|knp:default/client-no-egress|deny|-1"
     ]
+
+
+def test_a_policy_file_built_to_hurt_is_one_short_error_line_and_exit_code_6(tmp_path: Path) -> None:
+    from tests.policy.manifests.test_documents import ALIAS_BOMB
+
+    store, policy = setup(tmp_path)
+    policy.write_text(POLICY + "---\n" + ALIAS_BOMB)
+    result = run_cli("simulate", "--policies", str(policy), "--store", str(store))
+    assert result.code == 6, result
+    assert "Traceback" not in result.stderr and "aliases expand" in result.stderr
+    assert max(len(line) for line in result.stderr.splitlines()) < 400
+
+
+GUARDRAIL = """
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: lock-default}
+spec:
+  tier: Admin
+  priority: 1
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: default}}}
+  ingress: [{name: nobody-in, action: Deny, from: [{namespaces: {}}]}]
+"""
+
+
+def test_g1_simulate_evaluates_cluster_guardrails_as_the_detected_or_chosen_calico_version(
+    tmp_path: Path,
+) -> None:
+    store, _ = setup(tmp_path)
+    guard = tmp_path / "guard.yaml"
+    guard.write_text(GUARDRAIL)
+    args = ["simulate", "--policies", str(guard), "--store", str(store), "--format", "json"]
+    detected = run_cli(*args)
+    assert detected.code == 0, detected
+    assert "evaluating as Calico v3.32+ (detected from the manifests)" in detected.stderr
+    doc = json.loads(detected.stdout)
+    assert doc["totals"]["newly-denied"]["keys"] == 2
+    assert {tuple(r["simulated_trace"]) for r in doc["rows"] if r["reporter"] == "dst"} == {
+        ("0|kube-admin|kcnp:lock-default|deny|0",)
+    }
+    older = run_cli(*args, "--calico-version", "3.31")
+    assert json.loads(older.stdout)["totals"]["newly-denied"]["keys"] == 0
+    assert "ClusterNetworkPolicy lock-default is not enforced by Calico v3.31" in older.stderr
+    bad = run_cli(*args, "--calico-version", "next")
+    assert bad.code == UsageError.exit_code and "such as 3.31 or 3.32" in bad.stderr
+
+
+def test_g1_without_guardrail_manifests_the_hits_in_the_store_tell_the_version(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    trace = [
+        "0|adminnetworkpolicy|kanp.adminnetworkpolicy.pass-all|pass|0",
+        "1|__PROFILE__|__PROFILE__.kns.default|allow|0",
+    ]
+    write_store(store, [flow_row(reporter="dst", enforced_policies=trace)])
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    result = run_cli("simulate", "--policies", str(policy), "--store", str(store))
+    assert result.code == 0, result
+    assert "evaluating as Calico v3.31 (detected from the policy hits in the store)" in result.stderr
+
+
+def test_g2_explain_shows_the_guardrail_tier_step(tmp_path: Path) -> None:
+    store, policy = setup(tmp_path)
+    guard = tmp_path / "guard.yaml"
+    guard.write_text(GUARDRAIL)
+    args = ["explain", "--policies", str(guard), "--policies", str(policy), "--store", str(store)]
+    result = run_cli(*args, "--from", "default/client", "--to", "default/server", "--port", "80")
+    assert result.code == 0, result
+    assert (
+        "Tier kube-admin (order 1000, cluster guardrails: Admin, defaultAction Pass) applies" in result.stdout
+    )
+    assert "ClusterNetworkPolicy lock-default ingress rule 0 'nobody-in' (Deny): matches" in result.stdout

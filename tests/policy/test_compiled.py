@@ -43,9 +43,12 @@ def names(plan: Plan) -> list[tuple[str, list[str]]]:
 
 def test_tiers_and_policies_are_planned_in_evaluation_order_without_untracked_policies() -> None:
     plans = compile_plans(policies_from_objects(PLANNED + STAGED))
+    # rulebook G2: Calico's own guardrail tiers are in the order even when they hold nothing.
     assert names(plans.enforced) == [
         ("early", ["early.first", "early.unordered"]),
+        ("kube-admin", []),
         ("default", ["web"]),
+        ("kube-baseline", []),
         ("late", ["late.a", "late.b"]),
     ]
 

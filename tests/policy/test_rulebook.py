@@ -26,7 +26,7 @@ _ITEM = rf"{_ID}(?:{RANGE.pattern}{_ID})?"
 CITATION = re.compile(rf"(?i:rulebook)\s+({_ITEM}(?:(?:{SEPARATOR.pattern}){_ITEM})*)\b")
 TEST_NAME = re.compile(r"\bdef test_([a-z]\d{1,2})_")
 #: An ID with a prefix the page uses (hit formats F0-F2 or ISO weeks W48 are not rules).
-BARE_ID = re.compile(r"\b[VKLCHSUD]\d{1,2}\b(?! port)")
+BARE_ID = re.compile(r"\b[VKLCGHSUD]\d{1,2}\b(?! port)")
 
 
 def defined_rules(text: str) -> list[str]:
@@ -68,7 +68,7 @@ def _sources() -> list[Path]:
 def test_every_rule_on_the_page_is_defined_once() -> None:
     rules = defined_rules(RULEBOOK.read_text(encoding="utf-8"))
     assert len(rules) == len(set(rules)), sorted(r for r in rules if rules.count(r) > 1)
-    assert {"V1", "K1", "K15", "L1", "L4", "C1", "C13", "H1", "S1", "U1", "D1"} <= set(rules)
+    assert {"V1", "K1", "K15", "L1", "L4", "C1", "C13", "G1", "G10", "H1", "S1", "U1", "D1"} <= set(rules)
 
 
 def test_every_rule_cited_in_the_code_and_the_tests_is_on_the_page() -> None:

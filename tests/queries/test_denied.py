@@ -195,3 +195,74 @@ def test_rows_are_ranked_by_connections_then_bytes_and_ties_by_the_key_columns(t
         flow(wep("d", "d"), API, **deny, num_flows_started=7, bytes_in=1, bytes_out=0),
     ]
     assert [r["source"] for r in run(tmp_path, rows, "denied")] == ["d/d", "c/c", "a/a", "b/b"]
+
+
+def test_a_flow_a_cluster_guardrail_denied_says_which_layer_in_both_hit_syntaxes(tmp_path: Path) -> None:
+    deny = {"action": "deny", "reporter": "dst"}
+    rows = [
+        # 3.32+: a ClusterNetworkPolicy in kube-admin, and the kube-baseline one after the user tiers passed.
+        flow(CLIENT, DB, **deny, enforced_policies=["0|kube-admin|kcnp:protect-data|deny|1"], minute=0),
+        flow(
+            API,
+            DB,
+            **deny,
+            minute=1,
+            enforced_policies=[
+                "0|kube-admin|kcnp:protect-data|pass|0",
+                "1|kube-baseline|kcnp:default-deny|deny|2",
+            ],
+        ),
+        # 3.29-3.31: the AdminNetworkPolicy and BaselineAdminNetworkPolicy tiers (the store names the
+        # kind as the modern syntax does: kanp:<name>, kbanp:<name>).
+        flow(
+            CLIENT, API, **deny, enforced_policies=["0|adminnetworkpolicy|kanp.adminnetworkpolicy.a|deny|0"]
+        ),
+        flow(
+            DB,
+            API,
+            **deny,
+            enforced_policies=[
+                "0|baselineadminnetworkpolicy|kbanp.baselineadminnetworkpolicy.default|deny|3"
+            ],
+        ),
+        # A namespace's own policy is no guardrail.
+        flow(API, CLIENT, **deny, enforced_policies=["0|default|knp:shop/default-deny|deny|-1"]),
+    ]
+    got = sorted(pick(run(tmp_path, rows, "denied"), "source", "dest", "tier", "guardrail", "denied_by"))
+    assert got == [
+        (
+            "data/postgres-0",
+            "shop/api-6c7d8e9f0-*",
+            "baselineadminnetworkpolicy",
+            "baseline",
+            "kbanp:default rule 3 (cluster guardrail, Baseline tier: no namespace policy decided it)",
+        ),
+        (
+            "shop/api-6c7d8e9f0-*",
+            "data/postgres-0",
+            "kube-baseline",
+            "baseline",
+            "kcnp:default-deny rule 2 (cluster guardrail, Baseline tier: no namespace policy decided it)",
+        ),
+        (
+            "shop/api-6c7d8e9f0-*",
+            "shop/client-7d4f8c9b5-*",
+            "default",
+            None,
+            "end of tier default: no rule matched (blamed on knp:shop/default-deny)",
+        ),
+        (
+            "shop/client-7d4f8c9b5-*",
+            "data/postgres-0",
+            "kube-admin",
+            "admin",
+            "kcnp:protect-data rule 1 (cluster guardrail, Admin tier: namespace policies cannot override it)",
+        ),
+        (
+            "shop/client-7d4f8c9b5-*",
+            "shop/api-6c7d8e9f0-*",
+            "adminnetworkpolicy",
+            "admin",
+            "kanp:a rule 0 (cluster guardrail, Admin tier: namespace policies cannot override it)",
+        ),
+    ]

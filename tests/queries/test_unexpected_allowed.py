@@ -207,3 +207,49 @@ def test_namespace_filter_and_injection_attempts(tmp_path: Path) -> None:
     assert run(tmp_path, rows, "unexpected-allowed", namespace="data") == []
     assert run(tmp_path, rows, "unexpected-allowed", namespace="x' or 1=1 --") == []
     assert run(tmp_path, rows, "unexpected-allowed", category="x' or 1=1 --") == []
+
+
+def test_traffic_a_cluster_guardrail_allowed_says_which_layer(tmp_path: Path) -> None:
+    rows = [
+        # 3.32+: an Admin ClusterNetworkPolicy lets monitoring scrape every namespace.
+        flow(
+            wep("monitoring", "prometheus-0"),
+            API,
+            reporter="dst",
+            enforced_policies=["0|kube-admin|kcnp:allow-monitoring|allow|0"],
+        ),
+        # 3.29-3.31: a BaselineAdminNetworkPolicy allows it when no namespace policy decided.
+        flow(
+            WEB,
+            DB,
+            reporter="dst",
+            enforced_policies=[
+                "0|adminnetworkpolicy|kanp.adminnetworkpolicy.guard|pass|0",
+                "1|baselineadminnetworkpolicy|kbanp.baselineadminnetworkpolicy.default|allow|1",
+            ],
+        ),
+        flow(API, DB, reporter="dst", enforced_policies=["0|default|knp:data/allow-api|allow|0"]),
+    ]
+    got = sorted(pick(run(tmp_path, rows, "unexpected-allowed"), "source", "allowed_by", "guardrail", "why"))
+    assert got == [
+        (
+            "monitoring/prometheus-0",
+            "kcnp:allow-monitoring",
+            "admin",
+            "from namespace monitoring into namespace shop, allowed by kcnp:allow-monitoring"
+            " (a cluster guardrail, Admin tier: namespace policies cannot override it)",
+        ),
+        (
+            "shop/api-6c7d8e9f0-*",
+            "knp:data/allow-api",
+            None,
+            "from namespace shop into namespace data, allowed by knp:data/allow-api",
+        ),
+        (
+            "shop/web-5d8f7b9c6-*",
+            "kbanp:default",
+            "baseline",
+            "from namespace shop into namespace data, allowed by kbanp:default"
+            " (a cluster guardrail, Baseline tier: no namespace policy decided it)",
+        ),
+    ]

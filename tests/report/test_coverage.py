@@ -244,3 +244,46 @@ def test_the_unexpected_categories_match_the_unexpected_allowed_query(tmp_path: 
         "public-ingress",
         "staged-deny",
     }
+
+
+def test_guardrail_decisions_are_explicit_and_listed_per_policy_and_direction(tmp_path: Path) -> None:
+    mon = wep("source", "monitoring", "prometheus-0")
+    node = hep("dest", "node-1")
+    cov = _coverage(
+        tmp_path,
+        [
+            # The Admin tier allows monitoring's scrape (3.32+ syntax): explicit policy.
+            row(mon, B, "dst", ["0|kube-admin|kcnp:allow-monitoring|allow|0"], connections=4),
+            # Passed on by the Admin tier, allowed by a namespace policy: the guardrail decided nothing.
+            row(A, B, "dst", ["0|kube-admin|kcnp:allow-monitoring|pass|1", "1|default|knp:b/allow|allow|0"]),
+            # No namespace policy decided, the Baseline tier denied (3.31 syntax) at both ends.
+            row(
+                A,
+                B,
+                "src",
+                ["0|baselineadminnetworkpolicy|kbanp.baselineadminnetworkpolicy.default|deny|0"],
+                action="deny",
+                port=5432,
+                connections=2,
+            ),
+            row(A, B, "dst", ["0|kube-baseline|kcnp:default-deny|deny|1"], action="deny", port=22),
+            # A Calico policy in the kube-admin tier that selects a host is no pod's guardrail.
+            row(A, node, "dst", ["0|kube-admin|gnp:kube-admin.hosts|allow|0"]),
+        ],
+    )
+    ingress = _workload(cov, "b", "server-1-*").ingress
+    assert (ingress.allowed_connections, ingress.explicit_connections, ingress.denied_connections) == (
+        5,
+        5,
+        1,
+    )
+    got = [
+        (g.layer, g.tier, g.decided_by, g.direction, g.action, g.connections, g.workloads)
+        for g in cov.guardrails
+    ]
+    assert got == [
+        ("admin", "kube-admin", "kcnp:allow-monitoring", "ingress", "allow", 4, 1),
+        ("baseline", "baselineadminnetworkpolicy", "kbanp:default", "egress", "deny", 2, 1),
+        ("baseline", "kube-baseline", "kcnp:default-deny", "ingress", "deny", 1, 1),
+    ]
+    assert cov.guardrails[0].policy == "ClusterNetworkPolicy allow-monitoring (tier kube-admin)"

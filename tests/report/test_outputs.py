@@ -151,3 +151,48 @@ def test_a_trend_of_runs_without_coverage_draws_axes_without_a_legend_or_a_warni
         svg = trend_chart(runs)
     assert "<svg" in svg
     assert "run 2" in svg
+
+
+def test_guardrail_decisions_appear_in_every_format_and_the_json_follows_the_schema(tmp_path: Path) -> None:
+    mon, api = wep("source", "monitoring", "prometheus-0"), wep("dest", "shop", "api-1-*")
+    write_store(
+        tmp_path / "store",
+        [
+            row(mon, api, "dst", ["0|kube-admin|kcnp:allow-monitoring|allow|0"], connections=3),
+            row(mon, api, "dst", [PROFILE.format(ns="shop")]),
+            row(mon, api, "dst", ["0|kube-baseline|kcnp:default-deny|deny|1"], action="deny", port=22),
+        ],
+    )
+    out = generate(Store(tmp_path / "store"), _day(), tmp_path / "reports")
+    doc = json.loads((out.folder / "report.json").read_text())
+    jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(doc)
+    g = doc["guardrails"]
+    assert g["ingress"] == {
+        "allowed_connections": 3,
+        "allowed_share": 0.75,
+        "denied_connections": 1,
+        "denied_share": 1.0,
+    }
+    assert g["egress"]["allowed_share"] is None  # nothing allowed at egress: no share
+    assert [(p["layer"], p["decided_by"], p["action"]) for p in g["policies"]] == [
+        ("admin", "kcnp:allow-monitoring", "allow"),
+        ("baseline", "kcnp:default-deny", "deny"),
+    ]
+    md = (out.folder / "report.md").read_text()
+    assert "| allowed by a guardrail | 3 (75.0% of allowed) | 0 (- of allowed) |" in md
+    assert (
+        "| admin | ClusterNetworkPolicy allow-monitoring (tier kube-admin) | ingress | allow | 3 | 1 |" in md
+    )
+    html = (out.folder / "report.html").read_text()
+    assert '<section id="guardrails">' in html
+    assert "<td>ClusterNetworkPolicy default-deny (tier kube-baseline)</td>" in html
+
+
+def test_a_report_json_without_the_guardrails_section_still_follows_the_schema(tmp_path: Path) -> None:
+    shop_store(tmp_path / "store")
+    out = generate(Store(tmp_path / "store"), _day(), tmp_path / "reports")
+    doc = json.loads((out.folder / "report.json").read_text())
+    assert doc["guardrails"]["policies"] == []
+    assert "No guardrail decided any connection in this window." in (out.folder / "report.md").read_text()
+    del doc["guardrails"]  # as written before flowlens knew guardrails: schema version 1 still
+    jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(doc)

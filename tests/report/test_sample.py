@@ -65,10 +65,22 @@ def test_the_sample_report_matches_the_golden_files(sample_report: Path, name: s
 def test_the_sample_report_finds_what_the_sample_readme_promises(sample_report: Path) -> None:
     doc = json.loads((sample_report / "report.json").read_text())
     namespaces = {n["namespace"]: n for n in doc["namespaces"]}
-    # staging has no policy at all: everything it allows is allowed by the profile.
-    assert namespaces["staging"]["ingress"]["default_deny"] == "absent"
+    # staging has no policy of its own, only the Baseline guardrail: it decides everything between
+    # namespaces (explicit), but passes what comes from outside the cluster on to the profile.
+    assert namespaces["staging"]["ingress"]["default_deny"] == "implied"
     assert namespaces["staging"]["ingress"]["policy_default_deny_share"] == 0.0
-    assert namespaces["staging"]["egress"]["connection_coverage"] == 0.0
+    assert 0.5 < namespaces["staging"]["egress"]["connection_coverage"] < 1.0
+    guardrails = {
+        (p["layer"], p["decided_by"], p["direction"], p["action"]) for p in doc["guardrails"]["policies"]
+    }
+    assert ("admin", "kcnp:protect-kube-system", "ingress", "allow") in guardrails  # cluster DNS
+    assert ("baseline", "kcnp:environment-isolation", "egress", "deny") in guardrails
+    by_guardrail = {
+        (f["source"].split("/")[1].split("-")[0], f["dest"])
+        for f in doc["denied"]["top_flows"]
+        if "kube-baseline" in f["policy"]
+    }
+    assert ("backend", "production/postgres-*") in by_guardrail  # staging's config points at production
     # payments is default-deny both ways.
     assert namespaces["payments"]["ingress"]["default_deny"] == "enforced"
     assert namespaces["payments"]["egress"]["policy_default_deny_share"] == 1.0

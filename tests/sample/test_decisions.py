@@ -77,3 +77,38 @@ def test_a_model_without_a_policies_folder_uses_its_declared_traces() -> None:
     model = parse_model(doc, DEFAULT_MODEL)
     assert engine_decisions(model) is None
     assert sum(1 for _ in iter_lines(model, SampleOptions(start=START, days=0.02))) > 50
+
+
+def test_the_legacy_hits_are_what_calico_v3_31_writes_with_the_admin_network_policies(
+    model: ClusterModel, tmp_path
+) -> None:
+    """rulebook G10: --legacy-hits writes the ClusterNetworkPolicy hits as the hits of their
+    AdminNetworkPolicy / BaselineAdminNetworkPolicy counterparts (policies-v3.31/), which the
+    policy engine, as Calico v3.31, computes from those manifests."""
+    import dataclasses
+    import shutil
+
+    from flowlens.formats.hits import to_legacy
+    from flowlens.sample.render import legacy_hit
+
+    assert model.policies_dir is not None
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    for path in model.policies_dir.glob("*.yaml"):
+        if "cluster-guardrails" not in path.name:
+            shutil.copy(path, folder / path.name)
+    for path in (model.policies_dir.parent / "policies-v3.31").glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    legacy = engine_decisions(dataclasses.replace(model, policies_dir=folder))
+    assert legacy is not None
+    declared = declared_decisions(model)
+    guardrail_hits = 0
+    mismatches = []
+    for conn, reporter, src, dst, port in TrafficModel(model, declared).distinct_flows():
+        want = [legacy_hit(h) for h in declared(conn, reporter, src, dst, conn.proto, port).enforced]
+        got = [to_legacy(h) for h in legacy(conn, reporter, src, dst, conn.proto, port).enforced]
+        guardrail_hits += sum("adminnetworkpolicy" in h for h in want)
+        if got != want:
+            mismatches.append((conn.id, reporter, want, got))
+    assert mismatches == []
+    assert guardrail_hits > 50

@@ -246,6 +246,7 @@ def test_whisker_responses_use_enum_names_joined_labels_and_network_names(model:
     responses = [json.loads(line) for rel, line in lines if rel.endswith(".json")]
     assert len(responses) == 6  # one per hour
     names = set()
+    kinds = set()
     for resp in responses:
         assert list(resp) == ["total", "items"] and resp["total"] == {"totalPages": 1}
         for item in resp["items"]:
@@ -258,11 +259,14 @@ def test_whisker_responses_use_enum_names_joined_labels_and_network_names(model:
                     "CalicoNetworkPolicy",
                     "GlobalNetworkPolicy",
                     "NetworkPolicy",
+                    "ClusterNetworkPolicy",
                     "Profile",
                     "EndOfTier",
                 )
+                kinds.add(hit["kind"] if hit["trigger"] is None else hit["trigger"]["kind"])
                 assert (hit["trigger"] is None) == (hit["kind"] != "EndOfTier")
     assert "PUBLIC NETWORK" in names and "pub" not in names
+    assert "ClusterNetworkPolicy" in kinds  # the cluster guardrails (rulebook G10)
     stream = [line for rel, line in lines if rel == "flows-watch.sse"]
     assert stream and all(line.startswith("data: {") or line == "\n" for line in stream)
     events = [json.loads(line[6:]) for line in stream if line.startswith("data: ")]

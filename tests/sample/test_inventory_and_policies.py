@@ -110,6 +110,11 @@ def test_the_policies_hold_every_construct_the_story_needs() -> None:
         "serviceAccounts" in rule.get("source", {}) for d in calico for rule in d["spec"].get("ingress", [])
     )
     assert [d["metadata"]["name"] for d in by_kind["StagedNetworkPolicy"]] == ["restrict-egress"]
+    # The cluster guardrails: one Admin and one Baseline ClusterNetworkPolicy.
+    assert sorted((d["spec"]["tier"], d["metadata"]["name"]) for d in by_kind["ClusterNetworkPolicy"]) == [
+        ("Admin", "protect-kube-system"),
+        ("Baseline", "environment-isolation"),
+    ]
 
 
 def test_the_policies_leave_the_gaps_of_a_real_cluster() -> None:
@@ -122,7 +127,7 @@ def test_the_policies_leave_the_gaps_of_a_real_cluster() -> None:
 
 def test_the_policy_engine_loads_the_policies_and_host_endpoints_match_the_model(model: ClusterModel) -> None:
     ps = load_policies(POLICIES)
-    assert len(ps.policies) == 14
+    assert len(ps.policies) == 15
     heps = {h.name: h for h in ps.host_endpoints}
     for node in model.nodes:
         hep = heps[node.host_endpoint]
@@ -132,6 +137,14 @@ def test_the_policy_engine_loads_the_policies_and_host_endpoints_match_the_model
 
 @pytest.mark.parametrize("namespace", ["staging"])
 def test_a_namespace_without_policy_is_allowed_by_its_profile(model: ClusterModel, namespace: str) -> None:
+    # Only the cluster baseline selects its pods: what it does not match passes on to the profile.
     traces = [t for c in model.connections if c.source.startswith(namespace + "/") for t in c.expect.values()]
     assert traces
-    assert any(t.enforced[-1] == f"1|__PROFILE__|pro:kns.{namespace}|allow|0" for t in traces)
+    assert any(
+        t.enforced[-2:]
+        == (
+            "1|kube-baseline|kcnp:environment-isolation|pass|-1",
+            f"2|__PROFILE__|pro:kns.{namespace}|allow|0",
+        )
+        for t in traces
+    )

@@ -8,12 +8,15 @@ One module per concern, one per API family:
   converted as Calico converts it;
 * :mod:`~flowlens.policy.manifests.calico` — ``projectcalico.org/v3`` kinds: (Global)NetworkPolicy,
   staged policies, Tier, (Global)NetworkSet, HostEndpoint;
+* :mod:`~flowlens.policy.manifests.cluster` — ``policy.networking.k8s.io`` ClusterNetworkPolicy,
+  AdminNetworkPolicy and BaselineAdminNetworkPolicy (the cluster guardrails), converted as Calico
+  converts them;
 * :mod:`~flowlens.policy.manifests.load` — :func:`load_policies`: ``kind: List``, the dispatch by
   API group and kind (:data:`~flowlens.policy.manifests.load.FAMILIES`), replacements, notes;
   :func:`load_candidate`, candidate policies on top of the policies in force.
 
-Another API family (``policy.networking.k8s.io`` ClusterNetworkPolicy and the admin network
-policies) goes in a sibling module with ``GROUPS`` and ``KINDS``, registered in ``FAMILIES``.
+Another API family goes in a sibling module with ``GROUPS`` and ``KINDS``, registered in
+``FAMILIES``.
 """
 
 from flowlens.policy.manifests.calico import GROUPS as CALICO_GROUPS

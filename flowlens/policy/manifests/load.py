@@ -19,12 +19,13 @@ from typing import Any
 from flowlens.errors import PolicyError, SelectorError
 from flowlens.policy.manifests.calico import GROUPS as CALICO_GROUPS
 from flowlens.policy.manifests.calico import KINDS as CALICO_KINDS
-from flowlens.policy.manifests.documents import Invalid, manifest_files, read_documents
+from flowlens.policy.manifests.cluster import GROUPS as CLUSTER_GROUPS
+from flowlens.policy.manifests.cluster import KINDS as CLUSTER_KINDS
+from flowlens.policy.manifests.documents import Invalid, bounded, manifest_files, read_documents
 from flowlens.policy.manifests.networking import GROUP as K8S_GROUP
 from flowlens.policy.manifests.networking import KINDS as K8S_KINDS
 from flowlens.policy.model import (
-    DEFAULT_TIER,
-    DEFAULT_TIER_ORDER,
+    BUILTIN_TIERS,
     HostEndpoint,
     NetworkSet,
     Policy,
@@ -35,17 +36,17 @@ from flowlens.policy.model import (
 Resource = Policy | Tier | NetworkSet | HostEndpoint
 Reader = Callable[[Mapping[str, Any], str], Resource]
 
-#: Per API family: its API groups and its readers by kind. A new family (say
-#: ``policy.networking.k8s.io``) is a sibling module with ``GROUPS``/``KINDS`` and one line here.
+#: Per API family: its API groups and its readers by kind. A new family is a sibling module
+#: with ``GROUPS``/``KINDS`` and one line here.
 FAMILIES: tuple[tuple[tuple[str, ...], Mapping[str, Reader]], ...] = (
     ((K8S_GROUP,), K8S_KINDS),
     (CALICO_GROUPS, CALICO_KINDS),
+    (CLUSTER_GROUPS, CLUSTER_KINDS),
 )
 
-#: Tiers Calico defines itself: a policy in one of them needs no Tier manifest.
-_BUILTIN_TIER_NAMES = frozenset(
-    {DEFAULT_TIER, "kube-admin", "kube-baseline", "adminnetworkpolicy", "baselineadminnetworkpolicy"}
-)
+#: Tiers Calico defines itself (with their fixed order and default action): a policy in one of
+#: them needs no Tier manifest, and a Tier manifest cannot change them (rulebook C1, G2).
+_BUILTIN_TIERS = {t.name: t for t in BUILTIN_TIERS}
 
 
 @dataclass
@@ -84,7 +85,8 @@ def _finish(loader: _Loader) -> PolicySet:
     notes = list(loader.notes)
     tiers = dict(loader.tiers)
     for policy in loader.policies.values():
-        if policy.tier not in tiers and policy.tier not in _BUILTIN_TIER_NAMES:
+        notes.extend(policy.notes)
+        if policy.tier not in tiers and policy.tier not in _BUILTIN_TIERS:
             notes.append(
                 f"{policy.origin}: tier {policy.tier!r} of {policy.display} is not defined; "
                 "it is treated as a tier with no order (last) and defaultAction Deny"
@@ -138,9 +140,9 @@ def _load_object(loader: _Loader, doc: Any, path: Path, index: int, prefix: str)
     try:
         resource = reader(doc, origin)
     except Invalid as exc:
-        raise PolicyError(f"{where}: {prefix}{exc.path}: {exc.message}") from None
+        raise PolicyError(f"{where}: {prefix}{bounded(exc.path, 200)}: {bounded(exc.message)}") from None
     except SelectorError as exc:
-        raise PolicyError(f"{where}: {prefix}{exc}") from None
+        raise PolicyError(f"{where}: {prefix}{bounded(str(exc), 1000)}") from None
     _add(loader, resource, origin, str(kind))
 
 
@@ -164,14 +166,16 @@ def _add(loader: _Loader, resource: Resource, origin: str, kind: str) -> None:
         if resource.name in loader.tiers:
             loader.notes.append(f"{origin}: Tier {resource.name} replaces an earlier definition")
         loader.tiers[resource.name] = resource
-        if resource.name == DEFAULT_TIER and (
-            resource.order != DEFAULT_TIER_ORDER or resource.default_action != "Deny"
+        fixed = _BUILTIN_TIERS.get(resource.name)
+        if fixed is not None and (
+            resource.order != fixed.order or resource.default_action != fixed.default_action
         ):
+            assert fixed.order is not None
             loader.notes.append(
-                f"{origin}: the default tier always has order 1000000 and defaultAction Deny; "
-                "the manifest's values are ignored"
+                f"{origin}: the {fixed.name} tier always has order {int(fixed.order)} and defaultAction "
+                f"{fixed.default_action}; the manifest's values are ignored"
             )
-            loader.tiers[resource.name] = Tier(DEFAULT_TIER, DEFAULT_TIER_ORDER, "Deny")
+            loader.tiers[resource.name] = fixed
     elif isinstance(resource, NetworkSet):
         key = (resource.namespace, resource.name)
         if key in loader.network_sets:
