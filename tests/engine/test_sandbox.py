@@ -214,3 +214,13 @@ def test_the_statement_check_names_the_sql_it_refuses() -> None:
         check_statement(con, "SELEC 1", "query 'x' (mine.sql)")
     with pytest.raises(QueryError, match="not a COPY statement"):
         check_statement(con, "COPY (SELECT 1) TO 'x.csv'", "--sql")
+
+
+def test_sql_on_spark_without_allow_external_is_refused_before_spark_starts(
+    store: Path, outside: Path
+) -> None:
+    # Spark SQL reads any path the cluster can: there is no sandbox to run --sql in.
+    sql = f"SELECT * FROM csv.`{outside / 'secret.csv'}`"
+    code, out, err = run_cli("query", "--sql", sql, "--store", store, "--engine", "spark")
+    assert code == 2 and out == ""
+    assert "--sql on --engine spark runs outside any sandbox" in err and "--allow-external" in err
