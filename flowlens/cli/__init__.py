@@ -12,6 +12,7 @@ import sys
 import typer
 
 from flowlens.errors import INTERRUPTED, FlowlensError, exit_codes_help
+from flowlens.output.text import visible_lines
 
 app = typer.Typer(
     name="flowlens",
@@ -44,7 +45,7 @@ def main() -> None:
     try:
         app()
     except FlowlensError as exc:
-        typer.echo(f"flowlens: error: {exc}", err=True)
+        typer.echo(visible_lines(f"flowlens: error: {exc}"), err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("flowlens: interrupted", err=True)

@@ -29,7 +29,7 @@ import typer
 
 from flowlens.config import ENGINE_NAMES, FORMAT_NAMES, Config, find_config, load_config
 from flowlens.errors import StoreError, UsageError
-from flowlens.output import OutputFormat
+from flowlens.output import OutputFormat, visible_lines
 from flowlens.schema import validate_namespace
 from flowlens.store import DEFAULT_STORE, Store
 from flowlens.store.lifecycle import Lifecycle
@@ -421,8 +421,8 @@ def show_progress(option: bool | None) -> bool:
 
 
 def err(message: str) -> None:
-    """A line for people, on stderr."""
-    typer.echo(message, err=True)
+    """A line for people, on stderr (control characters from untrusted input shown as escapes)."""
+    typer.echo(visible_lines(message), err=True)
 
 
 def stderr_is_tty() -> bool:

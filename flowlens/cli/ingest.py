@@ -24,6 +24,7 @@ from flowlens.cli.common import (
     show_progress,
 )
 from flowlens.errors import InputError, UsageError
+from flowlens.output.text import few, safe_text
 
 # The defaults of flowlens.ingest.IngestOptions (a test keeps them equal): importing the ingest
 # package here would load DuckDB and pyarrow for every command.
@@ -172,7 +173,7 @@ def register(app: typer.Typer) -> None:
             f"{data['skipped_already_ingested']:,} skipped (already ingested) + {data['ignored']:,} ignored"
         )
         err(
-            f"partitions touched: {', '.join(data['partitions']) or 'none'}; "
+            f"partitions touched: {few(data['partitions'])}; "
             f"{human_bytes(data['bytes_read'])} in {summary.seconds:.1f} s ({human_bytes(rate)}/s)"
         )
         for line in summary.maintenance:
@@ -198,7 +199,8 @@ def register(app: typer.Typer) -> None:
         if not lines:
             err(f"no quarantined lines in {target.root}")
             return
-        typer.echo(render_quarantine(lines, "jsonl" if as_json else "text"), nl=False)
+        shown = "jsonl" if as_json else "text"
+        typer.echo(safe_text(render_quarantine(lines, shown), shown), nl=False)
 
     @app.command("schema")
     def schema_cmd(as_json: JsonOpt = False) -> None:

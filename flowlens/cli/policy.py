@@ -33,12 +33,14 @@ from flowlens.cli.common import (
     UntilOpt,
     calico_version,
     engine_choice,
+    err,
     existing_store,
     required_policies,
     resolve_store,
     window,
 )
 from flowlens.errors import CheckFailed, UsageError
+from flowlens.output.text import safe_text
 
 MAX_NOTES = 20
 
@@ -89,7 +91,10 @@ picks them, as for simulate).
 """
 
 
-def _emit(text: str, out: Path | None) -> None:
+def _emit(text: str, fmt: str, out: Path | None) -> None:
+    """Rendered output to stdout or ``out``, with control characters from flow logs and manifests
+    made visible (JSON keeps its values; see flowlens.output.text.safe_text)."""
+    text = safe_text(text, fmt)
     if out is None:
         typer.echo(text, nl=False)
         return
@@ -104,7 +109,7 @@ def _emit(text: str, out: Path | None) -> None:
 def _notes(notes: Sequence[str]) -> None:
     distinct = sorted(set(notes))
     for note in distinct[:MAX_NOTES]:
-        typer.echo(f"flowlens: note: {note}", err=True)
+        err(f"flowlens: note: {note}")
     if len(distinct) > MAX_NOTES:
         typer.echo(
             f"flowlens: note: ... and {len(distinct) - MAX_NOTES} more (see the json output)", err=True
@@ -167,7 +172,7 @@ def register(app: typer.Typer) -> None:
         with open_engine(flows, choice, since=since_at, until=until_at) as opened:
             version = calico_version(version_text, policy_set, opened)
             result = simulate(opened, policy_set, inv, namespace=namespace, calico_version=version)
-        _emit(render_simulation(result, fmt.value), out)
+        _emit(render_simulation(result, fmt.value), fmt.value, out)
         row_notes = [n for r in result.rows for n in r.notes]
         _notes(list(result.notes) + row_notes)
         t = result.totals
@@ -219,5 +224,5 @@ def register(app: typer.Typer) -> None:
         src = lookup_endpoint(source, evaluator, flows, name="--from", engine=choice)
         dst = lookup_endpoint(dest, evaluator, flows, name="--to", engine=choice)
         expl = evaluator.explain(src, dst, proto, port_number)
-        _emit(render_explanation(expl, fmt.value), out)
+        _emit(render_explanation(expl, fmt.value), fmt.value, out)
         _notes(policy_set.notes)

@@ -25,12 +25,13 @@ from flowlens.cli.common import (
     StoreOpt,
     UntilOpt,
     engine_choice,
+    err,
     existing_store,
     query_dirs,
     window,
 )
 from flowlens.errors import QueryError, UsageError
-from flowlens.output import OutputFormat, write_result
+from flowlens.output import TERMINAL_ROWS, OutputFormat, write_reader, write_result
 
 
 def _parse_params(items: list[str] | None) -> dict[str, str]:
@@ -64,6 +65,16 @@ def register(app: typer.Typer) -> None:
         limit: LimitOpt = None,
         store: StoreOpt = None,
         queries: QueriesOpt = None,
+        allow_external: Annotated[
+            bool,
+            typer.Option(
+                "--allow-external",
+                help=(
+                    "Run the SQL outside the sandbox: it may then read and write any file you can, "
+                    "attach databases, install extensions and reach the network. Only for SQL you trust."
+                ),
+            ),
+        ] = False,
         engine: EngineOpt = None,
         spark_master: SparkMasterOpt = None,
         spark_conf: SparkConfOpt = None,
@@ -73,6 +84,10 @@ def register(app: typer.Typer) -> None:
         A record is in the window when its start_time is in [--since, --until); date partitions
         outside the window are not read. Values given with --namespace and --param are bound as
         query parameters, never pasted into SQL.
+
+        Queries run sandboxed: one query statement (SELECT, WITH, FROM, ...) that may read the
+        store's flows (the flows and flow_summary views) and no other file, folder, URL or
+        extension; --allow-external lifts this for SQL you trust.
         """
         from flowlens.engine import load_queries, open_engine
 
@@ -89,17 +104,42 @@ def register(app: typer.Typer) -> None:
         root = existing_store(store).root
         rows = limit or None
         choice = engine_choice(engine, spark_master, spark_conf)
-        with open_engine(root, choice, since=since_at, until=until_at, query_dirs=dirs) as opened:
+        if sql is not None and choice.name == "spark" and not allow_external:
+            raise UsageError(
+                "--sql on --engine spark runs outside any sandbox (Spark SQL reads every path the "
+                "cluster can): add --allow-external for SQL you trust, or use the DuckDB engine"
+            )
+        if allow_external:
+            err(
+                "flowlens: warning: --allow-external: this SQL runs outside the sandbox and can read and "
+                "write any file you can, attach databases, install extensions and reach the network"
+            )
+        with open_engine(
+            root, choice, since=since_at, until=until_at, query_dirs=dirs, external_access=allow_external
+        ) as opened:
             if sql is not None:
-                table = opened.sql(sql, params, limit=rows)
+                reader = opened.stream_sql(sql, params, limit=rows)
             else:
                 assert name is not None
                 spec = opened.query(name)
                 if namespace is not None and spec.param("namespace") is None:
                     raise QueryError(f"query {name!r} has no namespace parameter; drop --namespace")
-                table = opened.run(name, params, limit=rows)
-        write_result(table, fmt, out, sys.stdout)
-        if table.num_rows == 0 and fmt is OutputFormat.table:
+                reader = opened.stream(name, params, limit=rows)
+            terminal = out is None and sys.stdout.isatty()
+            written = write_reader(
+                reader,
+                fmt,
+                out,
+                sys.stdout,
+                terminal=terminal,
+                max_rows=TERMINAL_ROWS if terminal and fmt is OutputFormat.table else None,
+            )
+        if written.cut:
+            err(
+                f"… {written.cut:,} more rows (of {written.rows:,}): "
+                "use --limit, --format csv or --out FILE to see them all"
+            )
+        if written.rows == 0 and fmt is OutputFormat.table:
             typer.echo("(no rows)", err=True)
 
     @app.command("queries")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -38,8 +39,8 @@ Calico decides under the model's policies (computed with flowlens' policy engine
 
 Deterministic: the same --seed, --start and options give the same bytes. By default the data
 ends now: --start is --days (default 2) before the current time. With --records and no --days,
-the span grows until that many Felix records are written; with both, extra records are
-internet scans. Prints OUT on stdout.
+the span is as long as the model's traffic needs for that many Felix records (with --start, it
+grows until they are written); with both, extra records are internet scans. Prints OUT on stdout.
 """
 
 
@@ -133,6 +134,7 @@ def register(app: typer.Typer) -> None:
             load_model,
             write_sample_folder,
         )
+        from flowlens.sample.generate import INTERVAL
 
         if fmt not in SAMPLE_FORMATS:
             raise UsageError(f"--format {fmt!r}: choose one of {', '.join(SAMPLE_FORMATS)}")
@@ -152,8 +154,13 @@ def register(app: typer.Typer) -> None:
         if start is not None:
             first = _parse_start(start)
         else:
-            span = days if days is not None else estimate_days(model, records or 0, seed, decide)
-            first = floor_start(dt.datetime.now(dt.UTC), span)
+            if days is None:
+                # The data ends now, so the span is fixed first (whole 5-minute intervals, as many
+                # as the model's traffic needs for the records) and the records spread over it:
+                # a span grown to fit would run past now.
+                estimate = estimate_days(model, records or 0, seed, decide)
+                days = math.ceil(estimate * 86400 / INTERVAL) * INTERVAL / 86400
+            first = floor_start(dt.datetime.now(dt.UTC), days)
         options = SampleOptions(
             start=first,
             days=days,

@@ -25,6 +25,7 @@ from flowlens.cli.common import (
     window,
 )
 from flowlens.errors import StoreDamagedError, UsageError
+from flowlens.output.text import visible_lines
 
 
 @contextmanager
@@ -86,7 +87,7 @@ def register(app: typer.Typer) -> None:
             info["collectors"] = [c.as_dict() for c in collectors]
             typer.echo(json.dumps(info, indent=2, sort_keys=True, default=str))
         else:
-            typer.echo(render_status(status) + render_collectors(collectors), nl=False)
+            typer.echo(visible_lines(render_status(status) + render_collectors(collectors)), nl=False)
         if status.integrity is not None and status.integrity.damaged:
             raise StoreDamagedError(
                 f"the store {target.root} is damaged; run `flowlens verify` to see every problem and "

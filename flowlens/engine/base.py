@@ -89,6 +89,18 @@ class Engine(ABC):
     ) -> pa.Table:
         """Run ad-hoc SQL against the engine's views, with bound parameters."""
 
+    def stream(
+        self, name: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> pa.RecordBatchReader:
+        """:meth:`run` as record batches, for results too large to hold (read it before closing)."""
+        return self.run(name, params, limit=limit).to_reader()
+
+    def stream_sql(
+        self, text: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> pa.RecordBatchReader:
+        """:meth:`sql` as record batches, for results too large to hold (read it before closing)."""
+        return self.sql(text, params, limit=limit).to_reader()
+
     @abstractmethod
     def register(self, name: str, table: pa.Table) -> None:
         """Make ``table`` readable as ``name`` by the queries this engine runs next."""

@@ -44,8 +44,13 @@ def open_engine(
     query_dirs: Iterable[Path | str] = (),
     now: dt.datetime | None = None,
     summaries: bool = True,
+    external_access: bool = False,
 ) -> Engine:
-    """The chosen engine (DuckDB unless ``choice`` says Spark) over the store's window."""
+    """The chosen engine (DuckDB unless ``choice`` says Spark) over the store's window.
+
+    DuckDB runs SQL sandboxed to the window's files unless ``external_access``
+    (:mod:`flowlens.engine.sandbox`). Spark has no such sandbox: Spark SQL reads any path the
+    cluster can, so SQL of your own (``Engine.sql``) on Spark needs ``external_access=True``."""
     choice = choice or EngineChoice()
     if choice.name == "spark":
         from flowlens.engine.spark import connect_spark
@@ -61,4 +66,12 @@ def open_engine(
         )
     from flowlens.engine.duckdb import connect
 
-    return connect(store, since=since, until=until, query_dirs=query_dirs, now=now, summaries=summaries)
+    return connect(
+        store,
+        since=since,
+        until=until,
+        query_dirs=query_dirs,
+        now=now,
+        summaries=summaries,
+        external_access=external_access,
+    )

@@ -14,14 +14,17 @@ Owns:
   grouped from the records for the rest (:func:`flowlens.engine.window.plan_summary`), so that it
   is the same with or without them.
 * the SQL functions of :mod:`flowlens.engine.functions` (``endpoint_name``), as DuckDB macros;
-* running named queries and ad-hoc SQL on that connection, with DuckDB binding every value.
+* running named queries and ad-hoc SQL on that connection, with DuckDB binding every value, in
+  the sandbox of :mod:`flowlens.engine.sandbox` (the window's files and nothing else) unless the
+  caller asks for external access.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +34,14 @@ import pyarrow as pa
 from flowlens.engine.base import FLOWS_SCHEMA, Engine, check_limit
 from flowlens.engine.functions import SqlFunction, load_functions
 from flowlens.engine.queries import QuerySpec, load_queries
+from flowlens.engine.sandbox import check_statement, lock_down, sandbox_error
 from flowlens.engine.window import SummaryPlan, plan_summary, resolve_window, window_files
 from flowlens.errors import QueryError, StoreError
 from flowlens.store import Store, duckdb_connection, reading
 from flowlens.store.summaries import SUMMARY_COLUMNS, summary_sql
+
+#: Rows per record batch of a streamed result.
+STREAM_BATCH_ROWS = 64 * 1024
 
 
 class DuckDBEngine(Engine):
@@ -49,10 +56,14 @@ class DuckDBEngine(Engine):
         until: dt.datetime | None,
         queries: Mapping[str, QuerySpec],
         relations: tuple[duckdb.DuckDBPyRelation, ...],
+        *,
+        sandboxed: bool = True,
         release: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(store, files, since, until, queries)
         self.con = con
+        #: True when SQL may read the window's files and nothing else (see flowlens.engine.sandbox).
+        self.sandboxed = sandboxed
         # Keep the relations behind the views alive for as long as the connection.
         self._relations = relations
         self._release = release  # the reader's lease on the store's files
@@ -67,8 +78,13 @@ class DuckDBEngine(Engine):
         """The named query as a DuckDB relation (for callers who want to go on in SQL)."""
         values = self.bind(name, params)
         spec = self.query(name)
+        what = f"query {name!r} ({spec.origin})"
+        if self.sandboxed:
+            check_statement(self.con, spec.sql, what)
         try:
             return self.con.sql(spec.sql, params=values or None)
+        except duckdb.PermissionException as exc:
+            raise sandbox_error(exc, what) from None
         except duckdb.CatalogException as exc:
             raise QueryError(
                 f"query {name!r} ({spec.origin}) reads a table this connection does not have: {exc}. "
@@ -85,17 +101,42 @@ class DuckDBEngine(Engine):
         rel = self.relation(name, params)
         return self._fetch(rel, limit, f"query {name!r}")
 
+    def sql_relation(
+        self, text: str, params: Mapping[str, Any] | None = None
+    ) -> duckdb.DuckDBPyRelation | None:
+        """Ad-hoc SQL as a DuckDB relation (None for a statement without a result)."""
+        if self.sandboxed:
+            check_statement(self.con, text, "SQL")
+        try:
+            return self.con.sql(text, params=dict(params) if params else None)
+        except duckdb.PermissionException as exc:
+            raise sandbox_error(exc, "SQL") from None
+        except duckdb.Error as exc:
+            raise QueryError(f"SQL failed: {exc}") from None
+
     def sql(
         self, text: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
     ) -> pa.Table:
         """Run ad-hoc SQL against the ``flows`` view, with bound parameters."""
-        try:
-            rel = self.con.sql(text, params=dict(params) if params else None)
-        except duckdb.Error as exc:
-            raise QueryError(f"SQL failed: {exc}") from None
+        rel = self.sql_relation(text, params)
         if rel is None:
             return pa.table({})
         return self._fetch(rel, limit, "SQL")
+
+    def stream(
+        self, name: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> pa.RecordBatchReader:
+        """The named query's rows as record batches, computed as they are read (nothing held whole)."""
+        return self._stream(self.relation(name, params), limit, f"query {name!r}")
+
+    def stream_sql(
+        self, text: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> pa.RecordBatchReader:
+        """Ad-hoc SQL's rows as record batches, computed as they are read."""
+        rel = self.sql_relation(text, params)
+        if rel is None:
+            return pa.table({}).to_reader()
+        return self._stream(rel, limit, "SQL")
 
     def register(self, name: str, table: pa.Table) -> None:
         self.con.register(name, table)
@@ -110,8 +151,36 @@ class DuckDBEngine(Engine):
             if limit is not None:
                 rel = rel.limit(limit)
             return rel.to_arrow_table()
+        except duckdb.PermissionException as exc:
+            raise sandbox_error(exc, what) from None
         except duckdb.Error as exc:
             raise QueryError(f"{what} failed: {exc}") from None
+
+    @staticmethod
+    def _stream(rel: duckdb.DuckDBPyRelation, limit: int | None, what: str) -> pa.RecordBatchReader:
+        check_limit(limit)
+
+        def failed(exc: duckdb.Error) -> QueryError:
+            if isinstance(exc, duckdb.PermissionException):
+                return sandbox_error(exc, what)
+            return QueryError(f"{what} failed: {exc}")
+
+        try:
+            if limit is not None:
+                rel = rel.limit(limit)
+            # DuckDB 2 renamed fetch_arrow_reader to to_arrow_reader.
+            fetch = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader
+            reader: pa.RecordBatchReader = fetch(STREAM_BATCH_ROWS)
+        except duckdb.Error as exc:
+            raise failed(exc) from None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            except duckdb.Error as exc:
+                raise failed(exc) from None
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 def connect(
@@ -123,6 +192,7 @@ def connect(
     query_dirs: Iterable[Path | str] = (),
     now: dt.datetime | None = None,
     summaries: bool = True,
+    external_access: bool = False,
 ) -> DuckDBEngine:
     """A :class:`DuckDBEngine` over the store's committed files in ``[since, until)``.
 
@@ -131,6 +201,10 @@ def connect(
     time).
     ``summaries=False`` builds the ``flow_summary`` view from the records alone, ignoring the
     stored hourly summaries (the result is the same; this is for checking that it is).
+
+    SQL on the engine may read the window's files and nothing else (:mod:`flowlens.engine.sandbox`);
+    ``external_access=True`` leaves DuckDB's defaults instead (any file, the network, extensions),
+    for SQL the caller trusts.
     """
     if not isinstance(store, Store):
         store = Store(Path(store))
@@ -154,13 +228,25 @@ def connect(
         summary.create_view("flow_summary")
         for function in load_functions().values():
             _define(con, function)
+        if not external_access:
+            lock_down(con, [*files, *(path for _, path in plan.summarised)])
     except duckdb.Error as exc:
         _close(con, lease)
         raise StoreError(f"cannot read the store at {str(store.root)!r}: {exc}") from None
     except BaseException:
         _close(con, lease)
         raise
-    return DuckDBEngine(con, store, files, since_at, until_at, queries, (flows, summary), release=lease.close)
+    return DuckDBEngine(
+        con,
+        store,
+        files,
+        since_at,
+        until_at,
+        queries,
+        (flows, summary),
+        sandboxed=not external_access,
+        release=lease.close,
+    )
 
 
 def _close(con: duckdb.DuckDBPyConnection | None, lease: contextlib.ExitStack) -> None:
@@ -199,7 +285,8 @@ def _flows_relation(
     columns = [duckdb.ColumnExpression(name) for name in FLOWS_SCHEMA.names]
     if not files:
         return con.from_arrow(FLOWS_SCHEMA.empty_table()).select(*columns)
-    rel = con.read_parquet([str(f) for f in files], hive_partitioning=True, union_by_name=by_name)
+    # Absolute paths: the sandbox allows them as such (DuckDB before 1.4 compares paths as given).
+    rel = con.read_parquet([os.path.abspath(f) for f in files], hive_partitioning=True, union_by_name=by_name)
     return _in_range(rel, "start_time", since, until).select(*columns)
 
 
@@ -228,7 +315,7 @@ def _summary_relation(
         raw.create_view(name)
         grouped.append(con.sql(summary_sql(name)))
     if plan.summarised:
-        stored = con.read_parquet([str(path) for _, path in plan.summarised])
+        stored = con.read_parquet([os.path.abspath(path) for _, path in plan.summarised])
         stored = _in_range(stored, "hour", plan.hours_from, plan.hours_until)
         grouped.append(stored.select(*[duckdb.ColumnExpression(c) for c in SUMMARY_COLUMNS]))
     result = grouped[0]

@@ -17,6 +17,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from flowlens.output.text import visible
 from flowlens.report import charts
 
 FORMATS = ("html", "md", "json")
@@ -72,7 +73,8 @@ def md_escape(value: Any) -> str:
     """Any value as Markdown text that renders literally (inside a table cell too)."""
     if value is None:
         return ""
-    text = str(value).replace("\r", " ").replace("\n", " ")
+    # Control characters from flow logs (escape sequences, \r, bidi overrides) shown as escapes.
+    text = visible(str(value))
     text = text.replace("&", "&amp;")
     return _MD_SPECIAL.sub(
         lambda m: "&lt;" if m.group(1) == "<" else "&gt;" if m.group(1) == ">" else "\\" + m.group(1), text

@@ -588,8 +588,10 @@ def write_sample(
 
 
 def floor_start(now: dt.datetime, days: float) -> dt.datetime:
-    """A start ``days`` before ``now``, on a 5-minute boundary (what the CLI uses by default)."""
-    t = int(now.timestamp() - days * 86400)
+    """A start on a 5-minute boundary, ``days`` before ``now`` and one interval more: each node
+    flushes its records up to an interval after that interval began (``node_offsets``), so that
+    no record ends after ``now`` (what the CLI uses by default)."""
+    t = int(now.timestamp() - days * 86400) - INTERVAL
     return dt.datetime.fromtimestamp(t - t % INTERVAL, dt.UTC)
 
 

@@ -149,7 +149,7 @@ def test_bad_sql_is_one_query_error_naming_the_problem(engines: tuple[Engine, En
     spark, _ = engines
     with pytest.raises(QueryError, match="no_such_column"):
         spark.sql("SELECT no_such_column FROM flows")
-    with pytest.raises(QueryError, match="one SQL statement"):
+    with pytest.raises(QueryError, match="one query; it has 2 statements"):
         spark.sql("SELECT 1; SELECT 2")
 
 

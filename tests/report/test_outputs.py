@@ -101,6 +101,11 @@ def test_a_script_or_pipe_in_a_name_cannot_break_the_markdown(tmp_path: Path) ->
     assert md_escape("a|b<c>*_`[x]") == "a\\|b&lt;c&gt;\\*\\_\\`\\[x\\]"
 
 
+def test_control_characters_in_a_name_are_shown_as_escapes_in_the_markdown() -> None:
+    assert md_escape("api\x1b]0;pwned\x07\r\u202e") == "api\\\\x1b\\]0;pwned\\\\x07\\\\r\\\\u202e"
+    assert md_escape("two\nlines") == "two\\\\nlines"
+
+
 def test_the_same_input_gives_byte_identical_files(tmp_path: Path) -> None:
     shop_store(tmp_path / "store")
     first = generate(Store(tmp_path / "store"), _day(), tmp_path / "one")

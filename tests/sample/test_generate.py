@@ -146,6 +146,20 @@ def test_the_sample_command_defaults_to_ending_now_and_prints_the_folder(tmp_pat
     assert (out / "inventory.yaml").is_file() and (out / "policies" / "30-production.yaml").is_file()
 
 
+def test_records_without_days_end_now_not_in_the_future(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    result = run_cli("sample", "--out", str(out), "--records", "20000")
+    now = dt.datetime.now(dt.UTC).timestamp()
+    assert result.code == 0, result
+    assert "flowlens sample: 20000 Felix records" in result.stderr
+    ends = [
+        json.loads(line)["end_time"]
+        for log in (out / "enterprise").glob("*/flows.log")
+        for line in log.read_text().splitlines()
+    ]
+    assert ends and max(ends) <= now and now - 900 < max(ends)
+
+
 def test_a_bad_start_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("sample", "--out", str(tmp_path), "--start", "yesterday")
     assert result.code == 2 and result.stdout == ""
