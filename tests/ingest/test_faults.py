@@ -292,3 +292,23 @@ def test_a_full_disk_while_staging_is_one_message_leaves_no_temp_file_and_the_ne
     monkeypatch.undo()
     summary = ingest(store, [str(log)])
     assert (summary.total("rows"), summary.total("quarantined"), summary.total("skipped")) == (100, 1, 0)
+
+
+def test_a_full_disk_while_compacting_after_the_run_says_the_rows_are_committed(tmp_path, store, monkeypatch):
+    import flowlens.ingest.pipeline as pipeline
+
+    log = tmp_path / "flows.log"
+    log.write_bytes(_data(20))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "maintain", full)
+    result = run_cli("ingest", str(log), "--store", str(store.root))
+    assert result.code == StoreError.exit_code, result
+    assert "rows are committed" in result.stderr and "flowlens compact" in result.stderr
+    assert "nothing of this run was committed" not in result.stderr
+    assert sorted(_stored(store)) == list(range(20))
+    monkeypatch.undo()
+    again = ingest(store, [str(log)])
+    assert (again.total("rows"), again.total("skipped")) == (0, 20)
