@@ -259,3 +259,22 @@ def test_the_admin_network_policy_schemas_refuse_a_baseline_not_named_default_an
     }
     problems = validate_objects([banp])
     assert any("metadata/name" in p for p in problems) and any("spec/ingress/0/action" in p for p in problems)
+
+
+def test_a_host_sweep_across_namespaces_is_held_back_as_suggest_holds_it_back(tmp_path: Path) -> None:
+    # One tiny connection to port 22 of twelve workloads in four namespaces: no destination sees
+    # more than one port, so only the shared screening (a host sweep) can tell it.
+    from tests.suggest.helpers.probes import probe_rows
+
+    rows = cluster_rows()
+    sweeper = pod_side("source", "sweeper", "shop")
+    for i in range(12):
+        namespace = ("billing", "edge", "monitoring", "shop")[i % 4]
+        rows += probe_rows(sweeper, pod_side("dest", f"svc{i}", namespace), [22])
+    s = run(write_store(tmp_path / "store", rows))
+    swept = [h for h in s.plan.held_back if "sweeper" in h]
+    assert len(swept) == 12 and all("looks like a host sweep" in h for h in swept), s.plan.held_back
+    everything = [r for g in s.plan.guardrails for r in (*g.ingress, *g.egress)]
+    assert not any(p.display == "shop/app=sweeper" for r in everything for p in r.peers)
+    assert not any(port == 22 for r in everything for _, port in r.ports)
+    assert s.proof.ok

@@ -9,9 +9,11 @@ reach on port 53), cluster-wide clients (pods that reach pods of two or more oth
 like a monitoring scraper) and ingress controllers (pods the internet reaches that forward into
 other namespaces).
 
-It also holds the seam for scans and probes (:func:`held_back`): a source whose traffic looks
-like reconnaissance is never turned into an exception or a named path. When the suggest
-screening (``flowlens.suggest.screen``) is on main, it replaces the local rule here.
+Scans and probes are held back as ``flowlens suggest`` holds them back
+(:func:`flowlens.suggest.screen.screen`, with its defaults: port scans, host sweeps, one-off and
+denied-source probes), and on top of it by :func:`held_back`, a rule over the cluster's paths: a
+source whose traffic looks like reconnaissance is never turned into an exception or a named
+path, so the guardrails deny it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from flowlens.suggest.activity import Activity
+from flowlens.suggest.edges import edge_of
 from flowlens.suggest.model import is_system_namespace
 from flowlens.suggest.observed import Labels, Report, Workload, build_workloads
 
@@ -142,9 +146,17 @@ def _side(
     return Side("host", namespace or "", (), name_aggr, ip)
 
 
-def observe(reports: Sequence[Report], label_keys: Sequence[str]) -> Observed:
-    """Fold the report groups of the window into paths and tell the roles."""
+def observe(
+    reports: Sequence[Report], label_keys: Sequence[str], activity: Activity | None = None
+) -> Observed:
+    """Fold the report groups of the window into paths and tell the roles. ``activity``: the
+    intervals and days each edge was seen in (estimated from the reports when None), for the
+    screening of scans and probes."""
+    from flowlens.suggest.screen import ScreenOptions, screen
+
     workloads = build_workloads(reports, label_keys)
+    screening = screen(reports, label_keys, ScreenOptions(), activity=activity)
+    screened: dict[tuple[Side, Side, str, int | None], str] = {}
     paths: dict[tuple[Side, Side, str, int | None], Path] = {}
     namespaces: set[str] = set()
     logged: dict[tuple[Side, Side, str, int | None], set[HeldKey]] = defaultdict(set)
@@ -153,6 +165,9 @@ def observe(reports: Sequence[Report], label_keys: Sequence[str]) -> Observed:
         dst = _side(rep.dest.type, rep.dest.namespace, rep.dest.name_aggr, rep.dest.ip, workloads)
         namespaces.update(s.namespace for s in (src, dst) if s.kind == "pods")
         key = (src, dst, rep.proto, rep.dest_port)
+        group = screening.held(edge_of(rep, screening.workloads))
+        if group is not None and key not in screened:
+            screened[key] = group.text
         logged[key].add(
             record_key(
                 rep.source.namespace,
@@ -186,7 +201,7 @@ def observe(reports: Sequence[Report], label_keys: Sequence[str]) -> Observed:
     ordered = tuple(
         sorted(paths.values(), key=lambda p: (p.source, p.dest, p.proto, -1 if p.port is None else p.port))
     )
-    held = held_back(ordered)
+    held = {**held_back(ordered), **screened}
     dns = _dns_servers(ordered)
     held_keys = frozenset(k for path in held for k in logged[path])
     return Observed(ordered, tuple(sorted(namespaces)), dns, _clients(ordered, dns, held), held, held_keys)
