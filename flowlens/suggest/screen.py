@@ -287,10 +287,11 @@ def _port_scans(facts: Mapping[Edge, _Facts], activity: Activity, options: Scree
             continue
         if f.intervals <= 1 and (f.tiny or (f.few and f.grab)):
             pairs[(edge.source, edge.dest)].append(edge)
-        elif f.tiny and f.stats.connections <= options.probe_connections * f.intervals:
-            # Tried again in another interval (a retry, or denied before and tried in the scan):
-            # it only joins a scan found on the single-interval ports, never makes one. A port
-            # used for real carries bytes, or many connections in every interval (health checks).
+        elif (f.tiny or f.grab) and f.stats.connections <= options.probe_connections * f.intervals:
+            # Tried again in another interval (a retry, denied before and tried in the scan, or
+            # scanned twice, once reading banners): it only joins a scan found on the
+            # single-interval ports, never makes one. A port used for real carries more than a
+            # banner per connection, or many connections in every interval (health checks).
             retried[(edge.source, edge.dest)].append(edge)
     out = []
     for (source, dest), group in _in_order(pairs):
