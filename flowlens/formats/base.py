@@ -5,7 +5,7 @@ A format turns one input record (a JSON text) into the canonical columns of
 the ``json_transform`` structure that parses a record once, ``columns`` are the SQL expressions
 that map the parsed struct (``j``) to canonical columns, and ``suspect`` is a cheap SQL condition
 that, with the checks the format declares on the query's Arrow result (``text_columns``,
-``json_ints``, ``not_null``, ``not_null_with``), is true for every record that *might* be bad. Only
+``json_ints``, ``not_null``, ``groups``), is true for every record that *might* be bad. Only
 suspect records are looked at one by one, in Python, by ``diagnose``, which either names what is
 wrong (the record is quarantined with that reason) or returns ``None`` (the record is fine, e.g.
 an old record without optional keys).
@@ -74,9 +74,12 @@ class Format:
     #: Result columns that no valid record leaves null (a field that is missing, of the wrong
     #: type or out of range is null there): a null makes the record suspect.
     not_null: tuple[str, ...] = ()
-    #: Result columns that must not be null where another result column is not null (fields
-    #: Calico writes together): ``{column: columns}``.
-    not_null_with: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Groups of result columns that Calico writes all or none of (an older release lacks the
+    #: whole group): a row where some but not all of a group's columns are null is suspect. A
+    #: group's integer columns read as null for a value of the wrong type too, so its first
+    #: column should be one of ``json_ints`` (a probe that tells a group with a wrong value from
+    #: a group that is not there).
+    groups: tuple[tuple[str, ...], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

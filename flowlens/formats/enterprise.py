@@ -12,6 +12,8 @@ from typing import Any
 
 from flowlens.formats.base import (
     INT,
+    INT64_MAX,
+    INT64_MIN,
     INT_LIST,
     LABELS_OBJ,
     MAX_EPOCH_SECONDS,
@@ -37,27 +39,35 @@ _ALWAYS_INTS = (
     "num_flows_started",
     "num_flows_completed",
 )
-# Written by Felix from about 2021 on, always together with process_name.
-_MODERN_INTS = (
-    "http_requests_allowed_in",
-    "http_requests_denied_in",
-    "num_process_names",
-    "num_process_ids",
-    "num_process_args",
-    "num_original_source_ips",
-    "tcp_mean_send_congestion_window",
-    "tcp_min_send_congestion_window",
-    "tcp_mean_smooth_rtt",
-    "tcp_max_smooth_rtt",
-    "tcp_mean_min_rtt",
-    "tcp_max_min_rtt",
-    "tcp_mean_mss",
-    "tcp_min_mss",
-    "tcp_total_retransmissions",
-    "tcp_lost_packets",
-    "tcp_unrecovered_to",
+# Groups of fields that a Calico release writes all or none of (older releases lack whole
+# groups; what a feature that is off writes is still a value: "-" or 0). Each group's first
+# column is its probe: read as raw JSON, so that a wrong type there is seen instead of reading as
+# null, while the others are read as integers. A group whose values are all null was not written
+# (unless its probe held a wrong type: then the record is suspect); one that is null in some
+# columns only holds a value of the wrong type, or a null Calico never writes: suspect too.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "http": ("http_requests_allowed_in", "http_requests_denied_in"),
+    "process": ("num_process_names", "process_name", "num_process_ids", "process_id", "num_process_args"),
+    "original_ips": ("num_original_source_ips",),
+    "tcp": (
+        "tcp_mean_send_congestion_window",
+        "tcp_min_send_congestion_window",
+        "tcp_mean_smooth_rtt",
+        "tcp_max_smooth_rtt",
+        "tcp_mean_min_rtt",
+        "tcp_max_min_rtt",
+        "tcp_mean_mss",
+        "tcp_min_mss",
+        "tcp_total_retransmissions",
+        "tcp_lost_packets",
+        "tcp_unrecovered_to",
+    ),
+    "transit": ("transit_bytes_in", "transit_bytes_out", "transit_packets_in", "transit_packets_out"),
+}
+_PROBES = tuple(group[0] for group in GROUPS.values())
+_GROUP_INTS = tuple(
+    n for group in GROUPS.values() for n in group[1:] if n not in ("process_name", "process_id")
 )
-_TRANSIT_INTS = ("transit_bytes_in", "transit_bytes_out", "transit_packets_in", "transit_packets_out")
 # Integers that are legitimately null: read as raw JSON so a wrong type is still seen.
 _NULLABLE_INTS = ("source_port", "dest_port", "dest_service_port_num")
 _STRINGS = (
@@ -104,7 +114,7 @@ STRUCTURE: dict[str, Any] = {
     "start_time": "BIGINT",
     "end_time": "BIGINT",
     "@timestamp": "BIGINT",
-    **{k: "BIGINT" for k in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS},
+    **{k: "BIGINT" for k in _ALWAYS_INTS + _GROUP_INTS},
     **{k: "VARCHAR" for k in _STRINGS},
     "process_id": "VARCHAR",
     # Kept as JSON text: ingest converts and checks each distinct label set and trace once.
@@ -113,7 +123,7 @@ STRUCTURE: dict[str, Any] = {
     "policies": "JSON",
     # Usually null: kept as raw JSON (NULL costs nothing) and converted only when present, so a
     # value of the wrong type is seen instead of silently becoming NULL.
-    **{k: "JSON" for k in _NULLABLE_INTS},
+    **{k: "JSON" for k in _NULLABLE_INTS + _PROBES},
     **{k: "JSON" for k in _RARE_LISTS},
 }
 
@@ -121,7 +131,7 @@ TYPES: dict[str, str] = {
     "start_time": INT,
     "end_time": INT,
     "@timestamp": INT,
-    **{k: INT for k in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS + _NULLABLE_INTS},
+    **{k: INT for k in _ALWAYS_INTS + _GROUP_INTS + _PROBES + _NULLABLE_INTS},
     **{k: STR for k in _STRINGS},
     "process_id": STR_OR_INT,
     "source_labels": LABELS_OBJ,
@@ -148,23 +158,24 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
     for name in _STRINGS:
         if name not in ("cluster", "generated_time", "id"):
             cols[name] = f"{d}.{name}"
-    for name in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS:
+    for name in _ALWAYS_INTS + _GROUP_INTS:
         cols[name] = f"{d}.{name}"
-    for name in _NULLABLE_INTS:
+    for name in _NULLABLE_INTS + _PROBES:
         cols[name] = f"{d}.{name}"  # JSON text, made an integer by ingest (JSON_INTS)
     return cols
 
 
-# Strings that are result columns under their own name, unchanged (see _columns).
-TEXT_COLUMNS = tuple(n for n in _STRINGS if n not in ("cluster", "generated_time", "id"))
+# Strings that are result columns under their own name, unchanged (see _columns); and the
+# process id, a string or an integer (either reads as its text).
+TEXT_COLUMNS = (*(n for n in _STRINGS if n not in ("cluster", "generated_time", "id")), "process_id")
 JSON_INTS = {
     "source_port": (0, 65535),
     "dest_port": (0, 65535),
     "dest_service_port_num": (-(2**31), 2**31 - 1),
+    **{name: (INT64_MIN, INT64_MAX) for name in _PROBES},
 }
 # Result columns under the field's own name; start_time and end_time are null out of range too.
 NOT_NULL = REQUIRED + _ALWAYS_INTS
-NOT_NULL_WITH = {"process_name": _MODERN_INTS}
 
 
 def _json_columns(d: str) -> dict[str, str]:
@@ -176,7 +187,7 @@ def _suspect(d: str) -> str:
     # DuckDB turns any JSON value into text for a VARCHAR field: a list, an object or a boolean
     # there is seen by its text (a string that merely looks like one passes the diagnosis). The
     # strings that are result columns as they are, the ports and the fields that must not be null
-    # are checked by ingest on the Arrow result (TEXT_COLUMNS, JSON_INTS, NOT_NULL, NOT_NULL_WITH);
+    # are checked by ingest on the Arrow result (TEXT_COLUMNS, JSON_INTS, NOT_NULL, GROUPS);
     # the rest is checked here. (prefix compares bytes: cheaper than taking the first character
     # with left())
     texts = " OR ".join(
@@ -253,7 +264,7 @@ ENTERPRISE = Format(
     text_columns=TEXT_COLUMNS,
     json_ints=JSON_INTS,
     not_null=NOT_NULL,
-    not_null_with=NOT_NULL_WITH,
+    groups=tuple(GROUPS.values()),
 )
 
 ELASTICSEARCH = Format(
@@ -267,7 +278,7 @@ ELASTICSEARCH = Format(
     text_columns=TEXT_COLUMNS,
     json_ints=JSON_INTS,
     not_null=NOT_NULL,
-    not_null_with=NOT_NULL_WITH,
+    groups=tuple(GROUPS.values()),
 )
 
 

@@ -109,7 +109,7 @@ def plain_ints(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
     """The rows that the checks ``fmt`` declares on the query's result make suspect
-    (``text_columns``, ``json_ints``, ``not_null``, ``not_null_with``), and the result with each
+    (``text_columns``, ``json_ints``, ``not_null``, ``groups``), and the result with each
     of ``json_ints`` an integer column (null where it was not an integer in range)."""
     suspect = np.zeros(out.num_rows, dtype=bool)
     if out.num_rows == 0:
@@ -128,11 +128,12 @@ def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
         )
     for name in fmt.not_null:
         suspect |= out[name].is_null().to_numpy(zero_copy_only=False)
-    for name, together in fmt.not_null_with.items():
-        present = out[name].is_valid().to_numpy(zero_copy_only=False)
-        if present.any():
-            for other in together:
-                suspect |= present & out[other].is_null().to_numpy(zero_copy_only=False)
+    for group in fmt.groups:
+        nulls = np.zeros(out.num_rows, dtype=np.int8)
+        for name in group:
+            if out[name].null_count:
+                nulls += out[name].is_null().to_numpy(zero_copy_only=False)
+        suspect |= (nulls > 0) & (nulls < len(group))
     return suspect, out
 
 
