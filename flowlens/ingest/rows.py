@@ -61,7 +61,7 @@ class RowStager:
         count = len(lines)
         bad = np.zeros(count, dtype=bool)
         reasons: dict[int, str] = {}
-        ignored = np.zeros(count, dtype=bool)
+        ignored = parsed.ignored.copy()
 
         def mark(rows: np.ndarray, why: dict[int, str], suffix: str = "") -> None:
             for idx in np.flatnonzero(rows & ~bad & ~ignored):
@@ -78,6 +78,8 @@ class RowStager:
             wrong_shape |= shape
         suspect = suspect | wrong_shape
         if suspect.any():
+            for i, n in enumerate(np.bincount(file_idx[suspect], minlength=len(files))):
+                files[i].diagnosed += int(n)
             for idx in np.flatnonzero(suspect):
                 verdict = diagnose(line_bytes(lines, int(idx)), fmt, self.max_line_bytes)
                 if verdict == "":

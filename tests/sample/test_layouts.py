@@ -119,7 +119,7 @@ def test_the_default_layout_is_the_sample_and_legacy_hits_is_the_2025_layout(mod
 
 
 def test_an_unknown_layout_or_a_contradiction_is_refused() -> None:
-    with pytest.raises(UsageError, match="unknown layout 'newest'.*full"):
+    with pytest.raises(UsageError, match=r"unknown layout 'newest'.*full"):
         SampleOptions(start=START, layout="newest")
     with pytest.raises(UsageError, match="--legacy-hits"):
         SampleOptions(start=START, layout="full", legacy_hits=True)
