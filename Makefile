@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install dev demo test check fmt lint type bench dist image clean
+.PHONY: install dev demo test check fmt lint type bench dist image clean docs-gen
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,10 @@ check: dev
 	$(BIN)/ruff check flowlens tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# the documentation written from code (docs/exit-codes.md from flowlens/errors.py)
+docs-gen: install
+	$(BIN)/python -m flowlens.cli.gendocs
 
 bench: install
 	$(BIN)/python bench/bench_ingest.py

@@ -7,7 +7,7 @@ over 7 days. Timed, in the same run:
 
 * baseline: a bare DuckDB aggregate over the same Parquet files (count, sum of bytes by reporter
   and action), the least any report must do;
-* compute: flowlens.coverage.compute over the window (every coverage-* query and
+* compute: flowlens.report.coverage.compute over the window (every coverage-* query and
   unexpected-allowed), reading the hourly summaries that ``flowlens ingest`` writes (written
   here once, before the timings, and their cost printed);
 * records: the same compute ignoring the summaries (what a store without them costs);
@@ -33,10 +33,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flowlens import coverage
 from flowlens.engine import connect
 from flowlens.formats.hits import parse_hit
-from flowlens.report import generate
+from flowlens.report import coverage, generate
+from flowlens.report.metrics import Coverage
 from flowlens.report.window import Window
 from flowlens.schema import ARROW_SCHEMA
 from flowlens.store import Store
@@ -180,11 +180,11 @@ def main() -> None:
         ).fetchall()
         con.close()
 
-    def compute() -> coverage.Coverage:
+    def compute() -> Coverage:
         with connect(store, since=window.start, until=window.end) as engine:
             return coverage.compute(engine)
 
-    def compute_from_records() -> coverage.Coverage:
+    def compute_from_records() -> Coverage:
         with connect(store, since=window.start, until=window.end, summaries=False) as engine:
             return coverage.compute(engine)
 

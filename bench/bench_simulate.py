@@ -203,10 +203,7 @@ def main() -> None:
     n = 0
     while n < args.baseline_sample:
         row = sample[n % len(sample)]
-        evaluator._cache.clear()
-        evaluator._local_cache.clear()
-        evaluator._side_cache.clear()
-        evaluator._selection_cache.clear()
+        evaluator.forget()
         evaluator.evaluate(_flow_key(row))
         n += 1
     per_record = (time.perf_counter() - t) / n

@@ -7,9 +7,13 @@ are marked as flowlens columns. ``flowlens schema`` prints this table.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
 import pyarrow as pa
+
+from flowlens.errors import UsageError
 
 SCHEMA_VERSION = 1
 
@@ -200,3 +204,34 @@ def describe() -> list[tuple[str, str, str]]:
     rows = [(c.name, str(c.type), c.doc + (" [flowlens]" if c.flowlens else "")) for c in COLUMNS]
     rows.append((PARTITION_COLUMN.name, str(PARTITION_COLUMN.type), PARTITION_COLUMN.doc))
     return rows
+
+
+def render_schema(fmt: str = "text") -> str:
+    """What ``flowlens schema`` prints: every column with its type and meaning, then the policy-hit
+    fields; ``fmt`` is ``text`` (aligned, for people) or ``json`` (for scripts)."""
+    rows = describe()
+    if fmt == "json":
+        document = {
+            "columns": [{"name": n, "type": t, "doc": d} for n, t, d in rows],
+            "policy_hit": POLICY_HIT_DOC,
+        }
+        return json.dumps(document, indent=2) + "\n"
+    width = max(len(n) for n, _, _ in rows)
+    lines = [f"{name:<{width}}  {type_}\n{'':<{width}}  {doc}" for name, type_, doc in rows]
+    lines.append("\npolicy hit fields (enforced_policies, pending_policies, all_policies, transit_policies):")
+    lines += [f"  {name:<13} {doc}" for name, doc in POLICY_HIT_DOC.items()]
+    return "\n".join(lines) + "\n"
+
+
+#: A Kubernetes namespace name: a DNS label (RFC 1123), at most 63 characters.
+NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def validate_namespace(name: str) -> str:
+    """``name`` if it is a valid Kubernetes namespace name (a DNS label), else UsageError."""
+    if len(name) > 63 or not NAMESPACE_NAME.match(name):
+        raise UsageError(
+            f"{name!r} is not a Kubernetes namespace name (lower-case letters, digits and '-', "
+            "at most 63 characters)"
+        )
+    return name

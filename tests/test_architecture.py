@@ -220,3 +220,26 @@ def test_opening_a_store_loads_neither_pyarrow_nor_numpy_nor_duckdb():
         "print(sorted(m for m in ('duckdb', 'numpy', 'pyarrow') if m in sys.modules))\n"
     )
     assert _python(code) == "[]"
+
+
+def test_the_cli_only_parses_options_and_prints():
+    # what a command computes is a library function: no SQL, no DuckDB, no walking of folders here
+    offenders = []
+    for path in sorted((ROOT / "flowlens" / "cli").glob("*.py")):
+        text = path.read_text()
+        for needle in ("duckdb", ".execute(", "read_parquet", ".rglob(", ".glob(", "os.walk(", "SELECT "):
+            if needle in text:
+                offenders.append(f"{path.name}: {needle}")
+    assert offenders == []
+
+
+def test_test_helpers_are_named_one_way():
+    # tests/<area>/helpers.py for an area's helpers, tests/helpers.py for what every area shares
+    # (the CLI runner, the query names), tests/factories.py for rows and stores
+    allowed = {"__init__.py", "conftest.py", "helpers.py"}
+    odd = [
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "tests").rglob("*.py")
+        if not path.name.startswith("test_") and path.name not in allowed
+    ]
+    assert odd == ["tests/factories.py"]

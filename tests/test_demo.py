@@ -5,40 +5,26 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from flowlens.cli import app
 from flowlens.cli.demo import _sample_folder
 from flowlens.errors import UsageError
 from flowlens.sample import write_bundled_sample
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
 def test_the_demo_runs_every_capability_in_an_empty_folder_and_says_where_outputs_went(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWLENS_")}
-    env["PYTHONPATH"] = str(ROOT)
-    env["TMPDIR"] = str(tmp_path / "tmp")
     (tmp_path / "tmp").mkdir()
     work = tmp_path / "work"
     work.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "flowlens", "demo"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    # a process of its own: the demo makes its temporary folder under $TMPDIR
+    result = run_cli("demo", cwd=work, env={"TMPDIR": str(tmp_path / "tmp")}, process=True, timeout=600)
+    assert result.code == 0, result.stderr[-3000:]
     err = result.stderr
     (generated,) = (tmp_path / "tmp").glob("flowlens-demo-*")
     assert "generated the sample cluster (38485 Calico Enterprise flow records, " in err
@@ -134,22 +120,14 @@ def test_a_folder_that_holds_something_else_is_refused_with_one_line_on_stderr(t
     with pytest.raises(UsageError, match="not a sample folder"):
         _sample_folder(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
-    result = subprocess.run(
-        [sys.executable, "-m", "flowlens", "demo", "--sample", str(tmp_path)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 2
+    result = run_cli("demo", "--sample", tmp_path, cwd=tmp_path)
+    assert result.code == 2
     assert result.stdout == ""
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"flowlens: error: --sample {tmp_path} is not a sample folder")
 
 
 def test_the_demo_help_says_where_the_sample_comes_from() -> None:
-    result = CliRunner().invoke(app, ["demo", "--help"])
-    assert result.exit_code == 0
+    result = run_cli("demo", "--help")
+    assert result.code == 0
     assert "temporary folder" in result.stdout

@@ -9,17 +9,16 @@ from pathlib import Path
 
 import duckdb
 import pyarrow
-from typer.testing import CliRunner
 
 import flowlens
-from flowlens.cli import app
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_version_prints_one_line_per_component_name_first() -> None:
-    result = CliRunner().invoke(app, ["version"])
-    assert result.exit_code == 0, result.output
+    result = run_cli("version")
+    assert result.code == 0, result
     assert result.stdout.splitlines() == [
         f"flowlens {flowlens.__version__}",
         f"python {platform.python_version()}",
@@ -29,8 +28,8 @@ def test_version_prints_one_line_per_component_name_first() -> None:
 
 
 def test_version_json_is_one_object_with_the_same_versions() -> None:
-    result = CliRunner().invoke(app, ["version", "--json"])
-    assert result.exit_code == 0, result.output
+    result = run_cli("version", "--json")
+    assert result.code == 0, result
     assert json.loads(result.stdout) == {
         "flowlens": flowlens.__version__,
         "python": platform.python_version(),

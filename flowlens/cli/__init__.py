@@ -11,19 +11,14 @@ import sys
 
 import typer
 
-from flowlens.errors import FlowlensError
-
-EXIT_CODE_HELP = """\
-Exit codes: 0 ok; 1 error; 2 bad usage; 3 unreadable or malformed input (also --strict);
-4 store missing, locked or damaged; 5 query problem; 6 invalid policy or inventory;
-10 a requested check failed (--fail-on, a suggestion that would break observed traffic)."""
+from flowlens.errors import INTERRUPTED, FlowlensError, exit_codes_help
 
 app = typer.Typer(
     name="flowlens",
     help=(
         "Calico flow logs in Parquet: find denied and unexpectedly allowed traffic, replay "
         "candidate policies against recorded flows, suggest least-privilege policies and report "
-        "segmentation coverage.\n\n" + EXIT_CODE_HELP
+        "segmentation coverage.\n\n" + exit_codes_help()
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -53,4 +48,4 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("flowlens: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)

@@ -1,22 +1,269 @@
-"""Options and helpers shared by the command modules: where the store is, the config file."""
+"""The options several commands share, each defined once, and the helpers that read them.
+
+Every command that takes ``--store``, ``--since``/``--until``, ``--namespace``, ``--format``,
+``--out``, ``--policies``, ``--inventory``, ``--base``, ``--queries``, ``--limit``, ``--json``,
+``--progress`` or ``--reports`` takes it from here: the same names, short flags, help text,
+checks and defaults. :data:`SHARED_OPTIONS` lists them; ``tests/cli/test_common_options.py`` walks
+every command and fails when one of them is defined differently.
+
+A flag has one meaning everywhere. Where commands need it with a different value type, the
+variants are listed side by side here, under the same names and short flag: ``--format`` (each
+command's own formats), ``--out`` (a file, or a folder of files), ``--namespace`` (a filter, or
+the namespaces ``suggest`` writes policies for).
+
+The rest of this module is what the command modules share: where the store is, the config file,
+the window, lines on stderr.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from flowlens.config import Config, find_config, load_config
+from flowlens.config import FORMAT_NAMES, Config, find_config, load_config
+from flowlens.errors import StoreError, UsageError
+from flowlens.output import OutputFormat
+from flowlens.schema import validate_namespace
 from flowlens.store import DEFAULT_STORE, Store
+
+QUERIES_ENV = "FLOWLENS_QUERIES"
+DEFAULT_REPORTS = Path("reports")
+
+
+# --------------------------------------------------------------------------------------------
+# Checks run while the options are parsed: a bad value stops with exit code 2 and one line.
+
+
+def _check_since(value: str | None) -> str | None:
+    if value is not None:
+        _parse_time(value, "--since")
+    return value
+
+
+def _check_until(value: str | None) -> str | None:
+    if value is not None:
+        _parse_time(value, "--until")
+    return value
+
+
+def _parse_time(value: str, option: str) -> dt.datetime:
+    from flowlens.engine.window import parse_time
+
+    return parse_time(value, dt.datetime.now(dt.UTC), option=option)
+
+
+def _check_namespace(value: str | None) -> str | None:
+    return None if value is None else _namespace(value)
+
+
+def _check_namespaces(values: list[str] | None) -> list[str] | None:
+    return None if values is None else [_namespace(v) for v in values]
+
+
+def _namespace(value: str) -> str:
+    try:
+        return validate_namespace(value)
+    except UsageError as exc:
+        raise UsageError(f"--namespace {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# The options
+
+
+def _option(*names: str, help: str, **kwargs: Any) -> Any:
+    """An option whose help says its default itself (or that has none worth showing)."""
+    return typer.Option(*names, help=help, show_default=False, **kwargs)
+
 
 STORE_HELP = (
     "Store folder. Default: $FLOWLENS_STORE, else 'store' in ./flowlens.yaml (or $FLOWLENS_CONFIG), "
     f"else {DEFAULT_STORE}."
 )
-StoreOpt = Annotated[Path | None, typer.Option("--store", "-s", help=STORE_HELP, show_default=False)]
+StoreOpt = Annotated[Path | None, _option("--store", "-s", help=STORE_HELP)]
+
+SinceOpt = Annotated[
+    str | None,
+    _option(
+        "--since",
+        help="Start of the window: a duration back from --until (or from now), 30m, 24h, 7d, 2w, "
+        "or an ISO-8601 time (UTC unless it has an offset; a date means its midnight).",
+        callback=_check_since,
+    ),
+]
+UntilOpt = Annotated[
+    str | None,
+    _option(
+        "--until",
+        help="End of the window, exclusive: a duration back from now, or an ISO-8601 time.",
+        callback=_check_until,
+    ),
+]
+
+NamespaceOpt = Annotated[
+    str | None,
+    _option(
+        "--namespace",
+        "-n",
+        help="Only flows whose source or destination is in this namespace.",
+        callback=_check_namespace,
+    ),
+]
+#: ``suggest``: the namespaces to write policies for, a list.
+NamespacesOpt = Annotated[
+    list[str] | None,
+    _option(
+        "--namespace",
+        "-n",
+        help="A namespace to write policies for (repeatable).",
+        callback=_check_namespaces,
+    ),
+]
+
+
+def _formats(what: str, names: tuple[str, ...] | type[StrEnum]) -> str:
+    listed = [str(n) for n in names]
+    return f"{what}: {', '.join(listed[:-1])} or {listed[-1]}."
+
+
+class SimulationFormat(StrEnum):
+    """``simulate --format`` (:data:`flowlens.policy.render.SIMULATION_FORMATS`)."""
+
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    markdown = "markdown"
+
+
+class ExplanationFormat(StrEnum):
+    """``explain --format`` (:data:`flowlens.policy.render.EXPLANATION_FORMATS`)."""
+
+    text = "text"
+    json = "json"
+
+
+OutputFormatOpt = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help=_formats("Output format", OutputFormat))
+]
+SimulationFormatOpt = Annotated[
+    SimulationFormat, typer.Option("--format", "-f", help=_formats("Output format", SimulationFormat))
+]
+ExplanationFormatOpt = Annotated[
+    ExplanationFormat, typer.Option("--format", "-f", help=_formats("Output format", ExplanationFormat))
+]
+ReportFormatsOpt = Annotated[
+    str, typer.Option("--format", "-f", help="Output formats, comma-separated: html, md, json.")
+]
+InputFormatOpt = Annotated[
+    str | None,
+    _option(
+        "--format",
+        "-f",
+        help=_formats("Input format of every file (default: detected per file)", FORMAT_NAMES),
+    ),
+]
+SAMPLE_FORMATS = (*FORMAT_NAMES, "all")
+SampleFormatOpt = Annotated[
+    str, typer.Option("--format", "-f", help=_formats("Format to write", SAMPLE_FORMATS))
+]
+
+OutFileOpt = Annotated[
+    Path | None,
+    _option("--out", "-o", help="Write to this file instead of stdout."),
+]
+OutFolderOpt = Annotated[
+    Path | None,
+    _option("--out", "-o", help="Write the files into this folder."),
+]
+
+PoliciesOpt = Annotated[
+    list[Path] | None,
+    _option(
+        "--policies",
+        help="Kubernetes and Calico policy manifests (YAML or JSON, Lists too): files or folders, "
+        "repeatable.",
+    ),
+]
+BaseOpt = Annotated[
+    list[Path] | None,
+    _option(
+        "--base",
+        help="The policies in force (files or folders, repeatable); --policies are applied on top of "
+        "them, replacing those of the same kind, namespace and name.",
+    ),
+]
+InventoryOpt = Annotated[
+    list[Path] | None,
+    _option(
+        "--inventory",
+        help="The cluster's inventory, `kubectl get namespaces,pods,serviceaccounts -A -o yaml` "
+        "output: labels, service accounts and named ports the flow logs lack (repeatable).",
+    ),
+]
+QueriesOpt = Annotated[
+    list[Path] | None,
+    _option(
+        "--queries",
+        help=f"A folder of your own *.sql queries (repeatable; also ${QUERIES_ENV} and 'queries' in "
+        "flowlens.yaml). A file with the name of a shipped query overrides it.",
+    ),
+]
+LimitOpt = Annotated[int | None, typer.Option("--limit", min=0, help="At most N rows (0: all).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of text, for scripts.")]
+ProgressOpt = Annotated[
+    bool | None,
+    _option(
+        "--progress/--no-progress", help="Progress bar on stderr (default: only when stderr is a terminal)."
+    ),
+]
+ReportsOpt = Annotated[
+    Path | None,
+    _option(
+        "--reports",
+        help="Reports folder. Default: 'reports' in ./flowlens.yaml (or $FLOWLENS_CONFIG), else ./reports.",
+    ),
+]
+
+#: Every shared option with the default each command gives it: ``(annotation, default)`` by
+#: name. A command's option with one of these flags must be one of them exactly.
+SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "store": (StoreOpt, None),
+    "since": (SinceOpt, None),
+    "until": (UntilOpt, None),
+    "namespace": (NamespaceOpt, None),
+    "namespaces (suggest)": (NamespacesOpt, None),
+    "format (query results)": (OutputFormatOpt, OutputFormat.table),
+    "format (simulate)": (SimulationFormatOpt, SimulationFormat.table),
+    "format (explain)": (ExplanationFormatOpt, ExplanationFormat.text),
+    "format (report)": (ReportFormatsOpt, "html,md,json"),
+    "format (ingest)": (InputFormatOpt, None),
+    "format (sample)": (SampleFormatOpt, "enterprise"),
+    "out (file)": (OutFileOpt, None),
+    "out (folder, default stdout)": (OutFolderOpt, None),
+    "out (folder, sample)": (OutFolderOpt, Path("sample")),
+    "policies": (PoliciesOpt, None),
+    "base": (BaseOpt, None),
+    "inventory": (InventoryOpt, None),
+    "queries": (QueriesOpt, None),
+    "limit": (LimitOpt, None),
+    "limit (quarantine: a screenful)": (LimitOpt, 50),
+    "json": (JsonOpt, False),
+    "progress": (ProgressOpt, None),
+    "reports": (ReportsOpt, None),
+}
+
+#: Short flags kept for a while with another meaning on one command, and what to use instead.
+DEPRECATED_SHORT_FLAGS: dict[tuple[str, str], str] = {("sample", "-n"): "--records"}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the options
 
 
 def config() -> Config:
@@ -39,6 +286,56 @@ def resolve_store(option: Path | None) -> Store:
     if cfg.store is not None:
         return Store(cfg.store)
     return Store(Path(DEFAULT_STORE))
+
+
+def existing_store(option: Path | None) -> Store:
+    """The store as :func:`resolve_store` finds it, which must exist: commands that read flows."""
+    store = resolve_store(option)
+    if not store.root.is_dir():
+        raise StoreError(
+            f"no flow store at {str(store.root)!r}: ingest flow logs first (flowlens ingest), "
+            "or point --store, $FLOWLENS_STORE or 'store' in flowlens.yaml at one"
+        )
+    return store
+
+
+def resolve_reports(option: Path | None) -> Path:
+    """--reports, then 'reports' in the config file, then ./reports."""
+    if option is not None:
+        return option
+    configured = config().reports
+    return configured if configured is not None else DEFAULT_REPORTS
+
+
+def query_dirs(option: list[Path] | None) -> list[Path]:
+    """Folders of the user's own queries, later ones overriding earlier ones: the config file's
+    ``queries``, then $FLOWLENS_QUERIES (os.pathsep-separated), then each --queries."""
+    found: list[Path] = []
+    configured = config().queries
+    if configured is not None:
+        found.append(configured)
+    env = os.environ.get(QUERIES_ENV, "")
+    found += [Path(p) for p in env.split(os.pathsep) if p.strip()]
+    return found + list(option or [])
+
+
+def window(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The ``[--since, --until)`` bounds, read against the current time (None: open)."""
+    from flowlens.engine.window import resolve_window
+
+    return resolve_window(since, until, dt.datetime.now(dt.UTC))
+
+
+def required_policies(policies: list[Path] | None) -> list[Path]:
+    """--policies for the commands that cannot run without them."""
+    if not policies:
+        raise UsageError("--policies is required: give a manifest file or a folder of manifests")
+    return list(policies)
+
+
+def show_progress(option: bool | None) -> bool:
+    """--progress/--no-progress, else whether stderr is a terminal."""
+    return stderr_is_tty() if option is None else option
 
 
 def err(message: str) -> None:

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from flowlens.cli.common import StoreOpt, err, resolve_store
+from flowlens.cli.common import ReportsOpt, StoreOpt, err, resolve_reports, resolve_store
 from flowlens.errors import UsageError
 
 
@@ -29,36 +29,16 @@ def _run(app: typer.Typer, args: list[str]) -> None:
             raise
 
 
-def _sample_days(sample: Path) -> tuple[str, str]:
-    """First day and the day after the last day of the sample's Enterprise logs."""
-    import datetime as dt
-
-    from flowlens.store import duckdb_connection
-
-    files = sorted(str(p) for p in (sample / "enterprise").rglob("flows.log*"))
-    if not files:
-        raise UsageError(f"{sample}/enterprise holds no flows.log: run `flowlens sample --out {sample}`")
-    first, last = duckdb_connection().execute(
-        "SELECT min(start_time), max(start_time) FROM read_json($files, format='newline_delimited', "
-        "columns={'start_time': 'BIGINT'})",
-        {"files": files},
-    ).fetchone() or (None, None)
-    if first is None or last is None:
-        raise UsageError(f"{sample}/enterprise holds no flow records")
-    day = dt.datetime.fromtimestamp
-    return day(first, dt.UTC).date().isoformat(), (
-        day(last, dt.UTC).date() + dt.timedelta(days=1)
-    ).isoformat()
-
-
 CHECKOUT_SAMPLE = Path("sample_logs")
 
 
 def _sample_folder(option: Path | None) -> Path:
     """The sample to run on: ``--sample``, else ./sample_logs, else a generated one."""
-    if option is None and (CHECKOUT_SAMPLE / "enterprise").is_dir():
+    from flowlens.sample import is_sample_folder
+
+    if option is None and is_sample_folder(CHECKOUT_SAMPLE):
         return CHECKOUT_SAMPLE
-    if option is not None and (option / "enterprise").is_dir():
+    if option is not None and is_sample_folder(option):
         return option
     if option is not None and option.exists() and (not option.is_dir() or any(option.iterdir())):
         raise UsageError(
@@ -95,9 +75,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         store: StoreOpt = None,
-        reports: Annotated[
-            Path, typer.Option(help="Where the report and the suggestion are written.")
-        ] = Path("reports"),
+        reports: ReportsOpt = None,
         rows: Annotated[int, typer.Option(help="Rows to show per query.")] = 10,
     ) -> None:
         """The main job on the sample cluster, end to end, in any folder.
@@ -106,11 +84,15 @@ def register(app: typer.Typer) -> None:
         unexpectedly allowed, the least-privilege policy suggested for the production namespace
         (proven by replay against the recorded flows and the policies in force), and writes the
         segmentation coverage report. Works whatever today's date is: every window is the
-        sample's own.
+        sample's own. The report and the suggested policies go into the reports folder.
         """
+        from flowlens.sample import sample_days
+
         sample = _sample_folder(sample)
         target = resolve_store(store)
-        since, until = _sample_days(sample)
+        reports = resolve_reports(reports)
+        first, after = sample_days(sample)
+        since, until = first.isoformat(), after.isoformat()
         policies = str(sample / "policies")
         inventory = str(sample / "inventory.yaml")
         s = ["--store", str(target.root)]

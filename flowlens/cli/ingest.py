@@ -1,4 +1,5 @@
-"""CLI commands: ``ingest``, ``status`` and ``schema``."""
+"""CLI commands ``ingest``, ``status``, ``quarantine`` and ``schema``: options and printing; the work is
+in :mod:`flowlens.ingest`, :mod:`flowlens.store` and :mod:`flowlens.schema`."""
 
 from __future__ import annotations
 
@@ -8,19 +9,18 @@ from typing import Annotated
 
 import typer
 
-from flowlens.cli.common import StoreOpt, config, err, resolve_store, stderr_is_tty
-from flowlens.config import FORMAT_NAMES
+from flowlens.cli.common import (
+    InputFormatOpt,
+    JsonOpt,
+    LimitOpt,
+    ProgressOpt,
+    StoreOpt,
+    config,
+    err,
+    resolve_store,
+    show_progress,
+)
 from flowlens.errors import UsageError
-
-FORMAT_HELP = "Input format for every file (default: detected per file): " + ", ".join(FORMAT_NAMES) + "."
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
 
 
 def register(app: typer.Typer) -> None:
@@ -37,9 +37,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         store: StoreOpt = None,
-        fmt: Annotated[
-            str | None, typer.Option("--format", "-f", help=FORMAT_HELP, show_default=False)
-        ] = None,
+        fmt: InputFormatOpt = None,
         cluster: Annotated[
             str | None,
             typer.Option(
@@ -54,15 +52,8 @@ def register(app: typer.Typer) -> None:
         max_line_bytes: Annotated[
             int, typer.Option(help="Lines longer than this are quarantined as too long.")
         ] = 1024 * 1024,
-        progress: Annotated[
-            bool | None,
-            typer.Option(
-                "--progress/--no-progress",
-                help="Progress bar on stderr (default: only when stderr is a terminal).",
-                show_default=False,
-            ),
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+        progress: ProgressOpt = None,
+        as_json: JsonOpt = False,
     ) -> None:
         """Ingest Calico flow logs into the store, exactly once.
 
@@ -98,7 +89,7 @@ def register(app: typer.Typer) -> None:
             strict=strict,
             max_line_bytes=max_line_bytes,
         )
-        show = stderr_is_tty() if progress is None else progress
+        show = show_progress(progress)
         stdin = (
             sys.stdin.buffer
             if any(s == "-" or (isinstance(s, tuple) and s[0] == "-") for s in sources)
@@ -126,6 +117,8 @@ def register(app: typer.Typer) -> None:
                 summary = ingest(target, sources, options, stdin=stdin, progress=tick)
         else:
             summary = ingest(target, sources, options, stdin=stdin)
+        from flowlens.store import human_bytes
+
         data = summary.as_dict()
         if as_json:
             typer.echo(json.dumps(data, indent=2, sort_keys=True))
@@ -146,115 +139,38 @@ def register(app: typer.Typer) -> None:
         )
         err(
             f"partitions touched: {', '.join(data['partitions']) or 'none'}; "
-            f"{_human(data['bytes_read'])} in {summary.seconds:.1f} s ({_human(rate)}/s)"
+            f"{human_bytes(data['bytes_read'])} in {summary.seconds:.1f} s ({human_bytes(rate)}/s)"
         )
         if data["quarantined"]:
             err(f"see the quarantined lines with: flowlens quarantine --store {target.root}")
 
     @app.command("status")
-    def status_cmd(
-        store: StoreOpt = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
-    ) -> None:
+    def status_cmd(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
         """Describe a store: rows, time range, clusters, size on disk, quarantine, last ingest."""
-        from flowlens.store import describe
+        from flowlens.store import describe, render_status
 
-        info = describe(resolve_store(store)).as_dict()
+        status = describe(resolve_store(store))
         if as_json:
-            typer.echo(json.dumps(info, indent=2, sort_keys=True))
-            return
-        last = info["last_ingest"] or {}
-        lines = [
-            f"store:        {info['store']}",
-            f"rows:         {info['rows']:,} in {info['files']} Parquet file(s), {_human(info['bytes_on_disk'])} on disk",
-            f"time range:   {info['first_start_time'] or '-'} .. {info['last_end_time'] or '-'}",
-            f"partitions:   {len(info['dates'])}"
-            + (f" ({info['dates'][0]} .. {info['dates'][-1]})" if info["dates"] else ""),
-            "clusters:     " + (", ".join(f"{k} ({v:,})" for k, v in info["clusters"].items()) or "-"),
-            "formats:      " + (", ".join(f"{k} ({v:,})" for k, v in info["formats"].items()) or "-"),
-            f"summaries:    {info['summarised_files']} of {info['files']} Parquet file(s) have their hourly summary"
-            + (
-                ""
-                if info["summarised_files"] == info["files"]
-                else " (the next `flowlens ingest` writes the others; until then queries read those records)"
-            ),
-            f"quarantined:  {info['quarantined']:,} line(s)",
-        ]
-        lines += [f"  {n:,} x {reason}" for reason, n in info["quarantine_reasons"].items()]
-        lines.append(
-            f"sources:      {info['sources']} content lineage(s) tracked, {info['ingests']} ingest run(s)"
-        )
-        if last:
-            lines.append(
-                f"last ingest:  {last.get('ingest_id')} finished {last.get('finished')}: "
-                f"{last.get('rows', 0):,} rows, {last.get('quarantined', 0):,} quarantined, "
-                f"{last.get('skipped_already_ingested', 0):,} skipped"
-            )
-        typer.echo("\n".join(lines))
+            typer.echo(json.dumps(status.as_dict(), indent=2, sort_keys=True))
+        else:
+            typer.echo(render_status(status), nl=False)
 
     @app.command("quarantine")
-    def quarantine_cmd(
-        store: StoreOpt = None,
-        limit: Annotated[int, typer.Option(help="Show at most this many lines (0: all).")] = 50,
-        as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-    ) -> None:
-        """List quarantined lines: file, line number, reason and the raw text."""
-        from flowlens.store import duckdb_connection
+    def quarantine_cmd(store: StoreOpt = None, limit: LimitOpt = 50, as_json: JsonOpt = False) -> None:
+        """List quarantined lines: file, line number, reason and the raw text (JSON: one object per
+        line), oldest ingest first."""
+        from flowlens.store import read_quarantine, render_quarantine
 
         target = resolve_store(store)
-        files = target.quarantine_files()
-        if not files:
+        lines = read_quarantine(target, limit)
+        if not lines:
             err(f"no quarantined lines in {target.root}")
             return
-        con = duckdb_connection()
-        rel = con.read_parquet([str(p) for p in files])
-        con.register("q", rel)
-        sql = "SELECT source_file, source_line, reason, text, ingest_id FROM q ORDER BY ingest_id, source_file, source_line"
-        rows = con.execute(
-            sql + (" LIMIT $limit" if limit else ""), {"limit": limit} if limit else {}
-        ).fetchall()
-        for source_file, line, reason, text, ingest_id in rows:
-            if as_json:
-                typer.echo(
-                    json.dumps(
-                        {
-                            "ingest_id": ingest_id,
-                            "file": source_file,
-                            "line": line,
-                            "reason": reason,
-                            "text": text,
-                        },
-                        sort_keys=True,
-                    )
-                )
-            else:
-                shown = text if len(text) <= 200 else text[:200] + "..."
-                typer.echo(f"{source_file}:{line}: {reason}\n    {shown!r}")
+        typer.echo(render_quarantine(lines, "jsonl" if as_json else "text"), nl=False)
 
     @app.command("schema")
-    def schema_cmd(
-        as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
-    ) -> None:
+    def schema_cmd(as_json: JsonOpt = False) -> None:
         """Print the canonical flow schema: every column, its type and meaning."""
-        from flowlens.schema import POLICY_HIT_DOC, describe
+        from flowlens.schema import render_schema
 
-        rows = describe()
-        if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "columns": [{"name": n, "type": t, "doc": d} for n, t, d in rows],
-                        "policy_hit": POLICY_HIT_DOC,
-                    },
-                    indent=2,
-                )
-            )
-            return
-        width = max(len(n) for n, _, _ in rows)
-        for name, type_, doc in rows:
-            typer.echo(f"{name:<{width}}  {type_}\n{'':<{width}}  {doc}")
-        typer.echo(
-            "\npolicy hit fields (enforced_policies, pending_policies, all_policies, transit_policies):"
-        )
-        for name, doc in POLICY_HIT_DOC.items():
-            typer.echo(f"  {name:<13} {doc}")
+        typer.echo(render_schema("json" if as_json else "text"), nl=False)

@@ -7,21 +7,33 @@ one-line summary for people.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from flowlens.cli.common import StoreOpt, err, resolve_store
-from flowlens.errors import CheckFailed, StoreError, UsageError
+from flowlens.cli.common import (
+    InventoryOpt,
+    PoliciesOpt,
+    ReportFormatsOpt,
+    ReportsOpt,
+    SinceOpt,
+    StoreOpt,
+    UntilOpt,
+    err,
+    existing_store,
+    resolve_reports,
+)
+from flowlens.errors import CheckFailed, UsageError
 
 HELP = """\
 Write a segmentation coverage report for a window into REPORTS/<window>/ (report.html,
 report.md, report.json), add it to REPORTS/history.jsonl (same window = replaced), and update
-REPORTS/index.html and REPORTS/latest.
+REPORTS/index.html and REPORTS/latest. REPORTS is --reports, else 'reports' in flowlens.yaml,
+else ./reports.
 
 Windows: --window day --at 2026-11-25 (default day: yesterday, UTC), --window week --at DATE
 (the ISO week holding DATE), or --since 24h / --since ISO [--until ISO] (default: last 24h).
+With --policies and --inventory, default deny is also read from the policies in force.
 
 Coverage = share of allowed connections (and bytes) decided by an explicit policy rule rather
 than the default profile; ingress from records reported by the destination, egress from records
@@ -37,31 +49,16 @@ def register(app: typer.Typer) -> None:
     @app.command("report", help=HELP)
     def report(
         store: StoreOpt = None,
-        reports: Annotated[Path, typer.Option("--reports", help="reports folder")] = Path("reports"),
-        since: Annotated[
-            str | None,
-            typer.Option("--since", help="window start: duration before --until (24h, 7d) or ISO time"),
-        ] = None,
-        until: Annotated[
-            str | None, typer.Option("--until", help="window end, ISO time (default: now)")
-        ] = None,
+        reports: ReportsOpt = None,
+        since: SinceOpt = None,
+        until: UntilOpt = None,
         window: Annotated[str | None, typer.Option("--window", help="day or week (with --at)")] = None,
         at: Annotated[
             str | None, typer.Option("--at", help="a date in the --window, e.g. 2026-11-25")
         ] = None,
-        formats: Annotated[
-            str, typer.Option("--format", help="comma-separated: html,md,json")
-        ] = "html,md,json",
-        policies: Annotated[
-            list[Path] | None,
-            typer.Option(
-                "--policies", help="policy manifests (files or folders), for default deny from policies"
-            ),
-        ] = None,
-        inventory: Annotated[
-            list[Path] | None,
-            typer.Option("--inventory", help="kubectl get namespaces,pods,serviceaccounts -A -o yaml output"),
-        ] = None,
+        formats: ReportFormatsOpt = "html,md,json",
+        policies: PoliciesOpt = None,
+        inventory: InventoryOpt = None,
         top: Annotated[
             int, typer.Option("--top", min=1, help="rows in the top denied flows and policies")
         ] = 20,
@@ -71,18 +68,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from flowlens.report import generate, parse_formats, resolve_window
 
-        chosen_store = resolve_store(store)
-        if not chosen_store.root.is_dir():
-            raise StoreError(
-                f"no flow store at {str(chosen_store.root)!r}; run 'flowlens ingest' first or pass --store"
-            )
+        chosen_store = existing_store(store)
         if fail_under is not None and not 0 <= fail_under <= 100:
             raise UsageError("--fail-under takes a score between 0 and 100")
         chosen = resolve_window(now=dt.datetime.now(dt.UTC), since=since, until=until, window=window, at=at)
         result = generate(
             chosen_store,
             chosen,
-            reports,
+            resolve_reports(reports),
             formats=parse_formats(formats),
             policies=tuple(policies or ()),
             inventory=tuple(inventory or ()),

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from flowlens.cli.common import SAMPLE_FORMATS, OutFolderOpt, SampleFormatOpt, err
 from flowlens.errors import UsageError
 
 HELP = """\
@@ -40,8 +41,6 @@ ends now: --start is --days (default 2) before the current time. With --records 
 the span grows until that many Felix records are written; with both, extra records are
 internet scans. Prints OUT on stdout.
 """
-
-FORMAT_CHOICES = ("enterprise", "elasticsearch", "goldmane", "whisker", "all")
 
 
 def _parse_start(text: str) -> dt.datetime:
@@ -73,19 +72,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command("sample", help=HELP)
     def sample(
-        out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path("sample"),
+        out: OutFolderOpt = Path("sample"),
         records: Annotated[
-            int | None, typer.Option("--records", "-n", min=0, help="number of Felix records to write")
+            int | None, typer.Option("--records", min=0, help="number of Felix records to write")
+        ] = None,
+        records_n: Annotated[
+            int | None, typer.Option("-n", min=0, hidden=True, help="deprecated: --records")
         ] = None,
         days: Annotated[
             float | None,
             typer.Option("--days", "-d", help="time span in days (default 2, or as many as --records needs)"),
         ] = None,
         seed: Annotated[int, typer.Option("--seed", help="random seed: same seed, same bytes")] = 1,
-        fmt: Annotated[
-            str,
-            typer.Option("--format", "-f", help="enterprise, elasticsearch, goldmane, whisker or all"),
-        ] = "enterprise",
+        fmt: SampleFormatOpt = "enterprise",
         layout: Annotated[
             str,
             typer.Option(
@@ -145,9 +144,17 @@ def register(app: typer.Typer) -> None:
             write_sample_folder,
         )
 
-        if fmt not in FORMAT_CHOICES:
-            raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMAT_CHOICES)}")
-        formats = FORMAT_CHOICES[:-1] if fmt == "all" else (fmt,)
+        if fmt not in SAMPLE_FORMATS:
+            raise UsageError(f"--format {fmt!r}: choose one of {', '.join(SAMPLE_FORMATS)}")
+        formats = SAMPLE_FORMATS[:-1] if fmt == "all" else (fmt,)
+        if records_n is not None:
+            if records is not None:
+                raise UsageError("give --records once (-n is its old, deprecated spelling)")
+            err(
+                "flowlens: warning: sample -n is deprecated and will be removed: write --records (elsewhere -n is --namespace)"
+            )
+            records = records_n
+        assert out is not None
         model = load_model(model_path)
         decide = declared_decisions(model) if declared else None
         if days is None and records is None:
@@ -171,16 +178,12 @@ def register(app: typer.Typer) -> None:
         )
         fewer_collections()
         summary = write_sample_folder(model, out, options, decide)
-        by_format: dict[str, tuple[int, int]] = {}
-        for f, _, lines in summary.files:
-            n, lines_total = by_format.get(f, (0, 0))
-            by_format[f] = (n + 1, lines_total + lines)
         typer.echo(
             f"flowlens sample: {summary.records} Felix records, {summary.intervals} intervals, "
             f"{summary.start:%Y-%m-%d %H:%M} to {summary.end:%Y-%m-%d %H:%M} UTC, seed {seed}",
             err=True,
         )
-        for f, (n, lines_total) in by_format.items():
+        for f, (n, lines_total) in summary.by_format().items():
             what = "responses and stream events" if f == "whisker" else "lines"
             typer.echo(f"  {f}: {n} files, {lines_total} {what}", err=True)
         typer.echo("  inventory.yaml, policies/ and cluster.yaml next to them", err=True)

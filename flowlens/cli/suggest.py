@@ -12,24 +12,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flowlens.cli.common import StoreOpt, resolve_store
-from flowlens.errors import CheckFailed, StoreError, UsageError
+from flowlens.cli.common import (
+    InventoryOpt,
+    NamespacesOpt,
+    OutFolderOpt,
+    PoliciesOpt,
+    SinceOpt,
+    StoreOpt,
+    UntilOpt,
+    existing_store,
+    window,
+)
+from flowlens.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:
     from flowlens.suggest.summary import Summary
-
-
-def _label_keys(values: list[str] | None) -> tuple[str, ...]:
-    from flowlens.suggest import DEFAULT_LABEL_KEYS
-
-    if not values:
-        return DEFAULT_LABEL_KEYS
-    keys = tuple(k.strip() for v in values for k in v.split(",") if k.strip())
-    if "pod-template-hash" in keys:
-        raise UsageError("--label-keys: pod-template-hash changes with every rollout; it is never used")
-    if not keys:
-        raise UsageError("--label-keys: give at least one label key")
-    return keys
 
 
 def register(app: typer.Typer) -> None:
@@ -37,10 +34,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("suggest")
     def suggest_cmd(
-        namespace: Annotated[
-            list[str] | None,
-            typer.Option("--namespace", "-n", help="Namespace to write policies for (repeatable)."),
-        ] = None,
+        namespace: NamespacesOpt = None,
         all_namespaces: Annotated[
             bool,
             typer.Option(
@@ -53,10 +47,8 @@ def register(app: typer.Typer) -> None:
         include_system: Annotated[
             bool, typer.Option("--include-system", help="With --all-namespaces: system namespaces too.")
         ] = False,
-        since: Annotated[
-            str | None, typer.Option("--since", help="Start of the window: 30m, 24h, 7d, or ISO-8601 (UTC).")
-        ] = None,
-        until: Annotated[str | None, typer.Option("--until", help="End of the window (exclusive).")] = None,
+        since: SinceOpt = None,
+        until: UntilOpt = None,
         flavor: Annotated[
             str,
             typer.Option(
@@ -106,18 +98,8 @@ def register(app: typer.Typer) -> None:
                 help="Per rule, how many unobserved addresses CIDR aggregation may admit (0: exact).",
             ),
         ] = 0,
-        inventory: Annotated[
-            list[Path] | None,
-            typer.Option(
-                "--inventory",
-                help="kubectl get namespaces,pods,serviceaccounts -A -o yaml output: service accounts "
-                "and named ports for the rules and the proof (repeatable).",
-            ),
-        ] = None,
-        policies: Annotated[
-            list[Path] | None,
-            typer.Option("--policies", help="Policies in force (files or folders, repeatable)."),
-        ] = None,
+        inventory: InventoryOpt = None,
+        policies: PoliciesOpt = None,
         replace: Annotated[
             bool,
             typer.Option(
@@ -130,12 +112,7 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--check", help="Only run the proof on an existing policy folder; write nothing."),
         ] = None,
-        out: Annotated[
-            Path | None,
-            typer.Option(
-                "--out", "-o", help="Write one file per namespace into this folder (default: stdout)."
-            ),
-        ] = None,
+        out: OutFolderOpt = None,
         summary_json: Annotated[
             Path | None, typer.Option("--summary-json", help="Also write the summary as JSON to this file.")
         ] = None,
@@ -155,6 +132,11 @@ def register(app: typer.Typer) -> None:
         one policy per workload allowing exactly the observed peers and ports, each rule with its
         evidence in a comment. The suggestion is then replayed against every recorded flow of the
         window: if an observed allowed connection would be denied, the command lists it and exits 10.
+
+        The policies go to stdout, or with --out one file per namespace into that folder.
+        --policies are the policies in force, which the proof keeps beside the suggestion (or
+        replaces, with --replace); --inventory gives service accounts and named ports for the
+        rules and the proof.
         """
         from flowlens.engine import connect
         from flowlens.policy.inventory import load_inventory
@@ -163,6 +145,7 @@ def register(app: typer.Typer) -> None:
         from flowlens.suggest import (
             FLAVORS,
             SuggestOptions,
+            label_key_list,
             load_reports,
             namespaces_in_window,
             suggest,
@@ -170,7 +153,7 @@ def register(app: typer.Typer) -> None:
             write_files,
         )
         from flowlens.suggest.proof import prove
-        from flowlens.suggest.summary import build_summary, format_summary
+        from flowlens.suggest.summary import build_summary, format_summary, window_text
 
         if flavor not in FLAVORS:
             raise UsageError(f"--flavor must be one of {', '.join(FLAVORS)}, not {flavor!r}")
@@ -180,14 +163,10 @@ def register(app: typer.Typer) -> None:
             raise UsageError("say which namespaces: --namespace NAME (repeatable) or --all-namespaces")
         if check is not None and out is not None:
             raise UsageError("--check only runs the proof; it writes no policies, so --out does not apply")
-        root = resolve_store(store).root
-        if not root.is_dir():
-            raise StoreError(
-                f"no store at {str(root)!r}: ingest flow logs first (flowlens ingest), "
-                "or point --store or $FLOWLENS_STORE at one"
-            )
-        keys = _label_keys(label_keys)
-        with connect(root, since=since, until=until) as engine:
+        root = existing_store(store).root
+        keys = label_key_list(label_keys or ())
+        since_at, until_at = window(since, until)
+        with connect(root, since=since_at, until=until_at) as engine:
             if all_namespaces:
                 targets = namespaces_in_window(engine, include_system=include_system)
                 if not targets:
@@ -195,7 +174,7 @@ def register(app: typer.Typer) -> None:
             else:
                 targets = sorted({validate_namespace(n) for n in namespace or []})
             reports = load_reports(engine, targets)
-            window = _window_text(engine.since, engine.until)
+            span = window_text(engine.since, engine.until)
         options = SuggestOptions(
             namespaces=tuple(targets),
             flavor=flavor,
@@ -220,7 +199,7 @@ def register(app: typer.Typer) -> None:
             inventory=inv,
             replace=replace,
         )
-        summary: Summary = build_summary(options, suggestion, result, window)
+        summary: Summary = build_summary(options, suggestion, result, span)
         if suggestion is not None:
             files = suggestion.files()
             if out is not None:
@@ -259,12 +238,3 @@ def register(app: typer.Typer) -> None:
                 + " (listed above); "
                 + ("fix the policies" if check is not None else "nothing was proven safe: do not apply it")
             )
-
-
-def _window_text(since: object, until: object) -> str:
-    def fmt(value: object) -> str:
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(value, "strftime") else "open"
-
-    if since is None and until is None:
-        return "whole store"
-    return f"{fmt(since)} .. {fmt(until)}"

@@ -212,7 +212,7 @@ def _add(
     kind = obj.get("kind")
     if kind == "Namespace":
         name, _, labels = _meta(obj)
-        labels.setdefault(NAMESPACE_NAME_LABEL, name)  # K15: always present since Kubernetes 1.21
+        labels.setdefault(NAMESPACE_NAME_LABEL, name)  # rulebook K15: always present since Kubernetes 1.21
         namespaces[name] = Namespace(name, freeze_labels(labels))
     elif kind == "ServiceAccount":
         name, ns, labels = _meta(obj)

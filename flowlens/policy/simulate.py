@@ -225,6 +225,11 @@ def _freeze(labels: Any) -> Any:
     return tuple(sorted((str(k), "" if v is None else str(v)) for k, v in items))
 
 
+def _orderable(key: tuple[Any, ...]) -> tuple[tuple[bool, Any], ...]:
+    """A group key that sorts: None first, then the values (of one type per position)."""
+    return tuple((value is not None, "" if value is None else value) for value in key)
+
+
 def _flow_key(row: Mapping[str, Any]) -> FlowKey:
     src = endpoint_from_record(
         row["source_type"],
@@ -286,7 +291,9 @@ def replay_rows(
         groups.setdefault(_group_key(row), []).append(row)
     rows: list[SimulationRow] = []
     variants: list[tuple[SimulationRow, Decision, tuple[Recorded, ...]]] = []
-    for members in groups.values():
+    # Keys in the order of their full key (labels included), not in the order the query returned
+    # them: keys that print alike would otherwise come out in a different order from run to run.
+    for _, members in sorted(groups.items(), key=lambda item: _orderable(item[0])):
         first = members[0]
         decision = evaluator.evaluate(_flow_key(first))
         allowed = sum(int(m["records"]) for m in members if m["action"] == "allow")

@@ -1,7 +1,8 @@
 -- name: coverage-denied-flows
 -- description: Denied flows in the window, largest first, with the policy hit that denied them.
+-- used-by: report
 -- requires: coverage_facts
--- Reads coverage_facts (registered by flowlens.coverage). Records of both reporters are kept and
+-- Reads coverage_facts (registered by flowlens.report.coverage). Records of both reporters are kept and
 -- the reporter is a column: a flow denied at the source (egress) never reaches the destination,
 -- and one denied at the destination (ingress) was allowed out by the source, so they never
 -- count the same connection twice. decided_by names the denying hit ('knp:db/allow-api'; NULL

@@ -1,7 +1,8 @@
 -- name: coverage-denying-policies
 -- description: The policies that deny most: denied connections per denying policy hit.
+-- used-by: report
 -- requires: coverage_facts
--- Reads coverage_facts (registered by flowlens.coverage). end_of_tier is true when no rule of the
+-- Reads coverage_facts (registered by flowlens.report.coverage). end_of_tier is true when no rule of the
 -- tier matched and the tier's default deny applied (rule_index -1; Calico names the last policy
 -- of the tier that selected the endpoint). decided_by is the hit's name part ('knp:db/allow-api');
 -- NULL means the policies were not logged.

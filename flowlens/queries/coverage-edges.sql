@@ -1,7 +1,8 @@
 -- name: coverage-edges
 -- description: Connections between namespaces (and the internet, private networks, hosts), each counted once.
+-- used-by: report
 -- requires: coverage_facts
--- Reads coverage_facts (registered by flowlens.coverage). Each connection is counted once: from
+-- Reads coverage_facts (registered by flowlens.report.coverage). Each connection is counted once: from
 -- the destination's record (reporter 'dst') when the destination is a pod or host endpoint,
 -- since the destination's ingress policy decides last; otherwise from the source's record
 -- (reporter 'src': traffic to networks and network sets, and traffic denied at the source,

@@ -1,5 +1,6 @@
 -- name: coverage-facts
 -- description: One scan of the flows in the window, grouped into the facts every coverage metric is computed from.
+-- used-by: report
 -- Each row is a group of flow records with the same reporter, verdict, decision, endpoints, port,
 -- deciding policy hit, pending (staged) deny and external destination; records, connections and
 -- bytes are summed. Both reporters are kept: the coverage-* queries pick reporter 'dst' for
@@ -21,7 +22,7 @@
 -- and unexpected-allowed queries: Calico decides a connection when it starts, bytes weigh long
 -- ones); bytes = bytes_in + bytes_out of the reporting endpoint.
 -- Reads flow_summary (the window's records grouped by hour and by every key used here, with the
--- deciding hits already extracted; see flowlens.summary), so a report decodes no policy trace
+-- deciding hits already extracted; see flowlens.store.summaries), so a report decodes no policy trace
 -- at query time; the answer is the same as grouping the flows view.
 WITH grouped AS (
     SELECT

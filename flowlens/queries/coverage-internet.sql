@@ -1,7 +1,8 @@
 -- name: coverage-internet
 -- description: Internet exposure per workload: ingress from and egress to public networks.
+-- used-by: report
 -- requires: coverage_facts
--- Reads coverage_facts (registered by flowlens.coverage). Ingress from the internet = records
+-- Reads coverage_facts (registered by flowlens.report.coverage). Ingress from the internet = records
 -- reported by the destination (reporter 'dst') whose source is type net, name 'pub' (an address
 -- outside 10/8, 172.16/12 and 192.168/16 that is no known endpoint); egress to the internet =
 -- records reported by the source (reporter 'src') whose destination is net 'pub'. ports lists

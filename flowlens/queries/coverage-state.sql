@@ -1,7 +1,8 @@
 -- name: coverage-state
 -- description: The sets a report compares with the previous run: talkers, external destinations, denied flows.
+-- used-by: report
 -- requires: coverage_facts
--- Reads coverage_facts (registered by flowlens.coverage). kind 'talker': an allowed connection
+-- Reads coverage_facts (registered by flowlens.report.coverage). kind 'talker': an allowed connection
 -- between two endpoints (source -> destination proto/port), counted once as in coverage-edges;
 -- kind 'external': an allowed egress destination on the internet (first DNS name, else IP, else
 -- 'pub') with proto/port; kind 'denied': a denied flow (source -> destination proto/port and

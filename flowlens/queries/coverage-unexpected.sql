@@ -1,7 +1,8 @@
 -- name: coverage-unexpected
 -- description: Unexpectedly allowed traffic by category, from coverage_facts, with the unexpected-allowed query's definitions.
+-- used-by: report
 -- requires: coverage_facts
--- Reads coverage_facts (registered by flowlens.coverage), so a report scans the flows once. The
+-- Reads coverage_facts (registered by flowlens.report.coverage), so a report scans the flows once. The
 -- categories, reporter rules, endpoint names and allowed_by are those of the unexpected-allowed
 -- query (a test checks that both give the same records, connections and bytes per category):
 --   default-allow    the profile decided (per side: side says which reporter);
@@ -13,10 +14,8 @@
 -- One row per category, source, destination, proto, port, side and allowed_by, largest first.
 WITH a AS (
     SELECT
-        CASE WHEN source_type IN ('wep', 'ns') AND source_namespace <> '-'
-            THEN source_namespace || '/' || source_name_aggr ELSE source_name_aggr END AS source,
-        CASE WHEN dest_type IN ('wep', 'ns') AND dest_namespace <> '-'
-            THEN dest_namespace || '/' || dest_name_aggr ELSE dest_name_aggr END AS dest,
+        endpoint_name(source_type, source_namespace, source_name_aggr) AS source,
+        endpoint_name(dest_type, dest_namespace, dest_name_aggr) AS dest,
         CASE reporter WHEN 'src' THEN 'egress at source' ELSE 'ingress at destination' END AS side,
         coalesce(nullif(decided_by, ''), 'unknown (no enforced trace)') AS allowed_by,
         *

@@ -1,7 +1,8 @@
 -- name: coverage-workloads
 -- description: Per workload and direction: allowed connections and bytes by decision, denied traffic.
+-- used-by: report
 -- requires: coverage_facts
--- Reads the coverage_facts table (the result of coverage-facts, registered by flowlens.coverage).
+-- Reads the coverage_facts table (the result of coverage-facts, registered by flowlens.report.coverage).
 -- Ingress counts the records reported by the destination (reporter 'dst': the destination's
 -- ingress policy decided); egress counts the records reported by the source (reporter 'src').
 -- A workload is namespace + aggregated name (name_aggr); host endpoints (type hep) have

@@ -1,5 +1,6 @@
 -- name: policy-endpoints
 -- description: Endpoints seen in the flows that match a namespace and workload (pod name, aggregated name, name prefix or app label) or an IP, for policy explain.
+-- used-by: explain
 -- Looks at both sides of every record (source and destination) and returns each distinct
 -- endpoint (type, namespace, names, IP, labels) with the number of records it appears in,
 -- most seen first. A workload matches the pod name, the aggregated name ('frontend-7d4f8c9b5-*'),

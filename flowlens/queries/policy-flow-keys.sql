@@ -1,5 +1,6 @@
 -- name: policy-flow-keys
 -- description: Distinct flow keys (reporter, both endpoints with their labels, protocol, port) with the recorded verdict and counts, for policy replay (flowlens simulate).
+-- used-by: simulate
 -- One row per distinct (reporter, source endpoint, destination endpoint, proto, dest_port,
 -- recorded action). The policy engine evaluates each key once, so replaying millions of
 -- records costs one evaluation per row of this query. The recorded traces are left out on

@@ -1,5 +1,6 @@
 -- name: policy-flow-traces
 -- description: Distinct flow keys with the recorded verdict, recorded enforced trace and counts, for the policy consistency check.
+-- used-by: flowlens.policy.check_consistency
 -- One row per distinct (reporter, source endpoint, destination endpoint, proto, dest_port,
 -- recorded action, recorded enforced trace). The policy engine evaluates each key once, so
 -- replaying millions of records costs one evaluation per row of this query.

@@ -1,5 +1,6 @@
 -- name: suggest-edges
 -- description: Observed traffic touching the chosen namespaces, grouped per reporter into the edges policy suggestions are made from.
+-- used-by: suggest
 -- One row per (reporter, verdict, source endpoint, destination endpoint, proto, dest_port) with the
 -- endpoint's logged labels and IP kept as they are: labels are intersections over the pods a
 -- record aggregates (Calico aggregation level 2), and IPs are NULL when aggregated, so suggest

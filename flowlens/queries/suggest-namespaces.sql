@@ -1,5 +1,6 @@
 -- name: suggest-namespaces
 -- description: Namespaces that have pods (wep endpoints) in the window, with their record counts, for --all-namespaces.
+-- used-by: suggest
 -- A namespace counts when a pod of it is the source or the destination of any record, whichever
 -- side reported it.
 SELECT namespace, sum(records) AS records

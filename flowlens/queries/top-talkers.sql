@@ -46,17 +46,9 @@ WITH g AS (
 ),
 n AS (
     SELECT
-        CASE
-            WHEN source_type IN ('wep', 'ns') AND source_namespace <> '-'
-                THEN source_namespace || '/' || source_name_aggr
-            ELSE source_name_aggr
-        END AS source,
+        endpoint_name(source_type, source_namespace, source_name_aggr) AS source,
         source_type,
-        CASE
-            WHEN dest_type IN ('wep', 'ns') AND dest_namespace <> '-'
-                THEN dest_namespace || '/' || dest_name_aggr
-            ELSE dest_name_aggr
-        END AS dest,
+        endpoint_name(dest_type, dest_namespace, dest_name_aggr) AS dest,
         dest_type,
         proto || '/' || COALESCE(CAST(dest_port AS VARCHAR), '-') AS port,
         action,

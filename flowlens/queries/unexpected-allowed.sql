@@ -24,7 +24,7 @@
 -- records, connections, bytes, first_seen, last_seen.
 -- Ranked by connections, then bytes, then the key columns.
 -- Reads flow_summary: the window's records grouped by hour, endpoints, port, reporter, verdict and
--- deciding hits (see flowlens.summary), which the engine reads from the hourly summaries stored
+-- deciding hits (see flowlens.store.summaries), which the engine reads from the hourly summaries stored
 -- beside the flows where it can; the answer is the same as grouping the flows view. The deciding
 -- hit is the last element of the trace: the store keeps every trace sorted by policy_index
 -- (ingest sorts Calico's unordered sets). kind, name, action and rule are read back from the two
@@ -60,18 +60,10 @@ WITH g AS (
 ),
 a AS (
     SELECT
-        CASE
-            WHEN source_type IN ('wep', 'ns') AND source_namespace <> '-'
-                THEN source_namespace || '/' || source_name_aggr
-            ELSE source_name_aggr
-        END AS source,
+        endpoint_name(source_type, source_namespace, source_name_aggr) AS source,
         source_type,
         source_namespace,
-        CASE
-            WHEN dest_type IN ('wep', 'ns') AND dest_namespace <> '-'
-                THEN dest_namespace || '/' || dest_name_aggr
-            ELSE dest_name_aggr
-        END AS dest,
+        endpoint_name(dest_type, dest_namespace, dest_name_aggr) AS dest,
         dest_type,
         dest_namespace,
         proto,

@@ -40,10 +40,7 @@ WITH e AS (
     GROUP BY dest_type, dest_namespace, dest_name_aggr
 )
 SELECT
-    CASE
-        WHEN type IN ('wep', 'ns') AND namespace <> '-' THEN namespace || '/' || name
-        ELSE name
-    END AS endpoint,
+    endpoint_name(type, namespace, name) AS endpoint,
     type,
     namespace,
     name,

@@ -1,7 +1,7 @@
 """Segmentation coverage reports: one window's coverage, rendered and filed with its history.
 
 :func:`generate` is the whole pipeline behind ``flowlens report``: open the store for the window,
-compute :mod:`flowlens.coverage`, attach the change since the previous run and the trend from
+compute :mod:`flowlens.report.coverage`, attach the change since the previous run and the trend from
 ``<reports>/history.jsonl``, render HTML / Markdown / JSON, write ``<reports>/<label>/``, update
 the history, ``index.html`` and ``latest``. Re-running a window replaces its folder and its
 history entry, so a scheduler can retry safely.
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowlens import coverage as cov
 from flowlens.engine import connect
 from flowlens.errors import UsageError
+from flowlens.report import coverage as cov
 from flowlens.report import runs
 from flowlens.report.model import Report, build_report, headline, previous_entry, report_to_dict
 from flowlens.report.render import FORMATS, render_format, render_index

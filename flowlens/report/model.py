@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from flowlens.coverage import (
+from flowlens.report.metrics import (
     DEFINITIONS,
     EXPOSED,
     PROTECTED,

@@ -27,8 +27,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from flowlens.coverage import State
 from flowlens.errors import InputError, UsageError
+from flowlens.report.metrics import State
 from flowlens.report.model import HistoryEntry
 from flowlens.report.window import check_label
 

@@ -9,7 +9,13 @@
 * :mod:`flowlens.sample.folder`: a whole sample folder (logs, inventory, policies, model).
 """
 
-from flowlens.sample.folder import BUNDLED_START, write_bundled_sample, write_sample_folder
+from flowlens.sample.folder import (
+    BUNDLED_START,
+    is_sample_folder,
+    sample_days,
+    write_bundled_sample,
+    write_sample_folder,
+)
 from flowlens.sample.generate import (
     DEFAULT_DAYS,
     DEFAULT_SEED,
@@ -44,11 +50,13 @@ __all__ = [
     "floor_start",
     "intervals",
     "inventory_objects",
+    "is_sample_folder",
     "iter_chunks",
     "iter_lines",
     "load_model",
     "parse_model",
     "render_inventory",
+    "sample_days",
     "write_bundled_sample",
     "write_sample",
     "write_sample_folder",

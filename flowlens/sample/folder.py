@@ -3,6 +3,7 @@
 ``flowlens sample`` writes such a folder for any model and options; ``flowlens demo`` writes the
 bundled sample cluster (:func:`write_bundled_sample`) when it has no ``sample_logs/`` to read, so
 that an installed flowlens runs its demo in any folder. Both go through :func:`write_sample_folder`.
+:func:`is_sample_folder` and :func:`sample_days` tell the demo what a folder holds.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+from flowlens.errors import UsageError
 from flowlens.sample.generate import DEFAULT_DAYS, SampleOptions, SampleSummary, write_sample
 from flowlens.sample.inventory import render_inventory
 from flowlens.sample.model import ClusterModel, load_model
@@ -54,3 +56,31 @@ def write_bundled_sample(out: Path) -> SampleSummary:
     """
     options = SampleOptions(start=BUNDLED_START, days=DEFAULT_DAYS)
     return write_sample_folder(load_model(), out, options)
+
+
+def is_sample_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a sample (its ``enterprise/`` logs)."""
+    return (folder / "enterprise").is_dir()
+
+
+def sample_days(folder: Path) -> tuple[dt.date, dt.date]:
+    """The first day of the sample's Enterprise records and the day after its last (UTC): the
+    window that holds all of them, whatever today's date."""
+    from flowlens.store import duckdb_connection
+
+    files = sorted(str(p) for p in (folder / "enterprise").rglob("flows.log*"))
+    if not files:
+        raise UsageError(f"{folder}/enterprise holds no flows.log: run `flowlens sample --out {folder}`")
+    con = duckdb_connection()
+    try:
+        first, last = con.execute(
+            "SELECT min(start_time), max(start_time) FROM read_json($files, format='newline_delimited', "
+            "columns={'start_time': 'BIGINT'})",
+            {"files": files},
+        ).fetchone() or (None, None)
+    finally:
+        con.close()
+    if first is None or last is None:
+        raise UsageError(f"{folder}/enterprise holds no flow records")
+    day = dt.datetime.fromtimestamp
+    return day(first, dt.UTC).date(), day(last, dt.UTC).date() + dt.timedelta(days=1)

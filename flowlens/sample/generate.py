@@ -106,6 +106,15 @@ class SampleSummary:
     end: dt.datetime
     files: tuple[tuple[str, str, int], ...]  # (format, path relative to out, lines; whisker: responses)
 
+    def by_format(self) -> dict[str, tuple[int, int]]:
+        """Per format, in the order written: how many files, and their lines (Whisker: responses
+        and stream events)."""
+        counts: dict[str, tuple[int, int]] = {}
+        for fmt, _, lines in self.files:
+            n, total = counts.get(fmt, (0, 0))
+            counts[fmt] = (n + 1, total + lines)
+        return counts
+
 
 def _decide(model: ClusterModel, decide: Decide | None) -> Decide:
     return decide if decide is not None else default_decisions(model)

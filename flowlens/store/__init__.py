@@ -11,7 +11,7 @@ two modules of flowlens import each other, even inside functions):
   atomic commit, recovery of interrupted commits. Every writer (ingest today; collectors,
   compaction and pruning next) commits through it.
 * :mod:`~flowlens.store.connection`: DuckDB connections as flowlens opens them.
-* :mod:`~flowlens.store.quarantine`: the schema of quarantined lines.
+* :mod:`~flowlens.store.quarantine`: the schema of quarantined lines, and reading them back.
 * :mod:`~flowlens.store.status`: :func:`describe`, what a store holds (``flowlens status``).
 * :mod:`~flowlens.store.summaries`: the hourly summaries written beside each flows file (on top
   of the others, and not imported here: it loads pyarrow and numpy, which opening a store does
@@ -32,25 +32,30 @@ from flowlens.store.layout import (
     summary_path,
 )
 from flowlens.store.manifest import MANIFEST_VERSION, read_manifest
-from flowlens.store.quarantine import quarantine_schema
-from flowlens.store.status import StoreStatus, describe
+from flowlens.store.quarantine import QuarantinedLine, quarantine_schema, read_quarantine, render_quarantine
+from flowlens.store.status import StoreStatus, describe, human_bytes, render_status
 
 __all__ = [
     "DEFAULT_STORE",
     "MANIFEST_VERSION",
     "SUMMARY_DIR",
     "SUMMARY_VERSION",
+    "QuarantinedLine",
     "Store",
     "StoreStatus",
     "StoreWriter",
     "configure_session",
     "describe",
     "duckdb_connection",
+    "human_bytes",
     "missing_summaries",
     "new_ingest_id",
     "open_writer",
     "quarantine_schema",
     "read_manifest",
+    "read_quarantine",
+    "render_quarantine",
+    "render_status",
     "summary_path",
     "write_atomic",
 ]

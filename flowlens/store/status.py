@@ -1,8 +1,8 @@
 """What a store holds: rows, time range, clusters, formats, size, quarantine, last ingest.
 
-``flowlens status`` prints :func:`describe`'s :class:`StoreStatus`. It reads the committed files
-(:mod:`flowlens.store.layout`) with DuckDB, and the manifest; it never takes the writer lock, so
-it can run while an ingest writes.
+``flowlens status`` prints :func:`describe`'s :class:`StoreStatus` as :func:`render_status`
+writes it. It reads the committed files (:mod:`flowlens.store.layout`) with DuckDB, and the
+manifest; it never takes the writer lock, so it can run while an ingest writes.
 """
 
 from __future__ import annotations
@@ -122,3 +122,45 @@ def describe(store: Store) -> StoreStatus:
         last_ingest=ingests[-1] if ingests else None,
         summarised_files=len(files) - len(missing_summaries(store.root, files)),
     )
+
+
+def human_bytes(n: float) -> str:
+    """A size for people: ``512 B``, ``1.5 KB``, ``67.5 MB`` (powers of 1024)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def render_status(status: StoreStatus) -> str:
+    """What ``flowlens status`` prints for people, one fact per line."""
+    info = status.as_dict()
+    last = info["last_ingest"] or {}
+    lines = [
+        f"store:        {info['store']}",
+        f"rows:         {info['rows']:,} in {info['files']} Parquet file(s), {human_bytes(info['bytes_on_disk'])} on disk",
+        f"time range:   {info['first_start_time'] or '-'} .. {info['last_end_time'] or '-'}",
+        f"partitions:   {len(info['dates'])}"
+        + (f" ({info['dates'][0]} .. {info['dates'][-1]})" if info["dates"] else ""),
+        "clusters:     " + (", ".join(f"{k} ({v:,})" for k, v in info["clusters"].items()) or "-"),
+        "formats:      " + (", ".join(f"{k} ({v:,})" for k, v in info["formats"].items()) or "-"),
+        f"summaries:    {info['summarised_files']} of {info['files']} Parquet file(s) have their hourly summary"
+        + (
+            ""
+            if info["summarised_files"] == info["files"]
+            else " (the next `flowlens ingest` writes the others; until then queries read those records)"
+        ),
+        f"quarantined:  {info['quarantined']:,} line(s)",
+    ]
+    lines += [f"  {n:,} x {reason}" for reason, n in info["quarantine_reasons"].items()]
+    lines.append(
+        f"sources:      {info['sources']} content lineage(s) tracked, {info['ingests']} ingest run(s)"
+    )
+    if last:
+        lines.append(
+            f"last ingest:  {last.get('ingest_id')} finished {last.get('finished')}: "
+            f"{last.get('rows', 0):,} rows, {last.get('quarantined', 0):,} quarantined, "
+            f"{last.get('skipped_already_ingested', 0):,} skipped"
+        )
+    return "\n".join(lines) + "\n"

@@ -10,13 +10,13 @@ with evidence comments (:mod:`.render`), writing them safely (:func:`write_files
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowlens.errors import UsageError
+from flowlens.schema import NAMESPACE_NAME, validate_namespace
 from flowlens.suggest.observed import DEFAULT_LABEL_KEYS, Report, reports_from_rows
 from flowlens.suggest.render import Rendered, render
 from flowlens.suggest.synth import FLAVORS, Plan, SuggestOptions, is_system_namespace, synthesise
@@ -31,6 +31,7 @@ __all__ = [
     "FLAVORS",
     "SuggestOptions",
     "Suggestion",
+    "label_key_list",
     "load_reports",
     "namespaces_in_window",
     "suggest",
@@ -38,25 +39,29 @@ __all__ = [
     "write_files",
 ]
 
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 CLUSTER_FILE = "_cluster.yaml"
 
 
-def validate_namespace(name: str) -> str:
-    """``name`` if it is a valid Kubernetes namespace name (a DNS label), else UsageError."""
-    if len(name) > 63 or not _NAMESPACE.match(name):
-        raise UsageError(
-            f"{name!r} is not a Kubernetes namespace name (lower-case letters, digits and '-', "
-            "at most 63 characters)"
-        )
-    return name
+def label_key_list(values: Sequence[str]) -> tuple[str, ...]:
+    """The label keys that identify a workload, from ``--label-keys`` values (comma-separated or
+    repeated); :data:`DEFAULT_LABEL_KEYS` when none are given."""
+    if not values:
+        return DEFAULT_LABEL_KEYS
+    keys = tuple(k.strip() for v in values for k in v.split(",") if k.strip())
+    if "pod-template-hash" in keys:
+        raise UsageError("--label-keys: pod-template-hash changes with every rollout; it is never used")
+    if not keys:
+        raise UsageError("--label-keys: give at least one label key")
+    return keys
 
 
 def namespaces_in_window(engine: Engine, *, include_system: bool = False) -> list[str]:
     """Namespaces with pods in the window (system namespaces only with ``include_system``)."""
     table = engine.run("suggest-namespaces")
     names = [str(n) for n in table.column("namespace").to_pylist() if n and n != "-"]
-    return sorted(n for n in names if _NAMESPACE.match(n) and (include_system or not is_system_namespace(n)))
+    return sorted(
+        n for n in names if NAMESPACE_NAME.match(n) and (include_system or not is_system_namespace(n))
+    )
 
 
 def load_reports(engine: Engine, namespaces: Sequence[str]) -> list[Report]:
@@ -117,7 +122,7 @@ def suggest(
         validate_namespace(ns)
     if options.min_connections < 0 or options.max_extra_addresses < 0:
         raise UsageError("--min-connections and --max-extra-addresses must be 0 or more")
-    if options.flavor == "calico" and not _NAMESPACE.match(options.tier):
+    if options.flavor == "calico" and not NAMESPACE_NAME.match(options.tier):
         raise UsageError(f"--tier {options.tier!r} is not a valid tier name (a DNS label)")
     if options.flavor == "calico" and options.tier == "default":
         raise UsageError(

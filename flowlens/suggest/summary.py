@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -207,3 +208,15 @@ def format_summary(s: Summary) -> str:
             f"  ... and {len(p['closed_external']) - TEXT_LIMIT} more external paths (see --summary-json)"
         )
     return "\n".join(lines)
+
+
+def window_text(since: dt.datetime | None, until: dt.datetime | None) -> str:
+    """The window as the summary names it: ``2026-11-24T00:00:00Z .. 2026-11-26T00:00:00Z``, an
+    open side as ``open``, and ``whole store`` when both are."""
+    if since is None and until is None:
+        return "whole store"
+
+    def fmt(value: dt.datetime | None) -> str:
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "open"
+
+    return f"{fmt(since)} .. {fmt(until)}"

@@ -3,7 +3,7 @@
 For every target namespace, each workload gets ingress rules from the peers observed reaching it
 and egress rules to the peers it was observed reaching, with ports merged per peer and peers that
 share the same ports merged into one rule. DNS to kube-dns is left to the namespace's allow-dns
-policy. The renderer (``render.py``) turns this model into Kubernetes or Calico manifests.
+policy. The renderer (``render/``) turns this model into Kubernetes or Calico manifests.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-# Anything a YAML reader refuses or reads as a line break: control characters (C0, C1), the
+# Anything a YAML reader refuses or reads as a line break: control characters (U+0000-U+001F, U+007F-U+009F), the
 # Unicode line and paragraph separators, surrogates, the byte-order mark and non-characters.
 _CONTROL = re.compile(r"[^\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
 _NOT_PLAIN_ASCII = re.compile(r"[^\x20-\x7e]")

@@ -17,12 +17,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 import flowlens
-from flowlens.cli import app
-from tests.deploy.kustomize import pod_spec, render, split_image
-from tests.report.stores import shop_store
+from tests.deploy.helpers import pod_spec, render, split_image
+from tests.helpers import run_cli
+from tests.report.helpers import shop_store
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
@@ -262,8 +261,8 @@ def test_each_scheduler_runs_a_report_command_the_cli_accepts(tmp_path: Path, wh
     paths = {"/data/store": tmp_path / "store", "/var/lib/flowlens/store": tmp_path / "store"}
     paths |= {"/data/reports": tmp_path / "reports", "/var/lib/flowlens/reports": tmp_path / "reports"}
     argv = [str(paths.get(a, a)) for a in argv] + ["--format", "json"]
-    result = CliRunner().invoke(app, argv)
-    assert result.exit_code == 0, result.output
+    result = run_cli(*argv)
+    assert result.code == 0, result
     assert (tmp_path / "reports" / "history.jsonl").is_file()
     # --window day without --at is yesterday: a real folder named by a date.
     folder = Path(result.stdout.strip())
@@ -333,3 +332,19 @@ def test_the_build_context_holds_what_the_containerfile_copies_and_not_the_virtu
     copied |= set(re.findall(r"--mount=type=bind,source=([^,]+),", containerfile))
     assert copied and copied <= allowed  # ...then only what the build reads comes back
     assert ".venv" not in allowed
+
+
+def test_the_systemd_unit_points_at_a_docs_section_that_exists() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read_string((DEPLOY / "systemd" / "flowlens-report.service").read_text())
+    url = unit["Unit"]["Documentation"]
+    source = re.search(r"ARG SOURCE_URL=(\S+)", (DEPLOY.parent / "Containerfile").read_text())
+    assert source is not None
+    prefix = source.group(1) + "/blob/main/"
+    assert url.startswith(prefix), url
+    path, _, anchor = url.removeprefix(prefix).partition("#")
+    page = DEPLOY.parent / path
+    assert path.startswith("docs/") and page.is_file(), url
+    lines = page.read_text().splitlines()
+    anchors = {line.lstrip("#").strip().lower().replace(" ", "-") for line in lines if line.startswith("#")}
+    assert anchor in anchors, url

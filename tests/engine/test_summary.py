@@ -20,7 +20,7 @@ from flowlens.schema import ARROW_SCHEMA
 from flowlens.store import SUMMARY_DIR, Store, describe, duckdb_connection, summary_path
 from flowlens.store.summaries import SUMMARY_COLUMNS, build, summarise_table, summary_sql
 from tests.factories import T0, flow_row, write_store
-from tests.ingest import records
+from tests.ingest.helpers import GOLDMANE_EXAMPLE, WHISKER_ITEM, WHISKER_PUBLIC
 from tests.queries.helpers import summarise
 
 KEYS = [
@@ -400,7 +400,7 @@ def test_the_summary_of_goldmane_and_whisker_rows_equals_the_sql_summary(tmp_pat
     # ingest picks their deciding hits from those rows before it encodes their strings.
     logs = tmp_path / "logs"
     logs.mkdir()
-    goldmane = json.loads(records.GOLDMANE_EXAMPLE)
+    goldmane = json.loads(GOLDMANE_EXAMPLE)
     lines = []
     for i in range(40):
         doc = json.loads(json.dumps(goldmane))
@@ -410,7 +410,7 @@ def test_the_summary_of_goldmane_and_whisker_rows_equals_the_sql_summary(tmp_pat
             del doc["Key"]["policies"]["pending_policies"]
         lines.append(json.dumps(doc))
     (logs / "goldmane.json").write_text("\n".join(lines) + "\n")
-    (logs / "whisker.json").write_text(json.dumps({"items": [records.WHISKER_ITEM, records.WHISKER_PUBLIC]}))
+    (logs / "whisker.json").write_text(json.dumps({"items": [WHISKER_ITEM, WHISKER_PUBLIC]}))
     by_ingest, by_sql = _ingest_and_sql_summaries(tmp_path, logs, len(lines) + 2)
     assert by_ingest.to_pylist() == by_sql.to_pylist()
     assert sum(by_sql["records"].to_pylist()) == len(lines) + 2

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from flowlens.ingest import IngestOptions, ingest
 from flowlens.store import Store
-from tests.ingest import records
 from tests.ingest.conftest import quarantine_of, rows_of
+from tests.ingest.helpers import EXAMPLE_C
 
-GOOD = json.loads(records.EXAMPLE_C)
+GOOD = json.loads(EXAMPLE_C)
 
 
 def _good(i: int) -> str:

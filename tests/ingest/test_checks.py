@@ -20,8 +20,8 @@ from flowlens.formats import enterprise, goldmane
 from flowlens.ingest import ingest
 from flowlens.ingest.checks import labels_not_strings, plain_ints, texts_not_strings
 from flowlens.store import Store
-from tests.ingest import records
 from tests.ingest.conftest import quarantine_of, rows_of
+from tests.ingest.helpers import EXAMPLE_C, GOLDMANE_EXAMPLE, WHISKER_ITEM
 
 WRONG = {"a list": ["a"], "an object": {"a": 1}, "a boolean": True}
 
@@ -46,7 +46,7 @@ def _quarantined_for(tmp_path: Path, name: str, good: dict[str, Any], bad: dict[
 @pytest.mark.parametrize("kind", WRONG)
 @pytest.mark.parametrize("field", enterprise._STRINGS)
 def test_an_enterprise_text_field_of_another_type_is_quarantined(tmp_path, field, kind):
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(EXAMPLE_C)
     (reason,) = _quarantined_for(tmp_path, "flows.log", good, {**good, field: WRONG[kind]})
     assert f"wrong type for field '{field}'" in reason
 
@@ -54,7 +54,7 @@ def test_an_enterprise_text_field_of_another_type_is_quarantined(tmp_path, field
 @pytest.mark.parametrize("kind", WRONG)
 @pytest.mark.parametrize("field", goldmane._KEY_STRINGS)
 def test_a_goldmane_key_text_of_another_type_is_quarantined(tmp_path, field, kind):
-    good = json.loads(records.GOLDMANE_EXAMPLE)
+    good = json.loads(GOLDMANE_EXAMPLE)
     bad = copy.deepcopy(good)
     bad["Key"][field] = WRONG[kind]
     (reason,) = _quarantined_for(tmp_path, "goldmane.ndjson", good, bad)
@@ -63,7 +63,7 @@ def test_a_goldmane_key_text_of_another_type_is_quarantined(tmp_path, field, kin
 
 @pytest.mark.parametrize("item", [["a=b"], {"a": "b"}, True, 5, None])
 def test_a_goldmane_label_that_is_not_a_string_is_quarantined(tmp_path, item):
-    good = json.loads(records.GOLDMANE_EXAMPLE)
+    good = json.loads(GOLDMANE_EXAMPLE)
     bad = {**good, "dest_labels": ["app=nginx", item]}
     store, summary = _ingest(tmp_path, "goldmane.ndjson", [good, bad])
     assert summary.balanced
@@ -77,20 +77,20 @@ WHISKER_TEXTS = ["source_name", "source_namespace", "dest_name", "dest_namespace
 @pytest.mark.parametrize("kind", WRONG)
 @pytest.mark.parametrize("field", [*WHISKER_TEXTS, "source_labels", "dest_labels"])
 def test_a_whisker_text_field_of_another_type_is_quarantined(tmp_path, field, kind):
-    good = records.WHISKER_ITEM
+    good = WHISKER_ITEM
     (reason,) = _quarantined_for(tmp_path, "whisker.jsonl", good, {**good, field: WRONG[kind]})
     assert f"wrong type for field '{field}'" in reason
 
 
 def test_a_whisker_label_field_that_is_a_number_is_quarantined(tmp_path):
-    good = records.WHISKER_ITEM
+    good = WHISKER_ITEM
     (reason,) = _quarantined_for(tmp_path, "whisker.jsonl", good, {**good, "dest_labels": 5})
     assert "wrong type for field 'dest_labels'" in reason
 
 
 def test_goldmane_and_whisker_strings_that_only_look_like_other_types_are_stored(tmp_path):
     """Text that merely starts like a list, and a label without '=', pass the diagnosis."""
-    goldmane = json.loads(records.GOLDMANE_EXAMPLE)
+    goldmane = json.loads(GOLDMANE_EXAMPLE)
     goldmane["Key"]["dest_name"] = "[canary]"
     goldmane["dest_labels"] = ["app=nginx", "standalone"]
     store, summary = _ingest(tmp_path, "goldmane.ndjson", [goldmane])
@@ -99,7 +99,7 @@ def test_goldmane_and_whisker_strings_that_only_look_like_other_types_are_stored
     assert row["dest_name_aggr"] == "[canary]"
     assert set(row["dest_labels"]) == {"app", "standalone"}
 
-    whisker = {**records.WHISKER_ITEM, "source_namespace": "true"}
+    whisker = {**WHISKER_ITEM, "source_namespace": "true"}
     store, summary = _ingest(tmp_path / "w", "whisker.jsonl", [whisker])
     assert (summary.total("rows"), summary.total("quarantined")) == (1, 0)
     assert rows_of(store)[0]["source_namespace"] == "true"
@@ -167,7 +167,7 @@ def test_a_port_is_stored_only_when_it_is_an_integer_in_range(tmp_path, field, c
     value, stored = PORT_VALUES[case]
     if field == "dest_service_port_num" and case in ("a negative number", "a number over 65535"):
         stored = True  # a service port number is only bound to 32 bits
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(EXAMPLE_C)
     store, summary = _ingest(tmp_path, "flows.log", [good, {**good, field: value}, good])
     assert summary.balanced
     if stored:
@@ -182,7 +182,7 @@ def test_a_port_is_stored_only_when_it_is_an_integer_in_range(tmp_path, field, c
 
 
 def test_a_service_port_number_beyond_32_bits_is_quarantined(tmp_path):
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(EXAMPLE_C)
     (reason,) = _quarantined_for(tmp_path, "flows.log", good, {**good, "dest_service_port_num": 2**31})
     assert "field 'dest_service_port_num' out of range" in reason
 
@@ -192,7 +192,7 @@ def test_a_service_port_number_beyond_32_bits_is_quarantined(tmp_path):
 def test_a_required_field_or_counter_that_is_not_a_number_or_missing_is_looked_at(tmp_path, field, value):
     """A required field or counter that reads as null is suspect: the diagnosis decides (a
     required field must be there; any field must have its type)."""
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(EXAMPLE_C)
     store, summary = _ingest(tmp_path, "flows.log", [good, {**good, field: value}])
     assert summary.balanced
     if field in enterprise.REQUIRED and value is None:
@@ -217,7 +217,7 @@ def test_an_optional_counter_of_the_wrong_type_is_quarantined(tmp_path, field, v
     """Calico writes the HTTP, process, original-IP, TCP and transit counters in groups; a counter
     of the wrong type reads as null, but the rest of its group (or, for the group's first
     counter, its raw text) gives it away."""
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(EXAMPLE_C)
     modern = {**good, "process_name": "nginx", **{k: 1 for k in GROUP_COUNTERS}}
     (reason,) = _quarantined_for(tmp_path, "flows.log", modern, {**modern, field: value})
     assert f"'{field}'" in reason
@@ -225,7 +225,7 @@ def test_an_optional_counter_of_the_wrong_type_is_quarantined(tmp_path, field, v
 
 @pytest.mark.parametrize("group", enterprise.GROUPS)
 def test_a_group_of_counters_an_older_calico_did_not_write_is_stored_as_null(tmp_path, group):
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(EXAMPLE_C)
     modern = {**good, "process_name": "nginx", **{k: 1 for k in GROUP_COUNTERS}}
     older = {k: v for k, v in modern.items() if k not in enterprise.GROUPS[group]}
     store, summary = _ingest(tmp_path, "flows.log", [modern, older])

@@ -16,8 +16,8 @@ from flowlens.ingest import ingest
 from flowlens.ingest.dictionaries import WRITE_SCHEMA, LeafDictionaries
 from flowlens.schema import ARROW_SCHEMA, LABELS, POLICY_LIST
 from flowlens.store import Store
-from tests.ingest import records
 from tests.ingest.conftest import rows_of
+from tests.ingest.helpers import EXAMPLE_D, GOLDMANE_EXAMPLE
 
 HIT = {
     "policy_index": 0,
@@ -87,7 +87,7 @@ def test_a_dictionary_past_its_limit_starts_again_from_the_batch_at_hand(monkeyp
 def _lines(count: int, first: int = 0) -> bytes:
     """Enterprise records whose label values and policy names change from line to line (``first``:
     the number of the first, which sets its times)."""
-    base = json.loads(records.EXAMPLE_D)
+    base = json.loads(EXAMPLE_D)
     out = []
     for i in range(count):
         t = first + i
@@ -108,7 +108,7 @@ def test_files_written_across_dictionary_changes_hold_the_plain_values(tmp_path,
     logs.mkdir()
     (logs / "flows.log").write_bytes(_lines(120))
     # another format, whose traces and labels are encoded per row instead of per distinct text
-    (logs / "goldmane.json").write_text(records.GOLDMANE_EXAMPLE + "\n")
+    (logs / "goldmane.json").write_text(GOLDMANE_EXAMPLE + "\n")
     plain_store = Store(tmp_path / "plain")
     ingest(plain_store, [str(logs)])  # the limit at its default
 

@@ -19,12 +19,12 @@ import xxhash
 from flowlens.errors import StoreLockedError, StrictModeError
 from flowlens.ingest import IngestOptions, ingest
 from flowlens.store import open_writer
-from tests.ingest import records
 from tests.ingest.conftest import rows_of
+from tests.ingest.helpers import EXAMPLE_C
 
 
 def _lines(n: int, start: int = 0) -> list[str]:
-    base = json.loads(records.EXAMPLE_C)
+    base = json.loads(EXAMPLE_C)
     out = []
     for i in range(start, start + n):
         doc = dict(base)

@@ -10,8 +10,16 @@ from pathlib import Path
 import pytest
 
 from flowlens.formats import detect
-from tests.ingest import records
 from tests.ingest.conftest import rows_of
+from tests.ingest.helpers import (
+    EXAMPLE_A,
+    EXAMPLE_B,
+    EXAMPLE_C,
+    EXAMPLE_D,
+    GOLDMANE_EXAMPLE,
+    WHISKER_ITEM,
+    WHISKER_PUBLIC,
+)
 
 UTC = dt.UTC
 
@@ -22,9 +30,7 @@ def _write(path: Path, *lines: str) -> Path:
 
 
 def test_the_reference_enterprise_records_are_detected_and_stored(tmp_path, store, run):
-    log = _write(
-        tmp_path / "flows.log", records.EXAMPLE_A, records.EXAMPLE_B, records.EXAMPLE_C, records.EXAMPLE_D
-    )
+    log = _write(tmp_path / "flows.log", EXAMPLE_A, EXAMPLE_B, EXAMPLE_C, EXAMPLE_D)
     assert detect(log.read_bytes()) == "enterprise"
     summary = run(log)
     assert summary.total("rows") == 4
@@ -66,7 +72,7 @@ def test_the_reference_enterprise_records_are_detected_and_stored(tmp_path, stor
 
 
 def test_elasticsearch_hits_are_unwrapped_with_id_and_cluster(tmp_path, store, run):
-    doc = json.loads(records.EXAMPLE_C)
+    doc = json.loads(EXAMPLE_C)
     doc["cluster"] = "prod-eu-1"
     doc["generated_time"] = "2023-02-04T00:03:30Z"
     hit = {"_index": "tigera_secure_ee_flows.prod-eu-1.20230204", "_id": "abc123", "_source": doc}
@@ -82,7 +88,7 @@ def test_elasticsearch_hits_are_unwrapped_with_id_and_cluster(tmp_path, store, r
 
 
 def test_cluster_option_overrides_the_records_cluster(tmp_path, store, run):
-    doc = json.loads(records.EXAMPLE_C)
+    doc = json.loads(EXAMPLE_C)
     doc["cluster"] = "from-record"
     log = _write(tmp_path / "flows.log", json.dumps(doc))
     run(log, cluster="from-option")
@@ -90,7 +96,7 @@ def test_cluster_option_overrides_the_records_cluster(tmp_path, store, run):
 
 
 def test_goldmane_emitter_lines_with_omitted_zero_fields_are_read(tmp_path, store, run):
-    log = _write(tmp_path / "goldmane.ndjson", records.GOLDMANE_EXAMPLE)
+    log = _write(tmp_path / "goldmane.ndjson", GOLDMANE_EXAMPLE)
     assert detect(log.read_bytes()) == "goldmane"
     run(log)
     (row,) = rows_of(store)
@@ -113,13 +119,11 @@ def test_goldmane_emitter_lines_with_omitted_zero_fields_are_read(tmp_path, stor
 def test_whisker_list_response_event_stream_and_lines_are_read(tmp_path, store, run):
     listing = tmp_path / "whisker.json"
     listing.write_text(
-        json.dumps(
-            {"total": {"totalPages": 1}, "items": [records.WHISKER_ITEM, records.WHISKER_PUBLIC]}, indent=2
-        )
+        json.dumps({"total": {"totalPages": 1}, "items": [WHISKER_ITEM, WHISKER_PUBLIC]}, indent=2)
     )
     stream = tmp_path / "whisker-stream.txt"
     stream.write_text(
-        f"data: {json.dumps(records.WHISKER_ITEM)}\n\nevent: flow\ndata: {json.dumps(records.WHISKER_PUBLIC)}\n\n"
+        f"data: {json.dumps(WHISKER_ITEM)}\n\nevent: flow\ndata: {json.dumps(WHISKER_PUBLIC)}\n\n"
     )
     assert detect(listing.read_bytes()) == "whisker"
     assert detect(stream.read_bytes()) == "whisker"
@@ -151,16 +155,16 @@ def test_whisker_list_response_event_stream_and_lines_are_read(tmp_path, store, 
 
 
 def test_gzipped_and_rotated_files_are_read_by_content_not_name(tmp_path, store, run):
-    data = (records.EXAMPLE_B + "\n").encode()
+    data = (EXAMPLE_B + "\n").encode()
     (tmp_path / "flows.log.1.gz").write_bytes(gzip.compress(data))
-    (tmp_path / "oddname.bin").write_bytes(gzip.compress(records.EXAMPLE_C.encode() + b"\n"))
+    (tmp_path / "oddname.bin").write_bytes(gzip.compress(EXAMPLE_C.encode() + b"\n"))
     summary = run(tmp_path)
     assert summary.total("rows") == 2
     assert sorted(r["dest_service_name"] for r in rows_of(store)) == ["-", "kube-dns"]
 
 
 def test_a_directory_passes_over_yaml_and_readme_files(tmp_path, store, run):
-    _write(tmp_path / "flows.log", records.EXAMPLE_C)
+    _write(tmp_path / "flows.log", EXAMPLE_C)
     (tmp_path / "README.md").write_text("# not a log\n")
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "np.yaml").write_text("kind: NetworkPolicy\n")
@@ -171,7 +175,7 @@ def test_a_directory_passes_over_yaml_and_readme_files(tmp_path, store, run):
 
 
 def test_missing_optional_keys_of_old_records_are_null_not_errors(tmp_path, store, run):
-    log = _write(tmp_path / "old.log", records.EXAMPLE_A)
+    log = _write(tmp_path / "old.log", EXAMPLE_A)
     summary = run(log)
     assert summary.total("quarantined") == 0
     row = rows_of(store)[0]
@@ -179,7 +183,7 @@ def test_missing_optional_keys_of_old_records_are_null_not_errors(tmp_path, stor
 
 
 def test_columns_felix_leaves_out_by_default_give_one_warning_per_file(tmp_path, run):
-    doc = json.loads(records.EXAMPLE_C)
+    doc = json.loads(EXAMPLE_C)
     doc["source_labels"] = None
     doc["dest_labels"] = None
     doc["policies"] = None
@@ -193,9 +197,9 @@ def test_columns_felix_leaves_out_by_default_give_one_warning_per_file(tmp_path,
 
 def test_the_warning_names_only_the_files_that_left_the_columns_out(tmp_path, run):
     """Small files share one parse batch; each is judged on its own rows."""
-    bare = json.loads(records.EXAMPLE_C)
+    bare = json.loads(EXAMPLE_C)
     bare["source_labels"] = bare["dest_labels"] = None
-    full = json.loads(records.EXAMPLE_C)
+    full = json.loads(EXAMPLE_C)
     paths = [
         _write(tmp_path / "a.log", *(json.dumps(full) for _ in range(2))),
         _write(tmp_path / "b.log", *(json.dumps(bare) for _ in range(2))),
@@ -212,7 +216,7 @@ def test_the_warning_names_only_the_files_that_left_the_columns_out(tmp_path, ru
 
 def test_a_whole_elasticsearch_search_response_is_read_hit_by_hit(tmp_path, store, run):
     hits = [
-        {"_index": "tigera_secure_ee_flows.c1.x", "_id": f"id{i}", "_source": json.loads(records.EXAMPLE_C)}
+        {"_index": "tigera_secure_ee_flows.c1.x", "_id": f"id{i}", "_source": json.loads(EXAMPLE_C)}
         for i in range(3)
     ]
     response = {"took": 5, "timed_out": False, "hits": {"total": {"value": 3}, "hits": hits}}
@@ -233,7 +237,7 @@ def test_times_without_an_offset_are_read_as_utc_whatever_the_local_time_zone(
     time.tzset()
     try:
         item = {
-            **records.WHISKER_ITEM,
+            **WHISKER_ITEM,
             "start_time": "2026-01-01T00:00:00",
             "end_time": "2026-01-01T00:05:00",
         }
@@ -247,7 +251,7 @@ def test_times_without_an_offset_are_read_as_utc_whatever_the_local_time_zone(
 
 
 def test_each_record_keeps_its_own_cluster_and_one_without_gets_the_default(tmp_path, store, run):
-    doc = json.loads(records.EXAMPLE_C)
+    doc = json.loads(EXAMPLE_C)
     docs = [{**doc, "cluster": "eu-1"}, doc, {**doc, "cluster": "us-2"}, {**doc, "cluster": None}]
     log = _write(tmp_path / "flows.log", "\n".join(json.dumps(d) for d in docs))
     run(log, default_cluster="home")
@@ -255,7 +259,7 @@ def test_each_record_keeps_its_own_cluster_and_one_without_gets_the_default(tmp_
     assert [r["cluster"] for r in stored] == ["eu-1", "home", "us-2", "home"]
 
 
-@pytest.mark.parametrize("record", [records.GOLDMANE_EXAMPLE, json.dumps(records.WHISKER_ITEM)])
+@pytest.mark.parametrize("record", [GOLDMANE_EXAMPLE, json.dumps(WHISKER_ITEM)])
 def test_goldmane_and_whisker_records_take_the_cluster_option_or_the_default(tmp_path, store, run, record):
     log = _write(tmp_path / "flows.ndjson", record)
     run(log)
@@ -266,7 +270,7 @@ def test_goldmane_and_whisker_records_take_the_cluster_option_or_the_default(tmp
 
 
 def test_times_out_of_range_read_as_missing_and_the_elasticsearch_timestamp_is_kept(tmp_path, store, run):
-    doc = json.loads(records.EXAMPLE_C)
+    doc = json.loads(EXAMPLE_C)
     docs = [
         {**doc, "@timestamp": 1675469001123},
         {**doc, "@timestamp": -5},  # not a time: no es_timestamp, the record is kept

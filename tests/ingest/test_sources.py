@@ -16,8 +16,8 @@ from flowlens.ingest import IngestOptions, ingest
 from flowlens.ingest.parse import join_lines
 from flowlens.ingest.sources import Buffers
 from flowlens.store import Store
-from tests.ingest import records
 from tests.ingest.conftest import quarantine_of, rows_of
+from tests.ingest.helpers import EXAMPLE_C
 
 
 def _lines_in(memory: np.ndarray, start: int, end: int) -> pa.Array:
@@ -73,7 +73,7 @@ def test_a_buffer_still_referenced_is_never_handed_out_again():
 
 
 def _records(n: int, long_every: int = 0) -> list[bytes]:
-    base = json.loads(records.EXAMPLE_C)
+    base = json.loads(EXAMPLE_C)
     out = []
     for i in range(n):
         doc = {**base, "bytes_in": i}

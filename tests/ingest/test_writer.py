@@ -16,7 +16,7 @@ import flowlens.ingest.writer as writer_module
 from flowlens.ingest import ingest
 from flowlens.ingest.writer import FileWriter
 from flowlens.store import Store
-from tests.ingest import records
+from tests.ingest.helpers import EXAMPLE_C
 
 
 def test_each_files_writes_keep_their_order_while_two_files_are_written_at_once(tmp_path, monkeypatch):
@@ -84,7 +84,7 @@ def test_a_days_few_rows_share_a_row_group_and_a_busy_days_verdicts_do_not(tmp_p
     """Denied rows get row groups of their own, which a query about denied traffic picks by
     their statistics, unless the day's rows are too few to be worth a row group each."""
     monkeypatch.setattr(writer_module, "MIXED_ROWS", 100)
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(EXAMPLE_C)
     quiet, busy = good["start_time"], good["start_time"] + 86_400
     docs = [
         *({**good, "start_time": quiet, "action": "allow"} for _ in range(30)),
@@ -114,7 +114,7 @@ def test_each_column_is_written_with_the_encoding_chosen_for_it(tmp_path):
     """Times, line numbers and counters are plain, and every other leaf, nested ones included,
     keeps its dictionary; no encoding that an older reader may lack. The leaf paths flowlens names
     must be the ones in the file: a misspelt path would quietly lose that leaf its dictionary."""
-    good = json.loads(records.EXAMPLE_C)
+    good = json.loads(EXAMPLE_C)
     log = tmp_path / "flows.log"
     log.write_text("".join(json.dumps({**good, "bytes_in": n}) + "\n" for n in range(50)))
     store = Store(tmp_path / "store")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flowlens.policy import Inventory
-from tests.policy._helpers import World, cluster, pod
+from tests.policy.helpers import World, cluster, pod
 
 EXTERNAL = "8.8.8.8"
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from flowlens.cli import app
 from tests.factories import flow_row, write_store
+from tests.helpers import run_cli
 
 POLICY = """
 apiVersion: networking.k8s.io/v1
@@ -39,10 +37,8 @@ def test_simulate_jsonl_has_one_object_per_key_and_reporter_with_the_documented_
     tmp_path: Path,
 ) -> None:
     store, policy = setup(tmp_path)
-    result = CliRunner().invoke(
-        app, ["simulate", "--policies", str(policy), "--store", str(store), "--format", "jsonl"]
-    )
-    assert result.exit_code == 0, result.output
+    result = run_cli("simulate", "--policies", str(policy), "--store", str(store), "--format", "jsonl")
+    assert result.code == 0, result
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 3
     first = rows[0]
@@ -78,8 +74,8 @@ def test_simulate_jsonl_has_one_object_per_key_and_reporter_with_the_documented_
 
 def test_simulate_table_groups_by_change_and_workload_pair_with_totals(tmp_path: Path) -> None:
     store, policy = setup(tmp_path)
-    result = CliRunner().invoke(app, ["simulate", "--policies", str(policy), "--store", str(store)])
-    assert result.exit_code == 0
+    result = run_cli("simulate", "--policies", str(policy), "--store", str(store))
+    assert result.code == 0
     lines = result.stdout.splitlines()
     assert lines[0].split()[:4] == ["CHANGE", "SOURCE", "DEST", "PORTS"]
     assert lines[1].startswith("newly-denied  default/other-1-*")
@@ -89,35 +85,34 @@ def test_simulate_table_groups_by_change_and_workload_pair_with_totals(tmp_path:
 def test_simulate_fail_on_exits_10_for_ci_gates(tmp_path: Path) -> None:
     store, policy = setup(tmp_path)
     args = ["simulate", "--policies", str(policy), "--store", str(store), "--format", "json"]
-    failed = CliRunner().invoke(app, [*args, "--fail-on", "newly-denied"])
-    assert isinstance(failed.exception, SystemExit) or failed.exit_code != 0
-    from flowlens.errors import CheckFailed
-
-    assert isinstance(failed.exception, CheckFailed) and failed.exception.exit_code == 10
-    ok = CliRunner().invoke(app, [*args, "--fail-on", "newly-allowed"])
-    assert ok.exit_code == 0
+    failed = run_cli(*args, "--fail-on", "newly-denied")
+    assert failed.code != 0
+    assert (
+        failed.code == 10
+        and "flowlens: error: --fail-on newly-denied: 1 newly-denied flow keys" in failed.stderr
+    )
+    assert json.loads(failed.stdout)["totals"]["newly-denied"]["keys"] == 1  # the output comes first
+    ok = run_cli(*args, "--fail-on", "newly-allowed")
+    assert ok.code == 0
     assert json.loads(ok.stdout)["totals"]["newly-denied"]["keys"] == 1
 
 
 def test_explain_walks_both_sides_with_workloads_from_the_store(tmp_path: Path) -> None:
     store, policy = setup(tmp_path)
-    result = CliRunner().invoke(
-        app,
-        [
-            "explain",
-            "--policies",
-            str(policy),
-            "--store",
-            str(store),
-            "--from",
-            "default/other",
-            "--to",
-            "default/server",
-            "--port",
-            "80/tcp",
-        ],
+    result = run_cli(
+        "explain",
+        "--policies",
+        str(policy),
+        "--store",
+        str(store),
+        "--from",
+        "default/other",
+        "--to",
+        "default/server",
+        "--port",
+        "80/tcp",
     )
-    assert result.exit_code == 0, result.output
+    assert result.code == 0, result
     out = result.stdout
     assert "DENIED" in out
     assert "Egress (at the source):" in out and "Ingress (at the destination):" in out
@@ -127,12 +122,10 @@ def test_explain_walks_both_sides_with_workloads_from_the_store(tmp_path: Path) 
 
 def test_explain_rejects_a_bad_port(tmp_path: Path) -> None:
     _, policy = setup(tmp_path)
-    result = CliRunner().invoke(
-        app, ["explain", "--policies", str(policy), "--from", "1.2.3.4", "--to", "5.6.7.8", "--port", "http"]
+    result = run_cli(
+        "explain", "--policies", str(policy), "--from", "1.2.3.4", "--to", "5.6.7.8", "--port", "http"
     )
-    from flowlens.errors import UsageError
-
-    assert isinstance(result.exception, UsageError)
+    assert result.code == 2 and "--port 'http': give a port number" in result.stderr
 
 
 def test_simulate_base_applies_the_candidate_on_top_of_the_policies_in_force(tmp_path: Path) -> None:
@@ -153,8 +146,8 @@ spec: {podSelector: {matchLabels: {app: client}}, policyTypes: [Egress]}
     candidate.write_text(POLICY.replace("{app: client}", "{}"))  # lock-server now admits any pod
     out = tmp_path / "out" / "sim.jsonl"
     args = ["simulate", "--base", str(base), "--policies", str(candidate), "--store", str(store)]
-    result = CliRunner().invoke(app, [*args, "--format", "jsonl", "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    result = run_cli(*args, "--format", "jsonl", "--out", str(out))
+    assert result.code == 0, result
     assert result.stdout == ""
     rows = {(r["reporter"], r["source_name_aggr"]): r for r in map(json.loads, out.read_text().splitlines())}
     assert rows[("dst", "other-1-*")]["change"] == "unchanged"  # the candidate replaced lock-server

@@ -8,7 +8,7 @@ import yaml
 
 from flowlens.policy import Endpoint, Evaluator, FlowKey, load_inventory
 from flowlens.policy.model import ContainerPort
-from tests.policy._helpers import policies
+from tests.policy.helpers import policies
 
 KUBECTL_OUTPUT = {
     "apiVersion": "v1",

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowlens.policy import Evaluator, policies_from_objects
-from tests.policy._helpers import cluster, pod
+from tests.policy.helpers import cluster, pod
 
 PODS = [
     pod(ns, name, {"app": name}, f"10.0.{i}.{j}")
@@ -109,7 +109,7 @@ def test_evaluation_and_traces_do_not_depend_on_manifest_order(docs: list[dict],
     )
 )
 def test_kubernetes_verdicts_are_a_union_independent_of_policy_names(docs: list[dict]) -> None:
-    # Renaming policies changes their order inside the default tier, never a Kubernetes verdict (K4).
+    # Renaming policies changes their order inside the default tier, never a Kubernetes verdict (rulebook K4).
     renamed = yaml.safe_load(yaml.safe_dump(docs))
     for d in renamed:
         d["metadata"]["name"] = "z" + d["metadata"]["name"][::-1]

@@ -1,7 +1,8 @@
 """Calico selectors and Kubernetes LabelSelectors, tested from the documented semantics.
 
-Sources: the reference's selector section (grammar, tokenizer details, evaluation table, canonical
-form) and its Kubernetes NetworkPolicy conversion section; the policy rulebook's label selector rules.
+Sources: Calico's selector grammar, tokenizer, evaluation and canonical form (rulebook L2), the
+LabelSelector conversion Calico applies to Kubernetes policies (rulebook L1) and the translation of
+namespaceSelectors (rulebook L4), all in docs/policy/rulebook.md.
 """
 
 from __future__ import annotations

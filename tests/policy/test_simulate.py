@@ -8,7 +8,7 @@ from flowlens.engine import connect
 from flowlens.policy.simulate import check_consistency, simulate
 from flowlens.store import Store
 from tests.factories import flow_row, write_store
-from tests.policy._helpers import policies
+from tests.policy.helpers import policies
 
 DENY_SERVER_INGRESS = """
 apiVersion: networking.k8s.io/v1
@@ -119,3 +119,25 @@ spec:
     assert row.simulated_trace == ("0|default|np:default/egress|allow|1",)
     assert any("recorded verdict allow is kept" in n for n in row.notes)
     assert report.ok and report.undecided_keys == 1
+
+
+def test_keys_that_differ_only_in_unprinted_labels_come_out_in_the_same_order_whatever_the_input_order(
+    tmp_path: Path,
+) -> None:
+    # Twelve keys that print alike (same workloads, ports and verdicts) and differ only in the
+    # labels recorded for the client: the output must not depend on the order DuckDB groups them.
+    rows = [
+        flow_row(
+            reporter="src", source_labels={"app": "client", "pod-template-hash": f"h{i:02d}"}, num_flows=i + 1
+        )
+        for i in range(12)
+    ]
+    outputs = set()
+    for name, ordered in (("forward", rows), ("backward", rows[::-1]), ("split", rows[1::2] + rows[::2])):
+        root = tmp_path / name
+        for part in range(3):
+            write_store(root, ordered[part::3], name=f"part-{part}")
+        with connect(Store(root)) as engine:
+            result = simulate(engine, policies(DENY_SERVER_INGRESS))
+        outputs.add(tuple((r.num_flows, r.records) for r in result.rows))
+    assert len(outputs) == 1

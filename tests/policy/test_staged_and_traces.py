@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flowlens.policy import Endpoint, Evaluator, FlowKey, Inventory
-from tests.policy._helpers import World, cluster, pod, policies
+from tests.policy.helpers import World, cluster, pod, policies
 
 
 def small_cluster() -> Inventory:

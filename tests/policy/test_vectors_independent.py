@@ -1,10 +1,11 @@
-"""Independent probes of the policy engine, derived from the rulebook only (K1-K15, L1-L3, C1-C11).
+"""Independent probes of the policy engine, derived from the rules only (docs/policy/rulebook.md,
+rulebook K1-K15, L1-L3, C1-C11).
 
 Each scenario is a policy set written as a user would write it (YAML manifests) over one small
 cluster (a ``kubectl get namespaces,pods,serviceaccounts -A -o yaml`` List read with
-``load_inventory``). Each probe is one connection (V1: egress at the source and ingress at the
-destination) with the verdict the rulebook gives. The scenarios follow the upstream sources the
-rulebook cites: the kubernetes-network-policy-recipes, the e2e netpol tests and the Calico docs.
+``load_inventory``). Each probe is one connection (rulebook V1: egress at the source and ingress
+at the destination) with the verdict the rulebook gives. The scenarios follow the upstream sources
+the rulebook cites: the kubernetes-network-policy-recipes, the e2e netpol tests and the Calico docs.
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ SCENARIOS: dict[str, str] = {
         "{matchLabels: {kubernetes.io/metadata.name: kube-system}}, podSelector: {matchLabels: {k8s-app: kube-dns}}}], "
         f"ports: {DNS_PORTS}}}]}}",
     ),
-    # --- K2/K3 policyTypes defaulting
+    # --- rulebook K2/K3 policyTypes defaulting
     "k2-egress-rules-only": knp(
         "cli-egress",
         "default",
@@ -238,7 +239,7 @@ SCENARIOS: dict[str, str] = {
         "default",
         "{podSelector: {matchLabels: {app: client}}, policyTypes: [Ingress], ingress: [{}], egress: [{to: [{ipBlock: {cidr: 8.8.8.8/32}}]}]}",
     ),
-    # --- K4 union
+    # --- rulebook K4 union
     "k4-union": knp(
         "web-from-client",
         "prod",
@@ -246,11 +247,11 @@ SCENARIOS: dict[str, str] = {
     )
     + knp("web-from-api", "prod", f"{{podSelector: {WEB}, ingress: [{{from: [{{podSelector: {API}}}]}}]}}")
     + knp("isolate", "prod", "{podSelector: {}}"),
-    # --- K5 empty from
+    # --- rulebook K5 empty from
     "k5-empty-from-with-ports": knp(
         "web-443", "prod", f"{{podSelector: {WEB}, ingress: [{{from: [], ports: [{{port: 443}}]}}]}}"
     ),
-    # --- K11 ipBlock
+    # --- rulebook K11 ipBlock
     "k11-ipblock-except": knp(
         "web-cidr",
         "prod",
@@ -281,7 +282,7 @@ SCENARIOS: dict[str, str] = {
         "default",
         "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.2.0/24]}}]}]}",
     ),
-    # --- K12 ports
+    # --- rulebook K12 ports
     "k12-default-tcp": knp("web-53", "prod", f"{{podSelector: {WEB}, ingress: [{{ports: [{{port: 53}}]}}]}}"),
     "k12-protocol-no-port": knp(
         "web-udp", "prod", f"{{podSelector: {WEB}, ingress: [{{ports: [{{protocol: UDP}}]}}]}}"
@@ -294,7 +295,7 @@ SCENARIOS: dict[str, str] = {
         "default",
         "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], egress: [{ports: [{protocol: UDP, port: 30000, endPort: 30010}]}]}",
     ),
-    # --- K13 named ports
+    # --- rulebook K13 named ports
     "k13-named-ingress": knp("web-http", "prod", "{podSelector: {}, ingress: [{ports: [{port: http}]}]}"),
     "k13-named-egress": knp(
         "cli-http",
@@ -311,14 +312,14 @@ SCENARIOS: dict[str, str] = {
         "default",
         "{podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], egress: [{ports: [{port: dns}]}]}",
     ),
-    # --- K14 SCTP/UDP
+    # --- rulebook K14 SCTP/UDP
     "k14-sctp": knp(
         "web-sctp", "prod", f"{{podSelector: {WEB}, ingress: [{{ports: [{{protocol: SCTP, port: 80}}]}}]}}"
     ),
     "k14-udp": knp(
         "web-udp80", "prod", f"{{podSelector: {WEB}, ingress: [{{ports: [{{protocol: UDP, port: 80}}]}}]}}"
     ),
-    # --- K15 namespace by name, K8 own namespace
+    # --- rulebook K15: namespace by name; rulebook K8: own namespace
     "k15-ns-by-name": knp(
         "web-from-dev",
         "prod",
@@ -329,7 +330,7 @@ SCENARIOS: dict[str, str] = {
         "prod",
         f"{{podSelector: {WEB}, ingress: [{{from: [{{namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: default}}}}}}]}}]}}",
     ),
-    # --- L1 LabelSelector
+    # --- rulebook L1 LabelSelector
     "l1-notin": knp(
         "web-notin",
         "prod",
@@ -374,7 +375,7 @@ def calico_src_selector(name: str, expr: str) -> str:
 
 SCENARIOS.update(
     {
-        # --- L2 Calico selector grammar (namespaced policy: sources limited to prod)
+        # --- rulebook L2 Calico selector grammar (namespaced policy: sources limited to prod)
         "l2-ne": calico_src_selector("ne", "app != 'client'"),
         "l2-notin": calico_src_selector("notin", "app not in {'client', 'web'}"),
         "l2-starts": calico_src_selector("starts", "app starts with 'cl'"),
@@ -382,7 +383,7 @@ SCENARIOS.update(
         "l2-contains": calico_src_selector("contains", "app contains 'lie'"),
         "l2-precedence": calico_src_selector("prec", "app == 'api' || app == 'client' && has(role)"),
         "l2-not-binds-tight": calico_src_selector("not", "!has(app) && role == 'monitoring'"),
-        # --- L3 implicit labels (GNP: any namespace)
+        # --- rulebook L3 implicit labels (GNP: any namespace)
         "l3-namespace-label": gnp(
             "ns-label",
             "{selector: \"projectcalico.org/namespace == 'dev' && app == 'web'\", ingress: [{action: Deny, source: "
@@ -400,7 +401,7 @@ SCENARIOS.update(
             "sa-name",
             "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {serviceAccounts: {selector: \"projectcalico.org/name == 'api-sa'\"}}}]}",
         ),
-        # --- C1 tiers
+        # --- rulebook C1 tiers
         "c1-tier-before-default": tier("sec", "{order: 100}")
         + gnp(
             "sec.deny-dev",
@@ -425,7 +426,7 @@ SCENARIOS.update(
             "aa.deny",
             "{tier: aa, selector: \"app == 'web'\", ingress: [{action: Deny, source: {selector: \"app == 'client'\"}}, {action: Pass}]}",
         ),
-        # --- C2 per-direction applicability
+        # --- rulebook C2 per-direction applicability
         "c2-ingress-only-tier": tier("sec", "{order: 100}")
         + gnp(
             "sec.web-in",
@@ -436,7 +437,7 @@ SCENARIOS.update(
             "sec.web-both",
             "{tier: sec, selector: \"app == 'web'\", types: [Ingress, Egress], ingress: [{action: Allow, source: {selector: \"app == 'client'\"}}]}",
         ),
-        # --- C3 order within a tier
+        # --- rulebook C3 order within a tier
         "c3-tie-deny-first": gnp(
             "a-deny", "{order: 100, selector: \"app == 'web'\", ingress: [{action: Deny}]}"
         )
@@ -458,7 +459,7 @@ SCENARIOS.update(
             "rules",
             "{selector: \"app == 'web'\", ingress: [{action: Deny, source: {selector: \"app == 'api'\"}}, {action: Allow}]}",
         ),
-        # --- C4 actions
+        # --- rulebook C4 actions
         "c4-log-continues": gnp(
             "log", "{selector: \"app == 'web'\", ingress: [{action: Log}, {action: Allow, protocol: TCP}]}"
         ),
@@ -475,7 +476,7 @@ SCENARIOS.update(
             "sec2.p2",
             "{tier: sec2, selector: \"app == 'web'\", ingress: [{action: Deny, source: {selector: \"app == 'api'\"}}, {action: Allow}]}",
         ),
-        # --- C5 tier default action
+        # --- rulebook C5 tier default action
         "c5-default-pass": tier("pt", "{order: 100, defaultAction: Pass}")
         + gnp(
             "pt.web",
@@ -492,7 +493,7 @@ SCENARIOS.update(
             "dt.web",
             "{tier: dt, selector: \"app == 'web'\", ingress: [{action: Allow, source: {selector: \"app == 'api'\"}}]}",
         ),
-        # --- C7 Kubernetes policies at order 1000 in the default tier
+        # --- rulebook C7 Kubernetes policies at order 1000 in the default tier
         "c7-deny-before-k8s": knp(
             "allow-cli",
             "prod",
@@ -529,7 +530,7 @@ SCENARIOS.update(
             "pass-clients",
             "{order: 100, selector: all(), ingress: [{action: Pass, source: {selector: \"app == 'client'\"}}]}",
         ),
-        # --- C8 types defaulting
+        # --- rulebook C8 types defaulting
         "c8-egress-only-rules": np(
             "cli-egress",
             "prod",
@@ -541,7 +542,7 @@ SCENARIOS.update(
             "prod",
             "{selector: \"app == 'client'\", types: [Ingress, Egress], ingress: [{action: Allow}]}",
         ),
-        # --- C9 policy selection
+        # --- rulebook C9 policy selection
         "c9-np-own-namespace": np(
             "deny-web", "prod", "{selector: \"app == 'web'\", ingress: [{action: Deny}]}"
         ),
@@ -561,7 +562,7 @@ SCENARIOS.update(
             "deny-mon-sa",
             "{serviceAccountSelector: \"projectcalico.org/name == 'mon-sa'\", ingress: [{action: Deny}]}",
         ),
-        # --- C10 protocol and empty entity rules
+        # --- rulebook C10 protocol and empty entity rules
         "c10-not-protocol": np(
             "web-notproto",
             "prod",
@@ -573,7 +574,7 @@ SCENARIOS.update(
         "c10-no-source-matches-external": np(
             "web-any", "prod", "{selector: \"app == 'web'\", ingress: [{action: Allow, protocol: TCP}]}"
         ),
-        # --- C11 entity rules
+        # --- rulebook C11 entity rules
         "c11-nets": gnp(
             "nets",
             "{selector: \"app == 'web'\", ingress: [{action: Allow, source: {nets: [8.8.8.0/24, 10.0.2.0/24]}}]}",
@@ -708,7 +709,7 @@ DW, DC, DNS = "dev/web-1", "dev/cli-1", "kube-system/kube-dns-1"
 CW, CC, FOO, OC = "default/web-1", "default/client-1", "default/foo-1", "other/cli-1"
 
 PROBES: list[tuple[str, str, str, str, str]] = [
-    # C6: nothing selects -> profile allows
+    # rulebook C6: nothing selects -> profile allows
     ("none", C, W, "tcp/80", "allow"),
     ("none", EXT, W, "udp/53", "allow"),
     ("none", W, EXT, "tcp/443", "allow"),
@@ -726,7 +727,7 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("r02-limit-to-app", CC, A, "tcp/80", "deny"),
     ("r02-limit-to-app", OC, A, "tcp/80", "deny"),
     ("r02-limit-to-app", EXT, A, "tcp/80", "deny"),
-    # recipe 02a and §5
+    # recipe 02a and rulebook D2
     ("r02a-allow-all-to-app", EXT, W, "tcp/443", "allow"),
     ("r02a-allow-all-to-app", CC, W, "udp/5353", "allow"),
     ("r02a-allow-all-to-app", CC, A, "tcp/80", "deny"),
@@ -744,19 +745,19 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("r04-deny-other-ns", CC, W, "tcp/80", "deny"),
     ("r04-deny-other-ns", DC, W, "tcp/80", "deny"),
     ("r04-deny-other-ns", EXT, W, "tcp/80", "deny"),
-    # recipe 05 (K8, K10)
+    # recipe 05 (rulebook K8, K10)
     ("r05-allow-all-ns", CC, W, "tcp/80", "allow"),
     ("r05-allow-all-ns", C, W, "tcp/80", "allow"),
     ("r05-allow-all-ns", EXT, W, "tcp/80", "deny"),
     ("r05-allow-all-ns", PRIV, W, "tcp/80", "deny"),
-    # recipe 06 (K8)
+    # recipe 06 (rulebook K8)
     ("r06-ns-by-label", DC, W, "tcp/80", "allow"),
     ("r06-ns-by-label", DW, W, "tcp/80", "allow"),
     ("r06-ns-by-label", C, W, "tcp/80", "deny"),
     ("r06-ns-by-label", CC, W, "tcp/80", "deny"),
     ("r06-own-ns-not-matching", DC, DW, "tcp/80", "deny"),
     ("r06-own-ns-not-matching", C, DW, "tcp/80", "allow"),
-    # recipe 07 (K9 vs K6)
+    # recipe 07 (rulebook K9 vs K6)
     ("r07-and", DC, W, "tcp/80", "allow"),
     ("r07-and", DW, W, "tcp/80", "deny"),
     ("r07-and", M, W, "tcp/80", "deny"),
@@ -790,14 +791,14 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     # recipe 12
     ("r12-deny-egress-ns", W, CW, "tcp/80", "deny"),
     ("r12-deny-egress-ns", CW, W, "tcp/80", "allow"),
-    # recipe 14 (§5: in-cluster web is denied too)
+    # recipe 14 (rulebook D1: in-cluster web is denied too)
     ("r14-deny-external-egress", FOO, CW, "tcp/80", "deny"),
     ("r14-deny-external-egress", FOO, DNS, "udp/53", "allow"),
     ("r14-deny-external-egress", FOO, DNS, "tcp/53", "allow"),
     ("r14-deny-external-egress", FOO, EXT, "udp/53", "deny"),
     ("r14-deny-external-egress", FOO, EXT, "tcp/443", "deny"),
     ("r14-deny-external-egress", CC, EXT, "tcp/443", "allow"),
-    # K2 / K3
+    # rulebook K2, K3
     ("k2-egress-rules-only", CC, EXT, "tcp/443", "allow"),
     ("k2-egress-rules-only", CC, EXT2, "tcp/443", "deny"),
     ("k2-egress-rules-only", CW, CC, "tcp/80", "deny"),
@@ -810,16 +811,16 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("k3-egress-only-type", CC, EXT2, "udp/9", "allow"),
     ("k3-ingress-type-ignores-egress", CC, EXT2, "tcp/443", "allow"),
     ("k3-ingress-type-ignores-egress", EXT2, CC, "tcp/443", "allow"),
-    # K4
+    # rulebook K4
     ("k4-union", C, W, "tcp/80", "allow"),
     ("k4-union", A, W, "tcp/80", "allow"),
     ("k4-union", M, W, "tcp/80", "deny"),
     ("k4-union", C, A, "tcp/80", "deny"),
-    # K5
+    # rulebook K5
     ("k5-empty-from-with-ports", EXT, W, "tcp/443", "allow"),
     ("k5-empty-from-with-ports", DC, W, "tcp/443", "allow"),
     ("k5-empty-from-with-ports", DC, W, "tcp/80", "deny"),
-    # K11
+    # rulebook K11
     ("k11-ipblock-except", A, W, "tcp/80", "allow"),
     ("k11-ipblock-except", C, W, "tcp/80", "deny"),
     ("k11-ipblock-except", "10.0.2.200", W, "tcp/80", "allow"),
@@ -835,7 +836,7 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("k11-egress-except-ns", CC, W, "tcp/80", "deny"),
     ("k11-egress-except-ns", CC, DW, "tcp/80", "allow"),
     ("k11-egress-except-ns", CC, EXT, "tcp/80", "deny"),
-    # K12
+    # rulebook K12
     ("k12-default-tcp", EXT, W, "tcp/53", "allow"),
     ("k12-default-tcp", EXT, W, "udp/53", "deny"),
     ("k12-protocol-no-port", EXT, W, "udp/9999", "allow"),
@@ -849,7 +850,7 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("k12-endport-egress", CC, EXT, "udp/30010", "allow"),
     ("k12-endport-egress", CC, EXT, "udp/30011", "deny"),
     ("k12-endport-egress", CC, EXT, "tcp/30005", "deny"),
-    # K13
+    # rulebook K13
     ("k13-named-ingress", C, W, "tcp/8080", "allow"),
     ("k13-named-ingress", C, W, "tcp/80", "deny"),
     ("k13-named-ingress", C, W, "tcp/9090", "deny"),
@@ -864,18 +865,18 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("k13-named-udp", CC, EXT, "udp/53", "deny"),
     ("k13-named-wrong-protocol", CC, DNS, "udp/53", "deny"),
     ("k13-named-wrong-protocol", CC, DNS, "tcp/53", "deny"),
-    # K14
+    # rulebook K14
     ("k14-sctp", C, W, "sctp/80", "allow"),
     ("k14-sctp", C, W, "tcp/80", "deny"),
     ("k14-sctp", C, W, "udp/80", "deny"),
     ("k14-udp", C, W, "udp/80", "allow"),
     ("k14-udp", C, W, "tcp/80", "deny"),
-    # K15
+    # rulebook K15
     ("k15-ns-by-name", DW, W, "tcp/80", "allow"),
     ("k15-ns-by-name", CC, W, "tcp/80", "deny"),
     ("k15-unlabelled-ns", CC, W, "tcp/80", "allow"),
     ("k15-unlabelled-ns", C, W, "tcp/80", "deny"),
-    # L1
+    # rulebook L1
     ("l1-notin", M, W, "tcp/80", "allow"),
     ("l1-notin", A, W, "tcp/80", "allow"),
     ("l1-notin", C, W, "tcp/80", "deny"),
@@ -892,7 +893,7 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("l1-ns-notin", CC, W, "tcp/80", "allow"),
     ("l1-ns-notin", DC, W, "tcp/80", "allow"),
     ("l1-ns-notin", C, W, "tcp/80", "deny"),
-    # L2
+    # rulebook L2
     ("l2-ne", M, W, "tcp/80", "allow"),
     ("l2-ne", A, W, "tcp/80", "allow"),
     ("l2-ne", C, W, "tcp/80", "deny"),
@@ -910,7 +911,7 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("l2-precedence", C, W, "tcp/80", "deny"),
     ("l2-not-binds-tight", M, W, "tcp/80", "allow"),
     ("l2-not-binds-tight", C, W, "tcp/80", "deny"),
-    # L3
+    # rulebook L3
     ("l3-namespace-label", A, DW, "tcp/80", "deny"),
     ("l3-namespace-label", C, DW, "tcp/80", "allow"),
     ("l3-namespace-label", A, W, "tcp/80", "allow"),
@@ -920,7 +921,7 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("l3-ns-name", CC, W, "tcp/80", "deny"),
     ("l3-sa-name-label", A, W, "tcp/80", "allow"),
     ("l3-sa-name-label", M, W, "tcp/80", "deny"),
-    # C1
+    # rulebook C1
     ("c1-tier-before-default", DC, W, "tcp/80", "deny"),
     ("c1-tier-before-default", CC, W, "tcp/80", "allow"),
     ("c1-tier-before-default", EXT, W, "tcp/80", "deny"),
@@ -931,7 +932,7 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("c1-tier-without-order-last", DC, DW, "tcp/80", "deny"),
     ("c1-tier-order-tie-by-name", C, W, "tcp/80", "deny"),
     ("c1-tier-order-tie-by-name", A, W, "tcp/80", "allow"),
-    # C2
+    # rulebook C2
     ("c2-ingress-only-tier", W, EXT, "tcp/443", "allow"),
     ("c2-ingress-only-tier", EXT, W, "tcp/80", "deny"),
     ("c2-ingress-only-tier", C, W, "tcp/80", "allow"),
@@ -939,7 +940,7 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("c2-ingress-only-tier", C, A, "tcp/80", "allow"),
     ("c2-both-types-no-egress-rules", W, EXT, "tcp/443", "deny"),
     ("c2-both-types-no-egress-rules", C, W, "tcp/80", "allow"),
-    # C3
+    # rulebook C3
     ("c3-tie-deny-first", C, W, "tcp/80", "deny"),
     ("c3-tie-allow-first", C, W, "tcp/80", "allow"),
     ("c3-no-order-last", C, W, "tcp/80", "allow"),
@@ -947,21 +948,21 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("c3-float-order", C, W, "udp/80", "deny"),
     ("c3-rule-order", A, W, "tcp/80", "deny"),
     ("c3-rule-order", C, W, "tcp/80", "allow"),
-    # C4
+    # rulebook C4
     ("c4-log-continues", C, W, "tcp/80", "allow"),
     ("c4-log-continues", C, W, "udp/80", "deny"),
     ("c4-pass-skips-tier", C, W, "tcp/80", "allow"),
     ("c4-pass-skips-tier", A, W, "tcp/80", "deny"),
     ("c4-pass-to-next-tier", A, W, "tcp/80", "deny"),
     ("c4-pass-to-next-tier", C, W, "tcp/80", "allow"),
-    # C5
+    # rulebook C5
     ("c5-default-pass", C, W, "tcp/80", "allow"),
     ("c5-default-pass", A, W, "tcp/80", "deny"),
     ("c5-default-pass-then-k8s", C, W, "tcp/80", "deny"),
     ("c5-default-pass-then-k8s", C, A, "tcp/80", "deny"),
     ("c5-default-deny", C, W, "tcp/80", "deny"),
     ("c5-default-deny", A, W, "tcp/80", "allow"),
-    # C7
+    # rulebook C7
     ("c7-deny-before-k8s", C, W, "tcp/80", "deny"),
     ("c7-deny-before-k8s", A, W, "tcp/80", "deny"),
     ("c7-deny-after-k8s", C, W, "tcp/80", "allow"),
@@ -974,7 +975,7 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("c7-later-allow-no-order", CC, W, "tcp/80", "deny"),
     ("c7-pass-before-k8s", C, W, "tcp/80", "allow"),
     ("c7-pass-before-k8s", A, W, "tcp/80", "deny"),
-    # C8
+    # rulebook C8
     ("c8-egress-only-rules", W, C, "tcp/80", "allow"),
     ("c8-egress-only-rules", C, EXT, "tcp/443", "deny"),
     ("c8-egress-only-rules", C, EXT2, "tcp/443", "allow"),
@@ -982,7 +983,7 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("c8-no-rules", C, EXT, "tcp/443", "allow"),
     ("c8-explicit-both", W, C, "tcp/80", "allow"),
     ("c8-explicit-both", C, EXT, "tcp/443", "deny"),
-    # C9
+    # rulebook C9
     ("c9-np-own-namespace", DC, DW, "tcp/80", "allow"),
     ("c9-np-own-namespace", C, W, "tcp/80", "deny"),
     ("c9-gnp-namespace-selector", DC, DW, "tcp/80", "allow"),
@@ -993,14 +994,14 @@ PROBES: list[tuple[str, str, str, str, str]] = [
     ("c9-np-sa-selector", C, W, "tcp/80", "allow"),
     ("c9-gnp-sa-selector-by-name", C, M, "tcp/80", "deny"),
     ("c9-gnp-sa-selector-by-name", C, A, "tcp/80", "allow"),
-    # C10
+    # rulebook C10
     ("c10-not-protocol", C, W, "tcp/80", "deny"),
     ("c10-not-protocol", C, W, "udp/80", "allow"),
     ("c10-protocol-number", C, W, "udp/80", "allow"),
     ("c10-protocol-number", C, W, "tcp/80", "deny"),
     ("c10-no-source-matches-external", EXT, W, "tcp/80", "allow"),
     ("c10-no-source-matches-external", CC, W, "tcp/80", "allow"),
-    # C11
+    # rulebook C11
     ("c11-nets", EXT, W, "tcp/80", "allow"),
     ("c11-nets", EXT2, W, "tcp/80", "deny"),
     ("c11-nets", C, W, "tcp/80", "allow"),
@@ -1652,7 +1653,7 @@ TRACES += [
 ]
 
 # ----------------------------------------------------------------------------------------------
-# Fifth round: network sets (Calico external-IPs docs) and dual-stack pods (K11: the raw peer IP)
+# Fifth round: network sets (Calico external-IPs docs) and dual-stack pods (rulebook K11: the raw peer IP)
 
 GNS_DNS = (
     "---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\n"
@@ -1912,7 +1913,7 @@ def _pod_ip(ref: str) -> str:
 
 
 def test_every_probe_gives_the_same_verdict_when_both_sides_are_bare_addresses(inventory: Inventory) -> None:
-    # V1: an address that belongs to a pod (or host endpoint) is that endpoint, on both sides.
+    # rulebook V1: an address that belongs to a pod (or host endpoint) is that endpoint, on both sides.
     wrong = []
     for scenario, src, dst, pp, expected in PROBES:
         ev = evaluator(inventory, scenario)

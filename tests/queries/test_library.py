@@ -10,19 +10,13 @@ from typing import Any
 import pytest
 import sqlglot
 
-from flowlens.engine import QuerySpec, check_query, connect, load_queries, package_queries_dir
+from flowlens.engine import VIEWS, QuerySpec, check_query, connect, load_queries, package_queries_dir
+from flowlens.engine.functions import inline_functions, load_functions
 from tests.factories import T0, flow_row, write_store
+from tests.helpers import QUESTION_QUERIES
 
 QUERIES = load_queries()
-ISSUE_QUERIES = (
-    "denied",
-    "unexpected-allowed",
-    "top-talkers",
-    "namespace-matrix",
-    "external-destinations",
-    "policy-hits",
-    "workloads",
-)
+FUNCTIONS = load_functions()
 SAMPLE_VALUES: dict[str, Any] = {
     "VARCHAR": "shop",
     "INTEGER": 10,
@@ -40,7 +34,7 @@ def _other_tables(spec: QuerySpec) -> set[str]:
     tree = sqlglot.parse_one(spec.sql, read="duckdb")
     ctes = {cte.alias_or_name for cte in tree.find_all(sqlglot.exp.CTE)}
     tables = {t.name for t in tree.find_all(sqlglot.exp.Table) if t.name}
-    return tables - ctes - {"flows", "flow_summary"}
+    return tables - ctes - set(VIEWS)
 
 
 STANDALONE = sorted(name for name, spec in QUERIES.items() if not _other_tables(spec))
@@ -125,7 +119,7 @@ def busy_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_issue_queries_ship_in_the_package_with_hyphenated_names() -> None:
-    for name in ISSUE_QUERIES:
+    for name in QUESTION_QUERIES:
         assert (package_queries_dir() / f"{name}.sql").is_file()
         assert name in QUERIES
 
@@ -137,7 +131,7 @@ def test_every_query_declares_exactly_the_parameters_it_uses(name: str) -> None:
     assert check_query(spec) == []
 
 
-@pytest.mark.parametrize("name", ISSUE_QUERIES)
+@pytest.mark.parametrize("name", QUESTION_QUERIES)
 def test_every_issue_query_explains_its_reporter_rule_and_takes_a_namespace(name: str) -> None:
     spec = QUERIES[name]
     assert "Reporter rule:" in spec.explanation
@@ -147,16 +141,30 @@ def test_every_issue_query_explains_its_reporter_rule_and_takes_a_namespace(name
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
 def test_every_query_transpiles_from_duckdb_to_spark(name: str) -> None:
-    spark = sqlglot.transpile(
-        QUERIES[name].sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE
-    )
+    # An engine without SQL functions writes the engine's functions (endpoint_name) out first.
+    sql = inline_functions(QUERIES[name].sql, FUNCTIONS)
+    spark = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
     assert len(spark) == 1 and spark[0].upper().startswith(("WITH", "SELECT"))
+    assert not any(f in spark[0].lower() for f in FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", STANDALONE)
+def test_every_query_gives_the_same_rows_with_its_functions_written_out(busy_store: Path, name: str) -> None:
+    spec = QUERIES[name]
+    inlined = inline_functions(spec.sql, FUNCTIONS)
+    with connect(busy_store) as engine:
+        expected = engine.run(name, _required_params(spec))
+        got = engine.sql(inlined, engine.bind(name, _required_params(spec)))
+    assert got.schema == expected.schema
+    assert sorted(map(repr, got.to_pylist())) == sorted(map(repr, expected.to_pylist()))
+    if name in QUESTION_QUERIES:  # ranked: in the same order too (helper queries have none)
+        assert got.equals(expected)
 
 
 def test_only_module_helper_queries_read_other_tables_than_flows() -> None:
-    # coverage-* read coverage_facts, which flowlens.coverage registers before running them.
+    # coverage-* read coverage_facts, which flowlens.report.coverage registers before running them.
     helpers = {name: _other_tables(spec) for name, spec in QUERIES.items() if name not in STANDALONE}
-    assert not set(ISSUE_QUERIES) & set(helpers)
+    assert not set(QUESTION_QUERIES) & set(helpers)
     assert all(name.split("-")[0] in ("coverage", "suggest", "policy", "report") for name in helpers), helpers
 
 
@@ -175,7 +183,7 @@ def test_every_query_runs_on_a_busy_store(busy_store: Path, name: str) -> None:
     assert table.num_columns > 0
 
 
-@pytest.mark.parametrize("name", ISSUE_QUERIES)
+@pytest.mark.parametrize("name", QUESTION_QUERIES)
 def test_issue_queries_give_the_same_rows_in_the_same_order_every_time(busy_store: Path, name: str) -> None:
     with connect(busy_store) as engine:
         first = engine.run(name)
@@ -217,7 +225,7 @@ def test_issue_queries_on_the_busy_store_cover_every_category(busy_store: Path) 
     assert sum(r["connections"] for r in matrix) == sum(r["connections"] for r in talkers) > 0
 
 
-@pytest.mark.parametrize("name", ISSUE_QUERIES)
+@pytest.mark.parametrize("name", QUESTION_QUERIES)
 def test_an_injection_attempt_in_the_namespace_finds_nothing(busy_store: Path, name: str) -> None:
     with connect(busy_store) as engine:
         assert engine.run(name).num_rows > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from tests.helpers import QUESTION_QUERIES
 from tests.queries.helpers import at, flow, hep, net, netset, pick, run, wep
 
 WEB = wep("shop", "web-5d8f7b9c6-*")
@@ -258,15 +259,7 @@ def test_every_query_ignores_records_outside_the_window(tmp_path: Path) -> None:
     )
     write_store(tmp_path / "s", [old])
     with connect(tmp_path / "s", since=at(0) - dt.timedelta(hours=1)) as engine:
-        for name in (
-            "denied",
-            "unexpected-allowed",
-            "top-talkers",
-            "namespace-matrix",
-            "external-destinations",
-            "policy-hits",
-            "workloads",
-        ):
+        for name in QUESTION_QUERIES:
             assert engine.run(name).num_rows == 0, name
     with connect(tmp_path / "s") as engine:
         assert engine.run("denied").num_rows == 1

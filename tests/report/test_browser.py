@@ -15,7 +15,7 @@ import pytest
 
 from flowlens.report import generate, resolve_window
 from flowlens.store import Store
-from tests.report.stores import shop_store
+from tests.report.helpers import shop_store
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 IN_CI = os.environ.get("CI", "").lower() == "true"

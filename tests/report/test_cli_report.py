@@ -6,15 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from flowlens.cli import app
-from tests.report.stores import shop_store
-from tests.report.test_policy_selection import INVENTORY, POLICIES
+from tests.helpers import CliResult, run_cli
+from tests.report.helpers import INVENTORY, POLICIES, shop_store
 
 
-def _invoke(*args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(app, ["report", *args], env=env)
+def _invoke(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> CliResult:
+    return run_cli("report", *args, env=env, cwd=cwd)
 
 
 def test_report_prints_the_folder_on_stdout_and_a_summary_on_stderr(tmp_path: Path) -> None:
@@ -23,7 +21,7 @@ def test_report_prints_the_folder_on_stdout_and_a_summary_on_stderr(tmp_path: Pa
     result = _invoke(
         "--store", str(tmp_path / "store"), "--reports", str(reports), "--window", "day", "--at", "2026-11-25"
     )
-    assert result.exit_code == 0, result.output
+    assert result.code == 0, result
     assert result.stdout.strip() == str(reports / "2026-11-25")
     assert "score 60.7" in result.stderr
     assert sorted(p.name for p in (reports / "2026-11-25").iterdir()) == [
@@ -47,7 +45,7 @@ def test_the_store_comes_from_the_environment_when_not_given(tmp_path: Path) -> 
         "json",
         env={"FLOWLENS_STORE": str(tmp_path / "store")},
     )
-    assert result.exit_code == 0, result.output
+    assert result.code == 0, result
     doc = json.loads((tmp_path / "r" / "last-24h-20261126T0000Z" / "report.json").read_text())
     assert doc["summary"]["records"] == 15
 
@@ -72,7 +70,7 @@ def test_policies_and_inventory_add_the_selected_share_per_namespace(tmp_path: P
         "--inventory",
         str(tmp_path / "inv.yaml"),
     )
-    assert result.exit_code == 0, result.output
+    assert result.code == 0, result
     doc = json.loads((tmp_path / "r" / "2026-11-25" / "report.json").read_text())
     shop = next(n for n in doc["namespaces"] if n["namespace"] == "shop")
     assert (
@@ -95,16 +93,31 @@ def test_policies_and_inventory_add_the_selected_share_per_namespace(tmp_path: P
     ],
 )
 def test_bad_options_and_failed_checks_exit_with_documented_codes(
-    tmp_path: Path, args: list[str], code: int, message: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, args: list[str], code: int, message: str
 ) -> None:
-    from flowlens.cli import main
-
     shop_store(tmp_path / "store")
-    argv = ["flowlens", "report", "--store", str(tmp_path / "store"), "--reports", str(tmp_path / "r")]
+    argv = ["--store", str(tmp_path / "store"), "--reports", str(tmp_path / "r")]
     argv += [a.replace("{missing}", str(tmp_path / "nope")) for a in args]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("sys.argv", argv)
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-    assert exit_info.value.code == code
-    assert message in capsys.readouterr().err
+    result = _invoke(*argv)
+    assert result.code == code
+    assert message in result.stderr
+
+
+def test_the_reports_folder_is_the_option_then_the_config_then_reports(tmp_path: Path) -> None:
+    shop_store(tmp_path / "store")
+    day = ["--store", str(tmp_path / "store"), "--window", "day", "--at", "2026-11-25", "--format", "json"]
+    plain = _invoke(*day, cwd=tmp_path)
+    assert plain.code == 0, plain
+    assert plain.stdout.strip() == str(Path("reports") / "2026-11-25")
+    assert (tmp_path / "reports" / "2026-11-25" / "report.json").is_file()
+
+    (tmp_path / "flowlens.yaml").write_text("reports: ./from-config\n")
+    configured = _invoke(*day, cwd=tmp_path)
+    assert configured.code == 0, configured
+    assert configured.stdout.strip() == str(tmp_path / "from-config" / "2026-11-25")
+    assert (tmp_path / "from-config" / "index.html").is_file()
+
+    chosen = _invoke(*day, "--reports", str(tmp_path / "chosen"), cwd=tmp_path)
+    assert chosen.code == 0, chosen
+    assert chosen.stdout.strip() == str(tmp_path / "chosen" / "2026-11-25")
+    assert (tmp_path / "chosen" / "index.html").is_file()

@@ -8,10 +8,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowlens.coverage import compute
 from flowlens.engine import connect
+from flowlens.report.coverage import compute
 from tests.factories import write_store
-from tests.report.stores import hep, net, row, wep
+from tests.report.helpers import hep, net, row, wep
 
 NAMESPACES = ("a", "b", "c")
 TRACES = {

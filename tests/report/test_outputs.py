@@ -15,7 +15,7 @@ from flowlens.report import generate, resolve_window
 from flowlens.report.render import md_escape
 from flowlens.store import Store
 from tests.factories import write_store
-from tests.report.stores import PROFILE, row, shop_store, wep
+from tests.report.helpers import PROFILE, row, shop_store, wep
 
 GOLDEN = Path(__file__).parent / "golden"
 SCHEMA = Path(__file__).resolve().parents[2] / "flowlens" / "report" / "schema.json"

@@ -13,7 +13,7 @@ from flowlens.report import generate, resolve_window
 from flowlens.report.runs import inside
 from flowlens.store import Store
 from tests.factories import T0, write_store
-from tests.report.stores import PROFILE, net, row, shop_rows, wep
+from tests.report.helpers import PROFILE, net, row, shop_rows, wep
 
 NOW = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)
 DAY1 = T0  # 2026-11-25 12:00

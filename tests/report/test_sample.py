@@ -39,13 +39,13 @@ def sample_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_sample_unexpected_categories_match_the_unexpected_allowed_query(sample_report: Path) -> None:
     from flowlens.engine import connect
-    from tests.report.test_coverage_metrics import _category_totals
+    from tests.report.helpers import category_totals
 
     doc = json.loads((sample_report / "report.json").read_text())
     window = doc["window"]
     store = sample_report.parent.parent / "store"
     with connect(store, since=window["start"], until=window["end"]) as engine:
-        reference = _category_totals(engine.run("unexpected-allowed", {}).to_pylist())
+        reference = category_totals(engine.run("unexpected-allowed", {}).to_pylist())
     ours = {
         u["category"]: (u["flows"], u["records"], u["connections"], u["bytes"])
         for u in doc["unexpected_allowed"]

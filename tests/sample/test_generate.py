@@ -9,12 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from flowlens.cli import app
 from flowlens.errors import UsageError
 from flowlens.sample import SampleOptions, iter_chunks, iter_lines, write_sample
 from flowlens.sample.model import ClusterModel
+from tests.helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 START = dt.datetime(2026, 11, 24, tzinfo=dt.UTC)
@@ -116,8 +115,8 @@ def _content(path: Path) -> bytes:
 
 def test_the_checked_in_sample_is_what_the_generator_writes(tmp_path: Path) -> None:
     # (sample_logs is written with --gzip-level 9; the content is compared, so level 1 will do)
-    result = CliRunner().invoke(app, ["sample", "--out", str(tmp_path), *SAMPLE_ARGS])
-    assert result.exit_code == 0, result.output
+    result = run_cli("sample", "--out", str(tmp_path), *SAMPLE_ARGS)
+    assert result.code == 0, result
     sample = REPO / "sample_logs"
     for fmt in ("enterprise", "elasticsearch", "goldmane", "whisker"):
         want = sorted(p.relative_to(tmp_path) for p in (tmp_path / fmt).rglob("*") if p.is_file())
@@ -137,8 +136,8 @@ def test_the_checked_in_sample_is_what_the_generator_writes(tmp_path: Path) -> N
 
 def test_the_sample_command_defaults_to_ending_now_and_prints_the_folder(tmp_path: Path) -> None:
     out = tmp_path / "s"
-    result = CliRunner().invoke(app, ["sample", "--out", str(out), "--days", "0.05"])
-    assert result.exit_code == 0, result.output
+    result = run_cli("sample", "--out", str(out), "--days", "0.05")
+    assert result.code == 0, result
     assert result.stdout.strip() == str(out)
     lines = (out / "enterprise" / "worker-1" / "flows.log").read_text().splitlines()
     last = max(json.loads(line)["end_time"] for line in lines)
@@ -148,9 +147,9 @@ def test_the_sample_command_defaults_to_ending_now_and_prints_the_folder(tmp_pat
 
 
 def test_a_bad_start_is_a_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["sample", "--out", str(tmp_path), "--start", "yesterday"])
-    assert isinstance(result.exception, UsageError)  # main() turns it into exit code 2
-    assert "--start 'yesterday' is not an ISO date" in str(result.exception)
+    result = run_cli("sample", "--out", str(tmp_path), "--start", "yesterday")
+    assert result.code == 2 and result.stdout == ""
+    assert result.stderr.startswith("flowlens: error: --start 'yesterday' is not an ISO date")
 
 
 @pytest.mark.parametrize("layout", ["sample", "full"])

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from flowlens.cli import app
-from flowlens.errors import FlowlensError, UsageError
+from flowlens.errors import UsageError
 from flowlens.suggest import validate_namespace, write_files
+from tests.helpers import run_cli
 from tests.suggest.helpers import make_store
 
 
@@ -34,16 +33,9 @@ def test_namespace_names_are_validated() -> None:
             validate_namespace(bad)
 
 
-def _invoke(*args: str) -> tuple[int, str, str]:
-    """Run the app with the same error boundary as ``flowlens.cli.main``."""
-    result = CliRunner().invoke(app, list(args))
-    code = result.exception.exit_code if isinstance(result.exception, FlowlensError) else result.exit_code
-    return code, result.stdout, result.stderr
-
-
 def test_the_command_writes_clean_yaml_to_stdout_and_the_summary_to_stderr(tmp_path: Path) -> None:
     store = make_store(tmp_path / "store")
-    code, out, err = _invoke(
+    code, out, err = run_cli(
         "suggest",
         "--store",
         str(store),
@@ -67,7 +59,7 @@ def test_the_command_writes_clean_yaml_to_stdout_and_the_summary_to_stderr(tmp_p
 
 def test_out_writes_one_file_per_namespace(tmp_path: Path) -> None:
     store = make_store(tmp_path / "store")
-    code, out, err = _invoke(
+    code, out, err = run_cli(
         "suggest",
         "--store",
         str(store),
@@ -92,25 +84,25 @@ def test_out_writes_one_file_per_namespace(tmp_path: Path) -> None:
 def test_check_fails_with_exit_10_when_observed_traffic_would_be_denied(tmp_path: Path) -> None:
     store = make_store(tmp_path / "store")
     folder = tmp_path / "policies"
-    code, _, err = _invoke("suggest", "--store", str(store), "-n", "shop", "--out", str(folder))
+    code, _, err = run_cli("suggest", "--store", str(store), "-n", "shop", "--out", str(folder))
     assert code == 0, err
-    code, _, err = _invoke("suggest", "--store", str(store), "-n", "shop", "--check", str(folder))
+    code, _, err = run_cli("suggest", "--store", str(store), "-n", "shop", "--check", str(folder))
     assert code == 0, err
     text = (folder / "shop.yaml").read_text()
     docs = [d for d in yaml.safe_load_all(text) if d["metadata"]["name"] != "flowlens.cart"]
     (folder / "shop.yaml").write_text(yaml.safe_dump_all(docs))
-    code, _, err = _invoke("suggest", "--store", str(store), "-n", "shop", "--check", str(folder))
+    code, _, err = run_cli("suggest", "--store", str(store), "-n", "shop", "--check", str(folder))
     assert code == 10
     assert "BROKEN shop/frontend-5d8f7b9c6-* -> shop/cart-5d8f7b9c6-* tcp/7070 (ingress)" in err
 
 
 def test_all_namespaces_skips_system_namespaces(tmp_path: Path) -> None:
     store = make_store(tmp_path / "store")
-    code, out, err = _invoke("suggest", "--store", str(store), "--all-namespaces")
+    code, out, err = run_cli("suggest", "--store", str(store), "--all-namespaces")
     assert code == 0, err
     namespaces = {d["metadata"]["namespace"] for d in yaml.safe_load_all(out)}
     assert namespaces == {"monitoring", "shop"}
-    code, out, err = _invoke("suggest", "--store", str(store), "--all-namespaces", "--include-system")
+    code, out, err = run_cli("suggest", "--store", str(store), "--all-namespaces", "--include-system")
     assert {d["metadata"]["namespace"] for d in yaml.safe_load_all(out)} == {
         "kube-system",
         "monitoring",
@@ -120,6 +112,6 @@ def test_all_namespaces_skips_system_namespaces(tmp_path: Path) -> None:
 
 def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
     store = make_store(tmp_path / "store")
-    assert _invoke("suggest", "--store", str(store))[0] == 2
-    assert _invoke("suggest", "--store", str(store), "-n", "Bad_NS")[0] == 2
-    assert _invoke("suggest", "--store", str(store), "-n", "shop", "--flavor", "cilium")[0] == 2
+    assert run_cli("suggest", "--store", str(store)).code == 2
+    assert run_cli("suggest", "--store", str(store), "-n", "Bad_NS").code == 2
+    assert run_cli("suggest", "--store", str(store), "-n", "shop", "--flavor", "cilium").code == 2

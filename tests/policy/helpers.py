@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import yaml
 
 from flowlens.policy import Connection, Endpoint, Evaluator, Inventory, policies_from_objects
 from flowlens.policy.inventory import Namespace, Pod, ServiceAccount
 from flowlens.policy.model import ContainerPort, PolicySet, freeze_labels, normalize_protocol
+
+#: A Kubernetes NetworkPolicy with a numeric, a named and a ranged UDP port.
+K8S_WEB = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - ports: [{port: 80}, {port: http}, {protocol: UDP, port: 5000, endPort: 5010}]
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
 
 
 def policies(text: str) -> PolicySet:

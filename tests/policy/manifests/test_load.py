@@ -1,55 +1,17 @@
-"""Loading manifests: files, folders, multi-document YAML, Lists, API defaults and errors."""
+"""Loading manifests (flowlens.policy.manifests.load): Lists, dispatch by kind, replacements,
+notes, and errors that name the file, the document and the field path."""
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import pytest
 
 from flowlens.errors import PolicyError
-from flowlens.policy import load_policies
-from flowlens.policy.model import NamedPort, PortRange
-
-K8S = """
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web, namespace: prod}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress:
-  - ports: [{port: 80}, {port: http}, {protocol: UDP, port: 5000, endPort: 5010}]
-"""
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-def test_a_folder_is_read_recursively_with_yaml_yml_and_json_files(tmp_path: Path) -> None:
-    write(tmp_path / "a.yaml", K8S)
-    write(
-        tmp_path / "sub" / "b.yml",
-        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: g}\nspec: {selector: all()}\n",
-    )
-    write(
-        tmp_path / "sub" / "deeper" / "c.json",
-        json.dumps(
-            {
-                "apiVersion": "projectcalico.org/v3",
-                "kind": "Tier",
-                "metadata": {"name": "t"},
-                "spec": {"order": 5},
-            }
-        ),
-    )
-    write(tmp_path / "notes.txt", "not a manifest")
-    ps = load_policies([tmp_path])
-    assert sorted(p.name for p in ps.policies) == ["g", "web"]
-    assert [t.name for t in ps.tiers] == ["t"]
+from flowlens.policy import load_policies, policies_from_objects
+from flowlens.policy.model import PortRange
+from tests.policy.helpers import K8S_WEB as K8S
+from tests.policy.helpers import write
 
 
 def test_multi_document_yaml_and_kind_list_are_read(tmp_path: Path) -> None:
@@ -98,28 +60,6 @@ def test_a_later_manifest_with_the_same_kind_namespace_and_name_replaces_the_ear
     assert len(ps.policies) == 1
     assert ps.policies[0].ingress[0].destination.ports[0] == PortRange(81, 81)
     assert any("replaces an earlier manifest" in n for n in ps.notes)
-
-
-def test_kubernetes_defaults_tcp_order_1000_tier_default_and_ports(tmp_path: Path) -> None:
-    ps = load_policies(write(tmp_path / "p.yaml", K8S))
-    p = ps.policies[0]
-    assert (p.kind, p.tier, p.order, p.types) == ("KubernetesNetworkPolicy", "default", 1000.0, ("Ingress",))
-    tcp, udp = p.ingress
-    assert tcp.protocol == 6 and tcp.destination.ports == (PortRange(80, 80), NamedPort("http"))
-    assert udp.protocol == 17 and udp.destination.ports == (PortRange(5000, 5010),)
-    assert str(p.selector) == '(projectcalico.org/orchestrator == "k8s" && app == "web")'
-
-
-def test_calico_defaults_tier_default_order_infinite_and_selector_all(tmp_path: Path) -> None:
-    ps = load_policies(
-        write(
-            tmp_path / "p.yaml",
-            "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: n}\nspec: {}\n",
-        )
-    )
-    p = ps.policies[0]
-    assert (p.namespace, p.tier, p.types, str(p.selector)) == ("default", "default", ("Ingress",), "all()")
-    assert math.isinf(p.order)
 
 
 def test_a_policy_in_an_undefined_tier_gets_a_last_tier_with_a_note(tmp_path: Path) -> None:
@@ -178,46 +118,12 @@ def test_an_invalid_manifest_names_the_file_the_document_and_the_field_path(
     assert where in str(info.value)
 
 
-def test_invalid_yaml_names_the_file_and_line(tmp_path: Path) -> None:
-    path = write(tmp_path / "bad.yaml", "kind: NetworkPolicy\nmetadata: [unclosed\n")
-    with pytest.raises(PolicyError, match=r"bad\.yaml: invalid YAML at line"):
-        load_policies(path)
-
-
-def test_a_missing_path_is_a_policy_error(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match="no such file"):
-        load_policies(tmp_path / "nope")
-
-
-def test_network_sets_host_endpoints_and_staged_actions_load(tmp_path: Path) -> None:
-    path = write(
-        tmp_path / "p.yaml",
-        """
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkSet
-metadata: {name: g, labels: {a: b}}
-spec: {nets: [1.2.3.4/24]}
----
-apiVersion: projectcalico.org/v3
-kind: NetworkSet
-metadata: {name: n, namespace: x}
-spec: {nets: [10.0.0.0/8]}
----
-apiVersion: projectcalico.org/v3
-kind: HostEndpoint
-metadata: {name: h}
-spec: {node: n1, expectedIPs: [192.168.0.1], ports: [{name: ssh, port: 22, protocol: TCP}]}
----
-apiVersion: projectcalico.org/v3
-kind: StagedGlobalNetworkPolicy
-metadata: {name: s}
-spec: {stagedAction: delete}
-""",
+@pytest.mark.parametrize("kind", [["NetworkPolicy"], {"a": 1}, 5])
+def test_a_kind_that_is_not_a_string_is_skipped_with_a_note(kind: object) -> None:
+    ps = policies_from_objects(
+        [{"apiVersion": "projectcalico.org/v3", "kind": kind, "metadata": {"name": "x"}}]
     )
-    ps = load_policies(path)
-    assert [(s.namespace, s.name, str(s.nets[0])) for s in ps.network_sets] == [
-        (None, "g", "1.2.3.0/24"),
-        ("x", "n", "10.0.0.0/8"),
-    ]
-    assert ps.host_endpoints[0].ports[0].port == 22
-    assert ps.policies[0].staged_action == "Delete" and ps.policies[0].staged
+    assert ps.policies == ()
+    assert ps.notes == (
+        f"<objects>, document 1: skipped {kind} x (projectcalico.org/v3): not a policy resource flowlens evaluates",
+    )

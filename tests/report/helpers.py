@@ -1,4 +1,4 @@
-"""Hand-made stores for the report tests: small clusters whose coverage is known by hand."""
+"""Hand-made stores and manifests for the report tests: small clusters whose coverage is known by hand."""
 
 from __future__ import annotations
 
@@ -246,3 +246,67 @@ def shop_rows(at: dt.datetime = T0) -> list[dict[str, Any]]:
 
 def shop_store(root: Path, at: dt.datetime = T0) -> Path:
     return write_store(root, shop_rows(at))
+
+
+INVENTORY = """\
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Namespace, metadata: {name: shop, labels: {team: web}}}
+- {apiVersion: v1, kind: Namespace, metadata: {name: ops}}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: web-abc-1, namespace: shop, generateName: web-abc-, labels: {app: web}}
+  spec: {serviceAccountName: default, containers: [{name: c}]}
+  status: {phase: Running, podIP: 10.0.0.1}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: web-abc-2, namespace: shop, generateName: web-abc-, labels: {app: web}}
+  spec: {serviceAccountName: default, containers: [{name: c}]}
+  status: {phase: Running, podIP: 10.0.0.2}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: db-0, namespace: shop, labels: {app: db}}
+  spec: {serviceAccountName: default, containers: [{name: c}]}
+  status: {phase: Running, podIP: 10.0.0.3}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: tool-0, namespace: ops, labels: {app: tool}}
+  spec: {serviceAccountName: default, containers: [{name: c}]}
+  status: {phase: Running, podIP: 10.0.0.4}
+"""
+
+POLICIES = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny-ingress, namespace: shop}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db-egress, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  policyTypes: [Egress]
+---
+apiVersion: projectcalico.org/v3
+kind: StagedGlobalNetworkPolicy
+metadata: {name: would-select-everything}
+spec:
+  selector: all()
+  types: [Ingress, Egress]
+"""
+
+
+def category_totals(rows: list[dict]) -> dict[str, tuple[int, int, int, int]]:
+    """Per unexpected-allowed category: rows, records, connections and bytes."""
+    out: dict[str, list[int]] = {}
+    for r in rows:
+        t = out.setdefault(r["category"], [0, 0, 0, 0])
+        t[0] += 1
+        t[1] += r["records"]
+        t[2] += r["connections"]
+        t[3] += r["bytes"]
+    return {k: tuple(v) for k, v in sorted(out.items())}  # type: ignore[misc]

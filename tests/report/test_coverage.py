@@ -1,4 +1,4 @@
-"""Coverage metrics on hand-made stores whose answers were worked out by hand."""
+"""flowlens.report.coverage: coverage computed on hand-made stores whose answers were worked out by hand."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from flowlens import coverage
-from flowlens.coverage import Coverage, Traffic, compute, default_deny_status, weighted_coverage
 from flowlens.engine import connect
+from flowlens.report.coverage import compute
+from flowlens.report.metrics import Coverage, WorkloadCoverage
 from tests.factories import write_store
-from tests.report.stores import PROFILE, hep, net, row, shop_store, wep
+from tests.report.helpers import PROFILE, category_totals, hep, net, row, shop_store, wep
 
 
 def _coverage(root: Path, rows: list[dict] | None = None) -> Coverage:
@@ -22,7 +22,7 @@ def _coverage(root: Path, rows: list[dict] | None = None) -> Coverage:
         return compute(engine)
 
 
-def _workload(cov: Coverage, namespace: str, name: str) -> coverage.WorkloadCoverage:
+def _workload(cov: Coverage, namespace: str, name: str) -> WorkloadCoverage:
     return next(w for w in cov.workloads if (w.namespace, w.name) == (namespace, name))
 
 
@@ -142,21 +142,6 @@ def test_default_deny_per_namespace_follows_denies_and_profile_traffic(tmp_path:
     }
 
 
-@pytest.mark.parametrize(
-    ("traffic", "expected"),
-    [
-        (Traffic(), "no traffic"),
-        (Traffic(denied_records=1, allowed_records=1, explicit_records=1), "enforced"),
-        (Traffic(denied_records=1, allowed_records=2, explicit_records=1, profile_records=1), "partial"),
-        (Traffic(allowed_records=2, explicit_records=2), "implied"),
-        (Traffic(allowed_records=2, explicit_records=1, profile_records=1), "absent"),
-        (Traffic(allowed_records=1, unknown_records=1), "unknown"),
-    ],
-)
-def test_default_deny_status_of_one_direction(traffic: Traffic, expected: str) -> None:
-    assert default_deny_status(traffic) == expected
-
-
 def test_denied_flows_and_denying_policies_are_ranked_with_end_of_tier_marked(tmp_path: Path) -> None:
     cov = _coverage(tmp_path)
     assert [(d.source, d.dest, d.reporter, d.connections, d.end_of_tier) for d in cov.denied_flows] == [
@@ -232,17 +217,6 @@ def test_an_empty_window_gives_empty_figures_and_no_score(tmp_path: Path) -> Non
     assert cov.cluster_ingress.connection_coverage is None
 
 
-def test_weighted_coverage_caps_one_chatty_workload() -> None:
-    # One workload with 1000 connections at 0 % and nine with 10 connections at 100 %:
-    # uncapped the mean would be ~8 %; capped, the big one weighs 0.1 like the others (each ~0.0099 share).
-    items = [(1000, 0.0)] + [(10, 1.0)] * 9
-    share = 10 / 1090
-    assert weighted_coverage(items) == pytest.approx(9 * share / (0.1 + 9 * share))
-    assert weighted_coverage([(5, 0.5), (5, 1.0)]) == pytest.approx(0.75)
-    assert weighted_coverage([]) is None
-    assert weighted_coverage([(0, None)]) is None
-
-
 def test_host_endpoint_traffic_never_changes_workload_coverage(tmp_path: Path) -> None:
     cov = _coverage(
         tmp_path,
@@ -255,22 +229,11 @@ def test_host_endpoint_traffic_never_changes_workload_coverage(tmp_path: Path) -
     assert cov.hosts[0].ingress.status == "exposed"
 
 
-def _category_totals(rows: list[dict]) -> dict[str, tuple[int, int, int, int]]:
-    out: dict[str, list[int]] = {}
-    for r in rows:
-        t = out.setdefault(r["category"], [0, 0, 0, 0])
-        t[0] += 1
-        t[1] += r["records"]
-        t[2] += r["connections"]
-        t[3] += r["bytes"]
-    return {k: tuple(v) for k, v in sorted(out.items())}  # type: ignore[misc]
-
-
 def test_the_unexpected_categories_match_the_unexpected_allowed_query(tmp_path: Path) -> None:
     shop_store(tmp_path)
     with connect(tmp_path) as engine:
         cov = compute(engine)
-        reference = _category_totals(engine.run("unexpected-allowed", {}).to_pylist())
+        reference = category_totals(engine.run("unexpected-allowed", {}).to_pylist())
     ours = {u.category: (u.flows, u.records, u.connections, u.bytes) for u in cov.unexpected}
     assert ours == reference
     assert set(ours) == {

@@ -1,0 +1,212 @@
+"""The DuckDB engine: a DuckDB connection with the ``flows`` and ``flow_summary`` views of a window.
+
+Owns:
+
+* :func:`connect` — a :class:`DuckDBEngine` (session time zone UTC) whose ``flows`` view covers
+  the committed Parquet files of a time window. Files are chosen by their ``date=YYYY-MM-DD``
+  partition directory (:func:`flowlens.engine.window.select_files`), so partitions outside the
+  window are never opened; rows are then filtered on ``start_time`` with bound values. An empty
+  store, or a window with no files, still has a ``flows`` view with the full schema
+  (:data:`flowlens.engine.base.FLOWS_SCHEMA`).
+* the ``flow_summary`` view: the same window's records grouped by hour and by the keys the grouping
+  queries use (:mod:`flowlens.store.summaries`), read from the stored hourly summaries for whole hours and
+  grouped from the records for the rest (:func:`flowlens.engine.window.plan_summary`), so that it
+  is the same with or without them.
+* the SQL functions of :mod:`flowlens.engine.functions` (``endpoint_name``), as DuckDB macros;
+* running named queries and ad-hoc SQL on that connection, with DuckDB binding every value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from flowlens.engine.base import FLOWS_SCHEMA, Engine, check_limit
+from flowlens.engine.functions import SqlFunction, load_functions
+from flowlens.engine.queries import QuerySpec, load_queries
+from flowlens.engine.window import SummaryPlan, plan_summary, resolve_window, select_files
+from flowlens.errors import QueryError, StoreError
+from flowlens.store import Store, duckdb_connection
+from flowlens.store.summaries import SUMMARY_COLUMNS, summary_sql
+
+
+class DuckDBEngine(Engine):
+    """A DuckDB connection with the ``flows`` and ``flow_summary`` views and the named queries."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        store: Store,
+        files: Sequence[Path],
+        since: dt.datetime | None,
+        until: dt.datetime | None,
+        queries: Mapping[str, QuerySpec],
+        relations: tuple[duckdb.DuckDBPyRelation, ...],
+    ) -> None:
+        super().__init__(store, files, since, until, queries)
+        self.con = con
+        # Keep the relations behind the views alive for as long as the connection.
+        self._relations = relations
+
+    def close(self) -> None:
+        self.con.close()
+
+    def relation(self, name: str, params: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyRelation:
+        """The named query as a DuckDB relation (for callers who want to go on in SQL)."""
+        values = self.bind(name, params)
+        spec = self.query(name)
+        try:
+            return self.con.sql(spec.sql, params=values or None)
+        except duckdb.CatalogException as exc:
+            raise QueryError(
+                f"query {name!r} ({spec.origin}) reads a table this connection does not have: {exc}. "
+                "Named queries read the `flows` view; a query that reads another table (such as "
+                "coverage_facts) is a helper that its own command runs after registering that table"
+            ) from None
+        except duckdb.Error as exc:
+            raise QueryError(f"query {name!r} ({spec.origin}) failed: {exc}") from None
+
+    def run(
+        self, name: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> pa.Table:
+        """Run a named query with bound parameters; at most ``limit`` rows, in the query's order."""
+        rel = self.relation(name, params)
+        return self._fetch(rel, limit, f"query {name!r}")
+
+    def sql(
+        self, text: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> pa.Table:
+        """Run ad-hoc SQL against the ``flows`` view, with bound parameters."""
+        try:
+            rel = self.con.sql(text, params=dict(params) if params else None)
+        except duckdb.Error as exc:
+            raise QueryError(f"SQL failed: {exc}") from None
+        if rel is None:
+            return pa.table({})
+        return self._fetch(rel, limit, "SQL")
+
+    def register(self, name: str, table: pa.Table) -> None:
+        self.con.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        self.con.unregister(name)
+
+    @staticmethod
+    def _fetch(rel: duckdb.DuckDBPyRelation, limit: int | None, what: str) -> pa.Table:
+        check_limit(limit)
+        try:
+            if limit is not None:
+                rel = rel.limit(limit)
+            return rel.to_arrow_table()
+        except duckdb.Error as exc:
+            raise QueryError(f"{what} failed: {exc}") from None
+
+
+def connect(
+    store: Store | Path | str,
+    *,
+    since: dt.datetime | str | None = None,
+    until: dt.datetime | str | None = None,
+    threads: int | None = None,
+    query_dirs: Iterable[Path | str] = (),
+    now: dt.datetime | None = None,
+    summaries: bool = True,
+) -> DuckDBEngine:
+    """A :class:`DuckDBEngine` over the store's committed files in ``[since, until)``.
+
+    ``since``/``until`` are aware datetimes (naive ones are UTC) or text, read as
+    :func:`~flowlens.engine.window.resolve_window` reads it against ``now`` (default: the current
+    time).
+    ``summaries=False`` builds the ``flow_summary`` view from the records alone, ignoring the
+    stored hourly summaries (the result is the same; this is for checking that it is).
+    """
+    if not isinstance(store, Store):
+        store = Store(Path(store))
+    since_at, until_at = resolve_window(since, until, now or dt.datetime.now(dt.UTC))
+    queries = load_queries(query_dirs)
+    files = select_files(store, since_at, until_at)
+
+    con = duckdb_connection(threads)
+    try:
+        flows = _flows_relation(con, files, since_at, until_at)
+        flows.create_view("flows")
+        summary = _summary_relation(con, plan_summary(store, files, since_at, until_at, summaries))
+        summary.create_view("flow_summary")
+        for function in load_functions().values():
+            _define(con, function)
+    except duckdb.Error as exc:
+        con.close()
+        raise StoreError(f"cannot read the store at {str(store.root)!r}: {exc}") from None
+    except BaseException:
+        con.close()
+        raise
+    return DuckDBEngine(con, store, files, since_at, until_at, queries, (flows, summary))
+
+
+def _define(con: duckdb.DuckDBPyConnection, function: SqlFunction) -> None:
+    """``function`` as a DuckDB macro, which DuckDB expands in place where a query calls it."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP MACRO {function.name}({', '.join(function.params)}) AS {function.body}"
+    )
+
+
+def _in_range(
+    rel: duckdb.DuckDBPyRelation, column: str, low: dt.datetime | None, high: dt.datetime | None
+) -> duckdb.DuckDBPyRelation:
+    """``rel`` limited to ``low <= column < high`` (a None bound is no limit), values bound."""
+    value = duckdb.ColumnExpression(column)
+    if low is not None:
+        rel = rel.filter(value >= duckdb.ConstantExpression(low))
+    if high is not None:
+        rel = rel.filter(value < duckdb.ConstantExpression(high))
+    return rel
+
+
+def _flows_relation(
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[Path],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> duckdb.DuckDBPyRelation:
+    columns = [duckdb.ColumnExpression(name) for name in FLOWS_SCHEMA.names]
+    if not files:
+        return con.from_arrow(FLOWS_SCHEMA.empty_table()).select(*columns)
+    rel = con.read_parquet([str(f) for f in files], hive_partitioning=True, union_by_name=True)
+    return _in_range(rel, "start_time", since, until).select(*columns)
+
+
+def _summary_relation(con: duckdb.DuckDBPyConnection, plan: SummaryPlan) -> duckdb.DuckDBPyRelation:
+    """The ``flow_summary`` view: :func:`flowlens.store.summaries.summary_sql` over the window's records,
+    put together as ``plan`` says (see :class:`flowlens.engine.window.SummaryPlan`)."""
+    raw_parts: list[duckdb.DuckDBPyRelation] = []
+    summarised = [flows_file for flows_file, _ in plan.summarised]
+    if summarised and plan.edges:
+        # Records of summarised files outside the whole hours: the window's partial edge hours.
+        rel = _flows_relation(con, summarised, plan.since, plan.until)
+        start = duckdb.ColumnExpression("start_time")
+        outside = None
+        for low, high in plan.edges:
+            part = (start >= duckdb.ConstantExpression(low)) & (start < duckdb.ConstantExpression(high))
+            outside = part if outside is None else outside | part
+        assert outside is not None
+        raw_parts.append(rel.filter(outside))
+    if plan.group_unsummarised:
+        raw_parts.append(_flows_relation(con, plan.unsummarised, plan.since, plan.until))
+    grouped: list[duckdb.DuckDBPyRelation] = []
+    for index, raw in enumerate(raw_parts):
+        name = f"flowlens_summary_raw_{index}"
+        raw.create_view(name)
+        grouped.append(con.sql(summary_sql(name)))
+    if plan.summarised:
+        stored = con.read_parquet([str(path) for _, path in plan.summarised])
+        stored = _in_range(stored, "hour", plan.hours_from, plan.hours_until)
+        grouped.append(stored.select(*[duckdb.ColumnExpression(c) for c in SUMMARY_COLUMNS]))
+    result = grouped[0]
+    for other in grouped[1:]:
+        result = result.union(other)
+    return result
