@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flowlens.errors import UsageError
+from flowlens.formats.enterprise import GROUPS as FIELD_GROUPS
 from flowlens.formats.hits import PolicyHit, to_legacy
 from flowlens.sample.traffic import Member, RecordKey
 
@@ -29,19 +30,7 @@ ON, OFF, ABSENT = "on", "off", "absent"
 #: F0 (2019-2021: four parts, no rule index)
 HIT_SPELLINGS = ("modern", "legacy", "f0")
 POLICY_KEYS = ("all_policies", "enforced_policies", "pending_policies", "transit_policies")
-TCP_KEYS = (
-    "tcp_mean_send_congestion_window",
-    "tcp_min_send_congestion_window",
-    "tcp_mean_smooth_rtt",
-    "tcp_max_smooth_rtt",
-    "tcp_mean_min_rtt",
-    "tcp_max_min_rtt",
-    "tcp_mean_mss",
-    "tcp_min_mss",
-    "tcp_total_retransmissions",
-    "tcp_lost_packets",
-    "tcp_unrecovered_to",
-)
+TCP_KEYS = FIELD_GROUPS["tcp"]  # in the order Felix writes them
 #: the optional groups, each ON, OFF or ABSENT in a layout
 GROUPS = (
     "labels",
