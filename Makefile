@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install dev demo test check fmt lint type bench dist image clean docs-gen
+.PHONY: install dev demo test check fmt lint type bench proto dist image clean docs-gen
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,14 +25,14 @@ fmt: dev
 	$(BIN)/ruff format flowlens tests bench
 
 lint: dev
-	$(BIN)/ruff check flowlens tests bench
+	$(BIN)/ruff check flowlens tests bench tools
 
 type: dev
 	$(BIN)/mypy
 
 check: dev
-	$(BIN)/ruff format --check flowlens tests bench
-	$(BIN)/ruff check flowlens tests bench
+	$(BIN)/ruff format --check flowlens tests bench tools
+	$(BIN)/ruff check flowlens tests bench tools
 	$(BIN)/mypy
 	$(BIN)/pytest
 
@@ -47,6 +47,11 @@ bench: install
 	$(BIN)/python bench/bench_suggest.py
 	$(BIN)/python bench/bench_report.py
 	$(BIN)/python bench/bench_demo_sample.py
+	$(BIN)/python bench/bench_collect.py
+
+# regenerate the Goldmane gRPC modules in flowlens/collect/proto/ (pinned grpcio-tools, dev extra)
+proto: dev
+	$(BIN)/python tools/generate_proto.py
 
 # the release files (wheel and sdist) in dist/, checked as PyPI would
 dist: dev

@@ -7,7 +7,9 @@ IPs for pods). Then times, for namespace ``ns00``:
 
 * baseline: one DuckDB scan of the whole window (``count(*)`` and a sum over the flows view);
 * load: the ``suggest-edges`` query;
-* synthesis + rendering;
+* activity: the ``suggest-activity`` query (intervals and days per edge, for the stability
+  evidence and the screening);
+* synthesis + rendering (with the screening);
 * the proof (replay of every distinct key plus the closure summary).
 
 Prints the numbers and the ratio of the whole suggestion to the baseline scan.
@@ -30,7 +32,7 @@ import pyarrow.parquet as pq
 from flowlens.engine import connect
 from flowlens.formats.hits import parse_hit
 from flowlens.schema import ARROW_SCHEMA, LABELS, POLICY_LIST
-from flowlens.suggest import SuggestOptions, load_reports, suggest
+from flowlens.suggest import SuggestOptions, load_activity, load_reports, suggest
 from flowlens.suggest.proof import prove
 
 NAMESPACES = [f"ns{i:02d}" for i in range(20)]
@@ -208,12 +210,15 @@ def _run(root: Path, args: argparse.Namespace, label: str, since: dt.datetime | 
         t_scan = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    options = SuggestOptions(namespaces=(args.namespace,), flavor=args.flavor)
     with connect(root, since=since) as engine:
         reports = load_reports(engine, [args.namespace])
-    t_load = time.perf_counter() - t0
-    options = SuggestOptions(namespaces=(args.namespace,), flavor=args.flavor)
+        t_load = time.perf_counter() - t0
+        ta = time.perf_counter()
+        activity = load_activity(engine, reports, [args.namespace], options.label_keys)
+        t_activity = time.perf_counter() - ta
     t1 = time.perf_counter()
-    suggestion = suggest(reports, options)
+    suggestion = suggest(reports, options, activity=activity)
     text = suggestion.stream()
     t_synth = time.perf_counter() - t1
     t2 = time.perf_counter()
@@ -225,6 +230,7 @@ def _run(root: Path, args: argparse.Namespace, label: str, since: dt.datetime | 
     print(f"report groups loaded:    {len(reports):,}")
     print(f"baseline scan:           {t_scan:.2f} s (count + sum over every record of the window)")
     print(f"load (suggest-edges):    {t_load:.2f} s")
+    print(f"activity (intervals):    {t_activity:.2f} s ({t_activity / t_load:.2f}x the load)")
     print(
         f"synthesis + rendering:   {t_synth:.2f} s ({len(text):,} bytes of YAML, {len(suggestion.rendered.rules)} rules)"
     )
@@ -232,6 +238,8 @@ def _run(root: Path, args: argparse.Namespace, label: str, since: dt.datetime | 
         f"proof + closure:         {t_proof:.2f} s ({result.replayed} keys, {result.pairs_checked} pairs, "
         f"broken {len(result.broken)})"
     )
+    held = suggestion.plan.screening.held_back if suggestion.plan.screening else ()
+    print(f"held back:               {len(held)} groups")
     print(f"suggest total:           {total:.2f} s  (target < 5 s)")
     print(f"ratio total / baseline:  {total / t_scan:.1f}x")
     print(f"load average:            {' '.join(f'{x:.1f}' for x in os.getloadavg())} (machine shared)")

@@ -6,6 +6,10 @@ Example::
     cluster: prod-eu-1
     queries: ./my-queries          # extra named queries (optional)
     reports: ./reports             # where `flowlens report` writes (optional)
+    suggest:                       # defaults of `flowlens suggest` (optional; docs/suggest.md)
+      min-days: 2
+      scan-ports: 10
+      admit: ["staging/app=loadtest->staging/app=frontend@tcp/8080"]
     sources:
       - path: /var/log/calico/flowlogs/flows.log*
         format: enterprise         # optional: detected per file when absent
@@ -16,6 +20,7 @@ Relative paths are relative to the folder of the config file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +49,8 @@ class Config:
     queries: Path | None = None
     reports: Path | None = None
     sources: tuple[SourceSpec, ...] = field(default_factory=tuple)
+    #: the ``suggest:`` mapping as written; :func:`flowlens.suggest.settings.suggest_settings` checks it
+    suggest: Mapping[str, Any] = field(default_factory=dict)
 
 
 def find_config(start: Path) -> Path | None:
@@ -67,7 +74,7 @@ def load_config(path: Path) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise UsageError(f"{path}: the config must be a mapping of keys (store, cluster, sources, ...)")
-    known = {"store", "cluster", "queries", "reports", "sources"}
+    known = {"store", "cluster", "queries", "reports", "sources", "suggest"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UsageError(
@@ -104,6 +111,13 @@ def load_config(path: Path) -> Config:
             raise UsageError(f"{path}: sources[{i}] has unknown key(s) {', '.join(extra)}")
         p = Path(item["path"]).expanduser()
         sources.append(SourceSpec(str(p if p.is_absolute() else base / p), fmt))
+    suggest = data.get("suggest")
+    if suggest is None:
+        suggest = {}
+    if not isinstance(suggest, dict):
+        raise UsageError(
+            f"{path}: 'suggest' must be a mapping of suggest options (min-days, scan-ports, ...)"
+        )
     return Config(
         path=path,
         store=as_path("store"),
@@ -111,4 +125,5 @@ def load_config(path: Path) -> Config:
         queries=as_path("queries"),
         reports=as_path("reports"),
         sources=tuple(sources),
+        suggest=dict(suggest),
     )

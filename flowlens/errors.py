@@ -140,6 +140,12 @@ class StoreLockedError(StoreError):
     """Another flowlens process holds the store's lock."""
 
 
+class CollectError(FlowlensError):
+    """A live collector cannot go on: its source cannot be reached as configured (certificates,
+    address), the optional ``collect`` extra is missing, or another collector of the same name
+    writes to the store."""
+
+
 class QueryError(FlowlensError):
     """A named query is unknown, badly declared, or was given bad parameters."""
 

@@ -54,6 +54,13 @@ def register(app: typer.Typer) -> None:
         ] = 1024 * 1024,
         progress: ProgressOpt = None,
         as_json: JsonOpt = False,
+        wait_for_lock: Annotated[
+            float,
+            typer.Option(
+                "--wait-for-lock",
+                help="Seconds to wait while another writer (a live collector committing) holds the store.",
+            ),
+        ] = 0.0,
     ) -> None:
         """Ingest Calico flow logs into the store, exactly once.
 
@@ -114,9 +121,11 @@ def register(app: typer.Typer) -> None:
                     elapsed = bar.tasks[0].elapsed or 1e-9
                     bar.update(task, rows=rows, mb=done / 1e6, rate=done / 1e6 / elapsed)
 
-                summary = ingest(target, sources, options, stdin=stdin, progress=tick)
+                summary = ingest(
+                    target, sources, options, stdin=stdin, progress=tick, lock_wait=wait_for_lock
+                )
         else:
-            summary = ingest(target, sources, options, stdin=stdin)
+            summary = ingest(target, sources, options, stdin=stdin, lock_wait=wait_for_lock)
         from flowlens.store import human_bytes
 
         data = summary.as_dict()
@@ -147,13 +156,18 @@ def register(app: typer.Typer) -> None:
     @app.command("status")
     def status_cmd(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
         """Describe a store: rows, time range, clusters, size on disk, quarantine, last ingest."""
+        from flowlens.collect.status import describe_collectors, render_collectors
         from flowlens.store import describe, render_status
 
-        status = describe(resolve_store(store))
+        target = resolve_store(store)
+        status = describe(target)
+        collectors = describe_collectors(target)
         if as_json:
-            typer.echo(json.dumps(status.as_dict(), indent=2, sort_keys=True))
+            info = status.as_dict()
+            info["collectors"] = [c.as_dict() for c in collectors]
+            typer.echo(json.dumps(info, indent=2, sort_keys=True))
         else:
-            typer.echo(render_status(status), nl=False)
+            typer.echo(render_status(status) + render_collectors(collectors), nl=False)
 
     @app.command("quarantine")
     def quarantine_cmd(store: StoreOpt = None, limit: LimitOpt = 50, as_json: JsonOpt = False) -> None:

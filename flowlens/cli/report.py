@@ -62,6 +62,14 @@ def register(app: typer.Typer) -> None:
         top: Annotated[
             int, typer.Option("--top", min=1, help="rows in the top denied flows and policies")
         ] = 20,
+        suggestions: Annotated[
+            bool,
+            typer.Option(
+                "--suggestions/--no-suggestions",
+                help="Show which namespaces have least-privilege suggestions waiting and what they would "
+                "close (one suggest --all-namespaces and its proof over the window).",
+            ),
+        ] = True,
         fail_under: Annotated[
             float | None, typer.Option("--fail-under", help="exit 10 when the score is below this (0-100)")
         ] = None,
@@ -80,6 +88,7 @@ def register(app: typer.Typer) -> None:
             policies=tuple(policies or ()),
             inventory=tuple(inventory or ()),
             top=top,
+            suggestions=suggestions,
         )
         summary = result.document["summary"]
         score = summary["score"]

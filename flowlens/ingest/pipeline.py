@@ -258,9 +258,11 @@ def ingest(
     stdin: IO[bytes] | None = None,
     progress: ProgressFn | None = None,
     now: dt.datetime | None = None,
+    lock_wait: float = 0.0,
 ) -> IngestSummary:
     """Ingest ``paths`` (files, directories, globs, ``-``; or ``(path, format)`` pairs) into ``store``
-    and return the summary. Raises StrictModeError (nothing written) in strict mode on a bad line."""
+    and return the summary. Raises StrictModeError (nothing written) in strict mode on a bad line.
+    ``lock_wait``: seconds to wait while another writer (a live collector) holds the store."""
 
     options = options or IngestOptions()
     if options.format is not None and options.format not in FORMATS:
@@ -275,7 +277,7 @@ def ingest(
     started = time.perf_counter()
     ingest_id = new_ingest_id(now or dt.datetime.now(dt.UTC))
     summary = IngestSummary(ingest_id=ingest_id, store=str(store.root), passed_over=passed)
-    with open_writer(store) as writer:
+    with open_writer(store, wait=lock_wait) as writer:
         summary.recovered = writer.recovered
         run = Ingester(writer, options, ingest_id, progress)
         try:

@@ -49,6 +49,9 @@ class Pod:
     generate_name: str | None = None
     host_network: bool = False
     phase: str | None = None
+    #: every (protocol, port) a container declares, named or not (``suggest`` holds back probes of
+    #: ports nothing declares); sidecars started as init containers (restartPolicy Always) included
+    declared_ports: tuple[tuple[int | str, int], ...] = ()
 
     @property
     def name_aggr(self) -> str:
@@ -238,20 +241,26 @@ def _pod(obj: Mapping[str, Any]) -> Pod:
     if isinstance(pod_ip, str) and pod_ip and pod_ip not in ips:
         ips.insert(0, pod_ip)
     ports: list[ContainerPort] = []
-    for ci, container in enumerate(spec.get("containers") or []):
-        if not isinstance(container, Mapping):
-            raise _Bad(f"spec.containers[{ci}]: expected a mapping")
-        for pi, port in enumerate(container.get("ports") or []):
-            if not isinstance(port, Mapping):
-                raise _Bad(f"spec.containers[{ci}].ports[{pi}]: expected a mapping")
-            pname = port.get("name")
-            number = port.get("containerPort")
-            if not pname:
-                continue
-            if not isinstance(number, int) or isinstance(number, bool):
-                raise _Bad(f"spec.containers[{ci}].ports[{pi}].containerPort: expected a number")
-            proto = normalize_protocol(port.get("protocol") or "TCP")
-            ports.append(ContainerPort(str(pname), proto if proto is not None else 6, number))
+    declared: set[tuple[int | str, int]] = set()
+    for field_name in ("containers", "initContainers"):
+        for ci, container in enumerate(spec.get(field_name) or []):
+            if not isinstance(container, Mapping):
+                raise _Bad(f"spec.{field_name}[{ci}]: expected a mapping")
+            if field_name == "initContainers" and container.get("restartPolicy") != "Always":
+                continue  # an init container that runs to completion listens on nothing afterwards
+            for pi, port in enumerate(container.get("ports") or []):
+                if not isinstance(port, Mapping):
+                    raise _Bad(f"spec.{field_name}[{ci}].ports[{pi}]: expected a mapping")
+                pname = port.get("name")
+                number = port.get("containerPort")
+                if not isinstance(number, int) or isinstance(number, bool):
+                    if not pname:
+                        continue  # an unnamed port no rule can refer to: nothing to check it for
+                    raise _Bad(f"spec.{field_name}[{ci}].ports[{pi}].containerPort: expected a number")
+                proto = normalize_protocol(port.get("protocol") or "TCP")
+                declared.add((proto if proto is not None else 6, number))
+                if pname and field_name == "containers":  # the named ports policies resolve
+                    ports.append(ContainerPort(str(pname), proto if proto is not None else 6, number))
     sa = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
     return Pod(
         namespace=ns or "default",
@@ -264,4 +273,5 @@ def _pod(obj: Mapping[str, Any]) -> Pod:
         generate_name=meta.get("generateName") or None,
         host_network=bool(spec.get("hostNetwork")),
         phase=status.get("phase"),
+        declared_ports=tuple(sorted(declared, key=lambda d: (str(d[0]), d[1]))),
     )

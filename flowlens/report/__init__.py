@@ -20,6 +20,7 @@ from flowlens.report import coverage as cov
 from flowlens.report import runs
 from flowlens.report.model import Report, build_report, headline, previous_entry, report_to_dict
 from flowlens.report.render import FORMATS, render_format, render_index
+from flowlens.report.waiting import suggestions_waiting
 from flowlens.report.window import Window, resolve_window
 from flowlens.store import Store
 
@@ -55,9 +56,12 @@ def generate(
     policies: Sequence[Path] = (),
     inventory: Sequence[Path] = (),
     top: int = 20,
+    suggestions: bool = True,
 ) -> Generated:
-    """Compute, render and file the report of ``window``."""
+    """Compute, render and file the report of ``window``; ``suggestions``: add the namespaces
+    with suggestions waiting (:mod:`flowlens.report.waiting`)."""
     selection = None
+    inv = None
     notes: list[str] = []
     if policies and not inventory:
         raise UsageError(
@@ -70,13 +74,15 @@ def generate(
         from flowlens.policy.manifests import load_policies
 
         policy_set = load_policies(list(policies))
-        selection = cov.policy_selection(policy_set, load_inventory(list(inventory)))
+        inv = load_inventory(list(inventory))
+        selection = cov.policy_selection(policy_set, inv)
         notes.append(
             f"Default deny (policies): {len(policy_set.enforced)} enforced policies checked against "
             f"{sum(s.workloads for s in selection.values())} inventory workloads."
         )
     with connect(store, since=window.start, until=window.end) as engine:
         coverage = cov.compute(engine, top=top, selection=selection)
+        waiting = suggestions_waiting(engine, policies=policies, inventory=inv) if suggestions else None
     if coverage.records == 0:
         notes.append("No flow records in this window: every figure is empty.")
 
@@ -84,7 +90,7 @@ def generate(
         history = runs.read_history(reports)
         prev = previous_entry(history, window)
         prev_state = None if prev is None else runs.read_state(reports, prev.label)
-        report = build_report(window, coverage, history, prev_state, notes)
+        report = build_report(window, coverage, history, prev_state, notes, waiting)
         doc = report_to_dict(report)
 
         files = {f"report.{fmt}": render_format(doc, fmt) for fmt in formats}

@@ -21,6 +21,8 @@ from flowlens.report.metrics import (
     Traffic,
     WorkloadCoverage,
 )
+from flowlens.report.waiting import DEFINITION as WAITING_DEFINITION
+from flowlens.report.waiting import Waiting
 from flowlens.report.window import Window
 
 SCHEMA_ID = "flowlens.report"
@@ -82,6 +84,7 @@ class Report:
     trend: tuple[HistoryEntry, ...]
     change: Change
     notes: tuple[str, ...] = ()
+    suggestions: tuple[Waiting, ...] | None = None  # None: not computed (--no-suggestions)
 
 
 def _pct_delta(now: float | None, before: float | None, digits: int = 4) -> float | None:
@@ -122,6 +125,7 @@ def build_report(
     history: Sequence[HistoryEntry] = (),
     previous_state: State | None = None,
     notes: Sequence[str] = (),
+    suggestions: Sequence[Waiting] | None = None,
 ) -> Report:
     """Assemble the report of ``window``.
 
@@ -148,7 +152,14 @@ def build_report(
         new_external=None if previous_state is None else _new(state.external, previous_state.external),
         newly_denied=None if previous_state is None else _new(state.denied, previous_state.denied),
     )
-    return Report(window, coverage, tuple(trend), change, tuple(notes) + coverage.policy_notes)
+    return Report(
+        window,
+        coverage,
+        tuple(trend),
+        change,
+        tuple(notes) + coverage.policy_notes,
+        None if suggestions is None else tuple(suggestions),
+    )
 
 
 def previous_entry(history: Sequence[HistoryEntry], window: Window) -> HistoryEntry | None:
@@ -278,4 +289,15 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "trend": [h.as_dict() for h in report.trend],
         "definitions": dict(sorted(DEFINITIONS.items())),
         "notes": list(report.notes),
+        **(
+            {}
+            if report.suggestions is None
+            else {
+                "suggestions": {
+                    "definition": WAITING_DEFINITION,
+                    "namespaces_waiting": sum(w.waiting for w in report.suggestions),
+                    "namespaces": [w.as_dict() for w in report.suggestions],
+                }
+            }
+        ),
     }

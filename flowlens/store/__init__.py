@@ -13,6 +13,8 @@ two modules of flowlens import each other, even inside functions):
 * :mod:`~flowlens.store.connection`: DuckDB connections as flowlens opens them.
 * :mod:`~flowlens.store.quarantine`: the schema of quarantined lines, and reading them back.
 * :mod:`~flowlens.store.status`: :func:`describe`, what a store holds (``flowlens status``).
+* :mod:`~flowlens.store.collectors`: each live collector's position in the manifest, which its
+  commits record with their rows (the positions themselves belong to :mod:`flowlens.collect`).
 * :mod:`~flowlens.store.summaries`: the hourly summaries written beside each flows file (on top
   of the others, and not imported here: it loads pyarrow and numpy, which opening a store does
   not need).

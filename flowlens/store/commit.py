@@ -124,8 +124,9 @@ class StoreWriter:
 
 
 @contextlib.contextmanager
-def open_writer(store: Store) -> Iterator[StoreWriter]:
-    """Hold the store's lock, finish or discard interrupted commits, and yield a writer."""
+def open_writer(store: Store, *, wait: float = 0.0) -> Iterator[StoreWriter]:
+    """Hold the store's lock (waiting up to ``wait`` seconds for another writer to release it),
+    finish or discard interrupted commits, and yield a writer."""
     store.root.mkdir(parents=True, exist_ok=True)
-    with writer_lock(store.lock_path, store.root):
+    with writer_lock(store.lock_path, store.root, wait):
         yield StoreWriter(store, recover(store))

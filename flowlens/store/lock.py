@@ -4,6 +4,10 @@
 (pid and start time) so that a second writer is refused with a message that says who holds it.
 The kernel releases the lock when the holder dies, however it dies: no stale lock to clean up.
 Readers never take it; they see commits, which are atomic (see :mod:`flowlens.store.commit`).
+
+Writers take turns: a live collector holds the lock only while it commits a micro-batch, and
+a writer given ``wait`` seconds (a cron ``flowlens ingest --wait-for-lock``, the collector
+itself while an ingest runs) retries until the lock is free or the time is up.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import datetime as dt
 import errno
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,22 +25,32 @@ from flowlens.errors import StoreLockedError
 
 
 @contextlib.contextmanager
-def writer_lock(lock_path: Path, store_root: Path) -> Iterator[None]:
+def writer_lock(lock_path: Path, store_root: Path, wait: float = 0.0) -> Iterator[None]:
     """Hold the lock at ``lock_path`` (of the store at ``store_root``) for the block, or raise
-    :class:`StoreLockedError` at once when another process holds it."""
+    :class:`StoreLockedError` when another process still holds it after ``wait`` seconds (at
+    once by default)."""
     fh = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
     try:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            raise StoreLockedError(
-                f"the store {store_root} is being written by {holder}; wait for it to finish and run "
-                "the command again"
-            ) from None
+        deadline = time.monotonic() + max(0.0, wait)
+        pause = 0.01
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() < deadline:
+                    # short pauses: a collector's commit holds the lock for a fraction of a second
+                    time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                    pause = min(pause * 2, 0.2)
+                    continue
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise StoreLockedError(
+                    f"the store {store_root} is being written by {holder}; wait for it to finish and run "
+                    "the command again"
+                ) from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"flowlens pid {os.getpid()} since {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}")

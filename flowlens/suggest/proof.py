@@ -41,8 +41,11 @@ from flowlens.policy.inventory import Inventory, load_inventory
 from flowlens.policy.manifests import load_policies, policies_from_objects
 from flowlens.policy.model import Endpoint, FlowKey, PolicySet
 from flowlens.suggest import Suggestion
-from flowlens.suggest.observed import LoggedEndpoint, Report, Workload, build_workloads, intersect_labels
-from flowlens.suggest.synth import SuggestOptions, edge_keys
+from flowlens.suggest.edges import Port, edge_of, port_ranges
+from flowlens.suggest.model import SuggestOptions
+from flowlens.suggest.observed import LoggedEndpoint, Report, Workload, intersect_labels
+from flowlens.suggest.screen import Screening, screen
+from flowlens.suggest.synth import edge_fates
 from flowlens.suggest.yamlout import plain
 
 #: Stand-ins for addresses Calico masked, by the class it logged (host endpoints: private;
@@ -71,12 +74,46 @@ class Broken:
 
 
 @dataclass(frozen=True)
+class Expected:
+    """An observed allowed connection side the candidate denies on purpose: its edge was held
+    back or left out (``reason``). Listed as "would be denied", never as broken."""
+
+    reporter: str
+    source: str
+    dest: str
+    proto: str
+    port: int | None
+    connections: int
+    reason: str
+
+
+def group_expected(items: Sequence[Expected]) -> list[tuple[str, int]]:
+    """One line per reason, source and destination with its ports and sides, and its connections;
+    the most connections first."""
+    groups: dict[tuple[str, str, str], list[Expected]] = defaultdict(list)
+    for e in items:
+        groups[(e.reason, e.source, e.dest)].append(e)
+    lines = []
+    for (reason, source, dest), group in groups.items():
+        ports = port_ranges(sorted({Port(e.proto, e.port) for e in group}, key=lambda p: p.sort_key))
+        text = ", ".join(p if a is None else f"{p}/{a}" if a == b else f"{p}/{a}-{b}" for p, a, b in ports)
+        sides = "+".join(sorted({"egress" if e.reporter == "src" else "ingress" for e in group}))
+        conns = max(
+            sum(e.connections for e in group if e.reporter == reporter)
+            for reporter in {e.reporter for e in group}
+        )
+        lines.append((f"{source} -> {dest} {text} ({sides}): {conns} connections ({reason})", conns))
+    return sorted(lines, key=lambda item: (-item[1], item[0]))
+
+
+@dataclass(frozen=True)
 class Closed:
     """Something reachable before the suggestion and not after."""
 
     source: str
     dest: str
     ports: str
+    namespaces: tuple[str, ...] = ()  # the namespaces of its workloads
 
 
 @dataclass(frozen=True)
@@ -91,7 +128,7 @@ class ProofResult:
     unreproducible: tuple[str, ...]  # recorded allowed, denied by the policies in force alone too
     remediated: int  # denied edges that the candidate now allows
     still_denied: tuple[str, ...]  # denied edges (with --include-denied) still denied
-    skipped: int  # reports of edges left out on purpose
+    skipped: int  # reports of edges left out or held back on purpose
     pairs_total: int  # workload pairs with a side in a target namespace
     pairs_checked: int  # at most max_pairs of them: every observed pair, then a fixed sample
     pairs_open_before: int
@@ -99,6 +136,13 @@ class ProofResult:
     closed_pairs: tuple[Closed, ...]
     closed_external: tuple[Closed, ...]
     notes: tuple[str, ...]
+    expected: tuple[Expected, ...] = ()  # observed allowed, denied on purpose (held back, left out)
+
+    @property
+    def newly_denied(self) -> tuple[int, int]:
+        """(flow keys, connections) recorded allowed that the candidate denies, on purpose or not."""
+        keys = len(self.broken) + len(self.expected)
+        return keys, sum(b.connections for b in self.broken) + sum(e.connections for e in self.expected)
 
 
 def endpoint_of(ep: LoggedEndpoint) -> Endpoint:
@@ -196,8 +240,18 @@ def prove(
     inventory: Sequence[Path] | Inventory | None = None,
     replace: bool = False,
     max_pairs: int = MAX_PAIRS,
+    screening: Screening | None = None,
+    closure_namespaces: Sequence[str] | None = None,
 ) -> ProofResult:
-    """Replay ``reports`` against the candidate (``suggestion``, or the manifests in ``check_paths``)."""
+    """Replay ``reports`` against the candidate (``suggestion``, or the manifests in ``check_paths``).
+
+    Reports of edges held back (``screening``: the suggestion's, else screened here with
+    ``options.screen``) or left out on purpose are not proof failures: those the candidate denies
+    are listed in :attr:`ProofResult.expected` ("would be denied: held back").
+    ``closure_namespaces``: the workload pairs counted for the closure summary have a side in
+    one of these (default ``options.namespaces``; the rollout counts all its namespaces' pairs at
+    every step while enforcing only some of them).
+    """
     inv = inventory if isinstance(inventory, Inventory) or inventory is None else None
     if inv is None and inventory and not isinstance(inventory, Inventory):
         inv = load_inventory(list(inventory))
@@ -209,24 +263,63 @@ def prove(
     after = Evaluator(after_set, inv)
 
     reports, labels_filled = fill_labels(reports)
-    keys = edge_keys(reports, options)
+    if screening is None:
+        screening = (
+            suggestion.plan.screening
+            if suggestion is not None and suggestion.plan.screening is not None
+            else screen(
+                reports,
+                options.label_keys,
+                options.screen,
+                inventory=inv,
+                include_denied=options.include_denied,
+            )
+        )
+    keys = edge_fates(reports, options, screening)
     targets = set(options.namespaces)
     broken: list[Broken] = []
+    expected: list[Expected] = []
     still_denied: set[str] = set()
-    remediated: set[tuple[object, ...]] = set()
+    remediated: set[object] = set()
     representative = 0
     unreproducible: list[str] = []
     skipped = 0
     replayed = 0
     connections = 0
-    reporters_of: dict[tuple[object, ...], set[str]] = defaultdict(set)
+    reporters_of: dict[object, set[str]] = defaultdict(set)
     for rep, info in zip(reports, keys, strict=True):
         reporters_of[info.edge].add(rep.reporter)
 
     seen: set[FlowKey] = set()
     for rep, info in zip(reports, keys, strict=True):
-        if info.left_out:
+        on_purpose = (
+            f"held back: {info.held_back.kind}"
+            if info.held_back is not None
+            else (f"left out: {info.left_out}" if info.left_out is not None else None)
+        )
+        if on_purpose is not None:
             skipped += 1
+            if rep.action == "allow" and info.verdict == "allow":
+                key = FlowKey(
+                    rep.reporter, endpoint_of(rep.source), endpoint_of(rep.dest), rep.proto, rep.dest_port
+                )
+                if (
+                    key not in seen
+                    and before.evaluate(key).action == "allow"
+                    and after.evaluate(key).action != "allow"
+                ):
+                    seen.add(key)
+                    expected.append(
+                        Expected(
+                            rep.reporter,
+                            _text(rep.source),
+                            _text(rep.dest),
+                            rep.proto,
+                            rep.dest_port,
+                            rep.connections,
+                            on_purpose,
+                        )
+                    )
             continue
         if info.verdict == "deny":
             if not options.include_denied:
@@ -290,7 +383,17 @@ def prove(
                 )
             )
 
-    pairs = _closure(reports, options, before, after, inv, bool(in_force.policies), max_pairs)
+    pairs = _closure(
+        reports,
+        options,
+        screening,
+        before,
+        after,
+        inv,
+        bool(in_force.policies),
+        max_pairs,
+        closure_namespaces if closure_namespaces is not None else options.namespaces,
+    )
     notes = tuple(sorted(set(after_set.notes)))
     return ProofResult(
         replayed=replayed,
@@ -309,6 +412,9 @@ def prove(
         closed_pairs=pairs[4],
         closed_external=pairs[5],
         notes=notes,
+        expected=tuple(
+            sorted(set(expected), key=lambda x: (x.source, x.dest, x.proto, x.port or 0, x.reporter))
+        ),
     )
 
 
@@ -327,13 +433,15 @@ def _pod_ip(inventory: Inventory | None, w: Workload) -> str | None:
 def _closure(
     reports: Sequence[Report],
     options: SuggestOptions,
+    screening: Screening,
     before: Evaluator,
     after: Evaluator,
     inventory: Inventory | None,
     before_has_policies: bool,
     max_pairs: int,
+    namespaces: Sequence[str],
 ) -> tuple[int, int, int, int, tuple[Closed, ...], tuple[Closed, ...]]:
-    workload_of = build_workloads(reports, options.label_keys)
+    workload_of = screening.workloads
     labels: dict[Workload, list[tuple[tuple[str, str], ...] | None]] = defaultdict(list)
     served: dict[Workload, set[tuple[str, int]]] = defaultdict(set)
     denied_pairs: set[tuple[Workload, Workload]] = set()
@@ -341,7 +449,14 @@ def _closure(
         for ep in (rep.source, rep.dest):
             if ep.type == "wep" and ep.namespace is not None:
                 labels[workload_of[(ep.namespace, ep.name_aggr)]].append(ep.labels)
-        if rep.dest.type == "wep" and rep.dest.namespace is not None and rep.dest_port is not None:
+        held = screening.held(edge_of(rep, workload_of)) is not None
+        if (
+            not held
+            and rep.dest.type == "wep"
+            and rep.dest.namespace is not None
+            and rep.dest_port is not None
+        ):
+            # A port only probed was not served: held-back edges do not widen the closure's probes.
             served[workload_of[(rep.dest.namespace, rep.dest.name_aggr)]].add((rep.proto, rep.dest_port))
         if (
             rep.action == "deny"
@@ -366,7 +481,7 @@ def _closure(
         )
         for w, s in labels.items()
     }
-    targets = set(options.namespaces)
+    targets = set(namespaces)
     workloads = sorted(eps)
     candidates = [
         (a, b)
@@ -378,7 +493,7 @@ def _closure(
     if len(candidates) > max_pairs:
         # Every observed pair, then a fixed pseudo-random sample of the others: the same store
         # always checks the same pairs.
-        observed = {(k.edge[0], k.edge[1]) for k in edge_keys(reports, options)}
+        observed = {(k.edge.source, k.edge.dest) for k in edge_fates(reports, options, screening)}
         candidates.sort(
             key=lambda p: (
                 p not in observed,
@@ -409,6 +524,7 @@ def _closure(
                     f"{a.display} ({a.namespace})",
                     f"{b.display} ({b.namespace})",
                     ", ".join(f"{p}/{n}" for p, n in probes),
+                    tuple(sorted({a.namespace, b.namespace})),
                 )
             )
     external: list[Closed] = []
@@ -427,6 +543,7 @@ def _closure(
                             f"{w.display} ({w.namespace})",
                             f"any {what} address (probe {ip})",
                             f"{proto}/{port}",
+                            (w.namespace,),
                         )
                     )
                 if (
@@ -438,6 +555,7 @@ def _closure(
                             f"any {what} address (probe {ip})",
                             f"{w.display} ({w.namespace})",
                             f"{proto}/{port}",
+                            (w.namespace,),
                         )
                     )
     return len_all, checked, open_before, open_after, tuple(closed), tuple(external)

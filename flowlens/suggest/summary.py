@@ -10,11 +10,16 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from flowlens.suggest.synth import SuggestOptions
+from flowlens.suggest.edges import logged_text
+from flowlens.suggest.model import SuggestOptions
+from flowlens.suggest.proof import Expected, group_expected
 
 if TYPE_CHECKING:
     from flowlens.suggest import Suggestion
+    from flowlens.suggest.activity import Activity
     from flowlens.suggest.proof import ProofResult
+    from flowlens.suggest.rollout import Rollout
+    from flowlens.suggest.screen import HeldBack, Screening
 
 #: How many items of each list the text summary shows (the JSON has them all).
 TEXT_LIMIT = 20
@@ -35,6 +40,10 @@ class Summary:
     left_out: tuple[dict[str, Any], ...]
     notes: tuple[str, ...]
     proof: dict[str, Any]
+    held_back: tuple[dict[str, Any], ...] = ()  # groups held back (not admitted)
+    admitted: tuple[dict[str, Any], ...] = ()  # held-back groups kept by --admit / --admit-held
+    weakest_rules: tuple[dict[str, Any], ...] = ()  # every rule, the least steadily seen first
+    rollout: dict[str, Any] | None = None  # --plan
 
     @property
     def ok(self) -> bool:
@@ -46,9 +55,46 @@ class Summary:
         return data
 
 
+def held_back_dict(group: HeldBack, activity: Activity | None) -> dict[str, Any]:
+    """One held-back group as the summary JSON lists it."""
+    edges = []
+    for edge in group.edges:
+        seen = activity.seen(edge) if activity is not None else None
+        edges.append(
+            {
+                "source": logged_text(edge.source),
+                "dest": logged_text(edge.dest),
+                "port": edge.port.text,
+                "intervals": seen.intervals if seen else None,
+                "days": seen.days if seen else None,
+            }
+        )
+    return {
+        "class": group.kind,
+        "source": logged_text(group.source),
+        "dest": logged_text(group.dest) if group.dest is not None else None,
+        "why": group.why,
+        "text": group.text,
+        "admit": group.token,
+        "connections": group.connections,
+        "bytes": group.bytes,
+        "first_seen": group.first_seen.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "last_seen": group.last_seen.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "edges": edges,
+    }
+
+
 def build_summary(
-    options: SuggestOptions, suggestion: Suggestion | None, result: ProofResult, window: str
+    options: SuggestOptions,
+    suggestion: Suggestion | None,
+    result: ProofResult,
+    window: str,
+    *,
+    screening: Screening | None = None,
+    rollout: Rollout | None = None,
 ) -> Summary:
+    """The summary of ``suggestion`` (None with ``--check``) and its proof ``result``; ``screening``
+    lists what was held back when there is no suggestion; ``rollout``: the ``--plan``."""
     rules: list[dict[str, Any]] = []
     left_out: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -67,6 +113,12 @@ def build_summary(
                     "port_count": r.breadth.ports,
                     "broad": list(r.breadth.broad),
                     "remediation": r.remediation,
+                    "weakest_evidence": r.weakest,
+                    "days": r.days,
+                    "intervals": r.intervals,
+                    "connections": r.connections,
+                    "thin": r.thin,
+                    "admitted": list(r.admitted),
                 }
             )
         for ns in suggestion.plan.namespaces:
@@ -86,7 +138,10 @@ def build_summary(
             )
     if suggestion is not None:
         notes.extend(suggestion.plan.notes)
+        screening = suggestion.plan.screening or screening
     notes.extend(result.notes)
+    activity = screening.activity if screening is not None else None
+    groups = screening.groups if screening is not None else ()
     proof = {
         "replayed_keys": result.replayed,
         "replayed_connections": result.connections,
@@ -116,6 +171,7 @@ def build_summary(
         "workload_pairs_open_after": result.pairs_open_after,
         "closed_workload_pairs": [asdict(c) for c in result.closed_pairs],
         "closed_external": [asdict(c) for c in result.closed_external],
+        "would_be_denied": [asdict(e) for e in result.expected],
     }
     return Summary(
         namespaces=tuple(options.namespaces),
@@ -129,6 +185,15 @@ def build_summary(
         left_out=tuple(left_out),
         notes=tuple(notes),
         proof=proof,
+        held_back=tuple(held_back_dict(g, activity) for g in groups if not g.admitted),
+        admitted=tuple(held_back_dict(g, activity) for g in groups if g.admitted),
+        weakest_rules=tuple(
+            sorted(
+                rules,
+                key=lambda r: (r["days"], r["intervals"], r["connections"], r["namespace"], r["policy"]),
+            )
+        ),
+        rollout=rollout.as_dict() if rollout is not None else None,
     )
 
 
@@ -153,6 +218,30 @@ def format_summary(s: Summary) -> str:
         )
         if len(s.left_out) > TEXT_LIMIT:
             lines.append(f"    ... and {len(s.left_out) - TEXT_LIMIT} more (see --summary-json)")
+    if s.held_back:
+        edges = sum(len(g["edges"]) for g in s.held_back)
+        lines.append(
+            f"  held back {len(s.held_back)} groups ({edges} edges; they will be denied; keep one with "
+            "--admit EDGE, all with --admit-held):"
+        )
+        for g in s.held_back[:TEXT_LIMIT]:
+            lines.append(f"    held back: {g['text']}")
+            lines.append(f"      admit: {g['admit']}")
+        if len(s.held_back) > TEXT_LIMIT:
+            lines.append(f"    ... and {len(s.held_back) - TEXT_LIMIT} more (see --summary-json)")
+    for g in s.admitted[:TEXT_LIMIT]:
+        lines.append(f"  ADMITTED (held back, kept on purpose): {g['text']}")
+    weak = [r for r in s.weakest_rules if r["thin"]]
+    if weak:
+        lines.append(
+            f"  {len(weak)} rules rest on thin evidence (weakest first; review them before enforcing):"
+        )
+        lines.extend(
+            f"    THIN {r['namespace']}/{r['policy']} {r['direction']}: {r['thin']}"
+            for r in weak[:TEXT_LIMIT]
+        )
+        if len(weak) > TEXT_LIMIT:
+            lines.append(f"    ... and {len(weak) - TEXT_LIMIT} more (see --summary-json)")
     for note in s.notes[:TEXT_LIMIT]:
         lines.append(f"  note: {note}")
     lines.append(
@@ -168,6 +257,16 @@ def format_summary(s: Summary) -> str:
             f"  {p['decided_with_representative_address']} keys had addresses that were not logged (pvt, pub, "
             "host or network set) and were checked with a representative address of that class"
         )
+    if p["would_be_denied"]:
+        held = sum(1 for e in p["would_be_denied"] if e["reason"].startswith("held back"))
+        lines.append(
+            f"  {len(p['would_be_denied'])} recorded allowed keys would be denied on purpose ({held} held back, "
+            f"{len(p['would_be_denied']) - held} left out); not counted against the suggestion:"
+        )
+        grouped = [line for line, _ in group_expected(result_expected(p["would_be_denied"]))]
+        lines.extend(f"    would be denied: {line}" for line in grouped[:TEXT_LIMIT])
+        if len(grouped) > TEXT_LIMIT:
+            lines.append(f"    ... and {len(grouped) - TEXT_LIMIT} more (see --summary-json)")
     if p["unreproducible"]:
         lines.append(
             f"  {len(p['unreproducible'])} recorded allowed keys are denied by the policies in force alone "
@@ -208,6 +307,11 @@ def format_summary(s: Summary) -> str:
             f"  ... and {len(p['closed_external']) - TEXT_LIMIT} more external paths (see --summary-json)"
         )
     return "\n".join(lines)
+
+
+def result_expected(items: list[dict[str, Any]]) -> list[Expected]:
+    """The summary's ``would_be_denied`` entries back as :class:`Expected` values."""
+    return [Expected(**item) for item in items]
 
 
 def window_text(since: dt.datetime | None, until: dt.datetime | None) -> str:

@@ -1,307 +1,87 @@
-"""Synthesis: observed edges -> per-workload allow rules (flavor-independent model).
+"""Synthesis: observed edges -> per-workload allow rules (the flavor-independent :class:`Plan`).
 
 For every target namespace, each workload gets ingress rules from the peers observed reaching it
 and egress rules to the peers it was observed reaching, with ports merged per peer and peers that
 share the same ports merged into one rule. DNS to kube-dns is left to the namespace's allow-dns
-policy. The renderer (``render/``) turns this model into Kubernetes or Calico manifests.
+policy. Before that, the screening (:mod:`.screen`) holds back what looks like a scan or a probe,
+and edges are left out on purpose: observed denied (unless ``--include-denied``), fewer than
+``--min-connections``, seen on fewer than ``--min-days`` days. Every rule carries its evidence,
+with the intervals and days it was seen in (:mod:`.activity`). The renderer (``render/``) turns
+the plan into Kubernetes or Calico manifests.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 import ipaddress
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flowlens.policy.inventory import Inventory
+from flowlens.suggest.activity import Activity, Seen
 from flowlens.suggest.cidr import ANY_V4, RFC1918, aggregate, host_network
-from flowlens.suggest.observed import (
-    DEFAULT_LABEL_KEYS,
-    Labels,
-    LoggedEndpoint,
-    Report,
-    Workload,
-    build_workloads,
-    intersect_labels,
-    is_stable_label,
+from flowlens.suggest.edges import Edge, EdgeStats, External, Port, edge_of, is_cluster_dns, logged_text
+from flowlens.suggest.model import (
+    FLAVORS,
+    Evidence,
+    LeftOut,
+    NamespacePlan,
+    Peer,
+    Plan,
+    Rule,
+    SuggestOptions,
+    WorkloadPolicy,
 )
+from flowlens.suggest.observed import Labels, Report, Workload, intersect_labels, is_stable_label
+from flowlens.suggest.screen import PORT_PROTOCOLS, HeldBack, Screening, screen
 
-FLAVORS = ("kubernetes", "calico")
-PORT_PROTOCOLS = ("tcp", "udp", "sctp")
-DNS_PORT = 53
-DNS_NAMESPACE = "kube-system"
-DNS_LABELS: Labels = (("k8s-app", "kube-dns"),)
-SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "calico-system", "calico-apiserver")
-SYSTEM_PREFIXES = ("tigera-",)
 #: Names of the per-namespace policies; a workload with such a name gets a suffix.
 RESERVED_NAMES = frozenset({"default-deny", "allow-dns"})
 
 
-def is_system_namespace(namespace: str) -> bool:
-    """Namespaces ``--all-namespaces`` skips unless ``--include-system``."""
-    return namespace in SYSTEM_NAMESPACES or namespace.startswith(SYSTEM_PREFIXES)
-
-
-@dataclass(frozen=True)
-class SuggestOptions:
-    """What to synthesise and how (the CLI options of ``flowlens suggest``)."""
-
-    namespaces: tuple[str, ...]
-    flavor: str = "kubernetes"
-    label_keys: tuple[str, ...] = DEFAULT_LABEL_KEYS
-    tier: str = "flowlens"
-    tier_order: int = 10000
-    staged: bool = False
-    baseline: bool = False
-    min_connections: int = 1
-    include_denied: bool = False
-    max_extra_addresses: int = 0
-
-
-@dataclass(frozen=True)
-class Port:
-    """A protocol and destination port; ``port`` None means every port of the protocol."""
-
-    proto: str
-    port: int | None
-
-    @property
-    def text(self) -> str:
-        return self.proto if self.port is None else f"{self.proto}/{self.port}"
-
-    @property
-    def sort_key(self) -> tuple[str, int]:
-        return (self.proto, -1 if self.port is None else self.port)
-
-
-@dataclass(frozen=True, order=True)
-class Peer:
-    """The far side of a rule.
-
-    ``workload``: pods of ``namespace`` matching ``selector`` (empty: every pod there);
-    ``entity``: Calico host endpoints or network sets matching ``selector`` (``namespace`` None:
-    non-namespaced, ``global()``); ``nets``: addresses in ``nets`` minus ``except_nets``.
-    ``broad`` says why a peer admits more than what was observed (None when it is exact).
-    """
-
-    kind: str
-    namespace: str | None = None
-    selector: Labels = ()
-    nets: tuple[str, ...] = ()
-    except_nets: tuple[str, ...] = ()
-    broad: str | None = None
-    service_account: str | None = None  # Calico flavor: the one SA all the pods run as
-
-    @property
-    def text(self) -> str:
-        if self.kind == "workload":
-            sel = ",".join(f"{k}={v}" for k, v in self.selector) or "all pods"
-            return f"{sel} in {self.namespace}"
-        if self.kind == "entity":
-            sel = ",".join(f"{k}={v}" for k, v in self.selector)
-            return f"{sel} ({'global' if self.namespace is None else self.namespace})"
-        ex = f" except {', '.join(self.except_nets)}" if self.except_nets else ""
-        return ", ".join(self.nets) + ex
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What was observed for one peer and port of a rule."""
-
-    peer: str  # the peer as logged
-    port: str
-    connections: int
-    bytes: int
-    first_seen: dt.datetime
-    last_seen: dt.datetime
-    reporters: tuple[str, ...]
-    remediation: bool
-
-    def line(self) -> str:
-        first = self.first_seen.strftime("%Y-%m-%dT%H:%M:%SZ")
-        last = self.last_seen.strftime("%Y-%m-%dT%H:%M:%SZ")
-        tag = "REMEDIATION (observed denied) " if self.remediation else ""
-        return (
-            f"{tag}{self.peer} {self.port}: {self.connections} connections, {self.bytes} bytes, "
-            f"{first}..{last}, reported by {'+'.join(self.reporters)}"
-        )
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One allow rule of a workload policy: any of ``peers`` on any of ``ports`` (empty: all)."""
-
-    direction: str  # ingress | egress
-    peers: tuple[Peer, ...]
-    ports: tuple[Port, ...]
-    evidence: tuple[Evidence, ...]
-    notes: tuple[str, ...] = ()
-
-    @property
-    def remediation(self) -> bool:
-        return any(e.remediation for e in self.evidence)
-
-    @property
-    def broad(self) -> tuple[str, ...]:
-        return tuple(sorted({p.broad for p in self.peers if p.broad} | set(self.notes)))
-
-
-@dataclass(frozen=True)
-class WorkloadPolicy:
-    """The allow rules of one workload."""
-
-    workload: Workload
-    name: str  # readable, unique in the namespace (without prefix)
-    labels: Labels  # all common labels of the workload's pods
-    ingress: tuple[Rule, ...]
-    egress: tuple[Rule, ...]
-
-
-@dataclass(frozen=True)
-class LeftOut:
-    """An edge left out of the suggestion, and why."""
-
-    namespace: str
-    direction: str
-    workload: str
-    peer: str
-    port: str
-    connections: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class NamespacePlan:
-    """Everything suggested for one namespace."""
-
-    namespace: str
-    policies: tuple[WorkloadPolicy, ...]
-    dns_evidence: tuple[Evidence, ...]
-    left_out: tuple[LeftOut, ...]
-    notes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The synthesis for all target namespaces."""
-
-    options: SuggestOptions
-    namespaces: tuple[NamespacePlan, ...]
-    workloads: tuple[tuple[Workload, Labels], ...]  # every known workload with its common labels
-    notes: tuple[str, ...] = ()  # about the whole suggestion (per-namespace notes are in namespaces)
-
-
-# --- edges -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, order=True)
-class _External:
-    type: str
-    namespace: str | None
-    name_aggr: str
-    ip: str | None
-
-
-_Side = Workload | _External
-
-
-@dataclass
-class _Stats:
-    by_reporter: dict[str, list[int]] = field(default_factory=dict)  # started, live, bytes
-    actions: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    first: dt.datetime | None = None
-    last: dt.datetime | None = None
-
-    def add(self, rep: Report) -> None:
-        acc = self.by_reporter.setdefault(rep.reporter, [0, 0, 0])
-        acc[0] += rep.connections
-        acc[1] = max(acc[1], rep.live_connections)
-        acc[2] += rep.bytes
-        self.actions[rep.reporter].add(rep.action)
-        self.first = rep.first_seen if self.first is None else min(self.first, rep.first_seen)
-        self.last = rep.last_seen if self.last is None else max(self.last, rep.last_seen)
-
-    @property
-    def connections(self) -> int:
-        # The two reporters see the same connections: take the larger count, never the sum.
-        # A group of records is at least one connection, even if its counters say 0.
-        return max(max(a[0], a[1], 1) for a in self.by_reporter.values())
-
-    @property
-    def bytes(self) -> int:
-        return max(a[2] for a in self.by_reporter.values())
-
-    @property
-    def verdict(self) -> str:
-        """'allow' unless one side only ever denied it (then the connection never got through)."""
-        for acts in self.actions.values():
-            if acts == {"deny"}:
-                return "deny"
-        return "allow"
-
-
-def _side(ep: LoggedEndpoint, workloads: Mapping[tuple[str, str], Workload]) -> _Side:
-    if ep.type == "wep" and ep.namespace is not None:
-        return workloads[(ep.namespace, ep.name_aggr)]
-    return _External(ep.type, ep.namespace, ep.name_aggr, ep.ip)
-
-
-def _edge_map(
-    reports: Sequence[Report], workloads: Mapping[tuple[str, str], Workload]
-) -> dict[tuple[_Side, _Side, Port], _Stats]:
-    edges: dict[tuple[_Side, _Side, Port], _Stats] = {}
-    for rep in reports:
-        key = (_side(rep.source, workloads), _side(rep.dest, workloads), Port(rep.proto, rep.dest_port))
-        edges.setdefault(key, _Stats()).add(rep)
-    return edges
+def left_out_reason(stats: EdgeStats, seen: Seen, options: SuggestOptions) -> str | None:
+    """Why an edge is left out on purpose (too rare, too few days), or None."""
+    if stats.connections < options.min_connections:
+        return f"fewer than {options.min_connections} connections"
+    if seen.days < options.min_days:
+        return f"seen on {seen.days} day{'s' if seen.days != 1 else ''}, fewer than --min-days {options.min_days}"
+    return None
 
 
 @dataclass(frozen=True)
 class EdgeInfo:
     """The edge a report belongs to (at the chosen label granularity), and its fate."""
 
-    edge: tuple[object, ...]
+    edge: Edge
     verdict: str
     connections: int
-    left_out: bool  # fewer connections than --min-connections
+    left_out: str | None  # why it is left out on purpose (--min-connections, --min-days)
+    held_back: HeldBack | None  # the held-back group it is in (not admitted)
 
 
-def edge_keys(reports: Sequence[Report], options: SuggestOptions) -> list[EdgeInfo]:
-    """One :class:`EdgeInfo` per report, in the same order."""
-    workload_of = build_workloads(reports, options.label_keys)
-    edges = _edge_map(reports, workload_of)
+def edge_fates(reports: Sequence[Report], options: SuggestOptions, screening: Screening) -> list[EdgeInfo]:
+    """One :class:`EdgeInfo` per report, in the same order (``screening`` of the same reports)."""
     out = []
     for rep in reports:
-        key = (_side(rep.source, workload_of), _side(rep.dest, workload_of), Port(rep.proto, rep.dest_port))
-        stats = edges[key]
+        edge = edge_of(rep, screening.workloads)
+        stats = screening.edges[edge]
+        seen = screening.activity.seen(edge)
         out.append(
-            EdgeInfo(key, stats.verdict, stats.connections, stats.connections < options.min_connections)
+            EdgeInfo(
+                edge,
+                stats.verdict,
+                stats.connections,
+                left_out_reason(stats, seen, options),
+                screening.held(edge),
+            )
         )
     return out
 
 
 # --- peers ------------------------------------------------------------------------------------
-
-
-def _sort_side(side: _Side) -> tuple[int, str, str, str]:
-    if isinstance(side, Workload):
-        return (0, side.namespace, repr(side.selector), "")
-    return (1, side.type, side.namespace or "", f"{side.name_aggr}|{side.ip or ''}")
-
-
-def _logged_text(side: _Side) -> str:
-    if isinstance(side, Workload):
-        return f"{side.display} ({side.namespace})"
-    if side.type == "net":
-        return f"{side.name_aggr} {side.ip}" if side.ip else f"{side.name_aggr} (address not logged)"
-    where = side.namespace or "global"
-    kind = {"hep": "host", "ns": "network set"}.get(side.type, side.type)
-    ip = f" {side.ip}" if side.ip else ""
-    return f"{kind} {side.name_aggr} ({where}){ip}"
 
 
 def _broad_net(name: str) -> Peer:
@@ -319,7 +99,7 @@ def _broad_net(name: str) -> Peer:
     )
 
 
-def _external_peer(side: _External, flavor: str, entity_labels: Labels | None) -> Peer:
+def _external_peer(side: External, flavor: str, entity_labels: Labels | None) -> Peer:
     if side.type in ("hep", "ns") and flavor == "calico" and entity_labels:
         return Peer("entity", namespace=side.namespace if side.type == "ns" else None, selector=entity_labels)
     if side.ip:
@@ -444,15 +224,6 @@ def _peer_order(p: Peer) -> tuple[int, str, str, tuple[int, int, int]]:
     return (rank, p.namespace or "", repr(p.selector), netkey)
 
 
-def _is_dns(side: _Side, port: Port, all_labels: Mapping[Workload, Labels]) -> bool:
-    if not isinstance(side, Workload) or side.namespace != DNS_NAMESPACE:
-        return False
-    if port.port != DNS_PORT or port.proto not in ("udp", "tcp"):
-        return False
-    labels = dict(all_labels.get(side, ()))
-    return all(labels.get(k) == v for k, v in DNS_LABELS)
-
-
 def _policy_names(workloads: Iterable[Workload]) -> dict[Workload, str]:
     def base(w: Workload) -> str:
         if not w.selector:
@@ -475,17 +246,53 @@ def _policy_names(workloads: Iterable[Workload]) -> dict[Workload, str]:
     return names
 
 
+def _evidence(
+    direction: str, other: External | Workload, edge: Edge, stats: EdgeStats, seen: Seen, admitted: str | None
+) -> Evidence:
+    return Evidence(
+        peer=("to " if direction == "egress" else "from ") + logged_text(other),
+        port=edge.port.text,
+        connections=stats.connections,
+        bytes=stats.bytes,
+        first_seen=stats.first_seen,
+        last_seen=stats.last_seen,
+        reporters=stats.reporters,
+        remediation=stats.verdict == "deny",
+        intervals=seen.intervals,
+        days=seen.days,
+        admitted=admitted,
+    )
+
+
 def synthesise(
-    reports: Sequence[Report], options: SuggestOptions, inventory: Inventory | None = None
+    reports: Sequence[Report],
+    options: SuggestOptions,
+    inventory: Inventory | None = None,
+    *,
+    activity: Activity | None = None,
+    screening: Screening | None = None,
 ) -> Plan:
     """The suggestion for ``options.namespaces`` from the observed ``reports``.
 
-    With an ``inventory`` and the Calico flavor, pod peers whose pods all run as one service
-    account are also matched by it (``serviceAccounts.names``, ANDed with the selector).
+    ``activity``: the intervals and days of each edge, counted in the store
+    (:func:`~.activity.load_activity`); estimated from ``reports`` when None. ``screening``: the
+    held-back edges (:func:`~.screen.screen` with ``options.screen``), computed when None.
+    With an ``inventory``, the screening knows which ports the pods declare, and in the Calico
+    flavor pod peers whose pods all run as one service account are also matched by it
+    (``serviceAccounts.names``, ANDed with the selector).
     """
     if options.flavor not in FLAVORS:
         raise ValueError(f"unknown flavor {options.flavor!r}")
-    workload_of = build_workloads(reports, options.label_keys)
+    if screening is None:
+        screening = screen(
+            reports,
+            options.label_keys,
+            options.screen,
+            activity=activity,
+            inventory=inventory,
+            include_denied=options.include_denied,
+        )
+    workload_of = screening.workloads
     # Common labels of each workload (over every record of every pod group it holds).
     label_sets: dict[Workload, list[Labels | None]] = defaultdict(list)
     entity_sets: dict[tuple[str, str | None, str], list[Labels | None]] = defaultdict(list)
@@ -500,11 +307,11 @@ def synthesise(
         k: tuple((a, b) for a, b in (intersect_labels(s) or ()) if is_stable_label(a))
         for k, s in entity_sets.items()
     }
-    edges = _edge_map(reports, workload_of)
     targets = set(options.namespaces)
     service_accounts = (
         _service_accounts(set(workload_of.values()), inventory) if options.flavor == "calico" else {}
     )
+    ordered = sorted(screening.edges.items(), key=lambda kv: kv[0].sort_key)
 
     plans = []
     for ns in sorted(targets):
@@ -513,45 +320,33 @@ def synthesise(
         subjects: set[Workload] = {w for w in label_sets if w.namespace == ns}
         dns: list[Evidence] = []
         left_out: list[LeftOut] = []
-        for (src, dst, port), stats in sorted(
-            edges.items(), key=lambda kv: (_sort_side(kv[0][0]), _sort_side(kv[0][1]), kv[0][2].sort_key)
-        ):
-            verdict = stats.verdict
-            remediation = verdict == "deny"
-            for direction, subject, other in (("egress", src, dst), ("ingress", dst, src)):
+        held: dict[int, HeldBack] = {}
+        for edge, stats in ordered:
+            seen = screening.activity.seen(edge)
+            group = screening.group_of(edge)
+            for direction, subject, other in (
+                ("egress", edge.source, edge.dest),
+                ("ingress", edge.dest, edge.source),
+            ):
                 if not (isinstance(subject, Workload) and subject.namespace == ns):
                     continue
-                ev = Evidence(
-                    peer=("to " if direction == "egress" else "from ") + _logged_text(other),
-                    port=port.text,
-                    connections=stats.connections,
-                    bytes=stats.bytes,
-                    first_seen=stats.first or dt.datetime.min.replace(tzinfo=dt.UTC),
-                    last_seen=stats.last or dt.datetime.min.replace(tzinfo=dt.UTC),
-                    reporters=tuple(sorted(stats.by_reporter)),
-                    remediation=remediation,
-                )
-                if remediation and not options.include_denied:
+                ev = _evidence(direction, other, edge, stats, seen, group.why if group is not None else None)
+                if ev.remediation and not options.include_denied:
                     left_out.append(
-                        LeftOut(
-                            ns, direction, subject.display, ev.peer, port.text, stats.connections, "denied"
-                        )
+                        LeftOut(ns, direction, subject.display, ev.peer, ev.port, stats.connections, "denied")
                     )
                     continue
-                if stats.connections < options.min_connections:
+                if group is not None:
+                    held[id(group)] = group
+                    if not group.admitted:
+                        continue
+                reason = left_out_reason(stats, seen, options)
+                if reason is not None:
                     left_out.append(
-                        LeftOut(
-                            ns,
-                            direction,
-                            subject.display,
-                            ev.peer,
-                            port.text,
-                            stats.connections,
-                            f"fewer than {options.min_connections} connections",
-                        )
+                        LeftOut(ns, direction, subject.display, ev.peer, ev.port, stats.connections, reason)
                     )
                     continue
-                if direction == "egress" and _is_dns(other, port, all_labels):
+                if direction == "egress" and is_cluster_dns(other, edge.port, all_labels):
                     # allow-dns covers every pod: say which workload each line is about.
                     dns.append(dataclasses.replace(ev, peer=f"{subject.display} {ev.peer}"))
                     continue
@@ -565,7 +360,7 @@ def synthesise(
                     )
                 table = rules_out if direction == "egress" else rules_in
                 ports, evs = table[subject].setdefault(peer, (set(), []))
-                ports.add(port)
+                ports.add(edge.port)
                 evs.append(ev)
         names = _policy_names(subjects)
         policies = []
@@ -599,7 +394,9 @@ def synthesise(
                 dns_evidence=tuple(sorted(dns, key=lambda e: (e.peer, e.port))),
                 left_out=tuple(sorted(left_out, key=lambda x: (x.direction, x.workload, x.peer, x.port))),
                 notes=tuple(notes),
+                held_back=tuple(sorted(held.values(), key=lambda g: g.sort_key)),
             )
         )
     known = tuple(sorted((w, all_labels.get(w, ())) for w in set(workload_of.values())))
-    return Plan(options, tuple(plans), known)
+    plan_notes = tuple(f"--admit {text!r} matched no held-back edge" for text in screening.unmatched_admits)
+    return Plan(options, tuple(plans), known, plan_notes, screening)

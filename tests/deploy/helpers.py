@@ -2,9 +2,11 @@
 validated where no kustomize binary is installed (and compared with `kubectl kustomize` where one is).
 
 Supported: ``resources`` (YAML files and kustomization folders), ``components`` (folders whose
-kustomization is ``kind: Component``), and ``images`` (``name`` with ``newName``, ``newTag`` or
-``digest``) applied to the containers and init containers of every pod template. Anything else in
-a kustomization is refused, so that a manifest change that needs more fails here, loudly.
+kustomization is ``kind: Component``), ``images`` (``name`` with ``newName``, ``newTag`` or
+``digest``) applied to the containers and init containers of every pod template, and ``patches``
+that are JSON 6902 ``add`` operations on a ``target`` chosen by kind and name (a target that
+matches nothing is passed over, as kustomize does). Anything else in a kustomization is refused,
+so that a manifest change that needs more fails here, loudly.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import yaml
 
-SUPPORTED = {"apiVersion", "kind", "resources", "components", "images"}
+SUPPORTED = {"apiVersion", "kind", "resources", "components", "images", "patches"}
 POD_TEMPLATE_PATHS = {
     "Pod": ("spec",),
     "Deployment": ("spec", "template", "spec"),
@@ -73,6 +75,35 @@ def _set_images(docs: list[dict[str, Any]], images: list[dict[str, str]]) -> Non
                 break
 
 
+def _apply_patches(docs: list[dict[str, Any]], patches: list[dict[str, Any]]) -> None:
+    for patch in patches:
+        target = patch["target"]
+        if set(target) - {"kind", "name"}:
+            raise ValueError(f"the test renderer does not support patch targets by {sorted(set(target))}")
+        operations = yaml.safe_load(patch["patch"])
+        for doc in docs:
+            if doc.get("kind") != target.get("kind") or doc["metadata"]["name"] != target.get(
+                "name", doc["metadata"]["name"]
+            ):
+                continue
+            for op in operations:
+                if op["op"] != "add":
+                    raise ValueError(f"the test renderer does not support the patch operation {op['op']!r}")
+                *parents, last = [
+                    part.replace("~1", "/").replace("~0", "~") for part in op["path"].split("/")[1:]
+                ]
+                node: Any = doc
+                for part in parents:
+                    node = node[int(part)] if isinstance(node, list) else node[part]
+                if isinstance(node, list):
+                    if last == "-":
+                        node.append(op["value"])
+                    else:
+                        node.insert(int(last), op["value"])
+                else:
+                    node[last] = op["value"]
+
+
 def _resources(folder: Path, entries: list[str]) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     for entry in entries:
@@ -95,6 +126,7 @@ def render(folder: Path) -> list[dict[str, Any]]:
         if inner["kind"] != "Component":
             raise ValueError(f"{folder / component} is listed as a component but is a {inner['kind']}")
         docs += _resources(folder / component, inner.get("resources", []))
+        _apply_patches(docs, inner.get("patches", []))
         _set_images(docs, inner.get("images", []))
     _set_images(docs, doc.get("images", []))
     return docs

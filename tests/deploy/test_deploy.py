@@ -88,8 +88,63 @@ def test_the_shipped_deployment_is_the_base_and_the_nightly_report() -> None:
     docs = _documents()
     assert sorted(d["kind"] for d in docs) == ["CronJob", "Namespace", "PersistentVolumeClaim"]
     assert _root()["resources"] == ["base"]
-    assert [c.name for c in _components()] == ["report"]
-    assert set(_root()["components"]) == {c.name for c in _components()}
+    assert [c.name for c in _components()] == ["collector", "report"]
+    # the collector needs a Secret of the user's (Goldmane's client certificate): one line turns it on
+    assert _root()["components"] == ["report"]
+
+
+def _with_components(tmp_path: Path, components: list[str]) -> Path:
+    copy = tmp_path / "kubernetes"
+    shutil.copytree(KUBERNETES, copy)
+    root = yaml.safe_load((copy / "kustomization.yaml").read_text())
+    root["components"] = components
+    (copy / "kustomization.yaml").write_text(yaml.safe_dump(root))
+    return copy
+
+
+def test_every_component_switched_on_renders_alike_in_kubectl_and_the_test_renderer(tmp_path: Path) -> None:
+    folder = _with_components(
+        tmp_path, [c.name for c in sorted(_components(), key=lambda c: c.name != "report")]
+    )
+    docs = render(folder)
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    assert _by_identity(_kubectl_kustomize(folder)) == _by_identity(docs)
+
+
+def test_with_the_collector_on_the_report_runs_beside_it_and_its_ingest_waits_its_turn(
+    tmp_path: Path,
+) -> None:
+    docs = {d["kind"]: d for d in render(_with_components(tmp_path, ["report", "collector"]))}
+    collector = docs["Deployment"]["spec"]["template"]
+    report = docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (term,) = report["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= collector["metadata"]["labels"].items()
+    assert report["initContainers"][0]["args"][-2:] == ["--wait-for-lock", "600"]
+    assert (
+        docs["Deployment"]["spec"]["replicas"] == 1
+        and docs["Deployment"]["spec"]["strategy"]["type"] == "Recreate"
+    )
+    service = docs["Service"]
+    assert service["spec"]["selector"].items() <= collector["metadata"]["labels"].items()
+
+
+def test_the_collectors_command_lines_are_ones_the_cli_accepts(tmp_path: Path) -> None:
+    docs = {d["kind"]: d for d in render(_with_components(tmp_path, ["report", "collector"]))}
+    for container in docs["Deployment"]["spec"]["template"]["spec"]["containers"]:
+        args = container["args"]
+        assert args[:2] in (["collect", "goldmane"], ["collect", "serve"])
+        result = run_cli(*args[:2], "--help")
+        assert result.code == 0
+        options = {a for a in args[2:] if a.startswith("--")}
+        assert options and all(o in result.stdout for o in options), (options, result.stdout)
+        assert args[args.index("--store") + 1] == "/data/store"
+    report_ingest = docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"][0][
+        "args"
+    ]
+    assert "--wait-for-lock" in run_cli("ingest", "--help").stdout
+    assert report_ingest[0] == "ingest"
 
 
 @pytest.mark.parametrize("deployment", ["shipped", *(c.name for c in _components())])

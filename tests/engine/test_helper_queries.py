@@ -13,8 +13,9 @@ def test_helper_queries_declare_the_table_they_read():
     helpers = {name for name, spec in specs.items() if spec.requires}
     assert "coverage-edges" in helpers and specs["coverage-edges"].requires == ("coverage_facts",)
     assert {"denied", "unexpected-allowed", "coverage-facts"}.isdisjoint(helpers)
+    assert specs["suggest-activity"].requires == ("suggest_sides",)
     for name in helpers:
-        assert "coverage_facts" in specs[name].sql
+        assert all(table in specs[name].sql for table in specs[name].requires)
 
 
 def test_the_query_list_hides_helper_queries_unless_asked():

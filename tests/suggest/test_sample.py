@@ -3,7 +3,6 @@ the sample's own policies in force and inventory."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
@@ -12,33 +11,30 @@ import yaml
 
 from flowlens.ingest import ingest
 from flowlens.policy.inventory import load_inventory
-from flowlens.sample import DEFAULT_MODEL, SampleOptions, load_model, render_inventory, write_sample
+from flowlens.sample import DEFAULT_MODEL
 from flowlens.store import Store
 from flowlens.suggest import SuggestOptions, suggest
 from flowlens.suggest.proof import prove
 from flowlens.suggest.validate import validate_objects
-from tests.suggest.helpers import reports_of
+from tests.suggest.helpers import observed_of, reports_of
 
 GOLDEN = Path(__file__).parent / "golden"
 POLICIES = Path(DEFAULT_MODEL).parent / "policies"
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def sample(tmp_path_factory: pytest.TempPathFactory, sample_logs: tuple[Path, Path]) -> tuple[Path, Path]:
+    logs, inventory = sample_logs
     root = tmp_path_factory.mktemp("sample")
-    model = load_model(DEFAULT_MODEL)
-    write_sample(
-        model, root / "logs", SampleOptions(start=dt.datetime(2026, 11, 24, tzinfo=dt.UTC), days=0.25)
-    )
-    ingest(Store(root / "store"), [str(root / "logs" / "enterprise")])
-    (root / "inventory.yaml").write_text(render_inventory(model), encoding="utf-8")
-    return root / "store", root / "inventory.yaml"
+    ingest(Store(root / "store"), [str(logs / "enterprise")])
+    return root / "store", inventory
 
 
 @pytest.mark.parametrize("flavor", ["kubernetes", "calico"])
 def test_the_production_namespace_renders_to_the_golden_yaml(sample: tuple[Path, Path], flavor: str) -> None:
     store, _ = sample
-    text = suggest(reports_of(store, ["production"]), SuggestOptions(("production",), flavor=flavor)).stream()
+    reports, activity = observed_of(store, ["production"])
+    text = suggest(reports, SuggestOptions(("production",), flavor=flavor), activity=activity).stream()
     path = GOLDEN / f"sample-production-{flavor}.yaml"
     if os.environ.get("FLOWLENS_UPDATE_GOLDEN"):
         path.write_text(text, encoding="utf-8")

@@ -11,10 +11,10 @@ always renders to the same bytes.
 
 from __future__ import annotations
 
+from flowlens.suggest.model import Plan
 from flowlens.suggest.render import calico, kubernetes
 from flowlens.suggest.render.calico import calico_selector
 from flowlens.suggest.render.common import Breadth, Rendered, RenderedRule, breadth
-from flowlens.suggest.synth import Plan
 
 __all__ = ["Breadth", "Rendered", "RenderedRule", "breadth", "calico_selector", "render"]
 

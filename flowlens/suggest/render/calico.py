@@ -13,10 +13,8 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from flowlens.suggest.observed import Labels
-from flowlens.suggest.render import common
-from flowlens.suggest.render.common import RenderedRule
-from flowlens.suggest.synth import (
+from flowlens.suggest.edges import port_ranges
+from flowlens.suggest.model import (
     DNS_LABELS,
     DNS_NAMESPACE,
     DNS_PORT,
@@ -27,6 +25,9 @@ from flowlens.suggest.synth import (
     Rule,
     WorkloadPolicy,
 )
+from flowlens.suggest.observed import Labels
+from flowlens.suggest.render import common
+from flowlens.suggest.render.common import RenderedRule
 from flowlens.suggest.yamlout import Commented, Document
 
 NETSET_LABEL = "flowlens.io/network-set"
@@ -140,7 +141,7 @@ def _calico_rules(
         port_groups.append((None, []))
     else:
         by_proto: dict[str, list[int | str]] = {}
-        for proto_name, first, last in common.port_ranges(rule.ports):
+        for proto_name, first, last in port_ranges(rule.ports):
             lst = by_proto.setdefault(proto_name, [])
             if first is not None:
                 lst.append(first if first == last else f"{first}:{last}")

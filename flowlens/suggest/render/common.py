@@ -1,8 +1,10 @@
 """What both flavors of rendering share: the rule summaries, breadth, evidence comments and metadata.
 
 Every rule is rendered with comments saying why it is there: ``BROAD:`` warnings first, then
-``REMEDIATION:`` for rules that allow observed denied traffic, then how much it admits
-(:func:`breadth`), then one ``evidence:`` line per observed flow. Every policy says which workload
+``REMEDIATION:`` for rules that allow observed denied traffic, ``ADMITTED:`` for held-back edges
+kept by ``--admit``, ``THIN:`` when its weakest evidence was seen in few intervals, then how much
+it admits (:func:`breadth`), then one ``evidence:`` line per observed flow (with the days and
+intervals it was seen in). Every policy says which workload
 it selects and how. Document order is the same in both flavors: the namespace's allow-DNS policy
 first, its default deny, then one policy per workload in the plan's order; the ``order`` values of
 :data:`ORDER_DNS` and the rest place the Calico policies the same way inside their tier.
@@ -15,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowlens.suggest.cidr import count_addresses
+from flowlens.suggest.model import NamespacePlan, Plan, Port, Rule, WorkloadPolicy
 from flowlens.suggest.observed import Labels
-from flowlens.suggest.synth import NamespacePlan, Plan, Port, Rule, WorkloadPolicy
 from flowlens.suggest.yamlout import Document
 
 CALICO_API = "projectcalico.org/v3"
@@ -50,6 +52,12 @@ class RenderedRule:
     ports: tuple[str, ...]
     breadth: Breadth
     remediation: bool
+    days: int = 0  # of its weakest evidence (see Rule.weakest): the summary ranks rules by them
+    intervals: int = 0
+    connections: int = 0
+    weakest: str = ""  # that evidence's peer and port
+    thin: str | None = None
+    admitted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,31 +67,6 @@ class Rendered:
     cluster: tuple[Document, ...]
     namespaces: tuple[tuple[str, tuple[Document, ...]], ...]
     rules: tuple[RenderedRule, ...]
-
-
-def port_ranges(ports: Sequence[Port]) -> list[tuple[str, int | None, int | None]]:
-    """(proto, first, last) entries: runs of 3 or more consecutive ports become one range."""
-    out: list[tuple[str, int | None, int | None]] = []
-    by_proto: dict[str, list[int | None]] = {}
-    for p in ports:
-        by_proto.setdefault(p.proto, []).append(p.port)
-    for proto in sorted(by_proto):
-        values = by_proto[proto]
-        if None in values:
-            out.append((proto, None, None))
-            continue
-        nums = sorted(v for v in values if v is not None)
-        i = 0
-        while i < len(nums):
-            j = i
-            while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
-                j += 1
-            if j - i >= 2:
-                out.append((proto, nums[i], nums[j]))
-            else:
-                out.extend((proto, n, n) for n in nums[i : j + 1])
-            i = j + 1
-    return out
 
 
 def _count_ports(ports: Sequence[Port]) -> int | None:
@@ -126,10 +109,14 @@ def _breadth_comment(b: Breadth) -> str:
     return "admits: " + ", ".join(parts)
 
 
-def rule_comments(rule: Rule, b: Breadth) -> tuple[str, ...]:
+def rule_comments(rule: Rule, b: Breadth, thin_intervals: int) -> tuple[str, ...]:
     lines = [f"BROAD: {reason}" for reason in b.broad]
     if rule.remediation:
         lines.append("REMEDIATION: allows traffic that was observed denied (--include-denied)")
+    lines.extend(f"ADMITTED: held back ({why}), kept by --admit" for why in rule.admitted)
+    thin = rule.thin(thin_intervals)
+    if thin is not None:
+        lines.append(f"THIN: {thin}")
     lines.append(_breadth_comment(b))
     lines.extend("evidence: " + e.line() for e in rule.evidence)
     return tuple(lines)
@@ -168,7 +155,8 @@ def dns_comments(ns: NamespacePlan) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def rendered_rule(namespace: str, policy: str, rule: Rule, b: Breadth) -> RenderedRule:
+def rendered_rule(namespace: str, policy: str, rule: Rule, b: Breadth, thin_intervals: int) -> RenderedRule:
+    weak = rule.weakest if rule.evidence else None
     return RenderedRule(
         namespace=namespace,
         policy=policy,
@@ -177,6 +165,12 @@ def rendered_rule(namespace: str, policy: str, rule: Rule, b: Breadth) -> Render
         ports=tuple(p.text for p in rule.ports) or ("all",),
         breadth=b,
         remediation=rule.remediation,
+        days=weak.days if weak else 0,
+        intervals=weak.intervals if weak else 0,
+        connections=weak.connections if weak else 0,
+        weakest=f"{weak.peer} {weak.port}" if weak else "",
+        thin=rule.thin(thin_intervals),
+        admitted=rule.admitted,
     )
 
 
@@ -185,5 +179,5 @@ def summarise_rule(
 ) -> tuple[str, ...]:
     """The comments of one rule of ``policy``; its summary is added to ``rules_out``."""
     b = breadth(rule, plan)
-    rules_out.append(rendered_rule(namespace, policy, rule, b))
-    return rule_comments(rule, b)
+    rules_out.append(rendered_rule(namespace, policy, rule, b, plan.options.thin_intervals))
+    return rule_comments(rule, b, plan.options.thin_intervals)

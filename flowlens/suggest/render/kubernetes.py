@@ -11,10 +11,11 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
+from flowlens.suggest.edges import port_ranges
+from flowlens.suggest.model import DNS_LABELS, DNS_NAMESPACE, DNS_PORT, NamespacePlan, Peer, Plan, Port, Rule
 from flowlens.suggest.observed import Labels
 from flowlens.suggest.render import common
 from flowlens.suggest.render.common import RenderedRule
-from flowlens.suggest.synth import DNS_LABELS, DNS_NAMESPACE, DNS_PORT, NamespacePlan, Peer, Plan, Port, Rule
 from flowlens.suggest.yamlout import Commented, Document
 
 K8S_API = "networking.k8s.io/v1"
@@ -52,7 +53,7 @@ def _inside(inner: str, outer: str) -> bool:
 
 def _k8s_ports(ports: Sequence[Port]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for proto, first, last in common.port_ranges(ports):
+    for proto, first, last in port_ranges(ports):
         entry: dict[str, Any] = {"protocol": _K8S_PROTO[proto]}
         if first is not None:
             entry["port"] = first

@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from flowlens.engine import connect
-from flowlens.suggest import Suggestion, SuggestOptions, load_reports, suggest
+from flowlens.suggest import (
+    DEFAULT_LABEL_KEYS,
+    Suggestion,
+    SuggestOptions,
+    load_activity,
+    load_reports,
+    suggest,
+)
+from flowlens.suggest.activity import Activity
 from flowlens.suggest.observed import Report, reports_from_rows
 from tests.factories import T0, flow_row, write_store
 
@@ -124,9 +132,21 @@ def reports_of(store: Path, namespaces: Iterable[str] = ("shop",)) -> list[Repor
         return load_reports(engine, list(namespaces))
 
 
+def observed_of(
+    store: Path, namespaces: Iterable[str] = ("shop",), label_keys: tuple[str, ...] = DEFAULT_LABEL_KEYS
+) -> tuple[list[Report], Activity]:
+    """The reports and their activity counted in the store, as the command reads them."""
+    names = list(namespaces)
+    with connect(store) as engine:
+        reports = load_reports(engine, names)
+        return reports, load_activity(engine, reports, names, label_keys)
+
+
 def run(store: Path, **options: Any) -> Suggestion:
     namespaces = tuple(options.pop("namespaces", ("shop",)))
-    return suggest(reports_of(store, namespaces), SuggestOptions(namespaces=namespaces, **options))
+    opts = SuggestOptions(namespaces=namespaces, **options)
+    reports, activity = observed_of(store, namespaces, opts.label_keys)
+    return suggest(reports, opts, activity=activity)
 
 
 def report_rows(rows: list[dict[str, Any]]) -> list[Report]:

@@ -1,0 +1,1 @@
+"""Shared test code of live collection: certificates, a Goldmane gRPC server, process harnesses."""
