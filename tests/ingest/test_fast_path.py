@@ -2,7 +2,7 @@
 one by one in Python (``FileSummary.diagnosed`` counts the lines that are), and every bad line
 still is, and is quarantined.
 
-The records come from :mod:`tests.ingest.layouts`, built from the reference's field tables: all
+The records come from :mod:`tests.ingest.helpers.layouts`, built from the reference's field tables: all
 2,048 combinations of the Enterprise field groups present or missing, as Felix lines, bare
 Elasticsearch documents and search hits; Goldmane flows with every subset of zero fields left
 out; Whisker responses, event streams and lines; hypothesis for the values in between."""
@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from flowlens.ingest import IngestOptions, IngestSummary, ingest
 from flowlens.store import Store
-from tests.ingest import layouts
 from tests.ingest.conftest import quarantine_of, rows_of
+from tests.ingest.helpers import layouts
 
 
 def _ingest(
