@@ -62,7 +62,7 @@ def child(records: int, fmt: str, mode: str) -> None:
 def baseline(records: int) -> float:
     """Records per CPU second, writing each record with json.dumps of a full dict."""
     from flowlens.sample import SampleOptions, intervals, load_model
-    from flowlens.sample.traffic import INTERVAL
+    from flowlens.sample.records import INTERVAL
 
     model = load_model()
     opts = SampleOptions(start=START, days=None, records=records)

@@ -2,6 +2,8 @@
 
 * :mod:`flowlens.sample.model`: the cluster model (``cluster.yaml``) -> frozen dataclasses;
 * :mod:`flowlens.sample.inventory`: the model as ``kubectl get namespaces,pods,serviceaccounts``;
+* :mod:`flowlens.sample.records`: members, verdicts and Felix's records;
+* :mod:`flowlens.sample.schedule`: when traffic happens (daily shapes, flush seconds);
 * :mod:`flowlens.sample.traffic`: the simulation (Felix's intervals, reporters, aggregation);
 * :mod:`flowlens.sample.decide`: decisions from the policy engine;
 * :mod:`flowlens.sample.render`: Enterprise, Elasticsearch, Goldmane and Whisker encodings;
@@ -32,7 +34,7 @@ from flowlens.sample.generate import (
 )
 from flowlens.sample.inventory import inventory_objects, render_inventory
 from flowlens.sample.model import DEFAULT_MODEL, ClusterModel, load_model, parse_model
-from flowlens.sample.traffic import Verdict, declared_decisions
+from flowlens.sample.records import Verdict, declared_decisions
 
 __all__ = [
     "BUNDLED_START",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowlens.errors import PolicyError
 from flowlens.sample.model import ClusterModel, Connection
-from flowlens.sample.traffic import Decide, Member, Verdict
+from flowlens.sample.records import Decide, Member, Verdict
 
 if TYPE_CHECKING:
     from flowlens.policy import Endpoint, Inventory, PolicySet

@@ -16,7 +16,7 @@ from flowlens.errors import UsageError
 from flowlens.sample.generate import DEFAULT_DAYS, SampleOptions, SampleSummary, write_sample
 from flowlens.sample.inventory import render_inventory
 from flowlens.sample.model import ClusterModel, load_model
-from flowlens.sample.traffic import Decide
+from flowlens.sample.records import Decide
 
 #: The first interval of the bundled sample (``sample_logs/``): its README regenerates it from here.
 BUNDLED_START = dt.datetime(2026, 11, 24, tzinfo=dt.UTC)

@@ -24,14 +24,9 @@ from flowlens.errors import UsageError
 from flowlens.sample import render
 from flowlens.sample.layouts import DEFAULT_LAYOUT, Layout, get_layout
 from flowlens.sample.model import ClusterModel
-from flowlens.sample.traffic import (
-    INTERVAL,
-    SLOTS_PER_DAY,
-    Decide,
-    Interval,
-    TrafficModel,
-    declared_decisions,
-)
+from flowlens.sample.records import INTERVAL, Decide, Interval, declared_decisions
+from flowlens.sample.schedule import SLOTS_PER_DAY
+from flowlens.sample.traffic import TrafficModel
 
 FORMATS = ("enterprise", "elasticsearch", "goldmane", "whisker")
 DEFAULT_SEED = 1

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from flowlens.errors import UsageError
 from flowlens.formats.enterprise import GROUPS as FIELD_GROUPS
 from flowlens.formats.hits import PolicyHit, to_legacy
-from flowlens.sample.traffic import Member, RecordKey
+from flowlens.sample.records import Member, RecordKey
 
 ON, OFF, ABSENT = "on", "off", "absent"
 #: how a layout may spell policy hits: F2 (Calico v3.32+, Enterprise 2026), F1 (up to 2025),

@@ -27,7 +27,7 @@ from typing import Any
 from flowlens.formats.hits import PolicyHit
 from flowlens.sample import layouts
 from flowlens.sample.layouts import Layout
-from flowlens.sample.traffic import (
+from flowlens.sample.records import (
     BYTES_IN,
     BYTES_OUT,
     COMPLETED,

@@ -156,7 +156,8 @@ def test_a_bad_start_is_a_usage_error(tmp_path: Path) -> None:
 def test_dropping_the_record_cache_does_not_change_a_byte(model: ClusterModel, layout: str) -> None:
     from flowlens.sample.generate import _Enterprise, _Goldmane, _Whisker
     from flowlens.sample.layouts import get_layout
-    from flowlens.sample.traffic import TrafficModel, declared_decisions
+    from flowlens.sample.records import declared_decisions
+    from flowlens.sample.traffic import TrafficModel
 
     def render(key_cache: int) -> str:
         traffic = TrafficModel(model, declared_decisions(model), key_cache=key_cache)
