@@ -5,6 +5,7 @@ Example::
     store: /var/lib/flowlens
     cluster: prod-eu-1
     queries: ./my-queries          # extra named queries (optional)
+    engine: duckdb                 # or spark (optional; see docs/spark.md)
     reports: ./reports             # where `flowlens report` writes (optional)
     suggest:                       # defaults of `flowlens suggest` (optional; docs/suggest.md)
       min-days: 2
@@ -14,6 +15,8 @@ Example::
       - path: /var/log/calico/flowlogs/flows.log*
         format: enterprise         # optional: detected per file when absent
       - path: /exports/goldmane/*.ndjson
+    retention: 90d                 # ingest removes partitions older than this (optional)
+    compact_files: 24              # ingest compacts a closed day with more small files (0: never)
 
 Relative paths are relative to the folder of the config file.
 """
@@ -28,11 +31,14 @@ from typing import Any
 import yaml
 
 from flowlens.errors import UsageError
+from flowlens.store.lifecycle import parse_age
 
 CONFIG_NAMES = ("flowlens.yaml", "flowlens.yml")
 # The input formats' names, kept here so that reading a config does not load the parsers
 # (a test checks they equal flowlens.formats.FORMAT_NAMES).
 FORMAT_NAMES = ("enterprise", "elasticsearch", "goldmane", "whisker")
+# The query engines (flowlens.engine.ENGINES; a test checks they are the same).
+ENGINE_NAMES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,10 @@ class Config:
     cluster: str | None = None
     queries: Path | None = None
     reports: Path | None = None
+    engine: str | None = None
     sources: tuple[SourceSpec, ...] = field(default_factory=tuple)
+    retention_days: int | None = None
+    compact_files: int | None = None
     #: the ``suggest:`` mapping as written; :func:`flowlens.suggest.settings.suggest_settings` checks it
     suggest: Mapping[str, Any] = field(default_factory=dict)
 
@@ -74,7 +83,17 @@ def load_config(path: Path) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise UsageError(f"{path}: the config must be a mapping of keys (store, cluster, sources, ...)")
-    known = {"store", "cluster", "queries", "reports", "sources", "suggest"}
+    known = {
+        "store",
+        "cluster",
+        "queries",
+        "reports",
+        "sources",
+        "suggest",
+        "engine",
+        "retention",
+        "compact_files",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise UsageError(
@@ -94,6 +113,9 @@ def load_config(path: Path) -> Config:
     cluster = data.get("cluster")
     if cluster is not None and not isinstance(cluster, str):
         raise UsageError(f"{path}: 'cluster' must be a string")
+    engine = data.get("engine")
+    if engine is not None and engine not in ENGINE_NAMES:
+        raise UsageError(f"{path}: 'engine' must be one of {', '.join(ENGINE_NAMES)}")
     sources: list[SourceSpec] = []
     raw_sources = data.get("sources") or []
     if not isinstance(raw_sources, list):
@@ -111,6 +133,14 @@ def load_config(path: Path) -> Config:
             raise UsageError(f"{path}: sources[{i}] has unknown key(s) {', '.join(extra)}")
         p = Path(item["path"]).expanduser()
         sources.append(SourceSpec(str(p if p.is_absolute() else base / p), fmt))
+    retention_days = None
+    if data.get("retention") is not None:
+        retention_days = parse_age(data["retention"], option=f"{path}: 'retention'")
+    compact_files = data.get("compact_files")
+    if compact_files is not None and (
+        not isinstance(compact_files, int) or isinstance(compact_files, bool) or compact_files < 0
+    ):
+        raise UsageError(f"{path}: 'compact_files' must be a whole number, 0 or more (0: never compact)")
     suggest = data.get("suggest")
     if suggest is None:
         suggest = {}
@@ -124,6 +154,9 @@ def load_config(path: Path) -> Config:
         cluster=cluster,
         queries=as_path("queries"),
         reports=as_path("reports"),
+        engine=engine,
         sources=tuple(sources),
+        retention_days=retention_days,
+        compact_files=compact_files,
         suggest=dict(suggest),
     )

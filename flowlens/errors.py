@@ -140,6 +140,15 @@ class StoreLockedError(StoreError):
     """Another flowlens process holds the store's lock."""
 
 
+class StoreDamagedError(StoreError):
+    """The store's files do not match its manifest (or the manifest is missing or stale): reading
+    would answer short and writing could double rows, so both stop until ``flowlens repair``."""
+
+
+class StoreWriteError(StoreError):
+    """Writing the store failed (a full disk, an I/O error); the message says what was kept."""
+
+
 class CollectError(FlowlensError):
     """A live collector cannot go on: its source cannot be reached as configured (certificates,
     address), the optional ``collect`` extra is missing, or another collector of the same name

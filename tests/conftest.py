@@ -12,10 +12,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+from flowlens.engine import EngineChoice, SparkSettings
+from flowlens.ingest import ingest
+from flowlens.store import Store
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
@@ -34,3 +41,38 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     config.option.numprocesses = "auto"
     if config.option.dist == "no":
         config.option.dist = "loadscope"
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store of the checked-in sample cluster's Calico Enterprise logs, ingested for real."""
+    sample = Path(__file__).resolve().parents[1] / "sample_logs" / "enterprise"
+    if not sample.is_dir():
+        pytest.skip("sample_logs/enterprise is not checked in")
+    root = tmp_path_factory.mktemp("sample")
+    ingest(Store(root), [str(sample)])
+    return root
+
+
+@pytest.fixture(scope="session")
+def spark_choice() -> Iterator[EngineChoice]:
+    """The Spark engine in local mode, two cores, one session for the whole test run (starting
+    Spark takes seconds). Without pyspark the Spark tests skip, except under CI, where they fail."""
+    if importlib.util.find_spec("pyspark") is None:
+        if os.environ.get("CI"):
+            pytest.fail(
+                "pyspark is not installed: the dev extra installs flowlens[spark] for the Spark tests"
+            )
+        pytest.skip("pyspark is not installed (pip install -e '.[dev]'); the Spark tests need it")
+    from flowlens.engine.spark import spark_session
+
+    choice = EngineChoice(
+        "spark",
+        SparkSettings(
+            "local[2]",
+            (("spark.sql.shuffle.partitions", "2"), ("spark.default.parallelism", "2")),
+        ),
+    )
+    session = spark_session(choice.spark)
+    yield choice
+    session.stop()

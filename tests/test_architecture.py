@@ -82,6 +82,13 @@ def test_the_config_knows_every_input_format():
     assert FORMAT_NAMES == PARSERS
 
 
+def test_the_config_knows_every_engine():
+    from flowlens.config import ENGINE_NAMES
+    from flowlens.engine import ENGINES
+
+    assert ENGINE_NAMES == ENGINES
+
+
 def _import_graph(root: Path, package: str = "flowlens") -> dict[str, set[str]]:
     """Each module of ``package`` (its source under ``root/package``) and the modules of the same
     package it imports: every ``import`` statement counts, at the top of the module, inside a

@@ -30,9 +30,9 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so that each command module can import ``app`` from this package.
-    from flowlens.cli import collect, demo, ingest, policy, query, report, sample, suggest, version
+    from flowlens.cli import collect, demo, ingest, policy, query, report, sample, store, suggest, version
 
-    for module in (ingest, collect, query, policy, suggest, report, sample, demo, version):
+    for module in (ingest, store, collect, query, policy, suggest, report, sample, demo, version):
         module.register(app)
 
 

@@ -22,17 +22,22 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flowlens.config import FORMAT_NAMES, Config, find_config, load_config
+from flowlens.config import ENGINE_NAMES, FORMAT_NAMES, Config, find_config, load_config
 from flowlens.errors import StoreError, UsageError
 from flowlens.output import OutputFormat
 from flowlens.schema import validate_namespace
 from flowlens.store import DEFAULT_STORE, Store
+from flowlens.store.lifecycle import Lifecycle
+
+if TYPE_CHECKING:
+    from flowlens.engine.choice import EngineChoice
 
 QUERIES_ENV = "FLOWLENS_QUERIES"
+ENGINE_ENV = "FLOWLENS_ENGINE"
 DEFAULT_REPORTS = Path("reports")
 
 
@@ -230,6 +235,31 @@ ReportsOpt = Annotated[
     ),
 ]
 
+EngineOpt = Annotated[
+    str | None,
+    _option(
+        "--engine",
+        help=f"Query engine: {ENGINE_NAMES[0]} (in this process) or {ENGINE_NAMES[1]} "
+        f"(pip install 'flowlens[spark]'). Default: ${ENGINE_ENV}, else 'engine' in flowlens.yaml, "
+        f"else {ENGINE_NAMES[0]}.",
+    ),
+]
+SparkMasterOpt = Annotated[
+    str | None,
+    _option(
+        "--spark-master",
+        help="With --engine spark: the Spark master (local[*], spark://host:7077, k8s://..., yarn). "
+        "Default: the one spark-submit set, else local[*].",
+    ),
+]
+SparkConfOpt = Annotated[
+    list[str] | None,
+    _option(
+        "--spark-conf",
+        help="With --engine spark: a Spark setting KEY=VALUE (repeatable), on top of spark-defaults.conf.",
+    ),
+]
+
 #: Every shared option with the default each command gives it: ``(annotation, default)`` by
 #: name. A command's option with one of these flags must be one of them exactly.
 SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
@@ -256,6 +286,9 @@ SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
     "json": (JsonOpt, False),
     "progress": (ProgressOpt, None),
     "reports": (ReportsOpt, None),
+    "engine": (EngineOpt, None),
+    "spark-master": (SparkMasterOpt, None),
+    "spark-conf": (SparkConfOpt, None),
 }
 
 #: Short flags kept for a while with another meaning on one command, and what to use instead.
@@ -319,6 +352,18 @@ def query_dirs(option: list[Path] | None) -> list[Path]:
     return found + list(option or [])
 
 
+def engine_choice(engine: str | None, master: str | None, conf: list[str] | None) -> EngineChoice:
+    """--engine, then $FLOWLENS_ENGINE, then 'engine' in the config file, then DuckDB; with the
+    Spark settings of --spark-master and --spark-conf."""
+    from flowlens.engine.choice import EngineChoice
+    from flowlens.engine.settings import SparkSettings
+
+    name = engine or os.environ.get(ENGINE_ENV) or config().engine or ENGINE_NAMES[0]
+    if name != "spark" and (master is not None or conf):
+        raise UsageError("--spark-master and --spark-conf need --engine spark")
+    return EngineChoice(name.strip().lower(), SparkSettings.parse(master, conf or ()))
+
+
 def window(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
     """The ``[--since, --until)`` bounds, read against the current time (None: open)."""
     from flowlens.engine.window import resolve_window
@@ -345,3 +390,12 @@ def err(message: str) -> None:
 
 def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def lifecycle_of(cfg: Config) -> Lifecycle:
+    """What ingest does to the store after each run, from ``retention:`` and ``compact_files:``."""
+    default = Lifecycle()
+    return Lifecycle(
+        compact_files=default.compact_files if cfg.compact_files is None else cfg.compact_files,
+        retention_days=cfg.retention_days,
+    )

@@ -1,5 +1,6 @@
-"""CLI commands ``ingest``, ``status``, ``quarantine`` and ``schema``: options and printing; the work is
-in :mod:`flowlens.ingest`, :mod:`flowlens.store` and :mod:`flowlens.schema`."""
+"""CLI commands ``ingest``, ``quarantine`` and ``schema``: options and printing; the work is in
+:mod:`flowlens.ingest`, :mod:`flowlens.store` and :mod:`flowlens.schema` (``status`` is in
+:mod:`flowlens.cli.store`)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,17 @@ from flowlens.cli.common import (
     StoreOpt,
     config,
     err,
+    lifecycle_of,
     resolve_store,
     show_progress,
 )
-from flowlens.errors import UsageError
+from flowlens.errors import InputError, UsageError
+
+# The defaults of flowlens.ingest.IngestOptions (a test keeps them equal): importing the ingest
+# package here would load DuckDB and pyarrow for every command.
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+DEFAULT_MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_EXPANSION = 200
 
 
 def register(app: typer.Typer) -> None:
@@ -50,8 +58,25 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--strict", help="Fail on the first bad line and write nothing.")
         ] = False,
         max_line_bytes: Annotated[
-            int, typer.Option(help="Lines longer than this are quarantined as too long.")
-        ] = 1024 * 1024,
+            int,
+            typer.Option(
+                help="Lines longer than this are quarantined as too long (and never held in memory whole)."
+            ),
+        ] = DEFAULT_MAX_LINE_BYTES,
+        max_document_bytes: Annotated[
+            int,
+            typer.Option(
+                help="A whole JSON document (a Whisker or Elasticsearch response) is read into memory: "
+                "larger ones are refused."
+            ),
+        ] = DEFAULT_MAX_DOCUMENT_BYTES,
+        max_expansion: Annotated[
+            int,
+            typer.Option(
+                help="A compressed file stops expanding at this many times its size "
+                "(files under 64 MiB decompressed are always read)."
+            ),
+        ] = DEFAULT_MAX_EXPANSION,
         progress: ProgressOpt = None,
         as_json: JsonOpt = False,
         wait_for_lock: Annotated[
@@ -69,6 +94,9 @@ def register(app: typer.Typer) -> None:
         skipped even under another name; a growing file continues where the last run stopped.
         Bad lines are kept in the store's quarantine with file, line and reason, and the summary
         adds up: lines read = rows stored + quarantined + skipped (already ingested) + ignored.
+        A file that cannot be read (unreadable, not a flow log, damaged) is reported and the run
+        goes on with the others, then exits with code 3; a gzip file cut short is read up to its
+        last whole line, and the rest is read when the complete file arrives.
 
         Examples:
 
@@ -95,6 +123,9 @@ def register(app: typer.Typer) -> None:
             default_cluster=cfg.cluster or "default",
             strict=strict,
             max_line_bytes=max_line_bytes,
+            max_document_bytes=max_document_bytes,
+            max_expansion=max_expansion,
+            lifecycle=lifecycle_of(cfg),
         )
         show = show_progress(progress)
         stdin = (
@@ -150,24 +181,17 @@ def register(app: typer.Typer) -> None:
             f"partitions touched: {', '.join(data['partitions']) or 'none'}; "
             f"{human_bytes(data['bytes_read'])} in {summary.seconds:.1f} s ({human_bytes(rate)}/s)"
         )
+        for line in summary.maintenance:
+            err(line)
         if data["quarantined"]:
             err(f"see the quarantined lines with: flowlens quarantine --store {target.root}")
-
-    @app.command("status")
-    def status_cmd(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-        """Describe a store: rows, time range, clusters, size on disk, quarantine, last ingest."""
-        from flowlens.collect.status import describe_collectors, render_collectors
-        from flowlens.store import describe, render_status
-
-        target = resolve_store(store)
-        status = describe(target)
-        collectors = describe_collectors(target)
-        if as_json:
-            info = status.as_dict()
-            info["collectors"] = [c.as_dict() for c in collectors]
-            typer.echo(json.dumps(info, indent=2, sort_keys=True))
-        else:
-            typer.echo(render_status(status) + render_collectors(collectors), nl=False)
+        for problem in summary.errors:
+            err(f"error: {problem}")
+        if summary.errors:
+            raise InputError(
+                f"{len(summary.errors)} of {len(summary.files)} file(s) could not be read to the end (listed "
+                "above); everything else was ingested"
+            )
 
     @app.command("quarantine")
     def quarantine_cmd(store: StoreOpt = None, limit: LimitOpt = 50, as_json: JsonOpt = False) -> None:

@@ -16,6 +16,7 @@ import typer
 
 from flowlens.cli.common import (
     BaseOpt,
+    EngineOpt,
     ExplanationFormat,
     ExplanationFormatOpt,
     InventoryOpt,
@@ -25,8 +26,11 @@ from flowlens.cli.common import (
     SimulationFormat,
     SimulationFormatOpt,
     SinceOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
     StoreOpt,
     UntilOpt,
+    engine_choice,
     existing_store,
     required_policies,
     resolve_store,
@@ -135,8 +139,11 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         out: OutFileOpt = None,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
-        from flowlens.engine import connect
+        from flowlens.engine import open_engine
         from flowlens.policy import load_candidate, load_inventory
         from flowlens.policy.render import render_simulation
         from flowlens.policy.simulate import simulate
@@ -146,8 +153,9 @@ def register(app: typer.Typer) -> None:
         since_at, until_at = window(since, until)
         policy_set = load_candidate(candidate, base or [])
         inv = load_inventory(list(inventory)) if inventory else None
-        with connect(flows, since=since_at, until=until_at) as engine:
-            result = simulate(engine, policy_set, inv, namespace=namespace)
+        choice = engine_choice(engine, spark_master, spark_conf)
+        with open_engine(flows, choice, since=since_at, until=until_at) as opened:
+            result = simulate(opened, policy_set, inv, namespace=namespace)
         _emit(render_simulation(result, fmt.value), out)
         row_notes = [n for r in result.rows for n in r.notes]
         _notes(list(result.notes) + row_notes)
@@ -176,6 +184,9 @@ def register(app: typer.Typer) -> None:
         store: StoreOpt = None,
         fmt: ExplanationFormatOpt = ExplanationFormat.text,
         out: OutFileOpt = None,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
         from flowlens.policy import Evaluator, load_candidate, load_inventory
         from flowlens.policy.lookup import lookup_endpoint
@@ -186,8 +197,9 @@ def register(app: typer.Typer) -> None:
         inv = load_inventory(list(inventory)) if inventory else None
         evaluator = Evaluator(policy_set, inv)
         flows = resolve_store(store)
-        src = lookup_endpoint(source, evaluator, flows, name="--from")
-        dst = lookup_endpoint(dest, evaluator, flows, name="--to")
+        choice = engine_choice(engine, spark_master, spark_conf)
+        src = lookup_endpoint(source, evaluator, flows, name="--from", engine=choice)
+        dst = lookup_endpoint(dest, evaluator, flows, name="--to", engine=choice)
         expl = evaluator.explain(src, dst, proto, port_number)
         _emit(render_explanation(expl, fmt.value), out)
         _notes(policy_set.notes)

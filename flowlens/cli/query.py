@@ -13,14 +13,18 @@ from typing import Annotated, Any
 import typer
 
 from flowlens.cli.common import (
+    EngineOpt,
     LimitOpt,
     NamespaceOpt,
     OutFileOpt,
     OutputFormatOpt,
     QueriesOpt,
     SinceOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
     StoreOpt,
     UntilOpt,
+    engine_choice,
     existing_store,
     query_dirs,
     window,
@@ -60,6 +64,9 @@ def register(app: typer.Typer) -> None:
         limit: LimitOpt = None,
         store: StoreOpt = None,
         queries: QueriesOpt = None,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
         """Run a named query (or --sql) over the flow store and print the rows.
 
@@ -67,7 +74,7 @@ def register(app: typer.Typer) -> None:
         outside the window are not read. Values given with --namespace and --param are bound as
         query parameters, never pasted into SQL.
         """
-        from flowlens.engine import connect, load_queries
+        from flowlens.engine import load_queries, open_engine
 
         if name is not None and sql is not None:
             raise UsageError("give a query NAME or --sql, not both")
@@ -81,15 +88,16 @@ def register(app: typer.Typer) -> None:
         since_at, until_at = window(since, until)
         root = existing_store(store).root
         rows = limit or None
-        with connect(root, since=since_at, until=until_at, query_dirs=dirs) as engine:
+        choice = engine_choice(engine, spark_master, spark_conf)
+        with open_engine(root, choice, since=since_at, until=until_at, query_dirs=dirs) as opened:
             if sql is not None:
-                table = engine.sql(sql, params, limit=rows)
+                table = opened.sql(sql, params, limit=rows)
             else:
                 assert name is not None
-                spec = engine.query(name)
+                spec = opened.query(name)
                 if namespace is not None and spec.param("namespace") is None:
                     raise QueryError(f"query {name!r} has no namespace parameter; drop --namespace")
-                table = engine.run(name, params, limit=rows)
+                table = opened.run(name, params, limit=rows)
         write_result(table, fmt, out, sys.stdout)
         if table.num_rows == 0 and fmt is OutputFormat.table:
             typer.echo("(no rows)", err=True)

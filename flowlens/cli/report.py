@@ -12,13 +12,17 @@ from typing import Annotated
 import typer
 
 from flowlens.cli.common import (
+    EngineOpt,
     InventoryOpt,
     PoliciesOpt,
     ReportFormatsOpt,
     ReportsOpt,
     SinceOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
     StoreOpt,
     UntilOpt,
+    engine_choice,
     err,
     existing_store,
     resolve_reports,
@@ -73,6 +77,9 @@ def register(app: typer.Typer) -> None:
         fail_under: Annotated[
             float | None, typer.Option("--fail-under", help="exit 10 when the score is below this (0-100)")
         ] = None,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
         from flowlens.report import generate, parse_formats, resolve_window
 
@@ -89,6 +96,7 @@ def register(app: typer.Typer) -> None:
             inventory=tuple(inventory or ()),
             top=top,
             suggestions=suggestions,
+            engine=engine_choice(engine, spark_master, spark_conf),
         )
         summary = result.document["summary"]
         score = summary["score"]

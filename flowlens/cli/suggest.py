@@ -14,14 +14,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flowlens.cli.common import (
+    EngineOpt,
     InventoryOpt,
     NamespacesOpt,
     OutFolderOpt,
     PoliciesOpt,
     SinceOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
     StoreOpt,
     UntilOpt,
     config,
+    engine_choice,
     existing_store,
     window,
 )
@@ -223,6 +227,9 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         store: StoreOpt = None,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
         """Suggest least-privilege policies from the traffic observed in the window, and prove them.
 
@@ -244,7 +251,7 @@ def register(app: typer.Typer) -> None:
         replaces, with --replace); --inventory gives service accounts and named ports for the
         rules and the proof.
         """
-        from flowlens.engine import connect
+        from flowlens.engine import open_engine
         from flowlens.policy.inventory import load_inventory
 
         # Loaded here, not at import time: `flowlens --help` and the other commands stay quick.
@@ -294,16 +301,17 @@ def register(app: typer.Typer) -> None:
         }
         options = _options(given, admit_held)
         since_at, until_at = window(since, until)
-        with connect(root, since=since_at, until=until_at) as engine:
+        choice = engine_choice(engine, spark_master, spark_conf)
+        with open_engine(root, choice, since=since_at, until=until_at) as opened:
             if all_namespaces:
-                targets = namespaces_in_window(engine, include_system=include_system)
+                targets = namespaces_in_window(opened, include_system=include_system)
                 if not targets:
                     raise UsageError("no namespace has pods in the window; widen --since/--until")
             else:
                 targets = sorted({validate_namespace(n) for n in namespace or []})
-            reports = load_reports(engine, targets)
-            activity = load_activity(engine, reports, targets, keys)
-            span = window_text(engine.since, engine.until)
+            reports = load_reports(opened, targets)
+            activity = load_activity(opened, reports, targets, keys)
+            span = window_text(opened.since, opened.until)
         options = dataclasses.replace(
             options,
             namespaces=tuple(targets),

@@ -3,9 +3,10 @@
 Owns:
 
 * :func:`connect` — a :class:`DuckDBEngine` (session time zone UTC) whose ``flows`` view covers
-  the committed Parquet files of a time window. Files are chosen by their ``date=YYYY-MM-DD``
-  partition directory (:func:`flowlens.engine.window.select_files`), so partitions outside the
-  window are never opened; rows are then filtered on ``start_time`` with bound values. An empty
+  the committed Parquet files of a time window: those the store's manifest lists, under a
+  reader's lease held until the engine is closed (:func:`flowlens.store.reading`). Files are
+  chosen by their ``date=YYYY-MM-DD`` partition (:func:`flowlens.engine.window.window_files`),
+  so partitions outside the window are never opened; rows are then filtered on ``start_time`` with bound values. An empty
   store, or a window with no files, still has a ``flows`` view with the full schema
   (:data:`flowlens.engine.base.FLOWS_SCHEMA`).
 * the ``flow_summary`` view: the same window's records grouped by hour and by the keys the grouping
@@ -18,8 +19,9 @@ Owns:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,9 @@ import pyarrow as pa
 from flowlens.engine.base import FLOWS_SCHEMA, Engine, check_limit
 from flowlens.engine.functions import SqlFunction, load_functions
 from flowlens.engine.queries import QuerySpec, load_queries
-from flowlens.engine.window import SummaryPlan, plan_summary, resolve_window, select_files
+from flowlens.engine.window import SummaryPlan, plan_summary, resolve_window, window_files
 from flowlens.errors import QueryError, StoreError
-from flowlens.store import Store, duckdb_connection
+from flowlens.store import Store, duckdb_connection, reading
 from flowlens.store.summaries import SUMMARY_COLUMNS, summary_sql
 
 
@@ -47,14 +49,19 @@ class DuckDBEngine(Engine):
         until: dt.datetime | None,
         queries: Mapping[str, QuerySpec],
         relations: tuple[duckdb.DuckDBPyRelation, ...],
+        release: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(store, files, since, until, queries)
         self.con = con
         # Keep the relations behind the views alive for as long as the connection.
         self._relations = relations
+        self._release = release  # the reader's lease on the store's files
 
     def close(self) -> None:
         self.con.close()
+        if self._release is not None:
+            self._release()
+            self._release = None
 
     def relation(self, name: str, params: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyRelation:
         """The named query as a DuckDB relation (for callers who want to go on in SQL)."""
@@ -129,23 +136,37 @@ def connect(
         store = Store(Path(store))
     since_at, until_at = resolve_window(since, until, now or dt.datetime.now(dt.UTC))
     queries = load_queries(query_dirs)
-    files = select_files(store, since_at, until_at)
-
-    con = duckdb_connection(threads)
+    # The reader's lease on the files of the snapshot, held until the engine is closed: a
+    # compaction meanwhile publishes its files but deletes the old ones only after.
+    lease = contextlib.ExitStack()
+    snapshot = lease.enter_context(reading(store))
+    con = None
     try:
-        flows = _flows_relation(con, files, since_at, until_at)
+        files = window_files(snapshot, since_at, until_at)
+        con = duckdb_connection(threads)
+        # Files of one set of columns are read without matching columns by name (several times
+        # faster over many files); a store of older files with fewer columns is matched by name.
+        by_name = not snapshot.same_columns(files)
+        flows = _flows_relation(con, files, since_at, until_at, by_name=by_name)
         flows.create_view("flows")
-        summary = _summary_relation(con, plan_summary(store, files, since_at, until_at, summaries))
+        plan = plan_summary(store, files, since_at, until_at, summaries, snapshot=snapshot)
+        summary = _summary_relation(con, plan, by_name=by_name)
         summary.create_view("flow_summary")
         for function in load_functions().values():
             _define(con, function)
     except duckdb.Error as exc:
-        con.close()
+        _close(con, lease)
         raise StoreError(f"cannot read the store at {str(store.root)!r}: {exc}") from None
     except BaseException:
-        con.close()
+        _close(con, lease)
         raise
-    return DuckDBEngine(con, store, files, since_at, until_at, queries, (flows, summary))
+    return DuckDBEngine(con, store, files, since_at, until_at, queries, (flows, summary), release=lease.close)
+
+
+def _close(con: duckdb.DuckDBPyConnection | None, lease: contextlib.ExitStack) -> None:
+    if con is not None:
+        con.close()
+    lease.close()
 
 
 def _define(con: duckdb.DuckDBPyConnection, function: SqlFunction) -> None:
@@ -172,22 +193,26 @@ def _flows_relation(
     files: Sequence[Path],
     since: dt.datetime | None,
     until: dt.datetime | None,
+    *,
+    by_name: bool = True,
 ) -> duckdb.DuckDBPyRelation:
     columns = [duckdb.ColumnExpression(name) for name in FLOWS_SCHEMA.names]
     if not files:
         return con.from_arrow(FLOWS_SCHEMA.empty_table()).select(*columns)
-    rel = con.read_parquet([str(f) for f in files], hive_partitioning=True, union_by_name=True)
+    rel = con.read_parquet([str(f) for f in files], hive_partitioning=True, union_by_name=by_name)
     return _in_range(rel, "start_time", since, until).select(*columns)
 
 
-def _summary_relation(con: duckdb.DuckDBPyConnection, plan: SummaryPlan) -> duckdb.DuckDBPyRelation:
+def _summary_relation(
+    con: duckdb.DuckDBPyConnection, plan: SummaryPlan, *, by_name: bool = True
+) -> duckdb.DuckDBPyRelation:
     """The ``flow_summary`` view: :func:`flowlens.store.summaries.summary_sql` over the window's records,
     put together as ``plan`` says (see :class:`flowlens.engine.window.SummaryPlan`)."""
     raw_parts: list[duckdb.DuckDBPyRelation] = []
     summarised = [flows_file for flows_file, _ in plan.summarised]
     if summarised and plan.edges:
         # Records of summarised files outside the whole hours: the window's partial edge hours.
-        rel = _flows_relation(con, summarised, plan.since, plan.until)
+        rel = _flows_relation(con, summarised, plan.since, plan.until, by_name=by_name)
         start = duckdb.ColumnExpression("start_time")
         outside = None
         for low, high in plan.edges:
@@ -196,7 +221,7 @@ def _summary_relation(con: duckdb.DuckDBPyConnection, plan: SummaryPlan) -> duck
         assert outside is not None
         raw_parts.append(rel.filter(outside))
     if plan.group_unsummarised:
-        raw_parts.append(_flows_relation(con, plan.unsummarised, plan.since, plan.until))
+        raw_parts.append(_flows_relation(con, plan.unsummarised, plan.since, plan.until, by_name=by_name))
     grouped: list[duckdb.DuckDBPyRelation] = []
     for index, raw in enumerate(raw_parts):
         name = f"flowlens_summary_raw_{index}"

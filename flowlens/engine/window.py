@@ -6,8 +6,9 @@ Owns:
   ISO-8601 (no offset means UTC; a bare date means its midnight UTC);
 * :func:`resolve_window` — the ``[since, until)`` bounds of a window from datetimes or text (a
   duration in ``since`` counts back from ``until``);
-* :func:`select_files` — the committed Parquet files whose ``date=YYYY-MM-DD`` partition can hold
-  rows of the window, so that partitions outside it are never opened;
+* :func:`select_files` — the committed Parquet files (from the store's manifest, checked to be on
+  disk whole) whose ``date=YYYY-MM-DD`` partition can hold rows of the window, so that partitions
+  outside it are never opened;
 * :func:`plan_summary` — which part of the window the stored hourly summaries cover and which
   records must be grouped at query time, for the ``flow_summary`` view.
 
@@ -18,15 +19,14 @@ agree.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flowlens.errors import StoreError, UsageError
-from flowlens.store import Store, summary_path
+from flowlens.errors import UsageError
+from flowlens.store import Snapshot, Store, read_snapshot, require_present, usable_summaries
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -103,22 +103,19 @@ def _window_dates(
 
 
 def select_files(store: Store, since: dt.datetime | None, until: dt.datetime | None) -> list[Path]:
-    """The committed Parquet files whose ``date=`` partition can hold rows of the window."""
+    """The committed Parquet files whose ``date=`` partition can hold rows of the window: from the
+    store's manifest (:func:`flowlens.store.read_snapshot`), never a glob of its folders.
+    :class:`~flowlens.errors.StoreDamagedError` when one of them is missing or truncated, or the
+    manifest is (a query would answer short)."""
+    return window_files(read_snapshot(store), since, until)
+
+
+def window_files(snapshot: Snapshot, since: dt.datetime | None, until: dt.datetime | None) -> list[Path]:
+    """:func:`select_files` from a snapshot the caller holds (see :func:`flowlens.store.reading`)."""
     first, last = _window_dates(since, until)
-    chosen = []
-    for path in store.flow_files():
-        if first is None and last is None:
-            chosen.append(path)
-            continue
-        try:
-            day = dt.date.fromisoformat(path.parent.name.removeprefix("date="))
-        except ValueError:
-            raise StoreError(
-                f"partition folder {str(path.parent)!r} is not named date=YYYY-MM-DD; move it out of the store"
-            ) from None
-        if (first is None or day >= first) and (last is None or day <= last):
-            chosen.append(path)
-    return chosen
+    entries = snapshot.flow_entries(first, last)
+    require_present(snapshot, entries)
+    return [snapshot.path(e.path) for e in entries]
 
 
 def _hour_floor(at: dt.datetime) -> dt.datetime:
@@ -167,21 +164,22 @@ def plan_summary(
     since: dt.datetime | None,
     until: dt.datetime | None,
     use_summaries: bool = True,
+    *,
+    snapshot: Snapshot | None = None,
 ) -> SummaryPlan:
     """The :class:`SummaryPlan` of the window ``[since, until)`` over ``files``.
 
-    ``use_summaries=False`` ignores the stored summaries: every record is grouped at query time.
+    The summaries are the committed ones of ``snapshot`` (default: the store's current manifest)
+    that are on disk whole. ``use_summaries=False`` ignores the stored summaries: every record is
+    grouped at query time.
     """
     lo = _hour_ceil(since) if since is not None else None
     hi = _hour_floor(until) if until is not None else None
     whole_hours = lo is None or hi is None or lo < hi
     stored: list[tuple[Path, Path]] = []
     if use_summaries and whole_hours:
-        for flows_file in files:
-            with contextlib.suppress(OSError):
-                path = summary_path(store.root, flows_file)
-                if path.is_file():
-                    stored.append((flows_file, path))
+        usable = usable_summaries(snapshot or store.snapshot(), files)
+        stored = [(flows_file, usable[flows_file]) for flows_file in files if flows_file in usable]
     done = {flows_file for flows_file, _ in stored}
     edges: list[tuple[dt.datetime, dt.datetime]] = []
     if stored:

@@ -5,7 +5,7 @@ A format turns one input record (a JSON text) into the canonical columns of
 the ``json_transform`` structure that parses a record once, ``columns`` are the SQL expressions
 that map the parsed struct (``j``) to canonical columns, and ``suspect`` is a cheap SQL condition
 that, with the checks the format declares on the query's Arrow result (``text_columns``,
-``json_ints``, ``not_null``, ``groups``), is true for every record that *might* be bad. Only
+``json_ints``, ``json_counters``, ``not_null``, ``groups``), is true for every record that *might* be bad. Only
 suspect records are looked at one by one, in Python, by ``diagnose``, which either names what is
 wrong (the record is quarantined with that reason) or returns ``None`` (the record is fine, e.g.
 an old record without optional keys).
@@ -32,6 +32,9 @@ STR_LIST = "str_list"
 INT_LIST = "int_list"
 LABELS_OBJ = "labels_obj"  # {"labels": ["k=v", ...]}
 STR_OR_INT = "str_or_int"
+#: a counter, coerced the way Elasticsearch coerces the flow index's numeric fields: an integer, a
+#: number (rounded), numeric text or a boolean; anything else is wrong (see coerce_counter)
+COUNTER = "counter"
 ANY = "any"
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -71,14 +74,19 @@ class Format:
     #: the query's Arrow result: a text that is not a plain integer (a string, a boolean, a
     #: fraction) or a value out of range makes the record suspect.
     json_ints: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: Result columns that hold the JSON text of a counter field (COUNTER; read as JSON so that a
+    #: value of the wrong type is not read as a missing one). Ingest turns them into integers on
+    #: the query's Arrow result with :func:`coerce_counter`, the diagnosis' own coercion: a value
+    #: that coerces is stored coerced, one that does not makes the record suspect.
+    json_counters: tuple[str, ...] = ()
     #: Result columns that no valid record leaves null (a field that is missing, of the wrong
     #: type or out of range is null there): a null makes the record suspect.
     not_null: tuple[str, ...] = ()
     #: Groups of result columns that Calico writes all or none of (an older release lacks the
     #: whole group): a row where some but not all of a group's columns are null is suspect. A
-    #: group's integer columns read as null for a value of the wrong type too, so its first
-    #: column should be one of ``json_ints`` (a probe that tells a group with a wrong value from
-    #: a group that is not there).
+    #: group's integer columns should be ``json_ints`` or ``json_counters``, whose values of the
+    #: wrong type are seen, so that a group with a wrong value is never taken for a group that
+    #: is not there.
     groups: tuple[tuple[str, ...], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -100,6 +108,8 @@ def type_error(name: str, value: Any, kind: str) -> str | None:
         ok = isinstance(value, str)
     elif kind == STR_OR_INT:
         ok = isinstance(value, (str, int)) and not isinstance(value, bool)
+    elif kind == COUNTER:
+        ok = coerce_counter(value) is not None
     elif kind == STR_LIST:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     elif kind == INT_LIST:
@@ -113,8 +123,31 @@ def type_error(name: str, value: Any, kind: str) -> str | None:
     return f"wrong type for field '{name}': expected {_KIND_WORDS[kind]}, got {_json_type(value)}"
 
 
+def coerce_counter(value: Any) -> int | None:
+    """The integer a counter value (parsed JSON) coerces to, or None (see COUNTER)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value if INT64_MIN <= value <= INT64_MAX else None
+    if isinstance(value, str):
+        text = value.strip()
+        if "_" in text:  # (Python reads 1_000; Elasticsearch does not)
+            return None
+        try:
+            return coerce_counter(int(text, 0) if text[:2].lower() == "0x" else int(text))
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                return None
+    if isinstance(value, float) and value == value and abs(value) < 2**63:  # (not NaN)
+        return round(value)
+    return None
+
+
 _KIND_WORDS = {
     INT: "an integer",
+    COUNTER: "a number",
     STR: "a string",
     STR_OR_INT: "a string or an integer",
     STR_LIST: "a list of strings",

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from flowlens.formats.base import (
+    COUNTER,
     INT,
-    INT64_MAX,
-    INT64_MIN,
     INT_LIST,
     LABELS_OBJ,
     MAX_EPOCH_SECONDS,
@@ -40,11 +39,10 @@ _ALWAYS_INTS = (
     "num_flows_completed",
 )
 # Groups of fields that a Calico release writes all or none of (older releases lack whole
-# groups; what a feature that is off writes is still a value: "-" or 0). Each group's first
-# column is its probe: read as raw JSON, so that a wrong type there is seen instead of reading as
-# null, while the others are read as integers. A group whose values are all null was not written
-# (unless its probe held a wrong type: then the record is suspect); one that is null in some
-# columns only holds a value of the wrong type, or a null Calico never writes: suspect too.
+# groups; what a feature that is off writes is still a value: "-" or 0). A group whose values are
+# all null was not written; one that is null in some columns only holds a null Calico never
+# writes: suspect. Their counters are read as raw JSON (JSON_COUNTERS), so that a value of the
+# wrong type is seen wherever it is, never read as a missing one.
 GROUPS: dict[str, tuple[str, ...]] = {
     "http": ("http_requests_allowed_in", "http_requests_denied_in"),
     "process": ("num_process_names", "process_name", "num_process_ids", "process_id", "num_process_args"),
@@ -64,9 +62,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "transit": ("transit_bytes_in", "transit_bytes_out", "transit_packets_in", "transit_packets_out"),
 }
-_PROBES = tuple(group[0] for group in GROUPS.values())
-_GROUP_INTS = tuple(
-    n for group in GROUPS.values() for n in group[1:] if n not in ("process_name", "process_id")
+_OPTIONAL_COUNTERS = tuple(
+    n for group in GROUPS.values() for n in group if n not in ("process_name", "process_id")
 )
 # Integers that are legitimately null: read as raw JSON so a wrong type is still seen.
 _NULLABLE_INTS = ("source_port", "dest_port", "dest_service_port_num")
@@ -114,7 +111,7 @@ STRUCTURE: dict[str, Any] = {
     "start_time": "BIGINT",
     "end_time": "BIGINT",
     "@timestamp": "BIGINT",
-    **{k: "BIGINT" for k in _ALWAYS_INTS + _GROUP_INTS},
+    **{k: "BIGINT" for k in _ALWAYS_INTS},
     **{k: "VARCHAR" for k in _STRINGS},
     "process_id": "VARCHAR",
     # Kept as JSON text: ingest converts and checks each distinct label set and trace once.
@@ -123,7 +120,11 @@ STRUCTURE: dict[str, Any] = {
     "policies": "JSON",
     # Usually null: kept as raw JSON (NULL costs nothing) and converted only when present, so a
     # value of the wrong type is seen instead of silently becoming NULL.
-    **{k: "JSON" for k in _NULLABLE_INTS + _PROBES},
+    **{k: "JSON" for k in _NULLABLE_INTS},
+    # Optional counters: raw JSON too, so that a value that is no number is told from a missing
+    # field (both would be NULL as BIGINT) and quarantined, and one that coerces (numeric text,
+    # a fraction, a boolean) is coerced exactly as the diagnosis does (JSON_COUNTERS).
+    **{k: "JSON" for k in _OPTIONAL_COUNTERS},
     **{k: "JSON" for k in _RARE_LISTS},
 }
 
@@ -131,7 +132,8 @@ TYPES: dict[str, str] = {
     "start_time": INT,
     "end_time": INT,
     "@timestamp": INT,
-    **{k: INT for k in _ALWAYS_INTS + _GROUP_INTS + _PROBES + _NULLABLE_INTS},
+    **{k: COUNTER for k in _ALWAYS_INTS + _OPTIONAL_COUNTERS},
+    **{k: INT for k in _NULLABLE_INTS},
     **{k: STR for k in _STRINGS},
     "process_id": STR_OR_INT,
     "source_labels": LABELS_OBJ,
@@ -158,10 +160,10 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
     for name in _STRINGS:
         if name not in ("cluster", "generated_time", "id"):
             cols[name] = f"{d}.{name}"
-    for name in _ALWAYS_INTS + _GROUP_INTS:
+    for name in _ALWAYS_INTS:
         cols[name] = f"{d}.{name}"
-    for name in _NULLABLE_INTS + _PROBES:
-        cols[name] = f"{d}.{name}"  # JSON text, made an integer by ingest (JSON_INTS)
+    for name in _NULLABLE_INTS + _OPTIONAL_COUNTERS:
+        cols[name] = f"{d}.{name}"  # JSON text, made an integer by ingest (JSON_INTS, JSON_COUNTERS)
     return cols
 
 
@@ -172,8 +174,9 @@ JSON_INTS = {
     "source_port": (0, 65535),
     "dest_port": (0, 65535),
     "dest_service_port_num": (-(2**31), 2**31 - 1),
-    **{name: (INT64_MIN, INT64_MAX) for name in _PROBES},
 }
+# Optional counters, JSON text made an integer by ingest as the diagnosis coerces it (COUNTER).
+JSON_COUNTERS = _OPTIONAL_COUNTERS
 # Result columns under the field's own name; start_time and end_time are null out of range too.
 NOT_NULL = REQUIRED + _ALWAYS_INTS
 
@@ -263,6 +266,7 @@ ENTERPRISE = Format(
     json_columns=_json_columns("j"),
     text_columns=TEXT_COLUMNS,
     json_ints=JSON_INTS,
+    json_counters=JSON_COUNTERS,
     not_null=NOT_NULL,
     groups=tuple(GROUPS.values()),
 )
@@ -277,6 +281,7 @@ ELASTICSEARCH = Format(
     json_columns=_json_columns("j._source"),
     text_columns=TEXT_COLUMNS,
     json_ints=JSON_INTS,
+    json_counters=JSON_COUNTERS,
     not_null=NOT_NULL,
     groups=tuple(GROUPS.values()),
 )

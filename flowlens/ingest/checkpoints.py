@@ -22,8 +22,9 @@ together.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -53,10 +54,25 @@ class ContentHash:
         if data:
             self._last = self._pool.submit(self._hash.update, data)
 
-    def hexdigest(self) -> str:
+    def _wait(self) -> None:
         if self._last is not None:
             self._last.result()
+            self._last = None
+
+    def hexdigest(self) -> str:
+        self._wait()
         return self._hash.hexdigest()
+
+    def fork(self) -> Any:
+        """A copy of the hash as it is now, for bytes that may not be consumed after all (a line
+        past the length limit, until its newline comes): updated directly, then :meth:`adopt` ed."""
+        self._wait()
+        return self._hash.copy()
+
+    def adopt(self, fork: Any) -> None:
+        """Continue from ``fork`` (see :meth:`fork`): its bytes are consumed."""
+        self._wait()
+        self._hash = fork
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -69,9 +85,10 @@ def head_key(head: bytes) -> str:
 
 
 def _find_resume(
-    source: Source, key: str, manifest: dict[str, Any]
+    source: Source, key: str, manifest: dict[str, Any], content: bytes | None
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The lineage and checkpoint this content continues, verified by hashing its prefix."""
+    """The lineage and checkpoint this content continues, verified by hashing its prefix (read
+    from ``source``, or ``content`` when the caller holds the whole of it already)."""
     candidates = [s for s in manifest["sources"] if s["head"] == key]
     if not candidates:
         return None, None
@@ -85,8 +102,14 @@ def _find_resume(
     hashers = {name: make() for name, make in CONTENT_HASHES.items() if any(name in w[2] for w in wanted)}
     done = 0
     idx = 0
-    with source.open() as stream:
-        for block in read_blocks(stream, []):
+    with contextlib.ExitStack() as stack:
+        if content is None:
+            stream = stack.enter_context(source.open())
+            # (a cut: the checkpoints past it do not verify)
+            blocks: Iterable[bytes | memoryview] = read_blocks(stream, [])
+        else:
+            blocks = [memoryview(content)]
+        for block in blocks:
             start = 0
             while idx < len(wanted) and wanted[idx][0] <= done + len(block):
                 cut = wanted[idx][0] - done
@@ -108,13 +131,19 @@ def _find_resume(
 
 
 def find_lineage(
-    source: Source, head: bytes, manifest: dict[str, Any], ingest_id: str
+    source: Source,
+    head: bytes,
+    manifest: dict[str, Any],
+    ingest_id: str,
+    *,
+    content: bytes | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The lineage ``source`` (whose first bytes are ``head``) continues and the checkpoint to
     resume from, verified by hashing its prefix; or a new lineage (not yet in the manifest) and
-    None when it continues none."""
+    None when it continues none. ``content``: the whole of the source, already read (a whole
+    document), which is then hashed instead of reading the source again."""
     key = head_key(head)
-    lineage, checkpoint = _find_resume(source, key, manifest)
+    lineage, checkpoint = _find_resume(source, key, manifest, content)
     if lineage is None:
         lineage = {"id": f"{ingest_id}:{len(manifest['sources'])}", "head": key, "checkpoints": []}
     return lineage, checkpoint

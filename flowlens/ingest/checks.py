@@ -11,15 +11,15 @@ quarantine reason) or clears the line. Valid input never takes that path.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flowlens.formats.base import INT64_MAX, INT64_MIN, Format
-from flowlens.ingest.accounting import FileSummary
+from flowlens.formats.base import INT64_MAX, INT64_MIN, Format, coerce_counter
+from flowlens.ingest.accounting import FileSummary, without_line_end
+from flowlens.ingest.safejson import TooDeep, loads
 from flowlens.schema import ARROW_SCHEMA
 
 # First bytes of DuckDB's text of a JSON list, object or boolean
@@ -93,7 +93,7 @@ def plain_ints(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     odd: list[bool] = []
     for text in encoded.dictionary.to_pylist():
         try:
-            value = json.loads(text)
+            value = loads(text)
         except ValueError:
             value = None
         plain = isinstance(value, int) and not isinstance(value, bool)
@@ -107,10 +107,34 @@ def plain_ints(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return pc.take(pa.array(values, pa.int64()), codes), rows
 
 
+def counters(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The integers a column of JSON texts of counters holds, coerced as the diagnosis coerces
+    them (:func:`~flowlens.formats.base.coerce_counter`: numeric text, a fraction or a boolean
+    counts), and the rows whose value does not coerce (null there). A null (a missing counter)
+    stays null and is fine. Each distinct text that is not a plain integer is read once."""
+    try:
+        return pc.cast(texts, pa.int64()), np.zeros(len(texts), dtype=bool)  # the usual case
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    encoded = pc.dictionary_encode(texts)
+    values: list[int | None] = []
+    for text in encoded.dictionary.to_pylist():
+        try:
+            values.append(coerce_counter(loads(text)))
+        except ValueError:
+            values.append(None)
+    wrong = pa.array([v is None for v in values], pa.bool_())
+    codes = encoded.indices
+    rows = pc.fill_null(pc.take(wrong, codes), False).to_numpy(zero_copy_only=False)
+    return pc.take(pa.array(values, pa.int64()), codes), rows
+
+
 def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
     """The rows that the checks ``fmt`` declares on the query's result make suspect
-    (``text_columns``, ``json_ints``, ``not_null``, ``groups``), and the result with each
-    of ``json_ints`` an integer column (null where it was not an integer in range)."""
+    (``text_columns``, ``json_ints``, ``json_counters``, ``not_null``, ``groups``, and times
+    that need a look: :func:`odd_times`), and the result with each of ``json_ints`` and
+    ``json_counters`` an integer column (null where it was not an integer in range, or no
+    counter)."""
     suspect = np.zeros(out.num_rows, dtype=bool)
     if out.num_rows == 0:
         return suspect, out
@@ -126,8 +150,15 @@ def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
         out = out.set_column(
             out.schema.get_field_index(name), name, values.cast(ARROW_SCHEMA.field(name).type)
         )
+    for name in fmt.json_counters:
+        values, wrong = counters(out[name].combine_chunks())
+        suspect |= wrong
+        out = out.set_column(
+            out.schema.get_field_index(name), name, values.cast(ARROW_SCHEMA.field(name).type)
+        )
     for name in fmt.not_null:
         suspect |= out[name].is_null().to_numpy(zero_copy_only=False)
+    suspect |= odd_times(out)
     for group in fmt.groups:
         nulls = np.zeros(out.num_rows, dtype=np.int8)
         for name in group:
@@ -135,6 +166,60 @@ def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
                 nulls += out[name].is_null().to_numpy(zero_copy_only=False)
         suspect |= (nulls > 0) & (nulls < len(group))
     return suspect, out
+
+
+def invalid_utf8(lines: pa.Array) -> np.ndarray:
+    """Rows of a LargeBinary array of lines that are not UTF-8. Bytes below 0x80 are always
+    valid: only the lines holding a higher byte (found with numpy) are decoded, one by one."""
+    bad = np.zeros(len(lines), dtype=bool)
+    if len(lines) == 0:
+        return bad
+    _, offsets_buf, data_buf = lines.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=len(lines) + 1, offset=lines.offset * 8)
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    high = np.flatnonzero(data >= 0x80)
+    if len(high) == 0:
+        return bad
+    rows = np.unique(np.searchsorted(offsets[1:] - offsets[0], high, side="right"))
+    for row, text in zip(rows.tolist(), lines.take(pa.array(rows)).to_pylist(), strict=True):
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            bad[row] = True
+    return bad
+
+
+def null_invalid_utf8(raw: pa.Table) -> pa.Table:
+    """``raw`` (the batch's ``line`` and ``line_no``) with its lines that are not UTF-8 made NULL,
+    so that DuckDB never fails to decode one (a failure caught per line costs some 40 µs)."""
+    lines = raw["line"].combine_chunks()
+    bad = invalid_utf8(lines)
+    if bad.any():
+        raw = raw.set_column(0, "line", pc.if_else(pa.array(bad), pa.scalar(None, lines.type), lines))
+    return pa.Table.from_batches(raw.to_batches(max_chunksize=4096))
+
+
+def odd_times(out: pa.Table) -> np.ndarray:
+    """Rows whose times need a closer look: a start or end one second or less after 1970, which
+    is what ``true`` and ``false`` become when a record's time is read as an integer (the
+    diagnosis tells them from a real 0 or 1), and an end before the start (see
+    :func:`end_before_start`)."""
+    odd = np.zeros(out.num_rows, dtype=bool)
+    if "start_time" not in out.column_names or "end_time" not in out.column_names:
+        return odd
+    micros = {}
+    for name in ("start_time", "end_time"):
+        micros[name] = pc.fill_null(out[name].combine_chunks().cast(pa.int64()), 2_000_000).to_numpy(
+            zero_copy_only=False
+        )
+        odd |= micros[name] <= 1_000_000
+    return odd | end_before_start(out)
+
+
+def end_before_start(out: pa.Table) -> np.ndarray:
+    """Rows whose ``end_time`` is before their ``start_time`` (no valid record has one)."""
+    before = pc.less(out["end_time"], out["start_time"])
+    return pc.fill_null(before, False).to_numpy(zero_copy_only=False)
 
 
 def diagnose(raw_line: bytes, fmt: Format, max_line_bytes: int) -> str | None:
@@ -156,20 +241,17 @@ def diagnose(raw_line: bytes, fmt: Format, max_line_bytes: int) -> str | None:
     if not stripped:
         return "blank line"
     try:
-        doc = json.loads(stripped)
+        doc = loads(stripped)
+    except TooDeep as exc:
+        return str(exc)
     except ValueError as exc:
         return f"invalid JSON: {exc}"
     return fmt.diagnose(doc)
 
 
 def line_bytes(lines: pa.Array, idx: int) -> bytes:
-    """One line without its line ending."""
-    raw: bytes = lines[idx].as_py()
-    if raw.endswith(b"\n"):
-        raw = raw[:-1]
-    if raw.endswith(b"\r"):
-        raw = raw[:-1]
-    return raw
+    """One line of ``lines`` without its line ending."""
+    return without_line_end(lines[idx].as_py())
 
 
 def note_missing_columns(table: pa.Table, files: list[FileSummary], file_of_row: np.ndarray) -> None:

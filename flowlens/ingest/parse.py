@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from flowlens.formats.base import Format
 from flowlens.ingest.accounting import FileSummary
-from flowlens.ingest.checks import check_by_arrow
+from flowlens.ingest.checks import check_by_arrow, null_invalid_utf8
 from flowlens.ingest.options import IngestOptions
 from flowlens.schema import ARROW_SCHEMA
 from flowlens.store import configure_session, duckdb_connection
@@ -44,7 +44,17 @@ BATCH_BYTES = 64 * 1024 * 1024
 # threads: two single-threaded queries keep two cores busier than one query on two threads (the
 # rows are still staged in input order). 1 M records: 15.2-15.5 s instead of 17.4-17.8 s.
 MAX_BATCHES_IN_FLIGHT = 2
+# A batch is also handed over at this many lines: a batch of short lines (a small gzip of blank
+# lines, a response of empty items) would otherwise hold tens of millions of lines, and the
+# arrays kept per line (numbers, codes, the quarantine's rows) a GB. A batch of Felix records
+# (some 1 KB each) holds about 64 k lines: never cut by this.
+BATCH_LINES = 1 << 20
 JSON_PREFIX = "json__"  # result columns of Format.json_columns
+# A batch whose lines are this short on average holds no real records (a Felix record is some
+# 1 KB): it is parsed one distinct line at a time. A gzip of blank lines or a response of empty
+# items holds millions of copies of one line, and the query costs some µs per line whatever it
+# holds (10 M blank lines: minutes).
+SHORT_LINES = 64
 
 
 class LineBlock(NamedTuple):
@@ -59,8 +69,9 @@ class LineBlock(NamedTuple):
 @dataclass(frozen=True)
 class ParsedBatch:
     """One batch after its query: row ``i`` of ``out`` is line ``line_nos[i]`` of
-    ``files[file_idx[i]]``, its text ``lines[i]``; ``suspect`` marks the rows to diagnose,
-    ``ignored`` the framing lines that carry no record."""
+    ``files[file_idx[i]]``, its text ``lines[i]`` (unless ``records`` says otherwise);
+    ``suspect`` marks the rows of ``out`` to diagnose, ``ignored`` those of framing lines that
+    carry no record."""
 
     fmt: Format
     files: list[FileSummary]  # one per LineBlock of the batch (a source read in blocks: repeated)
@@ -70,13 +81,22 @@ class ParsedBatch:
     out: pa.Table
     suspect: np.ndarray
     ignored: np.ndarray
+    #: for each line, its row of ``out`` and ``suspect`` (None: row ``i`` is line ``i``); set when
+    #: a batch of short repeated lines was parsed one distinct line at a time (SHORT_LINES)
+    records: np.ndarray | None = None
+    #: the text of each row of ``out`` when ``records`` is set
+    record_lines: pa.Array | None = None
 
 
 def select_sql(fmt: Format, max_line: int, *, guarded: bool = True) -> str:
     """The query that parses a batch of lines. ``guarded``: a line that is not UTF-8 or not JSON
-    becomes NULL (``try``) instead of failing the query; the unguarded query is cheaper and is
-    tried first, as almost every batch is valid, and its result is the same when it succeeds."""
+    becomes NULL instead of failing the query; the unguarded query is cheaper and is tried first,
+    as almost every batch is valid, and its result is the same when it succeeds. The guarded query
+    tests the JSON with ``json_valid`` before parsing it: ``try`` alone costs some 70 µs per
+    failing line (a batch of blank lines took minutes); it stays as a last guard. Lines that are
+    not UTF-8 are nulled before it (:func:`flowlens.ingest.checks.null_invalid_utf8`)."""
     guard = "try" if guarded else ""
+    valid = "json_valid(rec) AND " if guarded else ""
     names = [c.name for c in ARROW_SCHEMA if c.name in fmt.columns]
     cols = ",\n  ".join(
         [f"{fmt.columns[n]} AS {n}" for n in names]
@@ -97,7 +117,7 @@ WITH d AS (
 ), r AS (
   SELECT line_no, n, t, {fmt.record_sql} AS rec FROM d
 ), p AS (
-  SELECT line_no, n, t, rec, CASE WHEN n <= {int(max_line)} THEN {guard}(json_transform(rec, '{structure}')) END AS j FROM r
+  SELECT line_no, n, t, rec, CASE WHEN {valid}n <= {int(max_line)} THEN {guard}(json_transform(rec, '{structure}')) END AS j FROM r
 ), q AS (
   SELECT *, {ignored} AS ignored FROM p
 )
@@ -105,6 +125,21 @@ SELECT line_no, ignored, (NOT ignored AND (n > {int(max_line)} OR rec IS NULL OR
   {cols}
 FROM q
 """
+
+
+def distinct_lines(raw: pa.Table) -> tuple[pa.Table, pa.Array | None]:
+    """For a batch of short lines (see SHORT_LINES) that repeat: its distinct lines to parse, and
+    for each line the row of its distinct line (None: parse the batch as it is)."""
+    lines = raw["line"]
+    if raw.num_rows < 1024 or pc.sum(pc.binary_length(lines)).as_py() >= SHORT_LINES * raw.num_rows:
+        return raw, None
+    encoded = pc.dictionary_encode(lines.combine_chunks())
+    if len(encoded.dictionary) > raw.num_rows // 4:
+        return raw, None
+    distinct = pa.table(
+        {"line": encoded.dictionary, "line_no": pa.array(np.arange(len(encoded.dictionary), dtype=np.int64))}
+    )
+    return distinct, encoded.indices
 
 
 def join_lines(arrays: list[pa.Array]) -> pa.Array:
@@ -153,6 +188,7 @@ class BatchParser:
         self._sql_cache: dict[str, tuple[str, ...]] = {}
         self._batch: list[LineBlock] = []
         self._batch_bytes = 0
+        self._batch_lines = 0
         self._workers = ThreadPoolExecutor(max_workers=self.parallel)
         self._inflight: list[Future[None]] = []
         self._turn = threading.Condition()
@@ -161,18 +197,29 @@ class BatchParser:
 
     def queue(self, block: LineBlock, nbytes: int) -> None:
         """Add ``block`` (``nbytes`` of lines) to the batch; hand the batch to a worker once it
-        holds BATCH_BYTES, or before lines of another format join it."""
+        holds BATCH_BYTES or BATCH_LINES, or before lines of another format join it. A block of
+        more than BATCH_LINES lines is queued in slices (zero-copy)."""
+        count = len(block.lines)
+        if count > BATCH_LINES:
+            for start in range(0, count, BATCH_LINES):
+                piece = block.lines.slice(start, BATCH_LINES)
+                self.queue(
+                    block._replace(lines=piece, first_line=block.first_line + start),
+                    nbytes * len(piece) // count,
+                )
+            return
         if self._batch and self._batch[0].fmt is not block.fmt:
             self.flush(wait=False)
         self._batch.append(block)
         self._batch_bytes += nbytes
-        if self._batch_bytes >= self.batch_bytes:
+        self._batch_lines += count
+        if self._batch_bytes >= self.batch_bytes or self._batch_lines >= BATCH_LINES:
             self.flush(wait=False)
 
     def flush(self, *, wait: bool = True) -> None:
         """Hand the queued lines to a worker; with ``wait``, also finish every batch in flight."""
         if self._batch:
-            batch, self._batch, self._batch_bytes = self._batch, [], 0
+            batch, self._batch, self._batch_bytes, self._batch_lines = self._batch, [], 0, 0
             while len(self._inflight) >= self.parallel:
                 self._inflight.pop(0).result()
             self._inflight.append(self._workers.submit(self._run, batch, self._next_seq))
@@ -232,11 +279,13 @@ class BatchParser:
         params = {"cluster_override": self.options.cluster, "cluster_default": self.options.default_cluster}
         with self._turn:  # one cursor made at a time from the shared connection
             cursor = configure_session(self.con.cursor())
+        parsed, back = distinct_lines(raw)
         try:
-            cursor.register("raw_lines", pa.Table.from_batches(raw.to_batches(max_chunksize=4096)))
+            cursor.register("raw_lines", pa.Table.from_batches(parsed.to_batches(max_chunksize=4096)))
             try:
                 out = cursor.sql(queries[0], params=params).to_arrow_table()
             except duckdb.Error:  # a line that is not UTF-8 or not JSON: the guarded query
+                cursor.register("raw_lines", null_invalid_utf8(parsed))
                 out = cursor.sql(queries[1], params=params).to_arrow_table()
         finally:
             cursor.close()
@@ -253,4 +302,6 @@ class BatchParser:
             out=out.drop_columns(["ignored"]),
             suspect=suspect,
             ignored=ignored,
+            records=None if back is None else back.to_numpy(zero_copy_only=False),
+            record_lines=None if back is None else parsed["line"].combine_chunks(),
         )

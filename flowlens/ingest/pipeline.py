@@ -33,32 +33,38 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO
 
-from flowlens.errors import InputError, UsageError
+from flowlens.errors import InputError, StoreWriteError, UsageError
 from flowlens.formats import FORMATS, detect, get_format
 from flowlens.formats.base import Format
-from flowlens.ingest.accounting import QUARANTINE_RAW_LIMIT, FileSummary, IngestSummary, Quarantine
+from flowlens.ingest.accounting import FileSummary, IngestSummary, Quarantine
 from flowlens.ingest.checkpoints import ContentHash, advance, find_lineage
+from flowlens.ingest.documents import Incomplete, document_items, is_document
 from flowlens.ingest.options import IngestOptions, ProgressFn
 from flowlens.ingest.parse import MAX_BATCHES_IN_FLIGHT, BatchParser, LineBlock, ParsedBatch
+from flowlens.ingest.paths import find_sources
 from flowlens.ingest.rows import RowStager
 from flowlens.ingest.sources import (
     HEAD_BYTES,
     Buffers,
     LineReader,
     LineSplitter,
+    LongLine,
+    ReadFailure,
     Source,
-    document_items,
-    expand_sources,
-    is_document,
+    Unreadable,
     read_blocks,
 )
 from flowlens.ingest.writer import StagedCommit
-from flowlens.store import Store, StoreWriter, new_ingest_id, open_writer
+from flowlens.store import Span, Store, StoreWriter, new_ingest_id, open_writer
+from flowlens.store.commit import is_disk_full, write_failure
+from flowlens.store.compact import maintain
+from flowlens.store.manifest import merge_spans
 from flowlens.store.summaries import backfill as backfill_summaries
 
 ROWS_PER_COMMIT = 4_000_000
@@ -83,6 +89,7 @@ class Ingester:
         self.quarantine = Quarantine(ingest_id, strict=options.strict)
         self.rows = RowStager(ingest_id, options.max_line_bytes, self.quarantine)
         self.manifest = json.loads(json.dumps(writer.manifest))
+        self._spans: list[Span] = []  # the source content read into the commit being staged
         self._seq = 0
         self._open_commit()
         self.bytes_done = 0
@@ -102,55 +109,57 @@ class Ingester:
     def ingest_source(
         self, path: str, stdin: IO[bytes] | None, summary: IngestSummary, fmt_name: str | None = None
     ) -> FileSummary:
+        """Read one source into the commit being staged. A problem of this file alone (it cannot
+        be opened, its format is not recognised, a read error) is recorded in its summary and the
+        run goes on with the others; with ``--strict`` it stops the run."""
         fs = FileSummary(path=path)
         summary.files.append(fs)
-        source = Source(path, stdin)
-        problems: list[str] = []
+        try:
+            source = Source(path, stdin, max_expansion=self.options.max_expansion)
+            with contextlib.closing(source):
+                self._read_source(source, fs, fmt_name)
+        except Unreadable as exc:  # (also a file that vanished or became unreadable between two reads)
+            self._fail(fs, exc.problem)
+        return fs
+
+    def _fail(self, fs: FileSummary, problem: str) -> None:
+        if self.options.strict:
+            raise InputError(f"{fs.path}: {problem} (--strict: nothing was written)")
+        fs.error = problem
+
+    def _read_source(self, source: Source, fs: FileSummary, fmt_name: str | None) -> None:
+        failures: list[ReadFailure] = []
+        document: bytes | None = None
         with source.open() as stream:
-            head = b""
-            for block in read_blocks(stream, problems):
-                head += block[: HEAD_BYTES - len(head)]
-                if len(head) >= HEAD_BYTES:
-                    break
-        if not head:
-            if problems:
-                # Compressed data that yields not one byte: keep what the file holds, so that
-                # nothing disappears without a trace.
-                fs.warnings.extend(problems)
-                raw = source.raw_head(QUARANTINE_RAW_LIMIT + 1)
-                fmt_of_file = get_format(fmt_name or self.options.format or "enterprise")
-                self.quarantine.lines([raw], 1, fmt_of_file.name, fs, problems[0])
-            else:
-                fs.warnings.append("empty file")
-            return fs
-        name = fmt_name or self.options.format or detect(head)
-        if name is None:
-            raise InputError(
-                f"{path}: not a Calico flow log flowlens knows (first line: {head.splitlines()[0][:120]!r}); "
-                "pass --format enterprise|elasticsearch|goldmane|whisker if it is one"
-            )
-        fmt = get_format(name)
-        fs.format = fmt.name
-        lineage, checkpoint = find_lineage(source, head, self.manifest, self.ingest_id)
+            blocks = read_blocks(stream, failures)
+            head, first = self._head(blocks)
+            fmt = self._format(head, failures, fs, fmt_name)
+            if fmt is None:
+                return
+            if is_document(head, fmt.name):
+                # A whole document is read once, here: its lineage is verified, and its records
+                # parsed, from the bytes in memory (a gzipped export is decompressed once).
+                document = self._whole_document(first, blocks, fs, failures)
+                if document is None:
+                    return
+        lineage, checkpoint = find_lineage(source, head, self.manifest, self.ingest_id, content=document)
         start_bytes = checkpoint["bytes"] if checkpoint else 0
         start_lines = checkpoint["lines"] if checkpoint else 0
         fs.skipped = start_lines
         fs.lines_read = start_lines
         hasher = ContentHash()
-        consumed = 0
-        line_no = start_lines
-        with source.open() as stream, contextlib.closing(hasher):
-            if is_document(head, fmt.name):
-                data = b"".join(read_blocks(stream, fs.warnings))
-                fs.bytes_read = len(data)
-                self.bytes_done += len(data)
-                hasher.update(data)
-                consumed = len(data)
-                if start_bytes != len(data):
-                    fs.skipped = fs.lines_read = 0  # a changed document is read whole again
-                    line_no = self._process(document_items(data, fs), 0, fmt, fs)
+        resumed_from = checkpoint
+        with contextlib.closing(hasher):
+            if document is not None:
+                consumed, line_no = self._document(document, fmt, fs, hasher, start_bytes, start_lines)
             else:
-                consumed, line_no = self._stream(stream, source, fmt, fs, hasher, start_bytes, start_lines)
+                with source.open() as stream:
+                    consumed, line_no = self._stream(
+                        stream, source, fmt, fs, hasher, start_bytes, start_lines
+                    )
+        if document is not None and consumed != start_bytes:
+            resumed_from = None  # a changed document is read whole again
+        had_checkpoints = bool(lineage["checkpoints"])
         advance(
             self.manifest,
             lineage,
@@ -158,11 +167,109 @@ class Ingester:
             consumed=consumed,
             lines=line_no,
             digest=hasher.hexdigest,
-            path=path,
+            path=fs.path,
             fmt=fmt.name,
             ingest_id=self.ingest_id,
         )
-        return fs
+        if consumed > start_bytes or (consumed and not had_checkpoints):
+            # What this commit's files hold of the lineage: the store's repair forgets exactly this
+            # progress if they are lost (see flowlens.store.repair).
+            end = next(cp for cp in lineage["checkpoints"] if cp["bytes"] == consumed)
+            self._spans.append(
+                Span(lineage["id"], lineage["head"], dict(resumed_from) if resumed_from else None, dict(end))
+            )
+
+    def _head(self, blocks: Iterator[bytes]) -> tuple[bytes, list[bytes]]:
+        """The first bytes of a source, which tell its format, and the blocks read for them. A
+        first line longer than HEAD_BYTES is read whole (up to the line limit), so that its record
+        can tell it."""
+        head = b""
+        first: list[bytes] = []
+        for block in blocks:
+            first.append(block)
+            limit = HEAD_BYTES if b"\n" in head else max(HEAD_BYTES, self.options.max_line_bytes + 1)
+            head += block[: limit - len(head)]
+            if len(head) >= HEAD_BYTES and (b"\n" in head or len(head) >= limit):
+                break
+        return head, first
+
+    def _format(
+        self, head: bytes, failures: list[ReadFailure], fs: FileSummary, fmt_name: str | None
+    ) -> Format | None:
+        """The format of a source from its first bytes; None (said in ``fs``) when it has none."""
+        if not head:
+            if not failures:
+                fs.warnings.append("empty file")
+            elif failures[0].waits:
+                fs.warnings.append(f"{failures[0].describe()}: nothing to read yet, it is read once complete")
+            else:
+                self._fail(fs, failures[0].describe())
+            return None
+        name = fmt_name or self.options.format or detect(head)
+        if name is None:
+            first = head.splitlines()[0][:120] if head.strip() else head[:40]
+            self._fail(
+                fs,
+                f"not a Calico flow log flowlens knows (first line: {first!r}); "
+                "pass --format enterprise|elasticsearch|goldmane|whisker if it is one",
+            )
+            return None
+        fmt = get_format(name)
+        fs.format = fmt.name
+        return fmt
+
+    def _whole_document(
+        self, first: list[bytes], rest: Iterator[bytes], fs: FileSummary, failures: list[ReadFailure]
+    ) -> bytes | None:
+        """The whole of a document source, whose ``first`` blocks are read and ``rest`` are to
+        come; None (said in ``fs``) when it is larger than the limit or cannot be read to its end
+        (it is read whole or not at all: a document cut short waits)."""
+        blocks: list[bytes] = []
+        size = 0
+        limit = self.options.max_document_bytes
+        for block in itertools.chain(first, rest):
+            size += len(block)
+            fs.bytes_read += len(block)
+            if size > limit:
+                self._fail(
+                    fs,
+                    f"a JSON document larger than {limit:,} bytes, which is read whole; pass "
+                    "--max-document-bytes to read it",
+                )
+                return None
+            blocks.append(block)
+        self.bytes_done += size
+        if failures:
+            if failures[0].waits:
+                fs.warnings.append(f"{failures[0].describe()}: the document is read once complete")
+            else:
+                self._fail(fs, failures[0].describe())
+            return None
+        return b"".join(blocks)
+
+    def _document(
+        self,
+        data: bytes,
+        fmt: Format,
+        fs: FileSummary,
+        hasher: ContentHash,
+        start_bytes: int,
+        start_lines: int,
+    ) -> tuple[int, int]:
+        """Ingest a whole-document source (a JSON response) read into ``data``; return (bytes
+        consumed, lines)."""
+        if start_bytes == len(data):
+            return start_bytes, start_lines  # the same document again: its lines are skipped
+        fs.skipped = fs.lines_read = 0  # a changed document is read whole again
+        try:
+            items = document_items(data, fs)
+        except Incomplete:
+            fs.pending_bytes = len(data)
+            fs.warnings.append("the JSON document ends before it is complete: it is read once complete")
+            return start_bytes, start_lines
+        hasher.update(data)
+        line_no = self._process(items, 0, fmt, fs)
+        return len(data), line_no
 
     def _stream(
         self,
@@ -174,43 +281,73 @@ class Ingester:
         start_bytes: int,
         start_lines: int,
     ) -> tuple[int, int]:
-        """Read a line-oriented source from its checkpoint on; return (bytes consumed, lines)."""
+        """Read a line-oriented source from its checkpoint on; return (bytes consumed, lines).
+        Only whole lines are consumed: after a cut or read error, and at the end of a plain file,
+        the bytes after the last newline wait (they are neither stored, quarantined nor counted)."""
         line_no = start_lines
         reader = LineReader(
             stream,
-            fs.warnings,
             self._buffers,
             batch_bytes=self.parser.batch_bytes,
             skip=start_bytes,  # already ingested: read and hashed only
-            hash_update=hasher.update,
+            hasher=hasher,
+            max_line=self.options.max_line_bytes,
         )
         bytes_before = self.bytes_done
-        for chunk in reader:
-            if chunk is None:  # the buffer is full: a batch never spans two buffers
+        for item in reader:
+            if item is None:  # the buffer is full: a batch never spans two buffers
                 self.parser.flush(wait=False)
                 continue
-            line_no += self._process(chunk, line_no, fmt, fs)
+            if isinstance(item, LongLine):
+                line_no += self._long_line(item, line_no, fmt, fs)
+                continue
+            line_no += self._process(item, line_no, fmt, fs)
             self.bytes_done = bytes_before + reader.bytes_read
             if self.progress:
                 self.progress(self.bytes_done, self.rows.rows_done)
         fs.bytes_read += reader.bytes_read
         self.bytes_done = bytes_before + reader.bytes_read
-        consumed = reader.consumed
-        carry = reader.carry
-        if carry:
-            if any("damaged" in w for w in fs.warnings):
-                line_no += self.quarantine.lines(
-                    [carry], line_no + 1, fmt.name, fs, "truncated: the compressed data ends inside this line"
-                )
-            elif source.complete:
-                line_no += self._process(carry + b"\n", line_no, fmt, fs)
-            else:
-                fs.pending_bytes = len(carry)
-                fs.warnings.append(f"{len(carry)} bytes of an unfinished last line wait for the next run")
-                return consumed, line_no
-            hasher.update(carry)
-            consumed += len(carry)
+        failure = reader.failure
+        whole = failure is None and source.complete  # the last line is whole without a newline
+        waiting = len(reader.carry) + (reader.long_carry.length if reader.long_carry else 0)
+        if reader.long_carry is not None and whole:
+            line_no += self._long_line(reader.finish_long_carry(), line_no, fmt, fs)
+            waiting = 0
+        elif reader.carry and whole:
+            line_no += self._process(reader.carry + b"\n", line_no, fmt, fs)
+            hasher.update(reader.carry)
+            waiting = 0
+        consumed = reader.consumed + (len(reader.carry) if reader.carry and whole else 0)
+        if waiting:
+            fs.pending_bytes = waiting
+        if failure is None:
+            if waiting:
+                fs.warnings.append(f"{waiting} bytes of an unfinished last line wait for the next run")
+        elif failure.waits:
+            fs.warnings.append(
+                f"{failure.describe()}: read to the end of line {line_no:,}"
+                + (f"; the {waiting:,} bytes after it wait for the complete file" if waiting else "")
+            )
+        else:
+            self._fail(
+                fs,
+                f"{failure.describe()} after line {line_no:,}: the lines before it are read"
+                + (f", the {waiting:,} bytes after it are not" if waiting else ""),
+            )
         return consumed, line_no
+
+    def _long_line(self, line: LongLine, line_no: int, fmt: Format, fs: FileSummary) -> int:
+        """Quarantine a line past the length limit (read past, never held); 1."""
+        if self.options.strict:
+            self.parser.flush()  # a bad line before it, still being parsed, is the first one
+        return self.quarantine.lines(
+            [line.head],
+            line_no + 1,
+            fmt.name,
+            fs,
+            f"line too long ({line.length} bytes; the limit is {self.options.max_line_bytes})",
+            truncated=len(line.head) < line.length,
+        )
 
     def _process(self, chunk: bytes | memoryview, first_line: int, fmt: Format, fs: FileSummary) -> int:
         """Queue ``chunk`` (whole lines, each ending in a newline) for the parser; return how
@@ -237,7 +374,8 @@ class Ingester:
             entry = {k: v for k, v in summary.as_dict().items() if k != "per_file"}
             entry["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             self.manifest["ingests"] = [*self.manifest.get("ingests", []), entry][-500:]
-        self.staged.commit(self.manifest)
+        self.staged.commit(self.manifest, merge_spans(self._spans))
+        self._spans = []
         if not final:
             self._seq += 1
             self._open_commit()
@@ -269,31 +407,53 @@ def ingest(
         raise UsageError(f"unknown format {options.format!r}; choose one of: {', '.join(FORMATS)}")
     if options.max_line_bytes < 1024:
         raise UsageError("--max-line-bytes must be at least 1024")
-    files, passed = expand_sources(paths)
-    if not files:
+    if options.max_document_bytes < 1024:
+        raise UsageError("--max-document-bytes must be at least 1024")
+    if options.max_expansion < 2:
+        raise UsageError("--max-expansion must be at least 2")
+    found = find_sources(paths)
+    if found.problems and (options.strict or not found.files):
+        raise InputError("; ".join(f"{path}: {problem}" for path, problem in found.problems[:5]))
+    if not found.files:
         raise InputError(
-            "no flow-log files to ingest" + (f" (passed over: {', '.join(passed)})" if passed else "")
+            "no flow-log files to ingest"
+            + (f" (passed over: {', '.join(found.passed)})" if found.passed else "")
         )
     started = time.perf_counter()
     ingest_id = new_ingest_id(now or dt.datetime.now(dt.UTC))
-    summary = IngestSummary(ingest_id=ingest_id, store=str(store.root), passed_over=passed)
-    with open_writer(store, wait=lock_wait) as writer:
-        summary.recovered = writer.recovered
-        run = Ingester(writer, options, ingest_id, progress)
-        try:
-            for path, fmt_name in files:
-                run.ingest_source(path, stdin, summary, fmt_name)
-                run.maybe_commit(summary)
-            summary.seconds = time.perf_counter() - started
-            run.commit(summary, final=True)
-            # A store written before summaries existed gets them now (see flowlens.store.summaries).
-            older = backfill_summaries(writer, run.con)
-            if older:
-                summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
-        except BaseException:
-            run.abort()
-            raise
-        finally:
-            run.close()
+    summary = IngestSummary(ingest_id=ingest_id, store=str(store.root), passed_over=found.passed)
+    summary.files.extend(FileSummary(path=path, error=problem) for path, problem in found.problems)
+    clock = now or dt.datetime.now(dt.UTC)
+    committed = False
+    try:
+        with open_writer(store, wait=lock_wait) as writer:
+            summary.recovered = writer.recovered
+            run = Ingester(writer, options, ingest_id, progress)
+            try:
+                for path, fmt_name in found.files:
+                    run.ingest_source(path, stdin, summary, fmt_name)
+                    run.maybe_commit(summary)
+                summary.seconds = time.perf_counter() - started
+                run.commit(summary, final=True)
+                # A store written before summaries existed gets them now (see flowlens.store.summaries).
+                older = backfill_summaries(writer, run.con)
+                if older:
+                    summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
+            except BaseException:
+                run.abort()
+                raise
+            finally:
+                run.close()
+            committed = True
+            # Compaction of closed days and retention, each in commits of its own.
+            summary.maintenance = maintain(writer, options.lifecycle, clock)
+    except OSError as exc:  # (reading a source fails per file: this is writing the store)
+        if committed:
+            raise StoreWriteError(
+                f"this run's rows are committed, but compacting or pruning {store.root} then stopped "
+                f"({'no space left on device' if is_disk_full(exc) else exc}); the store reads as "
+                "before that step: free space and run `flowlens compact` (or the next ingest does it)"
+            ) from None
+        raise write_failure(exc, store, decided=False) from None
     summary.seconds = time.perf_counter() - started
     return summary

@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flowlens.formats.base import Format
-from flowlens.ingest.accounting import Quarantine
-from flowlens.ingest.checks import diagnose, line_bytes, note_missing_columns
+from flowlens.ingest.accounting import Quarantine, without_line_end
+from flowlens.ingest.checks import diagnose, end_before_start, note_missing_columns
 from flowlens.ingest.dictionaries import WRITE_SCHEMA, LeafDictionaries
 from flowlens.ingest.parse import JSON_PREFIX, ParsedBatch
 from flowlens.ingest.traces import DistinctJson, HitMapper, labels_to_map
@@ -35,6 +36,30 @@ from flowlens.store.summaries import deciding_hits
 #: Converted columns: per column, its distinct values and each row's code into them (None: the
 #: values are per row already).
 Columns = dict[str, tuple[pa.Array, pa.Array | None]]
+
+
+class _Reasons:
+    """Why each bad row of a batch is bad, as codes into the distinct reasons."""
+
+    def __init__(self, count: int) -> None:
+        self.codes = np.full(count, -1, dtype=np.int64)
+        self.texts: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def _code(self, reason: str) -> int:
+        code = self._index.get(reason)
+        if code is None:
+            code = self._index[reason] = len(self.texts)
+            self.texts.append(reason)
+        return code
+
+    def set(self, row: int, reason: str) -> None:
+        self.codes[row] = self._code(reason)
+
+    def set_all(self, rows: np.ndarray, reason: str) -> None:
+        if (rows.dtype == bool and not rows.any()) or (rows.dtype != bool and len(rows) == 0):
+            return
+        self.codes[rows] = self._code(reason)
 
 
 class RowStager:
@@ -55,18 +80,26 @@ class RowStager:
         self._stage_kept(parsed, keep, ignored, columns, commit)
 
     def _sort_out(self, parsed: ParsedBatch) -> tuple[np.ndarray, np.ndarray, Columns]:
-        """Quarantine the bad lines; the rows to keep, the lines ignored, the converted columns."""
+        """Quarantine the bad lines; the lines to keep, the lines ignored, the converted columns
+        (per row of ``parsed.out``)."""
         fmt, lines, out, suspect = parsed.fmt, parsed.lines, parsed.out, parsed.suspect
         files, file_idx, line_nos = parsed.files, parsed.file_idx, parsed.line_nos
-        count = len(lines)
+        # Everything below is per row of ``out``: a line each, or a distinct line each (records).
+        texts = lines if parsed.records is None or parsed.record_lines is None else parsed.record_lines
+        count = out.num_rows
         bad = np.zeros(count, dtype=bool)
-        reasons: dict[int, str] = {}
         ignored = parsed.ignored.copy()
+        reasons = _Reasons(count)
 
         def mark(rows: np.ndarray, why: dict[int, str], suffix: str = "") -> None:
             for idx in np.flatnonzero(rows & ~bad & ~ignored):
                 bad[idx] = True
-                reasons[int(idx)] = why[int(idx)] + suffix
+                reasons.set(int(idx), why[int(idx)] + suffix)
+
+        def mark_all(rows: np.ndarray, reason: str) -> None:
+            rows = rows & ~bad & ~ignored
+            bad[rows] = True
+            reasons.set_all(rows, reason)
 
         # Columns from JSON text, converted once per distinct text. A value of the wrong shape
         # makes its record suspect, so that the diagnosis names the field.
@@ -78,26 +111,33 @@ class RowStager:
             wrong_shape |= shape
         suspect = suspect | wrong_shape
         if suspect.any():
-            for i, n in enumerate(np.bincount(file_idx[suspect], minlength=len(files))):
+            # (counted per line, in its file)
+            looked_at = suspect if parsed.records is None else suspect[parsed.records]
+            for i, n in enumerate(np.bincount(file_idx[looked_at], minlength=len(files))):
                 files[i].diagnosed += int(n)
-            for idx in np.flatnonzero(suspect):
-                verdict = diagnose(line_bytes(lines, int(idx)), fmt, self.max_line_bytes)
-                if verdict == "":
-                    ignored[idx] = True
-                elif verdict is not None:
-                    bad[idx] = True
-                    reasons[int(idx)] = verdict
+            # Each distinct suspect line is diagnosed once: a file of one bad line repeated a
+            # million times costs one diagnosis.
+            rows = np.flatnonzero(suspect)
+            encoded = pc.dictionary_encode(texts.take(pa.array(rows)))
+            verdicts = [
+                diagnose(without_line_end(text), fmt, self.max_line_bytes)
+                for text in encoded.dictionary.to_pylist()
+            ]
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
+            ignored[rows[np.array([v == "" for v in verdicts], dtype=bool)[codes]]] = True
+            for code, verdict in enumerate(verdicts):
+                if verdict:
+                    hit = rows[codes == code]
+                    bad[hit] = True
+                    reasons.set_all(hit, verdict)
         # A value of the wrong shape that the diagnosis lets pass still has no column value.
-        for idx in np.flatnonzero(wrong_shape & ~bad & ~ignored):
-            bad[idx] = True
-            reasons[int(idx)] = (
-                "the record could not be converted (labels or policies of an unexpected shape)"
-            )
+        mark_all(wrong_shape, "the record could not be converted (labels or policies of an unexpected shape)")
         # Rows the SQL could not turn into a timestamp are never stored, whatever the diagnosis.
-        no_time = out["start_time"].is_null().to_numpy(zero_copy_only=False) & ~bad & ~ignored
-        for idx in np.flatnonzero(no_time):
-            bad[idx] = True
-            reasons[int(idx)] = "the record could not be converted (start_time missing or invalid)"
+        mark_all(
+            out["start_time"].is_null().to_numpy(zero_copy_only=False),
+            "the record could not be converted (start_time missing or invalid)",
+        )
+        mark_all(end_before_start(out), "field 'end_time' is before 'start_time'")
         # Converted columns: the distinct values and each row's code (None: a value per row).
         columns: Columns = {}
         for col in POLICY_COLUMNS:
@@ -106,26 +146,35 @@ class RowStager:
                 columns[col] = (mapped, None)
                 mark(bad_hits, hit_reasons)
         if "policies" in converted:
-            values, codes, bad_rows, why = converted["policies"]
+            values, codes_, bad_rows, why = converted["policies"]
             for i, col in enumerate(POLICY_COLUMNS):
                 traces = [v[i] if v is not None else None for v in values]
-                columns[col] = (pa.array(traces, POLICY_LIST), codes)
+                columns[col] = (pa.array(traces, POLICY_LIST), codes_)
             mark(bad_rows, why)
         for col in ("source_labels", "dest_labels"):
             if col in converted:
-                values, codes, bad_rows, why = converted[col]
-                columns[col] = (pa.array(values, LABELS), codes)
+                values, codes_, bad_rows, why = converted[col]
+                columns[col] = (pa.array(values, LABELS), codes_)
                 mark(bad_rows, why)
             else:
                 mapped, bad_labels, label_reasons = labels_to_map(out[col])
                 columns[col] = (mapped, None)
                 mark(bad_labels, label_reasons, f" in '{col}'")
+        codes = reasons.codes
+        if parsed.records is not None:  # per line again
+            bad, ignored, codes = bad[parsed.records], ignored[parsed.records], codes[parsed.records]
         keep = ~bad & ~ignored
-        for idx in np.flatnonzero(bad):
-            fs = files[file_idx[idx]]
-            self.quarantine.add(
-                line_bytes(lines, int(idx)), int(line_nos[idx]), reasons[int(idx)], fmt.name, fs
-            )
+        bad_rows_idx = np.flatnonzero(bad)
+        self.quarantine.add_rows(
+            lines,
+            bad_rows_idx,
+            line_nos[bad_rows_idx],
+            codes[bad_rows_idx],
+            reasons.texts,
+            fmt.name,
+            files,
+            file_idx[bad_rows_idx],
+        )
         return keep, ignored, columns
 
     def _stage_kept(
@@ -142,8 +191,8 @@ class RowStager:
         # The kept rows, put in the writer's order by the one take each column needs anyway (the
         # nested columns are built by a take of their distinct values): the writer then cuts
         # the batch into its row groups without copying it again.
-        order, keys = write_order(out, keep)
-        picks = pa.array(order)
+        order, keys = write_order(out, keep, parsed.records)  # (lines)
+        picks = pa.array(order if parsed.records is None else parsed.records[order])  # (rows of out)
         row_codes: dict[int, pa.Array] = {}  # the policy columns share one array of codes
 
         def rows_of(codes: pa.Array | None) -> pa.Array:

@@ -1,153 +1,243 @@
-"""Sources: which files an ingest reads, and their bytes as whole lines, without a copy.
+"""Sources: the bytes of one input as whole lines, without a copy, and where reading must stop.
 
-* :func:`expand_sources` turns paths, folders (recursive), globs and ``-`` (standard input) into
-  the files to read, passing over what lives beside logs and is not one (README, YAML, ...).
-* :class:`Source` opens one input, decompressing gzip (also several members, also cut short:
-  :class:`GzipStream` hands out every byte before the damage).
+* :class:`Source` opens one input: a file (plain or gzip, also several members) or standard
+  input (spooled to a temporary file past 64 MiB, so that it can be read twice in bounded
+  memory).
+* :class:`GzipStream` decompresses with bounded output per call and hands out every byte before
+  damage or a cut; what stopped it is a :class:`ReadFailure`: the compressed data ends early
+  (``truncated``: a rotation still being written, an interrupted copy), is damaged, expands
+  beyond the limit, or the disk failed to read (``read error``).
 * :class:`LineReader` reads a line-oriented source from a byte offset on (the bytes before it
   were ingested before: they are read and hashed only) into large batch buffers
   (:class:`Buffers`) and hands out its whole lines in place; :class:`LineSplitter` makes an Arrow
-  array of those lines that points into the buffer. Lines thus reach DuckDB without a copy.
-* :func:`is_document` and :func:`document_items`: inputs that are one JSON document (a Whisker
-  ``/flows`` response, an Elasticsearch ``_search`` response) become one record per line.
+  array of those lines that points into the buffer. A line longer than the limit is never held:
+  its first bytes are kept for the quarantine and the rest is read past (:class:`LongLine`).
 
-Where each source's reading resumes is decided by :mod:`flowlens.ingest.checkpoints`; what
-happens to the lines, by :mod:`flowlens.ingest.parse` and the modules after it.
+What a reader *consumed* is always whole lines: after a failure or at the end of a plain file,
+the bytes after the last newline (:attr:`LineReader.carry`) are neither consumed nor hashed, so a
+checkpoint never covers part of a line, and the complete file, when it comes, gives that line
+whole (see :mod:`flowlens.ingest.pipeline`). Which files to read is decided by
+:mod:`flowlens.ingest.paths`; whole JSON documents are read by :mod:`flowlens.ingest.documents`.
 """
 
 from __future__ import annotations
 
-import glob
 import io
-import json
 import sys
+import tempfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
-from typing import IO, Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
+import xxhash
 
 from flowlens.errors import InputError
-from flowlens.ingest.accounting import FileSummary
+from flowlens.ingest.documents import document_items, is_document
+from flowlens.ingest.options import DEFAULT_MAX_EXPANSION
+from flowlens.ingest.paths import NOT_LOGS, STDIN, find_sources
 
 BLOCK_BYTES = 16 * 1024 * 1024
 NEWLINE_SCAN_BYTES = 256 * 1024  # newlines are looked for a piece of this size at a time
 HEAD_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b\x08"  # the magic bytes and the only compression method gzip defines
-STDIN = "-"
+STDIN_IN_MEMORY = 64 * 1024 * 1024  # standard input past this goes to a temporary file
+COMPRESSED_PIECE = 64 * 1024  # compressed bytes per call: damage loses at most the output of one
+DECOMPRESSED_PIECE = 1024 * 1024  # output per call: the expansion limit is checked between calls
+# A compressed file may expand max_expansion times its size; one that decompresses to less than
+# EXPANSION_FLOOR bytes is always read (small files of repeated lines compress well).
+EXPANSION_FLOOR = 64 * 1024 * 1024
+LINE_HEAD_KEPT = 64 * 1024  # of a line past the limit, what is kept for the quarantine
 
-# Files that live beside logs and are not logs: passed over with a note, never quarantined.
-NOT_LOGS = {
-    ".yaml",
-    ".yml",
-    ".md",
-    ".txt",
-    ".rst",
-    ".py",
-    ".toml",
-    ".cfg",
-    ".ini",
-    ".sh",
-    ".png",
-    ".svg",
-    ".html",
-}
+__all__ = [
+    "BLOCK_BYTES",
+    "HEAD_BYTES",
+    "NOT_LOGS",
+    "STDIN",
+    "Buffers",
+    "GzipStream",
+    "LineReader",
+    "LineSplitter",
+    "LongLine",
+    "ReadFailure",
+    "Source",
+    "SourceCut",
+    "Unreadable",
+    "document_items",
+    "expand_sources",
+    "is_document",
+    "read_blocks",
+]
 
 
 def expand_sources(
-    paths: Iterable[str | tuple[str, str | None]],
+    paths: Any,
 ) -> tuple[list[tuple[str, str | None]], list[str]]:
-    """Files to read with their format (None: detect), sorted and each once, and the files passed
-    over as not logs, from paths, directories (recursive) and globs. ``-`` is standard input.
-    Inside directories and globs, documentation and manifests (README, *.yaml, *.md, ...) and
-    hidden files are passed over; a file named explicitly is always read."""
-    files: list[tuple[str, str | None]] = []
-    passed: list[str] = []
-    seen: set[str] = set()
+    """Files to read with their format (None: detect), and the files passed over as not logs
+    (see :func:`flowlens.ingest.paths.find_sources`); the first path that yields nothing raises
+    :class:`InputError`."""
+    found = find_sources(paths)
+    if found.problems:
+        path, problem = found.problems[0]
+        raise InputError(f"{path}: {problem}")
+    return found.files, found.passed
 
-    def add(path: Path, fmt: str | None, explicit: bool = False) -> None:
-        key = str(path)
-        if key in seen:
-            return
-        seen.add(key)
-        suffixes = [s.lower() for s in path.suffixes]
-        not_log = (suffixes and suffixes[-1] in NOT_LOGS) or path.name.startswith(("README", "."))
-        if not_log and not explicit:
-            passed.append(key)
-        else:
-            files.append((key, fmt))
 
-    for item in paths:
-        raw, fmt = item if isinstance(item, tuple) else (item, None)
-        if raw == STDIN:
-            files.append((STDIN, fmt))
-            continue
-        matches = sorted(glob.glob(raw, recursive=True)) if glob.has_magic(raw) else [raw]
-        if not matches:
-            raise InputError(f"no file matches {raw!r}")
-        for match in matches:
-            p = Path(match)
-            if p.is_dir():
-                for child in sorted(q for q in p.rglob("*") if q.is_file()):
-                    if not any(part.startswith(".") for part in child.relative_to(p).parts):
-                        add(child, fmt)
-            elif p.is_file():
-                add(p, fmt, explicit=not glob.has_magic(raw))
-            else:
-                raise InputError(f"{match}: no such file or directory")
-    return files, passed
+@dataclass(frozen=True)
+class ReadFailure:
+    """Why a source could not be read to its end. ``truncated``: the compressed data ends before
+    its end marker (the rest may still come); ``damaged``: it cannot be decompressed from here
+    on; ``too large``: it expands beyond the limit; ``read error``: the system could not read it."""
+
+    kind: str
+    detail: str
+
+    @property
+    def waits(self) -> bool:
+        """The rest of the file may still arrive: a warning, not an error."""
+        return self.kind == "truncated"
+
+    def describe(self) -> str:
+        return {
+            "truncated": "the compressed data ends before its end marker (a file still being written, or a copy cut short)",
+            "damaged": f"the compressed data is damaged ({self.detail})",
+            "too large": self.detail,
+            "read error": f"read error ({self.detail})",
+        }[self.kind]
+
+
+class Unreadable(InputError):
+    """A source that cannot be opened or kept: ``problem`` says why (without the path)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.problem = problem
+
+
+class SourceCut(Exception):
+    """Raised by a stream after the last good byte: the source stops here (see ReadFailure)."""
+
+    def __init__(self, failure: ReadFailure) -> None:
+        super().__init__(failure.describe())
+        self.failure = failure
+
+
+def _read_error(exc: OSError) -> ReadFailure:
+    return ReadFailure("read error", exc.strerror or str(exc))
 
 
 class Source:
-    """A decompressed byte stream over one input, reopenable (for the checkpoint pass)."""
+    """A decompressed byte stream over one input, reopenable (for the checkpoint pass). Close it
+    (it may hold standard input in a temporary file)."""
 
-    def __init__(self, path: str, stdin: IO[bytes] | None) -> None:
+    def __init__(
+        self, path: str, stdin: IO[bytes] | None, *, max_expansion: int = DEFAULT_MAX_EXPANSION
+    ) -> None:
         self.path = path
-        self._stdin_data: bytes | None = None
+        self.max_expansion = max_expansion
+        self._spool: IO[bytes] | None = None
         if path == STDIN:
-            # Standard input cannot be read twice; it is held in memory (pipes are small).
-            self._stdin_data = (stdin or io.BytesIO()).read()
-            self.compressed = self._stdin_data[:3] == GZIP_MAGIC
+            # Standard input cannot be read twice: it is kept, in memory up to 64 MiB and in a
+            # temporary file (deleted when closed) past that.
+            self._spool = tempfile.SpooledTemporaryFile(max_size=STDIN_IN_MEMORY)  # noqa: SIM115 - closed by close()
+            try:
+                source = stdin or io.BytesIO()
+                while True:
+                    block = source.read(BLOCK_BYTES)
+                    if not block:
+                        break
+                    self._spool.write(block)
+            except OSError as exc:
+                self.close()
+                raise Unreadable(path, f"cannot be kept for reading ({exc.strerror or exc})") from None
+            head = self._read_at(0, 3)
         else:
             try:
                 with open(path, "rb") as fh:
-                    self.compressed = fh.read(3) == GZIP_MAGIC
+                    head = fh.read(3)
             except OSError as exc:
-                raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
+                raise Unreadable(path, f"cannot be read ({exc.strerror or exc})") from None
+        self.compressed = head == GZIP_MAGIC
+
+    def _read_at(self, offset: int, size: int) -> bytes:
+        assert self._spool is not None
+        self._spool.seek(offset)
+        return self._spool.read(size)
 
     def raw_head(self, size: int) -> bytes:
         """The first ``size`` bytes as stored (before decompression)."""
-        if self._stdin_data is not None:
-            return self._stdin_data[:size]
+        if self._spool is not None:
+            return self._read_at(0, size)
         with open(self.path, "rb") as fh:
             return fh.read(size)
 
     @property
     def complete(self) -> bool:
-        """Compressed files and standard input are complete: their last line does not wait."""
+        """Compressed files and standard input are complete when they end cleanly: their last
+        line does not wait for more."""
         return self.compressed or self.path == STDIN
 
     def open(self) -> IO[bytes]:
-        raw: IO[bytes] = (
-            io.BytesIO(self._stdin_data) if self._stdin_data is not None else open(self.path, "rb")  # noqa: SIM115 - the caller closes the returned stream
-        )
+        raw: IO[bytes]
+        if self._spool is not None:
+            self._spool.seek(0)
+            raw = _Unclosed(self._spool)  # type: ignore[assignment]
+        else:
+            try:
+                raw = open(self.path, "rb")  # noqa: SIM115 - the caller closes the returned stream
+            except OSError as exc:
+                raise Unreadable(self.path, f"cannot be read ({exc.strerror or exc})") from None
         if self.compressed:
-            return GzipStream(raw)  # type: ignore[return-value]
+            return GzipStream(raw, self.max_expansion)  # type: ignore[return-value]
         return raw
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+
+class _Unclosed:
+    """A view of the spooled standard input that its readers may close (the spool stays open)."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self._inner = inner
+
+    def read(self, size: int = -1) -> bytes:
+        return self._inner.read(size)
+
+    def readinto(self, view: memoryview) -> int:
+        return self._inner.readinto(view)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _Unclosed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
 
 class GzipStream:
-    """Decompresses gzip (several members too) and, unlike ``gzip.GzipFile``, hands out every
-    byte it could decompress before a truncation or damage, then raises ``EOFError``."""
+    """Decompresses gzip (several members too) with bounded output per call and, unlike
+    ``gzip.GzipFile``, hands out every byte it could decompress before a truncation or damage,
+    then raises :class:`SourceCut`. Output beyond ``max_expansion`` times the compressed bytes
+    (past EXPANSION_FLOOR) stops it too."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes], max_expansion: int = DEFAULT_MAX_EXPANSION) -> None:
         self._raw = raw
+        self._max_expansion = max_expansion
         self._d = zlib.decompressobj(wbits=31)
+        self._tail = b""  # compressed bytes given to the decompressor and not used yet
+        self._in_member = False
         self._pending = b""
-        self._error: Exception | None = None
+        self._failure: ReadFailure | None = None
         self._done = False
+        self.compressed_read = 0
+        self.decompressed = 0
 
     def __enter__(self) -> GzipStream:
         return self
@@ -158,50 +248,82 @@ class GzipStream:
     def close(self) -> None:
         self._raw.close()
 
+    def _next_input(self) -> bytes | None:
+        if self._tail:
+            data, self._tail = self._tail, b""
+            return data
+        try:
+            data = self._raw.read(COMPRESSED_PIECE)
+        except OSError as exc:
+            self._stop(_read_error(exc))
+            return None
+        self.compressed_read += len(data)
+        if not data:
+            self._done = True
+            if self._in_member and not self._d.eof:
+                self._failure = ReadFailure("truncated", "no end-of-stream marker")
+            return None
+        return data
+
+    def _stop(self, failure: ReadFailure) -> None:
+        self._done = True
+        self._failure = failure
+
     def read(self, size: int) -> bytes:
         out: list[bytes] = [self._pending] if self._pending else []
         have = len(self._pending)
         self._pending = b""
         while have < size and not self._done:
-            compressed = self._raw.read(1024 * 1024)
-            try:
-                if not compressed:
-                    self._done = True
-                    if not self._d.eof:
-                        self._error = EOFError(
-                            "compressed file ended before the end-of-stream marker was reached"
-                        )
-                    break
-                piece = self._d.decompress(compressed)
-                while self._d.eof and self._d.unused_data:
-                    rest = self._d.unused_data
-                    self._d = zlib.decompressobj(wbits=31)
-                    if rest.strip(b"\x00"):
-                        piece += self._d.decompress(rest)
-            except zlib.error as exc:
-                self._done = True
-                self._error = exc
+            # (checked before more is decompressed: a file that ends within the limit is whole)
+            if self.decompressed > EXPANSION_FLOOR and self.decompressed > self._max_expansion * max(
+                1, self.compressed_read
+            ):
+                self._stop(
+                    ReadFailure(
+                        "too large",
+                        f"it expands more than {self._max_expansion} times its compressed size "
+                        f"(stopped after {self.decompressed:,} bytes; --max-expansion raises the limit)",
+                    )
+                )
                 break
+            data = self._next_input()
+            if data is None:
+                break
+            if not self._in_member and not data.strip(b"\x00"):
+                continue  # zero padding after the last member
+            self._in_member = True
+            try:
+                piece = self._d.decompress(data, min(size - have, DECOMPRESSED_PIECE))
+            except zlib.error as exc:
+                self._stop(ReadFailure("damaged", str(exc)))
+                break
+            self._tail = self._d.unconsumed_tail
+            if self._d.eof:  # the end of a member: the next one starts with its unused data
+                self._tail = self._d.unused_data + self._tail
+                self._d = zlib.decompressobj(wbits=31)
+                self._in_member = False
             out.append(piece)
             have += len(piece)
+            self.decompressed += len(piece)
         data = b"".join(out)
         if data:
             return data
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise SourceCut(failure)
         return b""
 
 
-def read_blocks(stream: IO[bytes], warnings: list[str]) -> Iterator[bytes]:
-    """Blocks of decompressed bytes; a damaged gzip stream ends the file with a warning."""
+def read_blocks(stream: IO[bytes], failures: list[ReadFailure]) -> Iterator[bytes]:
+    """Blocks of decompressed bytes; a cut or read error ends the file and is added to ``failures``."""
     while True:
         try:
             block = stream.read(BLOCK_BYTES)
-        except (EOFError, zlib.error, OSError) as exc:
-            warnings.append(
-                f"compressed data damaged or truncated ({exc}); the rest of the file cannot be read"
-            )
+        except SourceCut as exc:
+            failures.append(exc.failure)
+            return
+        except OSError as exc:
+            failures.append(_read_error(exc))
             return
         if not block:
             return
@@ -210,14 +332,14 @@ def read_blocks(stream: IO[bytes], warnings: list[str]) -> Iterator[bytes]:
 
 class Filler:
     """Reads a source into caller-given memory (``readinto`` for plain files, so that the bytes
-    are copied once, from the page cache into the batch buffer); a damaged gzip stream ends the
-    file with a warning, as in :func:`read_blocks`."""
+    are copied once, from the page cache into the batch buffer); a cut or read error ends the
+    file and is kept in :attr:`failure`."""
 
-    def __init__(self, stream: IO[bytes], warnings: list[str]) -> None:
+    def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
-        self._warnings = warnings
         self._pending = b""  # decompressed bytes that did not fit
         self._done = False
+        self.failure: ReadFailure | None = None
 
     def into(self, view: memoryview) -> int:
         """Fill the start of ``view``; 0 at the end of the source."""
@@ -229,10 +351,10 @@ class Filler:
                     got = self._stream.readinto(view)  # type: ignore[attr-defined]
                     if got:
                         return int(got)
-            except (EOFError, zlib.error, OSError) as exc:
-                self._warnings.append(
-                    f"compressed data damaged or truncated ({exc}); the rest of the file cannot be read"
-                )
+            except SourceCut as exc:
+                self.failure = exc.failure
+            except OSError as exc:
+                self.failure = _read_error(exc)
             if not self._pending:
                 self._done = True
         n = min(len(view), len(self._pending))
@@ -251,7 +373,10 @@ class Buffers:
         self._keep = keep
         self._pool: list[np.ndarray] = []
 
-    def get(self) -> np.ndarray:
+    def get(self, at_least: int = 0) -> np.ndarray:
+        """A free buffer of at least ``at_least`` bytes (a new one when it must be larger)."""
+        if at_least > self.size:
+            return np.empty(at_least, dtype=np.uint8)
         for i in range(len(self._pool)):
             if sys.getrefcount(self._pool[i]) == 2:  # the pool's reference and the argument
                 return self._pool[i]
@@ -293,11 +418,62 @@ def last_newline(buf: np.ndarray, end: int, begin: int) -> int:
     return -1
 
 
+def first_newline(buf: np.ndarray, begin: int, end: int) -> int:
+    """Index of the first newline in ``buf[begin:end]``, or -1."""
+    found = np.flatnonzero(buf[begin:end] == 10)
+    return begin + int(found[0]) if len(found) else -1
+
+
+class RunningHash(Protocol):
+    """The running hash of the bytes consumed (:class:`flowlens.ingest.checkpoints.ContentHash`)."""
+
+    def update(self, data: bytes | memoryview) -> None: ...
+
+    def fork(self) -> Any: ...
+
+    def adopt(self, fork: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class LongLine:
+    """A line longer than the limit, read past without being held: its first bytes (for the
+    quarantine), its length without the newline, and its line key (see
+    :func:`flowlens.ingest.linememory.line_keys`)."""
+
+    head: bytes
+    length: int
+    key: int
+
+
+class _LongState:
+    """A line past the limit while it is being read past."""
+
+    def __init__(self, first: bytes | memoryview, hasher: RunningHash) -> None:
+        self.head = bytes(first[:LINE_HEAD_KEPT])
+        self.length = 0
+        self._key = xxhash.xxh3_64()
+        # Its bytes go into a fork of the running hash, adopted once the line is whole: an
+        # unfinished line must not count as consumed.
+        self.hash = hasher.fork()
+        self.feed(first)
+
+    def feed(self, data: bytes | memoryview) -> None:
+        if len(self.head) < LINE_HEAD_KEPT:
+            self.head += bytes(data[: LINE_HEAD_KEPT - len(self.head)])
+        self.length += len(data)
+        self._key.update(data)
+        self.hash.update(data)
+
+    def line(self) -> LongLine:
+        return LongLine(self.head, self.length, self._key.intdigest())
+
+
 class LineReader:
     """The whole lines of a line-oriented source, from byte ``skip`` on, handed out in place.
 
     Iterating hands out pieces of whole lines (each ending in a newline) as memory views into a
-    batch buffer, or None when it holds ``batch_bytes``: hand the batch over then, because the next
+    batch buffer, a :class:`LongLine` for a line longer than ``max_line`` (its newline excluded),
+    or None when the buffer holds ``batch_bytes``: hand the batch over then, because the next
     lines go into another buffer (a batch never spans two). Blocks are read straight into the
     buffer, one after the other; a partial line stays where it is and is completed by the next
     block, so the lines of one buffer are contiguous and reach DuckDB without a copy (see
@@ -305,67 +481,114 @@ class LineReader:
     buffer.
 
     The ``skip`` bytes before the first line to read were ingested before: they are read and
-    hashed only. ``hash_update`` sees every byte consumed, in order: the skipped ones, then each
+    hashed only. ``hasher`` sees every byte consumed, in order: the skipped ones, then each
     piece once the caller has taken it. After the last piece: :attr:`consumed` is the bytes
-    skipped or handed out, :attr:`bytes_read` every byte read, and :attr:`carry` the bytes after
-    the last newline (an unfinished last line, or one cut by damage), not yet consumed.
+    skipped or handed out, :attr:`bytes_read` every byte read, :attr:`carry` the bytes after the
+    last newline (an unfinished last line, or one cut by a failure), not consumed, and
+    :attr:`failure` what stopped the reading early, if anything. A last line past the limit
+    without a newline is :attr:`long_carry` (its length), likewise not consumed.
     """
 
     def __init__(
         self,
         stream: IO[bytes],
-        warnings: list[str],
         buffers: Buffers,
         *,
         batch_bytes: int,
         skip: int,
-        hash_update: Callable[[bytes | memoryview], None],
+        hasher: RunningHash,
+        max_line: int,
     ) -> None:
-        self._filler = Filler(stream, warnings)
+        self._filler = Filler(stream)
         self._buffers = buffers
         self._batch_bytes = batch_bytes
         self._skip = skip
-        self._hash = hash_update
+        self._hasher = hasher
+        self._max_line = max_line
         self.bytes_read = 0
         self.consumed = 0
         self.carry = b""
+        self.long_carry: _LongState | None = None
 
-    def __iter__(self) -> Iterator[memoryview | None]:
+    @property
+    def failure(self) -> ReadFailure | None:
+        return self._filler.failure
+
+    def finish_long_carry(self) -> LongLine:
+        """Consume the last line past the limit that had no newline (a complete source's)."""
+        assert self.long_carry is not None
+        state, self.long_carry = self.long_carry, None
+        self._hasher.adopt(state.hash)
+        self.consumed += state.length
+        return state.line()
+
+    def __iter__(self) -> Iterator[memoryview | LongLine | None]:
         skip = self._skip
         buf = self._buffers.get()
         fill = 0  # bytes in the buffer
         done = 0  # bytes of it handed over
+        long: _LongState | None = None  # a line past the limit, being read past
+        scratch: np.ndarray | None = None  # where such a line is read, a block at a time
+        hash_update: Callable[[bytes | memoryview], None] = self._hasher.update
         while True:
-            if fill == len(buf):  # a line longer than the buffer
-                bigger = np.empty(2 * len(buf), dtype=np.uint8)
-                bigger[:fill] = buf[:fill]
-                buf = bigger
-            got = self._filler.into(buf.data[fill : fill + min(BLOCK_BYTES, len(buf) - fill)])
-            if not got:
-                break
-            self.bytes_read += got
-            if skip:
-                n = min(skip, got)
-                self._hash(buf[fill : fill + n].tobytes())  # a copy: this memory is reused now
-                buf[fill : fill + got - n] = buf[fill + n : fill + got].copy()
-                skip -= n
-                self.consumed += n
-                got -= n
-            cut = last_newline(buf, fill + got, max(done, fill)) + 1
-            fill += got
+            if long is None:
+                if fill == len(buf):  # a line longer than the buffer (a limit above its size)
+                    bigger = np.empty(2 * len(buf), dtype=np.uint8)
+                    bigger[:fill] = buf[:fill]
+                    buf = bigger
+                start = fill
+                got = self._filler.into(buf.data[fill : fill + min(BLOCK_BYTES, len(buf) - fill)])
+                if not got:
+                    break
+                self.bytes_read += got
+                if skip:
+                    n = min(skip, got)
+                    hash_update(buf[fill : fill + n].tobytes())  # a copy: this memory is reused now
+                    buf[fill : fill + got - n] = buf[fill + n : fill + got].copy()
+                    skip -= n
+                    self.consumed += n
+                    got -= n
+                fill += got
+            else:
+                if scratch is None:
+                    scratch = np.empty(BLOCK_BYTES, dtype=np.uint8)
+                got = self._filler.into(scratch.data)
+                if not got:
+                    break
+                self.bytes_read += got
+                end = first_newline(scratch, 0, got)
+                if end < 0:
+                    long.feed(scratch.data[:got])
+                    continue
+                long.feed(scratch.data[:end])
+                long.hash.update(b"\n")
+                self._hasher.adopt(long.hash)
+                self.consumed += long.length + 1
+                yield long.line()
+                long = None
+                start = fill  # (== done: nothing waits in the buffer)
+                rest = got - end - 1
+                buf[fill : fill + rest] = scratch[end + 1 : got]
+                fill += rest
+            cut = last_newline(buf, fill, max(done, start)) + 1
             if cut:
                 chunk = buf.data[done:cut]  # no copy: the lines point into the buffer
                 yield chunk
-                self._hash(chunk)
+                hash_update(chunk)
                 self.consumed += cut - done
                 done = cut
                 del chunk
-            if fill >= self._batch_bytes:
+            if fill - done > self._max_line:  # the line so far is already too long
+                long = _LongState(buf.data[done:fill], self._hasher)
+                fill = done
+            if fill >= self._batch_bytes and done:
                 yield None  # the caller hands its batch over before the buffer changes
-                following = self._buffers.get()
+                following = self._buffers.get(fill - done + BLOCK_BYTES)
                 following[: fill - done] = buf[done:fill]
                 buf, fill, done = following, fill - done, 0
-        if fill > done:
+        if long is not None:
+            self.long_carry = long
+        elif fill > done:
             self.carry = buf[done:fill].tobytes()
 
 
@@ -387,38 +610,3 @@ class LineSplitter:
         return pa.LargeBinaryArray.from_buffers(
             pa.large_binary(), count, [None, pa.py_buffer(offsets), pa.py_buffer(chunk)]
         )
-
-
-def is_document(head: bytes, fmt: str) -> bool:
-    """A whole JSON response rather than one record per line: a Whisker ``/flows`` list response
-    or an Elasticsearch ``_search`` response (possibly pretty-printed)."""
-    text = head.lstrip()
-    if text[:1] != b"{":
-        return False
-    if fmt == "whisker":
-        return b'"items"' in head[:4096]
-    if fmt == "elasticsearch":
-        first = text.split(b"\n", 1)[0]
-        return b'"hits"' in head[:4096] and (
-            first.strip() == b"{" or b'"took"' in first or b'"_shards"' in first
-        )
-    return False
-
-
-def document_items(data: bytes, fs: FileSummary) -> bytes:
-    """The records of a whole-document response, one per line (line N = record N)."""
-    try:
-        doc = json.loads(data)
-    except ValueError as exc:
-        fs.warnings.append(f"not a complete JSON document: {exc}")
-        return data.replace(b"\n", b" ") + b"\n"
-    items: Any = None
-    if isinstance(doc, dict):
-        items = doc.get("items")
-        hits = doc.get("hits")
-        if items is None and isinstance(hits, dict):
-            items = hits.get("hits")
-    if not isinstance(items, list):
-        fs.warnings.append('a response without an "items" or "hits.hits" list')
-        return json.dumps(doc).encode() + b"\n"
-    return b"".join(json.dumps(item, separators=(",", ":")).encode() + b"\n" for item in items)

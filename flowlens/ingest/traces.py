@@ -16,7 +16,6 @@ quarantined (see :mod:`flowlens.ingest.rows`).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowlens.formats.hits import HitParseError, PolicyHit, hit_from_object, parse_hit
+from flowlens.ingest.safejson import TooDeep, loads
 from flowlens.schema import POLICY_COLUMNS, POLICY_HIT
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+REASON_TEXT_LIMIT = 200  # characters of a value quoted in a reason
+
+
+def _short(text: str) -> str:
+    """``text`` cut to REASON_TEXT_LIMIT characters: a reason quotes a value, never a whole line."""
+    return text if len(text) <= REASON_TEXT_LIMIT else text[: REASON_TEXT_LIMIT - 3] + "..."
 
 
 class HitMapper:
@@ -41,9 +49,11 @@ class HitMapper:
         self._policy_index = pa.array([], pa.int64())
 
     def _parse(self, text: str) -> PolicyHit:
-        if text.startswith("{"):
-            return hit_from_object(json.loads(text))
-        return parse_hit(text, strict=False)
+        hit = hit_from_object(loads(text)) if text.startswith("{") else parse_hit(text, strict=False)
+        for what, value in (("policy index", hit.policy_index), ("rule index", hit.rule_index)):
+            if value is not None and not INT32_MIN <= value <= INT32_MAX:
+                raise HitParseError(f"{what} {value} out of range (expected {INT32_MIN}..{INT32_MAX})")
+        return hit
 
     def row(self, text: str) -> dict[str, Any] | str:
         """The POLICY_HIT row of one hit text, or why it is not a hit."""
@@ -52,7 +62,7 @@ class HitMapper:
             try:
                 found = self._row_of[text] = self._parse(text).as_row()
             except (HitParseError, ValueError, TypeError) as exc:
-                found = self._errors[text] = str(exc)
+                found = self._errors[text] = _short(str(exc))
         return found
 
     def _learn(self, texts: list[str]) -> None:
@@ -63,7 +73,7 @@ class HitMapper:
             try:
                 hit = self._parse(text)
             except (HitParseError, ValueError, TypeError) as exc:
-                self._errors[text] = str(exc)
+                self._errors[text] = _short(str(exc))
                 continue
             self._index[text] = len(self._rows)
             self._rows.append(hit.as_row())
@@ -95,7 +105,7 @@ class HitMapper:
                 bad_rows[row] = True
                 text = texts[pos]
                 reasons.setdefault(
-                    row, f"invalid policy hit {text!r}: {self._errors.get(text, 'null entry')}"
+                    row, f"invalid policy hit {_short(repr(text))}: {self._errors.get(text, 'null entry')}"
                 )
             codes = pc.fill_null(codes, 0)
         if len(self._structs):
@@ -142,7 +152,7 @@ def labels_to_map(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndar
             for pos in dup:
                 row = int(parents[pos])
                 bad[row] = True
-                reasons.setdefault(row, f"duplicate label key {key_list[pos]!r}")
+                reasons.setdefault(row, f"duplicate label key {_short(repr(key_list[pos]))}")
     mask = arr.is_null()
     if bad.any():
         # Keep the map valid (readers reject duplicate keys): the row is quarantined anyway.
@@ -187,7 +197,10 @@ class DistinctJson:
     @staticmethod
     def _labels(text: str, name: str) -> tuple[Any, str | None]:
         """``{"labels": ["k=v", ...]}`` as map items (split on the first '='); null labels: None."""
-        value = json.loads(text)
+        try:
+            value = loads(text)
+        except TooDeep:
+            return None, _WRONG_SHAPE
         if value is None:
             return None, None
         if not isinstance(value, dict):
@@ -201,13 +214,16 @@ class DistinctJson:
         keys = [k for k, _ in pairs]
         if len(set(keys)) != len(keys):
             dup = next(k for k in keys if keys.count(k) > 1)
-            return None, f"duplicate label key {dup!r} in '{name}'"
+            return None, f"duplicate label key {_short(repr(dup))} in '{name}'"
         return pairs, None
 
     def _policies(self, text: str) -> tuple[Any, str | None]:
         """The four traces of a policies object, each ordered by policy index (Calico writes a
         trace as a set in random order); a trace that was not logged: None."""
-        value = json.loads(text)
+        try:
+            value = loads(text)
+        except TooDeep:
+            return None, _WRONG_SHAPE
         if value is None:
             return (None,) * len(POLICY_COLUMNS), None
         if not isinstance(value, dict):
@@ -224,7 +240,7 @@ class DistinctJson:
             for h in hits:
                 row = self.hits.row(h) if h is not None else "null entry"
                 if isinstance(row, str):
-                    return None, f"invalid policy hit {h!r}: {row}"
+                    return None, f"invalid policy hit {_short(repr(h))}: {row}"
                 rows.append(row)
             rows.sort(key=lambda r: r["policy_index"] if r["policy_index"] is not None else 0)
             traces.append(rows)

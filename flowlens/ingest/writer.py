@@ -17,12 +17,13 @@ ordered by :func:`write_order`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,15 +35,10 @@ import pyarrow.parquet as pq
 
 from flowlens.ingest.accounting import Quarantine
 from flowlens.ingest.dictionaries import WRITE_SCHEMA
-from flowlens.schema import ARROW_SCHEMA
-from flowlens.store import StoreWriter, summary_path
+from flowlens.store import Span, StoreWriter, summary_path
+from flowlens.store.parquet import MIXED_ROWS, ROWS_PER_ROW_GROUP, flows_parquet_writer
 from flowlens.store.summaries import summarise_table
 
-ROWS_PER_ROW_GROUP = 128 * 1024
-# A day's allowed and denied rows share a row group when together they are fewer than this:
-# skipping so few rows saves a query next to nothing, while each row group costs the writer a
-# fixed amount per column (its encoders, dictionary and compression set up anew).
-MIXED_ROWS = 16 * 1024
 MAX_ROWS_QUEUED = 128 * 1024  # rows handed to the Parquet writer thread and not yet written
 
 
@@ -52,56 +48,22 @@ def _day_numbers(times: pa.ChunkedArray) -> np.ndarray:
     return micros // 86_400_000_000
 
 
-# Min/max statistics for the flat columns, which queries filter on and readers prune row groups
-# by; none for the values inside labels and traces, which no reader prunes by (they cost about
-# a tenth of the writing time).
-_STATISTICS = [f.name for f in ARROW_SCHEMA if not pa.types.is_nested(f.type)]
-
-
-def _leaf_paths(name: str, type_: pa.DataType) -> list[str]:
-    """The Parquet column paths of the leaves of a column (as pyarrow names them)."""
-    if pa.types.is_map(type_):
-        return _leaf_paths(f"{name}.key_value.key", type_.key_type) + _leaf_paths(
-            f"{name}.key_value.value", type_.item_type
-        )
-    if pa.types.is_list(type_):
-        return _leaf_paths(f"{name}.list.element", type_.value_type)
-    if pa.types.is_struct(type_):
-        return [path for f in type_ for path in _leaf_paths(f"{name}.{f.name}", f.type)]
-    return [name]
-
-
-# Columns that hold a new value in almost every row: a dictionary would only grow until the
-# writer gives it up, so they are written plain (a store about 12 % smaller). Plain, not
-# delta-encoded: every Parquet reader reads it (Spark before 3.3 cannot read delta encoding).
-_PLAIN_COLUMNS = (
-    "start_time",
-    "end_time",
-    "es_timestamp",
-    "source_line",
-    "bytes_in",
-    "bytes_out",
-    "packets_in",
-    "packets_out",
-)
-_DICTIONARY_COLUMNS = [
-    path for f in ARROW_SCHEMA for path in _leaf_paths(f.name, f.type) if path not in _PLAIN_COLUMNS
-]
-
-
 def _write_keys(start_time: pa.ChunkedArray, action: pa.ChunkedArray) -> np.ndarray:
     """Per row, the row group it belongs in: its UTC day times two, plus one if it was denied."""
     denied = pc.equal(action, "deny").fill_null(False).combine_chunks()
     return _day_numbers(start_time) * 2 + denied.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def write_order(out: pa.Table, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def write_order(
+    out: pa.Table, keep: np.ndarray, records: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The indices of the kept rows (whose start time is known) in the order the writer stores
-    them, grouped by :func:`_write_keys` and in input order within a group, and their keys."""
+    them, grouped by :func:`_write_keys` and in input order within a group, and their keys.
+    ``records``: for each row of ``keep``, its row of ``out`` (None: the same)."""
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
         return rows, rows
-    picks = pa.array(rows)
+    picks = pa.array(rows if records is None else records[rows])
     keys = _write_keys(out["start_time"].take(picks), out["action"].take(picks))
     order = np.argsort(keys, kind="stable")
     return rows[order], keys[order]
@@ -224,17 +186,7 @@ class FileWriter:
         if writer is None:
             path = self.stage / "flows" / f"date={day}" / f"{self.commit_id}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            writer = pq.ParquetWriter(
-                path,
-                WRITE_SCHEMA,
-                compression="zstd",
-                compression_level=1,
-                write_statistics=_STATISTICS,
-                use_dictionary=_DICTIONARY_COLUMNS,
-                # No Arrow schema in the file (it would be WRITE_SCHEMA's dictionaries): its
-                # Parquet schema alone reads back as ARROW_SCHEMA.
-                store_schema=False,
-            )
+            writer = flows_parquet_writer(path, WRITE_SCHEMA)
             self._writers[day] = writer
         writer.write_table(table, row_group_size=ROWS_PER_ROW_GROUP)
 
@@ -261,6 +213,18 @@ class FileWriter:
         """Finish queued writes until at most ``limit`` rows wait (0: all of them)."""
         while self._queued and (self._queued[0][0].done() or sum(n for _, n in self._queued) > limit):
             self._queued.popleft()[0].result()  # re-raises a failed write here
+
+    def discard(self) -> None:
+        """Stop after a failure: wait for the threads, close the files, keep nothing."""
+        self._buffers.clear()
+        self._counts.clear()
+        for pool in (self._pool, self._summary_pool):
+            pool.shutdown(wait=True, cancel_futures=True)
+        for writer in [*self._writers.values(), *(w for w, _ in self._summary_writers.values())]:
+            with contextlib.suppress(Exception):
+                writer.close()
+        self._writers.clear()
+        self._summary_writers.clear()
 
     def close(self) -> set[str]:
         self._writing.release()  # the input has ended: two writes at once
@@ -313,11 +277,16 @@ class StagedCommit:
         self._quarantine.flush()
         return days
 
-    def commit(self, manifest: dict[str, Any]) -> None:
-        """Make the staged files visible, with ``manifest`` (which describes them), atomically."""
-        self._writer.commit(self.stage, manifest)
+    def commit(self, manifest: dict[str, Any], spans: Sequence[Span] = ()) -> None:
+        """Make the staged files visible, with ``manifest`` (which describes them), atomically.
+        ``spans``: the source content the staged rows and quarantined lines came from."""
+        self._writer.commit(self.stage, manifest, spans=spans)
 
     def abort(self) -> None:
-        """Throw the staged files away (the writer threads finished first)."""
-        self.files.close()
+        """Throw the staged files away (the writer threads finished first). A write that failed
+        (a full disk) fails again here: it was reported already, so it is not raised twice."""
+        try:
+            self.files.close()
+        except Exception:  # the run is being abandoned for an error raised before
+            self.files.discard()
         self._writer.abort(self.stage)

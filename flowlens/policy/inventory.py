@@ -11,6 +11,7 @@ service account, node, named container ports) by name, by IP, by aggregated name
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 from flowlens.errors import PolicyError
 from flowlens.policy.manifests import manifest_files, read_documents
+from flowlens.policy.manifests.documents import bounded
 from flowlens.policy.model import ContainerPort, Endpoint, FrozenLabels, freeze_labels, normalize_protocol
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -154,7 +156,7 @@ def load_inventory(paths: Iterable[str | Path] | str | Path) -> Inventory:
                 try:
                     _add(obj, namespaces, sas, pods)
                 except _Bad as exc:
-                    raise PolicyError(f"{where}: {exc}") from None
+                    raise PolicyError(f"{where}: {bounded(str(exc))}") from None
     # Pods may come without their namespace object (e.g. `kubectl get pods` only): the namespace
     # still carries its immutable name label, but other labels are unknown.
     for pod in pods.values():
@@ -225,6 +227,15 @@ def _add(
         pods[(pod.namespace, pod.name)] = pod
 
 
+def _ip(text: str, path: str) -> str:
+    """``text`` if it is an IPv4 or IPv6 address (as Kubernetes writes it), else _Bad at ``path``."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise _Bad(f"{path}: not an IP address: {text[:60]!r}") from None
+    return text
+
+
 def _pod(obj: Mapping[str, Any]) -> Pod:
     name, ns, labels = _meta(obj)
     meta = obj.get("metadata") or {}
@@ -233,13 +244,13 @@ def _pod(obj: Mapping[str, Any]) -> Pod:
     if not isinstance(spec, Mapping) or not isinstance(status, Mapping):
         raise _Bad("spec and status must be mappings")
     ips: list[str] = []
-    for entry in status.get("podIPs") or []:
+    for i, entry in enumerate(status.get("podIPs") or []):
         ip = entry.get("ip") if isinstance(entry, Mapping) else None
-        if isinstance(ip, str) and ip and ip not in ips:
-            ips.append(ip)
+        if isinstance(ip, str) and ip and _ip(ip, f"status.podIPs[{i}].ip") not in ips:
+            ips.append(_ip(ip, f"status.podIPs[{i}].ip"))
     pod_ip = status.get("podIP")
-    if isinstance(pod_ip, str) and pod_ip and pod_ip not in ips:
-        ips.insert(0, pod_ip)
+    if isinstance(pod_ip, str) and pod_ip and _ip(pod_ip, "status.podIP") not in ips:
+        ips.insert(0, _ip(pod_ip, "status.podIP"))
     ports: list[ContainerPort] = []
     declared: set[tuple[int | str, int]] = set()
     for field_name in ("containers", "initContainers"):
@@ -257,6 +268,11 @@ def _pod(obj: Mapping[str, Any]) -> Pod:
                     if not pname:
                         continue  # an unnamed port no rule can refer to: nothing to check it for
                     raise _Bad(f"spec.{field_name}[{ci}].ports[{pi}].containerPort: expected a number")
+                if not 1 <= number <= 65535:
+                    raise _Bad(
+                        f"spec.{field_name}[{ci}].ports[{pi}].containerPort: out of range: {number} "
+                        "(expected 1..65535)"
+                    )
                 proto = normalize_protocol(port.get("protocol") or "TCP")
                 declared.add((proto if proto is not None else 6, number))
                 if pname and field_name == "containers":  # the named ports policies resolve

@@ -10,6 +10,7 @@ without an inventory on the labels the flow logs recorded.
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING
 
 from flowlens.errors import PolicyError, UsageError
 from flowlens.policy.evaluate import Evaluator
@@ -17,13 +18,23 @@ from flowlens.policy.model import Endpoint
 from flowlens.policy.simulate import endpoint_from_record
 from flowlens.store import Store
 
+if TYPE_CHECKING:
+    from flowlens.engine.choice import EngineChoice
 
-def lookup_endpoint(text: str, evaluator: Evaluator, store: Store, *, name: str = "endpoint") -> Endpoint:
+
+def lookup_endpoint(
+    text: str,
+    evaluator: Evaluator,
+    store: Store,
+    *,
+    name: str = "endpoint",
+    engine: EngineChoice | None = None,
+) -> Endpoint:
     """The endpoint ``text`` names: via the inventory and the policies, then the store's flows.
 
     An address the inventory and policies do not know is looked up in the store (to find its
     recorded identity) and else taken as outside the cluster. ``name`` is how errors call the
-    value (``--from``). Raises :class:`UsageError` when nothing matches.
+    value (``--from``); ``engine`` the engine that reads the store (DuckDB unless it says Spark). Raises :class:`UsageError` when nothing matches.
     """
     text = text.strip()
     is_ip = True
@@ -43,10 +54,10 @@ def lookup_endpoint(text: str, evaluator: Evaluator, store: Store, *, name: str 
     if not is_ip and not sep:
         raise UsageError(f"{name} {text!r}: give NAMESPACE/WORKLOAD or an IP address")
     if store.flow_files():
-        from flowlens.engine import connect  # DuckDB only when the store has flows to look in
+        from flowlens.engine import open_engine  # an engine only when the store has flows to look in
 
-        with connect(store) as engine:
-            rows = engine.run("policy-endpoints", params, limit=1).to_pylist()
+        with open_engine(store, engine) as opened:
+            rows = opened.run("policy-endpoints", params, limit=1).to_pylist()
         if rows:
             r = rows[0]
             return endpoint_from_record(

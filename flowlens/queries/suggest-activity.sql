@@ -1,6 +1,8 @@
 -- name: suggest-activity
 -- description: On how many distinct export intervals and UTC days each observed edge of a suggestion was seen.
+-- used-by: suggest
 -- requires: suggest_sides
+-- used-by: suggest
 -- Reads suggest_sides (registered by flowlens.suggest.activity): one row per logged side of the
 -- edges suggest read (type, namespace, name_aggr and, for sides that are not pods of a namespace,
 -- ip), with the side_id of the workload or external side it belongs to. Pod sides match on

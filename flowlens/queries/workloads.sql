@@ -10,14 +10,16 @@
 -- record to each side.
 -- Columns: endpoint, type, namespace, name, labels, records_as_source, records_as_dest,
 -- first_seen, last_seen. Sorted by type, namespace, name.
--- arg_max is DuckDB's name for Spark's max_by; sqlglot transpiles it.
+-- arg_max is DuckDB's name for Spark's max_by; sqlglot transpiles it (and the struct to STRUCT).
+-- Records that end at the same time with other labels are told apart by the labels' text, so
+-- the answer does not depend on the order of the rows (which compaction changes).
 -- param: namespace VARCHAR = NULL  -- only endpoints in this namespace
 WITH e AS (
     SELECT
         source_type AS type,
         source_namespace AS namespace,
         source_name_aggr AS name,
-        arg_max(source_labels, CASE WHEN source_labels IS NOT NULL THEN end_time END) AS labels,
+        arg_max(source_labels, CASE WHEN source_labels IS NOT NULL THEN {'t': end_time, 'k': CAST(source_labels AS VARCHAR)} END) AS labels,
         COUNT(*) AS records_as_source,
         0 AS records_as_dest,
         MIN(start_time) AS first_seen,
@@ -30,7 +32,7 @@ WITH e AS (
         dest_type AS type,
         dest_namespace AS namespace,
         dest_name_aggr AS name,
-        arg_max(dest_labels, CASE WHEN dest_labels IS NOT NULL THEN end_time END) AS labels,
+        arg_max(dest_labels, CASE WHEN dest_labels IS NOT NULL THEN {'t': end_time, 'k': CAST(dest_labels AS VARCHAR)} END) AS labels,
         0 AS records_as_source,
         COUNT(*) AS records_as_dest,
         MIN(start_time) AS first_seen,
@@ -44,7 +46,7 @@ SELECT
     type,
     namespace,
     name,
-    arg_max(labels, CASE WHEN labels IS NOT NULL THEN last_seen END) AS labels,
+    arg_max(labels, CASE WHEN labels IS NOT NULL THEN {'t': last_seen, 'k': CAST(labels AS VARCHAR)} END) AS labels,
     CAST(SUM(records_as_source) AS BIGINT) AS records_as_source,
     CAST(SUM(records_as_dest) AS BIGINT) AS records_as_dest,
     MIN(first_seen) AS first_seen,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowlens.engine import connect
+from flowlens.engine import EngineChoice, open_engine
 from flowlens.errors import UsageError
 from flowlens.report import coverage as cov
 from flowlens.report import runs
@@ -57,9 +57,11 @@ def generate(
     inventory: Sequence[Path] = (),
     top: int = 20,
     suggestions: bool = True,
+    engine: EngineChoice | None = None,
 ) -> Generated:
     """Compute, render and file the report of ``window``; ``suggestions``: add the namespaces
-    with suggestions waiting (:mod:`flowlens.report.waiting`)."""
+    with suggestions waiting (:mod:`flowlens.report.waiting`); ``engine``: the engine that reads
+    the store (DuckDB unless it says Spark)."""
     selection = None
     inv = None
     notes: list[str] = []
@@ -80,9 +82,9 @@ def generate(
             f"Default deny (policies): {len(policy_set.enforced)} enforced policies checked against "
             f"{sum(s.workloads for s in selection.values())} inventory workloads."
         )
-    with connect(store, since=window.start, until=window.end) as engine:
-        coverage = cov.compute(engine, top=top, selection=selection)
-        waiting = suggestions_waiting(engine, policies=policies, inventory=inv) if suggestions else None
+    with open_engine(store, engine, since=window.start, until=window.end) as opened:
+        coverage = cov.compute(opened, top=top, selection=selection)
+        waiting = suggestions_waiting(opened, policies=policies, inventory=inv) if suggestions else None
     if coverage.records == 0:
         notes.append("No flow records in this window: every figure is empty.")
 

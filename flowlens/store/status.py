@@ -1,18 +1,27 @@
-"""What a store holds: rows, time range, clusters, formats, size, quarantine, last ingest.
+"""What a store holds: rows, files, time range, clusters, formats, size, quarantine, last ingest,
+what compaction would gain, and whether the store is intact.
 
 ``flowlens status`` prints :func:`describe`'s :class:`StoreStatus` as :func:`render_status`
-writes it. It reads the committed files (:mod:`flowlens.store.layout`) with DuckDB, and the
-manifest; it never takes the writer lock, so it can run while an ingest writes.
+writes it. Counts of rows and files come from the manifest; the time range, clusters and formats
+from the committed files with DuckDB (only those the quick integrity check passes: a damaged store
+is described, with its problems, never a crash). It never takes the writer lock, so it can run
+while an ingest writes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowlens.errors import StoreError
 from flowlens.store.connection import duckdb_connection
-from flowlens.store.layout import Store, missing_summaries
+from flowlens.store.integrity import IntegrityReport, check, usable_summaries
+from flowlens.store.layout import Store
+from flowlens.store.lifecycle import CompactionGain, Lifecycle, compaction_gain
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,9 @@ class StoreStatus:
     ingests: int
     last_ingest: dict[str, Any] | None
     summarised_files: int = 0
+    generation: int | None = None
+    compaction: CompactionGain | None = None
+    integrity: IntegrityReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,76 +64,106 @@ class StoreStatus:
             "ingests": self.ingests,
             "last_ingest": self.last_ingest,
             "summarised_files": self.summarised_files,
+            "generation": self.generation,
+            "compaction": self.compaction.as_dict() if self.compaction else None,
+            "integrity": self.integrity.as_dict() if self.integrity else None,
         }
 
 
-def describe(store: Store) -> StoreStatus:
-    """Rows, time range, clusters, size on disk, quarantine and last ingest of ``store``."""
+def describe(
+    store: Store, *, now: dt.datetime | None = None, lifecycle: Lifecycle | None = None
+) -> StoreStatus:
+    """Rows, files, time range, clusters, size on disk, quarantine, last ingest, compaction and
+    integrity of ``store`` (``now`` and ``lifecycle`` decide which days compaction would take)."""
     if not store.exists():
         raise StoreError(
             f"no flowlens store at {store.root}; run `flowlens ingest PATH --store {store.root}` first"
         )
-    manifest = store.read_manifest()
-    files = store.flow_files()
-    qfiles = store.quarantine_files()
+    report = check(store)
+    damaged_paths = {p.path for p in report.problems if p.code in _UNREADABLE}
+    manifest: dict[str, Any] = {}
+    flows: list[str] = []
+    quarantine: list[str] = []
+    rows = quarantined = summarised = 0
+    snapshot = None
+    if not any(p.code in ("manifest-unreadable", "manifest-missing") for p in report.problems):
+        manifest = store.read_manifest()
+        snapshot = store.snapshot()
+        flows = [e.path for e in snapshot.flow_entries() if e.path not in damaged_paths]
+        quarantine = [
+            e.path
+            for e in snapshot.entries.values()
+            if e.kind == "quarantine" and e.path not in damaged_paths
+        ]
+        rows = snapshot.rows("flows")
+        quarantined = snapshot.rows("quarantine")
+        summarised = len(usable_summaries(snapshot, snapshot.flows()))
     size = sum(p.stat().st_size for p in store.root.rglob("*") if p.is_file())
+    import duckdb
+
     con = duckdb_connection()
-    rows, first, last = 0, None, None
+    first = last = None
     clusters: list[tuple[str, int]] = []
     formats: list[tuple[str, int]] = []
-    if files:
-        rel = con.read_parquet([str(p) for p in files])
-        con.register("f", rel)
-        rows, first_ts, last_ts = con.execute(
-            "SELECT count(*), min(start_time), max(end_time) FROM f"
-        ).fetchone() or (
-            0,
-            None,
-            None,
-        )
-        first = first_ts.isoformat() if first_ts else None
-        last = last_ts.isoformat() if last_ts else None
-        clusters = [
-            (str(c), int(n))
-            for c, n in con.execute("SELECT cluster, count(*) FROM f GROUP BY 1 ORDER BY 1").fetchall()
-        ]
-        formats = [
-            (str(c), int(n))
-            for c, n in con.execute("SELECT format, count(*) FROM f GROUP BY 1 ORDER BY 1").fetchall()
-        ]
-    quarantined = 0
     reasons: list[tuple[str, int]] = []
-    if qfiles:
-        qrel = con.read_parquet([str(p) for p in qfiles])
-        con.register("q", qrel)
-        quarantined = int((con.execute("SELECT count(*) FROM q").fetchone() or (0,))[0])
-        reasons = [
-            (str(r), int(n))
-            for r, n in con.execute(
+    try:
+        if flows:
+            con.register("f", con.read_parquet([str(store.root / rel) for rel in sorted(flows)]))
+            counted, first_ts, last_ts = con.execute(
+                "SELECT count(*), min(start_time), max(end_time) FROM f"
+            ).fetchone() or (0, None, None)
+            if snapshot is not None and snapshot.legacy:
+                rows = int(counted)
+            first = first_ts.isoformat() if first_ts else None
+            last = last_ts.isoformat() if last_ts else None
+            clusters = _counts(con, "SELECT cluster, count(*) FROM f GROUP BY 1 ORDER BY 1")
+            formats = _counts(con, "SELECT format, count(*) FROM f GROUP BY 1 ORDER BY 1")
+        if quarantine:
+            con.register("q", con.read_parquet([str(store.root / rel) for rel in sorted(quarantine)]))
+            if snapshot is not None and snapshot.legacy:
+                quarantined = int((con.execute("SELECT count(*) FROM q").fetchone() or (0,))[0])
+            reasons = _counts(
+                con,
                 "SELECT CASE WHEN reason LIKE 'invalid JSON%' THEN 'invalid JSON' "
                 "WHEN reason LIKE 'invalid policy hit%' THEN 'invalid policy hit' ELSE reason END AS r, count(*) "
-                "FROM q GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20"
-            ).fetchall()
-        ]
-    con.close()
+                "FROM q GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20",
+            )
+    except duckdb.Error as exc:
+        raise StoreError(
+            f"cannot read the files of the store {store.root} ({exc}); run `flowlens verify`"
+        ) from None
+    finally:
+        con.close()
     ingests = manifest.get("ingests", [])
     return StoreStatus(
         root=str(store.root),
         rows=int(rows),
-        files=len(files),
+        files=len(snapshot.flow_entries()) if snapshot is not None else 0,
         bytes_on_disk=size,
         first_start=first,
         last_end=last,
-        dates=tuple(store.partition_dates()),
+        dates=tuple(snapshot.dates()) if snapshot is not None else (),
         clusters=tuple(clusters),
         formats=tuple(formats),
-        quarantined=quarantined,
+        quarantined=int(quarantined),
         quarantine_reasons=tuple(reasons),
         sources=len(manifest.get("sources", [])),
         ingests=len(ingests),
         last_ingest=ingests[-1] if ingests else None,
-        summarised_files=len(files) - len(missing_summaries(store.root, files)),
+        summarised_files=summarised,
+        generation=snapshot.generation if snapshot is not None else None,
+        compaction=compaction_gain(snapshot, now or dt.datetime.now(dt.UTC), lifecycle or Lifecycle())
+        if snapshot is not None
+        else None,
+        integrity=report,
     )
+
+
+_UNREADABLE = ("missing", "empty", "resized", "unreadable")
+
+
+def _counts(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, int]]:
+    return [(str(key), int(n)) for key, n in con.execute(sql).fetchall()]
 
 
 def human_bytes(n: float) -> str:
@@ -134,7 +176,8 @@ def human_bytes(n: float) -> str:
 
 
 def render_status(status: StoreStatus) -> str:
-    """What ``flowlens status`` prints for people, one fact per line."""
+    """What ``flowlens status`` prints for people, one fact per line; the problems of a damaged
+    store last (at most ten, `flowlens verify` lists them all)."""
     info = status.as_dict()
     last = info["last_ingest"] or {}
     lines = [
@@ -151,8 +194,21 @@ def render_status(status: StoreStatus) -> str:
             if info["summarised_files"] == info["files"]
             else " (the next `flowlens ingest` writes the others; until then queries read those records)"
         ),
-        f"quarantined:  {info['quarantined']:,} line(s)",
     ]
+    gain = info.get("compaction")
+    if gain:
+        if gain["days_to_compact"]:
+            lines.append(
+                f"compaction:   {gain['small_files']:,} small file(s); `flowlens compact` would turn "
+                f"{gain['files']:,} flows file(s) into {gain['files_after_compaction']:,} "
+                f"({gain['days_to_compact']} day(s)); {gain['days_ingest_would_compact']} closed day(s) are due "
+                "for the next ingest"
+            )
+        else:
+            lines.append(
+                f"compaction:   nothing to gain ({gain['small_files']:,} small file(s), at most one a day)"
+            )
+    lines.append(f"quarantined:  {info['quarantined']:,} line(s)")
     lines += [f"  {n:,} x {reason}" for reason, n in info["quarantine_reasons"].items()]
     lines.append(
         f"sources:      {info['sources']} content lineage(s) tracked, {info['ingests']} ingest run(s)"
@@ -163,4 +219,17 @@ def render_status(status: StoreStatus) -> str:
             f"{last.get('rows', 0):,} rows, {last.get('quarantined', 0):,} quarantined, "
             f"{last.get('skipped_already_ingested', 0):,} skipped"
         )
+    integrity = info.get("integrity") or {}
+    problems = integrity.get("problems", [])
+    blocking = [p for p in problems if p["blocking"]]
+    if blocking:
+        lines.append(f"integrity:    DAMAGED ({len(blocking)} problem(s), quick check):")
+    else:
+        lines.append("integrity:    ok (quick check; `flowlens verify` reads every file)")
+    lines += [
+        f"  {p['code']}: {p['path'] + ': ' if p['path'] else ''}{p['message']}"
+        for p in (blocking[:10] + [p for p in problems if not p["blocking"]][:5])
+    ]
+    if len(blocking) > 10:
+        lines.append(f"  ... and {len(blocking) - 10} more: see `flowlens verify`")
     return "\n".join(lines) + "\n"

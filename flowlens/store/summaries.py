@@ -50,7 +50,8 @@ import pyarrow.compute as pc
 
 from flowlens.store.commit import StoreWriter, new_ingest_id, open_writer
 from flowlens.store.connection import duckdb_connection
-from flowlens.store.layout import Store, missing_summaries, summary_path
+from flowlens.store.integrity import usable_summaries
+from flowlens.store.layout import Snapshot, Store, summary_path
 
 if TYPE_CHECKING:
     import duckdb
@@ -261,6 +262,45 @@ def summarise_table(table: pa.Table, hits: dict[str, pa.Array] | None = None) ->
     return pa.table({**{k: grouped[k] for k in keys}, **{k: grouped[v] for k, v in sums.items()}})
 
 
+def summary_schema() -> pa.Schema:
+    """The Arrow schema of a summary (what :func:`summarise_table` returns)."""
+    from flowlens.schema import ARROW_SCHEMA
+
+    return summarise_table(ARROW_SCHEMA.empty_table()).schema
+
+
+def merge_summaries(tables: list[pa.Table]) -> pa.Table:
+    """One summary of the rows of ``tables`` (summaries of several flows files), each group once:
+    sums summed, first seen the least, last seen the greatest. Compaction merges the summaries
+    of the files it merges this way; a reader sums rows per group either way."""
+    schema = summary_schema()
+    keys = ["hour", *RECORD_KEYS, "external_dest", *HIT_COLUMNS]
+    whole = (
+        pa.concat_tables([t.select(list(SUMMARY_COLUMNS)).cast(schema) for t in tables])
+        if tables
+        else schema.empty_table()
+    )
+    grouped = whole.group_by(keys, use_threads=False).aggregate(
+        [
+            ("records", "sum"),
+            ("connections", "sum"),  # null when every row's is null, as in SQL
+            ("bytes", "sum"),
+            ("first_seen", "min"),
+            ("last_seen", "max"),
+        ]
+    )
+    sums = {
+        "records": "records_sum",
+        "connections": "connections_sum",
+        "bytes": "bytes_sum",
+        "first_seen": "first_seen_min",
+        "last_seen": "last_seen_max",
+    }
+    return pa.table({**{k: grouped[k] for k in keys}, **{k: grouped[v] for k, v in sums.items()}}).cast(
+        schema
+    )
+
+
 def summary_sql(source: str) -> str:
     """:data:`SUMMARY_SQL` over the table or view named ``source`` (an identifier flowlens chose)."""
     if not source.replace("_", "").isalnum():
@@ -300,7 +340,12 @@ def backfill(
     ``progress(done, total)`` is called after each file.
     """
     store = writer.store
-    todo = missing_summaries(store.root, store.flow_files())
+    snapshot = Snapshot.of(store, writer.manifest)
+    flows = list(snapshot.flows())
+    usable = usable_summaries(snapshot, flows)
+    todo = [f for f in flows if f not in usable]
+    # Listed summaries that are gone or damaged (summaries are a cache): replaced by new ones.
+    stale = [s.relative_to(store.root).as_posix() for f, s in snapshot.summaries().items() if f not in usable]
     if not todo:
         return 0
     stage = writer.stage(f"summary-{new_ingest_id(now or dt.datetime.now(dt.UTC))}")
@@ -310,7 +355,7 @@ def backfill(
             build(con, flows_file, stage / rel)
             if progress is not None:
                 progress(done, len(todo))
-        writer.commit(stage, writer.manifest)
+        writer.commit(stage, writer.manifest, kind="summaries", remove=stale)
     except BaseException:
         writer.abort(stage)
         raise

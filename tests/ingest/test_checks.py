@@ -20,6 +20,7 @@ from flowlens.formats import enterprise, goldmane
 from flowlens.ingest import ingest
 from flowlens.ingest.checks import labels_not_strings, plain_ints, texts_not_strings
 from flowlens.store import Store
+from tests.ingest import helpers
 from tests.ingest.conftest import quarantine_of, rows_of
 from tests.ingest.helpers import EXAMPLE_C, GOLDMANE_EXAMPLE, WHISKER_ITEM
 
@@ -259,3 +260,83 @@ def test_the_integer_reading_follows_json(texts):
         expected_odd.append(text is not None and not plain)
     assert values.to_pylist() == expected_values
     assert odd.tolist() == expected_odd
+
+
+# --- values: times and counters -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["start_time", "end_time"])
+@pytest.mark.parametrize("value", [True, False])
+def test_a_boolean_time_is_quarantined_with_the_field_named(tmp_path, field, value):
+    good = json.loads(helpers.EXAMPLE_C)
+    (reason,) = _quarantined_for(tmp_path, "flows.log", good, {**good, field: value})
+    assert reason == f"wrong type for field '{field}': expected an integer, got a boolean"
+
+
+def test_a_boolean_time_in_an_elasticsearch_hit_is_quarantined(tmp_path):
+    good = {"_id": "a", "_index": "flows", "_source": json.loads(helpers.EXAMPLE_C)}
+    bad = copy.deepcopy(good)
+    bad["_source"]["start_time"] = True
+    (reason,) = _quarantined_for(tmp_path, "export.ndjson", good, bad)
+    assert "'start_time'" in reason and "boolean" in reason
+
+
+def test_times_of_zero_and_one_second_after_1970_are_still_stored(tmp_path):
+    good = json.loads(helpers.EXAMPLE_C)
+    _store, summary = _ingest(tmp_path, "flows.log", [{**good, "start_time": 0, "end_time": 1}])
+    assert summary.total("rows") == 1 and summary.total("quarantined") == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("flows.log", lambda: {**json.loads(helpers.EXAMPLE_C), "end_time": 1675468000}),
+        ("goldmane.ndjson", lambda: {**json.loads(helpers.GOLDMANE_EXAMPLE), "end_time": 1767225000}),
+        ("whisker.ndjson", lambda: {**helpers.WHISKER_ITEM, "end_time": "2025-12-31T23:00:00Z"}),
+    ],
+)
+def test_an_end_time_before_the_start_time_is_quarantined_in_every_format(tmp_path, name, make):
+    bad = make()
+    good = {**bad, "end_time": bad["start_time"]}
+    (reason,) = _quarantined_for(tmp_path, name, good, bad)
+    assert reason == "field 'end_time' is before 'start_time'"
+
+
+OPTIONAL_COUNTERS = (
+    *enterprise.GROUPS["transit"],
+    "tcp_mean_mss",
+    "http_requests_allowed_in",
+    "num_process_ids",
+)
+
+
+@pytest.mark.parametrize("field", OPTIONAL_COUNTERS)
+@pytest.mark.parametrize("process_name", [True, False])
+def test_text_that_is_no_number_in_an_optional_counter_is_quarantined(tmp_path, field, process_name):
+    good = json.loads(helpers.EXAMPLE_B if process_name else helpers.EXAMPLE_A)
+    (reason,) = _quarantined_for(tmp_path, "flows.log", good, {**good, field: "many"})
+    assert reason == f"wrong type for field '{field}': expected a number, got a string"
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"), [("8052", 8052), (8052.6, 8053), (True, 1), (" 12 ", 12), (None, None)]
+)
+def test_optional_counters_are_coerced_as_elasticsearch_does(tmp_path, value, stored):
+    old = json.loads(helpers.EXAMPLE_A)  # a record without process_name: its counters may be missing
+    store, summary = _ingest(
+        tmp_path, "flows.log", [{**old, "transit_bytes_in": value, "tcp_mean_mss": value}]
+    )
+    assert summary.total("rows") == 1
+    (row,) = rows_of(store, "SELECT transit_bytes_in, tcp_mean_mss FROM f")
+    assert row == {"transit_bytes_in": stored, "tcp_mean_mss": stored}
+
+
+def test_a_record_looked_at_for_another_reason_keeps_its_coerced_counters(tmp_path):
+    """The diagnosis accepts what the fast path coerces: a record made suspect by a time of 0 is
+    stored with its counter written as text, not quarantined for it."""
+    good = json.loads(helpers.EXAMPLE_C)
+    store, summary = _ingest(
+        tmp_path, "flows.log", [{**good, "start_time": 0, "end_time": 1, "bytes_in": "8052"}]
+    )
+    assert (summary.total("rows"), summary.total("quarantined")) == (1, 0)
+    assert rows_of(store, "SELECT bytes_in FROM f") == [{"bytes_in": 8052}]

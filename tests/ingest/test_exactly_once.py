@@ -203,7 +203,7 @@ def test_a_killed_ingest_leaves_a_consistent_store_and_the_next_run_completes_it
     assert rows_of(store) == []
     summary = run(log)
     assert summary.total("rows") == 150
-    assert any("discarded unfinished ingest" in line for line in summary.recovered)
+    assert any("discarded unfinished commit" in line for line in summary.recovered)
     assert _bytes_in(store) == list(range(150))
     assert not list(store.staging_dir.iterdir())
 
@@ -253,3 +253,36 @@ def test_a_second_ingest_running_at_the_same_time_fails_cleanly(tmp_path, store,
     assert proc.wait(timeout=60) == 0
     time.sleep(0)
     assert len(_bytes_in(store)) == 40
+
+
+@pytest.mark.parametrize("kind", ["whisker.json", "export.json.gz"])
+def test_a_whole_document_is_read_once_per_run_and_once_stored(tmp_path, store, monkeypatch, kind):
+    """A whole document is opened and decompressed once per run: its format, its checkpoint
+    and its records all come from the one read (it was read three times: head, checkpoint,
+    records)."""
+    from flowlens.ingest import sources
+    from tests.ingest.helpers import WHISKER_ITEM
+
+    if kind == "whisker.json":
+        items = [{**WHISKER_ITEM, "start_time": f"2026-01-01T00:{i:02d}:00Z"} for i in range(5)]
+        data = json.dumps({"total": {"totalPages": 1, "totalItems": 5}, "items": items}).encode()
+    else:
+        hits = [
+            {"_id": str(i), "_index": "flows", "_source": {**json.loads(EXAMPLE_C), "bytes_in": i}}
+            for i in range(5)
+        ]
+        data = gzip.compress(json.dumps({"took": 1, "hits": {"hits": hits}}).encode())
+    path = tmp_path / kind
+    path.write_bytes(data)
+    opened: list[str] = []
+    real_open = sources.Source.open
+
+    def counting_open(self):
+        opened.append(self.path)
+        return real_open(self)
+
+    monkeypatch.setattr(sources.Source, "open", counting_open)
+    first = ingest(store, [str(path)])
+    assert (first.total("rows"), len(opened)) == (5, 1)
+    again = ingest(store, [str(path)])
+    assert (again.total("rows"), again.total("skipped"), len(opened)) == (0, 5, 2)

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flowlens.formats import enterprise
 from flowlens.ingest import IngestOptions, IngestSummary, ingest
 from flowlens.store import Store
 from tests.ingest.conftest import quarantine_of, rows_of
@@ -94,7 +95,7 @@ CORRUPTIONS = {
     "the group's first counter that is a list": {"tcp_mean_send_congestion_window": [1]},
     "an HTTP count that is an object": {"http_requests_denied_in": {"n": 1}},
     "a process count beyond 64 bits": {"num_process_ids": 2**64},
-    "a transit counter that is a string": {"transit_bytes_in": "7"},
+    "a transit counter that is text that is no number": {"transit_bytes_in": "seven"},
     "an original-IP count that is a boolean-like list": {"num_original_source_ips": [True]},
     "a process id that is a list": {"process_id": ["1"]},
     "a process name that is an object": {"process_name": {"a": 1}},
@@ -219,3 +220,71 @@ def test_a_bad_goldmane_or_whisker_line_is_examined_and_quarantined(tmp_path, fm
     corrupt(bad)
     _, summary = _ingest(tmp_path, "in.ndjson", [json.dumps(good), json.dumps(bad)], fmt=fmt)
     assert (summary.total("rows"), summary.total("quarantined"), summary.total("diagnosed")) == (1, 1, 1)
+
+
+# --- counters: the fast path coerces as the diagnosis does ---------------------------------------
+
+TRANSIT, TCP = enterprise.GROUPS["transit"], enterprise.GROUPS["tcp"]
+# Values the two paths once read differently: a group's first counter was read as a plain integer
+# (text "7" was null), its other counters as DuckDB integers (text that is no number was null, so
+# a group whose counters were all no number looked like a group an older Calico did not write).
+COERCED = {
+    "text '7' in the first transit counter": ({"transit_bytes_in": "7"}, {"transit_bytes_in": 7}),
+    "text '7' in the first TCP counter": (
+        {"tcp_mean_send_congestion_window": "7"},
+        {"tcp_mean_send_congestion_window": 7},
+    ),
+    "true in a TCP counter": ({"tcp_lost_packets": True}, {"tcp_lost_packets": 1}),
+    "false in the first HTTP counter": ({"http_requests_allowed_in": False}, {"http_requests_allowed_in": 0}),
+    "a fraction in a process count": ({"num_process_ids": 2.6}, {"num_process_ids": 3}),
+    "padded text in an original-IP count": (
+        {"num_original_source_ips": " 12 "},
+        {"num_original_source_ips": 12},
+    ),
+}
+# (the fields to change, the fields to leave out)
+NO_NUMBER: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
+    "'abc' in every transit counter": (dict.fromkeys(TRANSIT, "abc"), ()),
+    "'abc' in every TCP counter": (dict.fromkeys(TCP, "abc"), ()),
+    "'abc' in every transit counter but the first, which is missing": (
+        dict.fromkeys(TRANSIT[1:], "abc"),
+        TRANSIT[:1],
+    ),
+    "'abc' in one TCP counter, the others missing": (
+        {"tcp_min_mss": "abc"},
+        tuple(set(TCP) - {"tcp_min_mss"}),
+    ),
+    "text '1_000' in a TCP counter": ({"tcp_min_mss": "1_000"}, ()),
+    "text 'true' in a transit counter": ({"transit_packets_out": "true"}, ()),
+}
+# A time of 0 has the record looked at one by one (a boolean time reads as 0): the same record on
+# the other path.
+PATHS: dict[str, dict[str, Any]] = {"fast path": {}, "one by one": {"start_time": 0, "end_time": 1}}
+
+
+def _full_record(change: dict[str, Any], path: str, leave_out: tuple[str, ...] = ()) -> str:
+    full = {group: layouts.ON for group in layouts.GROUPS}
+    record = {**layouts.felix_record(full, 3), **change, **PATHS[path]}
+    return json.dumps({k: v for k, v in record.items() if k not in leave_out})
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("case", COERCED)
+def test_a_counter_that_coerces_is_stored_coerced_on_either_path(tmp_path, case, path):
+    change, stored = COERCED[case]
+    store, summary = _ingest(tmp_path, "flows.log", [_full_record(change, path)])
+    assert (summary.total("rows"), summary.total("quarantined")) == (1, 0)
+    assert summary.total("diagnosed") == (0 if path == "fast path" else 1)
+    (row,) = rows_of(store, f"SELECT {', '.join(stored)} FROM f")
+    assert row == stored
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("case", NO_NUMBER)
+def test_a_counter_whose_text_is_no_number_is_quarantined_on_either_path(tmp_path, case, path):
+    change, leave_out = NO_NUMBER[case]
+    store, summary = _ingest(tmp_path, "flows.log", [_full_record(change, path, leave_out)])
+    assert (summary.total("rows"), summary.total("quarantined"), summary.total("diagnosed")) == (0, 1, 1)
+    first = next(name for name in enterprise.TYPES if name in change)
+    (only,) = quarantine_of(store)
+    assert only["reason"] == f"wrong type for field '{first}': expected a number, got a string"

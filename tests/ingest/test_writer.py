@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import flowlens.ingest.writer as writer_module
+import flowlens.store.parquet as parquet_rules
 from flowlens.ingest import ingest
 from flowlens.ingest.writer import FileWriter
 from flowlens.store import Store
@@ -87,10 +88,10 @@ def test_a_days_few_rows_share_a_row_group_and_a_busy_days_verdicts_do_not(tmp_p
     good = json.loads(EXAMPLE_C)
     quiet, busy = good["start_time"], good["start_time"] + 86_400
     docs = [
-        *({**good, "start_time": quiet, "action": "allow"} for _ in range(30)),
-        *({**good, "start_time": quiet, "action": "deny"} for _ in range(10)),
-        *({**good, "start_time": busy, "action": "allow"} for _ in range(150)),
-        *({**good, "start_time": busy, "action": "deny"} for _ in range(60)),
+        *({**good, "start_time": quiet, "end_time": quiet + 300, "action": "allow"} for _ in range(30)),
+        *({**good, "start_time": quiet, "end_time": quiet + 300, "action": "deny"} for _ in range(10)),
+        *({**good, "start_time": busy, "end_time": busy + 300, "action": "allow"} for _ in range(150)),
+        *({**good, "start_time": busy, "end_time": busy + 300, "action": "deny"} for _ in range(60)),
     ]
     random.Random(7).shuffle(docs)  # the verdicts of a day interleaved, as in a real log
     log = tmp_path / "flows.log"
@@ -123,13 +124,13 @@ def test_each_column_is_written_with_the_encoding_chosen_for_it(tmp_path):
     meta = pq.ParquetFile(path).metadata
     chunks = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
     assert sorted(c.path_in_schema for c in chunks) == sorted(
-        writer_module._DICTIONARY_COLUMNS + list(writer_module._PLAIN_COLUMNS)
+        parquet_rules.DICTIONARY_COLUMNS + list(parquet_rules.PLAIN_COLUMNS)
     )
     for chunk in chunks:
         encodings = set(chunk.encodings)
         assert encodings <= {"PLAIN", "RLE", "RLE_DICTIONARY"}, chunk.path_in_schema
-        if chunk.path_in_schema in writer_module._PLAIN_COLUMNS:
+        if chunk.path_in_schema in parquet_rules.PLAIN_COLUMNS:
             assert "RLE_DICTIONARY" not in encodings and "PLAIN" in encodings, chunk.path_in_schema
         elif chunk.physical_type != "BOOLEAN":  # Parquet has no dictionary for booleans
             assert "RLE_DICTIONARY" in encodings, chunk.path_in_schema
-    assert len(writer_module._DICTIONARY_COLUMNS) > 90  # the nested leaves are among them
+    assert len(parquet_rules.DICTIONARY_COLUMNS) > 90  # the nested leaves are among them

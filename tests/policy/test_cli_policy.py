@@ -155,3 +155,14 @@ spec: {podSelector: {matchLabels: {app: client}}, policyTypes: [Egress]}
     assert rows[("src", "client-5d8f7b9c6-*")]["simulated_trace"] == [
         "0|default|knp:default/client-no-egress|deny|-1"
     ]
+
+
+def test_a_policy_file_built_to_hurt_is_one_short_error_line_and_exit_code_6(tmp_path: Path) -> None:
+    from tests.policy.manifests.test_documents import ALIAS_BOMB
+
+    store, policy = setup(tmp_path)
+    policy.write_text(POLICY + "---\n" + ALIAS_BOMB)
+    result = run_cli("simulate", "--policies", str(policy), "--store", str(store))
+    assert result.code == 6, result
+    assert "Traceback" not in result.stderr and "aliases expand" in result.stderr
+    assert max(len(line) for line in result.stderr.splitlines()) < 400

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
+import pytest
 import yaml
 
+from flowlens.errors import PolicyError
 from flowlens.policy import Endpoint, Evaluator, FlowKey, load_inventory
 from flowlens.policy.model import ContainerPort
 from tests.policy.helpers import policies
@@ -281,3 +284,29 @@ spec:
     dst = Endpoint("wep", "x", None, {"pod": "a"}, "1.2.3.5", namespace_labels={"ns": "x"})
     d = Evaluator(ps).evaluate(FlowKey("dst", src, dst, "tcp", 80))
     assert (d.action, d.notes) == ("allow", ())
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda pod: pod["status"].update(podIP="10.0.0.300"), "status.podIP: not an IP address"),
+        (lambda pod: pod["status"].update(podIPs=[{"ip": "fd00::zz"}]), r"status.podIPs\[0\].ip: not an IP"),
+        (
+            lambda pod: pod["spec"]["containers"][0]["ports"][0].update(containerPort=70000),
+            r"spec.containers\[0\].ports\[0\].containerPort: out of range: 70000",
+        ),
+        (
+            lambda pod: pod["spec"]["containers"][0]["ports"][0].update(containerPort=0),
+            r"spec.containers\[0\].ports\[0\].containerPort: out of range: 0",
+        ),
+    ],
+)
+def test_a_pod_ip_or_port_out_of_range_is_refused_with_the_field_named(tmp_path: Path, change, field) -> None:
+    doc = copy.deepcopy(KUBECTL_OUTPUT)
+    pod = next(item for item in doc["items"] if item["kind"] == "Pod" and item["spec"].get("containers"))
+    change(pod)
+    path = tmp_path / "inv.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(PolicyError, match=field) as info:
+        load_inventory([path])
+    assert "inv.yaml: document 1" in str(info.value)

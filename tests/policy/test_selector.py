@@ -692,3 +692,14 @@ def test_arbitrary_text_either_parses_to_a_fixed_point_or_raises_a_selector_erro
         return
     assert parse_selector(str(sel)) == sel
     assert str(parse_selector(str(sel))) == str(sel)
+
+
+def test_parentheses_nested_past_the_limit_are_a_selector_error_not_a_recursion_error() -> None:
+    deep = "(" * 1000 + "a == 'b'" + ")" * 1000
+    with pytest.raises(SelectorError, match="parentheses nested deeper than 64 levels") as info:
+        parse_selector(deep)
+    assert len(str(info.value)) < 600
+
+
+def test_parentheses_nested_to_the_limit_still_parse() -> None:
+    assert parse_selector("(" * 64 + "a == 'b'" + ")" * 64) == parse_selector("a == 'b'")

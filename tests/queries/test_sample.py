@@ -7,20 +7,6 @@ from pathlib import Path
 import pytest
 
 from flowlens.engine import connect, load_queries
-from flowlens.ingest import ingest
-from flowlens.store import Store
-
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO / "sample_logs" / "enterprise"
-
-
-@pytest.fixture(scope="module")
-def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not SAMPLE.is_dir():
-        pytest.skip("sample_logs/enterprise is not checked in")
-    root = tmp_path_factory.mktemp("sample")
-    ingest(Store(root), [str(SAMPLE)])
-    return root
 
 
 @pytest.mark.slow

@@ -22,6 +22,15 @@ from flowlens.policy.model import IPNetwork
 from flowlens.policy.selector import Selector, label_selector_to_calico
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+# Manifests are untrusted input: bounded in size, nesting and alias expansion before they are
+# built into Python objects (PyYAML builds nesting recursively, and aliases expand
+# exponentially: a 739-byte alias bomb made a 269 MB error message).
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+MAX_YAML_DEPTH = 100
+# Nodes that aliases may add: ten times the nodes written in the file, and 10,000 more.
+ALIAS_EXPANSION = 10
+ALIAS_ALLOWANCE = 10_000
+MAX_MESSAGE = 400  # characters of a value or message quoted in an error
 
 
 class Invalid(Exception):
@@ -52,24 +61,82 @@ def manifest_files(paths: Iterable[str | Path] | str | Path) -> list[Path]:
     return files
 
 
+def bounded(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to ``limit`` characters (an error message quotes values from untrusted files)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def read_documents(path: Path) -> list[Any]:
-    """Every document of a YAML (multi-document) or JSON file; parse errors name the file and line."""
+    """Every document of a YAML (multi-document) or JSON file; parse errors name the file and line.
+    A file larger than MAX_MANIFEST_BYTES, nested deeper than MAX_YAML_DEPTH or whose aliases
+    expand too far (see :func:`check_yaml_bounds`) is refused with a PolicyError."""
     try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise PolicyError(
+                f"{path}: larger than {MAX_MANIFEST_BYTES:,} bytes; split it into several manifest files"
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"{path}: cannot read the file ({exc})") from None
+        raise PolicyError(f"{path}: cannot read the file ({bounded(str(exc))})") from None
     if path.suffix.lower() == ".json":
         try:
             return [json.loads(text)] if text.strip() else []
         except json.JSONDecodeError as exc:
             raise PolicyError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        except RecursionError:
+            raise PolicyError(f"{path}: JSON nested too deeply to read") from None
     try:
+        check_yaml_bounds(text)
         return list(yaml.safe_load_all(text))
+    except _TooMuch as exc:
+        raise PolicyError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise PolicyError(f"{path}: invalid YAML{where}: {problem}") from None
+        raise PolicyError(f"{path}: invalid YAML{where}: {bounded(str(problem))}") from None
+
+
+class _TooMuch(Exception):
+    """YAML past a bound of :func:`check_yaml_bounds`."""
+
+
+def check_yaml_bounds(text: str) -> None:
+    """Raise if the YAML ``text`` nests deeper than MAX_YAML_DEPTH, or if its aliases would add
+    more nodes than ALIAS_EXPANSION times the nodes it holds plus ALIAS_ALLOWANCE. Reads the
+    event stream (PyYAML's parser is not recursive) and counts each anchor's size once, so
+    the check itself costs the size of the text, not of the expansion."""
+    sizes: dict[str, int] = {}  # anchor -> nodes, expanded
+    open_nodes: list[list[Any]] = []  # [anchor, nodes so far] of each open collection
+    written = added = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(open_nodes) >= MAX_YAML_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 0
+                raise _TooMuch(f"YAML nested deeper than {MAX_YAML_DEPTH} levels at line {line}")
+            open_nodes.append([event.anchor, 1])
+            written += 1
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            anchor, size = open_nodes.pop()
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, size = event.anchor, 1
+            written += 1
+        elif isinstance(event, yaml.AliasEvent):
+            anchor, size = None, sizes.get(event.anchor or "", 1)
+            added += size
+            if added > ALIAS_EXPANSION * written + ALIAS_ALLOWANCE:
+                line = event.start_mark.line + 1 if event.start_mark else 0
+                raise _TooMuch(
+                    f"YAML aliases expand to more than {ALIAS_EXPANSION} times the file's own nodes "
+                    f"(at line {line}); write the values out instead of using aliases"
+                )
+        else:
+            continue
+        if anchor:
+            sizes[anchor] = size
+        if open_nodes:
+            open_nodes[-1][1] += size
 
 
 # --------------------------------------------------------------------------------------------

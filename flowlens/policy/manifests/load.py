@@ -19,7 +19,7 @@ from typing import Any
 from flowlens.errors import PolicyError, SelectorError
 from flowlens.policy.manifests.calico import GROUPS as CALICO_GROUPS
 from flowlens.policy.manifests.calico import KINDS as CALICO_KINDS
-from flowlens.policy.manifests.documents import Invalid, manifest_files, read_documents
+from flowlens.policy.manifests.documents import Invalid, bounded, manifest_files, read_documents
 from flowlens.policy.manifests.networking import GROUP as K8S_GROUP
 from flowlens.policy.manifests.networking import KINDS as K8S_KINDS
 from flowlens.policy.model import (
@@ -138,9 +138,9 @@ def _load_object(loader: _Loader, doc: Any, path: Path, index: int, prefix: str)
     try:
         resource = reader(doc, origin)
     except Invalid as exc:
-        raise PolicyError(f"{where}: {prefix}{exc.path}: {exc.message}") from None
+        raise PolicyError(f"{where}: {prefix}{bounded(exc.path, 200)}: {bounded(exc.message)}") from None
     except SelectorError as exc:
-        raise PolicyError(f"{where}: {prefix}{exc}") from None
+        raise PolicyError(f"{where}: {prefix}{bounded(str(exc), 1000)}") from None
     _add(loader, resource, origin, str(kind))
 
 

@@ -229,6 +229,9 @@ def _tokenize(text: str) -> list[_Token]:
             pos = end
 
 
+MAX_SELECTOR_DEPTH = 64
+
+
 class _Parser:
     """Recursive descent over the tokens, the same shape as Calico's parser.go."""
 
@@ -236,6 +239,7 @@ class _Parser:
         self.text = text
         self.tokens = tokens
         self.index = 0
+        self.depth = 0  # parentheses open
 
     def fail(self, token: _Token, problem: str) -> SelectorSyntaxError:
         return SelectorSyntaxError(self.text, token.pos, problem)
@@ -294,7 +298,12 @@ class _Parser:
         if kind == _GLOBAL:
             return Global()
         if kind == _LPAREN:
+            # (bounded: the descent is recursive, and the nodes it builds are walked recursively)
+            if self.depth >= MAX_SELECTOR_DEPTH:
+                raise self.fail(token, f"parentheses nested deeper than {MAX_SELECTOR_DEPTH} levels")
+            self.depth += 1
             node = self.or_expr()
+            self.depth -= 1
             closing = self.take()
             if closing.kind != _RPAREN:
                 raise self.fail(

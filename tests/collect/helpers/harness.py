@@ -9,8 +9,9 @@ POINT is where the N-th commit dies:
 * ``moved``: its files are moved in, the manifest not yet replaced (recovery finishes it);
 * ``answered``: (``collect serve``) committed, the senders not yet answered.
 
-The library reads no environment and has no fault points of its own: this test-only script
-wraps the store's commit functions before it runs the command line, in the same process.
+The library reads no environment: this test-only script sets the store's test-only
+``FAULT_HOOK`` (:mod:`flowlens.store.commit`, called at each step of a commit) or wraps the
+receiver before it runs the command line, in the same process.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from flowlens.collect import receiver as receiver_module
@@ -36,33 +36,18 @@ def arm(point: str, nth: int) -> None:
         count["n"] += 1
         return count["n"] == nth
 
-    if point == "staged":
-        original = store_commit.StoreWriter.commit
+    if point in ("staged", "decided", "moved"):
+        # The store calls its test-only FAULT_HOOK at each step of a commit ("moved" after each
+        # file moved in); "staged" comes once per commit, so it counts the commits.
+        commits = {"n": 0}
 
-        def commit(self: Any, stage: Path, manifest: dict) -> Any:
-            if due():
+        def hook(step: str) -> None:
+            if step == "staged":
+                commits["n"] += 1
+            if step == point and commits["n"] == nth:
                 _die()
-            return original(self, stage, manifest)
 
-        store_commit.StoreWriter.commit = commit  # type: ignore[method-assign]
-    elif point == "decided":
-        original_apply = store_commit.apply_commit
-
-        def apply_commit(store: Any, stage: Path, plan: dict) -> None:
-            if due():
-                _die()
-            original_apply(store, stage, plan)
-
-        store_commit.apply_commit = apply_commit
-    elif point == "moved":
-        original_write = store_commit.write_atomic
-
-        def write_atomic(path: Path, data: bytes) -> None:
-            if path.name == "manifest.json" and due():
-                _die()
-            original_write(path, data)
-
-        store_commit.write_atomic = write_atomic
+        store_commit.FAULT_HOOK = hook
     elif point == "answered":
         original_finish = receiver_module.Receiver._finish
 

@@ -1,0 +1,244 @@
+"""CLI commands about the store itself: ``status``, ``verify``, ``repair``, ``compact``, ``prune``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+from flowlens.cli.common import (
+    JsonOpt,
+    ProgressOpt,
+    SinceOpt,
+    StoreOpt,
+    UntilOpt,
+    config,
+    err,
+    existing_store,
+    lifecycle_of,
+    resolve_store,
+    show_progress,
+    window,
+)
+from flowlens.errors import StoreDamagedError, UsageError
+
+
+@contextmanager
+def _progress(label: str, option: bool | None) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr (--progress, else when it is a terminal); the callback to feed it."""
+    if not show_progress(option):
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn(label),
+        BarColumn(bar_width=None),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield tick
+
+
+def _dates(date: str | None, since: str | None, until: str | None) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last day ``--date`` or ``--since``/``--until`` name (None: unbounded)."""
+    if date:
+        if since or until:
+            raise UsageError("give --date or --since/--until, not both")
+        try:
+            day = dt.date.fromisoformat(date)
+        except ValueError:
+            raise UsageError(f"--date: give a day as YYYY-MM-DD, not {date!r}") from None
+        return day, day
+    start, end = window(since, until)
+    first = start.date() if start is not None else None
+    last = None
+    if end is not None:
+        last = end.date() if end.time() != dt.time(0) else end.date() - dt.timedelta(days=1)
+    return first, last
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+
+    @app.command("status")
+    def status_cmd(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+        """Describe a store: rows, files, time range, clusters, size, summaries, what compaction would
+        gain, quarantine, last ingest, and a quick integrity check (exit code 4 when damaged)."""
+        from flowlens.collect.status import describe_collectors, render_collectors
+        from flowlens.store import describe, render_status
+
+        target = resolve_store(store)
+        status = describe(target, lifecycle=lifecycle_of(config()))
+        collectors = describe_collectors(target)
+        if as_json:
+            info = status.as_dict()
+            info["collectors"] = [c.as_dict() for c in collectors]
+            typer.echo(json.dumps(info, indent=2, sort_keys=True, default=str))
+        else:
+            typer.echo(render_status(status) + render_collectors(collectors), nl=False)
+        if status.integrity is not None and status.integrity.damaged:
+            raise StoreDamagedError(
+                f"the store {target.root} is damaged; run `flowlens verify` to see every problem and "
+                "`flowlens repair` to fix them"
+            )
+
+    @app.command("verify")
+    def verify_cmd(
+        store: StoreOpt = None,
+        quick: Annotated[
+            bool, typer.Option("--quick", help="Only sizes and the folders, without reading every file.")
+        ] = False,
+        as_json: JsonOpt = False,
+        progress: ProgressOpt = None,
+    ) -> None:
+        """Check the store: every file the manifest lists (present, same size, same XXH3-64, same row
+        count, readable Parquet), no file it does not list, the manifest against the journal.
+
+        Prints one line per problem on stdout (`code: path: what is wrong`) and a verdict on stderr.
+        Exit code 4 when the store is damaged (reading would answer short, writing could store rows
+        twice); notices (a missing summary, a commit to finish) do not fail it. `flowlens repair`
+        fixes what it finds.
+        """
+        from flowlens.store import check
+
+        target = existing_store(store)
+        with _progress("verify", progress) as tick:
+            report = check(target, deep=not quick, progress=tick)
+        if as_json:
+            typer.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+        else:
+            for problem in report.problems:
+                typer.echo(problem.line())
+        kind = "quick check" if quick else "every file read"
+        if report.damaged:
+            raise StoreDamagedError(
+                f"the store {target.root} is damaged: {len(report.blocking)} problem(s) ({kind}, "
+                f"{report.files_checked:,} file(s) listed); run `flowlens repair` to fix them"
+            )
+        err(
+            f"the store {target.root} is intact ({kind}, {report.files_checked:,} file(s) listed, generation "
+            f"{report.generation if report.generation is not None else '-'})"
+            + (f"; {len(report.notices)} notice(s)" if report.notices else "")
+        )
+
+    @app.command("repair")
+    def repair_cmd(
+        store: StoreOpt = None,
+        adopt: Annotated[
+            bool,
+            typer.Option(
+                "--adopt",
+                help="List Parquet files no manifest names as committed, as they are, instead of setting "
+                "them aside (for files of another tool: their source lines are unknown, so re-ingesting "
+                "their sources would store those rows twice).",
+            ),
+        ] = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Make a damaged store consistent: nothing doubled, nothing deleted.
+
+        A missing, unreadable or stale manifest is rebuilt from the store's journal. A listed file
+        that is missing, truncated, rewritten or unreadable is lost: repair forgets the progress of
+        the sources its rows came from (and sets aside other files holding later lines of them), so
+        that ingesting those sources again restores exactly the lost rows. Files no manifest lists
+        and damaged summaries are set aside. Everything set aside goes to <store>/lost+found/.
+        Exit code 4 when the store is still damaged afterwards.
+        """
+        from flowlens.store.repair import repair
+
+        target = resolve_store(store)
+        result = repair(target, adopt=adopt)
+        if as_json:
+            typer.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+        for line in result.actions:
+            err(f"repair: {line}")
+        if not result.actions:
+            err(f"nothing to repair: the store {target.root} is intact")
+        if result.reingest:
+            err("ingest these again to restore what was set aside: " + ", ".join(result.reingest))
+        if result.after.damaged:
+            raise StoreDamagedError(
+                "the store is still damaged after repair: "
+                + "; ".join(p.line() for p in result.after.blocking[:3])
+            )
+
+    @app.command("compact")
+    def compact_cmd(
+        store: StoreOpt = None,
+        date: Annotated[
+            str | None, typer.Option("--date", help="Only this day (YYYY-MM-DD).", show_default=False)
+        ] = None,
+        since: SinceOpt = None,
+        until: UntilOpt = None,
+        as_json: JsonOpt = False,
+        progress: ProgressOpt = None,
+    ) -> None:
+        """Rewrite each day's small flows files (and their summaries) into one.
+
+        A store fed every few minutes gets a small file per day per run, and every query pays for
+        each file it opens. Compaction merges a day's files under 64 MB into one file written as
+        ingest writes (denied rows in row groups of their own), in one atomic commit per day: a
+        query running meanwhile reads the old files or the new one, never both, and a kill at any
+        point leaves one or the other. No answer changes. Ingest compacts closed days on its own
+        once they hold more than `compact_files` (flowlens.yaml, default 24) small files.
+        """
+        from flowlens.store import open_writer
+        from flowlens.store.compact import compact
+        from flowlens.store.layout import Snapshot
+        from flowlens.store.lifecycle import compaction_plan
+
+        target = existing_store(store)
+        first, last = _dates(date, since, until)
+        with open_writer(target) as writer, _progress("compact", progress) as tick:
+            plans = compaction_plan(Snapshot.of(target, writer.manifest), first=first, last=last)
+            result = compact(writer, plans, progress=tick)
+        if as_json:
+            typer.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+        err(result.line())
+
+    @app.command("prune")
+    def prune_cmd(
+        store: StoreOpt = None,
+        older_than: Annotated[
+            str | None,
+            typer.Option(
+                "--older-than",
+                help="Remove partitions older than this (90d, 12w). Default: retention in flowlens.yaml.",
+                show_default=False,
+            ),
+        ] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Remove whole date partitions older than an age, and the quarantine files of ingests
+        before it, in one atomic commit; says what it removed in one line.
+
+        The lineage checkpoints stay, so ingesting a source that was ingested before still adds
+        nothing. `retention: 90d` in flowlens.yaml makes every ingest do this after its run.
+        """
+        from flowlens.store import open_writer
+        from flowlens.store.lifecycle import parse_age, prune
+
+        cfg = config()  # a bad setting is named before anything else
+        target = existing_store(store)
+        if older_than is not None:
+            days = parse_age(older_than)
+        elif cfg.retention_days is not None:
+            days = cfg.retention_days
+        else:
+            raise UsageError("give --older-than 90d (or set retention: in flowlens.yaml)")
+        with open_writer(target) as writer:
+            result = prune(writer, days, dt.datetime.now(dt.UTC))
+        if as_json:
+            typer.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+        err(result.line())

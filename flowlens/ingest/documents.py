@@ -1,0 +1,237 @@
+"""Whole-document inputs: a Whisker ``/flows`` response or an Elasticsearch ``_search`` response,
+one record per line.
+
+:func:`is_document` tells such an input from one record per line by its first bytes;
+:func:`document_items` turns it into one line per record (line N = record N), each the record's
+minified JSON. DuckDB splits the document (a response of four million empty items: seconds,
+never millions of Python objects); a document DuckDB cannot read is walked item by item in Python
+(:meth:`json.JSONDecoder.raw_decode`) to tell a document that ends early (:class:`Incomplete`: it
+waits for the rest instead of being read in part) from one that is not JSON (one line, which the
+checks quarantine). An item nested too deeply for Python's decoder still becomes a line of its
+own (its raw text, found by :func:`value_end`), which the checks then quarantine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from flowlens.ingest.accounting import FileSummary
+from flowlens.store import duckdb_connection
+
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+# One encoder for every item (json.dumps with separators makes a new one per call, which cost
+# more than decoding and encoding the item together).
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+class Incomplete(ValueError):
+    """The document ends before its closing bracket (a file still being written)."""
+
+
+def is_document(head: bytes, fmt: str) -> bool:
+    """A whole JSON response rather than one record per line: a Whisker ``/flows`` list response
+    or an Elasticsearch ``_search`` response (possibly pretty-printed)."""
+    text = head.lstrip()
+    if text[:1] != b"{":
+        return False
+    if fmt == "whisker":
+        return b'"items"' in head[:4096]
+    if fmt == "elasticsearch":
+        first = text.split(b"\n", 1)[0]
+        return b'"hits"' in head[:4096] and (
+            first.strip() == b"{" or b'"took"' in first or b'"_shards"' in first
+        )
+    return False
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    return _WS.match(text, pos).end()  # type: ignore[union-attr]  # (matches the empty string)
+
+
+def value_end(text: str, pos: int) -> int:
+    """The index just after the JSON value (or what looks like one) starting at ``pos``, found by
+    brackets and strings alone, without recursion: how a value too deep to decode is cut out."""
+    depth = 0
+    i = pos
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+            if depth <= 0:
+                return i + 1
+        elif depth == 0 and c in ",":
+            return i
+        i += 1
+    return n
+
+
+def _expect(text: str, pos: int, char: str) -> int:
+    pos = _skip_ws(text, pos)
+    if pos >= len(text):
+        raise Incomplete("the document ends early")
+    if text[pos] != char:
+        raise ValueError(f"expected {char!r} at character {pos}")
+    return pos + 1
+
+
+def _decode(text: str, pos: int) -> tuple[Any, int]:
+    try:
+        return _DECODER.raw_decode(text, pos)
+    except json.JSONDecodeError as exc:
+        if _skip_ws(text, exc.pos) >= len(text) or exc.msg.startswith("Unterminated string"):
+            raise Incomplete("the document ends early") from None
+        raise
+
+
+def _array_lines(text: str, pos: int, out: list[bytes]) -> int:
+    """Append a line per element of the array at ``pos`` (as one ``bytes`` of lines); the index
+    after the array."""
+    pos = _expect(text, pos, "[")
+    pos = _skip_ws(text, pos)
+    if pos < len(text) and text[pos] == "]":
+        return pos + 1
+    lines = bytearray()
+    decode, encode, skip, size = _decode, _ENCODER.encode, _skip_ws, len(text)
+    while True:
+        pos = skip(text, pos)
+        try:
+            item, end = decode(text, pos)
+            lines += encode(item).encode()
+        except RecursionError:
+            end = value_end(text, pos)
+            lines += text[pos:end].replace("\n", " ").replace("\r", " ").encode("utf-8", "surrogatepass")
+        lines += b"\n"
+        pos = skip(text, end)
+        if pos >= size:
+            raise Incomplete("the document ends early")
+        if text[pos] == "]":
+            out.append(bytes(lines))
+            return pos + 1
+        if text[pos] != ",":
+            raise ValueError(f"expected ',' or ']' at character {pos}")
+        pos += 1
+
+
+def _object_fields(text: str, pos: int, want: dict[str, Any]) -> int:
+    """Walk the object at ``pos``; for each key in ``want``, call it with the value's position
+    (it returns the index after the value); decode and drop the other values."""
+    pos = _expect(text, pos, "{")
+    pos = _skip_ws(text, pos)
+    if pos < len(text) and text[pos] == "}":
+        return pos + 1
+    while True:
+        key, pos = _decode(text, _skip_ws(text, pos))
+        pos = _expect(text, pos, ":")
+        pos = _skip_ws(text, pos)
+        handler = want.get(key) if isinstance(key, str) else None
+        if handler is not None and pos < len(text) and text[pos] in "[{":
+            pos = handler(pos)
+        else:
+            _, pos = _decode(text, pos)
+        pos = _skip_ws(text, pos)
+        if pos >= len(text):
+            raise Incomplete("the document ends early")
+        if text[pos] == "}":
+            return pos + 1
+        if text[pos] != ",":
+            raise ValueError(f"expected ',' or '}}' at character {pos}")
+        pos += 1
+
+
+def _records(text: str) -> list[bytes] | None:
+    """The record lines of a response (its ``items``, else its ``hits.hits``), or None when it
+    has neither list."""
+    found: dict[str, list[bytes]] = {}
+
+    def record_list(key: str) -> Callable[[int], int]:
+        def read(pos: int) -> int:
+            if text[pos] != "[":
+                _, end = _decode(text, pos)
+                return end
+            found[key] = []
+            return _array_lines(text, pos, found[key])
+
+        return read
+
+    def hits(pos: int) -> int:
+        if text[pos] != "{":
+            _, end = _decode(text, pos)
+            return end
+        return _object_fields(text, pos, {"hits": record_list("hits")})
+
+    end = _object_fields(text, _skip_ws(text, 0), {"items": record_list("items"), "hits": hits})
+    if _skip_ws(text, end) != len(text):
+        raise ValueError(f"extra data after the document at character {end}")
+    return found.get("items", found.get("hits"))
+
+
+# The record list of a response: a Whisker response's items, else an Elasticsearch hits.hits.
+_KINDS_SQL = "SELECT json_type($doc, '$.items'), json_type($doc, '$.hits.hits')"
+_ITEMS_SQL = "SELECT unnest(json_extract($doc, '{path}[*]')) AS item"
+
+
+def _records_by_duckdb(text: str) -> bytes | None:
+    """The record lines of a response, split by DuckDB; None when it has no record list. DuckDB's
+    error when the document is not JSON."""
+    con = duckdb_connection(threads=1)
+    try:
+        ((items, hits),) = con.sql(_KINDS_SQL, params={"doc": text}).fetchall()
+        path = "$.items" if items == "ARRAY" else "$.hits.hits" if hits == "ARRAY" else None
+        if path is None:
+            return None
+        column = con.sql(_ITEMS_SQL.format(path=path), params={"doc": text}).to_arrow_table().column(0)
+    finally:
+        con.close()
+    if len(column) == 0:
+        return b""
+    array = column.combine_chunks().cast(pa.large_string())
+    _, offsets_buf, data_buf = array.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=len(array) + 1, offset=array.offset * 8)
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return np.insert(data, offsets[1:] - offsets[0], 10).tobytes()  # a newline after each item
+
+
+def document_items(data: bytes, fs: FileSummary) -> bytes:
+    """The records of a whole-document response, one per line (line N = record N). A document
+    that is not valid JSON becomes one line (quarantined by the checks), with a warning; one
+    that ends early raises :class:`Incomplete`."""
+    import duckdb
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fs.warnings.append(f"not a complete JSON document: not UTF-8 at byte {exc.start}")
+        return data.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
+    try:
+        found = _records_by_duckdb(text)
+    except duckdb.Error:
+        found = None  # not JSON as DuckDB reads it: the walk below says why
+    else:
+        if found is not None:
+            return found
+    try:
+        lines = _records(text)
+    except Incomplete:
+        raise
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        fs.warnings.append(f"not a complete JSON document: {reason}")
+        return data.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
+    if lines is None:
+        fs.warnings.append('a response without an "items" or "hits.hits" list')
+        return data.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
+    return b"".join(lines)
