@@ -11,6 +11,7 @@ quarantine reason) or clears the line. Valid input never takes that path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -79,32 +80,51 @@ def labels_not_strings(chunk: pa.Array) -> np.ndarray:
     return rows
 
 
-def plain_ints(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """The integers a column of JSON texts of integers holds, and the rows whose text is not a
-    plain integer. Each distinct odd text is read as JSON once: a whole number such as ``80.0``
-    keeps its value (the diagnosis lets it pass), anything else (a string, a boolean, a fraction,
-    an integer beyond 64 bits) is null."""
+def _json_numbers(
+    texts: pa.Array, read: Callable[[str], tuple[int | None, bool]]
+) -> tuple[pa.Array, np.ndarray]:
+    """The integers of a column of JSON texts, and the rows ``read`` finds odd. A column of plain
+    integers is cast at once (the usual case); otherwise ``read`` (a text -> its value, and
+    whether it is odd) reads each distinct text once."""
     try:
         return pc.cast(texts, pa.int64()), np.zeros(len(texts), dtype=bool)  # the usual case
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     encoded = pc.dictionary_encode(texts)
-    values: list[int | None] = []
-    odd: list[bool] = []
-    for text in encoded.dictionary.to_pylist():
-        try:
-            value = loads(text)
-        except ValueError:
-            value = None
-        plain = isinstance(value, int) and not isinstance(value, bool)
-        whole = isinstance(value, float) and value.is_integer()
-        number = int(value) if plain or whole else None
-        fits = number is not None and INT64_MIN <= number <= INT64_MAX
-        values.append(number if fits else None)
-        odd.append(not (plain and fits))
+    read_texts = [read(text) for text in encoded.dictionary.to_pylist()]
+    values = [value for value, _ in read_texts]
+    odd = [is_odd for _, is_odd in read_texts]
     codes = encoded.indices
     rows = pc.fill_null(pc.take(pa.array(odd, pa.bool_()), codes), False).to_numpy(zero_copy_only=False)
     return pc.take(pa.array(values, pa.int64()), codes), rows
+
+
+def _plain_int(text: str) -> tuple[int | None, bool]:
+    try:
+        value = loads(text)
+    except ValueError:
+        value = None
+    plain = isinstance(value, int) and not isinstance(value, bool)
+    whole = isinstance(value, float) and value.is_integer()
+    number = int(value) if plain or whole else None
+    fits = number is not None and INT64_MIN <= number <= INT64_MAX
+    return (number if fits else None), not (plain and fits)
+
+
+def plain_ints(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The integers a column of JSON texts of integers holds, and the rows whose text is not a
+    plain integer. Each distinct odd text is read as JSON once: a whole number such as ``80.0``
+    keeps its value (the diagnosis lets it pass), anything else (a string, a boolean, a fraction,
+    an integer beyond 64 bits) is null."""
+    return _json_numbers(texts, _plain_int)
+
+
+def _counter(text: str) -> tuple[int | None, bool]:
+    try:
+        value = coerce_counter(loads(text))
+    except ValueError:
+        value = None
+    return value, value is None
 
 
 def counters(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
@@ -112,21 +132,7 @@ def counters(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     them (:func:`~flowlens.formats.base.coerce_counter`: numeric text, a fraction or a boolean
     counts), and the rows whose value does not coerce (null there). A null (a missing counter)
     stays null and is fine. Each distinct text that is not a plain integer is read once."""
-    try:
-        return pc.cast(texts, pa.int64()), np.zeros(len(texts), dtype=bool)  # the usual case
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    encoded = pc.dictionary_encode(texts)
-    values: list[int | None] = []
-    for text in encoded.dictionary.to_pylist():
-        try:
-            values.append(coerce_counter(loads(text)))
-        except ValueError:
-            values.append(None)
-    wrong = pa.array([v is None for v in values], pa.bool_())
-    codes = encoded.indices
-    rows = pc.fill_null(pc.take(wrong, codes), False).to_numpy(zero_copy_only=False)
-    return pc.take(pa.array(values, pa.int64()), codes), rows
+    return _json_numbers(texts, _counter)
 
 
 def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
