@@ -113,19 +113,28 @@ def job(kind: str, log: Path, work: Path, *, load_only: bool = False) -> None:
             "SELECT count(*) FROM read_parquet($p)", {"p": str(work / "out.parquet")}
         ).fetchone()
         rows = counted[0] if counted else 0
+        diagnosed = 0
     else:
         from flowlens.ingest import ingest
         from flowlens.store import Store
 
         summary = ingest(Store(work / "store"), [str(log)])
         rows = summary.total("rows")
+        diagnosed = summary.total("diagnosed")  # lines examined one by one: 0 on the fast path
         assert summary.balanced and summary.total("quarantined") == 0
     seconds = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime - cpu_start
     print(
         json.dumps(
-            {"kind": kind, "seconds": seconds, "cpu": cpu, "peak_mb": usage.ru_maxrss / 1024, "rows": rows}
+            {
+                "kind": kind,
+                "seconds": seconds,
+                "cpu": cpu,
+                "peak_mb": usage.ru_maxrss / 1024,
+                "rows": rows,
+                "diagnosed": diagnosed,
+            }
         )
     )
 

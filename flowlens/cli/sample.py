@@ -86,12 +86,22 @@ def register(app: typer.Typer) -> None:
         ] = None,
         seed: Annotated[int, typer.Option("--seed", help="random seed: same seed, same bytes")] = 1,
         fmt: SampleFormatOpt = "enterprise",
+        layout: Annotated[
+            str,
+            typer.Option(
+                "--layout",
+                help="which optional field groups Enterprise and Elasticsearch records carry, as "
+                "a Calico release or Felix setting writes them: "
+                "sample (default), felix-defaults, labels-policies, 2025, 2019 or full "
+                "(docs: formats, record layouts)",
+            ),
+        ] = "sample",
         legacy_hits: Annotated[
             bool,
             typer.Option(
                 "--legacy-hits",
                 help="write policy hits the way Calico up to v3.31 / Enterprise 2025 did "
-                "(F1 names, all_policies); default: the modern kind-prefixed form",
+                "(F1 names, all_policies): the same as --layout 2025",
             ),
         ] = False,
         model_path: Annotated[
@@ -167,6 +177,7 @@ def register(app: typer.Typer) -> None:
             records=records,
             seed=seed,
             formats=formats,
+            layout=layout,
             legacy_hits=legacy_hits,
             rotate_bytes=int(rotate_mb * 1024 * 1024),
             compress=gzip_out,

@@ -5,7 +5,7 @@ A format turns one input record (a JSON text) into the canonical columns of
 the ``json_transform`` structure that parses a record once, ``columns`` are the SQL expressions
 that map the parsed struct (``j``) to canonical columns, and ``suspect`` is a cheap SQL condition
 that, with the checks the format declares on the query's Arrow result (``text_columns``,
-``json_ints``, ``not_null``, ``not_null_with``), is true for every record that *might* be bad. Only
+``json_ints``, ``json_counters``, ``not_null``, ``groups``), is true for every record that *might* be bad. Only
 suspect records are looked at one by one, in Python, by ``diagnose``, which either names what is
 wrong (the record is quarantined with that reason) or returns ``None`` (the record is fine, e.g.
 an old record without optional keys).
@@ -33,7 +33,7 @@ INT_LIST = "int_list"
 LABELS_OBJ = "labels_obj"  # {"labels": ["k=v", ...]}
 STR_OR_INT = "str_or_int"
 #: a counter, coerced the way Elasticsearch coerces the flow index's numeric fields: an integer, a
-#: number (rounded), numeric text or a boolean; anything else is wrong (see sql_counter)
+#: number (rounded), numeric text or a boolean; anything else is wrong (see coerce_counter)
 COUNTER = "counter"
 ANY = "any"
 
@@ -74,12 +74,20 @@ class Format:
     #: the query's Arrow result: a text that is not a plain integer (a string, a boolean, a
     #: fraction) or a value out of range makes the record suspect.
     json_ints: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: Result columns that hold the JSON text of a counter field (COUNTER; read as JSON so that a
+    #: value of the wrong type is not read as a missing one). Ingest turns them into integers on
+    #: the query's Arrow result with :func:`coerce_counter`, the diagnosis' own coercion: a value
+    #: that coerces is stored coerced, one that does not makes the record suspect.
+    json_counters: tuple[str, ...] = ()
     #: Result columns that no valid record leaves null (a field that is missing, of the wrong
     #: type or out of range is null there): a null makes the record suspect.
     not_null: tuple[str, ...] = ()
-    #: Result columns that must not be null where another result column is not null (fields
-    #: Calico writes together): ``{column: columns}``.
-    not_null_with: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Groups of result columns that Calico writes all or none of (an older release lacks the
+    #: whole group): a row where some but not all of a group's columns are null is suspect. A
+    #: group's integer columns should be ``json_ints`` or ``json_counters``, whose values of the
+    #: wrong type are seen, so that a group with a wrong value is never taken for a group that
+    #: is not there.
+    groups: tuple[tuple[str, ...], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -101,7 +109,7 @@ def type_error(name: str, value: Any, kind: str) -> str | None:
     elif kind == STR_OR_INT:
         ok = isinstance(value, (str, int)) and not isinstance(value, bool)
     elif kind == COUNTER:
-        ok = _counter(value) is not None
+        ok = coerce_counter(value) is not None
     elif kind == STR_LIST:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     elif kind == INT_LIST:
@@ -115,8 +123,8 @@ def type_error(name: str, value: Any, kind: str) -> str | None:
     return f"wrong type for field '{name}': expected {_KIND_WORDS[kind]}, got {_json_type(value)}"
 
 
-def _counter(value: Any) -> int | None:
-    """The integer a counter value coerces to, or None (see COUNTER)."""
+def coerce_counter(value: Any) -> int | None:
+    """The integer a counter value (parsed JSON) coerces to, or None (see COUNTER)."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
@@ -126,7 +134,7 @@ def _counter(value: Any) -> int | None:
         if "_" in text:  # (Python reads 1_000; Elasticsearch does not)
             return None
         try:
-            return _counter(int(text, 0) if text[:2].lower() == "0x" else int(text))
+            return coerce_counter(int(text, 0) if text[:2].lower() == "0x" else int(text))
         except ValueError:
             try:
                 value = float(text)
@@ -195,15 +203,6 @@ def check_labels(items: list[str] | None, name: str) -> str | None:
 
 
 # --- SQL building blocks shared by the formats -------------------------------------------------
-
-
-def sql_counter(expr: str) -> str:
-    """A counter read as text (a VARCHAR field of the structure), coerced as Elasticsearch does
-    (see COUNTER): NULL when the field is missing or its text is not a number."""
-    return (
-        f"COALESCE(TRY_CAST({expr} AS BIGINT), TRY_CAST(TRY_CAST({expr} AS DOUBLE) AS BIGINT), "
-        f"CASE {expr} WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"
-    )
 
 
 def sql_epoch_seconds(expr: str) -> str:

@@ -23,7 +23,6 @@ from flowlens.formats.base import (
     check_fields,
     check_labels,
     check_range,
-    sql_counter,
     sql_epoch_ms,
     sql_epoch_seconds,
 )
@@ -39,27 +38,33 @@ _ALWAYS_INTS = (
     "num_flows_started",
     "num_flows_completed",
 )
-# Written by Felix from about 2021 on, always together with process_name.
-_MODERN_INTS = (
-    "http_requests_allowed_in",
-    "http_requests_denied_in",
-    "num_process_names",
-    "num_process_ids",
-    "num_process_args",
-    "num_original_source_ips",
-    "tcp_mean_send_congestion_window",
-    "tcp_min_send_congestion_window",
-    "tcp_mean_smooth_rtt",
-    "tcp_max_smooth_rtt",
-    "tcp_mean_min_rtt",
-    "tcp_max_min_rtt",
-    "tcp_mean_mss",
-    "tcp_min_mss",
-    "tcp_total_retransmissions",
-    "tcp_lost_packets",
-    "tcp_unrecovered_to",
+# Groups of fields that a Calico release writes all or none of (older releases lack whole
+# groups; what a feature that is off writes is still a value: "-" or 0). A group whose values are
+# all null was not written; one that is null in some columns only holds a null Calico never
+# writes: suspect. Their counters are read as raw JSON (JSON_COUNTERS), so that a value of the
+# wrong type is seen wherever it is, never read as a missing one.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "http": ("http_requests_allowed_in", "http_requests_denied_in"),
+    "process": ("num_process_names", "process_name", "num_process_ids", "process_id", "num_process_args"),
+    "original_ips": ("num_original_source_ips",),
+    "tcp": (
+        "tcp_mean_send_congestion_window",
+        "tcp_min_send_congestion_window",
+        "tcp_mean_smooth_rtt",
+        "tcp_max_smooth_rtt",
+        "tcp_mean_min_rtt",
+        "tcp_max_min_rtt",
+        "tcp_mean_mss",
+        "tcp_min_mss",
+        "tcp_total_retransmissions",
+        "tcp_lost_packets",
+        "tcp_unrecovered_to",
+    ),
+    "transit": ("transit_bytes_in", "transit_bytes_out", "transit_packets_in", "transit_packets_out"),
+}
+_OPTIONAL_COUNTERS = tuple(
+    n for group in GROUPS.values() for n in group if n not in ("process_name", "process_id")
 )
-_TRANSIT_INTS = ("transit_bytes_in", "transit_bytes_out", "transit_packets_in", "transit_packets_out")
 # Integers that are legitimately null: read as raw JSON so a wrong type is still seen.
 _NULLABLE_INTS = ("source_port", "dest_port", "dest_service_port_num")
 _STRINGS = (
@@ -107,9 +112,6 @@ STRUCTURE: dict[str, Any] = {
     "end_time": "BIGINT",
     "@timestamp": "BIGINT",
     **{k: "BIGINT" for k in _ALWAYS_INTS},
-    # Optional counters: read as text, so that text that is no number is told from a missing
-    # field (both would be NULL as BIGINT) and quarantined; coerced by sql_counter.
-    **{k: "VARCHAR" for k in _MODERN_INTS + _TRANSIT_INTS},
     **{k: "VARCHAR" for k in _STRINGS},
     "process_id": "VARCHAR",
     # Kept as JSON text: ingest converts and checks each distinct label set and trace once.
@@ -119,6 +121,10 @@ STRUCTURE: dict[str, Any] = {
     # Usually null: kept as raw JSON (NULL costs nothing) and converted only when present, so a
     # value of the wrong type is seen instead of silently becoming NULL.
     **{k: "JSON" for k in _NULLABLE_INTS},
+    # Optional counters: raw JSON too, so that a value that is no number is told from a missing
+    # field (both would be NULL as BIGINT) and quarantined, and one that coerces (numeric text,
+    # a fraction, a boolean) is coerced exactly as the diagnosis does (JSON_COUNTERS).
+    **{k: "JSON" for k in _OPTIONAL_COUNTERS},
     **{k: "JSON" for k in _RARE_LISTS},
 }
 
@@ -126,7 +132,7 @@ TYPES: dict[str, str] = {
     "start_time": INT,
     "end_time": INT,
     "@timestamp": INT,
-    **{k: COUNTER for k in _ALWAYS_INTS + _MODERN_INTS + _TRANSIT_INTS},
+    **{k: COUNTER for k in _ALWAYS_INTS + _OPTIONAL_COUNTERS},
     **{k: INT for k in _NULLABLE_INTS},
     **{k: STR for k in _STRINGS},
     "process_id": STR_OR_INT,
@@ -156,23 +162,23 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
             cols[name] = f"{d}.{name}"
     for name in _ALWAYS_INTS:
         cols[name] = f"{d}.{name}"
-    for name in _MODERN_INTS + _TRANSIT_INTS:
-        cols[name] = sql_counter(f"{d}.{name}")
-    for name in _NULLABLE_INTS:
-        cols[name] = f"{d}.{name}"  # JSON text, made an integer by ingest (JSON_INTS)
+    for name in _NULLABLE_INTS + _OPTIONAL_COUNTERS:
+        cols[name] = f"{d}.{name}"  # JSON text, made an integer by ingest (JSON_INTS, JSON_COUNTERS)
     return cols
 
 
-# Strings that are result columns under their own name, unchanged (see _columns).
-TEXT_COLUMNS = tuple(n for n in _STRINGS if n not in ("cluster", "generated_time", "id"))
+# Strings that are result columns under their own name, unchanged (see _columns); and the
+# process id, a string or an integer (either reads as its text).
+TEXT_COLUMNS = (*(n for n in _STRINGS if n not in ("cluster", "generated_time", "id")), "process_id")
 JSON_INTS = {
     "source_port": (0, 65535),
     "dest_port": (0, 65535),
     "dest_service_port_num": (-(2**31), 2**31 - 1),
 }
+# Optional counters, JSON text made an integer by ingest as the diagnosis coerces it (COUNTER).
+JSON_COUNTERS = _OPTIONAL_COUNTERS
 # Result columns under the field's own name; start_time and end_time are null out of range too.
 NOT_NULL = REQUIRED + _ALWAYS_INTS
-NOT_NULL_WITH = {"process_name": _MODERN_INTS}
 
 
 def _json_columns(d: str) -> dict[str, str]:
@@ -184,7 +190,7 @@ def _suspect(d: str) -> str:
     # DuckDB turns any JSON value into text for a VARCHAR field: a list, an object or a boolean
     # there is seen by its text (a string that merely looks like one passes the diagnosis). The
     # strings that are result columns as they are, the ports and the fields that must not be null
-    # are checked by ingest on the Arrow result (TEXT_COLUMNS, JSON_INTS, NOT_NULL, NOT_NULL_WITH);
+    # are checked by ingest on the Arrow result (TEXT_COLUMNS, JSON_INTS, NOT_NULL, GROUPS);
     # the rest is checked here. (prefix compares bytes: cheaper than taking the first character
     # with left())
     texts = " OR ".join(
@@ -193,12 +199,8 @@ def _suspect(d: str) -> str:
         if n not in TEXT_COLUMNS
     )
     values = f"{d}.action NOT IN {_sql_set(ACTIONS)} OR {d}.reporter NOT IN {_sql_set(REPORTERS)}"
-    # An optional counter whose text is no number (see sql_counter).
-    counters = " OR ".join(
-        f"({d}.{n} IS NOT NULL AND {sql_counter(f'{d}.{n}')} IS NULL)" for n in _MODERN_INTS + _TRANSIT_INTS
-    )
     # Labels and policies are JSON text, checked by ingest once per distinct text.
-    return f"{d} IS NULL OR {lists} OR {texts} OR {values} OR {counters}"
+    return f"{d} IS NULL OR {lists} OR {texts} OR {values}"
 
 
 def diagnose_document(doc: Any) -> str | None:
@@ -264,8 +266,9 @@ ENTERPRISE = Format(
     json_columns=_json_columns("j"),
     text_columns=TEXT_COLUMNS,
     json_ints=JSON_INTS,
+    json_counters=JSON_COUNTERS,
     not_null=NOT_NULL,
-    not_null_with=NOT_NULL_WITH,
+    groups=tuple(GROUPS.values()),
 )
 
 ELASTICSEARCH = Format(
@@ -278,8 +281,9 @@ ELASTICSEARCH = Format(
     json_columns=_json_columns("j._source"),
     text_columns=TEXT_COLUMNS,
     json_ints=JSON_INTS,
+    json_counters=JSON_COUNTERS,
     not_null=NOT_NULL,
-    not_null_with=NOT_NULL_WITH,
+    groups=tuple(GROUPS.values()),
 )
 
 

@@ -49,6 +49,9 @@ class FileSummary:
     ignored: int = 0
     pending_bytes: int = 0
     bytes_read: int = 0
+    #: lines the fast path could not vouch for, examined one by one in Python (bad lines, and
+    #: valid ones a cheap test could not tell from bad: none of the layouts Calico writes)
+    diagnosed: int = 0
     warnings: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
     #: why the file could not be read to its end (or at all), when that needs the user: the run

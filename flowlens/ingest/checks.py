@@ -11,13 +11,14 @@ quarantine reason) or clears the line. Valid input never takes that path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flowlens.formats.base import INT64_MAX, INT64_MIN, Format
+from flowlens.formats.base import INT64_MAX, INT64_MIN, Format, coerce_counter
 from flowlens.ingest.accounting import FileSummary, without_line_end
 from flowlens.ingest.safejson import TooDeep, loads
 from flowlens.schema import ARROW_SCHEMA
@@ -79,38 +80,67 @@ def labels_not_strings(chunk: pa.Array) -> np.ndarray:
     return rows
 
 
-def plain_ints(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """The integers a column of JSON texts of integers holds, and the rows whose text is not a
-    plain integer. Each distinct odd text is read as JSON once: a whole number such as ``80.0``
-    keeps its value (the diagnosis lets it pass), anything else (a string, a boolean, a fraction,
-    an integer beyond 64 bits) is null."""
+def _json_numbers(
+    texts: pa.Array, read: Callable[[str], tuple[int | None, bool]]
+) -> tuple[pa.Array, np.ndarray]:
+    """The integers of a column of JSON texts, and the rows ``read`` finds odd. A column of plain
+    integers is cast at once (the usual case); otherwise ``read`` (a text -> its value, and
+    whether it is odd) reads each distinct text once."""
     try:
         return pc.cast(texts, pa.int64()), np.zeros(len(texts), dtype=bool)  # the usual case
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     encoded = pc.dictionary_encode(texts)
-    values: list[int | None] = []
-    odd: list[bool] = []
-    for text in encoded.dictionary.to_pylist():
-        try:
-            value = loads(text)
-        except ValueError:
-            value = None
-        plain = isinstance(value, int) and not isinstance(value, bool)
-        whole = isinstance(value, float) and value.is_integer()
-        number = int(value) if plain or whole else None
-        fits = number is not None and INT64_MIN <= number <= INT64_MAX
-        values.append(number if fits else None)
-        odd.append(not (plain and fits))
+    read_texts = [read(text) for text in encoded.dictionary.to_pylist()]
+    values = [value for value, _ in read_texts]
+    odd = [is_odd for _, is_odd in read_texts]
     codes = encoded.indices
     rows = pc.fill_null(pc.take(pa.array(odd, pa.bool_()), codes), False).to_numpy(zero_copy_only=False)
     return pc.take(pa.array(values, pa.int64()), codes), rows
 
 
+def _plain_int(text: str) -> tuple[int | None, bool]:
+    try:
+        value = loads(text)
+    except ValueError:
+        value = None
+    plain = isinstance(value, int) and not isinstance(value, bool)
+    whole = isinstance(value, float) and value.is_integer()
+    number = int(value) if plain or whole else None
+    fits = number is not None and INT64_MIN <= number <= INT64_MAX
+    return (number if fits else None), not (plain and fits)
+
+
+def plain_ints(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The integers a column of JSON texts of integers holds, and the rows whose text is not a
+    plain integer. Each distinct odd text is read as JSON once: a whole number such as ``80.0``
+    keeps its value (the diagnosis lets it pass), anything else (a string, a boolean, a fraction,
+    an integer beyond 64 bits) is null."""
+    return _json_numbers(texts, _plain_int)
+
+
+def _counter(text: str) -> tuple[int | None, bool]:
+    try:
+        value = coerce_counter(loads(text))
+    except ValueError:
+        value = None
+    return value, value is None
+
+
+def counters(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The integers a column of JSON texts of counters holds, coerced as the diagnosis coerces
+    them (:func:`~flowlens.formats.base.coerce_counter`: numeric text, a fraction or a boolean
+    counts), and the rows whose value does not coerce (null there). A null (a missing counter)
+    stays null and is fine. Each distinct text that is not a plain integer is read once."""
+    return _json_numbers(texts, _counter)
+
+
 def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
     """The rows that the checks ``fmt`` declares on the query's result make suspect
-    (``text_columns``, ``json_ints``, ``not_null``, ``not_null_with``), and the result with each
-    of ``json_ints`` an integer column (null where it was not an integer in range)."""
+    (``text_columns``, ``json_ints``, ``json_counters``, ``not_null``, ``groups``, and times
+    that need a look: :func:`odd_times`), and the result with each of ``json_ints`` and
+    ``json_counters`` an integer column (null where it was not an integer in range, or no
+    counter)."""
     suspect = np.zeros(out.num_rows, dtype=bool)
     if out.num_rows == 0:
         return suspect, out
@@ -126,14 +156,21 @@ def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
         out = out.set_column(
             out.schema.get_field_index(name), name, values.cast(ARROW_SCHEMA.field(name).type)
         )
+    for name in fmt.json_counters:
+        values, wrong = counters(out[name].combine_chunks())
+        suspect |= wrong
+        out = out.set_column(
+            out.schema.get_field_index(name), name, values.cast(ARROW_SCHEMA.field(name).type)
+        )
     for name in fmt.not_null:
         suspect |= out[name].is_null().to_numpy(zero_copy_only=False)
     suspect |= odd_times(out)
-    for name, together in fmt.not_null_with.items():
-        present = out[name].is_valid().to_numpy(zero_copy_only=False)
-        if present.any():
-            for other in together:
-                suspect |= present & out[other].is_null().to_numpy(zero_copy_only=False)
+    for group in fmt.groups:
+        nulls = np.zeros(out.num_rows, dtype=np.int8)
+        for name in group:
+            if out[name].null_count:
+                nulls += out[name].is_null().to_numpy(zero_copy_only=False)
+        suspect |= (nulls > 0) & (nulls < len(group))
     return suspect, out
 
 

@@ -69,7 +69,9 @@ class LineBlock(NamedTuple):
 @dataclass(frozen=True)
 class ParsedBatch:
     """One batch after its query: row ``i`` of ``out`` is line ``line_nos[i]`` of
-    ``files[file_idx[i]]``, its text ``lines[i]``; ``suspect`` marks the rows to diagnose."""
+    ``files[file_idx[i]]``, its text ``lines[i]`` (unless ``records`` says otherwise);
+    ``suspect`` marks the rows of ``out`` to diagnose, ``ignored`` those of framing lines that
+    carry no record."""
 
     fmt: Format
     files: list[FileSummary]  # one per LineBlock of the batch (a source read in blocks: repeated)
@@ -78,6 +80,7 @@ class ParsedBatch:
     file_idx: np.ndarray
     out: pa.Table
     suspect: np.ndarray
+    ignored: np.ndarray
     #: for each line, its row of ``out`` and ``suspect`` (None: row ``i`` is line ``i``); set when
     #: a batch of short repeated lines was parsed one distinct line at a time (SHORT_LINES)
     records: np.ndarray | None = None
@@ -100,17 +103,27 @@ def select_sql(fmt: Format, max_line: int, *, guarded: bool = True) -> str:
         + [f"{expr} AS {JSON_PREFIX}{n}" for n, expr in fmt.json_columns.items()]
     )
     structure = fmt.structure_json.replace("'", "''")
+    # Framing that carries no record (an event stream's blank separators and event:, id: lines)
+    # is told apart here, so that it never needs a look of its own.
+    framing = " OR ".join(
+        ["trim(t, ' \t\r\n') = ''"] + [f"starts_with(ltrim(t, ' \t'), '{p}')" for p in fmt.ignorable]
+    )
+    ignored = (
+        f"COALESCE(rec IS NULL AND n <= {int(max_line)} AND ({framing}), false)" if fmt.ignorable else "false"
+    )
     return f"""
 WITH d AS (
   SELECT line_no, {guard}(decode(line)) AS t, octet_length(line) - 1 AS n FROM raw_lines
 ), r AS (
   SELECT line_no, n, t, {fmt.record_sql} AS rec FROM d
 ), p AS (
-  SELECT line_no, n, rec, CASE WHEN {valid}n <= {int(max_line)} THEN {guard}(json_transform(rec, '{structure}')) END AS j FROM r
+  SELECT line_no, n, t, rec, CASE WHEN {valid}n <= {int(max_line)} THEN {guard}(json_transform(rec, '{structure}')) END AS j FROM r
+), q AS (
+  SELECT *, {ignored} AS ignored FROM p
 )
-SELECT line_no, (n > {int(max_line)} OR rec IS NULL OR {fmt.suspect}) AS suspect,
+SELECT line_no, ignored, (NOT ignored AND (n > {int(max_line)} OR rec IS NULL OR {fmt.suspect})) AS suspect,
   {cols}
-FROM p
+FROM q
 """
 
 
@@ -278,15 +291,17 @@ class BatchParser:
             cursor.close()
         checked, out = check_by_arrow(fmt, out)
         # NULL (a NULL compared with a set) is not suspect
-        suspect = pc.fill_null(out["suspect"], False).to_numpy(zero_copy_only=False) | checked
+        ignored = pc.fill_null(out["ignored"], False).to_numpy(zero_copy_only=False)
+        suspect = (pc.fill_null(out["suspect"], False).to_numpy(zero_copy_only=False) | checked) & ~ignored
         return ParsedBatch(
             fmt=fmt,
             files=[block.file for block in batch],
             lines=lines,
             line_nos=line_nos,
             file_idx=file_idx,
-            out=out,
+            out=out.drop_columns(["ignored"]),
             suspect=suspect,
+            ignored=ignored,
             records=None if back is None else back.to_numpy(zero_copy_only=False),
             record_lines=None if back is None else parsed["line"].combine_chunks(),
         )

@@ -88,7 +88,7 @@ class RowStager:
         texts = lines if parsed.records is None or parsed.record_lines is None else parsed.record_lines
         count = out.num_rows
         bad = np.zeros(count, dtype=bool)
-        ignored = np.zeros(count, dtype=bool)
+        ignored = parsed.ignored.copy()
         reasons = _Reasons(count)
 
         def mark(rows: np.ndarray, why: dict[int, str], suffix: str = "") -> None:
@@ -111,6 +111,10 @@ class RowStager:
             wrong_shape |= shape
         suspect = suspect | wrong_shape
         if suspect.any():
+            # (counted per line, in its file)
+            looked_at = suspect if parsed.records is None else suspect[parsed.records]
+            for i, n in enumerate(np.bincount(file_idx[looked_at], minlength=len(files))):
+                files[i].diagnosed += int(n)
             # Each distinct suspect line is diagnosed once: a file of one bad line repeated a
             # million times costs one diagnosis.
             rows = np.flatnonzero(suspect)

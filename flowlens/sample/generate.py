@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from flowlens.errors import UsageError
 from flowlens.sample import render
+from flowlens.sample.layouts import DEFAULT_LAYOUT, Layout, get_layout
 from flowlens.sample.model import ClusterModel
 from flowlens.sample.records import INTERVAL, Decide, Interval, declared_decisions
 from flowlens.sample.schedule import SLOTS_PER_DAY
@@ -43,6 +44,9 @@ class SampleOptions:
     records: int | None = None
     seed: int = DEFAULT_SEED
     formats: tuple[str, ...] = ("enterprise",)
+    #: the record layout of Enterprise and Elasticsearch output (see flowlens.sample.layouts)
+    layout: str = DEFAULT_LAYOUT
+    #: the 2025 layout (F1 hits, all_policies): the same as ``layout="2025"``
     legacy_hits: bool = False
     rotate_bytes: int = DEFAULT_ROTATE_BYTES
     whisker_stream_hours: int = 1
@@ -67,11 +71,20 @@ class SampleOptions:
             raise UsageError("the rotation size must be at least 1 KiB")
         if not 1 <= self.gzip_level <= 9:
             raise UsageError("the gzip level must be between 1 and 9")
+        get_layout(self.layout)
+        if self.legacy_hits and self.layout not in (DEFAULT_LAYOUT, "2025"):
+            raise UsageError(
+                f"--legacy-hits is the 2025 layout: it cannot be combined with --layout {self.layout}"
+            )
 
     @property
     def start_epoch(self) -> int:
         t = int(self.start.timestamp())
         return t - t % INTERVAL
+
+    @property
+    def record_layout(self) -> Layout:
+        return get_layout("2025" if self.legacy_hits else self.layout)
 
     @property
     def intervals(self) -> int | None:
@@ -173,26 +186,35 @@ class _Enterprise(_Producer):
 
     fmt = "enterprise"
 
-    def __init__(self, legacy: bool) -> None:
-        self.legacy = legacy
-        self.tail = render.enterprise_tail(legacy)
+    def __init__(self, layout: Layout, cluster: str) -> None:
+        self.layout = layout
+        # A layout with what fluentd and Linseed add (a bare Elasticsearch document): the
+        # fields after @timestamp, which change with every record.
+        self.es_tail = (',"cluster":' + render.dumps(cluster) + ',"generated_time":"').encode()
 
     def feed(self, iv: Interval) -> list[Counted]:
-        legacy, tail, counters = self.legacy, self.tail, render.ENTERPRISE_COUNTERS
+        layout, counters = self.layout, render.ENTERPRISE_COUNTERS
         out: list[Counted] = []
         host = None
         parts: list[bytes] = []
-        head = b""
+        head = stamp = b""
+        per_line = 5 if layout.es_fields else 4
         for rk, c in iv.records:  # the records of a node come together
             if rk.host != host:
                 if parts:
-                    out.append((f"{host}/flows.log", parts, len(parts) // 4))
+                    out.append((f"{host}/flows.log", parts, len(parts) // per_line))
                 host, parts = rk.host, []
                 s = iv.start + rk.offset  # the node's flush time
                 head = b'{"start_time":%d,"end_time":%d' % (s, s + INTERVAL)
-            parts += (head, rk.ent_a or render.enterprise_parts(rk, legacy), counters % c, tail)
+                if layout.es_fields:
+                    generated = render.go_time((s + INTERVAL) * 1000 + 2500).encode()
+                    stamp = b"%d%s%s" % ((s + INTERVAL) * 1000, self.es_tail, generated)
+            a, b = rk.ent_a or render.enterprise_parts(rk, layout)
+            parts += (head, a, counters % c, b)
+            if layout.es_fields:
+                parts.append(b'%s","id":"%d-%d"}\n' % (stamp, iv.index, rk.index))
         if parts:
-            out.append((f"{host}/flows.log", parts, len(parts) // 4))
+            out.append((f"{host}/flows.log", parts, len(parts) // per_line))
         return out
 
 
@@ -201,8 +223,8 @@ class _Elasticsearch(_Producer):
 
     fmt = "elasticsearch"
 
-    def __init__(self, legacy: bool, cluster: str, seed: int) -> None:
-        self.legacy = legacy
+    def __init__(self, layout: Layout, cluster: str, seed: int) -> None:
+        self.layout = layout
         self.cluster = cluster
         self.prefix = render.es_prefix(cluster)
         self.suffix = ',"cluster":' + render.dumps(cluster) + ',"generated_time":"'
@@ -211,13 +233,13 @@ class _Elasticsearch(_Producer):
     def feed(self, iv: Interval) -> list[Counted]:
         getrandbits = self.rng.getrandbits
         b64 = base64.urlsafe_b64encode
-        legacy, cluster, t0 = self.legacy, self.cluster, iv.start
+        layout, t0 = self.layout, iv.start
         prefix, suffix = self.prefix, self.suffix
         day = dt.datetime.fromtimestamp(t0, dt.UTC).strftime("%Y-%m-%d")
         seconds: dict[int, str] = {}
         lines: list[str] = []
         for rk, c in iv.records:
-            a, b = rk.es_tpl or render.elasticsearch_parts(rk, legacy, cluster)
+            a, b = rk.es_tpl or render.elasticsearch_parts(rk, layout)
             s = t0 + rk.offset
             e = s + INTERVAL
             doc_id = b64(getrandbits(120).to_bytes(15, "big")).decode()
@@ -330,9 +352,9 @@ class _Whisker(_Producer):
 
 def _producer(fmt: str, model: ClusterModel, options: SampleOptions) -> _Producer:
     if fmt == "enterprise":
-        return _Enterprise(options.legacy_hits)
+        return _Enterprise(options.record_layout, model.cluster)
     if fmt == "elasticsearch":
-        return _Elasticsearch(options.legacy_hits, model.cluster, options.seed)
+        return _Elasticsearch(options.record_layout, model.cluster, options.seed)
     if fmt == "goldmane":
         return _Goldmane()
     total = options.intervals

@@ -140,7 +140,7 @@ class RecordKey:
     index: int  # creation order; also varies the (random in Felix) order of trace entries
     offset: int = 0  # the reporting node's flush second within the interval
     gm_key: tuple[Any, ...] = ()  # identity across nodes, for Goldmane aggregation
-    ent_a: bytes | None = None  # rendered static part of a flows.log line (see render.py)
+    ent_a: tuple[bytes, bytes] | None = None  # rendered static parts of a flows.log line (render.py)
     es_tpl: tuple[str, str] | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 

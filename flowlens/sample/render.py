@@ -2,8 +2,9 @@
 
 * ``enterprise``: a Felix ``flows.log`` line (Go ``json.Encoder`` of ``JSONOutput``: every key,
   nulls written, field order of the struct). Modern Calico Enterprise (F2 hit strings,
-  ``enforced/pending/transit_policies`` and ``transit_*`` counters) by default; with
-  ``legacy=True`` the 2025 layout (F1 hit strings, ``all_policies``, no transit fields).
+  ``enforced/pending/transit_policies`` and ``transit_*`` counters) by default; other releases
+  and Felix settings by their :class:`~flowlens.sample.layouts.Layout` (which optional groups
+  are there, and how hits are spelled).
 * ``elasticsearch``: an export hit ``{"_index", "_id", "_score", "_source"}`` whose source is the
   Felix document plus what fluentd and Linseed add (``host``, ``@timestamp``, ``cluster``,
   ``generated_time``).
@@ -23,7 +24,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flowlens.formats.hits import PolicyHit, to_legacy
+from flowlens.formats.hits import PolicyHit
+from flowlens.sample import layouts
+from flowlens.sample.layouts import Layout
 from flowlens.sample.records import (
     BYTES_IN,
     BYTES_OUT,
@@ -70,16 +73,6 @@ REPORTERS = {"src": 1, "dst": 2}
 REPORTER_NAMES = {1: "Src", 2: "Dst"}
 WHISKER_NAMES = {"pub": "PUBLIC NETWORK", "pvt": "PRIVATE NETWORK"}
 
-_ZERO_TAIL_2026 = ',"transit_bytes_in":0,"transit_bytes_out":0,"transit_packets_in":0,"transit_packets_out":0'
-_ZERO_TAIL = (
-    ',"http_requests_allowed_in":0,"http_requests_denied_in":0,"process_name":"-","num_process_names":0,'
-    '"process_id":"-","num_process_ids":0,"process_args":["-"],"num_process_args":0,'
-    '"original_source_ips":null,"num_original_source_ips":0,"tcp_mean_send_congestion_window":0,'
-    '"tcp_min_send_congestion_window":0,"tcp_mean_smooth_rtt":0,"tcp_max_smooth_rtt":0,'
-    '"tcp_mean_min_rtt":0,"tcp_max_min_rtt":0,"tcp_mean_mss":0,"tcp_min_mss":0,'
-    '"tcp_total_retransmissions":0,"tcp_lost_packets":0,"tcp_unrecovered_to":0'
-)
-
 
 def all_policies(enforced: Sequence[PolicyHit], pending: Sequence[PolicyHit]) -> list[PolicyHit]:
     """The legacy dataplane trace: enforced hits with the staged hits of the pending trace in
@@ -95,72 +88,50 @@ def all_policies(enforced: Sequence[PolicyHit], pending: Sequence[PolicyHit]) ->
     ]
 
 
-#: Up to v3.31 Calico enforced the cluster guardrails as an AdminNetworkPolicy and the one
-#: BaselineAdminNetworkPolicy ('default'): a ClusterNetworkPolicy hit of the model is written as
-#: the hit of its counterpart in ``policies-v3.31/`` (rulebook G10).
-_LEGACY_GUARDRAILS = {
-    "kube-admin": ("adminnetworkpolicy", "AdminNetworkPolicy", None),
-    "kube-baseline": ("baselineadminnetworkpolicy", "BaselineAdminNetworkPolicy", "default"),
-}
-
-
-def legacy_hit(h: PolicyHit) -> str:
-    """The F1 string of a hit, as a Calico v3.29-v3.31 cluster with the same guardrails writes it."""
-    mapped = _LEGACY_GUARDRAILS.get(h.tier) if h.kind == "ClusterNetworkPolicy" else None
-    if mapped is not None:
-        tier, kind, name = mapped
-        h = PolicyHit(h.policy_index, tier, kind, None, name or h.name, h.action, h.rule_index)
-    return to_legacy(h)
-
-
-def _hit_list(hits: Sequence[PolicyHit], legacy: bool, shuffle: bool) -> str:
-    texts = [legacy_hit(h) if legacy else h.hit for h in hits]
+def _hit_list(hits: Sequence[PolicyHit], spelling: str, shuffle: bool) -> list[str]:
+    texts = layouts.hit_texts(hits, spelling)
     if shuffle:  # Felix writes these sets in Go map order; flowlens must not rely on any order
         texts.reverse()
-    return _dumps(texts)
+    return texts
 
 
-def _endpoint_part(side: str, m: Any, labels: tuple[str, ...], port: int | None) -> str:
-    """``source_ip`` to ``source_labels`` (``dest_ip`` to ``dest_labels``, with ``dest_port``)."""
+def _endpoint_part(
+    side: str, m: Any, labels: tuple[str, ...], port: int | None, nat: str, layout: Layout
+) -> str:
+    """``source_ip`` to ``source_labels`` (``dest_ip`` to ``dest_labels``, with ``dest_port``);
+    ``nat``: the ``nat_outgoing_ports`` field of the source side."""
     return "".join(
         [
             f',"{side}_ip":' + _dumps(m.ip or None),
             f',"{side}_name":' + _dumps(m.name),
             f',"{side}_name_aggr":' + _dumps(m.name_aggr),
             f',"{side}_namespace":' + _dumps(m.namespace),
-            ',"nat_outgoing_ports":null,"source_port":null' if port is None else f',"dest_port":{port}',
+            nat + ',"source_port":null' if port is None else f',"dest_port":{port}',
             f',"{side}_type":' + _dumps(m.type),
-            f',"{side}_labels":{{"labels":' + _dumps(list(labels)) + "}",
+            layouts.labels_field(side, labels, layout),
         ]
     )
 
 
-def _flow_part(rk: RecordKey, legacy: bool, shuffle: bool) -> str:
+def _flow_part(rk: RecordKey, layout: Layout, shuffle: bool) -> str:
     """``dest_service_namespace`` to ``policies``."""
-    svc, v = rk.service, rk.verdict
-    if legacy:
-        policies = (
-            '{"all_policies":' + _hit_list(all_policies(v.enforced, v.pending), True, shuffle)
-            + ',"enforced_policies":' + _hit_list(v.enforced, True, shuffle)
-            + ',"pending_policies":' + _hit_list(v.pending, True, shuffle) + "}"
-        )  # fmt: skip
-    else:
-        policies = (
-            '{"enforced_policies":' + _hit_list(v.enforced, False, shuffle)
-            + ',"pending_policies":' + _hit_list(v.pending, False, shuffle)
-            + ',"transit_policies":null}'
-        )  # fmt: skip
+    v = rk.verdict
+    traces: dict[str, list[str]] = {}
+    if layout.policies == layouts.ON:
+        traces = {
+            "enforced_policies": _hit_list(v.enforced, layout.hits, shuffle),
+            "pending_policies": _hit_list(v.pending, layout.hits, shuffle),
+        }
+        if "all_policies" in layout.policy_keys:
+            traces["all_policies"] = _hit_list(all_policies(v.enforced, v.pending), layout.hits, shuffle)
     return "".join(
         [
-            ',"dest_service_namespace":' + _dumps(svc[0] if svc else "-"),
-            ',"dest_service_name":' + _dumps(svc[1] if svc else "-"),
-            ',"dest_service_port":' + _dumps(svc[2] if svc else "-"),
-            ',"dest_service_port_num":' + (str(svc[3]) if svc else "null"),
-            ',"dest_domains":' + (_dumps(list(rk.domains)) if rk.domains else "null"),
+            layouts.service_fields(rk, layout),
+            layouts.domains_field(rk, layout),
             ',"proto":' + _dumps(rk.proto),
             ',"action":' + _dumps(rk.action),
             ',"reporter":' + _dumps(rk.reporter),
-            ',"policies":' + policies,
+            layouts.policies_field(traces, layout),
         ]
     )
 
@@ -179,37 +150,47 @@ def _part(key: tuple[Any, ...], make: Callable[[], str]) -> str:
     return text
 
 
-def felix_parts(rk: RecordKey, legacy: bool) -> tuple[str, str]:
+def felix_parts(rk: RecordKey, layout: Layout) -> tuple[str, str]:
     """The static parts of a Felix document: what goes between ``end_time`` and ``bytes_in``, and
     what follows ``packets_out`` (without the closing brace). The counters go in between."""
     s, d = rk.src, rk.dst
     shuffle = rk.index % 3 == 1
+    nat = layouts.nat_ports_field(rk, layout)
     src = _part(
-        ("src", s.ip, s.name, s.name_aggr, s.namespace, s.type, rk.src_labels),
-        lambda: _endpoint_part("source", s, rk.src_labels, None),
+        ("src", s.ip, s.name, s.name_aggr, s.namespace, s.type, rk.src_labels, nat, layout),
+        lambda: _endpoint_part("source", s, rk.src_labels, None, nat, layout),
     )
     dst = _part(
-        ("dst", d.ip, d.name, d.name_aggr, d.namespace, d.type, rk.dst_labels, rk.dest_port),
-        lambda: _endpoint_part("dest", d, rk.dst_labels, rk.dest_port),
+        ("dst", d.ip, d.name, d.name_aggr, d.namespace, d.type, rk.dst_labels, rk.dest_port, layout),
+        lambda: _endpoint_part("dest", d, rk.dst_labels, rk.dest_port, "", layout),
     )
     flow = _part(
-        ("flow", rk.service, rk.domains, rk.proto, rk.action, rk.reporter, rk.verdict, legacy, shuffle),
-        lambda: _flow_part(rk, legacy, shuffle),
+        ("flow", rk.service, rk.domains, rk.proto, rk.action, rk.reporter, rk.verdict, layout, shuffle),
+        lambda: _flow_part(rk, layout, shuffle),
     )
-    return src + dst + flow, ("" if legacy else _ZERO_TAIL_2026) + _ZERO_TAIL
+    tail = "".join(
+        [
+            layouts.transit_fields(layout),
+            layouts.http_fields(rk, layout),
+            layouts.process_fields(rk, layout),
+            layouts.original_ips_field(rk, layout),
+            layouts.tcp_fields(rk, layout),
+        ]
+    )
+    return src + dst + flow, tail
 
 
-def enterprise_parts(rk: RecordKey, legacy: bool) -> bytes:
+def enterprise_parts(rk: RecordKey, layout: Layout) -> tuple[bytes, bytes]:
     """A flows.log line is ``{"start_time":S,"end_time":E`` + A + :data:`ENTERPRISE_COUNTERS` +
-    :func:`enterprise_tail`; A, encoded once per distinct record and cached on it."""
-    a, _ = felix_parts(rk, legacy)
-    rk.ent_a = a.encode()
+    B + ``}``; A and B, encoded once per distinct record and cached on it. With the layout's
+    ``es_fields``, B ends in ``"@timestamp":`` and the document goes on (see the producer)."""
+    a, b = felix_parts(rk, layout)
+    if layout.es_fields:
+        b += ',"host":' + _dumps(rk.host) + ',"@timestamp":'
+    else:
+        b += "}\n"
+    rk.ent_a = (a.encode(), b.encode())
     return rk.ent_a
-
-
-def enterprise_tail(legacy: bool) -> bytes:
-    """What follows the counters in every flows.log line (the fields flowlens' sample leaves zero)."""
-    return (("" if legacy else _ZERO_TAIL_2026) + _ZERO_TAIL + "}\n").encode()
 
 
 #: the counter fields of a flows.log line, for ``%`` with a record's counters (JSONOutput order)
@@ -219,10 +200,10 @@ ENTERPRISE_COUNTERS = (
 )
 
 
-def elasticsearch_parts(rk: RecordKey, legacy: bool, cluster: str) -> tuple[str, str]:
+def elasticsearch_parts(rk: RecordKey, layout: Layout) -> tuple[str, str]:
     """An export hit is ``{"_index":..,"_id":"ID","_score":null,"_source":`` + the Felix document
     + B ending in ``"@timestamp":`` + the time + ``,"cluster":..,"generated_time":"G"}}``."""
-    a, b = felix_parts(rk, legacy)
+    a, b = felix_parts(rk, layout)
     rk.es_tpl = (a, b + ',"host":' + _dumps(rk.host) + ',"@timestamp":')
     return rk.es_tpl
 

@@ -207,14 +207,33 @@ def test_a_required_field_or_counter_that_is_not_a_number_or_missing_is_looked_a
         assert f"'{field}'" in only["reason"]
 
 
-def test_process_counters_must_come_with_the_process_name(tmp_path):
-    """Calico writes the process and TCP counters together with process_name: a record that has
-    the name but a counter of the wrong type is looked at and quarantined."""
+GROUP_COUNTERS = [
+    n for group in enterprise.GROUPS.values() for n in group if n not in ("process_name", "process_id")
+]
+
+
+@pytest.mark.parametrize("value", ["wide", [1], {"n": 1}, 2**64])
+@pytest.mark.parametrize("field", GROUP_COUNTERS)
+def test_an_optional_counter_of_the_wrong_type_is_quarantined(tmp_path, field, value):
+    """Calico writes the HTTP, process, original-IP, TCP and transit counters in groups; a counter
+    of the wrong type reads as null, but the rest of its group (or, for the group's first
+    counter, its raw text) gives it away."""
     good = json.loads(EXAMPLE_C)
-    modern = {**good, "process_name": "nginx", **{k: 1 for k in enterprise._MODERN_INTS}}
-    bad = {**modern, "tcp_mean_mss": "wide"}
-    (reason,) = _quarantined_for(tmp_path, "flows.log", modern, bad)
-    assert "wrong type for field 'tcp_mean_mss'" in reason
+    modern = {**good, "process_name": "nginx", **{k: 1 for k in GROUP_COUNTERS}}
+    (reason,) = _quarantined_for(tmp_path, "flows.log", modern, {**modern, field: value})
+    assert f"'{field}'" in reason
+
+
+@pytest.mark.parametrize("group", enterprise.GROUPS)
+def test_a_group_of_counters_an_older_calico_did_not_write_is_stored_as_null(tmp_path, group):
+    good = json.loads(EXAMPLE_C)
+    modern = {**good, "process_name": "nginx", **{k: 1 for k in GROUP_COUNTERS}}
+    older = {k: v for k, v in modern.items() if k not in enterprise.GROUPS[group]}
+    store, summary = _ingest(tmp_path, "flows.log", [modern, older])
+    assert (summary.total("rows"), summary.total("quarantined")) == (2, 0)
+    rows = rows_of(store, "SELECT * FROM f ORDER BY source_line")
+    for name in enterprise.GROUPS[group]:
+        assert rows[0][name] is not None and rows[1][name] is None
 
 
 @given(
@@ -283,7 +302,12 @@ def test_an_end_time_before_the_start_time_is_quarantined_in_every_format(tmp_pa
     assert reason == "field 'end_time' is before 'start_time'"
 
 
-OPTIONAL_COUNTERS = (*enterprise._TRANSIT_INTS, "tcp_mean_mss", "http_requests_allowed_in", "num_process_ids")
+OPTIONAL_COUNTERS = (
+    *enterprise.GROUPS["transit"],
+    "tcp_mean_mss",
+    "http_requests_allowed_in",
+    "num_process_ids",
+)
 
 
 @pytest.mark.parametrize("field", OPTIONAL_COUNTERS)

@@ -89,7 +89,7 @@ def test_the_legacy_hits_are_what_calico_v3_31_writes_with_the_admin_network_pol
     import shutil
 
     from flowlens.formats.hits import to_legacy
-    from flowlens.sample.render import legacy_hit
+    from flowlens.sample.layouts import legacy_hit
 
     assert model.policies_dir is not None
     folder = tmp_path / "policies"

@@ -166,14 +166,16 @@ def test_a_bad_start_is_a_usage_error(tmp_path: Path) -> None:
     assert result.stderr.startswith("flowlens: error: --start 'yesterday' is not an ISO date")
 
 
-def test_dropping_the_record_cache_does_not_change_a_byte(model: ClusterModel) -> None:
+@pytest.mark.parametrize("layout", ["sample", "full"])
+def test_dropping_the_record_cache_does_not_change_a_byte(model: ClusterModel, layout: str) -> None:
     from flowlens.sample.generate import _Enterprise, _Goldmane, _Whisker
+    from flowlens.sample.layouts import get_layout
     from flowlens.sample.records import declared_decisions
     from flowlens.sample.traffic import TrafficModel
 
     def render(key_cache: int) -> str:
         traffic = TrafficModel(model, declared_decisions(model), key_cache=key_cache)
-        producers = [_Enterprise(False), _Goldmane(), _Whisker(None, 1)]
+        producers = [_Enterprise(get_layout(layout), model.cluster), _Goldmane(), _Whisker(None, 1)]
         out = []
         for iv in traffic.simulate(int(START.timestamp()), 5, 150):
             for p in producers:
