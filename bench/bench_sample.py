@@ -61,9 +61,11 @@ def child(records: int, fmt: str, mode: str) -> None:
 
 def baseline(records: int) -> float:
     """Records per CPU second, writing each record with json.dumps of a full dict."""
+    from flowlens.formats.enterprise import GROUPS
     from flowlens.sample import SampleOptions, intervals, load_model
     from flowlens.sample.records import INTERVAL
 
+    tcp_fields = GROUPS["tcp"]
     model = load_model()
     opts = SampleOptions(start=START, days=None, records=records)
     with tempfile.TemporaryFile("w") as out:
@@ -120,22 +122,7 @@ def baseline(records: int) -> float:
                     "num_process_args": 0,
                     "original_source_ips": None,
                     "num_original_source_ips": 0,
-                    **dict.fromkeys(
-                        (
-                            "tcp_mean_send_congestion_window",
-                            "tcp_min_send_congestion_window",
-                            "tcp_mean_smooth_rtt",
-                            "tcp_max_smooth_rtt",
-                            "tcp_mean_min_rtt",
-                            "tcp_max_min_rtt",
-                            "tcp_mean_mss",
-                            "tcp_min_mss",
-                            "tcp_total_retransmissions",
-                            "tcp_lost_packets",
-                            "tcp_unrecovered_to",
-                        ),
-                        0,
-                    ),
+                    **dict.fromkeys(tcp_fields, 0),
                 }
                 out.write(json.dumps(doc, separators=(",", ":")) + "\n")
         return records / (time.process_time() - c0)
