@@ -1,11 +1,12 @@
-"""Valid records of every layout the reference describes, built field by field from its tables.
+"""Valid records of every layout Calico writes (docs/formats.md), built field by field from the
+field tables of Calico's flow-log formats.
 
-Calico Enterprise (``/work/shared/reference`` §1.2-1.9): every optional field group present with
+Calico Enterprise (the flows.log fields and their groups): every optional field group present with
 values, present but empty as Felix writes a feature that is off, or missing (an older release),
 in any combination; at any aggregation level; hits in the F0, F1 or F2 spelling; as a Felix
-line, a bare Elasticsearch document or a search hit. Goldmane (§2.1-2.4): Go ``encoding/json``
+line, a bare Elasticsearch document or a search hit. Goldmane (its Flow messages): Go ``encoding/json``
 with every zero field left out, in any combination, bare or wrapped as ``{"id", "flow"}``.
-Whisker (§2.3): FlowResponse objects with empty or joined labels, network names, end-of-tier
+Whisker (its API): FlowResponse objects with empty or joined labels, network names, end-of-tier
 hits with and without a trigger, times in any zone.
 
 Independent of flowlens' own sample generator on purpose: the ingest tests check flowlens
