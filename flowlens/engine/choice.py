@@ -50,7 +50,8 @@ def open_engine(
 
     DuckDB runs SQL sandboxed to the window's files unless ``external_access``
     (:mod:`flowlens.engine.sandbox`). Spark has no such sandbox: Spark SQL reads any path the
-    cluster can, so SQL of your own (``Engine.sql``) on Spark needs ``external_access=True``."""
+    cluster can (``external_access`` does not apply there), which is why ``flowlens query --sql``
+    on Spark asks for ``--allow-external``."""
     choice = choice or EngineChoice()
     if choice.name == "spark":
         from flowlens.engine.spark import connect_spark
