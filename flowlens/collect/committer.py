@@ -31,10 +31,10 @@ from typing import Any
 from flowlens.errors import CollectError
 from flowlens.formats import get_format
 from flowlens.ingest.accounting import FileSummary, Quarantine
+from flowlens.ingest.lines import LineSplitter
 from flowlens.ingest.options import DEFAULT_MAX_LINE_BYTES, IngestOptions
 from flowlens.ingest.parse import BatchParser, LineBlock, ParsedBatch
 from flowlens.ingest.rows import RowStager
-from flowlens.ingest.sources import LineSplitter
 from flowlens.ingest.writer import StagedCommit
 from flowlens.store import Store, new_ingest_id, open_writer
 from flowlens.store.collectors import collector_positions, set_collector_position

@@ -6,7 +6,7 @@ and runs an :class:`Ingester`, which for each source:
 1. reads its first bytes, detects its format (:mod:`flowlens.formats`) and finds the lineage and
    checkpoint its content continues (:mod:`~flowlens.ingest.checkpoints`): the lines before it
    are skipped, as already ingested;
-2. reads the rest as whole lines into batch buffers (:class:`~flowlens.ingest.sources.LineReader`)
+2. reads the rest as whole lines into batch buffers (:class:`~flowlens.ingest.lines.LineReader`)
    and queues them for the parser (:class:`~flowlens.ingest.parse.BatchParser`), which parses
    batches with DuckDB on worker threads;
 3. has each parsed batch staged, in read order, by the
@@ -45,6 +45,7 @@ from flowlens.formats.base import Format
 from flowlens.ingest.accounting import FileSummary, IngestSummary, Quarantine
 from flowlens.ingest.checkpoints import ContentHash, advance, find_lineage
 from flowlens.ingest.documents import Incomplete, document_items, is_document
+from flowlens.ingest.lines import LineReader, LineSplitter, LongLine
 from flowlens.ingest.options import IngestOptions, ProgressFn
 from flowlens.ingest.parse import MAX_BATCHES_IN_FLIGHT, BatchParser, LineBlock, ParsedBatch
 from flowlens.ingest.paths import find_sources
@@ -52,9 +53,6 @@ from flowlens.ingest.rows import RowStager
 from flowlens.ingest.sources import (
     HEAD_BYTES,
     Buffers,
-    LineReader,
-    LineSplitter,
-    LongLine,
     ReadFailure,
     Source,
     Unreadable,

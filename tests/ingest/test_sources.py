@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+import flowlens.ingest.lines as lines
 import flowlens.ingest.parse as parse
 import flowlens.ingest.sources as sources
 from flowlens.errors import StrictModeError
@@ -54,7 +55,7 @@ def test_newlines_found_piece_by_piece_are_all_the_newlines(piece):
         if size < 0:
             continue
         text = np.where(rng.random(size) < 0.2, 10, 65).astype(np.uint8)
-        found = sources.newline_positions(text, np.empty(piece, dtype=bool))
+        found = lines.newline_positions(text, np.empty(piece, dtype=bool))
         assert found.tolist() == np.flatnonzero(text == 10).tolist()
 
 
