@@ -8,6 +8,7 @@
 * :mod:`flowlens.sample.decide`: decisions from the policy engine;
 * :mod:`flowlens.sample.render`: Enterprise, Elasticsearch, Goldmane and Whisker encodings;
 * :mod:`flowlens.sample.generate`: streaming generation and the files on disk;
+* :mod:`flowlens.sample.logfiles`: each node's rotated ``flows.log`` and its vectored writes;
 * :mod:`flowlens.sample.folder`: a whole sample folder (logs, inventory, policies, model).
 """
 

@@ -189,7 +189,7 @@ def test_dropping_the_record_cache_does_not_change_a_byte(model: ClusterModel, l
 def test_flows_log_parts_survive_short_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from flowlens.sample import generate
+    from flowlens.sample import logfiles
 
     flushes = [([bytes([65 + i % 26]) * (i * 37 % 5000) for i in range(j, j + n)], 0) for j, n in
                ((0, 3), (3, 700), (703, 1500), (2203, 1))]  # fmt: skip
@@ -205,5 +205,5 @@ def test_flows_log_parts_survive_short_writes(tmp_path: Path, monkeypatch: pytes
         monkeypatch.setattr(os, "writev", writev)
         path = tmp_path / "out"
         with open(path, "wb", buffering=0) as fh:
-            generate._write_parts(fh.fileno(), flushes)
+            logfiles._write_parts(fh.fileno(), flushes)
         assert path.read_bytes() == want
