@@ -14,7 +14,7 @@ from typing import Any
 
 from flowlens.errors import UsageError
 from flowlens.formats.hits import PolicyHit, parse_hit
-from flowlens.sample.model import ClusterModel, Connection, External, Node, Pod
+from flowlens.sample.model import ClusterModel, Connection, External, Node, Pod, resolve_ref
 
 INTERVAL = 300  # flowLogsFlushInterval default, seconds
 _PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
@@ -156,3 +156,39 @@ class Interval:
     index: int
     start: int  # epoch seconds of the interval (aligned); nodes add their own offset
     records: list[tuple[RecordKey, tuple[int, ...]]]  # the record and its counters
+
+
+def common_labels(members: Sequence[Member]) -> tuple[str, ...]:
+    """The labels of an aggregated record: those every endpoint it aggregates has, as 'k=v'."""
+    if len(members) == 1:
+        return members[0].label_strs
+    first = members[0].labels
+    common = {k: v for k, v in first.items() if all(m.labels.get(k) == v for m in members[1:])}
+    return tuple(f"{k}={v}" for k, v in common.items())
+
+
+def masked(m: Member) -> Member:
+    """The level-2 view: no IP, no name (Felix keys such records by the aggregated name)."""
+    return Member(m.type, "-", m.name_aggr, m.namespace, "", m.labels, m.node)
+
+
+def members_of(model: ClusterModel, ref: str, cid: str) -> tuple[Member, ...]:
+    """The endpoints a connection's ``ref`` names (pods, nodes' host endpoints or addresses)."""
+    kind, items = resolve_ref(model, ref, cid)
+    if kind == "wep":
+        return tuple(pod_member(p) for p in items)
+    if kind == "hep":
+        return tuple(node_member(n) for n in items)
+    ext = items[0]
+    return tuple(net_member(ext, ip) for ip in ext.addresses)
+
+
+def service_of(model: ClusterModel, conn: Connection, port: int) -> tuple[str, str, str, int] | None:
+    """The Service a connection goes through on ``port``: namespace, name, port name, number."""
+    if not conn.service:
+        return None
+    svc = model.service(conn.service)
+    sp = svc.port_for(port, conn.proto)
+    if sp is None:
+        return None
+    return (svc.namespace, svc.name, sp.name or "-", sp.port)

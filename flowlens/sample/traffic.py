@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from flowlens.errors import UsageError
-from flowlens.sample.model import ClusterModel, Connection, resolve_ref
+from flowlens.sample.model import ClusterModel, Connection
 from flowlens.sample.records import (
     INTERVAL,
     Decide,
@@ -36,25 +36,12 @@ from flowlens.sample.records import (
     Member,
     RecordKey,
     Verdict,
-    net_member,
-    node_member,
-    pod_member,
+    common_labels,
+    masked,
+    members_of,
+    service_of,
 )
 from flowlens.sample.schedule import RARE_SHARE, SLOTS_PER_DAY, cycle_table, node_offsets
-
-
-def _labels_tuple(members: Sequence[Member]) -> tuple[str, ...]:
-    if len(members) == 1:
-        return members[0].label_strs
-    first = members[0].labels
-    common = {k: v for k, v in first.items() if all(m.labels.get(k) == v for m in members[1:])}
-    return tuple(f"{k}={v}" for k, v in common.items())
-
-
-def _masked(m: Member) -> Member:
-    """The level-2 view: no IP, no name (Felix keys such records by the aggregated name)."""
-    return Member(m.type, "-", m.name_aggr, m.namespace, "", m.labels, m.node)
-
 
 #: intervals simulated together (the numpy arrays of one step); a constant, so the random
 #: sequence, and the output, do not depend on how much is generated
@@ -111,26 +98,6 @@ class _Group:
             i = index[key] = len(members)
             members.append(m)
         return 1 << i
-
-
-def _members(model: ClusterModel, ref: str, cid: str) -> tuple[Member, ...]:
-    kind, items = resolve_ref(model, ref, cid)
-    if kind == "wep":
-        return tuple(pod_member(p) for p in items)
-    if kind == "hep":
-        return tuple(node_member(n) for n in items)
-    ext = items[0]
-    return tuple(net_member(ext, ip) for ip in ext.addresses)
-
-
-def _service(model: ClusterModel, conn: Connection, port: int) -> tuple[str, str, str, int] | None:
-    if not conn.service:
-        return None
-    svc = model.service(conn.service)
-    sp = svc.port_for(port, conn.proto)
-    if sp is None:
-        return None
-    return (svc.namespace, svc.name, sp.name or "-", sp.port)
 
 
 # columns of the route table: a route is where one (source, destination, port) flow lands
@@ -201,12 +168,12 @@ class TrafficModel:
         self._sampled += [(p, -1) for p in self.scan_plans]
 
     def _plan(self, conn: Connection) -> _Plan:
-        srcs = _members(self.model, conn.source, conn.id)
+        srcs = members_of(self.model, conn.source, conn.id)
         if conn.exclude:
-            left_out = {m.full_id for ref in conn.exclude for m in _members(self.model, ref, conn.id)}
+            left_out = {m.full_id for ref in conn.exclude for m in members_of(self.model, ref, conn.id)}
             srcs = tuple(m for m in srcs if m.full_id not in left_out)
-        dsts = _members(self.model, conn.dest, conn.id)
-        service = _service(self.model, conn, conn.ports[0])
+        dsts = members_of(self.model, conn.dest, conn.id)
+        service = service_of(self.model, conn, conn.ports[0])
         if srcs and srcs[0].type == "net":
             size = len(srcs) * len(dsts) * len(conn.ports)
             return _Plan(
@@ -556,10 +523,10 @@ class TrafficModel:
         rk = RecordKey(
             reporter=reporter,
             action=verdict.action,
-            src=_masked(src0) if allowed else src0,
-            dst=_masked(dst0) if allowed else dst0,
-            src_labels=_labels_tuple(src_members),
-            dst_labels=_labels_tuple(dst_members),
+            src=masked(src0) if allowed else src0,
+            dst=masked(dst0) if allowed else dst0,
+            src_labels=common_labels(src_members),
+            dst_labels=common_labels(dst_members),
             dest_port=g.port,
             proto=conn.proto,
             service=g.plan.service,
