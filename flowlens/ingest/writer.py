@@ -100,12 +100,13 @@ class WriterBudget:
     """What one commit's writer may hold at once, whatever the number of days its rows cover.
 
     ``open_files``: day files open for writing (each a Parquet writer of flows and one of its
-    summary, so twice as many file descriptors); a day that comes back once its file was closed
-    gets a new part file. ``buffered_bytes``: rows waiting in memory for their day's write; past
+    summary, so twice as many file descriptors; fewer when the process's limit on open files
+    leaves no room for them); a day that comes back once its file was closed gets a new part
+    file. The default covers a year of days under Linux's usual limit of 1,024. ``buffered_bytes``: rows waiting in memory for their day's write; past
     it every buffered day is written out, so that no batch stays alive for a few of its rows."""
 
-    open_files: int = 256
-    buffered_bytes: int = 256 * 1024 * 1024
+    open_files: int = 512
+    buffered_bytes: int = 128 * 1024 * 1024
 
 
 WRITER_BUDGET = WriterBudget()
@@ -244,6 +245,9 @@ class FileWriter:
         if sum(self._bytes.values()) >= self._byte_limit:
             for key in sorted(self._buffers, key=lambda k: (k[0] not in self._open, k)):
                 self._flush(key)
+            # The queued writes hold slices of every batch: let them finish before the next
+            # batch comes, or the old batches would live on beside the new ones.
+            self._wait()
 
     def _flush(self, key: tuple[str, str]) -> None:
         """Write the rows buffered under ``key``, and with them the day's rows of the other

@@ -251,3 +251,13 @@ def test_rows_buffered_past_the_byte_budget_are_written_out_not_held(tmp_path, m
             assert max(carried) > 50_000  # (the check below can fail)
         else:
             assert max(carried) < 50_000
+
+
+def test_a_low_limit_on_open_files_lowers_the_open_files_budget(tmp_path, monkeypatch):
+    """Each open day file takes two descriptors (flows and summary), with room left for the rest."""
+    monkeypatch.setattr(writer_module.resource, "getrlimit", lambda _: (256, 4096))
+    assert FileWriter(tmp_path, "c0")._open_limit == 64
+    monkeypatch.setattr(writer_module.resource, "getrlimit", lambda _: (1024, 4096))
+    assert FileWriter(tmp_path, "c1")._open_limit == 448  # a year of days in one file each
+    monkeypatch.setattr(writer_module.resource, "getrlimit", lambda _: (100_000, 100_000))
+    assert FileWriter(tmp_path, "c2")._open_limit == writer_module.WRITER_BUDGET.open_files
