@@ -132,7 +132,7 @@ def main() -> None:
         best: dict[str, dict[str, float]] = {}
         for i in range(args.repeat):
             for kind in kinds:
-                result = bench_ingest.measure(kind, log, args.dir / f"work-{kind}", __file__)
+                result = bench_ingest.measure(kind, log, args.dir / f"work-partitions-{kind}", __file__)
                 print(
                     f"  run {i + 1}: {kind:9s} {result['seconds']:7.1f} s wall {result['cpu']:7.1f} s CPU  "
                     f"peak {result['peak_mb']:6.0f} MB  rows {result['rows']:,}  files {result['files']:,}",
@@ -150,7 +150,7 @@ def main() -> None:
         )
         log.unlink()
         for kind in kinds:
-            shutil.rmtree(args.dir / f"work-{kind}", ignore_errors=True)
+            shutil.rmtree(args.dir / f"work-partitions-{kind}", ignore_errors=True)
 
 
 if __name__ == "__main__":
