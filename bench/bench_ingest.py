@@ -139,9 +139,11 @@ def job(kind: str, log: Path, work: Path, *, load_only: bool = False) -> None:
     )
 
 
-def measure(kind: str, log: Path, work: Path) -> dict[str, float]:
+def measure(kind: str, log: Path, work: Path, script: str = __file__) -> dict[str, float]:
+    """Run one job of ``script`` (this one, or another bench script with the same job options) in
+    a fresh process; what it reported."""
     out = subprocess.run(
-        [sys.executable, __file__, "--job", kind, "--log", str(log), "--work", str(work)],
+        [sys.executable, script, "--job", kind, "--log", str(log), "--work", str(work)],
         check=True,
         capture_output=True,
         text=True,

@@ -111,7 +111,10 @@ STRUCTURE: dict[str, Any] = {
     "start_time": "BIGINT",
     "end_time": "BIGINT",
     "@timestamp": "BIGINT",
-    **{k: "BIGINT" for k in _ALWAYS_INTS},
+    # The counters every release writes: raw JSON too, made integers by ingest with the
+    # diagnosis' own coercion (JSON_COUNTERS). Read as BIGINT, DuckDB would take texts the
+    # diagnosis rejects ("1_000") and the two paths would disagree on such a line.
+    **{k: "JSON" for k in _ALWAYS_INTS},
     **{k: "VARCHAR" for k in _STRINGS},
     "process_id": "VARCHAR",
     # Kept as JSON text: ingest converts and checks each distinct label set and trace once.
@@ -160,9 +163,7 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
     for name in _STRINGS:
         if name not in ("cluster", "generated_time", "id"):
             cols[name] = f"{d}.{name}"
-    for name in _ALWAYS_INTS:
-        cols[name] = f"{d}.{name}"
-    for name in _NULLABLE_INTS + _OPTIONAL_COUNTERS:
+    for name in _NULLABLE_INTS + _ALWAYS_INTS + _OPTIONAL_COUNTERS:
         cols[name] = f"{d}.{name}"  # JSON text, made an integer by ingest (JSON_INTS, JSON_COUNTERS)
     return cols
 
@@ -175,8 +176,8 @@ JSON_INTS = {
     "dest_port": (0, 65535),
     "dest_service_port_num": (-(2**31), 2**31 - 1),
 }
-# Optional counters, JSON text made an integer by ingest as the diagnosis coerces it (COUNTER).
-JSON_COUNTERS = _OPTIONAL_COUNTERS
+# Counters, JSON text made an integer by ingest as the diagnosis coerces it (COUNTER).
+JSON_COUNTERS = _ALWAYS_INTS + _OPTIONAL_COUNTERS
 # Result columns under the field's own name; start_time and end_time are null out of range too.
 NOT_NULL = REQUIRED + _ALWAYS_INTS
 

@@ -1,11 +1,13 @@
-"""The writer: a commit's flow rows into Parquet files, one per day, on threads of their own.
+"""The writer: a commit's flow rows into Parquet files per day, on threads of their own.
 
-:class:`FileWriter` buffers rows per date partition and writes them into one staged Parquet file
-per day (``flows/date=YYYY-MM-DD/<commit>.parquet``), with the hourly summary of each file
-beside it (:mod:`flowlens.store.summaries`). Allowed and denied rows go to separate row groups,
-so that a query about denied traffic skips the far more numerous allowed rows by their
-statistics. Writing runs on worker threads (pyarrow releases the GIL while it encodes), so that
-the next batch is parsed while this one is compressed and written; memory stays bounded.
+:class:`FileWriter` buffers rows per date partition and writes them into staged Parquet files
+(``flows/date=YYYY-MM-DD/<commit>.parquet``, and ``<commit>-pN.parquet`` when a day comes back
+after its file was closed), with the hourly summary of each file beside it
+(:mod:`flowlens.store.summaries`). Allowed and denied rows go to separate row groups, so that a
+query about denied traffic skips the far more numerous allowed rows by their statistics. Writing
+runs on worker threads (pyarrow releases the GIL while it encodes), so that the next batch is
+parsed while this one is compressed and written. Memory stays bounded whatever the number of
+days the input covers (:class:`WriterBudget`: open files and buffered bytes).
 
 :class:`StagedCommit` is one commit being prepared: the files of :class:`FileWriter` and the
 quarantined lines (:class:`flowlens.ingest.accounting.Quarantine`), staged under
@@ -20,11 +22,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import resource
 import shutil
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,65 +95,159 @@ def _split(table: pa.Table, keys: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
         yield int(ordered[start]), table.slice(int(start), int(end - start))
 
 
+@dataclass(frozen=True)
+class WriterBudget:
+    """What one commit's writer may hold at once, whatever the number of days its rows cover.
+
+    ``open_files``: day files open for writing (each a Parquet writer of flows and one of its
+    summary, so twice as many file descriptors; fewer when the process's limit on open files
+    leaves no room for them); a day that comes back once its file was closed gets a new part
+    file. The default covers a year of days under Linux's usual limit of 1,024. ``buffered_bytes``: rows waiting in memory for their day's write; past
+    it every buffered day is written out, so that no batch stays alive for a few of its rows."""
+
+    open_files: int = 512
+    buffered_bytes: int = 128 * 1024 * 1024
+
+
+WRITER_BUDGET = WriterBudget()
+HIT_PREFIX = "\x00hit:"  # the summary's deciding hits, carried beside the rows until written
+
+
+def _descriptor_room() -> int:
+    """Day files the process's limit on open files leaves room for (two descriptors each, and
+    a margin for everything else the process holds)."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):  # pragma: no cover - no limit to read
+        return WRITER_BUDGET.open_files
+    if soft == resource.RLIM_INFINITY:
+        return WRITER_BUDGET.open_files
+    return max(4, (soft - 128) // 2)
+
+
+class _DayFile:
+    """One part file of a day being written: its flows and, beside it, the summary of what it
+    holds, each opened at its first write and closed once, after the file's last write."""
+
+    def __init__(self, stage: Path, day: str, name: str) -> None:
+        self.day = day
+        self.path = stage / "flows" / f"date={day}" / f"{name}.parquet"
+        # Named *.part until the flows file is complete: its final name carries that size.
+        self.summary_part = stage / "summary-parts" / f"date={day}" / f"{name}.part"
+        self.stage = stage
+        self.flows: pq.ParquetWriter | None = None
+        self.summary: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        flows = table.select(WRITE_SCHEMA.names)
+        hits = {
+            name.removeprefix(HIT_PREFIX): table[name]
+            for name in table.column_names
+            if name.startswith(HIT_PREFIX)
+        }
+        if self.flows is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.flows = flows_parquet_writer(self.path, WRITE_SCHEMA)
+        self.flows.write_table(flows, row_group_size=ROWS_PER_ROW_GROUP)
+        summary = summarise_table(flows, {name: hit.combine_chunks() for name, hit in hits.items()} or None)
+        if self.summary is None:
+            self.summary_part.parent.mkdir(parents=True, exist_ok=True)
+            self.summary = pq.ParquetWriter(self.summary_part, summary.schema, compression="zstd")
+        self.summary.write_table(summary)
+
+    def close(self) -> None:
+        """Finish both files and give the summary its final name (which carries the flows
+        file's size)."""
+        if self.flows is not None:
+            self.flows.close()
+            self.flows = None
+        if self.summary is not None:
+            self.summary.close()
+            self.summary = None
+            target = summary_path(self.stage, self.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.summary_part, target)
+
+    def discard(self) -> None:
+        for writer in (self.flows, self.summary):
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    writer.close()
+        self.flows = self.summary = None
+
+
 class FileWriter:
-    """Buffers rows per date partition and writes them into one staged Parquet file per date.
+    """Buffers rows per date partition and writes them into staged Parquet files, a few per
+    date at most, each with its summary.
 
     Allowed and denied rows go to separate row groups, so that a query about denied traffic
     skips the (far more numerous) allowed rows by their statistics; a day's few rows (fewer than
     MIXED_ROWS written at once) share one row group. Writing happens on a worker
     thread (pyarrow releases the GIL while it encodes), so that the next batch is parsed while
-    this one is compressed and written."""
+    this one is compressed and written.
 
-    def __init__(self, stage: Path, commit_id: str) -> None:
+    Memory stays bounded whatever the number of days (:class:`WriterBudget`): at most
+    ``open_files`` day files are open, the least recently written one is closed to open
+    another (the day gets a new part file ``<commit>-pN.parquet`` if it comes back), and past
+    ``buffered_bytes`` of waiting rows every day's rows are written out. Each part file has its
+    own summary, computed from the rows as they are written."""
+
+    def __init__(self, stage: Path, commit_id: str, budget: WriterBudget | None = None) -> None:
         self.stage = stage
         self.commit_id = commit_id
+        budget = budget or WRITER_BUDGET
+        self._open_limit = max(1, min(budget.open_files, _descriptor_room()))
+        self._byte_limit = budget.buffered_bytes
         self._buffers: dict[tuple[str, str], list[pa.Table]] = {}
         self._counts: dict[tuple[str, str], int] = {}
-        self._writers: dict[str, pq.ParquetWriter] = {}
-        # The hourly summary of what each file holds (see flowlens.store.summaries): each batch is
-        # summarised once, on a thread of its own, and the rows of each day are streamed into
-        # that day's summary file. A group may get a row per batch; readers sum the rows, so
-        # nothing is merged in memory and memory stays flat.
-        self._summary_writers: dict[str, tuple[pq.ParquetWriter, Path]] = {}
+        self._bytes: dict[tuple[str, str], int] = {}
+        self._open: dict[str, _DayFile] = {}  # per day, its file being written; least recent first
+        self._parts: dict[str, int] = {}  # per day, the part files started
+        self._files: list[_DayFile] = []
         # Writes queue up while the next batch is parsed; at most MAX_ROWS_QUEUED rows wait,
         # which bounds memory. One write runs at a time while batches are parsed (a second would
         # only take a core from the parsing); once the input ends, two files are written at once
-        # (the writes still queued are mostly of other days than each other). Each file's writes
-        # stay in order. Summaries have their own thread, so that neither waits for the other.
+        # (the writes still queued are mostly of other days than each other). Each day's writes
+        # (and the closing of its files) stay in order.
         self._pool = ThreadPoolExecutor(max_workers=2)
         self._writing = threading.Semaphore(1)
-        self._last_write: dict[str, Future[None]] = {}  # per day, its latest write
-        self._summary_pool = ThreadPoolExecutor(max_workers=1)
+        self._last_write: dict[str, Future[None]] = {}  # per day, its latest write or close
         self._queued: deque[tuple[Future[None], int]] = deque()
-        self._summarising: Future[None] | None = None
         self.rows = 0
 
     def add(self, table: pa.Table, keys: np.ndarray, hits: dict[str, pa.Array]) -> None:
         """Buffer the rows of ``table`` (WRITE_SCHEMA) by day and verdict (``keys``: their
         :func:`_write_keys`; a table in :func:`write_order` is cut into slices without a copy)
         and write out what need not wait. ``hits``: the rows' deciding hits for the summary (the
-        summary cannot pick them out of the encoded traces)."""
+        summary cannot pick them out of the encoded traces); they travel with the rows."""
         if table.num_rows == 0:
             return
+        for name, hit in hits.items():
+            table = table.append_column(HIT_PREFIX + name, hit)
+        per_row = table.nbytes / table.num_rows
         touched = set()  # days
         for group, part in _split(table, keys):
             key = (_iso_day(group // 2), "deny" if group % 2 else "other")
             touched.add(key[0])
             self._buffers.setdefault(key, []).append(part)
             self._counts[key] = self._counts.get(key, 0) + part.num_rows
+            self._bytes[key] = self._bytes.get(key, 0) + int(part.num_rows * per_row)
             if self._counts[key] >= ROWS_PER_ROW_GROUP:
                 self._flush(key)
         self.rows += table.num_rows
-        self._wait_summary()  # one summary in flight: bounded memory
-        self._summarising = self._summary_pool.submit(self._summarise, table, hits)
         # A day this batch did not touch is most likely over (Felix writes in time order): write
         # it now, so that writing overlaps with parsing instead of piling up until the end.
         for key in [k for k in self._buffers if k[0] not in touched]:
             self._flush(key)
-        # Input spread over many days must not pile up in memory: past one row group's worth in
-        # all buffers together, write out the fullest.
-        while sum(self._counts.values()) >= ROWS_PER_ROW_GROUP:
-            self._flush(max(self._counts, key=lambda k: self._counts[k]))
+        # Input spread over many days must not pile up in memory. A buffered slice keeps its
+        # whole batch alive, so past the budget every day is written out (the days whose files
+        # are open first), not only the fullest: then no batch outlives the budget.
+        if sum(self._bytes.values()) >= self._byte_limit:
+            for key in sorted(self._buffers, key=lambda k: (k[0] not in self._open, k)):
+                self._flush(key)
+            # The queued writes hold slices of every batch: let them finish before the next
+            # batch comes, or the old batches would live on beside the new ones.
+            self._wait()
 
     def _flush(self, key: tuple[str, str]) -> None:
         """Write the rows buffered under ``key``, and with them the day's rows of the other
@@ -164,50 +262,57 @@ class FileWriter:
         ]
         for k in keys:
             self._counts.pop(k, None)
+            self._bytes.pop(k, None)
         if not parts:
             return
         rows = sum(part.num_rows for part in parts)
-        write = self._pool.submit(self._write, day, pa.concat_tables(parts), self._last_write.get(day))
+        file, closing = self._file_for(day)
+        after = [f for f in (self._last_write.get(day), *closing) if f is not None]
+        write = self._pool.submit(self._write, file, pa.concat_tables(parts), after)
         self._last_write[day] = write
         self._queued.append((write, rows))
         self._wait(MAX_ROWS_QUEUED)
 
-    def _write(self, day: str, table: pa.Table, after: Future[None] | None) -> None:
-        """Write ``table`` into the day's file once ``after``, the day's write before, is done. That
-        one was queued first, so it is already running or done (or waiting for its own), and no
-        write holds a turn to write while it waits: the queue cannot lock up."""
-        if after is not None:
-            after.result()
+    def _file_for(self, day: str) -> tuple[_DayFile, list[Future[None]]]:
+        """The day's open file, most recently used now, and the closes its first write waits
+        for: opening it closes the least recently used files (after their queued writes) to
+        stay within the budget, and the new file opens only once they are closed."""
+        file = self._open.pop(day, None)
+        closing = []
+        if file is None:
+            while len(self._open) >= self._open_limit:
+                oldest = next(iter(self._open))
+                closing.append(self._close_later(self._open.pop(oldest)))
+            part = self._parts.get(day, 0)
+            self._parts[day] = part + 1
+            file = _DayFile(self.stage, day, self.commit_id if part == 0 else f"{self.commit_id}-p{part}")
+            self._files.append(file)
+        self._open[day] = file
+        return file, closing
+
+    def _close_later(self, file: _DayFile) -> Future[None]:
+        closing = self._pool.submit(self._close, file, [f for f in [self._last_write.get(file.day)] if f])
+        self._last_write[file.day] = closing
+        return closing
+
+    @staticmethod
+    def _close(file: _DayFile, after: list[Future[None]]) -> None:
+        for done in after:
+            done.result()
+        file.close()
+
+    def _write(self, file: _DayFile, table: pa.Table, after: list[Future[None]]) -> None:
+        """Write ``table`` into the day's file once ``after`` (the day's write before, and the
+        closes that make room for a new file) are done. Those were queued first, so they are
+        already running or done (or waiting for their own), and no write holds a turn to write
+        while it waits: the queue cannot lock up."""
+        for done in after:
+            done.result()
         with self._writing:
-            self._write_now(day, table)
+            self._write_now(file, table)
 
-    def _write_now(self, day: str, table: pa.Table) -> None:
-        writer = self._writers.get(day)
-        if writer is None:
-            path = self.stage / "flows" / f"date={day}" / f"{self.commit_id}.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            writer = flows_parquet_writer(path, WRITE_SCHEMA)
-            self._writers[day] = writer
-        writer.write_table(table, row_group_size=ROWS_PER_ROW_GROUP)
-
-    def _summarise(self, table: pa.Table, hits: dict[str, pa.Array]) -> None:
-        summary = summarise_table(table, hits)
-        for number, part in _split(summary, _day_numbers(summary["hour"])):
-            day = _iso_day(number)
-            if day not in self._summary_writers:
-                # Named *.part until the flows file is complete: its final name carries that size.
-                path = self.stage / "summary-parts" / f"{day}.part"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._summary_writers[day] = (
-                    pq.ParquetWriter(path, summary.schema, compression="zstd"),
-                    path,
-                )
-            self._summary_writers[day][0].write_table(part)
-
-    def _wait_summary(self) -> None:
-        if self._summarising is not None:
-            summarising, self._summarising = self._summarising, None
-            summarising.result()  # re-raises a failed summary here
+    def _write_now(self, file: _DayFile, table: pa.Table) -> None:
+        file.write(table)
 
     def _wait(self, limit: int = 0) -> None:
         """Finish queued writes until at most ``limit`` rows wait (0: all of them)."""
@@ -218,36 +323,26 @@ class FileWriter:
         """Stop after a failure: wait for the threads, close the files, keep nothing."""
         self._buffers.clear()
         self._counts.clear()
-        for pool in (self._pool, self._summary_pool):
-            pool.shutdown(wait=True, cancel_futures=True)
-        for writer in [*self._writers.values(), *(w for w, _ in self._summary_writers.values())]:
-            with contextlib.suppress(Exception):
-                writer.close()
-        self._writers.clear()
-        self._summary_writers.clear()
+        self._bytes.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for file in self._files:
+            file.discard()
+        self._open.clear()
 
     def close(self) -> set[str]:
         self._writing.release()  # the input has ended: two writes at once
         for key in sorted(self._buffers):
             self._flush(key)
+        for file in list(self._open.values()):
+            self._close_later(file)
+        self._open.clear()
+        closing = list(self._last_write.values())
         self._wait()
-        self._wait_summary()
+        for done in closing:
+            done.result()  # re-raises a failed close here
         self._pool.shutdown(wait=True)
-        self._summary_pool.shutdown(wait=True)
-        for writer in self._writers.values():
-            writer.close()
-        days = set(self._writers)
-        self._writers.clear()
-        for day, (summary_writer, path) in sorted(self._summary_writers.items()):
-            summary_writer.close()
-            flows_file = self.stage / "flows" / f"date={day}" / f"{self.commit_id}.parquet"
-            if flows_file.is_file():
-                target = summary_path(self.stage, flows_file)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, target)
-        self._summary_writers.clear()
         shutil.rmtree(self.stage / "summary-parts", ignore_errors=True)
-        return days
+        return {file.day for file in self._files if file.path.is_file()}
 
 
 class StagedCommit:

@@ -21,7 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowlens.formats import enterprise
+from flowlens.formats.base import coerce_counter
 from flowlens.ingest import IngestOptions, IngestSummary, ingest
+from flowlens.ingest.checks import diagnose
 from flowlens.store import Store
 from tests.ingest.conftest import quarantine_of, rows_of
 from tests.ingest.helpers import layouts
@@ -288,3 +290,96 @@ def test_a_counter_whose_text_is_no_number_is_quarantined_on_either_path(tmp_pat
     first = next(name for name in enterprise.TYPES if name in change)
     (only,) = quarantine_of(store)
     assert only["reason"] == f"wrong type for field '{first}': expected a number, got a string"
+
+
+# --- every counter: the fast path and the diagnosis agree on any value ----------------------------
+
+# Texts near a number: what Python, DuckDB or Elasticsearch read one way or another.
+NUMBER_TEXTS = st.one_of(
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(
+        [
+            "1_000",
+            "1__0",
+            "0x1f",
+            "0X1F",
+            "0b101",
+            "0o17",
+            "1e3",
+            "1E+2",
+            "-1e-2",
+            "+5",
+            "-0",
+            "00012",
+            " 12 ",
+            "\t7\n",
+            "2.6",
+            ".5",
+            "5.",
+            "nan",
+            "NaN",
+            "inf",
+            "-Infinity",
+            "１２",
+            "١٢",
+            "true",
+            "false",
+            "null",
+            "",
+            " ",
+            "0x",
+            "1,000",
+            "12abc",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775809",
+        ]
+    ),
+    st.text(alphabet="0123456789_+-.eExX ", max_size=8),
+)
+COUNTER_VALUES = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    NUMBER_TEXTS,
+    st.just([]),
+    st.just({}),
+)
+# the counters every release writes (no optional group holds them)
+ALWAYS_COUNTERS = tuple(
+    n for n in enterprise.JSON_COUNTERS if not any(n in group for group in enterprise.GROUPS.values())
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    values=st.lists(
+        st.tuples(
+            st.sampled_from(ALWAYS_COUNTERS) | st.sampled_from(enterprise.JSON_COUNTERS), COUNTER_VALUES
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_the_fast_path_and_the_diagnosis_agree_on_every_counter_value(tmp_path, values):
+    """Each line holds one generated value in a counter (most often one that every release
+    writes, which DuckDB once read as BIGINT), in a record with every optional group. The
+    diagnosis (the per-line check) decides each line: a line it rejects is quarantined for its
+    reason, a line it lets pass is stored with the value coerced as the diagnosis coerces it;
+    the fast path, which sees the lines first, never decides otherwise."""
+    full = {group: layouts.ON for group in layouts.GROUPS}
+    lines = [
+        json.dumps({**layouts.felix_record(full, n), name: value}) for n, (name, value) in enumerate(values)
+    ]
+    store, summary = _ingest(Path(tempfile.mkdtemp(dir=tmp_path)), "flows.log", lines)
+    assert summary.balanced
+    stored = {row["source_line"]: row for row in rows_of(store)}
+    quarantined = {row["source_line"]: row["reason"] for row in quarantine_of(store)}
+    for number, (line, (name, value)) in enumerate(zip(lines, values, strict=True), start=1):
+        reason = diagnose(line.encode(), enterprise.ENTERPRISE, IngestOptions().max_line_bytes)
+        if reason is None:
+            assert number in stored, (name, value)
+            assert stored[number][name] == coerce_counter(value), (name, value)
+        else:
+            assert quarantined.get(number) == reason, (name, value)
