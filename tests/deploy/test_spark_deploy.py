@@ -186,7 +186,8 @@ def test_the_spark_submit_example_writes_the_report_duckdb_writes(sample_store: 
     events = tmp_path / "events"
     events.mkdir()
     (conf / "spark-defaults.conf").write_text(
-        f"spark.eventLog.enabled true\nspark.eventLog.dir file://{events}\nspark.sql.shuffle.partitions 2\n"
+        f"spark.eventLog.enabled true\nspark.eventLog.dir file://{events}\nspark.eventLog.compress false\n"
+        "spark.sql.shuffle.partitions 3\n"
     )
     env = {**os.environ, "SPARK_CONF_DIR": str(conf), "PYSPARK_PYTHON": sys.executable}
     env |= {"PYSPARK_DRIVER_PYTHON": sys.executable}
@@ -205,4 +206,20 @@ def test_the_spark_submit_example_writes_the_report_duckdb_writes(sample_store: 
     want = json.loads((Path(duck.stdout.strip()) / "report.json").read_text())
     assert without_times(got) == without_times(want)
     assert want["summary"]["score"] is not None
-    assert [p.name for p in events.iterdir()], "spark-defaults.conf did not reach the session"
+    # The session flowlens ran on kept spark-submit's master and name and spark-defaults.conf.
+    properties = _spark_properties(events)
+    assert properties["spark.master"] == "local[2]"
+    assert properties["spark.app.name"] == "flowlens-submit.py"
+    assert properties["spark.sql.shuffle.partitions"] == "3"
+    assert properties["spark.sql.session.timeZone"] == "UTC"
+
+
+def _spark_properties(events: Path) -> dict[str, str]:
+    """The Spark properties of the session, from its event log (written once it started)."""
+    for path in sorted(p for p in events.rglob("*") if p.is_file() and "appstatus" not in p.name):
+        for line in path.read_text().splitlines():
+            event = json.loads(line)
+            if event.get("Event") == "SparkListenerEnvironmentUpdate":
+                found = event["Spark Properties"]
+                return dict(found) if isinstance(found, dict) else {k: v for k, v in found}
+    raise AssertionError(f"no session wrote an event log into {events}: spark-defaults.conf was not read")
