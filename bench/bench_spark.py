@@ -125,7 +125,11 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=["queries", "commands"], help="time only the named queries, or only the commands"
     )
+    parser.add_argument(
+        "--stages", help="time only the named queries whose label starts with one of these (comma-separated)"
+    )
     args = parser.parse_args()
+    wanted = tuple(args.stages.split(",")) if args.stages else ("",)
 
     store = args.dir / f"spark-{args.records}"
     if not (store / "flows").is_dir():
@@ -166,6 +170,8 @@ def main() -> None:
         )
 
     for label, name, params, summaries in STAGES if args.only != "commands" else []:
+        if not label.startswith(wanted):
+            continue
         walls, cpus = {}, {}
         for engine in ("duckdb", "spark"):
             open_ = opener(engine, summaries)
