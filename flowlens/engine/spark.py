@@ -67,15 +67,22 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 
+#: Defaults of a session in local mode, on top of :data:`DEFAULT_CONF`.
+LOCAL_CONF: dict[str, str] = {"spark.ui.enabled": "false"}
+
 DEFAULT_MASTER = "local[*]"
 
 
 def spark_session(settings: SparkSettings | None = None) -> SparkSession:
     """The Spark session flowlens runs on, started when there is none.
 
-    A session that already runs (under ``spark-submit``, a notebook, or an earlier call) is
-    reused, with ``settings.conf`` and :data:`REQUIRED_CONF` set on it; its master cannot change.
-    Raises :class:`UsageError` when pyspark is not installed.
+    A session that already runs (a notebook, an earlier call) is reused, with ``settings.conf``
+    and :data:`REQUIRED_CONF` set on it; its master cannot change. Otherwise the session is built
+    on the JVM of ``spark-submit`` when flowlens runs under it, or on one started now: either way
+    the master and settings of ``spark-submit`` and ``spark-defaults.conf`` hold unless
+    ``settings`` say otherwise (:data:`DEFAULT_CONF` holds unless ``settings`` say otherwise, and
+    :data:`LOCAL_CONF` in local mode unless any of them does).
+    Raises :class:`UsageError` when pyspark is not installed or Spark cannot start.
     """
     try:
         from pyspark.sql import SparkSession
@@ -87,32 +94,13 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
     conf = dict(settings.conf)
     active = SparkSession.getActiveSession()
     if active is None:
-        builder = SparkSession.builder.appName("flowlens")
-        if settings.master is not None:
-            builder = builder.master(settings.master)
-        else:
-            # spark-submit passes its master in spark.master; a plain python process has none.
-            from pyspark import SparkConf
-
-            if not SparkConf().contains("spark.master"):
-                builder = builder.master(DEFAULT_MASTER)
-        defaults = dict(DEFAULT_CONF)
-        if (settings.master or DEFAULT_MASTER).startswith("local"):
-            # Local workers run flowlens' own code (the summaries): this Python, which has it.
-            defaults["spark.pyspark.python"] = sys.executable
-        for key, value in {**defaults, **conf, **REQUIRED_CONF}.items():
-            builder = builder.config(key, value)
         try:
-            active = builder.getOrCreate()
+            active = _new_session(settings.master, conf)
         except Exception as exc:  # Java missing, a bad master, a bad setting: py4j's own errors
-            raise UsageError(f"cannot start Spark: {exc}") from None
-        # spark-submit turns spark.pyspark.python into the workers' Python; a plain Python
-        # process that starts Spark itself does not, so honour the setting here.
-        context = active.sparkContext
-        context.pythonExec = context.getConf().get("spark.pyspark.python", context.pythonExec)
-        # A failed query reaches the user as one QueryError line; Spark would log it at length.
-        active.sparkContext.setLogLevel(dict(settings.conf).get("spark.log.level", "OFF"))
+            raise UsageError(f"cannot start Spark: {_first_line(exc)}") from None
     for key, value in {**conf, **REQUIRED_CONF}.items():
+        if active.conf.get(key, None) == value:
+            continue  # already so (a new session's, or spark-submit's): a static setting is fine
         try:
             active.conf.set(key, value)
         except Exception:  # a static setting, fixed when the running session started
@@ -121,6 +109,45 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
                 "give it to spark-submit (--conf) or in spark-defaults.conf"
             ) from None
     return active
+
+
+def _new_session(master: str | None, conf: dict[str, str]) -> SparkSession:
+    """A new session: the JVM first (spark-submit's, or one started with ``conf`` for its own
+    settings, such as the driver's memory), then what it already holds decides the defaults."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.sql import SparkSession
+
+    launch = dict(conf)
+    if master is not None:
+        launch["spark.master"] = master
+    # Under spark-submit this connects to its JVM; otherwise it starts one, which reads
+    # spark-defaults.conf as spark-submit does. Either way the JVM's settings are now known.
+    SparkContext._ensure_initialized(conf=SparkConf(loadDefaults=False).setAll(list(launch.items())))
+    present = SparkConf()
+    chosen = master or present.get("spark.master", None) or DEFAULT_MASTER
+    # DEFAULT_CONF holds even over the JVM's: a Python process that starts Spark itself starts it
+    # as a shell, which turns on the console progress bar (on stderr, not for flowlens' users).
+    defaults = dict(DEFAULT_CONF)
+    if chosen.startswith("local"):
+        # A command's session on this machine: nobody watches its web UI, whose server costs
+        # seconds of every start (and a free port, probed from 4040 up).
+        defaults |= {key: value for key, value in LOCAL_CONF.items() if not present.contains(key)}
+        if not present.contains("spark.pyspark.python"):
+            # Local workers run flowlens' own code (the summaries): this Python, which has it.
+            defaults["spark.pyspark.python"] = sys.executable
+    if not present.contains("spark.app.name"):
+        defaults["spark.app.name"] = "flowlens"
+    builder = SparkSession.builder.master(chosen)
+    for key, value in {**defaults, **conf, **REQUIRED_CONF}.items():
+        builder = builder.config(key, value)
+    session: SparkSession = builder.getOrCreate()
+    # spark-submit turns spark.pyspark.python into the workers' Python; a plain Python process
+    # that starts Spark itself does not, so honour the setting here.
+    context = session.sparkContext
+    context.pythonExec = context.getConf().get("spark.pyspark.python", context.pythonExec)
+    # A failed query reaches the user as one QueryError line; Spark would log it at length.
+    context.setLogLevel(conf.get("spark.log.level", present.get("spark.log.level", "OFF")))
+    return session
 
 
 # ---------------------------------------------------------------------------------------------

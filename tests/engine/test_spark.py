@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from flowlens.engine import Engine, EngineChoice, QuerySpec, connect, load_queries, open_engine
 from flowlens.engine.spark import to_spark_sql
 from flowlens.errors import QueryError, UsageError
+from tests.engine.helpers import without_times
 from tests.factories import write_store
 from tests.helpers import CliResult, run_cli
 from tests.queries.helpers import flow
@@ -313,17 +314,9 @@ def test_report_json_is_the_same_apart_from_when_it_was_made(
         )
         assert result.code == 0, str(result)
         (path,) = reports.rglob("report.json")
-        documents.append(_without_times(json.loads(path.read_text())))
+        documents.append(without_times(json.loads(path.read_text())))
     assert documents[0] == documents[1]
     assert documents[0]["summary"]["score"] is not None
-
-
-def _without_times(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_times(v) for k, v in value.items() if "generated" not in k}
-    if isinstance(value, list):
-        return [_without_times(v) for v in value]
-    return value
 
 
 def test_spark_options_without_the_spark_engine_are_a_usage_error(sample_store: Path) -> None:
