@@ -48,7 +48,7 @@ from flowlens.ingest.documents import Incomplete, document_items, is_document
 from flowlens.ingest.lines import LineReader, LineSplitter, LongLine
 from flowlens.ingest.options import IngestOptions, ProgressFn
 from flowlens.ingest.parse import MAX_BATCHES_IN_FLIGHT, BatchParser, LineBlock, ParsedBatch
-from flowlens.ingest.paths import find_sources
+from flowlens.ingest.paths import FoundSources, find_sources
 from flowlens.ingest.rows import RowStager
 from flowlens.ingest.sources import (
     HEAD_BYTES,
@@ -64,6 +64,7 @@ from flowlens.store.commit import is_disk_full, write_failure
 from flowlens.store.compact import maintain
 from flowlens.store.manifest import merge_spans
 from flowlens.store.summaries import backfill as backfill_summaries
+from flowlens.store.urls import local_path
 
 ROWS_PER_COMMIT = 4_000_000
 
@@ -386,6 +387,33 @@ class Ingester:
         self.parser.close()
 
 
+def check_request(paths: Iterable[str | tuple[str, str | None]], options: IngestOptions) -> FoundSources:
+    """The sources to read (``file://`` URLs as local paths), after checking ``options``: what every
+    ingest, on either engine, checks before it takes the store's lock."""
+    if options.format is not None and options.format not in FORMATS:
+        raise UsageError(f"unknown format {options.format!r}; choose one of: {', '.join(FORMATS)}")
+    if options.max_line_bytes < 1024:
+        raise UsageError("--max-line-bytes must be at least 1024")
+    if options.max_document_bytes < 1024:
+        raise UsageError("--max-document-bytes must be at least 1024")
+    if options.max_expansion < 2:
+        raise UsageError("--max-expansion must be at least 2")
+    found = find_sources(
+        [
+            (local_path(p[0], "the source"), p[1]) if isinstance(p, tuple) else local_path(p, "the source")
+            for p in paths
+        ]
+    )
+    if found.problems and (options.strict or not found.files):
+        raise InputError("; ".join(f"{path}: {problem}" for path, problem in found.problems[:5]))
+    if not found.files:
+        raise InputError(
+            "no flow-log files to ingest"
+            + (f" (passed over: {', '.join(found.passed)})" if found.passed else "")
+        )
+    return found
+
+
 def ingest(
     store: Store,
     paths: Iterable[str | tuple[str, str | None]],
@@ -401,22 +429,7 @@ def ingest(
     ``lock_wait``: seconds to wait while another writer (a live collector) holds the store."""
 
     options = options or IngestOptions()
-    if options.format is not None and options.format not in FORMATS:
-        raise UsageError(f"unknown format {options.format!r}; choose one of: {', '.join(FORMATS)}")
-    if options.max_line_bytes < 1024:
-        raise UsageError("--max-line-bytes must be at least 1024")
-    if options.max_document_bytes < 1024:
-        raise UsageError("--max-document-bytes must be at least 1024")
-    if options.max_expansion < 2:
-        raise UsageError("--max-expansion must be at least 2")
-    found = find_sources(paths)
-    if found.problems and (options.strict or not found.files):
-        raise InputError("; ".join(f"{path}: {problem}" for path, problem in found.problems[:5]))
-    if not found.files:
-        raise InputError(
-            "no flow-log files to ingest"
-            + (f" (passed over: {', '.join(found.passed)})" if found.passed else "")
-        )
+    found = check_request(paths, options)
     started = time.perf_counter()
     ingest_id = new_ingest_id(now or dt.datetime.now(dt.UTC))
     summary = IngestSummary(ingest_id=ingest_id, store=str(store.root), passed_over=found.passed)
