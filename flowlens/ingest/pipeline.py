@@ -37,7 +37,7 @@ import itertools
 import json
 import time
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, Any
 
 from flowlens.errors import InputError, StoreWriteError, UsageError
 from flowlens.formats import FORMATS, detect, get_format
@@ -370,9 +370,7 @@ class Ingester:
         self.parser.flush()
         summary.partitions |= self.staged.close()
         if final:
-            entry = {k: v for k, v in summary.as_dict().items() if k != "per_file"}
-            entry["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-            self.manifest["ingests"] = [*self.manifest.get("ingests", []), entry][-500:]
+            record_run(self.manifest, summary)
         self.staged.commit(self.manifest, merge_spans(self._spans))
         self._spans = []
         if not final:
@@ -385,6 +383,27 @@ class Ingester:
 
     def close(self) -> None:
         self.parser.close()
+
+
+def record_run(manifest: dict[str, Any], summary: IngestSummary, **extra: str) -> None:
+    """Add the run's record (its summary without the per-file part, when it finished, ``extra``)
+    to the ``ingests`` of ``manifest``, which keeps the last 500."""
+    entry: dict[str, Any] = {k: v for k, v in summary.as_dict().items() if k != "per_file"}
+    entry["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    entry.update(extra)
+    manifest["ingests"] = [*manifest.get("ingests", []), entry][-500:]
+
+
+def store_write_error(exc: OSError, store: Store, *, committed: bool) -> StoreWriteError:
+    """The error writing the store failed with, after the run's commit (``committed``: while
+    compacting or pruning) or before it."""
+    if committed:
+        return StoreWriteError(
+            f"this run's rows are committed, but compacting or pruning {store.root} then stopped "
+            f"({'no space left on device' if is_disk_full(exc) else exc}); the store reads as "
+            "before that step: free space and run `flowlens compact` (or the next ingest does it)"
+        )
+    return write_failure(exc, store, decided=False)
 
 
 def check_request(paths: Iterable[str | tuple[str, str | None]], options: IngestOptions) -> FoundSources:
@@ -459,12 +478,6 @@ def ingest(
             # Compaction of closed days and retention, each in commits of its own.
             summary.maintenance = maintain(writer, options.lifecycle, clock)
     except OSError as exc:  # (reading a source fails per file: this is writing the store)
-        if committed:
-            raise StoreWriteError(
-                f"this run's rows are committed, but compacting or pruning {store.root} then stopped "
-                f"({'no space left on device' if is_disk_full(exc) else exc}); the store reads as "
-                "before that step: free space and run `flowlens compact` (or the next ingest does it)"
-            ) from None
-        raise write_failure(exc, store, decided=False) from None
+        raise store_write_error(exc, store, committed=committed) from None
     summary.seconds = time.perf_counter() - started
     return summary

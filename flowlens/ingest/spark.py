@@ -47,11 +47,10 @@ from flowlens.ingest.accounting import FileSummary, IngestSummary
 from flowlens.ingest.checkpoints import head_key
 from flowlens.ingest.options import IngestOptions, ProgressFn
 from flowlens.ingest.paths import STDIN
-from flowlens.ingest.pipeline import Ingester, check_request
+from flowlens.ingest.pipeline import Ingester, check_request, record_run, store_write_error
 from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
 from flowlens.ingest.writer import StagedCommit
 from flowlens.store import Span, Store, StoreWriter, duckdb_connection, new_ingest_id, open_writer
-from flowlens.store.commit import is_disk_full, write_failure
 from flowlens.store.compact import maintain
 from flowlens.store.manifest import merge_spans
 from flowlens.store.summaries import backfill as backfill_summaries
@@ -342,10 +341,7 @@ def ingest_spark(
                 summary.files.extend(run.files[i] for i in sorted(run.files))
                 shutil.rmtree(stage / TASK_DIR, ignore_errors=True)
                 summary.seconds = time.perf_counter() - started
-                entry = {k: v for k, v in summary.as_dict().items() if k != "per_file"}
-                entry["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-                entry["engine"] = "spark"
-                run.manifest["ingests"] = [*run.manifest.get("ingests", []), entry][-500:]
+                record_run(run.manifest, summary, engine="spark")
                 writer.commit(stage, run.manifest, spans=merge_spans(run.spans))
             except BaseException:
                 writer.abort(stage)
@@ -360,12 +356,6 @@ def ingest_spark(
             committed = True
             summary.maintenance = maintain(writer, options.lifecycle, clock)
     except OSError as exc:
-        if committed:
-            raise StoreWriteError(
-                f"this run's rows are committed, but compacting or pruning {store.root} then stopped "
-                f"({'no space left on device' if is_disk_full(exc) else exc}); the store reads as "
-                "before that step: free space and run `flowlens compact` (or the next ingest does it)"
-            ) from None
-        raise write_failure(exc, store, decided=False) from None
+        raise store_write_error(exc, store, committed=committed) from None
     summary.seconds = time.perf_counter() - started
     return summary
