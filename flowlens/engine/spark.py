@@ -113,6 +113,8 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
         # A failed query reaches the user as one QueryError line; Spark would log it at length.
         active.sparkContext.setLogLevel(dict(settings.conf).get("spark.log.level", "OFF"))
     for key, value in {**conf, **REQUIRED_CONF}.items():
+        if _current(active, key) == value:
+            continue  # (a static setting the session was started with: setting it again fails)
         try:
             active.conf.set(key, value)
         except Exception:  # a static setting, fixed when the running session started
@@ -121,6 +123,14 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
                 "give it to spark-submit (--conf) or in spark-defaults.conf"
             ) from None
     return active
+
+
+def _current(spark: SparkSession, key: str) -> str | None:
+    """The session's value of ``key`` (None: not set, or not readable)."""
+    try:
+        return spark.conf.get(key, None)
+    except Exception:  # a setting Spark will not show
+        return None
 
 
 # ---------------------------------------------------------------------------------------------

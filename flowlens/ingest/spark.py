@@ -116,11 +116,15 @@ def run_task(
     options: IngestOptions,
     ingest_id: str,
     task: TaskSpec,
+    attempt: int = 0,
 ) -> dict[str, Any]:
-    """(On an executor.) Ingest ``task``'s sources into ``<stage>/tasks/<task id>/`` with the
-    manifest as the driver holds it; what the driver needs to commit them, as JSON-ready data."""
-    folder = Path(stage) / TASK_DIR / task.task_id
-    shutil.rmtree(folder, ignore_errors=True)  # a task Spark runs again starts afresh
+    """(On an executor.) Ingest ``task``'s sources into ``<stage>/tasks/<task id>/<attempt>/``
+    with the manifest as the driver holds it; what the driver needs to commit them, as
+    JSON-ready data."""
+    # Each attempt of a task (Spark runs a failed or slow one again) stages into a folder of its
+    # own; the driver takes the files of the attempt whose result it gets, and drops the rest.
+    folder = Path(stage) / TASK_DIR / task.task_id / str(attempt)
+    shutil.rmtree(folder, ignore_errors=True)
     known = {lineage["id"] for lineage in manifest["sources"]}
     summary = IngestSummary(ingest_id=ingest_id, store=store_root)
     run = _TaskIngester(
@@ -135,7 +139,7 @@ def run_task(
         days = run.staged.close()
     except (StrictModeError, InputError) as exc:  # --strict: the run stops, nothing is written
         run.abort()
-        return {"task": task.task_id, "error": [type(exc).__name__, str(exc)]}
+        return {"task": task.task_id, "folder": str(folder), "error": [type(exc).__name__, str(exc)]}
     except BaseException:
         run.abort()
         raise
@@ -144,6 +148,7 @@ def run_task(
     before = {lineage["id"]: lineage for lineage in manifest["sources"]}
     return {
         "task": task.task_id,
+        "folder": str(folder),
         "files": [[i, dataclasses.asdict(fs)] for i, fs in zip(indices, summary.files, strict=True)],
         "lineages": [s for s in run.manifest["sources"] if before.get(s["id"]) != s],
         "new": sorted({s["id"] for s in run.manifest["sources"]} - known),
@@ -164,10 +169,13 @@ def _task_batches(
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
+        from pyspark import TaskContext
 
+        context = TaskContext.get()
+        attempt = context.attemptNumber() if context is not None else 0
         for batch in batches:
             results = [
-                json.dumps(run_task(store_root, stage, manifest, options, ingest_id, tasks[int(n)]))
+                json.dumps(run_task(store_root, stage, manifest, options, ingest_id, tasks[int(n)], attempt))
                 for n in batch.column(0).to_pylist()
             ]
             yield pa.RecordBatch.from_arrays([pa.array(results, pa.string())], names=["result"])
@@ -264,7 +272,9 @@ class _Run:
         for i, data in result["files"]:
             self.files[int(i)] = FileSummary(**data)
         self.summary.partitions |= set(result["days"])
-        folder = self.stage / TASK_DIR / result["task"]
+        folder = Path(result["folder"])
+        if not folder.resolve().is_relative_to((self.stage / TASK_DIR).resolve()):
+            raise StoreWriteError(f"internal: a Spark task staged its files outside the commit ({folder})")
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             target = self.stage / path.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -255,7 +255,7 @@ else:  # a step of the commit itself
     commit.FAULT_HOOK = lambda step: die() if step == where else None
 spark_ingest.ingest_spark(
     Store(Path(sys.argv[1])), [sys.argv[2]], IngestOptions(),
-    settings=SparkSettings("local[2]", (("spark.ui.enabled", "false"),)),
+    settings=SparkSettings("local[2]", (("spark.ui.enabled", "false"),)),  # a static setting: a fresh session takes it
 )
 """
 
