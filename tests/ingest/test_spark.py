@@ -18,6 +18,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flowlens.engine import EngineChoice, connect, open_engine
 from flowlens.errors import StrictModeError, UsageError
@@ -327,15 +329,29 @@ def test_the_command_line_ingests_on_spark_into_a_store_given_as_a_file_url(
     assert usage.code == 2 and "need --engine spark" in usage.stderr
 
 
-def test_sources_with_the_same_first_line_go_to_different_rounds_and_tasks_are_balanced() -> None:
-    files = [(f"f{i}", None) for i in range(6)]
-    keys = ["a", "b", "a", "c", "a", "b"]
-    sizes = [10, 100, 10, 50, 10, 40]
-    rounds = plan_rounds(files, keys, sizes, slots=2, ingest_id="x")
-    members = [sorted(i for task in tasks for i, _, _ in task.sources) for tasks in rounds]
-    assert members == [[0, 1, 3], [2, 5], [4]]
-    for tasks in rounds:  # no round holds two sources of one first line
-        seen = [keys[i] for task in tasks for i, _, _ in task.sources]
-        assert len(seen) == len(set(seen))
-    assert [sorted(i for i, _, _ in t.sources) for t in rounds[0]] == [[1], [0, 3]]
+@given(
+    st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 1000)), min_size=1, max_size=30),
+    st.integers(1, 8),
+)
+def test_sources_with_the_same_first_line_go_to_successive_rounds_each_in_one_task(
+    sources: list[tuple[str, int]], slots: int
+) -> None:
+    files = [(f"f{i}", None) for i in range(len(sources))]
+    keys = [key for key, _ in sources]
+    rounds = plan_rounds(files, keys, [size for _, size in sources], slots=slots, ingest_id="x")
+    placed = [i for tasks in rounds for task in tasks for i, _, _ in task.sources]
+    assert sorted(placed) == list(range(len(sources)))  # every source once
+    for r, tasks in enumerate(rounds):
+        assert 1 <= len(tasks) <= slots
+        members = [i for task in tasks for i, _, _ in task.sources]
+        assert len({keys[i] for i in members}) == len(members)  # no first line twice in a round
+        for i in members:  # the r-th source of its first line, in the run's order
+            assert sum(1 for j in range(i) if keys[j] == keys[i]) == r
+        for task in tasks:
+            assert [i for i, _, _ in task.sources] == sorted(i for i, _, _ in task.sources)
     assert len({t.task_id for tasks in rounds for t in tasks}) == sum(len(tasks) for tasks in rounds)
+
+
+def test_tasks_get_about_the_same_bytes() -> None:
+    rounds = plan_rounds([(f"f{i}", None) for i in range(5)], list("abcde"), [100, 60, 50, 40, 10], 2, "x")
+    assert [[i for i, _, _ in t.sources] for t in rounds[0]] == [[0, 3], [1, 2, 4]]  # 140 and 120 bytes
