@@ -12,12 +12,16 @@ import typer
 
 from flowlens.cli.common import (
     ClusterNameOpt,
+    EngineOpt,
     InputFormatOpt,
     JsonOpt,
     LimitOpt,
     ProgressOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
     StoreOpt,
     config,
+    engine_choice,
     err,
     lifecycle_of,
     resolve_store,
@@ -81,6 +85,9 @@ def register(app: typer.Typer) -> None:
                 help="Seconds to wait while another writer (a live collector committing) holds the store.",
             ),
         ] = 0.0,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
         """Ingest Calico flow logs into the store, exactly once.
 
@@ -100,8 +107,19 @@ def register(app: typer.Typer) -> None:
           zcat flows.log.1.gz | flowlens ingest - --cluster prod-eu-1
 
           flowlens ingest            # the sources listed in flowlens.yaml
+
+          flowlens ingest --engine spark --spark-master 'local[8]' file:///data/flowlogs/
         """
+        import functools
+
         from flowlens.ingest import IngestOptions, ingest
+
+        choice = engine_choice(engine, spark_master, spark_conf)
+        run = ingest
+        if choice.name == "spark":
+            from flowlens.ingest.spark import ingest_spark
+
+            run = functools.partial(ingest_spark, settings=choice.spark)
 
         cfg = config()
         sources: list[str | tuple[str, str | None]]
@@ -147,11 +165,9 @@ def register(app: typer.Typer) -> None:
                     elapsed = bar.tasks[0].elapsed or 1e-9
                     bar.update(task, rows=rows, mb=done / 1e6, rate=done / 1e6 / elapsed)
 
-                summary = ingest(
-                    target, sources, options, stdin=stdin, progress=tick, lock_wait=wait_for_lock
-                )
+                summary = run(target, sources, options, stdin=stdin, progress=tick, lock_wait=wait_for_lock)
         else:
-            summary = ingest(target, sources, options, stdin=stdin, lock_wait=wait_for_lock)
+            summary = run(target, sources, options, stdin=stdin, lock_wait=wait_for_lock)
         from flowlens.store import human_bytes
 
         data = summary.as_dict()

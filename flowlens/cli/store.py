@@ -11,12 +11,16 @@ from typing import Annotated
 import typer
 
 from flowlens.cli.common import (
+    EngineOpt,
     JsonOpt,
     ProgressOpt,
     SinceOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
     StoreOpt,
     UntilOpt,
     config,
+    engine_choice,
     err,
     existing_store,
     lifecycle_of,
@@ -73,14 +77,28 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
     @app.command("status")
-    def status_cmd(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    def status_cmd(
+        store: StoreOpt = None,
+        as_json: JsonOpt = False,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
+    ) -> None:
         """Describe a store: rows, files, time range, clusters, size, summaries, what compaction would
-        gain, quarantine, last ingest, and a quick integrity check (exit code 4 when damaged)."""
+        gain, quarantine, last ingest, and a quick integrity check (exit code 4 when damaged).
+        With --engine spark, the time range, clusters, formats and quarantine reasons are read by
+        Spark; the rest comes from the manifest either way."""
         from flowlens.collect.status import describe_collectors, render_collectors
         from flowlens.store import describe, render_status
 
         target = resolve_store(store)
-        status = describe(target, lifecycle=lifecycle_of(config()))
+        choice = engine_choice(engine, spark_master, spark_conf)
+        read_facts = None
+        if choice.name == "spark":
+            from flowlens.engine.spark_status import spark_facts
+
+            read_facts = spark_facts(choice.spark)
+        status = describe(target, lifecycle=lifecycle_of(config()), read_facts=read_facts)
         collectors = describe_collectors(target)
         if as_json:
             info = status.as_dict()

@@ -99,8 +99,8 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
         except Exception as exc:  # Java missing, a bad master, a bad setting: py4j's own errors
             raise UsageError(f"cannot start Spark: {_first_line(exc)}") from None
     for key, value in {**conf, **REQUIRED_CONF}.items():
-        if active.conf.get(key, None) == value:
-            continue  # already so (a new session's, or spark-submit's): a static setting is fine
+        if _current(active, key) == value:
+            continue  # (a static setting the session was started with: setting it again fails)
         try:
             active.conf.set(key, value)
         except Exception:  # a static setting, fixed when the running session started
@@ -148,6 +148,14 @@ def _new_session(master: str | None, conf: dict[str, str]) -> SparkSession:
     # A failed query reaches the user as one QueryError line; Spark would log it at length.
     context.setLogLevel(conf.get("spark.log.level", present.get("spark.log.level", "OFF")))
     return session
+
+
+def _current(spark: SparkSession, key: str) -> str | None:
+    """The session's value of ``key`` (None: not set, or not readable)."""
+    try:
+        return spark.conf.get(key, None)
+    except Exception:  # a setting Spark will not show
+        return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ as *suspect* are looked at one by one. One module per step, in the order the dat
 * :mod:`~flowlens.ingest.accounting`: per-file counts that add up, and the quarantine.
 * :mod:`~flowlens.ingest.options`: :class:`IngestOptions`.
 * :mod:`~flowlens.ingest.pipeline`: :func:`ingest` and :class:`Ingester`, on top of the others.
+* :mod:`~flowlens.ingest.spark`: :func:`~flowlens.ingest.spark.ingest_spark`, the same on Spark:
+  an :class:`Ingester` per Spark task on the executors, one commit by the driver (needs pyspark).
 
 Live collectors produce lines of records and positions instead of files and checkpoints; they
 reuse everything from the parser on (parse, checks, rows, writer, accounting) and the store's

@@ -37,7 +37,7 @@ import itertools
 import json
 import time
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, Any
 
 from flowlens.errors import InputError, StoreWriteError, UsageError
 from flowlens.formats import FORMATS, detect, get_format
@@ -48,7 +48,7 @@ from flowlens.ingest.documents import Incomplete, document_items, is_document
 from flowlens.ingest.lines import LineReader, LineSplitter, LongLine
 from flowlens.ingest.options import IngestOptions, ProgressFn
 from flowlens.ingest.parse import MAX_BATCHES_IN_FLIGHT, BatchParser, LineBlock, ParsedBatch
-from flowlens.ingest.paths import find_sources
+from flowlens.ingest.paths import FoundSources, find_sources
 from flowlens.ingest.rows import RowStager
 from flowlens.ingest.sources import (
     HEAD_BYTES,
@@ -64,6 +64,7 @@ from flowlens.store.commit import is_disk_full, write_failure
 from flowlens.store.compact import maintain
 from flowlens.store.manifest import merge_spans
 from flowlens.store.summaries import backfill as backfill_summaries
+from flowlens.store.urls import local_path
 
 ROWS_PER_COMMIT = 4_000_000
 
@@ -369,9 +370,7 @@ class Ingester:
         self.parser.flush()
         summary.partitions |= self.staged.close()
         if final:
-            entry = {k: v for k, v in summary.as_dict().items() if k != "per_file"}
-            entry["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-            self.manifest["ingests"] = [*self.manifest.get("ingests", []), entry][-500:]
+            record_run(self.manifest, summary)
         self.staged.commit(self.manifest, merge_spans(self._spans))
         self._spans = []
         if not final:
@@ -384,6 +383,54 @@ class Ingester:
 
     def close(self) -> None:
         self.parser.close()
+
+
+def record_run(manifest: dict[str, Any], summary: IngestSummary, **extra: str) -> None:
+    """Add the run's record (its summary without the per-file part, when it finished, ``extra``)
+    to the ``ingests`` of ``manifest``, which keeps the last 500."""
+    entry: dict[str, Any] = {k: v for k, v in summary.as_dict().items() if k != "per_file"}
+    entry["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    entry.update(extra)
+    manifest["ingests"] = [*manifest.get("ingests", []), entry][-500:]
+
+
+def store_write_error(exc: OSError, store: Store, *, committed: bool) -> StoreWriteError:
+    """The error writing the store failed with, after the run's commit (``committed``: while
+    compacting or pruning) or before it."""
+    if committed:
+        return StoreWriteError(
+            f"this run's rows are committed, but compacting or pruning {store.root} then stopped "
+            f"({'no space left on device' if is_disk_full(exc) else exc}); the store reads as "
+            "before that step: free space and run `flowlens compact` (or the next ingest does it)"
+        )
+    return write_failure(exc, store, decided=False)
+
+
+def check_request(paths: Iterable[str | tuple[str, str | None]], options: IngestOptions) -> FoundSources:
+    """The sources to read (``file://`` URLs as local paths), after checking ``options``: what every
+    ingest, on either engine, checks before it takes the store's lock."""
+    if options.format is not None and options.format not in FORMATS:
+        raise UsageError(f"unknown format {options.format!r}; choose one of: {', '.join(FORMATS)}")
+    if options.max_line_bytes < 1024:
+        raise UsageError("--max-line-bytes must be at least 1024")
+    if options.max_document_bytes < 1024:
+        raise UsageError("--max-document-bytes must be at least 1024")
+    if options.max_expansion < 2:
+        raise UsageError("--max-expansion must be at least 2")
+    found = find_sources(
+        [
+            (local_path(p[0], "the source"), p[1]) if isinstance(p, tuple) else local_path(p, "the source")
+            for p in paths
+        ]
+    )
+    if found.problems and (options.strict or not found.files):
+        raise InputError("; ".join(f"{path}: {problem}" for path, problem in found.problems[:5]))
+    if not found.files:
+        raise InputError(
+            "no flow-log files to ingest"
+            + (f" (passed over: {', '.join(found.passed)})" if found.passed else "")
+        )
+    return found
 
 
 def ingest(
@@ -401,22 +448,7 @@ def ingest(
     ``lock_wait``: seconds to wait while another writer (a live collector) holds the store."""
 
     options = options or IngestOptions()
-    if options.format is not None and options.format not in FORMATS:
-        raise UsageError(f"unknown format {options.format!r}; choose one of: {', '.join(FORMATS)}")
-    if options.max_line_bytes < 1024:
-        raise UsageError("--max-line-bytes must be at least 1024")
-    if options.max_document_bytes < 1024:
-        raise UsageError("--max-document-bytes must be at least 1024")
-    if options.max_expansion < 2:
-        raise UsageError("--max-expansion must be at least 2")
-    found = find_sources(paths)
-    if found.problems and (options.strict or not found.files):
-        raise InputError("; ".join(f"{path}: {problem}" for path, problem in found.problems[:5]))
-    if not found.files:
-        raise InputError(
-            "no flow-log files to ingest"
-            + (f" (passed over: {', '.join(found.passed)})" if found.passed else "")
-        )
+    found = check_request(paths, options)
     started = time.perf_counter()
     ingest_id = new_ingest_id(now or dt.datetime.now(dt.UTC))
     summary = IngestSummary(ingest_id=ingest_id, store=str(store.root), passed_over=found.passed)
@@ -446,12 +478,6 @@ def ingest(
             # Compaction of closed days and retention, each in commits of its own.
             summary.maintenance = maintain(writer, options.lifecycle, clock)
     except OSError as exc:  # (reading a source fails per file: this is writing the store)
-        if committed:
-            raise StoreWriteError(
-                f"this run's rows are committed, but compacting or pruning {store.root} then stopped "
-                f"({'no space left on device' if is_disk_full(exc) else exc}); the store reads as "
-                "before that step: free space and run `flowlens compact` (or the next ingest does it)"
-            ) from None
-        raise write_failure(exc, store, decided=False) from None
+        raise store_write_error(exc, store, committed=committed) from None
     summary.seconds = time.perf_counter() - started
     return summary

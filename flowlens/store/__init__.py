@@ -6,6 +6,7 @@ two modules of flowlens import each other, even inside functions):
 
 * :mod:`~flowlens.store.manifest`: ``manifest.json``, the committed files (rows, size, XXH3,
   spans of source content) and what was ingested (lineages, ingests).
+* :mod:`~flowlens.store.urls`: a store or source given as a ``file://`` URL, as a local path.
 * :mod:`~flowlens.store.layout`: :class:`Store`, where each part lives on disk, and
   :class:`Snapshot`, the committed files of one manifest: readers take their files from one.
 * :mod:`~flowlens.store.lock`: the one-writer lock and the readers' leases.

@@ -38,6 +38,7 @@ from typing import Any
 
 from flowlens.errors import StoreError
 from flowlens.store.manifest import FileEntry, file_entries, is_legacy, read_manifest
+from flowlens.store.urls import local_path, url_scheme
 
 DEFAULT_STORE = ".flowlens"
 
@@ -60,7 +61,11 @@ class Store:
     root: Path
 
     def __post_init__(self) -> None:
-        if not isinstance(self.root, Path):
+        # A file:// URL is the folder it names; a remote scheme is refused (flowlens.store.urls).
+        text = str(self.root)
+        if url_scheme(text) is not None:
+            object.__setattr__(self, "root", Path(local_path(text, "the store")))
+        elif not isinstance(self.root, Path):
             object.__setattr__(self, "root", Path(self.root))
 
     @property

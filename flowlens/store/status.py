@@ -11,7 +11,9 @@ while an ingest writes.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowlens.errors import StoreError
@@ -70,11 +72,80 @@ class StoreStatus:
         }
 
 
+@dataclass(frozen=True)
+class RowFacts:
+    """What status learns by reading the committed files' rows (the rest is in the manifest):
+    the time range, rows per cluster and per format, quarantined lines per reason (the 20 most
+    frequent), and the counts of rows and of quarantined lines (None: not counted)."""
+
+    first_start: str | None = None
+    last_end: str | None = None
+    clusters: tuple[tuple[str, int], ...] = ()
+    formats: tuple[tuple[str, int], ...] = ()
+    reasons: tuple[tuple[str, int], ...] = ()
+    rows: int | None = None
+    quarantined: int | None = None
+
+
+#: Reads :class:`RowFacts` of a store from its flows files and quarantine files (DuckDB's
+#: :func:`duckdb_facts` by default; the Spark engine has its own).
+FactsReader = Callable[[Store, list[Path], list[Path]], RowFacts]
+
+#: The reasons of quarantined lines, grouped as status shows them (SQL both engines run).
+REASONS_SQL = (
+    "SELECT CASE WHEN reason LIKE 'invalid JSON%' THEN 'invalid JSON' "
+    "WHEN reason LIKE 'invalid policy hit%' THEN 'invalid policy hit' ELSE reason END AS r, count(*) AS n "
+    "FROM q GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20"
+)
+#: Counts and time range of the flows, and rows per cluster and per format.
+RANGE_SQL = "SELECT count(*), min(start_time), max(end_time) FROM f"
+CLUSTERS_SQL = "SELECT cluster, count(*) AS n FROM f GROUP BY 1 ORDER BY 1"
+FORMATS_SQL = "SELECT format, count(*) AS n FROM f GROUP BY 1 ORDER BY 1"
+
+
+def duckdb_facts(store: Store, flows: list[Path], quarantine: list[Path]) -> RowFacts:
+    """:class:`RowFacts` read with DuckDB, in this process."""
+    import duckdb
+
+    con = duckdb_connection()
+    try:
+        first = last = None
+        counted: int | None = None
+        quarantined: int | None = None
+        clusters: list[tuple[str, int]] = []
+        formats: list[tuple[str, int]] = []
+        reasons: list[tuple[str, int]] = []
+        if flows:
+            con.register("f", con.read_parquet([str(p) for p in flows]))
+            n, first_ts, last_ts = con.execute(RANGE_SQL).fetchone() or (0, None, None)
+            counted = int(n)
+            first = first_ts.isoformat() if first_ts else None
+            last = last_ts.isoformat() if last_ts else None
+            clusters = _counts(con, CLUSTERS_SQL)
+            formats = _counts(con, FORMATS_SQL)
+        if quarantine:
+            con.register("q", con.read_parquet([str(p) for p in quarantine]))
+            quarantined = int((con.execute("SELECT count(*) FROM q").fetchone() or (0,))[0])
+            reasons = _counts(con, REASONS_SQL)
+    except duckdb.Error as exc:
+        raise StoreError(
+            f"cannot read the files of the store {store.root} ({exc}); run `flowlens verify`"
+        ) from None
+    finally:
+        con.close()
+    return RowFacts(first, last, tuple(clusters), tuple(formats), tuple(reasons), counted, quarantined)
+
+
 def describe(
-    store: Store, *, now: dt.datetime | None = None, lifecycle: Lifecycle | None = None
+    store: Store,
+    *,
+    now: dt.datetime | None = None,
+    lifecycle: Lifecycle | None = None,
+    read_facts: FactsReader | None = None,
 ) -> StoreStatus:
     """Rows, files, time range, clusters, size on disk, quarantine, last ingest, compaction and
-    integrity of ``store`` (``now`` and ``lifecycle`` decide which days compaction would take)."""
+    integrity of ``store`` (``now`` and ``lifecycle`` decide which days compaction would take;
+    ``read_facts`` reads the rows' facts: DuckDB's :func:`duckdb_facts` unless given)."""
     if not store.exists():
         raise StoreError(
             f"no flowlens store at {store.root}; run `flowlens ingest PATH --store {store.root}` first"
@@ -99,41 +170,15 @@ def describe(
         quarantined = snapshot.rows("quarantine")
         summarised = len(usable_summaries(snapshot, snapshot.flows()))
     size = sum(p.stat().st_size for p in store.root.rglob("*") if p.is_file())
-    import duckdb
-
-    con = duckdb_connection()
-    first = last = None
-    clusters: list[tuple[str, int]] = []
-    formats: list[tuple[str, int]] = []
-    reasons: list[tuple[str, int]] = []
-    try:
-        if flows:
-            con.register("f", con.read_parquet([str(store.root / rel) for rel in sorted(flows)]))
-            counted, first_ts, last_ts = con.execute(
-                "SELECT count(*), min(start_time), max(end_time) FROM f"
-            ).fetchone() or (0, None, None)
-            if snapshot is not None and snapshot.legacy:
-                rows = int(counted)
-            first = first_ts.isoformat() if first_ts else None
-            last = last_ts.isoformat() if last_ts else None
-            clusters = _counts(con, "SELECT cluster, count(*) FROM f GROUP BY 1 ORDER BY 1")
-            formats = _counts(con, "SELECT format, count(*) FROM f GROUP BY 1 ORDER BY 1")
-        if quarantine:
-            con.register("q", con.read_parquet([str(store.root / rel) for rel in sorted(quarantine)]))
-            if snapshot is not None and snapshot.legacy:
-                quarantined = int((con.execute("SELECT count(*) FROM q").fetchone() or (0,))[0])
-            reasons = _counts(
-                con,
-                "SELECT CASE WHEN reason LIKE 'invalid JSON%' THEN 'invalid JSON' "
-                "WHEN reason LIKE 'invalid policy hit%' THEN 'invalid policy hit' ELSE reason END AS r, count(*) "
-                "FROM q GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20",
-            )
-    except duckdb.Error as exc:
-        raise StoreError(
-            f"cannot read the files of the store {store.root} ({exc}); run `flowlens verify`"
-        ) from None
-    finally:
-        con.close()
+    legacy = snapshot is not None and snapshot.legacy
+    facts = (read_facts or duckdb_facts)(
+        store, [store.root / rel for rel in sorted(flows)], [store.root / rel for rel in sorted(quarantine)]
+    )
+    if legacy:
+        rows = facts.rows if facts.rows is not None else rows
+        quarantined = facts.quarantined if facts.quarantined is not None else quarantined
+    first, last = facts.first_start, facts.last_end
+    clusters, formats, reasons = list(facts.clusters), list(facts.formats), list(facts.reasons)
     ingests = manifest.get("ingests", [])
     return StoreStatus(
         root=str(store.root),

@@ -324,3 +324,16 @@ def test_spark_options_without_the_spark_engine_are_a_usage_error(sample_store: 
     assert result.code == 2 and "--engine spark" in result.stderr
     result = run_cli("query", "denied", "--store", sample_store, "--engine", "presto")
     assert result.code == 2 and "duckdb, spark" in result.stderr
+
+
+def test_a_static_setting_the_session_already_has_is_no_error_and_another_value_is(
+    spark_choice: EngineChoice,
+) -> None:
+    from flowlens.engine.settings import SparkSettings
+    from flowlens.engine.spark import spark_session
+
+    running = spark_session(spark_choice.spark)
+    master = running.conf.get("spark.master")
+    assert spark_session(SparkSettings(None, (("spark.master", master),))) is running
+    with pytest.raises(UsageError, match="give it to spark-submit"):
+        spark_session(SparkSettings(None, (("spark.executor.memory", "3g"),)))

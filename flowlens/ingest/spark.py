@@ -1,0 +1,371 @@
+"""Ingest on Spark: ``flowlens ingest --engine spark``, the sources parsed on the executors.
+
+Owns :func:`ingest_spark`. The driver does what must happen once, the executors what takes the
+time, and both run the code :func:`flowlens.ingest.ingest` runs, so that a record means the same
+whichever engine stored it:
+
+1. the driver checks the request (:func:`flowlens.ingest.pipeline.check_request`), takes the
+   store's writer lock (:func:`flowlens.store.open_writer`: recovery of an interrupted commit,
+   the integrity check) and stages one commit;
+2. it groups the sources into *rounds*: the sources of a round start with different first lines
+   (:func:`flowlens.ingest.checkpoints.head_key`), so no two of them can continue the same lineage;
+   a copy of a file under another name waits for the next round and finds the first one's
+   checkpoint there, as it would in a DuckDB ingest that read it second;
+3. each round is one Spark job: ``spark.range`` gives one partition per task, a task being a
+   share of the round's sources balanced by size, and ``mapInArrow`` runs :func:`run_task` on the
+   executors. A task runs an :class:`~flowlens.ingest.pipeline.Ingester` (the same reading,
+   lineage lookup, DuckDB parse, checks, quarantine, canonical rows, Parquet writer and hourly
+   summaries) over a copy of the driver's manifest, and stages its files under
+   ``.staging/<commit>/tasks/<task>/`` instead of committing them; it returns its per-file
+   accounting, the lineages it advanced and the spans its rows hold, as one JSON text;
+4. the driver takes the lineages into its manifest (a new lineage gets its id there, as in a
+   DuckDB ingest), moves the tasks' files into the commit's staging folder and, after the last
+   round, commits them with the manifest through :meth:`flowlens.store.StoreWriter.commit`:
+   one atomic commit, so a run killed at any moment leaves the store as it was and the next run
+   reads the sources again. Then, as a DuckDB ingest does, it backfills summaries and compacts.
+
+The executors read the sources and write the staged files themselves: the store and the sources
+must be at the same paths on the driver and on every executor (one machine, or a shared mount).
+Standard input is read by the DuckDB engine only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from flowlens.engine.settings import SparkSettings
+from flowlens.errors import FlowlensError, InputError, StoreWriteError, StrictModeError, UsageError
+from flowlens.ingest.accounting import FileSummary, IngestSummary
+from flowlens.ingest.checkpoints import head_key
+from flowlens.ingest.options import IngestOptions, ProgressFn
+from flowlens.ingest.paths import STDIN
+from flowlens.ingest.pipeline import Ingester, check_request, record_run, store_write_error
+from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
+from flowlens.ingest.writer import StagedCommit
+from flowlens.store import Span, Store, StoreWriter, duckdb_connection, new_ingest_id, open_writer
+from flowlens.store.compact import maintain
+from flowlens.store.manifest import merge_spans
+from flowlens.store.summaries import backfill as backfill_summaries
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import SparkSession
+
+#: Under the commit's staging folder: each task's files, until the driver moves them in. Not a
+#: folder a commit lists (flows, summaries and quarantine only), so a stray one is never committed.
+TASK_DIR = "tasks"
+
+#: The errors a task hands back to the driver by name, to be raised there as themselves.
+_TASK_ERRORS: dict[str, type[FlowlensError]] = {
+    "StrictModeError": StrictModeError,
+    "InputError": InputError,
+    "Unreadable": InputError,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """What one Spark task ingests: ``sources`` as ``(index in the run, path, format or None)``."""
+
+    task_id: str
+    sources: tuple[tuple[int, str, str | None], ...]
+
+
+class _TaskWriter(StoreWriter):
+    """The :class:`StoreWriter` an executor's :class:`Ingester` stages into: the driver's manifest,
+    and one folder of the driver's commit. It never commits: the driver holds the lock and commits."""
+
+    def __init__(self, store: Store, manifest: dict[str, Any], folder: Path) -> None:
+        # (StoreWriter.__init__ reads the manifest and journal: the driver's copy is the one to use)
+        self.store = store
+        self.manifest = manifest
+        self.recovered = []
+        self._folder = folder
+
+    def stage(self, commit_id: str) -> Path:
+        self._folder.mkdir(parents=True)
+        return self._folder
+
+    def commit(self, stage: Path, manifest: Any, **_: Any) -> list[str]:
+        raise RuntimeError("internal: a Spark task stages its files; the driver commits them")
+
+
+class _TaskIngester(Ingester):
+    """An :class:`Ingester` whose files are named after its task (unique in the run's commit)."""
+
+    def __init__(self, writer: StoreWriter, options: IngestOptions, ingest_id: str, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(writer, options, ingest_id)
+
+    def _open_commit(self) -> None:
+        self.staged = StagedCommit(self.writer, self.task_id, self.quarantine)
+
+
+def run_task(
+    store_root: str,
+    stage: str,
+    manifest: dict[str, Any],
+    options: IngestOptions,
+    ingest_id: str,
+    task: TaskSpec,
+    attempt: int = 0,
+) -> dict[str, Any]:
+    """(On an executor.) Ingest ``task``'s sources into ``<stage>/tasks/<task id>/<attempt>/``
+    with the manifest as the driver holds it; what the driver needs to commit them, as
+    JSON-ready data."""
+    # Each attempt of a task (Spark runs a failed or slow one again) stages into a folder of its
+    # own; the driver takes the files of the attempt whose result it gets, and drops the rest.
+    folder = Path(stage) / TASK_DIR / task.task_id / str(attempt)
+    shutil.rmtree(folder, ignore_errors=True)
+    known = {lineage["id"] for lineage in manifest["sources"]}
+    summary = IngestSummary(ingest_id=ingest_id, store=store_root)
+    run = _TaskIngester(
+        _TaskWriter(Store(Path(store_root)), manifest, folder), options, ingest_id, task.task_id
+    )
+    try:
+        indices = []
+        for index, path, fmt in task.sources:
+            run.ingest_source(path, None, summary, fmt)
+            indices.append(index)
+        run.parser.flush()
+        days = run.staged.close()
+    except (StrictModeError, InputError) as exc:  # --strict: the run stops, nothing is written
+        run.abort()
+        return {"task": task.task_id, "folder": str(folder), "error": [type(exc).__name__, str(exc)]}
+    except BaseException:
+        run.abort()
+        raise
+    finally:
+        run.close()
+    before = {lineage["id"]: lineage for lineage in manifest["sources"]}
+    return {
+        "task": task.task_id,
+        "folder": str(folder),
+        "files": [[i, dataclasses.asdict(fs)] for i, fs in zip(indices, summary.files, strict=True)],
+        "lineages": [s for s in run.manifest["sources"] if before.get(s["id"]) != s],
+        "new": sorted({s["id"] for s in run.manifest["sources"]} - known),
+        "spans": [span.as_json() for span in run._spans],
+        "days": sorted(days),
+    }
+
+
+def _task_batches(
+    store_root: str,
+    stage: str,
+    manifest: dict[str, Any],
+    options: IngestOptions,
+    ingest_id: str,
+    tasks: list[TaskSpec],
+) -> Any:
+    """The function ``mapInArrow`` runs: each partition of ``spark.range`` is one task's id."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        attempt = context.attemptNumber() if context is not None else 0
+        for batch in batches:
+            results = [
+                json.dumps(run_task(store_root, stage, manifest, options, ingest_id, tasks[int(n)], attempt))
+                for n in batch.column(0).to_pylist()
+            ]
+            yield pa.RecordBatch.from_arrays([pa.array(results, pa.string())], names=["result"])
+
+    return run
+
+
+def _head_key(path: str, options: IngestOptions) -> str:
+    """The key that tells whether two sources may continue one lineage (their first lines match);
+    a source that cannot be read gets a key of its own (its task reports the problem)."""
+    try:
+        source = Source(path, None, max_expansion=options.max_expansion)
+        try:
+            with source.open() as stream:
+                head = stream.read(HEAD_BYTES)
+        finally:
+            source.close()
+    except (Unreadable, OSError, ValueError) as exc:
+        return f"unreadable:{path}:{exc}"
+    except Exception:  # a cut gzip: SourceCut; its task reads what there is
+        return f"cut:{path}"
+    return head_key(head)
+
+
+def plan_rounds(
+    files: list[tuple[str, str | None]], keys: list[str], sizes: list[int], slots: int, ingest_id: str
+) -> list[list[TaskSpec]]:
+    """The rounds of a run: round ``r`` holds the ``r``-th source of each first line (``keys``),
+    shared among at most ``slots`` tasks with about the same bytes each (largest first, each to the
+    task with the fewest bytes; a task reads its sources in the run's order)."""
+    seen: dict[str, int] = {}
+    rounds: list[list[int]] = []
+    for index, key in enumerate(keys):
+        number = seen.get(key, 0)
+        seen[key] = number + 1
+        if number == len(rounds):
+            rounds.append([])
+        rounds[number].append(index)
+    planned = []
+    for r, members in enumerate(rounds):
+        count = max(1, min(slots, len(members)))
+        bins: list[list[int]] = [[] for _ in range(count)]
+        loads = [0] * count
+        for index in sorted(members, key=lambda i: (-sizes[i], i)):
+            lightest = loads.index(min(loads))
+            bins[lightest].append(index)
+            loads[lightest] += sizes[index]
+        planned.append(
+            [
+                TaskSpec(f"{ingest_id}-r{r}-t{t:04d}", tuple((i, *files[i]) for i in sorted(b)))
+                for t, b in enumerate(bins)
+                if b
+            ]
+        )
+    return planned
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+class _Run:
+    """The driver's side of one run: the manifest being built, the spans, the files' summaries."""
+
+    def __init__(self, writer: StoreWriter, summary: IngestSummary, stage: Path) -> None:
+        self.writer = writer
+        self.summary = summary
+        self.stage = stage
+        self.manifest: dict[str, Any] = json.loads(json.dumps(writer.manifest))
+        self.spans: list[Span] = []
+        self.files: dict[int, FileSummary] = {}
+
+    def take(self, result: dict[str, Any]) -> None:
+        """Take one task's result: its lineages into the manifest, its files into the commit."""
+        if "error" in result:
+            kind, message = result["error"]
+            raise _TASK_ERRORS.get(kind, InputError)(message)
+        renamed: dict[str, str] = {}
+        index = {lineage["id"]: i for i, lineage in enumerate(self.manifest["sources"])}
+        for lineage in result["lineages"]:
+            if lineage["id"] in result["new"]:
+                # As a DuckDB ingest names it: by its place in the manifest (tasks cannot know it).
+                renamed[lineage["id"]] = f"{self.summary.ingest_id}:{len(self.manifest['sources'])}"
+                lineage["id"] = renamed[lineage["id"]]
+                self.manifest["sources"].append(lineage)
+            else:
+                self.manifest["sources"][index[lineage["id"]]] = lineage
+        for span in result["spans"]:
+            span["lineage"] = renamed.get(span["lineage"], span["lineage"])
+            self.spans.append(Span.from_json(span))
+        for i, data in result["files"]:
+            self.files[int(i)] = FileSummary(**data)
+        self.summary.partitions |= set(result["days"])
+        folder = Path(result["folder"])
+        if not folder.resolve().is_relative_to((self.stage / TASK_DIR).resolve()):
+            raise StoreWriteError(f"internal: a Spark task staged its files outside the commit ({folder})")
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            target = self.stage / path.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_round(spark: SparkSession, run: _Run, options: IngestOptions, tasks: list[TaskSpec]) -> None:
+    """One Spark job: every task of the round on the executors, their results taken in task order."""
+    job = _task_batches(
+        str(run.writer.store.root.resolve()),
+        str(run.stage.resolve()),
+        run.manifest,
+        options,
+        run.summary.ingest_id,
+        tasks,
+    )
+    frame = spark.range(0, len(tasks), 1, numPartitions=len(tasks)).mapInArrow(job, "result string")
+    try:
+        rows = frame.collect()
+    except Exception as exc:  # a task failed past Spark's retries: py4j's error, whose last line says why
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        raise StoreWriteError(
+            f"the Spark job stopped ({lines[-1].strip() if lines else type(exc).__name__}); nothing of "
+            "this run was committed and the store is as it was"
+        ) from None
+    for result in sorted((json.loads(row["result"]) for row in rows), key=lambda r: str(r["task"])):
+        run.take(result)
+
+
+def ingest_spark(
+    store: Store,
+    paths: Iterable[str | tuple[str, str | None]],
+    options: IngestOptions | None = None,
+    *,
+    settings: SparkSettings | None = None,
+    stdin: IO[bytes] | None = None,
+    progress: ProgressFn | None = None,
+    now: dt.datetime | None = None,
+    lock_wait: float = 0.0,
+) -> IngestSummary:
+    """:func:`flowlens.ingest.ingest` on Spark (``settings``: the session's master and settings):
+    the same rows, quarantine, accounting, lineages and commit, the sources parsed by Spark tasks.
+    ``stdin`` is refused: standard input cannot be read by executors."""
+    del stdin  # (the same call as ingest(); a "-" source is refused below)
+    options = options or IngestOptions()
+    paths = list(paths)
+    if any((p[0] if isinstance(p, tuple) else p) == STDIN for p in paths):
+        raise UsageError("standard input (-) is read by the DuckDB engine only: drop --engine spark for it")
+    found = check_request(paths, options)
+    from flowlens.engine.spark import spark_session
+
+    spark = spark_session(settings)
+    slots = max(1, int(spark.sparkContext.defaultParallelism))
+    started = time.perf_counter()
+    ingest_id = new_ingest_id(now or dt.datetime.now(dt.UTC))
+    summary = IngestSummary(ingest_id=ingest_id, store=str(store.root), passed_over=found.passed)
+    summary.files.extend(FileSummary(path=path, error=problem) for path, problem in found.problems)
+    clock = now or dt.datetime.now(dt.UTC)
+    committed = False
+    keys = [_head_key(path, options) for path, _ in found.files]
+    sizes = [_size(path) for path, _ in found.files]
+    try:
+        with open_writer(store, wait=lock_wait) as writer:
+            summary.recovered = writer.recovered
+            stage = writer.stage(f"{ingest_id}-000")
+            try:
+                run = _Run(writer, summary, stage)
+                for tasks in plan_rounds(found.files, keys, sizes, slots, ingest_id):
+                    _run_round(spark, run, options, tasks)
+                    if progress:
+                        done = list(run.files.values())
+                        progress(sum(f.bytes_read for f in done), sum(f.rows for f in done))
+                summary.files.extend(run.files[i] for i in sorted(run.files))
+                shutil.rmtree(stage / TASK_DIR, ignore_errors=True)
+                summary.seconds = time.perf_counter() - started
+                record_run(run.manifest, summary, engine="spark")
+                writer.commit(stage, run.manifest, spans=merge_spans(run.spans))
+            except BaseException:
+                writer.abort(stage)
+                raise
+            con = duckdb_connection()
+            try:
+                older = backfill_summaries(writer, con)
+            finally:
+                con.close()
+            if older:
+                summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
+            committed = True
+            summary.maintenance = maintain(writer, options.lifecycle, clock)
+    except OSError as exc:
+        raise store_write_error(exc, store, committed=committed) from None
+    summary.seconds = time.perf_counter() - started
+    return summary
