@@ -303,7 +303,13 @@ def row_sql(names: Sequence[str], types: Sequence[DuckDBPyType], fmt: str, *, te
         if len(fields) == 1:
             # A lone empty field is written "" so that the row is not an empty line (as Python's csv).
             fields = [f"CASE WHEN {cells[0]} = '' THEN '\"\"' ELSE {fields[0]} END"]
-        return _concat([*_between(fields, "','"), "chr(10)"])
+        careful = _concat([*_between(fields, "','"), "chr(10)"])
+        if terminal or len(cells) < 2:
+            return careful
+        # Most rows hold no comma, quote or line break in any cell: one test of the whole row
+        # spares those rows a test per cell (flowlens_defuse adds nothing a CSV field quotes).
+        plain = _concat([*_between([f"flowlens_defuse({cell})" for cell in cells], "','"), "chr(10)"])
+        return f"CASE WHEN regexp_matches({_concat(cells)}, '[,\"\\x{{a}}\\x{{d}}]') THEN {careful} ELSE {plain} END"
     if fmt == "markdown":
         escaped = [
             f"replace(replace(replace(flowlens_visible_but_newlines({cell}), '\\', '\\\\'), '|', '\\|'), chr(10), '<br>')"
