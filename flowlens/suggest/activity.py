@@ -40,6 +40,9 @@ class Seen:
     days: int
 
 
+_SEEN_ONCE = Seen(1, 1)
+
+
 @dataclass(frozen=True)
 class Activity:
     """Intervals and days per edge, and of the whole window (intervals and days with any traffic)."""
@@ -52,7 +55,7 @@ class Activity:
 
     def seen(self, edge: Edge) -> Seen:
         """The edge's counts (at least one interval on one day: it was seen)."""
-        return self.edges.get(edge, Seen(1, 1))
+        return self.edges.get(edge, _SEEN_ONCE)
 
 
 def _bucket(at: dt.datetime, seconds: int) -> int:
