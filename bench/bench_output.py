@@ -11,6 +11,10 @@ same result, best of --repeat:
 * command: ``flowlens query denied --format json --out file`` as a separate process (Python's
   start and imports included), and the same to stdout piped to /dev/null.
 
+Then the same three for each format of ``--formats`` other than json (csv, jsonl, parquet by
+default), each against DuckDB's COPY in that format (``FORMAT csv`` with a header; jsonl against
+``FORMAT json``, which writes JSON lines; parquet against ``FORMAT parquet``).
+
 Prints each time and its ratio to the baseline.
 
 Usage:  .venv/bin/python bench/bench_output.py --rows 1000000 --dir bench/.data
@@ -85,6 +89,36 @@ def best(repeat: int, run: Callable[[], None]) -> float:
     return min(times)
 
 
+def measure(root: Path, fmt: str, copy: str, sql: str, params: object, out: Path, repeat: int) -> None:
+    """The library and the command writing ``denied`` in ``fmt``, against DuckDB's COPY."""
+
+    def baseline() -> None:
+        with connect(root, external_access=True) as engine:
+            engine.con.execute(f"COPY ({sql}) TO '{out}' ({copy})", params)
+
+    def library() -> None:
+        with connect(root) as engine:
+            write_reader(engine.stream("denied"), OutputFormat(fmt), out, io.StringIO())
+
+    command = [sys.executable, "-m", "flowlens", "query", "denied", "--store", str(root), "--format", fmt]
+
+    def to_file() -> None:
+        subprocess.run([*command, "--out", str(out)], check=True)
+
+    def to_stdout() -> None:
+        with open("/dev/null", "wb") as null:
+            subprocess.run(command, check=True, stdout=null)
+
+    runs = [("write_reader(stream('denied'))", library), ("flowlens query denied --out", to_file)]
+    if fmt != "parquet":  # parquet needs --out
+        runs.append(("flowlens query denied > null", to_stdout))
+    base = best(repeat, baseline)
+    print(f"{fmt:8s} DuckDB COPY ... ({copy}){'':<{max(0, 28 - len(copy))}}{base:7.2f} s  1.00x")
+    for label, run in runs:
+        took = best(repeat, run)
+        print(f"{fmt:8s} {label:<45}{took:7.2f} s  {took / base:.2f}x", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -92,6 +126,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=ROOT / "bench" / ".data")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--formats", default="csv,jsonl,parquet", help="formats measured after json")
     args = parser.parse_args()
     root = args.dir / f"output-{args.rows}"
     build(root, args.rows)
@@ -103,32 +138,14 @@ def main() -> None:
         params = engine.bind("denied", None)
     print(f"`denied` result: {result_rows:,} rows")
 
-    def baseline() -> None:
-        with connect(root, external_access=True) as engine:
-            engine.con.execute(f"COPY ({sql}) TO '{out}' (FORMAT json)", params)
-
-    def library() -> None:
-        with connect(root) as engine:
-            write_reader(engine.stream("denied"), OutputFormat.json, out, io.StringIO())
-
-    command = [sys.executable, "-m", "flowlens", "query", "denied", "--store", str(root), "--format", "json"]
-
-    def to_file() -> None:
-        subprocess.run([*command, "--out", str(out)], check=True)
-
-    def to_stdout() -> None:
-        with open("/dev/null", "wb") as null:
-            subprocess.run(command, check=True, stdout=null)
-
-    base = best(args.repeat, baseline)
-    print(f"DuckDB COPY ... (FORMAT json)                 {base:7.2f} s  1.00x")
-    for label, run in (
-        ("write_reader(stream('denied'), json)", library),
-        ("flowlens query denied --format json --out", to_file),
-        ("flowlens query denied --format json > null", to_stdout),
-    ):
-        took = best(args.repeat, run)
-        print(f"{label:<45}{took:7.2f} s  {took / base:.2f}x")
+    copy_options = {
+        "json": "FORMAT json",
+        "jsonl": "FORMAT json",
+        "csv": "FORMAT csv, HEADER true",
+        "parquet": "FORMAT parquet",
+    }
+    for fmt in ["json", *(f for f in args.formats.split(",") if f and f != "json")]:
+        measure(root, fmt, copy_options[fmt], sql, params, out, args.repeat)
     out.unlink(missing_ok=True)
 
 

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flowlens.cli.common import StoreOpt, resolve_store
+from flowlens.cli.common import StoreOpt, config, lifecycle_of, resolve_store
 
 log = logging.getLogger("flowlens.collect")
 
@@ -201,7 +201,11 @@ def register(app: typer.Typer) -> None:
             history=history,
         )
         metrics = Metrics(name, "goldmane")
-        committer = Committer(target, name, CollectOptions(cluster=cluster, lock_wait=lock_wait))
+        committer = Committer(
+            target,
+            name,
+            CollectOptions(cluster=cluster, lock_wait=lock_wait, lifecycle=lifecycle_of(config())),
+        )
         _log_recovered(committer.recovered)
         collector = GoldmaneCollector(committer, options, metrics)
         stale = max(120.0, 4 * commit_every)
@@ -302,7 +306,11 @@ def register(app: typer.Typer) -> None:
         _setup_logging(log_format, log_level)
         target = resolve_store(store)
         metrics = Metrics(name, "push")
-        committer = Committer(target, name, CollectOptions(cluster=cluster, lock_wait=lock_wait))
+        committer = Committer(
+            target,
+            name,
+            CollectOptions(cluster=cluster, lock_wait=lock_wait, lifecycle=lifecycle_of(config())),
+        )
         _log_recovered(committer.recovered)
         options = ServeOptions(
             commit_every=commit_every,

@@ -16,19 +16,27 @@ with the position they bring it to, to a :class:`Committer`. Each :meth:`Committ
 So the lock is held for one micro-batch at a time, a kill at any moment leaves the store as it
 was after the last commit with the position that describes it, and readers never see part of a
 commit. The parser, its DuckDB connection and its caches last from commit to commit.
+
+Between commits, once the senders of a commit have their answer, a collector calls
+:meth:`Committer.maintain`: the store lifecycle ``flowlens ingest`` applies after each run
+(:func:`flowlens.store.compact.maintain`: a closed day holding more than ``compact_files``
+small files is compacted, then retention), at most every ``maintain_every`` seconds and one day
+per call, so a collector that runs for months keeps a few files a day without holding the lock
+long while records arrive (they are buffered meanwhile, as during a commit).
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowlens.errors import CollectError
+from flowlens.errors import CollectError, FlowlensError, StoreLockedError
 from flowlens.formats import get_format
 from flowlens.ingest.accounting import FileSummary, Quarantine
 from flowlens.ingest.lines import LineSplitter
@@ -38,6 +46,10 @@ from flowlens.ingest.rows import RowStager
 from flowlens.ingest.writer import StagedCommit
 from flowlens.store import Store, new_ingest_id, open_writer
 from flowlens.store.collectors import collector_positions, set_collector_position
+from flowlens.store.compact import maintain
+from flowlens.store.lifecycle import Lifecycle
+
+log = logging.getLogger("flowlens.collect")
 
 # The row stager's caches (policy hits, label sets) grow with the distinct values seen; a
 # collector that runs for months starts them afresh now and then.
@@ -54,6 +66,10 @@ class CollectOptions:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     lock_wait: float = 120.0  # seconds a commit waits for another writer to release the store
     threads: int | None = None
+    # compaction of closed days and retention between commits (flowlens.yaml's compact_files:
+    # and retention:), checked at most every maintain_every seconds (0: after every commit)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    maintain_every: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,7 @@ class Committer:
         self._seq = 0
         self._lines_done = 0  # source_line of the rows: numbered across the run
         self._lock = threading.Lock()
+        self._maintained: float | None = None  # time.monotonic() of the last maintenance check
         # Where this collector resumes: read with the lock held, once interrupted commits are
         # finished (a commit decided before a kill holds the newest position). A position written
         # by any commit but that one is another collector of the same name.
@@ -196,6 +213,28 @@ class Committer:
             reasons=reasons,
         )
 
+    def maintain(self, now: dt.datetime | None = None) -> list[str]:
+        """Compact the oldest closed day that holds too many small files and apply retention, as
+        ingest does after a run (one line per thing done), when ``maintain_every`` seconds have
+        passed since the last check. Nothing when another writer holds the store: that writer
+        (a ``flowlens ingest``) maintains it itself. A failure leaves the store as it was and
+        is one line too; the next check tries again."""
+        with self._lock:
+            tick = time.monotonic()
+            if self._maintained is not None and tick - self._maintained < self.options.maintain_every:
+                return []
+            self._maintained = tick
+            try:
+                with open_writer(self.store) as writer:
+                    return maintain(
+                        writer, self.options.lifecycle, now or dt.datetime.now(dt.UTC), max_days=1
+                    )
+            except StoreLockedError:
+                self._maintained = None  # not a check: the next call tries again
+                return []
+            except (FlowlensError, OSError) as exc:
+                return [f"could not compact or prune the store now ({exc}); the next check tries again"]
+
     def _queue(self, part: Lines) -> FileSummary:
         fmt = get_format(part.fmt)
         fs = FileSummary(path=part.source, format=fmt.name)
@@ -220,3 +259,16 @@ class Committer:
 
     def close(self) -> None:
         self._parser.close()
+
+
+def maintain_and_log(committer: Committer) -> None:
+    """What a collector runs after a commit's senders have their answer: :meth:`Committer.maintain`,
+    each line it returns logged (a failure as a warning)."""
+    for note in committer.maintain():
+        failed = note.startswith("could not")
+        log.log(
+            logging.WARNING if failed else logging.INFO,
+            "%s",
+            note,
+            extra={"event": "maintenance_failed" if failed else "maintenance", "fields": {"note": note}},
+        )

@@ -50,7 +50,7 @@ from flowlens.collect.buckets import (
     bucket_of,
     lost_window,
 )
-from flowlens.collect.committer import Committer, Lines
+from flowlens.collect.committer import Committer, Lines, maintain_and_log
 from flowlens.collect.goldmane_json import flow_digest, flow_line
 from flowlens.collect.metrics import Metrics
 from flowlens.errors import CollectError, FlowlensError
@@ -441,6 +441,7 @@ class GoldmaneCollector:
             try:
                 self.commit()
                 failures = 0
+                maintain_and_log(self.committer)
             except FlowlensError as exc:
                 failures += 1
                 self.metrics.add("commit_failures_total")

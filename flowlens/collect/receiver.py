@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowlens.collect.batches import DEFAULT_LIMIT, DEFAULT_WINDOW, BatchLog, batch_digest
-from flowlens.collect.committer import CommitResult, Committer, Lines
+from flowlens.collect.committer import CommitResult, Committer, Lines, maintain_and_log
 from flowlens.collect.metrics import Metrics
 from flowlens.errors import FlowlensError
 from flowlens.formats import FORMATS, detect
@@ -345,6 +345,7 @@ class Receiver:
             },
         )
         self._finish(group, result, None)
+        maintain_and_log(self.committer)
 
     def _finish(self, group: list[_Pending], result: CommitResult | None, error: str | None) -> None:
         with self._cond:

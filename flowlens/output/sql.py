@@ -242,29 +242,37 @@ def json_key(name: str) -> str:
     return json_safe(json.dumps(name, ensure_ascii=False))
 
 
+def _concat(parts: Sequence[str]) -> str:
+    """SQL joining the texts ``parts`` (none of them NULL) in one ``concat`` call: a chain of
+    ``||`` copies the row's text once per part, which made a wide row several times slower."""
+    return parts[0] if len(parts) == 1 else "concat(" + ", ".join(parts) + ")"
+
+
 def _json_row(
     names: Sequence[str], columns: Sequence[str], types: Sequence[DuckDBPyType], fmt: str, *, plain: bool
 ) -> str:
     """SQL for one row's text in ``json`` or ``jsonl`` (see :func:`row_sql`)."""
-    if fmt == "json":
-        parts = [
-            f"{lit(json_key(name) + ': ')} || {json_sql(col, type_, 2, 2, plain=plain)}"
-            for name, col, type_ in zip(names, columns, types, strict=True)
-        ]
-        if not parts:
-            return lit(",\n  {}")
-        return (
-            lit(",\n  {\n    ")
-            + " || "
-            + (" || " + lit(",\n    ") + " || ").join(parts)
-            + " || "
-            + lit("\n  }")
-        )
-    parts = [
-        f"{lit(json_key(name) + ':')} || {json_sql(col, type_, None, 1, plain=plain)}"
-        for name, col, type_ in zip(names, columns, types, strict=True)
-    ]
-    return "('{' || " + " || ',' || ".join(parts) + " || '}' || chr(10))" if parts else "('{}' || chr(10))"
+    pretty = fmt == "json"
+    if not names:
+        return lit(",\n  {}") if pretty else "('{}' || chr(10))"
+    parts = [lit(",\n  {\n    " if pretty else "{")]
+    for index, (name, col, type_) in enumerate(zip(names, columns, types, strict=True)):
+        if index:
+            parts.append(lit(",\n    " if pretty else ","))
+        parts.append(lit(json_key(name) + (": " if pretty else ":")))
+        parts.append(json_sql(col, type_, 2 if pretty else None, 2 if pretty else 1, plain=plain))
+    parts.append(lit("\n  }") if pretty else "'}' || chr(10)")
+    return _concat(parts)
+
+
+def _between(items: Sequence[str], separator: str) -> list[str]:
+    """``items`` with ``separator`` between each two."""
+    out: list[str] = []
+    for index, item in enumerate(items):
+        if index:
+            out.append(separator)
+        out.append(item)
+    return out
 
 
 def row_sql(names: Sequence[str], types: Sequence[DuckDBPyType], fmt: str, *, terminal: bool = False) -> str:
@@ -295,14 +303,20 @@ def row_sql(names: Sequence[str], types: Sequence[DuckDBPyType], fmt: str, *, te
         if len(fields) == 1:
             # A lone empty field is written "" so that the row is not an empty line (as Python's csv).
             fields = [f"CASE WHEN {cells[0]} = '' THEN '\"\"' ELSE {fields[0]} END"]
-        return " || ',' || ".join(fields) + " || chr(10)" if fields else "chr(10)"
+        careful = _concat([*_between(fields, "','"), "chr(10)"])
+        if terminal or len(cells) < 2:
+            return careful
+        # Most rows hold no comma, quote or line break in any cell: one test of the whole row
+        # spares those rows a test per cell (flowlens_defuse adds nothing a CSV field quotes).
+        plain = _concat([*_between([f"flowlens_defuse({cell})" for cell in cells], "','"), "chr(10)"])
+        return f"CASE WHEN regexp_matches({_concat(cells)}, '[,\"\\x{{a}}\\x{{d}}]') THEN {careful} ELSE {plain} END"
     if fmt == "markdown":
         escaped = [
             f"replace(replace(replace(flowlens_visible_but_newlines({cell}), '\\', '\\\\'), '|', '\\|'), chr(10), '<br>')"
             for cell in cells
         ]
         return (
-            "'| ' || " + " || ' | ' || ".join(escaped) + " || ' |' || chr(10)"
+            _concat(["'| '", *_between(escaped, "' | '"), "' |'", "chr(10)"])
             if escaped
             else "'|  |' || chr(10)"
         )

@@ -209,12 +209,18 @@ def compact(
     return CompactResult(tuple(days), before, len(days), rows)
 
 
-def maintain(writer: StoreWriter, lifecycle: Lifecycle, now: dt.datetime) -> list[str]:
+def maintain(
+    writer: StoreWriter, lifecycle: Lifecycle, now: dt.datetime, *, max_days: int | None = None
+) -> list[str]:
     """After a run of ingest or between commits of the live collector: compact the closed days
-    that hold more than ``lifecycle.compact_files`` small files, then apply retention. One line
-    per thing done (nothing when there was nothing to do)."""
+    that hold more than ``lifecycle.compact_files`` small files (the oldest ``max_days`` of them
+    when given, so that a collector holding the lock between two commits works off a backlog a
+    little at a time), then apply retention. One line per thing done (nothing when there was
+    nothing to do)."""
     notes: list[str] = []
     due = days_due(Snapshot.of(writer.store, writer.manifest), now, lifecycle)
+    if max_days is not None:
+        due = due[:max_days]
     if due:
         notes.append(compact(writer, due, now=now).line())
     if lifecycle.retention_days is not None:

@@ -40,6 +40,9 @@ class Seen:
     days: int
 
 
+_SEEN_ONCE = Seen(1, 1)
+
+
 @dataclass(frozen=True)
 class Activity:
     """Intervals and days per edge, and of the whole window (intervals and days with any traffic)."""
@@ -52,7 +55,7 @@ class Activity:
 
     def seen(self, edge: Edge) -> Seen:
         """The edge's counts (at least one interval on one day: it was seen)."""
-        return self.edges.get(edge, Seen(1, 1))
+        return self.edges.get(edge, _SEEN_ONCE)
 
 
 def _bucket(at: dt.datetime, seconds: int) -> int:
@@ -79,7 +82,9 @@ def activity_from_reports(reports: Sequence[Report], label_keys: Sequence[str]) 
     buckets: dict[Edge, set[int]] = defaultdict(set)
     spread: dict[Edge, int] = defaultdict(int)
     days: dict[Edge, set[dt.date]] = defaultdict(set)
-    all_buckets: set[int] = set()
+    # The intervals of the window, as runs of buckets: a report of a year holds 100,000 of them,
+    # too many to put in a set one by one.
+    runs: list[tuple[int, int]] = []
     all_days: set[dt.date] = set()
     for rep in reports:
         edge = edge_of(rep, workloads)
@@ -90,14 +95,28 @@ def activity_from_reports(reports: Sequence[Report], label_keys: Sequence[str]) 
         covered = range(first, max(first, last) + 1)
         buckets[edge].add(first)
         spread[edge] = max(spread[edge], min(rep.records, len(covered)))
-        all_buckets.update(covered if rep.records > 1 else (first,))
+        runs.append((first, covered[-1] if rep.records > 1 else first))
         span_days = (
             {rep.first_seen.date(), rep.last_seen.date()} if rep.records > 1 else {rep.first_seen.date()}
         )
         days[edge] |= span_days
         all_days |= span_days
     edges = {edge: Seen(max(len(buckets[edge]), spread[edge]), len(days[edge])) for edge in buckets}
-    return Activity(seconds, len(all_buckets), len(all_days), edges, exact=False)
+    return Activity(seconds, _covered(runs), len(all_days), edges, exact=False)
+
+
+def _covered(runs: list[tuple[int, int]]) -> int:
+    """How many buckets the runs ``(first, last)`` (both included) cover together."""
+    total, end = 0, None
+    for first, last in sorted(runs):
+        if end is not None and first <= end:
+            if last > end:
+                total += last - end
+                end = last
+            continue
+        total += last - first + 1
+        end = last
+    return total
 
 
 def _side_rows(reports: Sequence[Report], label_keys: Sequence[str]) -> tuple[pa.Table, list[Side]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from flowlens.suggest.edges import DNS_LABELS, DNS_NAMESPACE, DNS_PORT, Port
 from flowlens.suggest.observed import DEFAULT_LABEL_KEYS, Labels, Workload
@@ -220,3 +221,12 @@ class Plan:
     workloads: tuple[tuple[Workload, Labels], ...]  # every known workload with its common labels
     notes: tuple[str, ...] = ()  # about the whole suggestion (per-namespace notes are in namespaces)
     screening: Screening | None = None
+
+    @cached_property
+    def labels_by_namespace(self) -> dict[str, tuple[dict[str, str], ...]]:
+        """The common labels of the known workloads, per namespace (for counting what a rule
+        admits without a pass over every workload of the cluster per rule)."""
+        out: dict[str, list[dict[str, str]]] = {}
+        for workload, labels in self.workloads:
+            out.setdefault(workload.namespace, []).append(dict(labels))
+        return {namespace: tuple(found) for namespace, found in out.items()}

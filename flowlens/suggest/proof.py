@@ -494,13 +494,10 @@ def _closure(
         # Every observed pair, then a fixed pseudo-random sample of the others: the same store
         # always checks the same pairs.
         observed = {(k.edge.source, k.edge.dest) for k in edge_fates(reports, options, screening)}
+        # Each workload's part of the key written once, not once per pair it is in.
+        text = {w: f"{w.namespace}|{w.selector}" for w in workloads}
         candidates.sort(
-            key=lambda p: (
-                p not in observed,
-                hashlib.sha256(
-                    f"{p[0].namespace}|{p[0].selector}|{p[1].namespace}|{p[1].selector}".encode()
-                ).digest(),
-            )
+            key=lambda p: (p not in observed, hashlib.sha256(f"{text[p[0]]}|{text[p[1]]}".encode()).digest())
         )
         candidates = sorted(candidates[:max_pairs])
     checked = open_before = open_after = 0

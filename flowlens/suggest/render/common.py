@@ -75,22 +75,20 @@ def _count_ports(ports: Sequence[Port]) -> int | None:
     return len(ports)
 
 
-def _matches(selector: Labels, labels: Labels) -> bool:
-    have = dict(labels)
-    return all(have.get(k) == v for k, v in selector)
-
-
 def breadth(rule: Rule, plan: Plan) -> Breadth:
     """Addresses, ports and known workloads that ``rule`` admits."""
     nets = [n for p in rule.peers if p.kind == "nets" for n in p.nets]
     excepts = [n for p in rule.peers if p.kind == "nets" for n in p.except_nets]
-    workloads = 0
-    for w, labels in plan.workloads:
-        if any(
-            p.kind == "workload" and p.namespace == w.namespace and _matches(p.selector, labels)
-            for p in rule.peers
-        ):
-            workloads += 1
+    selectors: dict[str, list[Labels]] = {}
+    for p in rule.peers:
+        if p.kind == "workload" and p.namespace is not None:
+            selectors.setdefault(p.namespace, []).append(p.selector)
+    workloads = sum(
+        1
+        for namespace, chosen in selectors.items()
+        for have in plan.labels_by_namespace.get(namespace, ())
+        if any(all(have.get(k) == v for k, v in selector) for selector in chosen)
+    )
     return Breadth(
         addresses=count_addresses(nets, excepts) if nets else None,
         ports=_count_ports(rule.ports),

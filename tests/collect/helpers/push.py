@@ -32,10 +32,11 @@ class Served:
         options: ServeOptions | None = None,
         lock_wait: float = 10.0,
         max_reading_bytes: int = 512 * 1024 * 1024,
+        collect: CollectOptions | None = None,
     ) -> None:
         self.options = options or ServeOptions(commit_every=0.05)
         self.metrics = Metrics("serve", "push")
-        self.committer = Committer(store, "serve", CollectOptions(lock_wait=lock_wait))
+        self.committer = Committer(store, "serve", collect or CollectOptions(lock_wait=lock_wait))
         self.receiver = Receiver(self.committer, self.options, self.metrics, source="test").start()
         health = Health(alive=lambda: True, ready=lambda: self.receiver.ready, details=lambda: {})
         self.server = CollectorServer(
