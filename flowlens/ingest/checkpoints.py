@@ -181,3 +181,57 @@ def advance(
         lineage["path"] = path
         lineage["format"] = fmt
         lineage["last_ingest"] = ingest_id
+
+
+def needs_check(manifest: dict[str, Any], head: bytes, start_bytes: int) -> bool:
+    """Whether content with the first bytes ``head``, read from byte ``start_bytes`` on, may hold
+    records already stored: some lineage with the same first line was consumed past that point
+    (the source stops short of it, or diverges from it). Then its rows are checked one by one
+    (:mod:`flowlens.ingest.dedupe`); otherwise (a growing or rotated file at its furthest
+    checkpoint, a new file) nothing is, and nothing per line is paid."""
+    key = head_key(head)
+    return any(
+        cp["bytes"] > start_bytes
+        for lineage in manifest["sources"]
+        if lineage["head"] == key
+        for cp in lineage["checkpoints"]
+    )
+
+
+def branch(
+    manifest: dict[str, Any],
+    head: bytes,
+    resumed: dict[str, Any] | None,
+    *,
+    consumed: int,
+    lines: int,
+    digest: Callable[[], str],
+    path: str,
+    fmt: str,
+    ingest_id: str,
+) -> dict[str, Any]:
+    """Record in ``manifest`` a lineage of its own for content that diverged from (or stopped
+    short of) the lineage it resumed from at checkpoint ``resumed`` (None: its first line), read
+    up to byte ``consumed``; return it. Reading the same content again resumes at its end (so
+    its rows are not checked again), and the lineage it branched from keeps its own checkpoints
+    (so that file, growing on, continues without a check)."""
+    lineage: dict[str, Any] = {
+        "id": f"{ingest_id}:{len(manifest['sources'])}",
+        "head": head_key(head),
+        "checkpoints": [],
+    }
+    if resumed is not None:
+        lineage["checkpoints"].append(dict(resumed))
+    manifest["sources"].append(lineage)
+    advance(
+        manifest,
+        lineage,
+        start_bytes=resumed["bytes"] if resumed else 0,
+        consumed=consumed,
+        lines=lines,
+        digest=digest,
+        path=path,
+        fmt=fmt,
+        ingest_id=ingest_id,
+    )
+    return lineage

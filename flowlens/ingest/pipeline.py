@@ -43,7 +43,8 @@ from flowlens.errors import InputError, StoreWriteError, UsageError
 from flowlens.formats import FORMATS, detect, get_format
 from flowlens.formats.base import Format
 from flowlens.ingest.accounting import FileSummary, IngestSummary, Quarantine
-from flowlens.ingest.checkpoints import ContentHash, advance, find_lineage
+from flowlens.ingest.checkpoints import ContentHash, advance, branch, find_lineage, needs_check
+from flowlens.ingest.dedupe import HeldRows
 from flowlens.ingest.documents import Incomplete, document_items, is_document
 from flowlens.ingest.lines import LineReader, LineSplitter, LongLine
 from flowlens.ingest.options import IngestOptions, ProgressFn
@@ -93,6 +94,8 @@ class Ingester:
         self.bytes_done = 0
         self._buffers = Buffers.for_batches(self.parser.batch_bytes, keep=MAX_BATCHES_IN_FLIGHT + 2)
         self._splitter = LineSplitter()
+        self._held: HeldRows | None = None  # the rows of a source under check (flowlens.ingest.dedupe)
+        self._summary: IngestSummary | None = None
 
     def _open_commit(self) -> None:
         self.staged = StagedCommit(self.writer, f"{self.ingest_id}-{self._seq:03d}", self.quarantine)
@@ -100,7 +103,7 @@ class Ingester:
     def _stage(self, parsed: ParsedBatch) -> None:
         """(On a parser's worker, in read order.) Commits wait for every batch in flight, so the
         commit being staged is the one these lines belong to."""
-        self.rows.stage(parsed, self.staged)
+        self.rows.stage(parsed, self.staged if self._held is None else self._held)
 
     # --- one source ---------------------------------------------------------------------
 
@@ -112,6 +115,7 @@ class Ingester:
         run goes on with the others; with ``--strict`` it stops the run."""
         fs = FileSummary(path=path)
         summary.files.append(fs)
+        self._summary = summary
         try:
             source = Source(path, stdin, max_expansion=self.options.max_expansion)
             with contextlib.closing(source):
@@ -143,32 +147,58 @@ class Ingester:
         lineage, checkpoint = find_lineage(source, head, self.manifest, self.ingest_id, content=document)
         start_bytes = checkpoint["bytes"] if checkpoint else 0
         start_lines = checkpoint["lines"] if checkpoint else 0
+        if document is not None:
+            # (a changed document is read whole again: it is checked from its start)
+            check = start_bytes != len(document) and needs_check(self.manifest, head, 0)
+        else:
+            check = needs_check(self.manifest, head, start_bytes)
         fs.skipped = start_lines
         fs.lines_read = start_lines
         hasher = ContentHash()
         resumed_from = checkpoint
-        with contextlib.closing(hasher):
-            if document is not None:
-                consumed, line_no = self._document(document, fmt, fs, hasher, start_bytes, start_lines)
-            else:
-                with source.open() as stream:
-                    consumed, line_no = self._stream(
-                        stream, source, fmt, fs, hasher, start_bytes, start_lines
-                    )
+        if check:
+            self._hold()
+        try:
+            with contextlib.closing(hasher):
+                if document is not None:
+                    consumed, line_no = self._document(document, fmt, fs, hasher, start_bytes, start_lines)
+                else:
+                    with source.open() as stream:
+                        consumed, line_no = self._stream(
+                            stream, source, fmt, fs, hasher, start_bytes, start_lines
+                        )
+            if check:
+                self._stage_held(fs)
+        finally:
+            self._held = None
         if document is not None and consumed != start_bytes:
             resumed_from = None  # a changed document is read whole again
         had_checkpoints = bool(lineage["checkpoints"])
-        advance(
-            self.manifest,
-            lineage,
-            start_bytes=start_bytes,
-            consumed=consumed,
-            lines=line_no,
-            digest=hasher.hexdigest,
-            path=fs.path,
-            fmt=fmt.name,
-            ingest_id=self.ingest_id,
-        )
+        if check and consumed > start_bytes:
+            # Its content gets a lineage of its own: read again, it resumes at its end, unchecked.
+            lineage = branch(
+                self.manifest,
+                head,
+                resumed_from,
+                consumed=consumed,
+                lines=line_no,
+                digest=hasher.hexdigest,
+                path=fs.path,
+                fmt=fmt.name,
+                ingest_id=self.ingest_id,
+            )
+        else:
+            advance(
+                self.manifest,
+                lineage,
+                start_bytes=start_bytes,
+                consumed=consumed,
+                lines=line_no,
+                digest=hasher.hexdigest,
+                path=fs.path,
+                fmt=fmt.name,
+                ingest_id=self.ingest_id,
+            )
         if consumed > start_bytes or (consumed and not had_checkpoints):
             # What this commit's files hold of the lineage: the store's repair forgets exactly this
             # progress if they are lost (see flowlens.store.repair).
@@ -176,6 +206,31 @@ class Ingester:
             self._spans.append(
                 Span(lineage["id"], lineage["head"], dict(resumed_from) if resumed_from else None, dict(end))
             )
+
+    def _hold(self) -> None:
+        """Hold the rows of the source about to be read (see flowlens.ingest.dedupe): what is
+        staged so far is committed first, so that the rows held are compared with everything
+        stored before them, this run's included."""
+        self.parser.flush()
+        if self.staged.rows and self._summary is not None:
+            self.commit(self._summary, final=False)
+        self._held = HeldRows()
+
+    def _stage_held(self, fs: FileSummary) -> None:
+        """Stage the rows held for ``fs`` that are not stored yet; count the others as already
+        stored (they are lines skipped as already ingested)."""
+        self.parser.flush()
+        held, self._held = self._held, None
+        if held is None or not held.rows:
+            return
+        days = held.days()
+        stored = [p for p in self.writer.store.flow_files() if any(f"date={d}" in p.parts for d in days)]
+        table, keys, hits, dropped = held.take_new(stored, self.con)
+        self.staged.add(table, keys, hits)
+        fs.rows -= dropped
+        fs.skipped += dropped
+        fs.already_stored += dropped
+        self.rows.rows_done -= dropped
 
     def _head(self, blocks: Iterator[bytes]) -> tuple[bytes, list[bytes]]:
         """The first bytes of a source, which tell its format, and the blocks read for them. A
