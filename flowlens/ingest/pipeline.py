@@ -43,7 +43,14 @@ from flowlens.errors import InputError, StoreWriteError, UsageError
 from flowlens.formats import FORMATS, detect, get_format
 from flowlens.formats.base import Format
 from flowlens.ingest.accounting import FileSummary, IngestSummary, Quarantine
-from flowlens.ingest.checkpoints import ContentHash, advance, branch, find_lineage, needs_check
+from flowlens.ingest.checkpoints import (
+    ContentHash,
+    advance,
+    branch,
+    early_keys,
+    find_lineage,
+    needs_check,
+)
 from flowlens.ingest.dedupe import HeldRows
 from flowlens.ingest.documents import Incomplete, document_items, is_document
 from flowlens.ingest.lines import LineReader, LineSplitter, LongLine
@@ -149,9 +156,15 @@ class Ingester:
         start_lines = checkpoint["lines"] if checkpoint else 0
         if document is not None:
             # (a changed document is read whole again: it is checked from its start)
-            check = start_bytes != len(document) and needs_check(self.manifest, head, 0)
+            check = start_bytes != len(document) and needs_check(
+                self.manifest, head, 0, resumed=False, line_based=False
+            )
         else:
-            check = needs_check(self.manifest, head, start_bytes)
+            check = needs_check(
+                self.manifest, head, start_bytes, resumed=checkpoint is not None, line_based=True
+            )
+            if not lineage["checkpoints"]:  # a new lineage: what tells a copy of it (see early_keys)
+                lineage["early"] = early_keys(head)
         fs.skipped = start_lines
         fs.lines_read = start_lines
         hasher = ContentHash()
@@ -186,6 +199,7 @@ class Ingester:
                 path=fs.path,
                 fmt=fmt.name,
                 ingest_id=self.ingest_id,
+                early=early_keys(head) if document is None else [],
             )
         else:
             advance(
