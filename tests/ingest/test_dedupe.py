@@ -4,6 +4,10 @@ what is new (multiset: a record stored k times and read m times adds max(0, m - 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -315,3 +319,70 @@ def test_any_copy_adds_exactly_the_records_it_has_more_of_than_the_store(
 
 def _markers(store: Store) -> list[int]:
     return [r["bytes_in"] for r in rows_of(store, "SELECT bytes_in FROM f")]
+
+
+# --- crash safety -------------------------------------------------------------------------------
+
+_KILLED_WHILE_CHECKING = """
+import sys, time
+from pathlib import Path
+import flowlens.ingest.dedupe as dedupe
+from flowlens.ingest import ingest
+from flowlens.store import Store
+
+def stuck(*args):
+    print("checking", flush=True)
+    time.sleep(600)
+
+dedupe.only_new = stuck
+ingest(Store(Path(sys.argv[1])), sys.argv[2:])
+"""
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_checking_a_copy_leaves_what_it_committed_and_the_rerun_adds_the_rest_once(
+    tmp_path, store, run
+):
+    lines = _lines(60)
+    run(_write(tmp_path / "flows.log", lines))
+    other = _write(tmp_path / "other.log", _lines(10, start=200))  # new: committed before the check
+    copy = _write(tmp_path / "copy.log", [*lines[:30], _edited(lines[30], 9_000), *lines[31:]])
+    script = tmp_path / "kill_me.py"
+    script.write_text(_KILLED_WHILE_CHECKING)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(store.root), str(other), str(copy)], stdout=subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"checking\n"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert _bytes_in(store) == sorted([*range(60), *range(200, 210)])
+    summary = run(other, copy)
+    assert (summary.files[0].skipped, summary.files[0].rows) == (10, 0)
+    assert (summary.files[1].rows, summary.files[1].already_stored) == (1, 59)
+    assert summary.balanced
+    assert _bytes_in(store) == sorted([*range(60), *range(200, 210), 9_000])
+    assert not list(store.staging_dir.iterdir())
+
+
+def test_a_commit_that_fails_after_a_check_leaves_the_store_as_it_was_and_the_rerun_is_exact(
+    tmp_path, store, run, monkeypatch
+):
+    import flowlens.ingest.writer as writer
+
+    lines = _lines(40)
+    run(_write(tmp_path / "flows.log", lines))
+    copy = _write(tmp_path / "copy.log", [*lines[:20], _edited(lines[20], 7_000), *lines[21:]])
+
+    def fail(self, manifest, spans=()):
+        raise KeyboardInterrupt  # the process dies before the commit is decided
+
+    with monkeypatch.context() as patch:
+        patch.setattr(writer.StagedCommit, "commit", fail)
+        with pytest.raises(KeyboardInterrupt):
+            run(copy)
+    assert _bytes_in(store) == list(range(40))
+    summary = run(copy)
+    assert (summary.total("rows"), summary.total("already_stored")) == (1, 39)
+    assert _bytes_in(store) == sorted([*range(40), 7_000])
