@@ -193,9 +193,7 @@ def early_keys(head: bytes) -> list[str]:
     return [xxhash.xxh3_64_hexdigest(line.rstrip(b"\r")) for line in lines if len(line) >= MIN_EARLY_LINE]
 
 
-def needs_check(
-    manifest: dict[str, Any], head: bytes, start_bytes: int, *, resumed: bool, line_based: bool
-) -> bool:
+def needs_check(manifest: dict[str, Any], head: bytes, start_bytes: int, *, resumed: bool) -> bool:
     """Whether content with the first bytes ``head``, read from byte ``start_bytes`` on (``resumed``:
     from a checkpoint it matched), may hold records already stored, so that its rows are checked
     one by one (:mod:`flowlens.ingest.dedupe`):
@@ -204,7 +202,9 @@ def needs_check(
       of it, or diverges from it);
     - or it resumes from no checkpoint, and one of its first lines is one of the first lines of a
       lineage with another first line (a copy whose first line was edited, or has a line
-      inserted before it; only for line-based sources, whose lines are records).
+      inserted before it).
+
+    Only for line-based sources, whose lines are records (a whole document is read again in full).
 
     Otherwise (a growing or rotated file at its furthest checkpoint, a new file) nothing is
     checked, and nothing per line is paid: a few keys per file are compared."""
@@ -216,7 +216,7 @@ def needs_check(
         for cp in lineage["checkpoints"]
     ):
         return True
-    if resumed or not line_based:
+    if resumed:
         return False
     early = set(early_keys(head))
     return bool(early) and any(

@@ -23,6 +23,10 @@ another order, or a line cut and rejoined, is still the same record), and its co
 the divergent copies, in proportion to their size and to the days they touch. After a checked
 source, its content gets a lineage of its own (a branch: :func:`flowlens.ingest.checkpoints.branch`),
 so reading the same copy again resumes at its end and does not repeat the check.
+
+Only line-based sources are checked: a whole document (a Whisker response, an Elasticsearch
+export) that changed is read again in full, as before. The rows held live in memory until the
+source ends.
 """
 
 from __future__ import annotations

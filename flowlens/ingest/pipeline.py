@@ -155,14 +155,11 @@ class Ingester:
         start_bytes = checkpoint["bytes"] if checkpoint else 0
         start_lines = checkpoint["lines"] if checkpoint else 0
         if document is not None:
-            # (a changed document is read whole again: it is checked from its start)
-            check = start_bytes != len(document) and needs_check(
-                self.manifest, head, 0, resumed=False, line_based=False
-            )
+            # A changed document is read whole again, unchecked: documents of one kind share their
+            # first line ("{"), and checking each new page against its days would cost per line.
+            check = False
         else:
-            check = needs_check(
-                self.manifest, head, start_bytes, resumed=checkpoint is not None, line_based=True
-            )
+            check = needs_check(self.manifest, head, start_bytes, resumed=checkpoint is not None)
             if not lineage["checkpoints"]:  # a new lineage: what tells a copy of it (see early_keys)
                 lineage["early"] = early_keys(head)
         fs.skipped = start_lines
@@ -199,7 +196,7 @@ class Ingester:
                 path=fs.path,
                 fmt=fmt.name,
                 ingest_id=self.ingest_id,
-                early=early_keys(head) if document is None else [],
+                early=early_keys(head),
             )
         else:
             advance(
