@@ -25,18 +25,19 @@ source, its content gets a lineage of its own (a branch: :func:`flowlens.ingest.
 so reading the same copy again resumes at its end and does not repeat the check.
 
 Only line-based sources are checked: a whole document (a Whisker response, an Elasticsearch
-export) that changed is read again in full, as before. The rows held live in memory until the
-source ends.
+export) that changed is read again in full, as before. The rows held wait in a Parquet file in the store's
+staging folder until the source ends: memory stays bounded whatever the size of the copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from flowlens.ingest.dictionaries import WRITE_SCHEMA
 
@@ -46,89 +47,100 @@ CONTENT = tuple(f.name for f in WRITE_SCHEMA if f.name not in PROVENANCE)
 _INDEX = "__flowlens_row"
 
 
-def _concat(arrays: Sequence[pa.Array | pa.ChunkedArray]) -> pa.Array:
-    chunks = [c for a in arrays for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
-    return pa.chunked_array(chunks, type=arrays[0].type).combine_chunks()
+_KEY = "__flowlens_key"
+_HIT = "__flowlens_hit_"
+HELD_ROWS_PER_READ = 64 * 1024
 
 
 class HeldRows:
     """The rows of a source under check, held until its end instead of staged; takes them as
-    :meth:`flowlens.ingest.writer.StagedCommit.add` does."""
+    :meth:`flowlens.ingest.writer.StagedCommit.add` does. They are held on disk, in a Parquet file
+    in ``folder`` (a staging folder of the store's, removed by the caller), not in memory."""
 
-    def __init__(self) -> None:
-        self._tables: list[pa.Table] = []
-        self._keys: list[np.ndarray] = []
-        self._hits: list[dict[str, pa.Array]] = []
-
-    @property
-    def rows(self) -> int:
-        return sum(t.num_rows for t in self._tables)
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "held.parquet"
+        self._writer: pq.ParquetWriter | None = None
+        self._days: set[int] = set()
+        self._hit_names: list[str] = []
+        self.rows = 0
 
     def add(self, table: pa.Table, keys: np.ndarray, hits: dict[str, pa.Array]) -> None:
-        if table.num_rows:
-            self._tables.append(table)
-            self._keys.append(keys)
-            self._hits.append(hits)
+        if not table.num_rows:
+            return
+        self._hit_names = sorted(hits)
+        table = table.append_column(_KEY, pa.array(keys, pa.int64()))
+        for name in self._hit_names:
+            table = table.append_column(_HIT + name, hits[name])
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema, compression="lz4")
+        self._writer.write_table(table)
+        self._days.update(int(d) for d in np.unique(keys // 2))
+        self.rows += table.num_rows
 
     def days(self) -> set[str]:
         """The UTC days (``YYYY-MM-DD``) of the rows held: the partitions they are compared with."""
-        if not self._keys:
-            return set()
-        numbers = np.unique(np.concatenate(self._keys) // 2)
-        return {str(np.datetime64(int(n), "D")) for n in numbers}
+        return {str(np.datetime64(n, "D")) for n in self._days}
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def take_new(
         self, stored: Sequence[Path], con: duckdb.DuckDBPyConnection
-    ) -> tuple[pa.Table, np.ndarray, dict[str, pa.Array], int]:
-        """The rows held that are not stored yet in the flows files ``stored`` (multiset), as a
-        table, its write keys and its hits, in the order they were held; and how many were
-        dropped as already stored. Empties the holder."""
-        if not self._tables:
-            return pa.Table.from_batches([], schema=WRITE_SCHEMA), np.zeros(0, np.int64), {}, 0
-        table = pa.concat_tables(self._tables)
-        keys = np.concatenate(self._keys)
-        hits = {name: _concat([h[name] for h in self._hits]) for name in self._hits[0]}
-        self._tables, self._keys, self._hits = [], [], []
-        keep = only_new(table, stored, con)
-        if len(keep) == table.num_rows:
-            return table, keys, hits, 0
-        picks = pa.array(keep, pa.int64())
-        return (
-            table.take(picks),
-            keys[keep],
-            {name: values.take(picks) for name, values in hits.items()},
-            table.num_rows - len(keep),
-        )
+    ) -> tuple[Iterator[tuple[pa.Table, np.ndarray, dict[str, pa.Array]]], int]:
+        """The rows held that are not stored yet in the flows files ``stored`` (multiset), in the
+        order they were held, as pieces of (table, write keys, hits); and how many were dropped
+        as already stored."""
+        self.close()
+        if not self.rows:
+            return iter(()), 0
+        keep = only_new(self.path, stored, con)
+        return self._pieces(keep), self.rows - len(keep)
+
+    def _pieces(self, keep: np.ndarray) -> Iterator[tuple[pa.Table, np.ndarray, dict[str, pa.Array]]]:
+        offset = 0
+        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=HELD_ROWS_PER_READ):
+            lo, hi = np.searchsorted(keep, [offset, offset + batch.num_rows])
+            picks = keep[lo:hi] - offset
+            offset += batch.num_rows
+            if not len(picks):
+                continue
+            part = pa.Table.from_batches([batch]).take(pa.array(picks, pa.int64()))
+            hits = {name: part[_HIT + name].combine_chunks() for name in self._hit_names}
+            keys = part[_KEY].to_numpy()
+            yield part.select([f.name for f in WRITE_SCHEMA]).cast(WRITE_SCHEMA), keys, hits
 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def only_new(table: pa.Table, stored: Sequence[Path], con: duckdb.DuckDBPyConnection) -> np.ndarray:
-    """The indices (ascending) of the rows of ``table`` (WRITE_SCHEMA) whose record is not yet
-    stored in the flows files ``stored``, counting copies: of m rows with the same content, of
-    which k are stored, the last m - k are new."""
-    if not stored or table.num_rows == 0:
-        return np.arange(table.num_rows)
+def only_new(held: Path, stored: Sequence[Path], con: duckdb.DuckDBPyConnection) -> np.ndarray:
+    """The row numbers (ascending) of the rows in the Parquet file ``held`` (WRITE_SCHEMA columns
+    at least) whose record is not yet stored in the flows files ``stored``, counting copies: of m
+    rows with the same content, of which k are stored, the last m - k are new."""
     cur = con.cursor()
     try:
-        held = table.select(list(CONTENT)).append_column(
-            _INDEX, pa.array(np.arange(table.num_rows), pa.int64())
-        )
-        cur.register("held_rows", held)
+        held_rows = "read_parquet($held, file_row_number = true)"
+        if not stored:
+            return np.asarray(
+                cur.execute(
+                    f"SELECT file_row_number FROM {held_rows} ORDER BY 1", {"held": str(held)}
+                ).fetchnumpy()["file_row_number"],
+                dtype=np.int64,
+            )
         cols = ", ".join(_quote(c) for c in CONTENT)
         match = " AND ".join(f"h.{_quote(c)} IS NOT DISTINCT FROM s.{_quote(c)}" for c in CONTENT)
         # (the stored rows are read only for the time range held: row groups outside it are skipped)
-        low, high = cur.execute("SELECT min(start_time), max(start_time) FROM held_rows").fetchone() or (
-            None,
-            None,
-        )
+        low, high = cur.execute(
+            f"SELECT min(start_time), max(start_time) FROM {held_rows}", {"held": str(held)}
+        ).fetchone() or (None, None)
         sql = f"""
             WITH h AS (
-                SELECT {cols}, {_INDEX},
-                       row_number() OVER (PARTITION BY {cols} ORDER BY {_INDEX}) AS copy
-                FROM held_rows
+                SELECT {cols}, file_row_number AS {_INDEX},
+                       row_number() OVER (PARTITION BY {cols} ORDER BY file_row_number) AS copy
+                FROM {held_rows}
             ),
             s AS (
                 SELECT {cols}, count(*) AS stored_copies
@@ -140,7 +152,9 @@ def only_new(table: pa.Table, stored: Sequence[Path], con: duckdb.DuckDBPyConnec
             WHERE h.copy > coalesce(s.stored_copies, 0)
             ORDER BY h.{_INDEX}
         """
-        result = cur.execute(sql, {"files": [str(p) for p in stored], "low": low, "high": high}).fetchnumpy()
+        result = cur.execute(
+            sql, {"held": str(held), "files": [str(p) for p in stored], "low": low, "high": high}
+        ).fetchnumpy()
         return np.asarray(result[_INDEX], dtype=np.int64)
     finally:
         cur.close()

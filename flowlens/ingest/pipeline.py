@@ -180,6 +180,9 @@ class Ingester:
             if check:
                 self._stage_held(fs)
         finally:
+            if self._held is not None:
+                self._held.close()
+                self.writer.abort(self._held.path.parent)
             self._held = None
         if document is not None and consumed != start_bytes:
             resumed_from = None  # a changed document is read whole again
@@ -225,19 +228,20 @@ class Ingester:
         self.parser.flush()
         if self.staged.rows and self._summary is not None:
             self.commit(self._summary, final=False)
-        self._held = HeldRows()
+        self._held = HeldRows(self.writer.stage(f"{self.staged.commit_id}-held"))
 
     def _stage_held(self, fs: FileSummary) -> None:
         """Stage the rows held for ``fs`` that are not stored yet; count the others as already
         stored (they are lines skipped as already ingested)."""
         self.parser.flush()
-        held, self._held = self._held, None
+        held = self._held
         if held is None or not held.rows:
             return
         days = held.days()
         stored = [p for p in self.writer.store.flow_files() if any(f"date={d}" in p.parts for d in days)]
-        table, keys, hits, dropped = held.take_new(stored, self.con)
-        self.staged.add(table, keys, hits)
+        pieces, dropped = held.take_new(stored, self.con)
+        for table, keys, hits in pieces:
+            self.staged.add(table, keys, hits)
         fs.rows -= dropped
         fs.skipped += dropped
         fs.already_stored += dropped

@@ -139,15 +139,14 @@ def test_a_checked_copy_read_again_adds_nothing_and_is_not_checked_again(tmp_pat
     copy = _write(tmp_path / "copy.log", [*lines[:30], _edited(lines[30], 3_000), *lines[31:]])
     checks = []
     real = dedupe.only_new
-    monkeypatch.setattr(
-        dedupe, "only_new", lambda table, *a: checks.append(table.num_rows) or real(table, *a)
-    )
+    monkeypatch.setattr(dedupe, "only_new", lambda held, *a: checks.append(held) or real(held, *a))
     first = run(copy)
     again = run(copy)
     assert first.total("rows") == 1 and len(checks) == 1
     assert again.total("rows") == 0
     assert again.total("skipped") == 60 and again.total("already_stored") == 0
     assert len(checks) == 1  # resumed at the end of its own lineage: nothing to check
+    assert not list(store.staging_dir.iterdir())  # the rows held for the check are gone
     assert _bytes_in(store) == sorted([*range(60), 3_000])
 
 
