@@ -226,41 +226,18 @@ def needs_check(manifest: dict[str, Any], head: bytes, start_bytes: int, *, resu
 
 
 def branch(
-    manifest: dict[str, Any],
-    head: bytes,
-    resumed: dict[str, Any] | None,
-    *,
-    consumed: int,
-    lines: int,
-    digest: Callable[[], str],
-    path: str,
-    fmt: str,
-    ingest_id: str,
-    early: list[str],
+    manifest: dict[str, Any], head: bytes, resumed: dict[str, Any] | None, ingest_id: str
 ) -> dict[str, Any]:
-    """Record in ``manifest`` a lineage of its own for content that diverged from (or stopped
-    short of) the lineage it resumed from at checkpoint ``resumed`` (None: its first line), read
-    up to byte ``consumed``; return it (``early``: its :func:`early_keys`, if it is line-based). Reading the same content again resumes at its end (so
-    its rows are not checked again), and the lineage it branched from keeps its own checkpoints
-    (so that file, growing on, continues without a check)."""
+    """A lineage of its own, recorded in ``manifest``, for content that diverged from (or stopped
+    short of) the lineage it resumed from at checkpoint ``resumed`` (None: its first line); the
+    caller then :func:`advance` s it to where the content was read. Reading the same content again
+    resumes at its end (so its rows are not checked again), and the lineage it branched from keeps
+    its own checkpoints (so that file, growing on, continues without a check)."""
     lineage: dict[str, Any] = {
         "id": f"{ingest_id}:{len(manifest['sources'])}",
         "head": head_key(head),
-        "checkpoints": [],
-        "early": early,
+        "checkpoints": [dict(resumed)] if resumed is not None else [],
+        "early": early_keys(head),
     }
-    if resumed is not None:
-        lineage["checkpoints"].append(dict(resumed))
     manifest["sources"].append(lineage)
-    advance(
-        manifest,
-        lineage,
-        start_bytes=resumed["bytes"] if resumed else 0,
-        consumed=consumed,
-        lines=lines,
-        digest=digest,
-        path=path,
-        fmt=fmt,
-        ingest_id=ingest_id,
-    )
     return lineage

@@ -189,30 +189,18 @@ class Ingester:
         had_checkpoints = bool(lineage["checkpoints"])
         if check and consumed > start_bytes:
             # Its content gets a lineage of its own: read again, it resumes at its end, unchecked.
-            lineage = branch(
-                self.manifest,
-                head,
-                resumed_from,
-                consumed=consumed,
-                lines=line_no,
-                digest=hasher.hexdigest,
-                path=fs.path,
-                fmt=fmt.name,
-                ingest_id=self.ingest_id,
-                early=early_keys(head),
-            )
-        else:
-            advance(
-                self.manifest,
-                lineage,
-                start_bytes=start_bytes,
-                consumed=consumed,
-                lines=line_no,
-                digest=hasher.hexdigest,
-                path=fs.path,
-                fmt=fmt.name,
-                ingest_id=self.ingest_id,
-            )
+            lineage = branch(self.manifest, head, resumed_from, self.ingest_id)
+        advance(
+            self.manifest,
+            lineage,
+            start_bytes=start_bytes,
+            consumed=consumed,
+            lines=line_no,
+            digest=hasher.hexdigest,
+            path=fs.path,
+            fmt=fmt.name,
+            ingest_id=self.ingest_id,
+        )
         if consumed > start_bytes or (consumed and not had_checkpoints):
             # What this commit's files hold of the lineage: the store's repair forgets exactly this
             # progress if they are lost (see flowlens.store.repair).

@@ -20,27 +20,9 @@ from flowlens.ingest import IngestOptions, ingest
 from flowlens.store import Store, describe, render_status
 from tests.ingest.conftest import rows_of
 from tests.ingest.helpers import EXAMPLE_C, GOLDMANE_EXAMPLE, WHISKER_ITEM
-
-
-def _lines(n: int, start: int = 0) -> list[str]:
-    base = json.loads(EXAMPLE_C)
-    out = []
-    for i in range(start, start + n):
-        doc = dict(base)
-        doc["start_time"] = 1675468688 + 300 * (i // 50)
-        doc["end_time"] = doc["start_time"] + 300
-        doc["bytes_in"] = i
-        out.append(json.dumps(doc))
-    return out
-
-
-def _write(path: Path, lines: list[str], *, tail: str = "") -> Path:
-    path.write_text("".join(line + "\n" for line in lines) + tail)
-    return path
-
-
-def _bytes_in(store) -> list[int]:
-    return [r["bytes_in"] for r in rows_of(store, "SELECT bytes_in FROM f ORDER BY bytes_in")]
+from tests.ingest.helpers.numbered import numbered_lines as _lines
+from tests.ingest.helpers.numbered import stored_numbers as _bytes_in
+from tests.ingest.helpers.numbered import write_lines as _write
 
 
 def _edited(line: str, bytes_in: int) -> str:
