@@ -188,6 +188,12 @@ def register(app: typer.Typer) -> None:
             f"{data['rows']:,} rows stored + {data['quarantined']:,} quarantined + "
             f"{data['skipped_already_ingested']:,} skipped (already ingested) + {data['ignored']:,} ignored"
         )
+        if data["already_stored"]:
+            err(
+                f"already stored: {data['already_stored']:,} of the lines skipped were read past the last "
+                "matching checkpoint of a copy that diverges from what is stored, and found stored record "
+                "by record"
+            )
         err(
             f"partitions touched: {few(data['partitions'])}; "
             f"{human_bytes(data['bytes_read'])} in {summary.seconds:.1f} s ({human_bytes(rate)}/s)"

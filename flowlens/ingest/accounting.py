@@ -46,6 +46,9 @@ class FileSummary:
     rows: int = 0
     quarantined: int = 0
     skipped: int = 0
+    #: of the lines skipped, those read past the checkpoint resumed from whose record was found
+    #: stored already, one by one (a copy that diverges from what is stored: flowlens.ingest.dedupe)
+    already_stored: int = 0
     ignored: int = 0
     pending_bytes: int = 0
     bytes_read: int = 0
@@ -97,6 +100,7 @@ class IngestSummary:
             "rows": self.total("rows"),
             "quarantined": self.total("quarantined"),
             "skipped_already_ingested": self.total("skipped"),
+            "already_stored": self.total("already_stored"),
             "ignored": self.total("ignored"),
             "pending_bytes": self.total("pending_bytes"),
             "bytes_read": self.total("bytes_read"),
@@ -114,6 +118,7 @@ class IngestSummary:
                     "rows": f.rows,
                     "quarantined": f.quarantined,
                     "skipped_already_ingested": f.skipped,
+                    "already_stored": f.already_stored,
                     "ignored": f.ignored,
                     "pending_bytes": f.pending_bytes,
                     "reasons": dict(sorted(f.reasons.items())),

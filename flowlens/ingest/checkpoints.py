@@ -33,6 +33,8 @@ import xxhash
 from flowlens.ingest.sources import Source, read_blocks
 
 MAX_CHECKPOINTS = 32
+EARLY_LINES = 8
+MIN_EARLY_LINE = 32
 
 CONTENT_HASHES: dict[str, Callable[[], Any]] = {
     "xxh3_128": xxhash.xxh3_128,
@@ -181,3 +183,61 @@ def advance(
         lineage["path"] = path
         lineage["format"] = fmt
         lineage["last_ingest"] = ingest_id
+
+
+def early_keys(head: bytes) -> list[str]:
+    """Short keys (64-bit XXH3) of the first EARLY_LINES whole lines of ``head`` that are long
+    enough to be records (MIN_EARLY_LINE bytes): kept with a lineage, they tell a copy whose
+    first line was edited (or a line inserted before it) from a new file, at no cost per line."""
+    lines = head.split(b"\n")[:-1][:EARLY_LINES]  # (the last piece is not a whole line)
+    return [xxhash.xxh3_64_hexdigest(line.rstrip(b"\r")) for line in lines if len(line) >= MIN_EARLY_LINE]
+
+
+def needs_check(manifest: dict[str, Any], head: bytes, start_bytes: int, *, resumed: bool) -> bool:
+    """Whether content with the first bytes ``head``, read from byte ``start_bytes`` on (``resumed``:
+    from a checkpoint it matched), may hold records already stored, so that its rows are checked
+    one by one (:mod:`flowlens.ingest.dedupe`):
+
+    - some lineage with the same first line was consumed past that point (the source stops short
+      of it, or diverges from it);
+    - or it resumes from no checkpoint, and one of its first lines is one of the first lines of a
+      lineage with another first line (a copy whose first line was edited, or has a line
+      inserted before it).
+
+    Only for line-based sources, whose lines are records (a whole document is read again in full).
+
+    Otherwise (a growing or rotated file at its furthest checkpoint, a new file) nothing is
+    checked, and nothing per line is paid: a few keys per file are compared."""
+    key = head_key(head)
+    if any(
+        cp["bytes"] > start_bytes
+        for lineage in manifest["sources"]
+        if lineage["head"] == key
+        for cp in lineage["checkpoints"]
+    ):
+        return True
+    if resumed:
+        return False
+    early = set(early_keys(head))
+    return bool(early) and any(
+        lineage["head"] != key and not early.isdisjoint(lineage.get("early", ()))
+        for lineage in manifest["sources"]
+    )
+
+
+def branch(
+    manifest: dict[str, Any], head: bytes, resumed: dict[str, Any] | None, ingest_id: str
+) -> dict[str, Any]:
+    """A lineage of its own, recorded in ``manifest``, for content that diverged from (or stopped
+    short of) the lineage it resumed from at checkpoint ``resumed`` (None: its first line); the
+    caller then :func:`advance` s it to where the content was read. Reading the same content again
+    resumes at its end (so its rows are not checked again), and the lineage it branched from keeps
+    its own checkpoints (so that file, growing on, continues without a check)."""
+    lineage: dict[str, Any] = {
+        "id": f"{ingest_id}:{len(manifest['sources'])}",
+        "head": head_key(head),
+        "checkpoints": [dict(resumed)] if resumed is not None else [],
+        "early": early_keys(head),
+    }
+    manifest["sources"].append(lineage)
+    return lineage

@@ -43,7 +43,15 @@ from flowlens.errors import InputError, StoreWriteError, UsageError
 from flowlens.formats import FORMATS, detect, get_format
 from flowlens.formats.base import Format
 from flowlens.ingest.accounting import FileSummary, IngestSummary, Quarantine
-from flowlens.ingest.checkpoints import ContentHash, advance, find_lineage
+from flowlens.ingest.checkpoints import (
+    ContentHash,
+    advance,
+    branch,
+    early_keys,
+    find_lineage,
+    needs_check,
+)
+from flowlens.ingest.dedupe import HeldRows
 from flowlens.ingest.documents import Incomplete, document_items, is_document
 from flowlens.ingest.lines import LineReader, LineSplitter, LongLine
 from flowlens.ingest.options import IngestOptions, ProgressFn
@@ -94,6 +102,8 @@ class Ingester:
         self.bytes_done = 0
         self._buffers = Buffers.for_batches(self.parser.batch_bytes, keep=MAX_BATCHES_IN_FLIGHT + 2)
         self._splitter = LineSplitter()
+        self._held: HeldRows | None = None  # the rows of a source under check (flowlens.ingest.dedupe)
+        self._summary: IngestSummary | None = None
 
     def _open_commit(self) -> None:
         self.staged = StagedCommit(self.writer, f"{self.ingest_id}-{self._seq:03d}", self.quarantine)
@@ -101,7 +111,7 @@ class Ingester:
     def _stage(self, parsed: ParsedBatch) -> None:
         """(On a parser's worker, in read order.) Commits wait for every batch in flight, so the
         commit being staged is the one these lines belong to."""
-        self.rows.stage(parsed, self.staged)
+        self.rows.stage(parsed, self.staged if self._held is None else self._held)
 
     # --- one source ---------------------------------------------------------------------
 
@@ -113,6 +123,7 @@ class Ingester:
         run goes on with the others; with ``--strict`` it stops the run."""
         fs = FileSummary(path=path)
         summary.files.append(fs)
+        self._summary = summary
         try:
             source = Source(path, stdin, max_expansion=self.options.max_expansion)
             with contextlib.closing(source):
@@ -144,21 +155,42 @@ class Ingester:
         lineage, checkpoint = find_lineage(source, head, self.manifest, self.ingest_id, content=document)
         start_bytes = checkpoint["bytes"] if checkpoint else 0
         start_lines = checkpoint["lines"] if checkpoint else 0
+        if document is not None:
+            # A changed document is read whole again, unchecked: documents of one kind share their
+            # first line ("{"), and checking each new page against its days would cost per line.
+            check = False
+        else:
+            check = needs_check(self.manifest, head, start_bytes, resumed=checkpoint is not None)
+            if not lineage["checkpoints"]:  # a new lineage: what tells a copy of it (see early_keys)
+                lineage["early"] = early_keys(head)
         fs.skipped = start_lines
         fs.lines_read = start_lines
         hasher = ContentHash()
         resumed_from = checkpoint
-        with contextlib.closing(hasher):
-            if document is not None:
-                consumed, line_no = self._document(document, fmt, fs, hasher, start_bytes, start_lines)
-            else:
-                with source.open() as stream:
-                    consumed, line_no = self._stream(
-                        stream, source, fmt, fs, hasher, start_bytes, start_lines
-                    )
+        if check:
+            self._hold()
+        try:
+            with contextlib.closing(hasher):
+                if document is not None:
+                    consumed, line_no = self._document(document, fmt, fs, hasher, start_bytes, start_lines)
+                else:
+                    with source.open() as stream:
+                        consumed, line_no = self._stream(
+                            stream, source, fmt, fs, hasher, start_bytes, start_lines
+                        )
+            if check:
+                self._stage_held(fs)
+        finally:
+            if self._held is not None:
+                self._held.close()
+                self.writer.abort(self._held.path.parent)
+            self._held = None
         if document is not None and consumed != start_bytes:
             resumed_from = None  # a changed document is read whole again
         had_checkpoints = bool(lineage["checkpoints"])
+        if check and consumed > start_bytes:
+            # Its content gets a lineage of its own: read again, it resumes at its end, unchecked.
+            lineage = branch(self.manifest, head, resumed_from, self.ingest_id)
         advance(
             self.manifest,
             lineage,
@@ -177,6 +209,32 @@ class Ingester:
             self._spans.append(
                 Span(lineage["id"], lineage["head"], dict(resumed_from) if resumed_from else None, dict(end))
             )
+
+    def _hold(self) -> None:
+        """Hold the rows of the source about to be read (see flowlens.ingest.dedupe): what is
+        staged so far is committed first, so that the rows held are compared with everything
+        stored before them, this run's included."""
+        self.parser.flush()
+        if self.staged.rows and self._summary is not None:
+            self.commit(self._summary, final=False)
+        self._held = HeldRows(self.writer.stage(f"{self.staged.commit_id}-held"))
+
+    def _stage_held(self, fs: FileSummary) -> None:
+        """Stage the rows held for ``fs`` that are not stored yet; count the others as already
+        stored (they are lines skipped as already ingested)."""
+        self.parser.flush()
+        held = self._held
+        if held is None or not held.rows:
+            return
+        days = held.days()
+        stored = [p for p in self.writer.store.flow_files() if any(f"date={d}" in p.parts for d in days)]
+        pieces, dropped = held.take_new(stored, self.con)
+        for table, keys, hits in pieces:
+            self.staged.add(table, keys, hits)
+        fs.rows -= dropped
+        fs.skipped += dropped
+        fs.already_stored += dropped
+        self.rows.rows_done -= dropped
 
     def _head(self, blocks: Iterator[bytes]) -> tuple[bytes, list[bytes]]:
         """The first bytes of a source, which tell its format, and the blocks read for them. A

@@ -17,7 +17,7 @@ It runs on a parser's worker thread, one batch at a time and in read order.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -29,9 +29,17 @@ from flowlens.ingest.checks import diagnose, end_before_start, note_missing_colu
 from flowlens.ingest.dictionaries import WRITE_SCHEMA, LeafDictionaries
 from flowlens.ingest.parse import JSON_PREFIX, ParsedBatch
 from flowlens.ingest.traces import DistinctJson, HitMapper, labels_to_map
-from flowlens.ingest.writer import StagedCommit, write_order
+from flowlens.ingest.writer import write_order
 from flowlens.schema import LABELS, POLICY_COLUMNS, POLICY_LIST
 from flowlens.store.summaries import deciding_hits
+
+
+class RowSink(Protocol):
+    """Where staged rows go: the commit being staged (:class:`~flowlens.ingest.writer.StagedCommit`),
+    or the rows held for a check (:class:`~flowlens.ingest.dedupe.HeldRows`)."""
+
+    def add(self, table: pa.Table, keys: np.ndarray, hits: dict[str, pa.Array]) -> None: ...
+
 
 #: Converted columns: per column, its distinct values and each row's code into them (None: the
 #: values are per row already).
@@ -74,7 +82,7 @@ class RowStager:
         self.leaves = LeafDictionaries()
         self.rows_done = 0
 
-    def stage(self, parsed: ParsedBatch, commit: StagedCommit) -> None:
+    def stage(self, parsed: ParsedBatch, commit: RowSink) -> None:
         """Quarantine the bad lines of ``parsed``, stage its rows into ``commit``, count both."""
         keep, ignored, columns = self._sort_out(parsed)
         self._stage_kept(parsed, keep, ignored, columns, commit)
@@ -183,7 +191,7 @@ class RowStager:
         keep: np.ndarray,
         ignored: np.ndarray,
         columns: Columns,
-        commit: StagedCommit,
+        commit: RowSink,
     ) -> None:
         """Build the kept rows in the writer's schema and order, and stage them into ``commit``."""
         fmt, out, files = parsed.fmt, parsed.out, parsed.files

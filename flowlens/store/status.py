@@ -263,6 +263,7 @@ def render_status(status: StoreStatus) -> str:
             f"last ingest:  {last.get('ingest_id')} finished {last.get('finished')}: "
             f"{last.get('rows', 0):,} rows, {last.get('quarantined', 0):,} quarantined, "
             f"{last.get('skipped_already_ingested', 0):,} skipped"
+            + (f" ({last['already_stored']:,} already stored)" if last.get("already_stored") else "")
         )
     integrity = info.get("integrity") or {}
     problems = integrity.get("problems", [])
