@@ -423,12 +423,13 @@ class Ingester:
         if not self.options.strict and self.staged.rows >= ROWS_PER_COMMIT:
             self.commit(summary, final=False)
 
-    def commit(self, summary: IngestSummary, *, final: bool) -> None:
-        """Make everything staged so far visible, with the manifest that describes it."""
+    def commit(self, summary: IngestSummary, *, final: bool, **extra: str) -> None:
+        """Make everything staged so far visible, with the manifest that describes it (``final``:
+        and the run's record, with ``extra``)."""
         self.parser.flush()
         summary.partitions |= self.staged.close()
         if final:
-            record_run(self.manifest, summary)
+            record_run(self.manifest, summary, **extra)
         self.staged.commit(self.manifest, merge_spans(self._spans))
         self._spans = []
         if not final:

@@ -108,6 +108,25 @@ class _TaskIngester(Ingester):
     def _open_commit(self) -> None:
         self.staged = StagedCommit(self.writer, self.task_id, self.quarantine)
 
+    def _hold(self) -> None:
+        # A source whose records must be checked one by one against the store (a copy that
+        # diverges from what is stored: flowlens.ingest.dedupe) is compared with everything
+        # committed before it, this run's rows included, which a task cannot see: it is handed
+        # back, unread, and the driver ingests it after committing the tasks' files.
+        raise _HandedBack
+
+
+class _HandedBack(Exception):
+    """(In a task.) The source about to be read needs the record-by-record check: the driver reads it."""
+
+
+class _CheckingIngester(Ingester):
+    """(On the driver.) The :class:`Ingester` of the sources tasks handed back, after the tasks'
+    files are committed; its files are named apart from the tasks' (``<ingest id>-c<seq>``)."""
+
+    def _open_commit(self) -> None:
+        self.staged = StagedCommit(self.writer, f"{self.ingest_id}-c{self._seq:03d}", self.quarantine)
+
 
 def run_task(
     store_root: str,
@@ -131,9 +150,14 @@ def run_task(
         _TaskWriter(Store(Path(store_root)), manifest, folder), options, ingest_id, task.task_id
     )
     try:
-        indices = []
+        indices, handed_back = [], []
         for index, path, fmt in task.sources:
-            run.ingest_source(path, None, summary, fmt)
+            try:
+                run.ingest_source(path, None, summary, fmt)
+            except _HandedBack:
+                summary.files.pop()  # (nothing of it was read, staged or recorded in the manifest)
+                handed_back.append(index)
+                continue
             indices.append(index)
         run.parser.flush()
         days = run.staged.close()
@@ -154,6 +178,7 @@ def run_task(
         "new": sorted({s["id"] for s in run.manifest["sources"]} - known),
         "spans": [span.as_json() for span in run._spans],
         "days": sorted(days),
+        "handed_back": handed_back,
     }
 
 
@@ -250,6 +275,8 @@ class _Run:
         self.manifest: dict[str, Any] = json.loads(json.dumps(writer.manifest))
         self.spans: list[Span] = []
         self.files: dict[int, FileSummary] = {}
+        #: the sources tasks handed back (indices in the run), for the driver to read
+        self.handed_back: list[int] = []
 
     def take(self, result: dict[str, Any]) -> None:
         """Take one task's result: its lineages into the manifest, its files into the commit."""
@@ -271,6 +298,7 @@ class _Run:
             self.spans.append(Span.from_json(span))
         for i, data in result["files"]:
             self.files[int(i)] = FileSummary(**data)
+        self.handed_back.extend(int(i) for i in result["handed_back"])
         self.summary.partitions |= set(result["days"])
         folder = Path(result["folder"])
         if not folder.resolve().is_relative_to((self.stage / TASK_DIR).resolve()):
@@ -303,6 +331,34 @@ def _run_round(spark: SparkSession, run: _Run, options: IngestOptions, tasks: li
         ) from None
     for result in sorted((json.loads(row["result"]) for row in rows), key=lambda r: str(r["task"])):
         run.take(result)
+
+
+def _read_handed_back(
+    writer: StoreWriter,
+    options: IngestOptions,
+    summary: IngestSummary,
+    run: _Run,
+    files: list[tuple[str, str | None]],
+    started: float,
+) -> None:
+    """(On the driver, the tasks' files committed.) Read the sources the tasks handed back, in the
+    run's order, each checked record by record against everything stored, and commit them with
+    the run's record."""
+    rest = _CheckingIngester(writer, options, summary.ingest_id)
+    try:
+        for index in sorted(run.handed_back):
+            path, fmt = files[index]
+            rest.ingest_source(path, None, summary, fmt)
+            run.files[index] = summary.files.pop()  # (placed in the run's order below)
+            rest.maybe_commit(summary)
+        summary.files.extend(run.files[i] for i in sorted(run.files))
+        summary.seconds = time.perf_counter() - started
+        rest.commit(summary, final=True, engine="spark")
+    except BaseException:
+        rest.abort()
+        raise
+    finally:
+        rest.close()
 
 
 def ingest_spark(
@@ -348,11 +404,15 @@ def ingest_spark(
                     if progress:
                         done = list(run.files.values())
                         progress(sum(f.bytes_read for f in done), sum(f.rows for f in done))
-                summary.files.extend(run.files[i] for i in sorted(run.files))
                 shutil.rmtree(stage / TASK_DIR, ignore_errors=True)
-                summary.seconds = time.perf_counter() - started
-                record_run(run.manifest, summary, engine="spark")
-                writer.commit(stage, run.manifest, spans=merge_spans(run.spans))
+                if run.handed_back:
+                    writer.commit(stage, run.manifest, spans=merge_spans(run.spans))
+                    _read_handed_back(writer, options, summary, run, found.files, started)
+                else:
+                    summary.files.extend(run.files[i] for i in sorted(run.files))
+                    summary.seconds = time.perf_counter() - started
+                    record_run(run.manifest, summary, engine="spark")
+                    writer.commit(stage, run.manifest, spans=merge_spans(run.spans))
             except BaseException:
                 writer.abort(stage)
                 raise

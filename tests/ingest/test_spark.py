@@ -30,6 +30,7 @@ from flowlens.store.integrity import check
 from tests.helpers import run_cli
 from tests.ingest import helpers
 from tests.ingest.helpers import layouts
+from tests.ingest.helpers.numbered import numbered_lines, stored_numbers, write_lines
 
 pytestmark = pytest.mark.spark
 
@@ -355,3 +356,42 @@ def test_sources_with_the_same_first_line_go_to_successive_rounds_each_in_one_ta
 def test_tasks_get_about_the_same_bytes() -> None:
     rounds = plan_rounds([(f"f{i}", None) for i in range(5)], list("abcde"), [100, 60, 50, 40, 10], 2, "x")
     assert [[i for i, _, _ in t.sources] for t in rounds[0]] == [[0, 3], [1, 2, 4]]  # 140 and 120 bytes
+
+
+def test_copies_that_diverge_from_what_is_stored_add_only_their_new_records_as_on_duckdb(
+    tmp_path: Path, spark_choice: EngineChoice
+) -> None:
+    """A copy whose records must be checked one by one (flowlens.ingest.dedupe) is handed back by
+    its task and read by the driver after the tasks' files are committed: an edited copy in the
+    same run as its original, and a prefix copy ending between two checkpoints, later."""
+    lines = numbered_lines(100)
+    edited = [*lines[:40], json.dumps({**json.loads(lines[40]), "bytes_in": 5_000}), *lines[41:80]]
+    stores = {}
+    for engine in ("spark", "duckdb"):
+        logs = tmp_path / engine
+        logs.mkdir()
+        original = write_lines(logs / "a.log", lines[:50])
+        copy = write_lines(logs / "b.log", edited)
+        store = Store(tmp_path / f"{engine}-store")
+
+        def run(*paths: Path, store: Store = store, engine: str = engine) -> IngestSummary:
+            return _spark(store, spark_choice, *paths) if engine == "spark" else _duck(store, *paths)
+
+        first = run(original)
+        write_lines(original, lines)  # the original grew: checkpoints at 50 and 100 lines
+        second = run(original, copy)
+        assert (second.total("rows"), second.total("already_stored")) == (51, 79), engine
+        assert second.balanced and first.balanced
+        prefix = run(write_lines(logs / "c.log", lines[:75]))
+        assert (prefix.total("rows"), prefix.total("already_stored")) == (0, 25), engine
+        assert [f.path for f in second.files] == [str(original), str(copy)]
+        assert stored_numbers(store) == sorted([*range(100), 5_000])
+        stores[engine] = (store, [_by_name(f) for f in (*_per_file(second), *_per_file(prefix))])
+    assert stores["spark"][1] == stores["duckdb"][1]
+    got, want = _table(stores["spark"][0], "flows"), _table(stores["duckdb"][0], "flows")
+    assert got is not None and want is not None
+    assert got.drop_columns(["source_file"]).to_pylist() == want.drop_columns(["source_file"]).to_pylist()
+
+
+def _by_name(per_file: dict[str, Any]) -> dict[str, Any]:
+    return {**per_file, "path": Path(per_file["path"]).name}
