@@ -37,6 +37,7 @@ import itertools
 import json
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import IO, Any
 
 from flowlens.errors import InputError, StoreWriteError, UsageError
@@ -102,6 +103,10 @@ class Ingester:
         self.bytes_done = 0
         self._buffers = Buffers.for_batches(self.parser.batch_bytes, keep=MAX_BATCHES_IN_FLIGHT + 2)
         self._splitter = LineSplitter()
+        #: (--strict) the files this run staged before a checked source, which its check reads too
+        self._staged_files: list[Path] = []
+        #: flows files of this run staged outside its commits (a Spark run's), which a check reads too
+        self.uncommitted: list[Path] = []
         self._held: HeldRows | None = None  # the rows of a source under check (flowlens.ingest.dedupe)
         self._summary: IngestSummary | None = None
 
@@ -216,7 +221,12 @@ class Ingester:
         stored before them, this run's included."""
         self.parser.flush()
         if self.staged.rows and self._summary is not None:
-            self.commit(self._summary, final=False)
+            if self.options.strict:
+                # --strict writes nothing unless every line is good: no commit before the end.
+                # The files staged so far are finished instead, and the check reads them too.
+                self._staged_files = self.staged.files.seal()
+            else:
+                self.commit(self._summary, final=False)
         self._held = HeldRows(self.writer.stage(f"{self.staged.commit_id}-held"))
 
     def _stage_held(self, fs: FileSummary) -> None:
@@ -227,7 +237,11 @@ class Ingester:
         if held is None or not held.rows:
             return
         days = held.days()
-        stored = [p for p in self.writer.store.flow_files() if any(f"date={d}" in p.parts for d in days)]
+        stored = [
+            p
+            for p in [*self.writer.store.flow_files(), *self.uncommitted, *self._staged_files]
+            if any(f"date={d}" in p.parts for d in days)
+        ]
         pieces, dropped = held.take_new(stored, self.con)
         for table, keys, hits in pieces:
             self.staged.add(table, keys, hits)

@@ -340,20 +340,38 @@ def _read_handed_back(
     run: _Run,
     files: list[tuple[str, str | None]],
     started: float,
+    *,
+    into: Path | None = None,
 ) -> None:
-    """(On the driver, the tasks' files committed.) Read the sources the tasks handed back, in the
-    run's order, each checked record by record against everything stored, and commit them with
-    the run's record."""
+    """(On the driver.) Read the sources the tasks handed back, in the run's order, each checked
+    record by record against everything stored and the tasks' files, and commit them with the
+    run's record: in a commit of their own after the tasks' (committed before), or (``into``: the
+    tasks' stage, not committed, with --strict) with the tasks' files in one commit."""
     rest = _CheckingIngester(writer, options, summary.ingest_id)
     try:
+        if into is not None:
+            rest.manifest = json.loads(json.dumps(run.manifest))
+            rest.uncommitted = sorted((into / "flows").rglob("*.parquet"))
         for index in sorted(run.handed_back):
-            path, fmt = files[index]
-            rest.ingest_source(path, None, summary, fmt)
+            source, fmt = files[index]
+            rest.ingest_source(source, None, summary, fmt)
             run.files[index] = summary.files.pop()  # (placed in the run's order below)
-            rest.maybe_commit(summary)
+            if into is None:
+                rest.maybe_commit(summary)
         summary.files.extend(run.files[i] for i in sorted(run.files))
         summary.seconds = time.perf_counter() - started
-        rest.commit(summary, final=True, engine="spark")
+        if into is None:
+            rest.commit(summary, final=True, engine="spark")
+            return
+        rest.parser.flush()
+        summary.partitions |= rest.staged.close()
+        for staged in sorted(p for p in rest.staged.stage.rglob("*") if p.is_file()):
+            target = into / staged.relative_to(rest.staged.stage)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target)
+        writer.abort(rest.staged.stage)
+        record_run(rest.manifest, summary, engine="spark")
+        writer.commit(into, rest.manifest, spans=merge_spans([*run.spans, *rest._spans]))
     except BaseException:
         rest.abort()
         raise
@@ -405,7 +423,10 @@ def ingest_spark(
                         done = list(run.files.values())
                         progress(sum(f.bytes_read for f in done), sum(f.rows for f in done))
                 shutil.rmtree(stage / TASK_DIR, ignore_errors=True)
-                if run.handed_back:
+                if run.handed_back and options.strict:
+                    # --strict writes nothing unless every line is good: one commit, at the end
+                    _read_handed_back(writer, options, summary, run, found.files, started, into=stage)
+                elif run.handed_back:
                     writer.commit(stage, run.manifest, spans=merge_spans(run.spans))
                     _read_handed_back(writer, options, summary, run, found.files, started)
                 else:

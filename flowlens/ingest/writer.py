@@ -319,6 +319,20 @@ class FileWriter:
         while self._queued and (self._queued[0][0].done() or sum(n for _, n in self._queued) > limit):
             self._queued.popleft()[0].result()  # re-raises a failed write here
 
+    def seal(self) -> list[Path]:
+        """Write out and finish every file so far, the writer staying open (a day's next rows go
+        to a new part file); the flows files staged so far, each complete."""
+        for key in sorted(self._buffers):
+            self._flush(key)
+        for file in list(self._open.values()):
+            self._close_later(file)
+        self._open.clear()
+        closing = list(self._last_write.values())
+        self._wait()
+        for done in closing:
+            done.result()  # re-raises a failed write or close here
+        return [file.path for file in self._files if file.path.is_file()]
+
     def discard(self) -> None:
         """Stop after a failure: wait for the threads, close the files, keep nothing."""
         self._buffers.clear()

@@ -186,6 +186,26 @@ def test_new_files_and_a_rotation_are_not_checked(tmp_path, store, run, monkeypa
     assert _bytes_in(store) == list(range(80))
 
 
+def test_strict_mode_checks_a_copy_against_this_runs_rows_without_committing_before_the_end(
+    tmp_path, store, run
+):
+    lines = _lines(60)
+    _write(tmp_path / "old.log", lines[:30])
+    run(tmp_path / "old.log")
+    grown = _write(tmp_path / "old.log", lines)  # a checkpoint at 30 and one at 60 lines below
+    new = _write(tmp_path / "new.log", _lines(10, start=500))
+    copy = _write(tmp_path / "copy.log", [*lines[:45], "{not json"])
+    with pytest.raises(StrictModeError):  # the copy is checked after new.log was staged
+        run(grown, new, copy, strict=True)
+    assert _bytes_in(store) == list(range(30))  # nothing of the strict run was written
+    _write(copy, [*lines[:45], _edited(lines[45], 9_000)])
+    summary = run(grown, new, copy, strict=True)
+    # the copy resumes at old.log's first checkpoint (30 lines); its next 15 were staged by this run
+    assert (summary.total("rows"), summary.total("already_stored")) == (30 + 10 + 1, 15)
+    assert summary.balanced
+    assert _bytes_in(store) == sorted([*range(60), *range(500, 510), 9_000])
+
+
 def test_strict_mode_stops_at_a_bad_line_of_a_checked_copy_and_writes_nothing(tmp_path, store, run):
     lines = _lines(40)
     run(_write(tmp_path / "flows.log", lines))

@@ -395,3 +395,24 @@ def test_copies_that_diverge_from_what_is_stored_add_only_their_new_records_as_o
 
 def _by_name(per_file: dict[str, Any]) -> dict[str, Any]:
     return {**per_file, "path": Path(per_file["path"]).name}
+
+
+def test_with_strict_a_handed_back_copy_is_committed_with_the_tasks_files_or_nothing_is(
+    tmp_path: Path, spark_choice: EngineChoice
+) -> None:
+    store = Store(tmp_path / "store")
+    lines = numbered_lines(60)
+    grown = write_lines(tmp_path / "old.log", lines[:30])
+    _spark(store, spark_choice, grown)
+    write_lines(grown, lines)
+    new = write_lines(tmp_path / "new.log", numbered_lines(10, start=500))
+    copy = write_lines(tmp_path / "copy.log", [*lines[:45], "{not json"])
+    with pytest.raises(StrictModeError):  # the copy is handed back, read after the tasks' files
+        _spark(store, spark_choice, grown, new, copy, strict=True)
+    assert stored_numbers(store) == list(range(30))
+    write_lines(copy, [*lines[:45], json.dumps({**json.loads(lines[45]), "bytes_in": 9_000})])
+    summary = _spark(store, spark_choice, grown, new, copy, strict=True)
+    assert (summary.total("rows"), summary.total("already_stored")) == (41, 15)
+    assert summary.balanced
+    assert stored_numbers(store) == sorted([*range(60), *range(500, 510), 9_000])
+    assert len(store.read_manifest()["ingests"]) == 2  # one record per run
