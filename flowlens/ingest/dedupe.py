@@ -136,6 +136,16 @@ def only_new(held: Path, stored: Sequence[Path], con: duckdb.DuckDBPyConnection)
         low, high = cur.execute(
             f"SELECT min(start_time), max(start_time) FROM {held_rows}", {"held": str(held)}
         ).fetchone() or (None, None)
+        # A store written by an older flowlens may lack a column in every file of those days: its
+        # rows have no value there (NULL), as the flows view reads them.
+        files = [str(p) for p in stored]
+        present = {
+            row[0]
+            for row in cur.execute(
+                "DESCRIBE SELECT * FROM read_parquet($files, union_by_name = true)", {"files": files}
+            ).fetchall()
+        }
+        stored_cols = ", ".join(_quote(c) if c in present else f"NULL AS {_quote(c)}" for c in CONTENT)
         sql = f"""
             WITH h AS (
                 SELECT {cols}, file_row_number AS {_INDEX},
@@ -143,7 +153,7 @@ def only_new(held: Path, stored: Sequence[Path], con: duckdb.DuckDBPyConnection)
                 FROM {held_rows}
             ),
             s AS (
-                SELECT {cols}, count(*) AS stored_copies
+                SELECT {stored_cols}, count(*) AS stored_copies
                 FROM read_parquet($files, union_by_name = true)
                 WHERE start_time BETWEEN $low AND $high
                 GROUP BY ALL
@@ -152,9 +162,7 @@ def only_new(held: Path, stored: Sequence[Path], con: duckdb.DuckDBPyConnection)
             WHERE h.copy > coalesce(s.stored_copies, 0)
             ORDER BY h.{_INDEX}
         """
-        result = cur.execute(
-            sql, {"held": str(held), "files": [str(p) for p in stored], "low": low, "high": high}
-        ).fetchnumpy()
+        result = cur.execute(sql, {"held": str(held), "files": files, "low": low, "high": high}).fetchnumpy()
         return np.asarray(result[_INDEX], dtype=np.int64)
     finally:
         cur.close()

@@ -11,6 +11,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -387,3 +388,30 @@ def test_a_commit_that_fails_after_a_check_leaves_the_store_as_it_was_and_the_re
     summary = run(copy)
     assert (summary.total("rows"), summary.total("already_stored")) == (1, 39)
     assert _bytes_in(store) == sorted([*range(40), 7_000])
+
+
+def test_a_store_whose_files_lack_a_column_is_compared_as_having_no_value_there(tmp_path, store, run):
+    """Files written by an older flowlens may lack a column that the rows read now have (here
+    ``es_id`` in every stored file): their rows have no value there, as the flows view reads them."""
+    import duckdb
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from flowlens.ingest.dedupe import only_new
+
+    run(_write(tmp_path / "flows.log", _lines(5)))
+    (stored,) = store.flow_files()
+    table = pq.read_table(stored)
+    assert pc.all(pc.is_null(table["es_id"])).as_py()  # (flows.log records carry no document id)
+    old = tmp_path / "old.parquet"
+    pq.write_table(table.drop_columns(["es_id"]), old)
+    numbers = table["bytes_in"].to_pylist()
+    changed = table.set_column(
+        table.schema.get_field_index("bytes_in"),
+        "bytes_in",
+        pa.array([*numbers[:4], 7_000], table.schema.field("bytes_in").type),
+    )
+    held = tmp_path / "held.parquet"
+    pq.write_table(changed, held)
+    with duckdb.connect() as con:
+        assert only_new(held, [old], con).tolist() == [4]
