@@ -387,7 +387,9 @@ class StoreWriter:
             apply_commit(self.store, stage, plan)
         except OSError as exc:
             raise write_failure(exc, self.store, decided=True) from None
-        self.manifest = new
+        # A copy: the caller goes on changing its manifest (a run's next lineages), and the next
+        # commit's journal entry is the difference from this one.
+        self.manifest = json.loads(json.dumps(new))
         self._journal_newest = generation
         self._checkpointed = self._checkpointed or full
         return [dst for _, dst in moves]

@@ -240,3 +240,22 @@ def test_after_any_fault_repair_and_ingesting_again_stores_every_valid_line_exac
     )
     assert max(quarantined(store).values(), default=1) == 1
     assert not check(store, deep=True).damaged
+
+
+def test_a_run_of_several_commits_journals_every_lineage_it_changed(tmp_path: Path) -> None:
+    """A run that commits more than once (here before the record-by-record check of a copy)
+    goes on changing its manifest after the first commit: the next entry of the journal holds
+    those changes, so a manifest rebuilt from the journal is the one that was lost."""
+    lines = log_lines(60)
+    write_log(tmp_path / "a.log", lines)
+    write_log(tmp_path / "b.log", [*lines[:30], *log_lines(5, start=900)])  # a copy that diverges
+    store = Store(tmp_path / "store")
+    ingest(store, [str(tmp_path / "a.log")])
+    write_log(tmp_path / "new.log", log_lines(10, start=500))
+    ingest(store, [str(tmp_path / "new.log"), str(tmp_path / "b.log")])  # commits, then checks b
+    before = json.loads(store.manifest_path.read_text())
+    store.manifest_path.unlink()
+    repair(store)
+    assert json.loads(store.manifest_path.read_text())["sources"] == before["sources"]
+    again = ingest(store, [str(tmp_path / n) for n in ("a.log", "new.log", "b.log")])
+    assert again.total("rows") == 0 and again.total("already_stored") == 0
