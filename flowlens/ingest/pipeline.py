@@ -483,6 +483,14 @@ def store_write_error(exc: OSError, store: Store, *, committed: bool) -> StoreWr
     return write_failure(exc, store, decided=False)
 
 
+def new_run(store: Store, found: FoundSources, now: dt.datetime | None) -> tuple[IngestSummary, dt.datetime]:
+    """A run's summary (its id, the sources that could not be read) and its clock (``now``)."""
+    clock = now or dt.datetime.now(dt.UTC)
+    summary = IngestSummary(ingest_id=new_ingest_id(clock), store=str(store.root), passed_over=found.passed)
+    summary.files.extend(FileSummary(path=path, error=problem) for path, problem in found.problems)
+    return summary, clock
+
+
 def check_request(paths: Iterable[str | tuple[str, str | None]], options: IngestOptions) -> FoundSources:
     """The sources to read (``file://`` URLs as local paths), after checking ``options``: what every
     ingest, on either engine, checks before it takes the store's lock."""
@@ -527,15 +535,12 @@ def ingest(
     options = options or IngestOptions()
     found = check_request(paths, options)
     started = time.perf_counter()
-    ingest_id = new_ingest_id(now or dt.datetime.now(dt.UTC))
-    summary = IngestSummary(ingest_id=ingest_id, store=str(store.root), passed_over=found.passed)
-    summary.files.extend(FileSummary(path=path, error=problem) for path, problem in found.problems)
-    clock = now or dt.datetime.now(dt.UTC)
+    summary, clock = new_run(store, found, now)
     committed = False
     try:
         with open_writer(store, wait=lock_wait) as writer:
             summary.recovered = writer.recovered
-            run = Ingester(writer, options, ingest_id, progress)
+            run = Ingester(writer, options, summary.ingest_id, progress)
             try:
                 for path, fmt_name in found.files:
                     run.ingest_source(path, stdin, summary, fmt_name)

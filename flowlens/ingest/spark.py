@@ -47,10 +47,10 @@ from flowlens.ingest.accounting import FileSummary, IngestSummary
 from flowlens.ingest.checkpoints import head_key
 from flowlens.ingest.options import IngestOptions, ProgressFn
 from flowlens.ingest.paths import STDIN
-from flowlens.ingest.pipeline import Ingester, check_request, record_run, store_write_error
+from flowlens.ingest.pipeline import Ingester, check_request, new_run, record_run, store_write_error
 from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
 from flowlens.ingest.writer import StagedCommit
-from flowlens.store import Span, Store, StoreWriter, duckdb_connection, new_ingest_id, open_writer
+from flowlens.store import Span, Store, StoreWriter, duckdb_connection, open_writer
 from flowlens.store.compact import maintain
 from flowlens.store.manifest import merge_spans
 from flowlens.store.summaries import backfill as backfill_summaries
@@ -404,10 +404,8 @@ def ingest_spark(
     spark = spark_session(settings)
     slots = max(1, int(spark.sparkContext.defaultParallelism))
     started = time.perf_counter()
-    ingest_id = new_ingest_id(now or dt.datetime.now(dt.UTC))
-    summary = IngestSummary(ingest_id=ingest_id, store=str(store.root), passed_over=found.passed)
-    summary.files.extend(FileSummary(path=path, error=problem) for path, problem in found.problems)
-    clock = now or dt.datetime.now(dt.UTC)
+    summary, clock = new_run(store, found, now)
+    ingest_id = summary.ingest_id
     committed = False
     keys = [_head_key(path, options) for path, _ in found.files]
     sizes = [_size(path) for path, _ in found.files]

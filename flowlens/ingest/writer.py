@@ -345,15 +345,7 @@ class FileWriter:
 
     def close(self) -> set[str]:
         self._writing.release()  # the input has ended: two writes at once
-        for key in sorted(self._buffers):
-            self._flush(key)
-        for file in list(self._open.values()):
-            self._close_later(file)
-        self._open.clear()
-        closing = list(self._last_write.values())
-        self._wait()
-        for done in closing:
-            done.result()  # re-raises a failed close here
+        self.seal()
         self._pool.shutdown(wait=True)
         shutil.rmtree(self.stage / "summary-parts", ignore_errors=True)
         return {file.day for file in self._files if file.path.is_file()}
