@@ -68,7 +68,7 @@ class HeldRows:
     def add(self, table: pa.Table, keys: np.ndarray, hits: dict[str, pa.Array]) -> None:
         if not table.num_rows:
             return
-        self._hit_names = sorted(hits)
+        self._hit_names = list(hits)  # (in the order the writer gets them: its tables must concatenate)
         table = table.append_column(_KEY, pa.array(keys, pa.int64()))
         for name in self._hit_names:
             table = table.append_column(_HIT + name, hits[name])
