@@ -204,8 +204,7 @@ def needs_check(manifest: dict[str, Any], head: bytes, start_bytes: int, *, resu
       lineage with another first line (a copy whose first line was edited, or has a line
       inserted before it).
 
-    Only for line-based sources, whose lines are records (a changed whole document is checked
-    once a document of its format is stored: see flowlens.ingest.pipeline).
+    Only for line-based sources, whose lines are records (a whole document is read again in full).
 
     Otherwise (a growing or rotated file at its furthest checkpoint, a new file) nothing is
     checked, and nothing per line is paid: a few keys per file are compared."""

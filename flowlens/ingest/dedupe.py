@@ -24,9 +24,8 @@ the divergent copies, in proportion to their size and to the days they touch. Af
 source, its content gets a lineage of its own (a branch: :func:`flowlens.ingest.checkpoints.branch`),
 so reading the same copy again resumes at its end and does not repeat the check.
 
-A whole document (a Whisker response, an Elasticsearch export) that changed is read again in
-full and checked the same way once a document of its format is stored: an export or a page
-fetched again over an overlapping window adds only the records not stored yet. The rows held wait in a Parquet file in the store's
+Only line-based sources are checked: a whole document (a Whisker response, an Elasticsearch
+export) that changed is read again in full, as before. The rows held wait in a Parquet file in the store's
 staging folder until the source ends: memory stays bounded whatever the size of the copy.
 """
 

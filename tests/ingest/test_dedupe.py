@@ -415,34 +415,3 @@ def test_a_store_whose_files_lack_a_column_is_compared_as_having_no_value_there(
     pq.write_table(changed, held)
     with duckdb.connect() as con:
         assert only_new(held, [old], con).tolist() == [4]
-
-
-# --- whole documents: re-exports and pages fetched again over overlapping windows --------------
-
-
-def _es_export(path: Path, numbers: range) -> Path:
-    hits = [
-        {"_index": "tigera_secure_ee_flows.c1.x", "_id": f"id{n}", "_source": json.loads(line)}
-        for n, line in zip(numbers, _lines(len(numbers), start=numbers.start), strict=True)
-    ]
-    response = {"took": 3, "timed_out": False, "hits": {"total": {"value": len(hits)}, "hits": hits}}
-    path.write_text(json.dumps(response, indent=2))
-    return path
-
-
-def _whisker_page(path: Path, numbers: range) -> Path:
-    items = [{**WHISKER_ITEM, "bytes_in": n} for n in numbers]
-    path.write_text(json.dumps({"total": {"totalPages": 1}, "items": items}))
-    return path
-
-
-@pytest.mark.parametrize("write", [_es_export, _whisker_page], ids=["elasticsearch", "whisker"])
-def test_an_overlapping_export_adds_only_the_records_not_stored_yet(tmp_path, store, run, write):
-    first = run(write(tmp_path / "first.json", range(0, 60)))
-    assert (first.total("rows"), first.total("already_stored")) == (60, 0)
-    second = run(write(tmp_path / "second.json", range(30, 90)))
-    assert (second.total("rows"), second.total("already_stored"), second.total("skipped")) == (30, 30, 30)
-    assert second.balanced
-    again = run(tmp_path / "second.json")  # the same document again: its content is known
-    assert (again.total("rows"), again.total("already_stored")) == (0, 0)
-    assert _bytes_in(store) == list(range(90))
