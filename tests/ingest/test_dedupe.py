@@ -415,3 +415,16 @@ def test_a_store_whose_files_lack_a_column_is_compared_as_having_no_value_there(
     pq.write_table(changed, held)
     with duckdb.connect() as con:
         assert only_new(held, [old], con).tolist() == [4]
+
+
+def test_a_checked_copy_and_a_new_file_of_the_same_day_are_written_together(tmp_path, store, run):
+    """The rows kept from a checked copy and the next source's rows of the same day are written
+    into one file: their tables (rows and deciding hits) must have the same columns in one order."""
+    lines = _lines(40)
+    run(_write(tmp_path / "flows.log", lines))
+    copy = _write(tmp_path / "copy.log", [*lines[:20], _edited(lines[20], 6_000), *lines[21:]])
+    new = _write(tmp_path / "new.log", _lines(10, start=300))  # the same 5-minute windows and day
+    summary = run(copy, new)
+    assert (summary.total("rows"), summary.total("already_stored")) == (11, 39)
+    assert summary.balanced
+    assert _bytes_in(store) == sorted([*range(40), 6_000, *range(300, 310)])
