@@ -1,24 +1,39 @@
 """Rendering what-if replays and explanations as text: the output of ``simulate`` and ``explain``.
 
-Owns :func:`render_simulation` (``table``, ``markdown``, ``json``, ``jsonl``) over a
+Owns :func:`write_simulation` (``table``, ``markdown``, ``json``, ``jsonl``) over a
 :class:`~flowlens.policy.simulate.SimulationResult`, with :func:`change_groups` (the rows grouped
-by change and workload pair, as the table and markdown show them), and :func:`render_explanation`
-(``text``, ``json``) over an :class:`~flowlens.policy.evaluate.Explanation`. Every function
-returns the whole output, newline-terminated; nothing here prints.
+by change and workload pair, as the table and markdown show them), and :func:`write_explanation`
+(``text``, ``json``) over an :class:`~flowlens.policy.evaluate.Explanation`.
+
+The writers hand the output to a ``write`` callable in bounded pieces (at most
+:data:`PIECE_ROWS` rows or groups each), so that a replay of millions of flow keys is never held
+as one string; the table can be cut after ``max_rows`` groups (for a terminal), the rest counted
+in the returned :class:`~flowlens.output.Written`. :func:`render_simulation` and
+:func:`render_explanation` join the same pieces into the whole output, newline-terminated.
+Nothing here prints.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from flowlens.errors import UsageError
+from flowlens.output.writers import Written
 from flowlens.policy.evaluate import Decision, Explanation
 from flowlens.policy.simulate import SimulationResult
 
 SIMULATION_FORMATS = ("table", "json", "jsonl", "markdown")
 EXPLANATION_FORMATS = ("text", "json")
+
+#: Rows (or change groups) in one piece handed to ``write``: few enough to keep memory flat,
+#: enough to keep the number of writes small.
+PIECE_ROWS = 1000
+
+#: Where output goes, one piece of text at a time (``sys.stdout.write``, a file's ``write``).
+Write = Callable[[str], object]
 
 
 @dataclass(frozen=True)
@@ -42,17 +57,44 @@ class ChangeGroup:
 
 
 def render_simulation(result: SimulationResult, fmt: str) -> str:
-    """``result`` as ``table``, ``markdown``, ``json`` (totals, notes, rows) or ``jsonl`` (rows)."""
-    renderers: dict[str, Callable[[SimulationResult], str]] = {
-        "table": render_table,
-        "markdown": render_markdown,
-        "json": render_json,
-        "jsonl": render_jsonl,
+    """``result`` as ``table``, ``markdown``, ``json`` (totals, notes, rows) or ``jsonl`` (rows),
+    the whole output as one string (:func:`write_simulation` writes it in pieces)."""
+    text = io.StringIO()
+    write_simulation(result, fmt, text.write)
+    return text.getvalue()
+
+
+def write_simulation(
+    result: SimulationResult, fmt: str, write: Write, *, max_rows: int | None = None
+) -> Written:
+    """Write ``result`` in ``fmt`` to ``write`` in pieces of at most :data:`PIECE_ROWS` rows.
+
+    ``max_rows`` cuts the ``table`` format after that many change groups (the totals per change
+    are still written); :class:`~flowlens.output.Written` counts the groups of the table and
+    markdown formats and the rows of the others. Raises :class:`UsageError` for an unknown format.
+    """
+    writers: dict[str, Callable[[SimulationResult, Write], Written]] = {
+        "table": lambda r, w: _write_table(r, w, max_rows),
+        "markdown": _write_markdown,
+        "json": _write_json,
+        "jsonl": _write_jsonl,
     }
-    renderer = renderers.get(fmt)
-    if renderer is None:
+    writer = writers.get(fmt)
+    if writer is None:
         raise UsageError(f"unknown format {fmt!r}; use {', '.join(SIMULATION_FORMATS)}")
-    return renderer(result)
+    return writer(result, write)
+
+
+def _pieces(lines: Iterable[str]) -> Iterator[str]:
+    """``lines`` (each newline-terminated) joined :data:`PIECE_ROWS` at a time."""
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= PIECE_ROWS:
+            yield "".join(batch)
+            batch.clear()
+    if batch:
+        yield "".join(batch)
 
 
 def change_groups(result: SimulationResult) -> tuple[ChangeGroup, ...]:
@@ -151,49 +193,66 @@ def _totals_lines(result: SimulationResult) -> list[str]:
     return lines
 
 
-def render_table(result: SimulationResult) -> str:
-    """A fixed-width table of :func:`change_groups`, then the totals per change."""
+def _write_table(result: SimulationResult, write: Write, max_rows: int | None) -> Written:
+    """A fixed-width table of :func:`change_groups` (the first ``max_rows``), then the totals per change."""
     groups = change_groups(result)
-    cells = [list(_HEADERS)] + [_cells(g) for g in groups]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(_HEADERS))]
-    lines = []
-    for r in cells:
+    shown = groups if max_rows is None else groups[:max_rows]
+    widths = [len(h) for h in _HEADERS]
+    for g in shown:
+        widths = [max(w, len(c)) for w, c in zip(widths, _cells(g), strict=True)]
+
+    def line(r: Sequence[str]) -> str:
         parts = [r[i].rjust(widths[i]) if i in _NUMERIC else r[i].ljust(widths[i]) for i in range(len(r))]
-        lines.append("  ".join(parts).rstrip())
-    if not groups:
-        lines.append("(no flows in the store for this window)")
-    lines.append("")
-    lines.extend(_totals_lines(result))
-    return "\n".join(lines) + "\n"
+        return "  ".join(parts).rstrip() + "\n"
+
+    write(line(_HEADERS))
+    for piece in _pieces(line(_cells(g)) for g in shown):
+        write(piece)
+    tail = [] if groups else ["(no flows in the store for this window)"]
+    write("\n".join([*tail, "", *_totals_lines(result)]) + "\n")
+    return Written(rows=len(groups), shown=len(shown))
 
 
-def render_markdown(result: SimulationResult) -> str:
+def _write_markdown(result: SimulationResult, write: Write) -> Written:
     """A Markdown table of :func:`change_groups`, then the totals per change as a list."""
     groups = change_groups(result)
-    lines = [
-        "| " + " | ".join(_HEADERS) + " |",
-        "|" + "|".join("---:" if i in _NUMERIC else "---" for i in range(len(_HEADERS))) + "|",
-    ]
-    for g in groups:
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(g)) + " |")
-    lines.append("")
-    lines.extend(f"- {line}" for line in _totals_lines(result))
-    return "\n".join(lines) + "\n"
+    write("| " + " | ".join(_HEADERS) + " |\n")
+    write("|" + "|".join("---:" if i in _NUMERIC else "---" for i in range(len(_HEADERS))) + "|\n")
+    rows = ("| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(g)) + " |\n" for g in groups)
+    for piece in _pieces(rows):
+        write(piece)
+    write("\n".join(["", *(f"- {line}" for line in _totals_lines(result))]) + "\n")
+    return Written(rows=len(groups), shown=len(groups))
 
 
-def render_json(result: SimulationResult) -> str:
-    """One JSON document: totals per change, the run's notes and every row."""
-    doc = {
-        "totals": result.totals,
-        "notes": sorted(set(result.notes)),
-        "rows": [r.as_dict() for r in result.rows],
-    }
-    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+def _write_json(result: SimulationResult, write: Write) -> Written:
+    """One JSON document: totals per change, the run's notes and every row.
+
+    The same text as ``json.dumps(doc, indent=2)`` of the whole document: the head (totals and
+    notes) is dumped with an empty row list, then each row is dumped on its own and indented to
+    its place in the list."""
+    head = json.dumps({"totals": result.totals, "notes": sorted(set(result.notes)), "rows": []}, indent=2)
+    if not result.rows:
+        write(head + "\n")
+        return Written(rows=0, shown=0)
+    assert head.endswith("[]\n}"), head[-10:]
+    write(head[: -len("]\n}")] + "\n")
+    last = len(result.rows) - 1
+    rows = (
+        "    " + json.dumps(r.as_dict(), indent=2).replace("\n", "\n    ") + ("\n" if i == last else ",\n")
+        for i, r in enumerate(result.rows)
+    )
+    for piece in _pieces(rows):
+        write(piece)
+    write("  ]\n}\n")
+    return Written(rows=len(result.rows), shown=len(result.rows))
 
 
-def render_jsonl(result: SimulationResult) -> str:
+def _write_jsonl(result: SimulationResult, write: Write) -> Written:
     """One JSON object per row."""
-    return "".join(json.dumps(r.as_dict(), sort_keys=False) + "\n" for r in result.rows)
+    for piece in _pieces(json.dumps(r.as_dict(), sort_keys=False) + "\n" for r in result.rows):
+        write(piece)
+    return Written(rows=len(result.rows), shown=len(result.rows))
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,6 +266,12 @@ def render_explanation(expl: Explanation, fmt: str) -> str:
     if fmt == "json":
         return _explanation_json(expl)
     raise UsageError(f"unknown format {fmt!r}; use {', '.join(EXPLANATION_FORMATS)}")
+
+
+def write_explanation(expl: Explanation, fmt: str, write: Write) -> Written:
+    """Write :func:`render_explanation` to ``write`` (one connection: one piece)."""
+    write(render_explanation(expl, fmt))
+    return Written(rows=1, shown=1)
 
 
 def _explanation_text(expl: Explanation) -> str:
