@@ -197,16 +197,15 @@ def _write_table(result: SimulationResult, write: Write, max_rows: int | None) -
     """A fixed-width table of :func:`change_groups` (the first ``max_rows``), then the totals per change."""
     groups = change_groups(result)
     shown = groups if max_rows is None else groups[:max_rows]
-    widths = [len(h) for h in _HEADERS]
-    for g in shown:
-        widths = [max(w, len(c)) for w, c in zip(widths, _cells(g), strict=True)]
+    cells = [_cells(g) for g in shown]  # the groups are held already; their cells size the columns
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(_HEADERS)]
 
     def line(r: Sequence[str]) -> str:
         parts = [r[i].rjust(widths[i]) if i in _NUMERIC else r[i].ljust(widths[i]) for i in range(len(r))]
         return "  ".join(parts).rstrip() + "\n"
 
     write(line(_HEADERS))
-    for piece in _pieces(line(_cells(g)) for g in shown):
+    for piece in _pieces(line(r) for r in cells):
         write(piece)
     tail = [] if groups else ["(no flows in the store for this window)"]
     write("\n".join([*tail, "", *_totals_lines(result)]) + "\n")
