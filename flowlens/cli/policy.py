@@ -80,6 +80,10 @@ evaluated in their tiers as the Calico version enforces them: --calico-version 3
 admin network policies of Calico v3.29-v3.31, 3.32 for ClusterNetworkPolicy; without it the
 manifests, then the hits in the store, tell, else 3.32.
 
+Output is written as it is rendered, a thousand rows at a time. On a terminal the table shows
+the first 100 change and workload pairs and the totals, and stderr says how many were left out;
+piped, or with --format jsonl|json|markdown or --out FILE, everything is written.
+
 --fail-on newly-denied|newly-allowed|any exits with code 10 when such changes exist (CI gate).
 """
 

@@ -8,9 +8,10 @@ by change and workload pair, as the table and markdown show them), and :func:`wr
 The writers hand the output to a ``write`` callable in bounded pieces (at most
 :data:`PIECE_ROWS` rows or groups each), so that a replay of millions of flow keys is never held
 as one string; the table can be cut after ``max_rows`` groups (for a terminal), the rest counted
-in the returned :class:`~flowlens.output.Written`. :func:`render_simulation` and
-:func:`render_explanation` join the same pieces into the whole output, newline-terminated.
-Nothing here prints.
+in the returned :class:`~flowlens.output.Written`. :func:`render_simulation` joins
+the same pieces into the whole output; :func:`render_explanation` returns the explanation of one
+connection (small) as one string, which :func:`write_explanation` writes. Output ends with a
+newline. Nothing here prints.
 """
 
 from __future__ import annotations
