@@ -17,6 +17,7 @@ newline. Nothing here prints.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from flowlens.errors import UsageError
 from flowlens.output.writers import Written
 from flowlens.policy.evaluate import Decision, Explanation
-from flowlens.policy.simulate import SimulationResult
+from flowlens.policy.simulate import SimulationResult, SimulationRow
 
 SIMULATION_FORMATS = ("table", "json", "jsonl", "markdown")
 EXPLANATION_FORMATS = ("text", "json")
@@ -100,41 +101,48 @@ def _pieces(lines: Iterable[str]) -> Iterator[str]:
 
 def change_groups(result: SimulationResult) -> tuple[ChangeGroup, ...]:
     """Rows grouped by change and workload pair, in the result's order."""
+    return tuple(_iter_groups(result))
+
+
+def _iter_groups(result: SimulationResult) -> Iterator[ChangeGroup]:
+    """:func:`change_groups` one at a time. When the rows of each group are contiguous (as
+    :func:`~flowlens.policy.simulate.simulate` mostly sorts them) only one group is summed at a
+    time; otherwise every group is summed first."""
+    if _contiguous(result.rows):
+        for key, rows in itertools.groupby(result.rows, key=_group_key):
+            group = _Group()
+            for row in rows:
+                group.add(row)
+            yield group.done(*key)
+        return
     groups: dict[tuple[str, str, str], _Group] = {}
     for row in result.rows:
-        key = (row.change, row.source, row.dest)
+        key = _group_key(row)
         g = groups.get(key)
         if g is None:
             g = groups[key] = _Group()
-        port = "-" if row.dest_port is None else str(row.dest_port)
-        g.ports.add(f"{row.proto or '?'}/{port}")
-        g.keys += 1
-        g.records += row.records
-        g.num_flows += row.num_flows
-        g.bytes += row.bytes
-        hit = f"{row.reporter}: {_last_hit(row.simulated_trace)}"
-        g.decided_by[hit] = g.decided_by.get(hit, 0) + row.records
-    out = []
-    for (change, source, dest), g in groups.items():
-        ports = sorted(
-            g.ports,
-            key=lambda p: (p.split("/")[0], int(p.split("/")[1]) if p.split("/")[1].isdigit() else -1),
-        )
-        decided = sorted(g.decided_by.items(), key=lambda kv: (-kv[1], kv[0]))
-        out.append(
-            ChangeGroup(
-                change=change,
-                source=source,
-                dest=dest,
-                ports=", ".join(ports),
-                keys=g.keys,
-                records=g.records,
-                num_flows=g.num_flows,
-                bytes=g.bytes,
-                decided_by="; ".join(k for k, _ in decided),
-            )
-        )
-    return tuple(out)
+        g.add(row)
+    for key, g in groups.items():
+        yield g.done(*key)
+
+
+def _group_key(row: SimulationRow) -> tuple[str, str, str]:
+    return (row.change, row.source, row.dest)
+
+
+def _contiguous(rows: Sequence[SimulationRow]) -> bool:
+    """Whether the rows of each change and workload pair follow each other. (The result sorts
+    by namespace and name, and a pair's text also depends on the endpoint types, so it may not.)"""
+    seen: set[tuple[str, str, str]] = set()
+    last: tuple[str, str, str] | None = None
+    for row in rows:
+        key = _group_key(row)
+        if key != last:
+            if key in seen:
+                return False
+            seen.add(key)
+            last = key
+    return True
 
 
 class _Group:
@@ -147,6 +155,34 @@ class _Group:
         self.num_flows = 0
         self.bytes = 0
         self.decided_by: dict[str, int] = {}
+
+    def add(self, row: SimulationRow) -> None:
+        port = "-" if row.dest_port is None else str(row.dest_port)
+        self.ports.add(f"{row.proto or '?'}/{port}")
+        self.keys += 1
+        self.records += row.records
+        self.num_flows += row.num_flows
+        self.bytes += row.bytes
+        hit = f"{row.reporter}: {_last_hit(row.simulated_trace)}"
+        self.decided_by[hit] = self.decided_by.get(hit, 0) + row.records
+
+    def done(self, change: str, source: str, dest: str) -> ChangeGroup:
+        ports = sorted(
+            self.ports,
+            key=lambda p: (p.split("/")[0], int(p.split("/")[1]) if p.split("/")[1].isdigit() else -1),
+        )
+        decided = sorted(self.decided_by.items(), key=lambda kv: (-kv[1], kv[0]))
+        return ChangeGroup(
+            change=change,
+            source=source,
+            dest=dest,
+            ports=", ".join(ports),
+            keys=self.keys,
+            records=self.records,
+            num_flows=self.num_flows,
+            bytes=self.bytes,
+            decided_by="; ".join(k for k, _ in decided),
+        )
 
 
 def _last_hit(trace: Sequence[str]) -> str:
@@ -195,34 +231,46 @@ def _totals_lines(result: SimulationResult) -> list[str]:
 
 
 def _write_table(result: SimulationResult, write: Write, max_rows: int | None) -> Written:
-    """A fixed-width table of :func:`change_groups` (the first ``max_rows``), then the totals per change."""
-    groups = change_groups(result)
-    shown = groups if max_rows is None else groups[:max_rows]
-    cells = [_cells(g) for g in shown]  # the groups are held already; their cells size the columns
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(_HEADERS)]
+    """A fixed-width table of :func:`change_groups` (the first ``max_rows``), then the totals per change.
+
+    Two passes over the groups: the first sizes the columns and counts, the second writes, so
+    that the groups are not all held at once (see :func:`_iter_groups`)."""
+    widths = [len(h) for h in _HEADERS]
+    groups = 0
+    for g in _iter_groups(result):
+        if max_rows is None or groups < max_rows:
+            widths = [max(w, len(c)) for w, c in zip(widths, _cells(g), strict=True)]
+        groups += 1
+    shown = groups if max_rows is None else min(groups, max_rows)
 
     def line(r: Sequence[str]) -> str:
         parts = [r[i].rjust(widths[i]) if i in _NUMERIC else r[i].ljust(widths[i]) for i in range(len(r))]
         return "  ".join(parts).rstrip() + "\n"
 
     write(line(_HEADERS))
-    for piece in _pieces(line(r) for r in cells):
+    for piece in _pieces(line(_cells(g)) for g in itertools.islice(_iter_groups(result), shown)):
         write(piece)
     tail = [] if groups else ["(no flows in the store for this window)"]
     write("\n".join([*tail, "", *_totals_lines(result)]) + "\n")
-    return Written(rows=len(groups), shown=len(shown))
+    return Written(rows=groups, shown=shown)
 
 
 def _write_markdown(result: SimulationResult, write: Write) -> Written:
     """A Markdown table of :func:`change_groups`, then the totals per change as a list."""
-    groups = change_groups(result)
     write("| " + " | ".join(_HEADERS) + " |\n")
     write("|" + "|".join("---:" if i in _NUMERIC else "---" for i in range(len(_HEADERS))) + "|\n")
-    rows = ("| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(g)) + " |\n" for g in groups)
-    for piece in _pieces(rows):
+    groups = 0
+
+    def rows() -> Iterator[str]:
+        nonlocal groups
+        for g in _iter_groups(result):
+            groups += 1
+            yield "| " + " | ".join(cell.replace("|", "\\|") for cell in _cells(g)) + " |\n"
+
+    for piece in _pieces(rows()):
         write(piece)
     write("\n".join(["", *(f"- {line}" for line in _totals_lines(result))]) + "\n")
-    return Written(rows=len(groups), shown=len(groups))
+    return Written(rows=groups, shown=groups)
 
 
 def _write_json(result: SimulationResult, write: Write) -> Written:
@@ -253,6 +301,9 @@ def _write_jsonl(result: SimulationResult, write: Write) -> Written:
     for piece in _pieces(json.dumps(r.as_dict(), sort_keys=False) + "\n" for r in result.rows):
         write(piece)
     return Written(rows=len(result.rows), shown=len(result.rows))
+
+
+# --------------------------------------------------------------------------------------------
 
 
 # --------------------------------------------------------------------------------------------
