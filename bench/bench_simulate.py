@@ -38,7 +38,7 @@ from flowlens.formats.hits import parse_hit
 from flowlens.output import safe_text
 from flowlens.policy import Evaluator, policies_from_objects
 from flowlens.policy.render import SIMULATION_FORMATS, render_simulation, write_simulation
-from flowlens.policy.simulate import SimulationResult, SimulationRow, _flow_key, simulate
+from flowlens.policy.simulate import SimulationResult, SimulationRow, _flow_key, _sort_key, simulate
 from flowlens.schema import ARROW_SCHEMA
 from flowlens.store import Store
 
@@ -169,7 +169,7 @@ def write_store(root: Path, records: int, keys: pa.Table, files: int = 8) -> Non
 
 
 def make_result(rows: int) -> SimulationResult:
-    """A replay of ``rows`` flow keys, about four per workload pair, with traces and a few notes."""
+    """A replay of ``rows`` flow keys, sorted as simulate sorts them, with traces and a few notes."""
     rnd = random.Random(5)
     deny = ("0|default|knp:ns00/p001|deny|-1",)
     allow = ("0|security|gnp:security.pass|pass|0", "1|__PROFILE__|pro:kns.ns00|allow|0")
@@ -208,6 +208,7 @@ def make_result(rows: int) -> SimulationResult:
                 else (),
             )
         )
+    out.sort(key=_sort_key)  # as simulate returns them
     return SimulationResult(rows=tuple(out), notes=("a note",))
 
 
