@@ -6,6 +6,15 @@ is per-record evaluation without memoization on a sample; the ratio says how muc
 distinct-key design buys. Target: 10 M records under 30 s on 2 cores.
 
     .venv/bin/python bench/bench_simulate.py --records 1000000
+
+With ``--output-rows N`` it measures the output instead: a synthetic replay of N flow keys is
+written by ``simulate``'s writers to a file in every format, each in a process of its own, streamed
+(:func:`flowlens.policy.render.write_simulation`, as the CLI writes it) and, as the baseline in the
+same run, as one whole string (rendered, made safe, then written, as the CLI wrote it before).
+Peak RSS of each process and wall time are printed, with the peak of a process that only builds
+the replay (what any output needs):
+
+    .venv/bin/python bench/bench_simulate.py --output-rows 500000
 """
 
 from __future__ import annotations
@@ -13,6 +22,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,8 +35,10 @@ import pyarrow.parquet as pq
 
 from flowlens.engine import connect
 from flowlens.formats.hits import parse_hit
+from flowlens.output import safe_text
 from flowlens.policy import Evaluator, policies_from_objects
-from flowlens.policy.simulate import _flow_key, simulate
+from flowlens.policy.render import SIMULATION_FORMATS, render_simulation, write_simulation
+from flowlens.policy.simulate import SimulationResult, SimulationRow, _flow_key, _sort_key, simulate
 from flowlens.schema import ARROW_SCHEMA
 from flowlens.store import Store
 
@@ -155,6 +168,98 @@ def write_store(root: Path, records: int, keys: pa.Table, files: int = 8) -> Non
         written += size
 
 
+def make_result(rows: int) -> SimulationResult:
+    """A replay of ``rows`` flow keys, sorted as simulate sorts them, with traces and a few notes."""
+    rnd = random.Random(5)
+    deny = ("0|default|knp:ns00/p001|deny|-1",)
+    allow = ("0|security|gnp:security.pass|pass|0", "1|__PROFILE__|pro:kns.ns00|allow|0")
+    out = []
+    for i in range(rows):
+        change = ("newly-denied", "newly-allowed", "unchanged")[i % 3]
+        trace = deny if change == "newly-denied" else allow
+        out.append(
+            SimulationRow(
+                reporter="dst" if i % 2 else "src",
+                source_type="wep",
+                source_namespace=rnd.choice(NAMESPACES),
+                source_name="-",
+                source_name_aggr=f"{rnd.choice(APPS)}-{i // 4 % 1000}-*",
+                source_ip=None,
+                dest_type="wep",
+                dest_namespace=rnd.choice(NAMESPACES),
+                dest_name="-",
+                dest_name_aggr=f"{rnd.choice(APPS)}-*",
+                dest_ip=None,
+                proto="tcp",
+                dest_port=rnd.choice([80, 443, 5432, 8080]),
+                recorded_action="allow",
+                simulated_action="deny" if change == "newly-denied" else "allow",
+                change=change,
+                simulated_trace=trace,
+                pending_action="deny" if change == "newly-denied" else "allow",
+                pending_trace=trace,
+                records=rnd.randint(1, 10_000),
+                records_allowed=0,
+                records_denied=0,
+                num_flows=rnd.randint(1, 100),
+                bytes=rnd.randint(1, 10**9),
+                notes=("the labels of namespace ns00 are not known (give --inventory)",)
+                if i % 50 == 0
+                else (),
+            )
+        )
+    out.sort(key=_sort_key)  # as simulate returns them
+    return SimulationResult(rows=tuple(out), notes=("a note",))
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise SystemExit(f"no {field} in /proc/self/status (Linux only)")
+
+
+def output_child(rows: int, how: str, fmt: str, path: Path) -> None:
+    """One measured write, in this process: ``how`` is ``stream`` or ``whole``. Prints the time,
+    the resident memory with the replay built, and the peak while writing (the peak is reset
+    first through /proc/self/clear_refs, so that building the replay does not count)."""
+    result = make_result(rows)
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_kib("VmRSS")
+    t = time.perf_counter()
+    with open(path, "wb") as sink:
+        if how == "stream":
+            write_simulation(result, fmt, lambda piece: sink.write(safe_text(piece, fmt).encode()))
+        else:
+            sink.write(safe_text(render_simulation(result, fmt), fmt).encode())
+    print(f"{time.perf_counter() - t:.3f} {before / 1024:.1f} {_status_kib('VmHWM') / 1024:.1f}")
+
+
+def measure_output(rows: int) -> None:
+    """Each format written streamed and whole, each in its own process; peak memory and time."""
+
+    def run(how: str, fmt: str, path: Path) -> tuple[float, float, float]:
+        command = [sys.executable, __file__, "--output-rows", str(rows), "--child", how, fmt, str(path)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        elapsed, before, peak = (float(v) for v in done.stdout.split())
+        return elapsed, before, peak
+
+    with tempfile.TemporaryDirectory() as tmp:
+        print(
+            f"output of {rows:,} flow keys, each format in processes of its own (MiB: resident with the replay built -> peak while writing)"
+        )
+        for fmt in SIMULATION_FORMATS:
+            whole, stream = Path(tmp) / f"whole.{fmt}", Path(tmp) / f"stream.{fmt}"
+            t_whole, b_whole, p_whole = run("whole", fmt, whole)
+            t_stream, b_stream, p_stream = run("stream", fmt, stream)
+            print(
+                f"{fmt:>8}: {stream.stat().st_size / 2**20:5,.0f} MiB out, identical: {whole.read_bytes() == stream.read_bytes()}; "
+                f"whole string {t_whole:6.2f} s, {b_whole:,.0f} -> {p_whole:,.0f} (+{p_whole - b_whole:,.0f}); "
+                f"streamed {t_stream:6.2f} s, {b_stream:,.0f} -> {p_stream:,.0f} (+{p_stream - b_stream:,.0f}); "
+                f"time whole/streamed {t_whole / t_stream:.2f}x"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -168,7 +273,17 @@ def main() -> None:
         type=Path,
         help="build the synthetic store here and reuse it on later runs with the same sizes",
     )
+    parser.add_argument(
+        "--output-rows", type=int, help="measure writing a replay of this many flow keys instead"
+    )
+    parser.add_argument("--child", nargs=3, metavar=("HOW", "FORMAT", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        output_child(args.output_rows, args.child[0], args.child[1], Path(args.child[2]))
+        return
+    if args.output_rows:
+        measure_output(args.output_rows)
+        return
 
     policy_set = policies_from_objects(make_policies(args.policies))
     keys = make_keys(args.keys)

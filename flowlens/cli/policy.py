@@ -7,10 +7,11 @@ Results go to stdout (or ``--out``); notes for people go to stderr.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -40,7 +41,11 @@ from flowlens.cli.common import (
     window,
 )
 from flowlens.errors import CheckFailed, UsageError
+from flowlens.output import TERMINAL_ROWS, Written, replacing
 from flowlens.output.text import safe_text
+
+if TYPE_CHECKING:
+    from flowlens.policy.render import Write
 
 MAX_NOTES = 20
 
@@ -75,6 +80,10 @@ evaluated in their tiers as the Calico version enforces them: --calico-version 3
 admin network policies of Calico v3.29-v3.31, 3.32 for ClusterNetworkPolicy; without it the
 manifests, then the hits in the store, tell, else 3.32.
 
+Output is written as it is rendered, a thousand rows at a time. On a terminal the table shows
+the first 100 change and workload pairs and the totals, and stderr says how many were left out;
+piped, or with --format jsonl|json|markdown or --out FILE, everything is written.
+
 --fail-on newly-denied|newly-allowed|any exits with code 10 when such changes exist (CI gate).
 """
 
@@ -91,18 +100,24 @@ picks them, as for simulate).
 """
 
 
-def _emit(text: str, fmt: str, out: Path | None) -> None:
-    """Rendered output to stdout or ``out``, with control characters from flow logs and manifests
-    made visible (JSON keeps its values; see flowlens.output.text.safe_text)."""
-    text = safe_text(text, fmt)
+def _emit(write: Callable[[Write, bool], Written], fmt: str, out: Path | None, *, cut_hint: str = "") -> None:
+    """Output written by ``write`` (in pieces) to stdout or ``out``, with control characters from
+    flow logs and manifests made visible (JSON keeps its values; see flowlens.output.text.safe_text).
+
+    On a terminal the table format is cut after TERMINAL_ROWS groups; ``cut_hint`` then tells, on
+    stderr, how to see them all."""
     if out is None:
-        typer.echo(text, nl=False)
+        terminal = sys.stdout.isatty()
+        written = write(lambda piece: typer.echo(safe_text(piece, fmt), nl=False), terminal)
+        if written.cut:
+            err(f"… {written.cut:,} more rows (of {written.rows:,}): {cut_hint}")
         return
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot write ({exc})") from None
+    with replacing(out) as sink:
+        write(lambda piece: sink.write(safe_text(piece, fmt).encode("utf-8")), False)
     typer.echo(f"flowlens: wrote {out}", err=True)
 
 
@@ -160,7 +175,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from flowlens.engine import open_engine
         from flowlens.policy import load_candidate, load_inventory
-        from flowlens.policy.render import render_simulation
+        from flowlens.policy.render import write_simulation
         from flowlens.policy.simulate import simulate
 
         candidate = required_policies(policies)
@@ -172,7 +187,15 @@ def register(app: typer.Typer) -> None:
         with open_engine(flows, choice, since=since_at, until=until_at) as opened:
             version = calico_version(version_text, policy_set, opened)
             result = simulate(opened, policy_set, inv, namespace=namespace, calico_version=version)
-        _emit(render_simulation(result, fmt.value), fmt.value, out)
+        cut = TERMINAL_ROWS if fmt is SimulationFormat.table else None
+        _emit(
+            lambda write, terminal: write_simulation(
+                result, fmt.value, write, max_rows=cut if terminal else None
+            ),
+            fmt.value,
+            out,
+            cut_hint="use --format jsonl, --format markdown or --out FILE to see them all",
+        )
         row_notes = [n for r in result.rows for n in r.notes]
         _notes(list(result.notes) + row_notes)
         t = result.totals
@@ -208,7 +231,7 @@ def register(app: typer.Typer) -> None:
         from flowlens.engine import connect
         from flowlens.policy import Evaluator, load_candidate, load_inventory
         from flowlens.policy.lookup import lookup_endpoint
-        from flowlens.policy.render import render_explanation
+        from flowlens.policy.render import write_explanation
 
         port_number, proto = _parse_port(port)
         policy_set = load_candidate(required_policies(policies), base or [])
@@ -224,5 +247,5 @@ def register(app: typer.Typer) -> None:
         src = lookup_endpoint(source, evaluator, flows, name="--from", engine=choice)
         dst = lookup_endpoint(dest, evaluator, flows, name="--to", engine=choice)
         expl = evaluator.explain(src, dst, proto, port_number)
-        _emit(render_explanation(expl, fmt.value), fmt.value, out)
+        _emit(lambda write, _terminal: write_explanation(expl, fmt.value, write), fmt.value, out)
         _notes(policy_set.notes)

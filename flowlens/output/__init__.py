@@ -6,7 +6,8 @@
 Modules:
 
 * :mod:`~flowlens.output.writers` — :class:`OutputFormat`, :func:`write_reader` (streamed: the
-  aligned table, CSV, JSON, JSON lines, Markdown, Parquet) and :class:`Written`;
+  aligned table, CSV, JSON, JSON lines, Markdown, Parquet), :class:`Written` and :func:`replacing`
+  (a file written whole or not at all);
 * :mod:`~flowlens.output.values` — one value as the text formats write it (:func:`plain`,
   :func:`cell`), the Python definition;
 * :mod:`~flowlens.output.sql` — the same text written by DuckDB, for the streamed formats;
@@ -35,6 +36,7 @@ from flowlens.output.writers import (
     aligned,
     csv_line,
     markdown_cell,
+    replacing,
     write_reader,
 )
 
@@ -54,6 +56,7 @@ __all__ = [
     "plain",
     "records",
     "render_text",
+    "replacing",
     "safe_text",
     "visible",
     "visible_lines",

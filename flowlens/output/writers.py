@@ -84,10 +84,10 @@ def write_reader(
     if fmt is OutputFormat.parquet:
         if out is None:
             raise UsageError("--format parquet writes a binary file: give --out FILE")
-        with _replacing(out) as sink:
+        with replacing(out) as sink:
             return _write_parquet(reader, sink)
     if out is not None:
-        with _replacing(out) as sink:
+        with replacing(out) as sink:
             return _write_text(reader, fmt, sink, terminal=False, max_rows=None)
     binary = getattr(stream, "buffer", None)
     stream.flush()
@@ -280,7 +280,7 @@ def _write_parquet(reader: pa.RecordBatchReader, sink: IO[bytes]) -> Written:
 
 
 @contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[IO[bytes]]:
+def replacing(path: Path) -> Iterator[IO[bytes]]:
     """A binary file that becomes ``path`` when the block succeeds, and is removed when it fails.
 
     A path that exists and is not a regular file (``/dev/stdout``, a pipe) is written directly.

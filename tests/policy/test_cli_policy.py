@@ -1,13 +1,19 @@
-"""The simulate and explain commands: formats, --fail-on, exit codes."""
+"""The simulate and explain commands: formats, --fail-on, exit codes, the table on a terminal."""
 
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 from flowlens.errors import UsageError
+from flowlens.output import TERMINAL_ROWS
 from tests.factories import flow_row, write_store
-from tests.helpers import run_cli
+from tests.helpers import ROOT, run_cli
 
 POLICY = """
 apiVersion: networking.k8s.io/v1
@@ -228,3 +234,81 @@ def test_g2_explain_shows_the_guardrail_tier_step(tmp_path: Path) -> None:
         "Tier kube-admin (order 1000, cluster guardrails: Admin, defaultAction Pass) applies" in result.stdout
     )
     assert "ClusterNetworkPolicy lock-default ingress rule 0 'nobody-in' (Deny): matches" in result.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# the CLI, on a real terminal and on a pipe
+
+
+def _store_with_groups(tmp_path: Path, groups: int) -> tuple[Path, Path]:
+    store = tmp_path / "store"
+    write_store(
+        store,
+        [
+            flow_row(reporter="dst", source_name_aggr=f"other-{i:04d}-*", source_labels={"app": "other"})
+            for i in range(groups)
+        ],
+    )
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    return store, policy
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWLENS_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def _run_on_a_terminal(args: list[str]) -> tuple[int, str, str]:
+    """``flowlens ARGS`` with stdout a pseudo-terminal: exit code, stdout, stderr."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowlens", *args], stdout=follower, stderr=subprocess.PIPE, env=_env()
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the process has exited
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    _, stderr = proc.communicate(timeout=300)
+    reader.join(timeout=60)
+    os.close(leader)
+    stdout = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+    return proc.returncode, stdout, stderr.decode("utf-8")
+
+
+def test_the_table_on_a_terminal_is_cut_with_a_note_and_piped_it_is_whole(tmp_path: Path) -> None:
+    store, policy = _store_with_groups(tmp_path, TERMINAL_ROWS + 5)
+    args = ["simulate", "--policies", str(policy), "--store", str(store)]
+    code, stdout, stderr = _run_on_a_terminal(args)
+    assert code == 0, stderr
+    lines = stdout.splitlines()
+    assert sum(1 for line in lines if line.startswith("newly-denied  ")) == TERMINAL_ROWS
+    assert "newly-denied: 105 keys, 105 records" in stdout
+    assert f"… 5 more rows (of {TERMINAL_ROWS + 5}): use --format jsonl" in stderr
+
+    piped = subprocess.run(
+        [sys.executable, "-m", "flowlens", *args],
+        capture_output=True,
+        env=_env(),
+        check=False,
+        timeout=300,
+    )
+    assert piped.returncode == 0
+    assert sum(1 for line in piped.stdout.decode().splitlines() if line.startswith("newly-denied  ")) == 105
+    assert "more rows" not in piped.stderr.decode()
+    # jsonl is never cut, even on a terminal.
+    code, stdout, stderr = _run_on_a_terminal([*args, "--format", "jsonl"])
+    assert code == 0 and len(stdout.splitlines()) == TERMINAL_ROWS + 5
+    assert "more rows" not in stderr
