@@ -265,6 +265,15 @@ def _size(path: str) -> int:
         return 0
 
 
+def _move_files(source: Path, target: Path) -> None:
+    """Move every file under ``source`` to the same place under ``target`` (both staging folders of
+    one store: a rename)."""
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        moved = target / path.relative_to(source)
+        moved.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, moved)
+
+
 class _Run:
     """The driver's side of one run: the manifest being built, the spans, the files' summaries."""
 
@@ -303,10 +312,7 @@ class _Run:
         folder = Path(result["folder"])
         if not folder.resolve().is_relative_to((self.stage / TASK_DIR).resolve()):
             raise StoreWriteError(f"internal: a Spark task staged its files outside the commit ({folder})")
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            target = self.stage / path.relative_to(folder)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
+        _move_files(folder, self.stage)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -365,10 +371,7 @@ def _read_handed_back(
             return
         rest.parser.flush()
         summary.partitions |= rest.staged.close()
-        for staged in sorted(p for p in rest.staged.stage.rglob("*") if p.is_file()):
-            target = into / staged.relative_to(rest.staged.stage)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, target)
+        _move_files(rest.staged.stage, into)
         writer.abort(rest.staged.stage)
         record_run(rest.manifest, summary, engine="spark")
         writer.commit(into, rest.manifest, spans=merge_spans([*run.spans, *rest._spans]))
