@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from flowlens.store.commit import StoreWriter, new_ingest_id, open_writer
 from flowlens.store.connection import duckdb_connection
@@ -299,6 +300,19 @@ def merge_summaries(tables: list[pa.Table]) -> pa.Table:
     return pa.table({**{k: grouped[k] for k in keys}, **{k: grouped[v] for k, v in sums.items()}}).cast(
         schema
     )
+
+
+def write_summary(table: pa.Table, target: Path) -> None:
+    """Write the summary ``table`` to ``target`` (zstd Parquet): its allowed rows, then its denied
+    rows in a row group of their own, so that a query about denied traffic (``denied`` reads
+    ``flow_summary``) skips the far more numerous allowed rows by their statistics, and one about
+    allowed traffic skips the denied ones, as in the flows files. Only the order of the rows
+    changes, never a sum."""
+    denied = pc.fill_null(pc.equal(table["action"], "deny"), False)
+    parts = [part for part in (table.filter(pc.invert(denied)), table.filter(denied)) if part.num_rows]
+    with pq.ParquetWriter(target, table.schema, compression="zstd") as writer:
+        for part in parts or [table]:
+            writer.write_table(part, row_group_size=max(part.num_rows, 1))
 
 
 def summary_sql(source: str) -> str:
