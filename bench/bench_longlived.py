@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -60,7 +61,7 @@ from flowlens.store import Store, new_ingest_id, open_writer  # noqa: E402
 from flowlens.store.compact import compact, maintain  # noqa: E402
 from flowlens.store.layout import Snapshot  # noqa: E402
 from flowlens.store.lifecycle import Lifecycle, compaction_plan, days_due  # noqa: E402
-from flowlens.store.summaries import deciding_hits  # noqa: E402
+from flowlens.store.summaries import deciding_hits, merge_summaries, write_summary  # noqa: E402
 
 SLOTS = 288  # 5-minute runs a day
 NAMESPACE = "team-00"
@@ -154,10 +155,18 @@ def build(root: Path, records: int, days: int, seed: int = 42) -> None:
     (root / "BUILT").write_text(f"{records} {days}\n")
 
 
+def _as_compacted_summary(stage: Path) -> None:
+    """The day's summary in ``stage`` rewritten as compaction writes it: the merge of its rows
+    (:func:`merge_summaries`), written by :func:`write_summary` (the same sums per group)."""
+    for path in stage.glob("summary/**/*.parquet"):
+        write_summary(merge_summaries([pq.read_table(path)]), path)
+
+
 def build_fed(root: Path, records: int, days: int, seed: int = 42) -> None:
     """The store as 5-minute ingests leave it at the end of its last day, written directly: each
     closed day as the one file compaction turns its 288 files into (its rows written by the same
-    writer, under a ``compact-`` commit id, one commit per day as compaction commits), the last
+    writer, under a ``compact-`` commit id, its summary as compaction writes it, one commit per
+    day as compaction commits), the last
     day as its 288 5-minute files. The same cluster and the same records per day as :func:`build`."""
     store, rng, edges, weights, counts = _cluster(root, records, days, seed)
     started = time.perf_counter()
@@ -173,6 +182,7 @@ def build_fed(root: Path, records: int, days: int, seed: int = 42) -> None:
                 _write_slot(
                     stage, _slot_table(rng, edges, weights, n, day, (0, SLOTS), commit_id, line), commit_id
                 )
+                _as_compacted_summary(stage)
                 line += n
                 writer.commit(stage, writer.manifest, kind="compact", now=closed)
             else:

@@ -20,7 +20,7 @@ from flowlens.store import Store, check, describe, open_writer
 from flowlens.store.compact import compact
 from flowlens.store.layout import Snapshot
 from flowlens.store.lifecycle import compaction_plan
-from flowlens.store.summaries import summarise_store
+from flowlens.store.summaries import SORT_KEYS, summarise_store
 from flowlens.suggest import load_reports
 from flowlens.suggest.activity import load_activity
 from tests.engine.test_summary import ROW, _row
@@ -150,6 +150,10 @@ def test_the_compacted_summary_holds_its_denied_rows_in_a_row_group_of_their_own
     assert [(s.min, s.max) for s in stats] == [("allow", "allow"), ("deny", "deny")]
     table = pq.read_table(summary)
     assert sum(table["records"].to_pylist()) == len(valid(lines))
+    for group in range(meta.num_row_groups):  # each row group in SORT_KEYS order
+        rows = pq.ParquetFile(summary).read_row_group(group).select(list(SORT_KEYS)).to_pylist()
+        keys = [tuple((v is None, v) for v in row.values()) for row in rows]
+        assert keys == sorted(keys)
     assert _every_answer(store.root) == before
     with connect(store.root) as engine:
         denied = sum(engine.run("denied")["records"].to_pylist())
