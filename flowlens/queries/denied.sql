@@ -13,7 +13,8 @@
 -- Reporter rule: a denied connection is reported only by the side that denied it (a connection
 -- denied at the source's egress never reaches the destination), so every record is counted and
 -- no connection is counted twice. connections = sum(num_flows_started), the connections that
--- began in the window; bytes = bytes_in + bytes_out.
+-- began in the window; bytes = bytes_in + bytes_out (a missing counter counts 0, as in
+-- unexpected-allowed: a record that lacks one counter still counts the other).
 -- guardrail: 'admin' or 'baseline' when a cluster guardrail decided (the deciding hit is in one of
 -- Calico's guardrail tiers: kube-admin / adminnetworkpolicy, kube-baseline /
 -- baselineadminnetworkpolicy, where ClusterNetworkPolicy, AdminNetworkPolicy and
@@ -21,11 +22,14 @@
 -- Columns: source, source_type, dest, dest_type, proto, dest_port, side, tier, policy,
 -- rule_index, end_of_tier, guardrail, denied_by, records, connections, bytes, first_seen, last_seen.
 -- Ranked by connections, then bytes, then the key columns.
--- The deciding hit is the last element of the trace: the store keeps every trace sorted by
--- policy_index (ingest sorts Calico's unordered sets), and list[len(list)] costs far less than a
--- list_max over structs. The records are first grouped on raw columns and the hit's modern string
--- (tier, kind:namespace/name, action and rule are read back from it), and the display columns
--- are computed on the groups. Plain SQL; sqlglot transpiles it to Spark.
+-- Reads flow_summary: the window's records grouped by hour, endpoints, port, reporter, verdict and
+-- deciding hits (see flowlens.store.summaries), which the engine reads from the hourly summaries
+-- stored beside the flows where it can (flat columns, the denied rows in row groups of their own);
+-- the answer is the same as grouping the flows view. The deciding hit is the last element of the
+-- trace: the store keeps every trace sorted by policy_index (ingest sorts Calico's unordered sets),
+-- and the summary keeps it as enforced_last_hit, a modern hit string (tier, kind:namespace/name,
+-- action and rule are read back from it). The groups are first summed on the summary's keys, and
+-- the display columns are computed on the groups. Plain SQL; sqlglot transpiles it to Spark.
 -- param: namespace VARCHAR = NULL  -- only flows whose source or destination is in this namespace
 WITH g AS (
     SELECT
@@ -38,18 +42,18 @@ WITH g AS (
         proto,
         dest_port,
         reporter,
-        enforced_policies[len(enforced_policies)].hit AS hit,
-        COUNT(*) AS records,
-        SUM(num_flows_started) AS connections,
-        SUM(bytes_in + bytes_out) AS bytes,
-        MIN(start_time) AS first_seen,
-        MAX(end_time) AS last_seen
-    FROM flows
+        enforced_last_hit AS hit,
+        SUM(records) AS records,
+        SUM(connections) AS connections,
+        SUM(bytes) AS bytes,
+        MIN(first_seen) AS first_seen,
+        MAX(last_seen) AS last_seen
+    FROM flow_summary
     WHERE action = 'deny'
         AND ($namespace IS NULL OR source_namespace = $namespace OR dest_namespace = $namespace)
     GROUP BY
         source_type, source_namespace, source_name_aggr, dest_type, dest_namespace, dest_name_aggr, proto, dest_port,
-        reporter, enforced_policies[len(enforced_policies)].hit
+        reporter, enforced_last_hit
 ),
 n AS (
     SELECT

@@ -4,14 +4,15 @@
 commit order, in batches, and writes one flows file with the rules every flows file is written
 with (:mod:`flowlens.store.parquet`): allowed and denied rows in row groups of their own, each
 file read once (a day of fewer than :data:`~flowlens.store.parquet.MIXED_ROWS` rows in one row
-group, the denied rows last), the same encodings and statistics. Its summary is the merge of the old files' summaries
-(:func:`flowlens.store.summaries.merge_summaries`; a file without one is summarised from its
-rows). The new files replace the old ones in one commit of the store's writer
-(:mod:`flowlens.store.commit`): readers see the old files or the new one, never both and never
-neither, and the old files are deleted only once no reader may still be reading them. The new
-file's spans of source content are the union of the old ones', so ``flowlens repair`` treats
-it as it would have treated them. Rows, values and every query's answer are unchanged; only the
-order of rows within the day changes.
+group, the denied rows last), the same encodings and statistics. Its summary is the merge of
+the old files' summaries (:func:`flowlens.store.summaries.merge_summaries`; a file without one
+is summarised from its rows), its denied rows in a row group of their own
+(:func:`flowlens.store.summaries.write_summary`). The new files replace the old ones in one
+commit of the store's writer (:mod:`flowlens.store.commit`): readers see the old files or the
+new one, never both and never neither, and the old files are deleted only once no reader may
+still be reading them. The new file's spans of source content are the union of the old ones',
+so ``flowlens repair`` treats it as it would have treated them. Rows, values and every query's
+answer are unchanged; only the order of rows within the day changes.
 
 :func:`maintain` is what ingest runs after each run, and what the live collector calls between
 its commits: compaction of the closed days that hold too many small files, then retention.
@@ -35,7 +36,7 @@ from flowlens.store.layout import Snapshot, summary_path
 from flowlens.store.lifecycle import DayPlan, Lifecycle, days_due, prune
 from flowlens.store.manifest import Span, merge_spans
 from flowlens.store.parquet import MIXED_ROWS, ROWS_PER_ROW_GROUP, flows_parquet_writer
-from flowlens.store.summaries import merge_summaries, summarise_table
+from flowlens.store.summaries import merge_summaries, summarise_table, write_summary
 
 BATCH_ROWS = 64 * 1024
 
@@ -163,7 +164,7 @@ def compact_day(writer: StoreWriter, plan: DayPlan, *, now: dt.datetime | None =
         merged = merge_summaries(tables)
         summary_target = summary_path(stage, target)
         summary_target.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(merged, summary_target, compression="zstd")
+        write_summary(merged, summary_target)
         spans: list[Span] | None = []
         for entry in entries:
             if entry.spans is None or spans is None:

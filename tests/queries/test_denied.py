@@ -266,3 +266,20 @@ def test_a_flow_a_cluster_guardrail_denied_says_which_layer_in_both_hit_syntaxes
             "kanp:a rule 0 (cluster guardrail, Admin tier: namespace policies cannot override it)",
         ),
     ]
+
+
+def test_a_missing_byte_counter_counts_zero_and_keeps_the_other(tmp_path: Path) -> None:
+    deny = {"action": "deny", "enforced_policies": ["0|default|knp:shop/default-deny|deny|-1"]}
+    rows = [
+        flow(CLIENT, API, **deny, num_flows_started=1, bytes_in=40, bytes_out=None, minute=0),
+        flow(CLIENT, API, **deny, num_flows_started=None, bytes_in=None, bytes_out=2, minute=5),
+        flow(CLIENT, API, **deny, num_flows_started=None, bytes_in=None, bytes_out=None, minute=10),
+        flow(CLIENT, DB, **deny, num_flows_started=None, bytes_in=None, bytes_out=None, minute=0),
+    ]
+    got = run(tmp_path, rows, "denied")
+    # bytes as unexpected-allowed counts them: a record lacking one counter still counts the
+    # other; connections stay null when no record of the row has the counter.
+    assert pick(got, "dest", "records", "connections", "bytes") == [
+        ("shop/api-6c7d8e9f0-*", 3, 1, 42),
+        ("data/postgres-0", 1, None, 0),
+    ]

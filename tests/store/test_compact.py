@@ -20,7 +20,7 @@ from flowlens.store import Store, check, describe, open_writer
 from flowlens.store.compact import compact
 from flowlens.store.layout import Snapshot
 from flowlens.store.lifecycle import compaction_plan
-from flowlens.store.summaries import summarise_store
+from flowlens.store.summaries import SORT_KEYS, summarise_store
 from flowlens.suggest import load_reports
 from flowlens.suggest.activity import load_activity
 from tests.engine.test_summary import ROW, _row
@@ -134,6 +134,31 @@ def test_a_day_of_few_rows_is_one_row_group_with_the_denied_rows_last(tmp_path: 
     assert pq.ParquetFile(first).metadata.num_row_groups == 1
     actions = table["action"].to_pylist()
     assert actions == sorted(actions)  # allow ... deny
+
+
+def test_the_compacted_summary_holds_its_denied_rows_in_a_row_group_of_their_own(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    lines = log_lines(30, denied_every=4)
+    for part in range(3):
+        ingest(store, [str(write_log(tmp_path / f"n{part}.log", lines[part * 10 : (part + 1) * 10]))])
+    before = _every_answer(store.root)
+    _compact_all(store)
+    (summary,) = store.snapshot().summaries().values()
+    meta = pq.ParquetFile(summary).metadata
+    column = meta.schema.names.index("action")
+    stats = [meta.row_group(i).column(column).statistics for i in range(meta.num_row_groups)]
+    assert [(s.min, s.max) for s in stats] == [("allow", "allow"), ("deny", "deny")]
+    table = pq.read_table(summary)
+    assert sum(table["records"].to_pylist()) == len(valid(lines))
+    for group in range(meta.num_row_groups):  # each row group in SORT_KEYS order
+        rows = pq.ParquetFile(summary).read_row_group(group).select(list(SORT_KEYS)).to_pylist()
+        keys = [tuple((v is None, v) for v in row.values()) for row in rows]
+        assert keys == sorted(keys)
+    assert _every_answer(store.root) == before
+    with connect(store.root) as engine:
+        denied = sum(engine.run("denied")["records"].to_pylist())
+        records = engine.sql("SELECT count(*) AS n FROM flows WHERE action = 'deny'")["n"].to_pylist()
+    assert records == [denied] and denied > 0
 
 
 def test_a_reader_open_during_compaction_keeps_its_files_until_it_closes(tmp_path: Path) -> None:
