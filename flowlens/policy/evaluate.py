@@ -182,6 +182,20 @@ class Evaluator:
         notes = tuple(sorted(set(egress.notes) | set(ingress.notes)))
         return Connection(action, egress, ingress, pending, notes)
 
+    def allows(
+        self,
+        source: Endpoint,
+        dest: Endpoint,
+        proto: str | int = "tcp",
+        port: int | None = None,
+    ) -> bool:
+        """Whether :meth:`connection` would allow it, deciding the ingress side only when the
+        egress side allows (a denied egress denies the connection whatever the ingress says)."""
+        proto_text = _proto_text(proto)
+        if self.evaluate(FlowKey("src", source, dest, proto_text, port)).action != "allow":
+            return False
+        return self.evaluate(FlowKey("dst", source, dest, proto_text, port)).action == "allow"
+
     def explain(
         self,
         source: Endpoint | str,

@@ -30,8 +30,9 @@ egress to and ingress from arbitrary private and public addresses.
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from pathlib import Path
@@ -45,7 +46,7 @@ from flowlens.suggest.edges import Port, edge_of, port_ranges
 from flowlens.suggest.model import SuggestOptions
 from flowlens.suggest.observed import LoggedEndpoint, Report, Workload, intersect_labels
 from flowlens.suggest.screen import Screening, screen
-from flowlens.suggest.synth import edge_fates
+from flowlens.suggest.synth import EdgeInfo, edge_fates
 from flowlens.suggest.yamlout import plain
 
 #: Stand-ins for addresses Calico masked, by the class it logged (host endpoints: private;
@@ -385,7 +386,7 @@ def prove(
 
     pairs = _closure(
         reports,
-        options,
+        keys,
         screening,
         before,
         after,
@@ -430,9 +431,67 @@ def _pod_ip(inventory: Inventory | None, w: Workload) -> str | None:
     return None
 
 
+def _pairs_to_check(
+    workloads: Sequence[Workload],
+    targets: set[str],
+    observed: Collection[tuple[object, object]],
+    max_pairs: int,
+) -> tuple[int, list[tuple[Workload, Workload]]]:
+    """How many ordered pairs of ``workloads`` (sorted) have a side in ``targets``, and the pairs
+    the closure checks: all of them when there are at most ``max_pairs``, else every ``observed``
+    pair and then a fixed pseudo-random sample of the others (the smallest SHA-256 of the pair's
+    text), so the same store always checks the same pairs; in pair order.
+
+    The same pairs as sorting every pair by (not observed, digest, pair order) and keeping the
+    first ``max_pairs``, without making or sorting every pair (a year has 100,000s of them).
+    """
+    n = len(workloads)
+    inside = [w.namespace in targets for w in workloads]
+    outside = inside.count(False)
+    len_all = n * (n - 1) - outside * (outside - 1)
+    if len_all <= max_pairs:
+        return len_all, [
+            (a, b)
+            for i, a in enumerate(workloads)
+            for j, b in enumerate(workloads)
+            if i != j and (inside[i] or inside[j])
+        ]
+    index = {w: i for i, w in enumerate(workloads)}
+    seen = {
+        (index[a], index[b])
+        for a, b in observed
+        if isinstance(a, Workload) and isinstance(b, Workload) and a in index and b in index
+    }
+    seen = {(i, j) for i, j in seen if i != j and (inside[i] or inside[j])}
+    text = [f"{w.namespace}|{w.selector}" for w in workloads]
+    # Each workload's part of the key hashed once, not once per pair it is in.
+    heads = [hashlib.sha256(f"{t}|".encode()) for t in text]
+    tails = [t.encode() for t in text]
+
+    def keyed(pairs: Iterable[tuple[int, int]]) -> list[tuple[bytes, int, int]]:
+        out = []
+        for i, j in pairs:
+            h = heads[i].copy()
+            h.update(tails[j])
+            out.append((h.digest(), i, j))
+        return out
+
+    if len(seen) >= max_pairs:
+        chosen = sorted(keyed(seen))[:max_pairs]
+    else:
+        others = (
+            (i, j)
+            for i in range(n)
+            for j in range(n)
+            if i != j and (inside[i] or inside[j]) and (i, j) not in seen
+        )
+        chosen = [(b"", i, j) for i, j in seen] + heapq.nsmallest(max_pairs - len(seen), keyed(others))
+    return len_all, sorted((workloads[i], workloads[j]) for _, i, j in chosen)
+
+
 def _closure(
     reports: Sequence[Report],
-    options: SuggestOptions,
+    keys: Sequence[EdgeInfo],
     screening: Screening,
     before: Evaluator,
     after: Evaluator,
@@ -483,23 +542,12 @@ def _closure(
     }
     targets = set(namespaces)
     workloads = sorted(eps)
-    candidates = [
-        (a, b)
-        for a in workloads
-        for b in workloads
-        if a != b and (a.namespace in targets or b.namespace in targets)
-    ]
-    len_all = len(candidates)
-    if len(candidates) > max_pairs:
-        # Every observed pair, then a fixed pseudo-random sample of the others: the same store
-        # always checks the same pairs.
-        observed = {(k.edge.source, k.edge.dest) for k in edge_fates(reports, options, screening)}
-        # Each workload's part of the key written once, not once per pair it is in.
-        text = {w: f"{w.namespace}|{w.selector}" for w in workloads}
-        candidates.sort(
-            key=lambda p: (p not in observed, hashlib.sha256(f"{text[p[0]]}|{text[p[1]]}".encode()).digest())
-        )
-        candidates = sorted(candidates[:max_pairs])
+    len_all, candidates = _pairs_to_check(
+        workloads,
+        targets,
+        {(k.edge.source, k.edge.dest) for k in keys},
+        max_pairs,
+    )
     checked = open_before = open_after = 0
     closed: list[Closed] = []
     for a, b in candidates:
@@ -508,11 +556,9 @@ def _closure(
         # Without policies in force everything was reachable, except what was seen denied.
         was = (a, b) not in denied_pairs and (
             not before_has_policies
-            or any(before.connection(eps[a], eps[b], proto, port).action == "allow" for proto, port in probes)
+            or any(before.allows(eps[a], eps[b], proto, port) for proto, port in probes)
         )
-        now_open = any(
-            after.connection(eps[a], eps[b], proto, port).action == "allow" for proto, port in probes
-        )
+        now_open = any(after.allows(eps[a], eps[b], proto, port) for proto, port in probes)
         open_before += was
         open_after += now_open
         if was and not now_open:
@@ -531,9 +577,8 @@ def _closure(
         for what, ip in sorted(PROBE_ADDRESSES.items()):
             outside = Endpoint("net", None, None, {}, ip)
             for proto, port in (("tcp", 443),):
-                if (
-                    before.connection(eps[w], outside, proto, port).action == "allow"
-                    and after.connection(eps[w], outside, proto, port).action != "allow"
+                if before.allows(eps[w], outside, proto, port) and not after.allows(
+                    eps[w], outside, proto, port
                 ):
                     external.append(
                         Closed(
@@ -543,9 +588,8 @@ def _closure(
                             (w.namespace,),
                         )
                     )
-                if (
-                    before.connection(outside, eps[w], proto, port).action == "allow"
-                    and after.connection(outside, eps[w], proto, port).action != "allow"
+                if before.allows(outside, eps[w], proto, port) and not after.allows(
+                    outside, eps[w], proto, port
                 ):
                     external.append(
                         Closed(

@@ -114,3 +114,17 @@ def test_kubernetes_verdicts_are_a_union_independent_of_policy_names(docs: list[
     for d in renamed:
         d["metadata"]["name"] = "z" + d["metadata"]["name"][::-1]
     assert [v[0] for v in verdicts(docs)] == [v[0] for v in verdicts(renamed)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(manifest, min_size=1, max_size=6, unique_by=lambda d: d["metadata"]["name"] + d["kind"]))
+def test_allows_is_the_connection_verdict(docs: list[dict]) -> None:
+    # allows() decides the ingress side only when the egress side allows: the same answer.
+    ev = Evaluator(policies_from_objects(docs), INV)
+    fresh = Evaluator(policies_from_objects(docs), INV)
+    for s, d in PAIRS:
+        for port in (80, 81):
+            src, dst = ev.endpoint(s), ev.endpoint(d)
+            assert fresh.allows(src, dst, "TCP", port) == (
+                ev.connection(src, dst, "tcp", port).action == "allow"
+            )

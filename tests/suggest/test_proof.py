@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
 from pathlib import Path
 
 import yaml
 
 from flowlens.suggest import SuggestOptions, suggest
-from flowlens.suggest.proof import prove
+from flowlens.suggest.edges import External
+from flowlens.suggest.observed import Workload
+from flowlens.suggest.proof import _pairs_to_check, prove
 from tests.suggest.helpers import make_store, reports_of
 
 OPEN_INGRESS = {
@@ -75,3 +79,37 @@ def test_the_closure_checks_at_most_the_pair_limit_and_always_the_same_pairs(tmp
     assert full.pairs_checked == full.pairs_total > 5
     assert (first.pairs_checked, first.pairs_total) == (5, full.pairs_total)
     assert first.closed_pairs == again.closed_pairs
+
+
+def _pairs_by_sorting_them_all(
+    workloads: list[Workload], targets: set[str], observed: set[tuple[object, object]], max_pairs: int
+) -> tuple[int, list[tuple[Workload, Workload]]]:
+    """The closure's pair sample by its definition: every pair with a side in ``targets``, sorted
+    by (not observed, SHA-256 of the pair's text), the first ``max_pairs`` kept, in pair order."""
+    pairs = [(a, b) for a in workloads for b in workloads if a != b and targets & {a.namespace, b.namespace}]
+    if len(pairs) <= max_pairs:
+        return len(pairs), pairs
+    text = {w: f"{w.namespace}|{w.selector}" for w in workloads}
+    ranked = sorted(
+        pairs,
+        key=lambda p: (p not in observed, hashlib.sha256(f"{text[p[0]]}|{text[p[1]]}".encode()).digest()),
+    )
+    return len(pairs), sorted(ranked[:max_pairs])
+
+
+def test_the_closure_samples_the_pairs_its_definition_says() -> None:
+    rng = random.Random(7)
+    for _ in range(150):
+        workloads = sorted(
+            {
+                Workload(f"ns{rng.randrange(5)}", (("app", f"a{rng.randrange(25)}"),), "label-keys")
+                for _ in range(rng.randrange(1, 45))
+            }
+        )
+        targets = {f"ns{i}" for i in range(5) if rng.random() < 0.4}
+        every = [(a, b) for a in workloads for b in workloads if a != b]
+        observed: set[tuple[object, object]] = set(rng.sample(every, min(len(every), rng.randrange(0, 200))))
+        observed.add((workloads[0], External("net", None, "pub", "192.0.2.1")))  # not a workload pair
+        max_pairs = rng.choice([0, 1, 5, 40, 400, 5000])
+        expected = _pairs_by_sorting_them_all(workloads, targets, observed, max_pairs)
+        assert _pairs_to_check(workloads, targets, observed, max_pairs) == expected
