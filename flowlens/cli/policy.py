@@ -196,6 +196,11 @@ def register(app: typer.Typer) -> None:
             out,
             cut_hint="use --format jsonl, --format markdown or --out FILE to see them all",
         )
+        if result.executor_keys:
+            typer.echo(
+                f"flowlens: simulate: {result.executor_keys:,} flow keys evaluated on the Spark executors",
+                err=True,
+            )
         row_notes = [n for r in result.rows for n in r.notes]
         _notes(list(result.notes) + row_notes)
         t = result.totals

@@ -11,7 +11,7 @@ DuckDB and each key is evaluated once in Python.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +100,7 @@ class SimulationResult:
 
     rows: tuple[SimulationRow, ...]
     notes: tuple[str, ...]
+    executor_keys: int = 0  # keys Spark's executors evaluated (0: all on the driver)
 
     def count(self, change: str) -> int:
         return sum(1 for r in self.rows if r.change == change)
@@ -282,77 +283,93 @@ def _sort_key(row: SimulationRow) -> tuple[Any, ...]:
 Recorded = tuple[tuple[str, ...] | None, str, int]
 
 
+def group_rows(key_rows: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, ...], list[Mapping[str, Any]]]:
+    """Rows of ``policy-flow-keys`` grouped by flow key (labels included): a key's rows differ in
+    their recorded action (and, for ``policy-flow-traces``, their trace)."""
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for row in key_rows:
+        groups.setdefault(_group_key(row), []).append(row)
+    return groups
+
+
+def replay_key(
+    members: Sequence[Mapping[str, Any]], evaluator: Evaluator
+) -> tuple[SimulationRow, Decision, tuple[Recorded, ...]]:
+    """One flow key replayed: its rows (one per recorded action, see :func:`group_rows`)
+    evaluated once, with the recorded (trace, action, records) variants for the consistency
+    check. The one definition of a replayed key, on the driver and on Spark's executors."""
+    first = members[0]
+    decision = evaluator.evaluate(_flow_key(first))
+    allowed = sum(int(m["records"]) for m in members if m["action"] == "allow")
+    denied = sum(int(m["records"]) for m in members if m["action"] == "deny")
+    recorded = "mixed" if allowed and denied else ("deny" if denied else "allow")
+    action, trace, pending = decision.action, decision.enforced_hits, decision.pending_hits
+    pending_action = decision.pending_action or decision.action
+    notes = decision.notes
+    if decision.undecided and recorded == decision.alternative_action != decision.action:
+        # Missing facts allow both verdicts and the recorded one is among them: keep it
+        # rather than report a change the facts do not support.
+        action = decision.alternative_action
+        trace = tuple(h.hit for h in decision.alternative_enforced)
+        pending = tuple(h.hit for h in decision.alternative_pending)
+        pending_action = action
+        notes = (
+            *notes,
+            f"undecided for lack of facts: the policies give {decision.action} or {action}; "
+            f"the recorded verdict {recorded} is kept",
+        )
+    sim = SimulationRow(
+        reporter=first["reporter"],
+        source_type=first["source_type"],
+        source_namespace=first["source_namespace"],
+        source_name=first["source_name"],
+        source_name_aggr=first["source_name_aggr"],
+        source_ip=first["source_ip"],
+        dest_type=first["dest_type"],
+        dest_namespace=first["dest_namespace"],
+        dest_name=first["dest_name"],
+        dest_name_aggr=first["dest_name_aggr"],
+        dest_ip=first["dest_ip"],
+        proto=first["proto"],
+        dest_port=first["dest_port"],
+        recorded_action=recorded,
+        simulated_action=action,
+        change=_change(action, allowed, denied),
+        simulated_trace=trace,
+        pending_action=pending_action,
+        pending_trace=pending,
+        records=sum(int(m["records"]) for m in members),
+        records_allowed=allowed,
+        records_denied=denied,
+        num_flows=sum(int(m["num_flows"] or 0) for m in members),
+        bytes=sum(int(m["bytes"] or 0) for m in members),
+        notes=notes,
+        undecided=decision.undecided,
+    )
+    recorded_variants: tuple[Recorded, ...] = tuple(
+        (
+            None if m.get("enforced_hits") is None else tuple(m["enforced_hits"]),
+            str(m["action"]),
+            int(m["records"]),
+        )
+        for m in members
+    )
+    return sim, decision, recorded_variants
+
+
 def replay_rows(
     key_rows: Sequence[Mapping[str, Any]], evaluator: Evaluator
 ) -> tuple[list[SimulationRow], list[tuple[SimulationRow, Decision, tuple[Recorded, ...]]]]:
     """Evaluate grouped rows of ``policy-flow-keys``; also return, per key, the recorded
     (trace, action, records) variants for the consistency check."""
-    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
-    for row in key_rows:
-        groups.setdefault(_group_key(row), []).append(row)
     rows: list[SimulationRow] = []
     variants: list[tuple[SimulationRow, Decision, tuple[Recorded, ...]]] = []
     # Keys in the order of their full key (labels included), not in the order the query returned
     # them: keys that print alike would otherwise come out in a different order from run to run.
-    for _, members in sorted(groups.items(), key=lambda item: _orderable(item[0])):
-        first = members[0]
-        decision = evaluator.evaluate(_flow_key(first))
-        allowed = sum(int(m["records"]) for m in members if m["action"] == "allow")
-        denied = sum(int(m["records"]) for m in members if m["action"] == "deny")
-        recorded = "mixed" if allowed and denied else ("deny" if denied else "allow")
-        action, trace, pending = decision.action, decision.enforced_hits, decision.pending_hits
-        pending_action = decision.pending_action or decision.action
-        notes = decision.notes
-        if decision.undecided and recorded == decision.alternative_action != decision.action:
-            # Missing facts allow both verdicts and the recorded one is among them: keep it
-            # rather than report a change the facts do not support.
-            action = decision.alternative_action
-            trace = tuple(h.hit for h in decision.alternative_enforced)
-            pending = tuple(h.hit for h in decision.alternative_pending)
-            pending_action = action
-            notes = (
-                *notes,
-                f"undecided for lack of facts: the policies give {decision.action} or {action}; "
-                f"the recorded verdict {recorded} is kept",
-            )
-        sim = SimulationRow(
-            reporter=first["reporter"],
-            source_type=first["source_type"],
-            source_namespace=first["source_namespace"],
-            source_name=first["source_name"],
-            source_name_aggr=first["source_name_aggr"],
-            source_ip=first["source_ip"],
-            dest_type=first["dest_type"],
-            dest_namespace=first["dest_namespace"],
-            dest_name=first["dest_name"],
-            dest_name_aggr=first["dest_name_aggr"],
-            dest_ip=first["dest_ip"],
-            proto=first["proto"],
-            dest_port=first["dest_port"],
-            recorded_action=recorded,
-            simulated_action=action,
-            change=_change(action, allowed, denied),
-            simulated_trace=trace,
-            pending_action=pending_action,
-            pending_trace=pending,
-            records=sum(int(m["records"]) for m in members),
-            records_allowed=allowed,
-            records_denied=denied,
-            num_flows=sum(int(m["num_flows"] or 0) for m in members),
-            bytes=sum(int(m["bytes"] or 0) for m in members),
-            notes=notes,
-            undecided=decision.undecided,
-        )
-        rows.append(sim)
-        recorded_variants: tuple[Recorded, ...] = tuple(
-            (
-                None if m.get("enforced_hits") is None else tuple(m["enforced_hits"]),
-                str(m["action"]),
-                int(m["records"]),
-            )
-            for m in members
-        )
-        variants.append((sim, decision, recorded_variants))
+    for _, members in sorted(group_rows(key_rows).items(), key=lambda item: _orderable(item[0])):
+        replayed = replay_key(members, evaluator)
+        rows.append(replayed[0])
+        variants.append(replayed)
     return rows, variants
 
 
@@ -365,6 +382,7 @@ def simulate(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     calico_version: CalicoVersion | None = None,
+    driver_keys: int | None = None,
 ) -> SimulationResult:
     """Replay the flows of ``engine`` (a :class:`flowlens.engine.Engine`) against ``policy_set``.
 
@@ -373,12 +391,26 @@ def simulate(
     verdict). Rows are sorted: newly-denied, newly-allowed, unchanged, then by workload pair.
     ``calico_version`` picks the Calico behaviour where versions differ (detected from the
     manifests when None).
+
+    On the Spark engine the keys are evaluated on the executors when there are more than
+    ``driver_keys`` of them (None: the session's ``spark.flowlens.simulate.driverKeys``, see
+    :mod:`flowlens.policy.spark_replay`); the result is the same either way.
     """
+    from flowlens.engine.spark import SparkEngine
+
     evaluator = Evaluator(policy_set, inventory, calico_version=calico_version)
-    rows, _ = replay_rows(_key_rows(engine, namespace, since, until), evaluator)
-    rows.sort(key=_sort_key)
+    executor_keys = 0
+    if isinstance(engine, SparkEngine):
+        from flowlens.policy.spark_replay import replay_on_spark
+
+        params = {"namespace": namespace, "since": since, "until": until}
+        replay = replay_on_spark(engine, evaluator, params, driver_keys=driver_keys)
+        rows, executor_keys = replay.rows, replay.executor_keys
+    else:
+        rows, _ = replay_rows(_key_rows(engine, namespace, since, until), evaluator)
+        rows.sort(key=_sort_key)
     notes = list(evaluator.policy_set.notes) + list(inventory.notes if inventory else ())
-    return SimulationResult(tuple(rows), tuple(notes))
+    return SimulationResult(tuple(rows), tuple(notes), executor_keys)
 
 
 def check_consistency(
