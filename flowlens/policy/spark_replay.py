@@ -3,10 +3,10 @@ are too many for the driver.
 
 Owns :func:`replay_on_spark`. The ``policy-flow-keys`` query runs on Spark and its rows are
 cached and counted. Up to :data:`DRIVER_KEYS_CONF` rows (default :data:`DEFAULT_DRIVER_KEYS`),
-the driver fetches them and replays them as on DuckDB (:func:`flowlens.policy.simulate.replay_rows`).
+the driver fetches them and replays them as on DuckDB (:func:`flowlens.policy.replay.replay_rows`).
 Past it, the rows are partitioned by a hash of the flow key (labels aside, so that every row of
 a key meets in one partition) and each partition is replayed in a Python worker
-(``mapInArrow``) by the same :func:`~flowlens.policy.simulate.replay_key`, with the driver's
+(``mapInArrow``) by the same :func:`~flowlens.policy.replay.replay_key`, with the driver's
 :class:`~flowlens.policy.evaluate.Evaluator` shipped as a broadcast variable (one copy, and one
 memo cache, per Python worker). Spark then sorts the replayed rows in simulate's order and the
 driver reads them partition by partition: the keys' labels, rows and decisions never reach it.
@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from flowlens.errors import UsageError
 from flowlens.policy.evaluate import Evaluator
-from flowlens.policy.simulate import (
+from flowlens.policy.replay import (
     _CHANGE_RANK,
     SimulationRow,
     _sort_key,
@@ -155,8 +155,8 @@ def _pairs(frozen: tuple[tuple[str, str], ...] | None) -> list[dict[str, str]] |
 
 
 def _order(frame: DataFrame) -> list[Column]:
-    """Simulate's order (:func:`~flowlens.policy.simulate._sort_key`, then the full key as
-    :func:`~flowlens.policy.simulate.replay_rows` orders it) as Spark sort columns. Strings
+    """Simulate's order (:func:`~flowlens.policy.replay._sort_key`, then the full key as
+    :func:`~flowlens.policy.replay.replay_rows` orders it) as Spark sort columns. Strings
     compare by their UTF-8 bytes, which is the order of their code points, as in Python."""
     from pyspark.sql import functions as F
 
