@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import os
 import random
 import subprocess
@@ -270,8 +271,10 @@ def measure_output(rows: int) -> None:
             )
 
 
-def measure_spark(root: Path, policy_set: PolicySet, cores: int, records: int) -> None:
-    """simulate on DuckDB (the baseline), on Spark's driver and on Spark's executors."""
+def measure_spark(root: Path, policy_set: PolicySet, cores: int, records: int, only: str | None) -> None:
+    """simulate on DuckDB (the baseline), on Spark's driver and on Spark's executors (``only``:
+    just the run whose label starts with it, so that its peak memory is its own: memory a
+    process freed stays in its heap, and a later run in the same process reuses it)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench.bench_spark import cpu_now
     from flowlens.engine.spark import connect_spark, spark_session
@@ -296,6 +299,7 @@ def measure_spark(root: Path, policy_set: PolicySet, cores: int, records: int) -
         ("spark, keys on the driver", lambda: spark_run(2**62)),
         ("spark, keys on the executors", lambda: spark_run(0)),
     ]
+    runs = [(label, run) for label, run in runs if only is None or label.startswith(only)]
     print(f"{records:,} records, {cores} cores, load {_load()}")
     first: SimulationResult | None = None
     base = 0.0
@@ -311,10 +315,11 @@ def measure_spark(root: Path, policy_set: PolicySet, cores: int, records: int) -
             first, base = result, wall
         elif result.rows != first.rows:
             raise SystemExit(f"{label}: not the same rows as on DuckDB")
+        digest = hashlib.sha256(repr(result.rows).encode()).hexdigest()[:16]
         print(
             f"{label:30} {len(result.rows):,} keys ({result.executor_keys:,} on executors): "
             f"wall {wall:7.2f} s ({wall / base:4.1f}x duckdb), cpu {cpu:7.2f} s, "
-            f"driver peak RSS +{(peak - rss) / 1024:,.0f} MiB",
+            f"driver peak RSS +{(peak - rss) / 1024:,.0f} MiB, rows sha256 {digest}",
             flush=True,
         )
     print(f"load {_load()}")
@@ -342,6 +347,11 @@ def main() -> None:
     )
     parser.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
     parser.add_argument("--cores", type=int, default=2, help="DuckDB threads; Spark's local[N]")
+    parser.add_argument(
+        "--only",
+        choices=["duckdb", "spark, keys on the driver", "spark, keys on the executors"],
+        help="with --engine spark: only this run (one process per run gives each its own peak memory)",
+    )
     parser.add_argument("--child", nargs=3, metavar=("HOW", "FORMAT", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -368,7 +378,7 @@ def main() -> None:
             )
 
         if args.engine == "spark":
-            measure_spark(root, policy_set, args.cores, args.records)
+            measure_spark(root, policy_set, args.cores, args.records, args.only)
             return
         t = time.perf_counter()
         cpu = time.process_time()
