@@ -85,6 +85,10 @@ the first 100 change and workload pairs and the totals, and stderr says how many
 piped, or with --format jsonl|json|markdown or --out FILE, everything is written.
 
 --fail-on newly-denied|newly-allowed|any exits with code 10 when such changes exist (CI gate).
+
+With --engine spark, more than 200,000 distinct flow keys are evaluated on Spark's executors
+rather than on the driver (the same output); --spark-conf spark.flowlens.simulate.driverKeys=N
+moves the threshold (0: always on the executors).
 """
 
 EXPLAIN_HELP = """\

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from flowlens.errors import UsageError
+from flowlens.engine.spark import _first_line
+from flowlens.errors import QueryError, UsageError
 from flowlens.policy.evaluate import Evaluator
 from flowlens.policy.replay import (
     _CHANGE_RANK,
@@ -232,6 +233,8 @@ def _on_executors(engine: SparkEngine, frame: DataFrame, evaluator: Evaluator) -
     try:
         ordered = replayed.orderBy(*_order(replayed)).select(*_FIELDS)
         rows = [_simulation_row(values) for values in ordered.toLocalIterator(prefetchPartitions=True)]
+    except Exception as exc:  # a failed task (a lost executor, a worker out of memory): py4j's errors
+        raise QueryError(f"simulate on Spark's executors failed: {_first_line(exc)}") from None
     finally:
         replayed.unpersist()
         shipped.destroy()
