@@ -86,7 +86,7 @@ piped, or with --format jsonl|json|markdown or --out FILE, everything is written
 
 --fail-on newly-denied|newly-allowed|any exits with code 10 when such changes exist (CI gate).
 
-With --engine spark, more than 200,000 distinct flow keys are evaluated on Spark's executors
+With --engine spark, more than 100,000 distinct flow keys are evaluated on Spark's executors
 rather than on the driver (the same output); --spark-conf spark.flowlens.simulate.driverKeys=N
 moves the threshold (0: always on the executors).
 """

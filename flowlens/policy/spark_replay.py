@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 #: driver replays itself; past it the executors do.
 DRIVER_KEYS_CONF = "spark.flowlens.simulate.driverKeys"
 
-#: The default of :data:`DRIVER_KEYS_CONF`: a few hundred MB of keys and labels on the driver.
-DEFAULT_DRIVER_KEYS = 200_000
+#: The default of :data:`DRIVER_KEYS_CONF`: about half a GB of keys, labels and decisions on the driver.
+DEFAULT_DRIVER_KEYS = 100_000
 
 #: Replayed rows per Arrow batch a Python worker hands back.
 BATCH_ROWS = 10_000
