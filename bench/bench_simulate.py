@@ -15,17 +15,28 @@ Peak RSS of each process and wall time are printed, with the peak of a process t
 the replay (what any output needs):
 
     .venv/bin/python bench/bench_simulate.py --output-rows 500000
+
+With ``--engine spark`` it replays the store on the Spark engine (local[--cores]) twice, with the
+keys evaluated on the driver and on the executors (``driver_keys`` forced either way), and, as
+the baseline in the same run, on DuckDB; the three results must be identical. Wall seconds, CPU
+seconds (this process, Spark's JVM and its Python workers) and the driver's peak resident memory
+during each run are printed, with the load average:
+
+    .venv/bin/python bench/bench_simulate.py --engine spark --records 1000000 --keys 300000
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
+import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +44,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flowlens.engine import connect
+from flowlens.engine import SparkSettings, connect
 from flowlens.formats.hits import parse_hit
 from flowlens.output import safe_text
-from flowlens.policy import Evaluator, policies_from_objects
+from flowlens.policy import Evaluator, PolicySet, policies_from_objects
 from flowlens.policy.render import SIMULATION_FORMATS, render_simulation, write_simulation
 from flowlens.policy.simulate import SimulationResult, SimulationRow, _flow_key, _sort_key, simulate
 from flowlens.schema import ARROW_SCHEMA
@@ -260,6 +271,64 @@ def measure_output(rows: int) -> None:
             )
 
 
+def measure_spark(root: Path, policy_set: PolicySet, cores: int, records: int, only: str | None) -> None:
+    """simulate on DuckDB (the baseline), on Spark's driver and on Spark's executors (``only``:
+    just the run whose label starts with it, so that its peak memory is its own: memory a
+    process freed stays in its heap, and a later run in the same process reuses it)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.bench_spark import cpu_now
+    from flowlens.engine.spark import connect_spark, spark_session
+
+    settings = SparkSettings(f"local[{cores}]", (("spark.sql.shuffle.partitions", str(4 * cores)),))
+    t = time.perf_counter()
+    session = spark_session(settings)
+    gateway = session.sparkContext._gateway
+    jvm = gateway.proc.pid if gateway is not None and gateway.proc is not None else None
+    print(f"Spark session started in {time.perf_counter() - t:.1f} s (not counted below)", flush=True)
+
+    def duckdb_run() -> SimulationResult:
+        with connect(Store(root), threads=cores) as engine:
+            return simulate(engine, policy_set)
+
+    def spark_run(driver_keys: int) -> SimulationResult:
+        with connect_spark(Store(root), settings=settings) as engine:
+            return simulate(engine, policy_set, driver_keys=driver_keys)
+
+    runs: list[tuple[str, Callable[[], SimulationResult]]] = [
+        ("duckdb (baseline)", duckdb_run),
+        ("spark, keys on the driver", lambda: spark_run(2**62)),
+        ("spark, keys on the executors", lambda: spark_run(0)),
+    ]
+    runs = [(label, run) for label, run in runs if only is None or label.startswith(only)]
+    print(f"{records:,} records, {cores} cores, load {_load()}")
+    first: SimulationResult | None = None
+    base = 0.0
+    for label, run in runs:
+        Path("/proc/self/clear_refs").write_text("5")
+        rss = _status_kib("VmRSS")
+        c0, t0 = cpu_now(jvm), time.perf_counter()
+        result = run()
+        wall, cpu = time.perf_counter() - t0, cpu_now(jvm) - c0
+        peak = _status_kib("VmHWM")
+        assert result.records() == records, (result.records(), records)
+        if first is None:
+            first, base = result, wall
+        elif result.rows != first.rows:
+            raise SystemExit(f"{label}: not the same rows as on DuckDB")
+        digest = hashlib.sha256(repr(result.rows).encode()).hexdigest()[:16]
+        print(
+            f"{label:30} {len(result.rows):,} keys ({result.executor_keys:,} on executors): "
+            f"wall {wall:7.2f} s ({wall / base:4.1f}x duckdb), cpu {cpu:7.2f} s, "
+            f"driver peak RSS +{(peak - rss) / 1024:,.0f} MiB, rows sha256 {digest}",
+            flush=True,
+        )
+    print(f"load {_load()}")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -275,6 +344,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--output-rows", type=int, help="measure writing a replay of this many flow keys instead"
+    )
+    parser.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    parser.add_argument("--cores", type=int, default=2, help="DuckDB threads; Spark's local[N]")
+    parser.add_argument(
+        "--only",
+        choices=["duckdb", "spark, keys on the driver", "spark, keys on the executors"],
+        help="with --engine spark: only this run (one process per run gives each its own peak memory)",
     )
     parser.add_argument("--child", nargs=3, metavar=("HOW", "FORMAT", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -301,6 +377,9 @@ def main() -> None:
                 f"in {time.perf_counter() - t:.1f} s"
             )
 
+        if args.engine == "spark":
+            measure_spark(root, policy_set, args.cores, args.records, args.only)
+            return
         t = time.perf_counter()
         cpu = time.process_time()
         with connect(Store(root), threads=2) as engine:

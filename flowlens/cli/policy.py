@@ -85,6 +85,10 @@ the first 100 change and workload pairs and the totals, and stderr says how many
 piped, or with --format jsonl|json|markdown or --out FILE, everything is written.
 
 --fail-on newly-denied|newly-allowed|any exits with code 10 when such changes exist (CI gate).
+
+With --engine spark, more than 100,000 distinct flow keys are evaluated on Spark's executors
+rather than on the driver (the same output); --spark-conf spark.flowlens.simulate.driverKeys=N
+moves the threshold (0: always on the executors).
 """
 
 EXPLAIN_HELP = """\
@@ -196,6 +200,11 @@ def register(app: typer.Typer) -> None:
             out,
             cut_hint="use --format jsonl, --format markdown or --out FILE to see them all",
         )
+        if result.executor_keys:
+            typer.echo(
+                f"flowlens: simulate: {result.executor_keys:,} flow keys evaluated on the Spark executors",
+                err=True,
+            )
         row_notes = [n for r in result.rows for n in r.notes]
         _notes(list(result.notes) + row_notes)
         t = result.totals

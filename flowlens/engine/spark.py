@@ -280,8 +280,20 @@ class SparkEngine(Engine):
     ) -> pa.Table:
         """Run a named query with bound parameters; at most ``limit`` rows, in the query's order."""
         check_limit(limit)
+        return self.collect(name, self.frame(name, params), params, limit=limit)
+
+    def collect(
+        self,
+        name: str,
+        frame: DataFrame,
+        params: Mapping[str, Any] | None = None,
+        *,
+        limit: int | None = None,
+    ) -> pa.Table:
+        """``frame`` (the named query's :meth:`frame` with these ``params``, perhaps cached or
+        counted first) fetched as :meth:`run` returns it: DuckDB's column names and types."""
         shape = self._shape.run(name, params, limit=0).schema
-        return self._fetch(self.frame(name, params), shape, limit, f"query {name!r}")
+        return self._fetch(frame, shape, limit, f"query {name!r}")
 
     def sql(
         self, text: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None

@@ -9,7 +9,8 @@ The rules it implements are numbered in ``docs/policy/rulebook.md``. Where thing
 * :mod:`.compiled` — compiled policies and plans; :mod:`.endpoints` — a flow's sides as Felix
   sees them; :mod:`.matching` — rule matching; :mod:`.walk` — the tier walk;
   :mod:`.evaluate` — the :class:`Evaluator` that coordinates them;
-* :mod:`.simulate` — replay of the store's flows; :mod:`.lookup` — endpoints people name;
+* :mod:`.simulate` — replay of the store's flows (:mod:`.replay`: one flow key replayed;
+  :mod:`.spark_replay`: the keys replayed in Spark's tasks); :mod:`.lookup` — endpoints people name;
   :mod:`.render` — ``simulate`` and ``explain`` output.
 """
 

@@ -312,3 +312,12 @@ def test_the_table_on_a_terminal_is_cut_with_a_note_and_piped_it_is_whole(tmp_pa
     code, stdout, stderr = _run_on_a_terminal([*args, "--format", "jsonl"])
     assert code == 0 and len(stdout.splitlines()) == TERMINAL_ROWS + 5
     assert "more rows" not in stderr
+
+
+def test_simulate_help_names_the_spark_threshold_and_its_default() -> None:
+    from flowlens.cli.policy import SIMULATE_HELP
+    from flowlens.policy.spark_replay import DEFAULT_DRIVER_KEYS, DRIVER_KEYS_CONF
+
+    text = " ".join(SIMULATE_HELP.split())
+    assert f"more than {DEFAULT_DRIVER_KEYS:,} distinct flow keys" in text
+    assert f"--spark-conf {DRIVER_KEYS_CONF}=N" in text
