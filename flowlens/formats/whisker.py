@@ -144,7 +144,11 @@ WHISKER = Format(
         "source_labels",
         "dest_labels",
     ),
-    record_sql="CASE WHEN starts_with(t, 'data:') THEN ltrim(t[6:]) WHEN starts_with(ltrim(t), '{') THEN t END",
+    # (a bare FlowResponse line is tested first: ltrim copies the line)
+    record_sql=(
+        "CASE WHEN starts_with(t, '{') THEN t WHEN starts_with(t, 'data:') THEN ltrim(t[6:])"
+        " WHEN starts_with(ltrim(t), '{') THEN t END"
+    ),
     ignorable=("event:", "id:", "retry:", ":"),
 )
 

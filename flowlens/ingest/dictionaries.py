@@ -61,7 +61,9 @@ class LeafDictionaries:
 
     def _codes(self, leaf: str, strings: pa.Array) -> pa.Array:
         index, dictionary = self._known.get(leaf, ({}, pa.array([], pa.string())))
-        unique = [s for s in pc.unique(strings).to_pylist() if s is not None]
+        # (each distinct string is looked up once: one hash pass over the strings, not two)
+        distinct = pc.dictionary_encode(strings)
+        unique = distinct.dictionary.to_pylist()
         new = [s for s in unique if s not in index]
         if new:
             if len(index) + len(new) > LEAF_DICTIONARY_LIMIT:
@@ -70,7 +72,7 @@ class LeafDictionaries:
                 index[s] = len(index)
             dictionary = pa.array(list(index), pa.string())
             self._known[leaf] = (index, dictionary)
-        codes = pc.index_in(strings, value_set=dictionary).cast(pa.int32())
+        codes = pc.index_in(distinct.dictionary, value_set=dictionary).take(distinct.indices).cast(pa.int32())
         return pa.DictionaryArray.from_arrays(codes, dictionary)
 
     def encode(self, leaf: str, arr: pa.Array) -> pa.Array:

@@ -108,8 +108,12 @@ def select_sql(fmt: Format, max_line: int, *, guarded: bool = True) -> str:
     framing = " OR ".join(
         ["trim(t, ' \t\r\n') = ''"] + [f"starts_with(ltrim(t, ' \t'), '{p}')" for p in fmt.ignorable]
     )
+    # (a CASE, so that the framing tests run on the lines without a record only: a conjunction
+    # evaluates every operand on every line, and each ltrim copies the line)
     ignored = (
-        f"COALESCE(rec IS NULL AND n <= {int(max_line)} AND ({framing}), false)" if fmt.ignorable else "false"
+        f"CASE WHEN rec IS NULL AND n <= {int(max_line)} THEN COALESCE({framing}, false) ELSE false END"
+        if fmt.ignorable
+        else "false"
     )
     return f"""
 WITH d AS (

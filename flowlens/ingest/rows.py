@@ -210,10 +210,11 @@ class RowStager:
                 row_codes[id(codes)] = codes.take(picks)
             return row_codes[id(codes)]
 
-        # Distinct values are encoded before their take; values per row after the summary's hits
-        # are picked from their plain strings (below).
+        # Every column is encoded before its take: distinct values (a take of codes is cheaper
+        # than one of nested strings), and values per row too, the summary's deciding hits being
+        # picked from their plain strings first, for every row of ``out``, then taken.
         built = {
-            name: (self.leaves.encode(name, values) if codes is not None else values).take(rows_of(codes))
+            name: self.leaves.encode(name, values).take(rows_of(codes))
             for name, (values, codes) in columns.items()
         }
         enforced, enforced_codes = columns.get("enforced_policies", (None, None))
@@ -227,15 +228,18 @@ class RowStager:
         else:
 
             def plain(name: str) -> pa.Array:
+                """The column's values, per row of ``out``."""
                 if name not in columns:
-                    return pa.nulls(len(order), POLICY_LIST)
+                    return pa.nulls(out.num_rows, POLICY_LIST)
                 values, codes = columns[name]
-                return values.take(rows_of(codes)) if codes is not None else built[name]
+                return values.take(codes) if codes is not None else values
 
-            hits = deciding_hits(plain("enforced_policies"), plain("pending_policies"))
-        for name, (_, codes) in columns.items():
-            if codes is None:
-                built[name] = self.leaves.encode(name, built[name])
+            hits = {
+                name: per_row.take(picks)
+                for name, per_row in deciding_hits(
+                    plain("enforced_policies"), plain("pending_policies")
+                ).items()
+            }
         dropped = [c for c in out.column_names if c in built or c.startswith(JSON_PREFIX) or c == "suspect"]
         # (a file read in several blocks is several entries of ``files``, with one code)
         paths = self.leaves.encode("source_file", pa.array([f.path for f in files], pa.string()))

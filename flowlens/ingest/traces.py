@@ -91,9 +91,10 @@ class HitMapper:
         if arr.type != pa.list_(pa.string()):
             arr = arr.cast(pa.list_(pa.string()))
         flat = pc.list_flatten(arr)
-        unique = pc.unique(flat).to_pylist()
-        self._learn([u for u in unique if u is not None])
-        codes = pc.index_in(flat, value_set=self._keys)
+        # each distinct text is looked up once (a trace's few hits repeat on every row)
+        distinct = pc.dictionary_encode(flat)
+        self._learn(distinct.dictionary.to_pylist())
+        codes = pc.index_in(distinct.dictionary, value_set=self._keys).take(distinct.indices)
         bad_rows = np.zeros(len(arr), dtype=bool)
         reasons: dict[int, str] = {}
         if codes.null_count:
@@ -122,6 +123,23 @@ class HitMapper:
         return result, bad_rows, reasons
 
 
+def _keys_ascend(codes: np.ndarray, parents: np.ndarray, keys: pa.Array) -> bool:
+    """Whether the labels of every row are in strictly ascending order of key (then no row
+    repeats a key), ``codes`` being each label's code into the distinct ``keys`` (-1: a null
+    label, never taken for ascending) and ``parents`` its row. Keys are ranked as Calico sorts a
+    row's labels, by their ``k=v`` text, that is by key followed by ``=`` (a key holds no ``=``),
+    so the usual row needs no look of its own."""
+    if len(codes) < 2:
+        return True
+    if (codes < 0).any():
+        return False
+    texts = keys.to_pylist()
+    rank = np.empty(len(texts), dtype=np.int64)
+    rank[sorted(range(len(texts)), key=lambda i: texts[i] + "=")] = np.arange(len(texts), dtype=np.int64)
+    ranks = rank[codes]
+    return bool(np.all((parents[1:] != parents[:-1]) | (ranks[1:] > ranks[:-1])))
+
+
 def labels_to_map(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray, dict[int, str]]:
     """``["k=v", ...]`` lists (split on the first '=') as MAP<string, string>; rows where a key
     appears twice, or where a label is null, cannot be a map and are reported instead."""
@@ -131,20 +149,27 @@ def labels_to_map(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndar
     flat = pc.list_flatten(arr)
     bad = np.zeros(len(arr), dtype=bool)
     reasons: dict[int, str] = {}
-    parts = pc.split_pattern(flat, "=", max_splits=1)
-    keys = pc.list_element(parts, 0)
+    # A cluster has few distinct labels, repeated on every row: each distinct label is split
+    # once, and the keys and values are taken back to the rows.
+    labels = pc.dictionary_encode(flat)
+    parts = pc.split_pattern(labels.dictionary, "=", max_splits=1)
     has_value = pc.equal(pc.list_value_length(parts), 2)
     padded = pc.if_else(has_value, parts, pa.scalar(["", ""], pa.list_(pa.string())))
-    values = pc.list_element(padded, 1)
+    distinct_keys = pc.list_element(parts, 0)
+    keys = distinct_keys.take(labels.indices)
+    values = pc.list_element(padded, 1).take(labels.indices)
     if len(flat):
         parents = pc.list_parent_indices(arr).to_numpy().astype(np.int64)
         if flat.null_count:
             for row in np.unique(parents[flat.is_null().to_numpy(zero_copy_only=False)]):
                 bad[row] = True
                 reasons[int(row)] = "a label that is null"
-        codes = pc.fill_null(pc.dictionary_encode(keys).indices, -1).to_numpy().astype(np.int64)
+        key_codes = pc.dictionary_encode(distinct_keys)
+        codes = pc.fill_null(key_codes.indices.take(labels.indices), -1).to_numpy().astype(np.int64)
         combined = parents * (1 << 32) + codes
-        if pc.count_distinct(pa.array(combined)).as_py() != len(combined):
+        if not _keys_ascend(codes, parents, key_codes.dictionary) and pc.count_distinct(
+            pa.array(combined)
+        ).as_py() != len(combined):
             order = np.argsort(combined, kind="stable")
             sorted_c = combined[order]
             dup = order[1:][sorted_c[1:] == sorted_c[:-1]]
