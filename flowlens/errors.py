@@ -112,7 +112,8 @@ def exit_codes_markdown() -> str:
         "When the program reading flowlens' output closes it early (`flowlens query denied "
         "--format csv | head -3`), flowlens stops writing, prints nothing more and exits with 141, "
         "the status a shell shows for a tool ended by SIGPIPE: with `set -o pipefail` a script "
-        "sees that the output was cut short. Files flowlens was writing are not left half-written.",
+        "sees that the output was cut short. Files are not affected: `--out` files, reports and the "
+        "store are written under temporary names and renamed into place only when complete.",
         "",
         "`flowlens --help` lists the same codes.",
         "",

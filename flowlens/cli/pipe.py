@@ -11,9 +11,8 @@ output was cut short.
 refuses fails there, not at exit) and turns an ``EPIPE`` on stdout into that quiet exit. Stdout
 is then pointed at ``/dev/null`` (Python's recipe), so the final flush has somewhere to go. An
 ``EPIPE`` anywhere else (a socket, a pipe flowlens opened) while stdout's reader is still there
-stays an error. Files the command was writing are left as an exception leaves them: written
-under a temporary name and renamed into place only when complete, so nothing half-written
-appears.
+stays an error. Files are not affected: ``--out`` files, reports and the store are written
+under temporary names and renamed into place only when complete.
 """
 
 from __future__ import annotations
