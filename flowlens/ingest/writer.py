@@ -113,7 +113,7 @@ class WriterBudget:
 
     open_files: int = 512
     buffered_bytes: int = 128 * 1024 * 1024
-    open_row_groups: int = 2048
+    open_row_groups: int = 1024
 
 
 WRITER_BUDGET = WriterBudget()
