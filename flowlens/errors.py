@@ -71,6 +71,13 @@ EXIT_CODES: tuple[ExitCode, ...] = (
         "`--validate` found an object that fails its schema; `report --fail-under` found a lower score",
     ),
     ExitCode(130, "interrupted", "interrupted (Ctrl-C)", "interrupted with Ctrl-C (SIGINT)"),
+    ExitCode(
+        141,
+        "broken-pipe",
+        "the reader of the output closed it (| head)",
+        "the program reading the output closed it before the end (`flowlens query ... | head`): "
+        "flowlens stops quietly, as a tool ended by SIGPIPE does (128 + 13)",
+    ),
 )
 
 _BY_NAME = {entry.name: entry for entry in EXIT_CODES}
@@ -101,6 +108,12 @@ def exit_codes_markdown() -> str:
         "Errors are one line on stderr, `flowlens: error: ...`, that says what to do; a traceback "
         "means a bug (it never shows local variables: flow data is sensitive). A command stopped "
         "with Ctrl-C prints `flowlens: interrupted` and exits with 130.",
+        "",
+        "When the program reading flowlens' output closes it early (`flowlens query denied "
+        "--format csv | head -3`), flowlens stops writing, prints nothing more and exits with 141, "
+        "the status a shell shows for a tool ended by SIGPIPE: with `set -o pipefail` a script "
+        "sees that the output was cut short. Files are not affected: `--out` files, reports and the "
+        "store are written under temporary names and renamed into place only when complete.",
         "",
         "`flowlens --help` lists the same codes.",
         "",
@@ -179,3 +192,7 @@ class CheckFailed(FlowlensError):
 
 #: Ctrl-C: not an error class, the CLI's boundary exits with it on ``KeyboardInterrupt``.
 INTERRUPTED = exit_code("interrupted")
+
+#: The reader of stdout closed it (``| head``): not an error class, the CLI's command group
+#: (:mod:`flowlens.cli.pipe`) exits with it quietly.
+BROKEN_PIPE = exit_code("broken-pipe")

@@ -11,11 +11,13 @@ import sys
 
 import typer
 
+from flowlens.cli.pipe import CommandGroup
 from flowlens.errors import INTERRUPTED, FlowlensError, exit_codes_help
 from flowlens.output.text import visible_lines
 
 app = typer.Typer(
     name="flowlens",
+    cls=CommandGroup,
     help=(
         "Calico flow logs in Parquet: find denied and unexpectedly allowed traffic, replay "
         "candidate policies against recorded flows, suggest least-privilege policies and report "

@@ -73,6 +73,39 @@ def _dates(date: str | None, since: str | None, until: str | None) -> tuple[dt.d
     return first, last
 
 
+#: Lines of one kind of problem ``repair`` lists on stderr before it counts the rest.
+SHOWN_PER_PROBLEM = 10
+
+
+def _problem_code(line: str) -> str | None:
+    """The code of a problem line (``missing: flows/date=…/x.parquet: what``), else None."""
+    code, sep, rest = line.partition(": ")
+    return code if sep and code.replace("-", "").isalpha() and "/" in rest.split(": ", 1)[0] else None
+
+
+def _counted(lines: list[str], shown: int = SHOWN_PER_PROBLEM) -> list[str]:
+    """``lines`` with at most ``shown`` problem lines of each code, the rest counted in one line
+    after them, so that damage across hundreds of days stays a screenful."""
+    totals: dict[str, int] = {}
+    for line in lines:
+        code = _problem_code(line)
+        if code is not None:
+            totals[code] = totals.get(code, 0) + 1
+    seen: dict[str, int] = {}
+    kept: list[str] = []
+    for line in lines:
+        code = _problem_code(line)
+        if code is None:
+            kept.append(line)
+            continue
+        seen[code] = seen.get(code, 0) + 1
+        if seen[code] <= shown:
+            kept.append(line)
+        if seen[code] == shown and totals[code] > shown:
+            kept.append(f"… and {totals[code] - shown:,} more {code!r} file(s) (--json lists every one)")
+    return kept
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
 
@@ -172,7 +205,8 @@ def register(app: typer.Typer) -> None:
         the sources its rows came from (and sets aside other files holding later lines of them), so
         that ingesting those sources again restores exactly the lost rows. Files no manifest lists
         and damaged summaries are set aside. Everything set aside goes to <store>/lost+found/.
-        Exit code 4 when the store is still damaged afterwards.
+        Says what it did on stderr, with at most 10 damaged files of each kind (the rest counted;
+        --json lists every one). Exit code 4 when the store is still damaged afterwards.
         """
         from flowlens.store.repair import repair
 
@@ -180,7 +214,7 @@ def register(app: typer.Typer) -> None:
         result = repair(target, adopt=adopt)
         if as_json:
             typer.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
-        for line in result.actions:
+        for line in _counted(list(result.actions)):
             err(f"repair: {line}")
         if not result.actions:
             err(f"nothing to repair: the store {target.root} is intact")

@@ -103,10 +103,17 @@ class WriterBudget:
     summary, so twice as many file descriptors; fewer when the process's limit on open files
     leaves no room for them); a day that comes back once its file was closed gets a new part
     file. The default covers a year of days under Linux's usual limit of 1,024. ``buffered_bytes``: rows waiting in memory for their day's write; past
-    it every buffered day is written out, so that no batch stays alive for a few of its rows."""
+    it every buffered day is written out, so that no batch stays alive for a few of its rows.
+    ``open_row_groups``: row groups written into the files still open. A Parquet writer holds
+    the metadata of each row group it wrote until it closes (about 100 KB for a flows row group
+    of the store's columns), and input in no time order writes a small row group into every
+    day's file each time the buffer is written out: so past this many, the files holding the
+    most row groups are closed (their days continue in new part files) until half as many are
+    held. Without it, memory grew with the records: 3 GB and more at 10 M records over a year."""
 
     open_files: int = 512
     buffered_bytes: int = 128 * 1024 * 1024
+    open_row_groups: int = 1024
 
 
 WRITER_BUDGET = WriterBudget()
@@ -202,6 +209,8 @@ class FileWriter:
         self._counts: dict[tuple[str, str], int] = {}
         self._bytes: dict[tuple[str, str], int] = {}
         self._open: dict[str, _DayFile] = {}  # per day, its file being written; least recent first
+        self._row_group_limit = max(1, budget.open_row_groups)
+        self._row_groups: dict[str, int] = {}  # per day with an open file, the row groups written into it
         self._parts: dict[str, int] = {}  # per day, the part files started
         self._files: list[_DayFile] = []
         # Writes queue up while the next batch is parsed; at most MAX_ROWS_QUEUED rows wait,
@@ -270,8 +279,21 @@ class FileWriter:
         after = [f for f in (self._last_write.get(day), *closing) if f is not None]
         write = self._pool.submit(self._write, file, pa.concat_tables(parts), after)
         self._last_write[day] = write
+        self._row_groups[day] = self._row_groups.get(day, 0) + -(-rows // ROWS_PER_ROW_GROUP)
+        if sum(self._row_groups.values()) > self._row_group_limit:
+            self._close_fullest()
         self._queued.append((write, rows))
         self._wait(MAX_ROWS_QUEUED)
+
+    def _close_fullest(self) -> None:
+        """Close the open files holding the most row groups (after their queued writes) until
+        half the budget's row groups are held: their metadata is freed as they close."""
+        held = sum(self._row_groups.values())
+        for day in sorted(self._row_groups, key=lambda d: -self._row_groups[d]):
+            if held <= self._row_group_limit // 2:
+                break
+            held -= self._row_groups.pop(day)
+            self._close_later(self._open.pop(day))
 
     def _file_for(self, day: str) -> tuple[_DayFile, list[Future[None]]]:
         """The day's open file, most recently used now, and the closes its first write waits
@@ -282,6 +304,7 @@ class FileWriter:
         if file is None:
             while len(self._open) >= self._open_limit:
                 oldest = next(iter(self._open))
+                self._row_groups.pop(oldest, None)
                 closing.append(self._close_later(self._open.pop(oldest)))
             part = self._parts.get(day, 0)
             self._parts[day] = part + 1
@@ -327,6 +350,7 @@ class FileWriter:
         for file in list(self._open.values()):
             self._close_later(file)
         self._open.clear()
+        self._row_groups.clear()
         closing = list(self._last_write.values())
         self._wait()
         for done in closing:
@@ -342,6 +366,7 @@ class FileWriter:
         for file in self._files:
             file.discard()
         self._open.clear()
+        self._row_groups.clear()
 
     def close(self) -> set[str]:
         self._writing.release()  # the input has ended: two writes at once

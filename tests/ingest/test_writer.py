@@ -261,3 +261,62 @@ def test_a_low_limit_on_open_files_lowers_the_open_files_budget(tmp_path, monkey
     assert FileWriter(tmp_path, "c1")._open_limit == 448  # a year of days in one file each
     monkeypatch.setattr(writer_module.resource, "getrlimit", lambda _: (100_000, 100_000))
     assert FileWriter(tmp_path, "c2")._open_limit == writer_module.WRITER_BUDGET.open_files
+
+
+def _count_open_row_groups(monkeypatch) -> list[int]:
+    """[held now, most held at once]: row groups written into flows files not yet closed (whose
+    metadata their Parquet writer keeps), counted as the writer threads write and close."""
+    counts = [0, 0]
+    held: dict[int, int] = {}
+    lock = threading.Lock()
+    write, close = writer_module._DayFile.write, writer_module._DayFile.close
+
+    def counted_write(self, table):
+        write(self, table)
+        with lock:
+            held[id(self)] = held.get(id(self), 0) + -(-table.num_rows // parquet_rules.ROWS_PER_ROW_GROUP)
+            counts[0] = sum(held.values())
+            counts[1] = max(counts)
+
+    def counted_close(self):
+        close(self)
+        with lock:
+            held.pop(id(self), None)
+            counts[0] = sum(held.values())
+
+    monkeypatch.setattr(writer_module._DayFile, "write", counted_write)
+    monkeypatch.setattr(writer_module._DayFile, "close", counted_close)
+    return counts
+
+
+def test_row_groups_held_by_open_files_stay_within_the_budget(tmp_path, monkeypatch):
+    """Forty days shuffled and little buffered: every write-out puts a small row group into each
+    day's file, and a Parquet writer keeps every row group's metadata until it closes. Past the
+    budget's row groups the fullest files are closed (their days go on in new part files), so
+    what open files hold stays bounded; the store holds every row."""
+    log, docs = _spread_log(tmp_path, days=40, per_day=30)
+    monkeypatch.setattr(parse, "BATCH_LINES", 100)
+    no_compaction = IngestOptions(lifecycle=Lifecycle(compact_files=0))
+    counts = _count_open_row_groups(monkeypatch)
+    reference = None
+    for limit in (1 << 30, 10):
+        monkeypatch.setattr(
+            writer_module,
+            "WRITER_BUDGET",
+            WriterBudget(open_files=500, buffered_bytes=40_000, open_row_groups=limit),
+        )
+        counts[:] = [0, 0]
+        store = Store(tmp_path / f"store-{limit}")
+        summary = ingest(store, [str(log)], no_compaction)
+        assert summary.balanced and summary.total("rows") == len(docs)
+        assert counts[0] == 0  # all closed in the end
+        if reference is None:
+            assert counts[1] > 2 * 10 + 1  # without the budget they pile up (the check below can fail)
+            reference = _store_rows(store)
+            continue
+        # at most the budget, the write that went past it, and one file being closed
+        assert counts[1] <= 2 * limit + 1
+        files = store.flow_files()
+        assert len(files) > 40 and len({p.parent.name for p in files}) == 40
+        assert not integrity.check(store, deep=True).problems
+        assert _store_rows(store) == reference
