@@ -29,10 +29,8 @@ egress to and ingress from arbitrary private and public addresses.
 
 from __future__ import annotations
 
-import hashlib
-import heapq
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from pathlib import Path
@@ -45,6 +43,7 @@ from flowlens.suggest import Suggestion
 from flowlens.suggest.edges import Port, edge_of, port_ranges
 from flowlens.suggest.model import SuggestOptions
 from flowlens.suggest.observed import LoggedEndpoint, Report, Workload, intersect_labels
+from flowlens.suggest.pairs import pairs_to_check
 from flowlens.suggest.screen import Screening, screen
 from flowlens.suggest.synth import EdgeInfo, edge_fates
 from flowlens.suggest.yamlout import plain
@@ -431,64 +430,6 @@ def _pod_ip(inventory: Inventory | None, w: Workload) -> str | None:
     return None
 
 
-def _pairs_to_check(
-    workloads: Sequence[Workload],
-    targets: set[str],
-    observed: Collection[tuple[object, object]],
-    max_pairs: int,
-) -> tuple[int, list[tuple[Workload, Workload]]]:
-    """How many ordered pairs of ``workloads`` (sorted) have a side in ``targets``, and the pairs
-    the closure checks: all of them when there are at most ``max_pairs``, else every ``observed``
-    pair and then a fixed pseudo-random sample of the others (the smallest SHA-256 of the pair's
-    text), so the same store always checks the same pairs; in pair order.
-
-    The same pairs as sorting every pair by (not observed, digest, pair order) and keeping the
-    first ``max_pairs``, without making or sorting every pair (a year has 100,000s of them).
-    """
-    n = len(workloads)
-    inside = [w.namespace in targets for w in workloads]
-    outside = inside.count(False)
-    len_all = n * (n - 1) - outside * (outside - 1)
-    if len_all <= max_pairs:
-        return len_all, [
-            (a, b)
-            for i, a in enumerate(workloads)
-            for j, b in enumerate(workloads)
-            if i != j and (inside[i] or inside[j])
-        ]
-    index = {w: i for i, w in enumerate(workloads)}
-    seen = {
-        (index[a], index[b])
-        for a, b in observed
-        if isinstance(a, Workload) and isinstance(b, Workload) and a in index and b in index
-    }
-    seen = {(i, j) for i, j in seen if i != j and (inside[i] or inside[j])}
-    text = [f"{w.namespace}|{w.selector}" for w in workloads]
-    # Each workload's part of the key hashed once, not once per pair it is in.
-    heads = [hashlib.sha256(f"{t}|".encode()) for t in text]
-    tails = [t.encode() for t in text]
-
-    def keyed(pairs: Iterable[tuple[int, int]]) -> list[tuple[bytes, int, int]]:
-        out = []
-        for i, j in pairs:
-            h = heads[i].copy()
-            h.update(tails[j])
-            out.append((h.digest(), i, j))
-        return out
-
-    if len(seen) >= max_pairs:
-        chosen = sorted(keyed(seen))[:max_pairs]
-    else:
-        others = (
-            (i, j)
-            for i in range(n)
-            for j in range(n)
-            if i != j and (inside[i] or inside[j]) and (i, j) not in seen
-        )
-        chosen = [(b"", i, j) for i, j in seen] + heapq.nsmallest(max_pairs - len(seen), keyed(others))
-    return len_all, sorted((workloads[i], workloads[j]) for _, i, j in chosen)
-
-
 def _closure(
     reports: Sequence[Report],
     keys: Sequence[EdgeInfo],
@@ -542,7 +483,7 @@ def _closure(
     }
     targets = set(namespaces)
     workloads = sorted(eps)
-    len_all, candidates = _pairs_to_check(
+    len_all, candidates = pairs_to_check(
         workloads,
         targets,
         {(k.edge.source, k.edge.dest) for k in keys},

@@ -11,7 +11,8 @@ import yaml
 from flowlens.suggest import SuggestOptions, suggest
 from flowlens.suggest.edges import External
 from flowlens.suggest.observed import Workload
-from flowlens.suggest.proof import _pairs_to_check, prove
+from flowlens.suggest.pairs import pairs_to_check
+from flowlens.suggest.proof import prove
 from tests.suggest.helpers import make_store, reports_of
 
 OPEN_INGRESS = {
@@ -112,4 +113,4 @@ def test_the_closure_samples_the_pairs_its_definition_says() -> None:
         observed.add((workloads[0], External("net", None, "pub", "192.0.2.1")))  # not a workload pair
         max_pairs = rng.choice([0, 1, 5, 40, 400, 5000])
         expected = _pairs_by_sorting_them_all(workloads, targets, observed, max_pairs)
-        assert _pairs_to_check(workloads, targets, observed, max_pairs) == expected
+        assert pairs_to_check(workloads, targets, observed, max_pairs) == expected
