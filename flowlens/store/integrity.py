@@ -405,6 +405,10 @@ def read_snapshot(store: Store) -> Snapshot:
         if not store.manifest_path.exists():
             disk = store.disk_files("flows") + store.disk_files("quarantine")
             if journal_before is not None or any(written_by_flowlens(p) for p in disk):
+                if _first_commit_in_progress(store, disk, journal_before):
+                    return Snapshot(store.root, 0, {})  # nothing is committed until its manifest is
+                if store.manifest_path.exists():
+                    continue  # (the first commit's manifest came in meanwhile)
                 raise StoreDamagedError(
                     f"the store {store.root} has data but no manifest.json, so flowlens cannot tell which files "
                     f"are committed; {REPAIR_HINT}"
@@ -432,6 +436,20 @@ def read_snapshot(store: Store) -> Snapshot:
                 f"queries would miss what was stored since; {REPAIR_HINT}"
             )
     raise StoreError(f"the store {store.root} kept changing while being read; run the command again")
+
+
+def _first_commit_in_progress(store: Store, disk: list[Path], journal: int | None) -> bool:
+    """Whether the data of a store without a manifest is that of its first commits, decided and
+    being applied (their files move in before the manifest does): every journal generation and
+    every flowlens data file on disk belongs to a pending commit. A reader then sees the store as
+    it was before them: empty."""
+    pending = pending_commits(store)
+    if not pending:
+        return False
+    if journal is not None and not all(g in pending for g in range(1, journal + 1)):
+        return False
+    moving_in = set().union(*pending.values())
+    return all(p.relative_to(store.root).as_posix() in moving_in for p in disk if written_by_flowlens(p))
 
 
 @contextlib.contextmanager

@@ -95,6 +95,26 @@ def test_a_killed_ingest_shows_readers_the_old_or_the_new_state_and_the_next_run
     assert not list(store.staging_dir.iterdir())
 
 
+@pytest.mark.parametrize(("step", "nth"), [("decided", 1), ("moved", 1), ("moved", 3), ("moved", 4)])
+def test_a_first_commit_killed_half_way_shows_readers_an_empty_store_and_the_next_run_completes_it(
+    tmp_path: Path, step: str, nth: int
+) -> None:
+    """A store's first commit moves its data files in before its manifest: a reader in between
+    (a query while the collector's first batch commits, or after a writer was killed there) sees
+    the store as it was, empty, not a store damaged for want of a manifest."""
+    store = Store(tmp_path / "store")
+    log = tmp_path / "flows.log"
+    lines = log_lines(40, bad_every=10)
+    write_log(log, lines)
+    _killed(store, step, nth, "ingest", str(log))
+    assert not store.manifest_path.exists()
+    assert seen(store) == []
+    summary = ingest(store, [str(log)])
+    assert summary.balanced
+    assert seen(store) == valid(lines)
+    assert not check(store, deep=True).damaged
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("step", "nth"), [*INGEST_STEPS[:3], ("moved", 2), *INGEST_STEPS[6:]])
 def test_a_killed_compaction_never_changes_what_readers_see_and_the_next_one_finishes(
