@@ -180,22 +180,12 @@ def _order(frame: DataFrame) -> list[Column]:
         blank("source_ip"),
         blank("dest_ip"),
     ]
+    # The partitioning columns with each side's labels after its IP: the full key's order.
     full_key = [
-        "reporter",
-        "source_type",
-        "source_namespace",
-        "source_name",
-        "source_name_aggr",
-        "source_ip",
-        "source_labels_order",
-        "dest_type",
-        "dest_namespace",
-        "dest_name",
-        "dest_name_aggr",
-        "dest_ip",
-        "dest_labels_order",
-        "proto",
-        "dest_port",
+        name
+        for column in _PARTITION_COLUMNS
+        for name in (column, f"{column[: -len('_ip')]}_labels_order" if column.endswith("_ip") else None)
+        if name is not None
     ]
     return [c.asc_nulls_first() for c in first] + [F.col(c).asc_nulls_first() for c in full_key]
 
