@@ -22,7 +22,8 @@ Shapes (:data:`CLASSES`, checked in this order; an edge gets the first that fits
     only with ``--inventory``): nothing answered, nothing listens there.
 ``denied-source``
     a probe (few, tiny connections) from a source whose connections were at least
-    ``denied_share`` denied or held back already (by the shapes above).
+    ``denied_share`` denied or held back (by the shapes above; for a source that met a deny,
+    checked again after ``one-off``, so that its one-off probes count as held back too).
 ``one-off``
     a probe seen in at most ``one_off_intervals`` intervals (DNS, port 53, excepted: a name is
     resolved once and cached).
@@ -364,17 +365,26 @@ def _denied_sources(
     edges: Mapping[Edge, EdgeStats],
     held: Collection[Edge],
     options: ScreenOptions,
+    *,
+    after_one_offs: bool = False,
 ) -> list[HeldBack]:
+    """``after_one_offs``: the second look, which holds back only probes of sources that met a
+    deny (their one-off probes now count as held back)."""
     total: dict[Side, int] = defaultdict(int)
     denied: dict[Side, int] = defaultdict(int)
+    met_deny: set[Side] = set()
     for edge, stats in edges.items():
         total[edge.source] += stats.connections
         # What is held back already (a scan, a sweep) will be denied too: it counts as denied.
         if stats.verdict == "deny" or edge in held:
             denied[edge.source] += stats.connections
+        if stats.verdict == "deny":
+            met_deny.add(edge.source)
     out = []
     for edge, f in sorted(facts.items(), key=lambda kv: kv[0].sort_key):
         if not f.probe or f.stats.verdict != "allow" or not denied[edge.source]:
+            continue
+        if after_one_offs and edge.source not in met_deny:
             continue
         share = denied[edge.source] / total[edge.source]
         if share >= options.denied_share:
@@ -447,6 +457,16 @@ def screen_edges(
         ),
         ("one-off" in on and options.one_off_intervals > 0, lambda fs: _one_offs(fs, activity, options)),
     ]
+    # A denied source's one-off probes are held back too: counted with its denied connections,
+    # they can make it a mostly-denied source whose probe seen in two intervals was not one-off.
+    shapes.append(
+        (
+            shapes[3][0],
+            lambda fs: _denied_sources(
+                fs, edges, {e for g in groups for e in g.edges}, options, after_one_offs=True
+            ),
+        )
+    )
     for enabled, find in shapes:
         if not enabled:
             continue

@@ -202,6 +202,14 @@ def _endpoint(who: tuple[str, str]) -> Endpoint:
 # Scanned twice in different intervals, once reading banners: the port joins the scan though it
 # carries more than tiny connections.
 @example(seed=28, workloads=11, edges=4, kinds=["scan", "scan", "scan"], flavor="kubernetes")
+# A denied source's probe seen in two intervals: its one-off probes elsewhere make it mostly denied.
+@example(
+    seed=14,
+    workloads=11,
+    edges=4,
+    kinds=["denied-source", "one-off", "one-off", "one-off"],
+    flavor="kubernetes",
+)
 def test_no_injected_probe_is_admitted_and_every_legitimate_edge_is(
     seed: int, workloads: int, edges: int, kinds: list[str], flavor: str
 ) -> None:
