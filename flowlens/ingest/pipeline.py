@@ -233,8 +233,8 @@ class Ingester:
 
     def _holds_elasticsearch(self) -> bool:
         """Whether the store, or this run before the source about to be read, holds Elasticsearch
-        hits (a lineage of that format): the hits of another export are then checked one by one."""
-        return any(lineage.get("format") == "elasticsearch" for lineage in self.manifest["sources"])
+        hits: the hits of another export are then checked one by one."""
+        return holds_elasticsearch(self.manifest)
 
     def _stage_held(self, fs: FileSummary, *, by_id: bool = False) -> None:
         """Stage the rows held for ``fs`` that are not stored yet; count the others as already
@@ -493,6 +493,11 @@ def new_run(store: Store, found: FoundSources, now: dt.datetime | None) -> tuple
     summary = IngestSummary(ingest_id=new_ingest_id(clock), store=str(store.root), passed_over=found.passed)
     summary.files.extend(FileSummary(path=path, error=problem) for path, problem in found.problems)
     return summary, clock
+
+
+def holds_elasticsearch(manifest: dict[str, Any]) -> bool:
+    """Whether ``manifest`` records a lineage of Elasticsearch hits (an export was ingested)."""
+    return any(lineage.get("format") == "elasticsearch" for lineage in manifest["sources"])
 
 
 def check_request(paths: Iterable[str | tuple[str, str | None]], options: IngestOptions) -> FoundSources:

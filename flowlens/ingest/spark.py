@@ -48,7 +48,14 @@ from flowlens.ingest.accounting import FileSummary, IngestSummary
 from flowlens.ingest.checkpoints import head_key
 from flowlens.ingest.options import IngestOptions, ProgressFn
 from flowlens.ingest.paths import STDIN
-from flowlens.ingest.pipeline import Ingester, check_request, new_run, record_run, store_write_error
+from flowlens.ingest.pipeline import (
+    Ingester,
+    check_request,
+    holds_elasticsearch,
+    new_run,
+    record_run,
+    store_write_error,
+)
 from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
 from flowlens.ingest.writer import StagedCommit
 from flowlens.store import Span, Store, StoreWriter, duckdb_connection, open_writer
@@ -233,8 +240,7 @@ def _elasticsearch_for_driver(formats: list[str | None], manifest: dict[str, Any
     are then checked by document id against everything stored before them (exports of overlapping
     time windows share documents: :mod:`flowlens.ingest.dedupe`), which a task cannot see."""
     found = [i for i, fmt in enumerate(formats) if fmt == "elasticsearch"]
-    holds = any(lineage.get("format") == "elasticsearch" for lineage in manifest["sources"])
-    return found if holds or len(found) > 1 else []
+    return found if holds_elasticsearch(manifest) or len(found) > 1 else []
 
 
 def plan_rounds(
