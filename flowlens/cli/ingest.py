@@ -190,9 +190,9 @@ def register(app: typer.Typer) -> None:
         )
         if data["already_stored"]:
             err(
-                f"already stored: {data['already_stored']:,} of the lines skipped were read past the last "
-                "matching checkpoint of a copy that diverges from what is stored, and found stored record "
-                "by record"
+                f"already stored: {data['already_stored']:,} of the lines skipped were found stored "
+                "record by record (read past the last matching checkpoint of a copy that diverges from "
+                "what is stored, or Elasticsearch hits stored already under the same document id)"
             )
         err(
             f"partitions touched: {few(data['partitions'])}; "

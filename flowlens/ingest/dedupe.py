@@ -24,8 +24,11 @@ the divergent copies, in proportion to their size and to the days they touch. Af
 source, its content gets a lineage of its own (a branch: :func:`flowlens.ingest.checkpoints.branch`),
 so reading the same copy again resumes at its end and does not repeat the check.
 
-Only line-based sources are checked: a whole document (a Whisker response, an Elasticsearch
-export) that changed is read again in full, as before. The rows held wait in a Parquet file in the store's
+Elasticsearch hits are checked too, lines or a whole ``_search`` response, once the store (or the
+run) holds some: exports of overlapping time windows share hits without sharing a first line. Each
+hit carries its document id (``es_id``), so :func:`only_new` looks the ids up first. A whole
+Whisker response that changed is read again in full, unchecked (its items have no id, and equal a
+Goldmane record's content). The rows held wait in a Parquet file in the store's
 staging folder until the source ends: memory stays bounded whatever the size of the copy.
 """
 
@@ -87,15 +90,16 @@ class HeldRows:
             self._writer = None
 
     def take_new(
-        self, stored: Sequence[Path], con: duckdb.DuckDBPyConnection
+        self, stored: Sequence[Path], con: duckdb.DuckDBPyConnection, *, by_id: bool = False
     ) -> tuple[Iterator[tuple[pa.Table, np.ndarray, dict[str, pa.Array]]], int]:
         """The rows held that are not stored yet in the flows files ``stored`` (multiset), in the
         order they were held, as pieces of (table, write keys, hits); and how many were dropped
-        as already stored."""
+        as already stored. ``by_id``: the rows carry Elasticsearch document ids (see
+        :func:`only_new`)."""
         self.close()
         if not self.rows:
             return iter(()), 0
-        keep = only_new(self.path, stored, con)
+        keep = only_new(self.path, stored, con, by_id=by_id)
         return self._pieces(keep), self.rows - len(keep)
 
     def _pieces(self, keep: np.ndarray) -> Iterator[tuple[pa.Table, np.ndarray, dict[str, pa.Array]]]:
@@ -116,35 +120,44 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def only_new(held: Path, stored: Sequence[Path], con: duckdb.DuckDBPyConnection) -> np.ndarray:
+def only_new(
+    held: Path, stored: Sequence[Path], con: duckdb.DuckDBPyConnection, *, by_id: bool = False
+) -> np.ndarray:
     """The row numbers (ascending) of the rows in the Parquet file ``held`` (WRITE_SCHEMA columns
     at least) whose record is not yet stored in the flows files ``stored``, counting copies: of m
-    rows with the same content, of which k are stored, the last m - k are new."""
+    rows with the same content, of which k are stored, the last m - k are new.
+
+    ``by_id`` (Elasticsearch documents, whose hits each carry the document id ``es_id``, part of
+    the content): when every held row has an id, only stored rows with one of those ids can be
+    the same record, so the ids are compared first (one column read) and, when none is stored,
+    every held row is new without reading the stored rows' other columns; otherwise the
+    comparison reads only the stored rows with those ids."""
     cur = con.cursor()
     try:
         held_rows = "read_parquet($held, file_row_number = true)"
+        all_rows = f"SELECT file_row_number FROM {held_rows} ORDER BY 1"
         if not stored:
-            return np.asarray(
-                cur.execute(
-                    f"SELECT file_row_number FROM {held_rows} ORDER BY 1", {"held": str(held)}
-                ).fetchnumpy()["file_row_number"],
-                dtype=np.int64,
-            )
-        cols = ", ".join(_quote(c) for c in CONTENT)
-        match = " AND ".join(f"h.{_quote(c)} IS NOT DISTINCT FROM s.{_quote(c)}" for c in CONTENT)
-        # (the stored rows are read only for the time range held: row groups outside it are skipped)
-        low, high = cur.execute(
-            f"SELECT min(start_time), max(start_time) FROM {held_rows}", {"held": str(held)}
-        ).fetchone() or (None, None)
+            return _row_numbers(cur.execute(all_rows, {"held": str(held)}))
+        files = [str(p) for p in stored]
         # A store written by an older flowlens may lack a column in every file of those days: its
         # rows have no value there (NULL), as the flows view reads them.
-        files = [str(p) for p in stored]
         present = {
             row[0]
             for row in cur.execute(
                 "DESCRIBE SELECT * FROM read_parquet($files, union_by_name = true)", {"files": files}
             ).fetchall()
         }
+        id_filter = ""
+        if by_id and _all_have_ids(cur, held_rows, held):
+            if "es_id" not in present or not _ids_stored(cur, held_rows, held, files):
+                return _row_numbers(cur.execute(all_rows, {"held": str(held)}))
+            id_filter = f"AND es_id IN (SELECT es_id FROM {held_rows})"
+        cols = ", ".join(_quote(c) for c in CONTENT)
+        match = " AND ".join(f"h.{_quote(c)} IS NOT DISTINCT FROM s.{_quote(c)}" for c in CONTENT)
+        # (the stored rows are read only for the time range held: row groups outside it are skipped)
+        low, high = cur.execute(
+            f"SELECT min(start_time), max(start_time) FROM {held_rows}", {"held": str(held)}
+        ).fetchone() or (None, None)
         stored_cols = ", ".join(_quote(c) if c in present else f"NULL AS {_quote(c)}" for c in CONTENT)
         sql = f"""
             WITH h AS (
@@ -155,7 +168,7 @@ def only_new(held: Path, stored: Sequence[Path], con: duckdb.DuckDBPyConnection)
             s AS (
                 SELECT {stored_cols}, count(*) AS stored_copies
                 FROM read_parquet($files, union_by_name = true)
-                WHERE start_time BETWEEN $low AND $high
+                WHERE start_time BETWEEN $low AND $high {id_filter}
                 GROUP BY ALL
             )
             SELECT h.{_INDEX} FROM h LEFT JOIN s ON {match}
@@ -166,3 +179,22 @@ def only_new(held: Path, stored: Sequence[Path], con: duckdb.DuckDBPyConnection)
         return np.asarray(result[_INDEX], dtype=np.int64)
     finally:
         cur.close()
+
+
+def _row_numbers(result: duckdb.DuckDBPyConnection) -> np.ndarray:
+    return np.asarray(result.fetchnumpy()["file_row_number"], dtype=np.int64)
+
+
+def _all_have_ids(cur: duckdb.DuckDBPyConnection, held_rows: str, held: Path) -> bool:
+    row = cur.execute(f"SELECT count(*) = count(es_id) FROM {held_rows}", {"held": str(held)}).fetchone()
+    return bool(row and row[0])
+
+
+def _ids_stored(cur: duckdb.DuckDBPyConnection, held_rows: str, held: Path, files: list[str]) -> bool:
+    """Whether any of the flows files ``files`` holds a row with a document id of the held rows."""
+    row = cur.execute(
+        "SELECT EXISTS (SELECT 1 FROM read_parquet($files, union_by_name = true) "
+        f"WHERE es_id IN (SELECT es_id FROM {held_rows}))",
+        {"files": files, "held": str(held)},
+    ).fetchone()
+    return bool(row and row[0])

@@ -160,14 +160,16 @@ class Ingester:
         lineage, checkpoint = find_lineage(source, head, self.manifest, self.ingest_id, content=document)
         start_bytes = checkpoint["bytes"] if checkpoint else 0
         start_lines = checkpoint["lines"] if checkpoint else 0
-        if document is not None:
-            # A changed document is read whole again, unchecked: documents of one kind share their
-            # first line ("{"), and checking each new page against its days would cost per line.
-            check = False
-        else:
-            check = needs_check(self.manifest, head, start_bytes, resumed=checkpoint is not None)
-            if not lineage["checkpoints"]:  # a new lineage: what tells a copy of it (see early_keys)
-                lineage["early"] = early_keys(head)
+        # A copy of stored lines (line-based sources only: documents of one kind share their first
+        # line, "{"); or Elasticsearch hits, lines or a whole response, once the store holds some:
+        # two exports of overlapping time windows share documents, which their ids tell.
+        copy = document is None and needs_check(
+            self.manifest, head, start_bytes, resumed=checkpoint is not None
+        )
+        by_id = fmt.name == "elasticsearch" and self._holds_elasticsearch()
+        check = copy or by_id
+        if document is None and not lineage["checkpoints"]:
+            lineage["early"] = early_keys(head)  # a new lineage: what tells a copy of it (see early_keys)
         fs.skipped = start_lines
         fs.lines_read = start_lines
         hasher = ContentHash()
@@ -184,7 +186,7 @@ class Ingester:
                             stream, source, fmt, fs, hasher, start_bytes, start_lines
                         )
             if check:
-                self._stage_held(fs)
+                self._stage_held(fs, by_id=by_id)
         finally:
             if self._held is not None:
                 self._held.close()
@@ -193,7 +195,7 @@ class Ingester:
         if document is not None and consumed != start_bytes:
             resumed_from = None  # a changed document is read whole again
         had_checkpoints = bool(lineage["checkpoints"])
-        if check and consumed > start_bytes:
+        if copy and consumed > start_bytes:
             # Its content gets a lineage of its own: read again, it resumes at its end, unchecked.
             lineage = branch(self.manifest, head, resumed_from, self.ingest_id)
         advance(
@@ -229,9 +231,15 @@ class Ingester:
                 self.commit(self._summary, final=False)
         self._held = HeldRows(self.writer.stage(f"{self.staged.commit_id}-held"))
 
-    def _stage_held(self, fs: FileSummary) -> None:
+    def _holds_elasticsearch(self) -> bool:
+        """Whether the store, or this run before the source about to be read, holds Elasticsearch
+        hits: the hits of another export are then checked one by one."""
+        return holds_elasticsearch(self.manifest)
+
+    def _stage_held(self, fs: FileSummary, *, by_id: bool = False) -> None:
         """Stage the rows held for ``fs`` that are not stored yet; count the others as already
-        stored (they are lines skipped as already ingested)."""
+        stored (they are lines skipped as already ingested). ``by_id``: Elasticsearch hits, whose
+        document ids are compared first (:func:`flowlens.ingest.dedupe.only_new`)."""
         self.parser.flush()
         held = self._held
         if held is None or not held.rows:
@@ -242,7 +250,7 @@ class Ingester:
             for p in [*self.writer.store.flow_files(), *self.uncommitted, *self._staged_files]
             if any(f"date={d}" in p.parts for d in days)
         ]
-        pieces, dropped = held.take_new(stored, self.con)
+        pieces, dropped = held.take_new(stored, self.con, by_id=by_id)
         for table, keys, hits in pieces:
             self.staged.add(table, keys, hits)
         fs.rows -= dropped
@@ -485,6 +493,11 @@ def new_run(store: Store, found: FoundSources, now: dt.datetime | None) -> tuple
     summary = IngestSummary(ingest_id=new_ingest_id(clock), store=str(store.root), passed_over=found.passed)
     summary.files.extend(FileSummary(path=path, error=problem) for path, problem in found.problems)
     return summary, clock
+
+
+def holds_elasticsearch(manifest: dict[str, Any]) -> bool:
+    """Whether ``manifest`` records a lineage of Elasticsearch hits (an export was ingested)."""
+    return any(lineage.get("format") == "elasticsearch" for lineage in manifest["sources"])
 
 
 def check_request(paths: Iterable[str | tuple[str, str | None]], options: IngestOptions) -> FoundSources:

@@ -43,11 +43,19 @@ from typing import IO, TYPE_CHECKING, Any
 
 from flowlens.engine.settings import SparkSettings
 from flowlens.errors import FlowlensError, InputError, StoreWriteError, StrictModeError, UsageError
+from flowlens.formats import detect
 from flowlens.ingest.accounting import FileSummary, IngestSummary
 from flowlens.ingest.checkpoints import head_key
 from flowlens.ingest.options import IngestOptions, ProgressFn
 from flowlens.ingest.paths import STDIN
-from flowlens.ingest.pipeline import Ingester, check_request, new_run, record_run, store_write_error
+from flowlens.ingest.pipeline import (
+    Ingester,
+    check_request,
+    holds_elasticsearch,
+    new_run,
+    record_run,
+    store_write_error,
+)
 from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
 from flowlens.ingest.writer import StagedCommit
 from flowlens.store import Span, Store, StoreWriter, duckdb_connection, open_writer
@@ -208,9 +216,10 @@ def _task_batches(
     return run
 
 
-def _head_key(path: str, options: IngestOptions) -> str:
-    """The key that tells whether two sources may continue one lineage (their first lines match);
-    a source that cannot be read gets a key of its own (its task reports the problem)."""
+def _head_key(path: str, fmt: str | None, options: IngestOptions) -> tuple[str, str | None]:
+    """The key that tells whether two sources may continue one lineage (their first lines match),
+    and the source's format (``fmt``, or as its first bytes tell it); a source that cannot be read
+    gets a key of its own (its task reports the problem) and no format."""
     try:
         source = Source(path, None, max_expansion=options.max_expansion)
         try:
@@ -219,21 +228,39 @@ def _head_key(path: str, options: IngestOptions) -> str:
         finally:
             source.close()
     except (Unreadable, OSError, ValueError) as exc:
-        return f"unreadable:{path}:{exc}"
+        return f"unreadable:{path}:{exc}", None
     except Exception:  # a cut gzip: SourceCut; its task reads what there is
-        return f"cut:{path}"
-    return head_key(head)
+        return f"cut:{path}", None
+    return head_key(head), fmt or detect(head)
+
+
+def _elasticsearch_for_driver(formats: list[str | None], manifest: dict[str, Any]) -> list[int]:
+    """The Elasticsearch sources the driver reads itself, after the tasks: all of them when the
+    store already holds Elasticsearch hits or the run has two or more such sources, for their hits
+    are then checked by document id against everything stored before them (exports of overlapping
+    time windows share documents: :mod:`flowlens.ingest.dedupe`), which a task cannot see."""
+    found = [i for i, fmt in enumerate(formats) if fmt == "elasticsearch"]
+    return found if holds_elasticsearch(manifest) or len(found) > 1 else []
 
 
 def plan_rounds(
-    files: list[tuple[str, str | None]], keys: list[str], sizes: list[int], slots: int, ingest_id: str
+    files: list[tuple[str, str | None]],
+    keys: list[str],
+    sizes: list[int],
+    slots: int,
+    ingest_id: str,
+    skip: Iterable[int] = (),
 ) -> list[list[TaskSpec]]:
     """The rounds of a run: round ``r`` holds the ``r``-th source of each first line (``keys``),
     shared among at most ``slots`` tasks with about the same bytes each (largest first, each to the
-    task with the fewest bytes; a task reads its sources in the run's order)."""
+    task with the fewest bytes; a task reads its sources in the run's order). The sources ``skip``
+    (indices) are left to the driver."""
     seen: dict[str, int] = {}
     rounds: list[list[int]] = []
+    left_out = set(skip)
     for index, key in enumerate(keys):
+        if index in left_out:
+            continue
         number = seen.get(key, 0)
         seen[key] = number + 1
         if number == len(rounds):
@@ -410,7 +437,7 @@ def ingest_spark(
     summary, clock = new_run(store, found, now)
     ingest_id = summary.ingest_id
     committed = False
-    keys = [_head_key(path, options) for path, _ in found.files]
+    keys, formats = zip(*(_head_key(path, fmt, options) for path, fmt in found.files), strict=True)
     sizes = [_size(path) for path, _ in found.files]
     try:
         with open_writer(store, wait=lock_wait) as writer:
@@ -418,7 +445,8 @@ def ingest_spark(
             stage = writer.stage(f"{ingest_id}-000")
             try:
                 run = _Run(writer, summary, stage)
-                for tasks in plan_rounds(found.files, keys, sizes, slots, ingest_id):
+                run.handed_back = _elasticsearch_for_driver(list(formats), writer.manifest)
+                for tasks in plan_rounds(found.files, list(keys), sizes, slots, ingest_id, run.handed_back):
                     _run_round(spark, run, options, tasks)
                     if progress:
                         done = list(run.files.values())

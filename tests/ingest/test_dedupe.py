@@ -122,7 +122,9 @@ def test_a_checked_copy_read_again_adds_nothing_and_is_not_checked_again(tmp_pat
     copy = _write(tmp_path / "copy.log", [*lines[:30], _edited(lines[30], 3_000), *lines[31:]])
     checks = []
     real = dedupe.only_new
-    monkeypatch.setattr(dedupe, "only_new", lambda held, *a: checks.append(held) or real(held, *a))
+    monkeypatch.setattr(
+        dedupe, "only_new", lambda held, *a, **kw: checks.append(held) or real(held, *a, **kw)
+    )
     first = run(copy)
     again = run(copy)
     assert first.total("rows") == 1 and len(checks) == 1
@@ -143,7 +145,7 @@ def test_the_original_growing_after_a_checked_copy_continues_without_a_check(
     run(log)
     run(_write(tmp_path / "copy.log", lines[:45]))  # a prefix: checked, nothing new
     calls = []
-    monkeypatch.setattr(dedupe, "only_new", lambda *a: calls.append(1) or [])
+    monkeypatch.setattr(dedupe, "only_new", lambda *a, **kw: calls.append(1) or [])
     _write(log, lines)
     summary = run(log)
     assert summary.total("rows") == 30 and summary.total("skipped") == 60
@@ -174,7 +176,7 @@ def test_new_files_and_a_rotation_are_not_checked(tmp_path, store, run, monkeypa
     import flowlens.ingest.dedupe as dedupe
 
     calls = []
-    monkeypatch.setattr(dedupe, "only_new", lambda *a: calls.append(1) or [])
+    monkeypatch.setattr(dedupe, "only_new", lambda *a, **kw: calls.append(1) or [])
     log = _write(tmp_path / "flows.log", _lines(40))
     run(log)
     rotated = tmp_path / "flows.log.1"
@@ -355,7 +357,7 @@ import flowlens.ingest.dedupe as dedupe
 from flowlens.ingest import ingest
 from flowlens.store import Store
 
-def stuck(*args):
+def stuck(*args, **kwargs):
     print("checking", flush=True)
     time.sleep(600)
 

@@ -416,3 +416,43 @@ def test_with_strict_a_handed_back_copy_is_committed_with_the_tasks_files_or_not
     assert summary.balanced
     assert stored_numbers(store) == sorted([*range(60), *range(500, 510), 9_000])
     assert len(store.read_manifest()["ingests"]) == 2  # one record per run
+
+
+def test_overlapping_elasticsearch_exports_store_each_hit_once_as_on_duckdb(
+    tmp_path: Path, spark_choice: EngineChoice
+) -> None:
+    """Two or more Elasticsearch sources in a run (or one, once the store holds hits) are read by
+    the driver after the tasks, each hit checked by document id: two overlapping exports in one
+    run, then a third overlapping both, store each hit once, with DuckDB's accounting."""
+    felix = [layouts.felix_record(states, n) for n, states in enumerate(layouts.every_felix_layout())]
+    hits = [
+        {"_index": "tigera_secure_ee_flows.c1.x", "_id": f"id{i}", "_source": d}
+        for i, d in enumerate(felix[:90])
+    ]
+    results = {}
+    for engine in ("spark", "duckdb"):
+        logs = tmp_path / engine
+        logs.mkdir()
+        search = logs / "search.json"
+        search.write_text(json.dumps({"took": 1, "hits": {"hits": hits[:50]}}, indent=2))
+        lines = _jsonl(logs / "hits.log", hits[30:70])
+        other = _jsonl(logs / "other.log", felix[200:210])  # not Elasticsearch: read by a task
+        store = Store(tmp_path / f"{engine}-store")
+        run = (
+            (lambda *p, s=store: _spark(s, spark_choice, *p))
+            if engine == "spark"
+            else (lambda *p, s=store: _duck(s, *p))
+        )
+        first = run(search, lines, other)
+        later = run(_jsonl(logs / "more.log", hits[60:90]))
+        assert (first.total("rows"), first.total("already_stored")) == (80, 20), engine
+        assert (later.total("rows"), later.total("already_stored")) == (20, 10), engine
+        assert first.balanced and later.balanced
+        table = _table(store, "flows")
+        assert table is not None
+        ids = [i for i in table.column("es_id").to_pylist() if i is not None]
+        assert sorted(ids) == sorted(f"id{i}" for i in range(90)), engine
+        results[engine] = (table, [_by_name(f) for f in (*_per_file(first), *_per_file(later))])
+    assert results["spark"][1] == results["duckdb"][1]
+    got, want = results["spark"][0], results["duckdb"][0]
+    assert got.drop_columns(["source_file"]).to_pylist() == want.drop_columns(["source_file"]).to_pylist()
