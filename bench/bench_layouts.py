@@ -7,7 +7,8 @@
 A layout is what a Calico release or Felix setting writes (``flowlens sample --layout``:
 ``sample``, ``felix-defaults``, ``labels-policies``, ``2025``, ``2019``, ``full``), or another
 format: Elasticsearch search hits (the sample layout), Goldmane emitter lines and Whisker
-FlowResponse lines. Each input holds exactly ``--records`` lines of one layout, generated once
+FlowResponse lines; ``churn`` is the sample with a label set and a workload name per record (a
+cluster running Jobs: every run has its own ``controller-uid``). Each input holds exactly ``--records`` lines of one layout, generated once
 and cached under ``--dir``.
 
 Per layout, the baseline (DuckDB ``read_json`` of the file straight into one Parquet file) and
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import random
 import shutil
 import statistics
 import sys
@@ -43,7 +46,32 @@ LAYOUTS: dict[str, tuple[str, str, str]] = {
     "elasticsearch": ("elasticsearch", "sample", "Elasticsearch search hits (_source: the sample layout)"),
     "goldmane": ("goldmane", "sample", "Goldmane emitter lines"),
     "whisker": ("whisker", "sample", "Whisker FlowResponse lines"),
+    "churn": (
+        "enterprise",
+        "sample",
+        "the sample, each record from a Job's own pods: a label set per record",
+    ),
 }
+
+
+def churn(line: str, i: int, rnd: random.Random) -> str:
+    """A record of the sample as a busy batch cluster writes it: its source is a Job's pods (a
+    name and a ``controller-uid`` label of its own, as every run of a CronJob has), from one of
+    2,000 namespaces, to one of 50,000 workloads on any port: distinct values nearly per record."""
+    record = json.loads(line)
+    record["source_namespace"] = f"ns-{rnd.randrange(2000)}"
+    record["source_name_aggr"] = f"job-{i}-*"
+    record["dest_namespace"] = f"ns-{rnd.randrange(2000)}"
+    record["dest_name_aggr"] = f"svc-{rnd.randrange(50_000)}-*"
+    record["dest_port"] = rnd.randrange(1, 65536)
+    labels = record.get("source_labels")
+    if isinstance(labels, dict) and labels.get("labels") is not None:
+        labels["labels"] = [
+            f"batch.kubernetes.io/controller-uid={rnd.getrandbits(64):016x}",
+            f"batch.kubernetes.io/job-name=job-{i}",
+            f"team=t{rnd.randrange(40)}",
+        ]
+    return json.dumps(record, separators=(",", ":"))
 
 
 def make_input(name: str, records: int, data_dir: Path) -> Path:
@@ -68,6 +96,7 @@ def make_input(name: str, records: int, data_dir: Path) -> Path:
         whisker_stream_hours=10**6,
     )
     tmp = target.with_suffix(".tmp")
+    rnd = random.Random(7)
     written = 0
     with open(tmp, "w", encoding="utf-8") as out:
         for rel, text in iter_chunks(model, options, fmt):
@@ -78,6 +107,8 @@ def make_input(name: str, records: int, data_dir: Path) -> Path:
             else:
                 lines = text.splitlines()
             lines = lines[: records - written]
+            if name == "churn":
+                lines = [churn(line, written + i, rnd) for i, line in enumerate(lines)]
             out.write("\n".join(lines) + "\n")
             written += len(lines)
             if written >= records:

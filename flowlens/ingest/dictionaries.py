@@ -63,6 +63,11 @@ class LeafDictionaries:
         index, dictionary = self._known.get(leaf, ({}, pa.array([], pa.string())))
         # (each distinct string is looked up once: one hash pass over the strings, not two)
         distinct = pc.dictionary_encode(strings)
+        if len(distinct.dictionary) > LEAF_DICTIONARY_LIMIT:
+            # Too many for any lasting dictionary (a label value per record: a Job's uid): the
+            # batch's own strings are the dictionary, with no Python work per string.
+            self._known.pop(leaf, None)
+            return pa.DictionaryArray.from_arrays(distinct.indices.cast(pa.int32()), distinct.dictionary)
         unique = distinct.dictionary.to_pylist()
         new = [s for s in unique if s not in index]
         if new:

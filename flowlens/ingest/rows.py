@@ -162,7 +162,7 @@ class RowStager:
         for col in ("source_labels", "dest_labels"):
             if col in converted:
                 values, codes_, bad_rows, why = converted[col]
-                columns[col] = (pa.array(values, LABELS), codes_)
+                columns[col] = (values if isinstance(values, pa.Array) else pa.array(values, LABELS), codes_)
                 mark(bad_rows, why)
             else:
                 mapped, bad_labels, label_reasons = labels_to_map(out[col])

@@ -9,6 +9,9 @@ and checked once, in Python, and the results are joined back to the rows with Ar
 * :func:`labels_to_map`: ``["k=v", ...]`` lists to ``MAP<string, string>``.
 * :class:`DistinctJson`: the JSON text of a record's labels or policies object
   (``Format.json_columns``) to map items and traces, once per distinct text.
+* :func:`labels_at_once`: many distinct label texts at once, with Arrow's JSON reader. Some
+  clusters have as many label sets as records: a Job's pods carry the Job's own
+  ``controller-uid``, so every run of a CronJob is a new label set.
 
 Each gives, besides the values, the rows whose value cannot be stored and why: those lines are
 quarantined (see :mod:`flowlens.ingest.rows`).
@@ -21,10 +24,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 
 from flowlens.formats.hits import HitParseError, PolicyHit, hit_from_object, parse_hit
-from flowlens.ingest.safejson import TooDeep, loads
-from flowlens.schema import POLICY_COLUMNS, POLICY_HIT
+from flowlens.ingest.safejson import MAX_JSON_DEPTH, TooDeep, loads
+from flowlens.schema import LABELS, POLICY_COLUMNS, POLICY_HIT
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 REASON_TEXT_LIMIT = 200  # characters of a value quoted in a reason
@@ -193,6 +197,55 @@ def labels_to_map(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndar
     return pa.MapArray.from_arrays(arr.offsets, keys, values, mask=mask), bad, reasons
 
 
+#: From this many distinct label texts in a batch, they are parsed at once (:func:`labels_at_once`).
+LABELS_AT_ONCE_MIN = 256
+_LABELS_PARSE = pj.ParseOptions(
+    explicit_schema=pa.schema([("labels", pa.list_(pa.string()))]), unexpected_field_behavior="ignore"
+)
+
+
+def labels_at_once(texts: pa.Array) -> tuple[pa.Array, np.ndarray] | None:
+    """The label maps of ``texts`` (distinct JSON texts of a labels object, no nulls), parsed by
+    Arrow's JSON reader, and a mask of the texts they decide; None when the reader refuses the
+    batch (a value of another type somewhere: then every text goes the Python way).
+
+    Decided, exactly as :meth:`DistinctJson._labels` would: object texts with one ``"labels"``
+    key, no ``\\u`` escape (Python keeps a lone surrogate, Arrow would not) and too few brackets
+    to reach the nesting limit, whose list holds strings only and no key twice. The others are
+    left to the Python conversion."""
+    if len(texts) == 0:
+        return None
+    brackets = pc.add(pc.count_substring(texts, "{"), pc.count_substring(texts, "["))
+    simple = pc.and_(
+        pc.and_(pc.starts_with(texts, "{"), pc.equal(pc.count_substring(texts, '"labels"'), 1)),
+        pc.and_(pc.invert(pc.match_substring(texts, "\\u")), pc.less_equal(brackets, MAX_JSON_DEPTH)),
+    )
+    picked = np.flatnonzero(simple.to_numpy(zero_copy_only=False))
+    if len(picked) == 0:
+        return None
+    # One text per line: each text with a line end, their bytes end to end.
+    lines = pc.binary_join_element_wise(texts.take(pa.array(picked)), pa.scalar(""), "\n")
+    _, offset_buffer, data = lines.buffers()
+    if offset_buffer is None or data is None:
+        return None
+    width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
+    offsets = np.frombuffer(offset_buffer, dtype=width)[lines.offset : lines.offset + len(lines) + 1]
+    try:
+        table = pj.read_json(
+            pa.BufferReader(data[int(offsets[0]) : int(offsets[-1])]), parse_options=_LABELS_PARSE
+        )
+    except pa.ArrowInvalid:
+        return None
+    if table.num_rows != len(picked):
+        return None
+    maps, bad, _ = labels_to_map(table.column("labels"))
+    decided = np.zeros(len(texts), dtype=bool)
+    decided[picked[~bad]] = True
+    at = np.full(len(texts), len(picked), dtype=np.int64)  # undecided: a null map
+    at[picked] = np.arange(len(picked))
+    return pa.concat_arrays([maps, pa.nulls(1, maps.type)]).take(pa.array(at)), decided
+
+
 # Why the rows holding a distinct JSON text are looked at one by one: the value has the wrong shape,
 # and the full diagnosis of the record names the field (as for any suspect record).
 _WRONG_SHAPE = "\0wrong shape"
@@ -273,20 +326,43 @@ class DistinctJson:
 
     def map(
         self, kind: str, column: pa.ChunkedArray
-    ) -> tuple[list[Any], pa.Array, np.ndarray, dict[int, str], np.ndarray]:
-        """For a column of JSON texts: the converted value of each distinct text, the index of
-        each row's text in that list (null for a null text), a mask of bad rows with their
-        reasons, and a mask of rows of the wrong shape (to be diagnosed)."""
+    ) -> tuple[list[Any] | pa.Array, pa.Array, np.ndarray, dict[int, str], np.ndarray]:
+        """For a column of JSON texts: the converted value of each distinct text (for labels, a
+        MAP array), the index of each row's text in those values (null for a null text), a mask
+        of bad rows with their reasons, and a mask of rows of the wrong shape (to be diagnosed)."""
+        labels = kind != "policies"
         values: list[Any] = []
+        maps: list[pa.Array] = []  # labels: the values of each chunk
         reasons_of: list[str | None] = []
         codes_parts = []
         for chunk in column.chunks:
             enc = pc.dictionary_encode(chunk)
-            base = len(values)
-            for text in enc.dictionary.to_pylist():
-                value, reason = self._convert(kind, text)
-                values.append(value)
-                reasons_of.append(reason)
+            base = len(reasons_of)
+            texts = enc.dictionary
+            at_once = labels_at_once(texts) if labels and len(texts) >= LABELS_AT_ONCE_MIN else None
+            if at_once is not None:
+                parsed, decided = at_once
+                rest = np.flatnonzero(~decided)
+                done = [self._convert(kind, text) for text in texts.take(pa.array(rest)).to_pylist()]
+                chunk_reasons: list[str | None] = [None] * len(texts)
+                for i, (_, reason) in zip(rest, done, strict=True):
+                    chunk_reasons[i] = reason
+                reasons_of.extend(chunk_reasons)
+                if len(rest):
+                    at = np.arange(len(texts))
+                    at[rest] = len(texts) + np.arange(len(rest))
+                    parsed = pa.concat_arrays([parsed, pa.array([v for v, _ in done], LABELS)]).take(
+                        pa.array(at)
+                    )
+                maps.append(parsed)
+            else:
+                for text in texts.to_pylist():
+                    value, reason = self._convert(kind, text)
+                    values.append(value)
+                    reasons_of.append(reason)
+                if labels:
+                    maps.append(pa.array(values, LABELS))
+                    values = []
             indices = enc.indices.cast(pa.int32())
             codes_parts.append(pc.add(indices, pa.scalar(base, pa.int32())) if base else indices)
         codes = pa.concat_arrays(codes_parts) if codes_parts else pa.array([], pa.int32())
@@ -296,9 +372,11 @@ class DistinctJson:
         reasons: dict[int, str] = {}
         if any(r is not None for r in reasons_of):
             # the last slot stands for a null text
-            dense = pc.fill_null(codes, len(values)).to_numpy(zero_copy_only=False)
+            dense = pc.fill_null(codes, len(reasons_of)).to_numpy(zero_copy_only=False)
             shape = np.array([r == _WRONG_SHAPE for r in reasons_of] + [False])[dense]
             bad = np.array([r is not None and r != _WRONG_SHAPE for r in reasons_of] + [False])[dense]
             for row in np.flatnonzero(bad):
                 reasons[int(row)] = reasons_of[dense[row]]
+        if labels:
+            return (pa.concat_arrays(maps) if maps else pa.array([], LABELS)), codes, bad, reasons, shape
         return values, codes, bad, reasons, shape

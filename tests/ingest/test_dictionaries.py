@@ -84,6 +84,19 @@ def test_a_dictionary_past_its_limit_starts_again_from_the_batch_at_hand(monkeyp
     assert encoded.cast(LABELS).to_pylist() == batch.to_pylist()
 
 
+def test_a_batch_with_more_strings_than_the_limit_is_its_own_dictionary(monkeypatch):
+    monkeypatch.setattr(dicts, "LEAF_DICTIONARY_LIMIT", 3)
+    leaves = LeafDictionaries()
+    leaves.encode("source_labels", pa.array([[("a", "1")]], LABELS))
+    batch = pa.array([[("uid", str(i)), ("a", "1")] for i in range(5)] + [None], LABELS)
+    encoded = leaves.encode("source_labels", batch)
+    assert encoded.items.dictionary.to_pylist() == ["0", "1", "2", "3", "4"]  # the batch's own strings
+    assert encoded.cast(LABELS).to_pylist() == batch.to_pylist()
+    after = leaves.encode("source_labels", pa.array([[("a", "2")]], LABELS))
+    assert after.items.dictionary.to_pylist() == ["2"]  # the next batch starts again
+    assert after.cast(LABELS).to_pylist() == [[("a", "2")]]
+
+
 def _lines(count: int, first: int = 0) -> bytes:
     """Enterprise records whose label values and policy names change from line to line (``first``:
     the number of the first, which sets its times)."""

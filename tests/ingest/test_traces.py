@@ -5,11 +5,14 @@ that repeats a key or holds a null label is reported instead of stored."""
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowlens.ingest.traces import labels_to_map
+from flowlens.ingest import traces
+from flowlens.ingest.traces import DistinctJson, HitMapper, labels_to_map
 
 LABELS = st.one_of(
     st.none(),
@@ -53,3 +56,64 @@ def test_a_repeated_key_in_labels_that_ascend_is_reported():
     _, bad, reasons = labels_to_map(pa.array([["app=a", "app=b"], ["a=1", "b=2"]], pa.list_(pa.string())))
     assert bad.tolist() == [True, False]
     assert reasons == {0: "duplicate label key 'app'"}
+
+
+# --- many distinct label texts at once (Arrow's JSON reader) -----------------------------------
+
+LABEL_ITEM = st.one_of(
+    LABELS,
+    st.integers(-3, 3),
+    st.booleans(),
+    st.text(alphabet='ab=\\"\u00e9\U0001f600', max_size=4),
+    st.sampled_from(["a=\u0000", "labels", "\u00e9=\u00e8"]),
+)
+LABEL_TEXT = st.one_of(
+    st.builds(lambda items: json.dumps({"labels": items}), st.lists(LABEL_ITEM, max_size=5)),
+    st.builds(lambda items: json.dumps({"x": {"y": [1]}, "labels": items}), st.lists(LABELS, max_size=3)),
+    st.sampled_from(
+        [
+            "null",
+            "{}",
+            '{"labels":null}',
+            '{"labels":"a=b"}',
+            '{"labels":{"a":"b"}}',
+            '{"labels":["a=1"],"labels":["b=2"]}',
+            "[1]",
+            '{"labels":["a=b"]' + "}",
+            '{"labels":[' + "[" * 70 + "]" * 70 + "]}",
+            '{"labels":["\\u0061=b"]}',
+        ]
+    ),
+)
+
+
+@settings(deadline=None, max_examples=60)
+@given(texts=st.lists(st.one_of(st.none(), LABEL_TEXT), max_size=40), unique=st.integers(260, 400))
+def test_label_texts_parsed_at_once_give_what_one_by_one_gives(texts, unique):
+    # Past LABELS_AT_ONCE_MIN distinct texts a batch is parsed at once; padded with distinct plain
+    # label sets so that it is, and compared with the same batch converted one text at a time.
+    batch = texts + [json.dumps({"labels": [f"job-uid={i}", "app=a"]}) for i in range(unique)]
+    column = pa.chunked_array([pa.array(batch, pa.string())])
+    at_once = DistinctJson(HitMapper()).map("source_labels", column)
+    original = traces.LABELS_AT_ONCE_MIN
+    traces.LABELS_AT_ONCE_MIN = 10**9
+    try:
+        one_by_one = DistinctJson(HitMapper()).map("source_labels", column)
+    finally:
+        traces.LABELS_AT_ONCE_MIN = original
+    (v1, c1, bad1, why1, shape1), (v2, c2, bad2, why2, shape2) = at_once, one_by_one
+    assert isinstance(v1, pa.Array) and isinstance(v2, pa.Array)
+    assert v1.take(c1).to_pylist() == v2.take(c2).to_pylist()
+    assert bad1.tolist() == bad2.tolist() and shape1.tolist() == shape2.tolist()
+    assert why1 == why2
+
+
+def test_many_distinct_label_texts_are_parsed_without_python_per_text(monkeypatch):
+    texts = [json.dumps({"labels": [f"controller-uid={i:x}", "app=batch"]}) for i in range(1000)]
+    seen: list[str] = []
+    converter = DistinctJson(HitMapper())
+    monkeypatch.setattr(converter, "_convert", lambda kind, text: seen.append(text) or (None, None))
+    values, codes, bad, _, shape = converter.map("dest_labels", pa.chunked_array([pa.array(texts)]))
+    assert seen == []
+    assert not bad.any() and not shape.any()
+    assert values.take(codes).to_pylist()[7] == [("controller-uid", "7"), ("app", "batch")]
