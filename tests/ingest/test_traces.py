@@ -11,8 +11,11 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowlens.ingest import traces
+from flowlens.ingest import ingest, traces
 from flowlens.ingest.traces import DistinctJson, HitMapper, labels_to_map
+from flowlens.store import Store
+from tests.ingest.conftest import quarantine_of, rows_of
+from tests.ingest.helpers import EXAMPLE_D
 
 LABELS = st.one_of(
     st.none(),
@@ -117,3 +120,45 @@ def test_many_distinct_label_texts_are_parsed_without_python_per_text(monkeypatc
     assert seen == []
     assert not bad.any() and not shape.any()
     assert values.take(codes).to_pylist()[7] == [("controller-uid", "7"), ("app", "batch")]
+
+
+def test_a_store_of_a_label_set_per_record_is_the_one_the_per_text_way_writes(tmp_path, monkeypatch):
+    # 400 records, each its own label set (a Job's uid), among them a repeated key and a number:
+    # stored and quarantined exactly as when every text is converted one by one in Python.
+    base = json.loads(EXAMPLE_D)
+    lines = []
+    for i in range(400):
+        record = dict(base, start_time=base["start_time"] + i, end_time=base["end_time"] + i)
+        record["source_labels"] = {"labels": [f"controller-uid={i:08x}", f"job-name=job-{i}"]}
+        if i == 7:
+            record["source_labels"] = {"labels": ["app=a", "app=b"]}
+        if i == 9:
+            record["dest_labels"] = {"labels": ["app=a", 5]}
+        lines.append(json.dumps(record))
+    log = tmp_path / "flows.log"
+    log.write_text("\n".join(lines) + "\n")
+    stores = {}
+    parsed: list[int] = []
+    real = traces.labels_at_once
+
+    def counted(texts: pa.Array) -> object:
+        result = real(texts)
+        parsed.append(0 if result is None else int(result[1].sum()))
+        return result
+
+    monkeypatch.setattr(traces, "labels_at_once", counted)
+    for way, minimum in (("at once", traces.LABELS_AT_ONCE_MIN), ("one by one", 10**9)):
+        monkeypatch.setattr(traces, "LABELS_AT_ONCE_MIN", minimum)
+        stores[way] = Store(tmp_path / way.replace(" ", "-"))
+        summary = ingest(stores[way], [str(log)])
+        assert summary.balanced and summary.total("rows") == 398 and summary.total("quarantined") == 2
+        if way == "at once":
+            assert sum(parsed) >= 398  # the source labels of every record but the repeated key's
+    sql = "SELECT source_line, source_labels, dest_labels FROM f ORDER BY source_line"
+    assert rows_of(stores["at once"], sql) == rows_of(stores["one by one"], sql)
+    reasons = [(q["source_line"], q["reason"]) for q in quarantine_of(stores["at once"])]
+    assert reasons == [(q["source_line"], q["reason"]) for q in quarantine_of(stores["one by one"])]
+    assert rows_of(stores["at once"], sql)[0]["source_labels"] == {
+        "controller-uid": "00000000",
+        "job-name": "job-0",
+    }
