@@ -59,7 +59,7 @@ class HadoopFiles(StoreFiles):
             hint = (
                 ": add its connector's jars to Spark (--spark-conf spark.jars.packages=...; see "
                 "docs/spark.md, 'Stores and sources as URLs')"
-                if "No FileSystem for scheme" in why
+                if "No FileSystem for scheme" in why or "ClassNotFoundException" in why
                 else ""
             )
             raise UsageError(f"cannot reach {base}/ through Hadoop ({why}){hint}") from None
@@ -164,7 +164,7 @@ class HadoopFiles(StoreFiles):
 def _first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     java = [line for line in lines if "Exception:" in line]
-    return (java or lines or [type(exc).__name__])[0]
+    return (java or lines or [type(exc).__name__])[0].lstrip(": ")
 
 
 def open_hadoop(store: Store, spark: Any) -> Store:
