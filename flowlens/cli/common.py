@@ -350,7 +350,8 @@ def config() -> Config:
 def resolve_store(option: str | Path | None, choice: EngineChoice | None = None) -> Store:
     """--store, then $FLOWLENS_STORE, then the config file, then the default. A store at a Hadoop
     URL is opened on the Spark session of ``choice`` when it chooses Spark
-    (:func:`flowlens.engine.choice.reach`); otherwise its first file operation says to."""
+    (:func:`flowlens.engine.choice.reach`) and refused otherwise (:class:`UsageError`): commands
+    without ``choice`` read and write local (or mounted) stores only."""
     if option is not None:
         return _reach(Store.at(option), choice)
     env = os.environ.get("FLOWLENS_STORE")
@@ -363,8 +364,13 @@ def resolve_store(option: str | Path | None, choice: EngineChoice | None = None)
 
 
 def _reach(store: Store, choice: EngineChoice | None) -> Store:
-    if not store.files.remote or choice is None:
+    if not store.files.remote:
         return store
+    if choice is None:
+        raise UsageError(
+            f"the store {store.location!r}: this command reads and writes local (or mounted) stores "
+            "only: mount it (s3fs, gcsfuse, blobfuse, an NFS or HDFS mount) and give the mounted folder"
+        )
     from flowlens.engine.choice import reach
 
     return reach(store, choice)

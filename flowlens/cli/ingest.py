@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
             sources = [(s.path, s.format) for s in cfg.sources]
         else:
             raise UsageError("nothing to ingest: give PATH arguments or list 'sources' in flowlens.yaml")
-        target = resolve_store(store)
+        target = resolve_store(store, choice)
         options = IngestOptions(
             format=fmt,
             cluster=cluster,

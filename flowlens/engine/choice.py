@@ -39,7 +39,10 @@ def reach(store: Store, choice: EngineChoice) -> Store:
     """``store`` ready for ``choice``'s engine: a store at a Hadoop URL is opened on the Spark
     session (:func:`flowlens.store.hadoop.open_hadoop`) when the engine is Spark; on DuckDB its
     first file operation refuses with what to do."""
-    if choice.name != "spark" or not store.files.remote:
+    if not store.files.remote:
+        return store
+    if choice.name != "spark":
+        store.files.is_dir(store.root)  # refuses, saying to add --engine spark or mount it
         return store
     from flowlens.engine.spark import spark_session
     from flowlens.store.hadoop import open_hadoop

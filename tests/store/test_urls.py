@@ -51,6 +51,19 @@ def test_a_remote_store_or_source_is_refused_with_what_to_do(url: str) -> None:
         local_path(url, "the source")
 
 
+@pytest.mark.parametrize(
+    "command", [["verify"], ["compact"], ["repair"], ["quarantine"], ["ingest", "x.log"]]
+)
+def test_commands_of_local_stores_refuse_a_hadoop_url_before_touching_anything(
+    command: list[str], tmp_path: Path
+) -> None:
+    url = f"hdfs://nn:8020{tmp_path}/store"
+    result = run_cli(*command, "--store", url, cwd=tmp_path)
+    assert result.code == 2, str(result)
+    assert "mount it" in result.stderr and result.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "store").exists()  # the URL's path was not made a local folder
+
+
 def test_a_hadoop_url_keeps_its_authority_and_path() -> None:
     store = Store.at("hdfs://nn:8020/data/store/")
     assert store.root == Path("/data/store")
