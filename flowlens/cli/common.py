@@ -359,7 +359,7 @@ def resolve_store(option: str | Path | None, choice: EngineChoice | None = None)
         return _reach(Store.at(env), choice)
     cfg = config()
     if cfg.store is not None:
-        return Store(cfg.store)
+        return _reach(Store.at(cfg.store), choice)
     return Store(Path(DEFAULT_STORE))
 
 

@@ -19,14 +19,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flowlens.errors import UsageError
+from flowlens.errors import StoreError, UsageError
 from flowlens.store.files import StoreFiles, UnopenedFiles, no_lease
 from flowlens.store.layout import Store
 
 _NOT_FOUND = ("java.io.FileNotFoundException",)
+
+
+class HadoopError(StoreError, OSError):
+    """A Hadoop file system failed (not a missing file): an :class:`OSError` for the store's code,
+    which handles one as it would on a local disk, and one line for the user where nothing does."""
 
 
 def _missing(exc: BaseException) -> bool:
@@ -79,7 +85,16 @@ class HadoopFiles(StoreFiles):
         except Exception as exc:
             if _missing(exc):
                 return None
-            raise OSError(f"{self.uri(path)}: {_first_line(exc)}") from None
+            raise HadoopError(f"{self.uri(path)}: {_first_line(exc)}") from None
+
+    def _call(self, path: Path, action: Callable[[], Any]) -> Any:
+        """``action()``, a call into Hadoop about ``path``, its failures as Python's."""
+        try:
+            return action()
+        except Exception as exc:
+            if _missing(exc):
+                raise FileNotFoundError(self.uri(path)) from None
+            raise HadoopError(f"{self.uri(path)}: {_first_line(exc)}") from None
 
     def _local(self, status: Any) -> Path:
         return Path(str(status.getPath().toUri().getPath()))
@@ -105,16 +120,7 @@ class HadoopFiles(StoreFiles):
         return int(status.getLen())
 
     def read_bytes(self, path: Path) -> bytes:
-        try:
-            stream = self._fs.open(self._path(path))
-        except Exception as exc:
-            if _missing(exc):
-                raise FileNotFoundError(self.uri(path)) from None
-            raise OSError(f"{self.uri(path)}: {_first_line(exc)}") from None
-        try:
-            return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
-        finally:
-            stream.close()
+        return self.read_prefix(path, None)
 
     def children(self, folder: Path) -> list[Path]:
         status = self._status(folder)
@@ -122,42 +128,41 @@ class HadoopFiles(StoreFiles):
             raise FileNotFoundError(self.uri(folder))
         if not status.isDirectory():
             raise NotADirectoryError(self.uri(folder))
-        return sorted(self._local(s) for s in self._fs.listStatus(self._path(folder)))
+        return sorted(
+            self._local(s) for s in self._call(folder, lambda: self._fs.listStatus(self._path(folder)))
+        )
 
     def glob(self, folder: Path, pattern: str) -> list[Path]:
-        found = self._fs.globStatus(self._jvm.org.apache.hadoop.fs.Path(f"{self.uri(folder)}/{pattern}"))
+        pattern_path = self._jvm.org.apache.hadoop.fs.Path(f"{self.uri(folder)}/{pattern}")
+        found = self._call(folder, lambda: self._fs.globStatus(pattern_path))
         return sorted(self._local(s) for s in found) if found is not None else []
 
     def total_size(self, folder: Path) -> int:
         if self._status(folder) is None:
             return 0
-        return int(self._fs.getContentSummary(self._path(folder)).getLength())
+        return int(self._call(folder, lambda: self._fs.getContentSummary(self._path(folder)).getLength()))
 
     def lease(self, readers_path: Path) -> contextlib.AbstractContextManager[bool]:
         return no_lease()
 
     # Sources at Hadoop URLs (flowlens.ingest.spark_sources) -----------------------------------
 
-    def read_prefix(self, path: Path, size: int) -> bytes:
-        """The first ``size`` bytes of a file (all of it when it is shorter)."""
+    def read_prefix(self, path: Path, size: int | None) -> bytes:
+        """The first ``size`` bytes of a file (all of it when it is shorter, or ``size`` is None)."""
+        stream = self._call(path, lambda: self._fs.open(self._path(path)))
         try:
-            stream = self._fs.open(self._path(path))
-        except Exception as exc:
-            if _missing(exc):
-                raise FileNotFoundError(self.uri(path)) from None
-            raise OSError(f"{self.uri(path)}: {_first_line(exc)}") from None
-        try:
-            return bytes(stream.readNBytes(size))
+            read = stream.readAllBytes if size is None else lambda: stream.readNBytes(size)
+            return bytes(self._call(path, read))
         finally:
             stream.close()
 
     def qualified(self, path: Path) -> str:
         """The URL Spark's file sources name ``path`` by (scheme and authority made explicit)."""
-        return str(self._fs.makeQualified(self._path(path)).toString())
+        return str(self._call(path, lambda: self._fs.makeQualified(self._path(path)).toString()))
 
     def matches(self, pattern: Path) -> list[Path] | None:
         """The paths Hadoop's glob ``pattern`` matches, sorted (None: a plain path that does not exist)."""
-        found = self._fs.globStatus(self._path(pattern))
+        found = self._call(pattern, lambda: self._fs.globStatus(self._path(pattern)))
         return sorted(self._local(s) for s in found) if found is not None else None
 
 

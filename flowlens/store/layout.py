@@ -65,7 +65,7 @@ class Store:
     (:func:`flowlens.store.hadoop.open_hadoop`)."""
 
     root: Path
-    files: StoreFiles = field(default=LOCAL, compare=False)
+    files: StoreFiles = field(default=LOCAL)
 
     def __post_init__(self) -> None:
         # A file:// URL is the folder it names (flowlens.store.urls).
@@ -192,7 +192,7 @@ class Snapshot:
     root: Path
     generation: int | None
     entries: Mapping[str, FileEntry] = field(default_factory=dict)
-    files: StoreFiles = field(default=LOCAL, compare=False)
+    files: StoreFiles = field(default=LOCAL)
 
     @classmethod
     def of(cls, store: Store, manifest: dict[str, Any]) -> Snapshot:

@@ -171,6 +171,20 @@ def test_a_mount_given_with_spark_conf_to_a_running_session_is_used(
     assert spark.stdout_bytes == run_cli(*args, "--store", sample_store).stdout_bytes
 
 
+def test_the_store_url_may_come_from_the_environment_or_the_config_file(
+    url: str, sample_store: Path, tmp_path: Path
+) -> None:
+    args = ("query", "top-talkers", "-f", "csv", "--engine", "spark")
+    want = run_cli("query", "top-talkers", "-f", "csv", "--store", sample_store).stdout_bytes
+    by_env = run_cli(*args, env={"FLOWLENS_STORE": url})
+    assert by_env.code == 0, str(by_env)
+    assert by_env.stdout_bytes == want
+    (tmp_path / "flowlens.yaml").write_text(f"store: {url}\n")
+    by_config = run_cli(*args, cwd=tmp_path)
+    assert by_config.code == 0, str(by_config)
+    assert by_config.stdout_bytes == want
+
+
 def test_duckdb_refuses_a_hadoop_url_in_one_line_that_says_what_to_do(url: str) -> None:
     result = run_cli("query", "denied", "--store", url)
     assert result.code == 2
