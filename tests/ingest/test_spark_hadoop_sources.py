@@ -81,7 +81,7 @@ def test_content_at_a_url_is_stored_once_under_any_name_and_place(
 ) -> None:
     logs = tmp_path / "logs"
     log = _jsonl(logs / "flows.log", [json.loads(helpers.EXAMPLE_C)] * 50)
-    shutil.copy(log, logs / "copy-of-flows.log")
+    shutil.copy(log, logs / "copy of flows, date=1 %41.log")  # (a name a URL must quote)
     (logs / "flows.log.1.gz").write_bytes(gzip.compress(log.read_bytes()))
     url = mount(spark_choice, logs)
     store = Store(tmp_path / "store")
