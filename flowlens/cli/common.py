@@ -99,7 +99,7 @@ STORE_HELP = (
     f"else {DEFAULT_STORE}."
 )
 # A string, not a Path: pathlib would fold a URL's ``//`` (``hdfs://nn/x`` into ``hdfs:/nn/x``).
-StoreOpt = Annotated[str | None, _option("--store", "-s", help=STORE_HELP)]
+StoreOpt = Annotated[str | None, _option("--store", "-s", help=STORE_HELP, metavar="<path>")]
 
 SinceOpt = Annotated[
     str | None,

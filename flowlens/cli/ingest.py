@@ -109,6 +109,8 @@ def register(app: typer.Typer) -> None:
           flowlens ingest            # the sources listed in flowlens.yaml
 
           flowlens ingest --engine spark --spark-master 'local[8]' file:///data/flowlogs/
+
+          flowlens ingest --engine spark hdfs://namenode:8020/logs/calico/
         """
         import functools
 
