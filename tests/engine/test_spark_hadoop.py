@@ -192,3 +192,10 @@ def test_duckdb_refuses_a_hadoop_url_in_one_line_that_says_what_to_do(url: str) 
     assert "--engine spark" in result.stderr and "mount it" in result.stderr
     with pytest.raises(UsageError, match="--engine spark"):
         connect(url)
+
+
+def test_a_url_hadoop_cannot_reach_is_one_line_that_says_so(spark_choice: EngineChoice) -> None:
+    result = run_cli("query", "denied", "--store", "viewfs://no-such-table/store", "--engine", "spark")
+    assert result.code == 2, str(result)
+    assert result.stderr.strip().count("\n") == 0
+    assert "cannot reach viewfs://no-such-table/ through Hadoop" in result.stderr
