@@ -32,6 +32,7 @@ import yaml
 
 from flowlens.errors import UsageError
 from flowlens.store.lifecycle import parse_age
+from flowlens.store.urls import url_scheme
 
 CONFIG_NAMES = ("flowlens.yaml", "flowlens.yml")
 # The input formats' names, kept here so that reading a config does not load the parsers
@@ -47,10 +48,18 @@ class SourceSpec:
     format: str | None = None
 
 
+def _url(value: object) -> str | None:
+    """``value`` when it is a Hadoop URL (``hdfs://nn/x``: not a path, which :class:`Path` would
+    fold into ``hdfs:/nn/x``), else None."""
+    if isinstance(value, str) and url_scheme(value) not in (None, "file"):
+        return value
+    return None
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path | None = None
-    store: Path | None = None
+    store: Path | str | None = None  # a string: a Hadoop URL (hdfs://nn/x), kept as written
     cluster: str | None = None
     queries: Path | None = None
     reports: Path | None = None
@@ -150,7 +159,7 @@ def load_config(path: Path) -> Config:
         )
     return Config(
         path=path,
-        store=as_path("store"),
+        store=_url(data.get("store")) or as_path("store"),
         cluster=cluster,
         queries=as_path("queries"),
         reports=as_path("reports"),

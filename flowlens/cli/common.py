@@ -94,10 +94,12 @@ def _option(*names: str, help: str, **kwargs: Any) -> Any:
 
 
 STORE_HELP = (
-    "Store folder. Default: $FLOWLENS_STORE, else 'store' in ./flowlens.yaml (or $FLOWLENS_CONFIG), "
+    "Store folder, or with --engine spark a Hadoop URL (hdfs://, s3a://, gs://, abfss://, ...). "
+    "Default: $FLOWLENS_STORE, else 'store' in ./flowlens.yaml (or $FLOWLENS_CONFIG), "
     f"else {DEFAULT_STORE}."
 )
-StoreOpt = Annotated[Path | None, _option("--store", "-s", help=STORE_HELP)]
+# A string, not a Path: pathlib would fold a URL's ``//`` (``hdfs://nn/x`` into ``hdfs:/nn/x``).
+StoreOpt = Annotated[str | None, _option("--store", "-s", help=STORE_HELP, metavar="<path>")]
 
 SinceOpt = Annotated[
     str | None,
@@ -345,25 +347,41 @@ def config() -> Config:
     return load_config(found) if found else Config()
 
 
-def resolve_store(option: Path | None) -> Store:
-    """--store, then $FLOWLENS_STORE, then the config file, then the default."""
+def resolve_store(option: str | Path | None, choice: EngineChoice | None = None) -> Store:
+    """--store, then $FLOWLENS_STORE, then the config file, then the default. A store at a Hadoop
+    URL is opened on the Spark session of ``choice`` when it chooses Spark
+    (:func:`flowlens.engine.choice.reach`) and refused otherwise (:class:`UsageError`): commands
+    without ``choice`` read and write local (or mounted) stores only."""
     if option is not None:
-        return Store(option)
+        return _reach(Store.at(option), choice)
     env = os.environ.get("FLOWLENS_STORE")
     if env:
-        return Store(Path(env))
+        return _reach(Store.at(env), choice)
     cfg = config()
     if cfg.store is not None:
-        return Store(cfg.store)
+        return _reach(Store.at(cfg.store), choice)
     return Store(Path(DEFAULT_STORE))
 
 
-def existing_store(option: Path | None) -> Store:
+def _reach(store: Store, choice: EngineChoice | None) -> Store:
+    if not store.files.remote:
+        return store
+    if choice is None:
+        raise UsageError(
+            f"the store {store.location!r}: this command reads and writes local (or mounted) stores "
+            "only: mount it (s3fs, gcsfuse, blobfuse, an NFS or HDFS mount) and give the mounted folder"
+        )
+    from flowlens.engine.choice import reach
+
+    return reach(store, choice)
+
+
+def existing_store(option: str | Path | None, choice: EngineChoice | None = None) -> Store:
     """The store as :func:`resolve_store` finds it, which must exist: commands that read flows."""
-    store = resolve_store(option)
-    if not store.root.is_dir():
+    store = resolve_store(option, choice)
+    if not store.files.is_dir(store.root):
         raise StoreError(
-            f"no flow store at {str(store.root)!r}: ingest flow logs first (flowlens ingest), "
+            f"no flow store at {store.location!r}: ingest flow logs first (flowlens ingest), "
             "or point --store, $FLOWLENS_STORE or 'store' in flowlens.yaml at one"
         )
     return store

@@ -109,6 +109,8 @@ def register(app: typer.Typer) -> None:
           flowlens ingest            # the sources listed in flowlens.yaml
 
           flowlens ingest --engine spark --spark-master 'local[8]' file:///data/flowlogs/
+
+          flowlens ingest --engine spark hdfs://namenode:8020/logs/calico/
         """
         import functools
 
@@ -129,7 +131,7 @@ def register(app: typer.Typer) -> None:
             sources = [(s.path, s.format) for s in cfg.sources]
         else:
             raise UsageError("nothing to ingest: give PATH arguments or list 'sources' in flowlens.yaml")
-        target = resolve_store(store)
+        target = resolve_store(store, choice)
         options = IngestOptions(
             format=fmt,
             cluster=cluster,

@@ -183,11 +183,11 @@ def register(app: typer.Typer) -> None:
         from flowlens.policy.simulate import simulate
 
         candidate = required_policies(policies)
-        flows = existing_store(store)
+        choice = engine_choice(engine, spark_master, spark_conf)
+        flows = existing_store(store, choice)
         since_at, until_at = window(since, until)
         policy_set = load_candidate(candidate, base or [])
         inv = load_inventory(list(inventory)) if inventory else None
-        choice = engine_choice(engine, spark_master, spark_conf)
         with open_engine(flows, choice, since=since_at, until=until_at) as opened:
             version = calico_version(version_text, policy_set, opened)
             result = simulate(opened, policy_set, inv, namespace=namespace, calico_version=version)
@@ -237,7 +237,7 @@ def register(app: typer.Typer) -> None:
         spark_conf: SparkConfOpt = None,
         version_text: CalicoVersionOpt = None,
     ) -> None:
-        from flowlens.engine import connect
+        from flowlens.engine import connect, open_engine
         from flowlens.policy import Evaluator, load_candidate, load_inventory
         from flowlens.policy.lookup import lookup_endpoint
         from flowlens.policy.render import write_explanation
@@ -245,12 +245,12 @@ def register(app: typer.Typer) -> None:
         port_number, proto = _parse_port(port)
         policy_set = load_candidate(required_policies(policies), base or [])
         inv = load_inventory(list(inventory)) if inventory else None
-        flows = resolve_store(store)
         choice = engine_choice(engine, spark_master, spark_conf)
+        flows = resolve_store(store, choice)
         if version_text or not flows.flow_files():
             version = calico_version(version_text, policy_set, None)
-        else:  # DuckDB only when the store has hits to tell the version by
-            with connect(flows) as hits:
+        else:  # DuckDB only when the store has hits to tell the version by (Spark for a Hadoop URL)
+            with connect(flows) if not flows.files.remote else open_engine(flows, choice) as hits:
                 version = calico_version(None, policy_set, hits)
         evaluator = Evaluator(policy_set, inv, calico_version=version)
         src = lookup_endpoint(source, evaluator, flows, name="--from", engine=choice)

@@ -101,9 +101,9 @@ def register(app: typer.Typer) -> None:
             names = ", ".join(load_queries(dirs))
             raise UsageError(f"name a query or give --sql; queries: {names}")
         since_at, until_at = window(since, until)
-        root = existing_store(store).root
         rows = limit or None
         choice = engine_choice(engine, spark_master, spark_conf)
+        root = existing_store(store, choice)
         if sql is not None and choice.name == "spark" and not allow_external:
             raise UsageError(
                 "--sql on --engine spark runs outside any sandbox (Spark SQL reads every path the "

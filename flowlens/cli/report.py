@@ -83,7 +83,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from flowlens.report import generate, parse_formats, resolve_window
 
-        chosen_store = existing_store(store)
+        choice = engine_choice(engine, spark_master, spark_conf)
+        chosen_store = existing_store(store, choice)
         if fail_under is not None and not 0 <= fail_under <= 100:
             raise UsageError("--fail-under takes a score between 0 and 100")
         chosen = resolve_window(now=dt.datetime.now(dt.UTC), since=since, until=until, window=window, at=at)
@@ -96,7 +97,7 @@ def register(app: typer.Typer) -> None:
             inventory=tuple(inventory or ()),
             top=top,
             suggestions=suggestions,
-            engine=engine_choice(engine, spark_master, spark_conf),
+            engine=choice,
         )
         summary = result.document["summary"]
         score = summary["score"]

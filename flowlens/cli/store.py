@@ -124,8 +124,8 @@ def register(app: typer.Typer) -> None:
         from flowlens.collect.status import describe_collectors, render_collectors
         from flowlens.store import describe, render_status
 
-        target = resolve_store(store)
         choice = engine_choice(engine, spark_master, spark_conf)
+        target = resolve_store(store, choice)
         read_facts = None
         if choice.name == "spark":
             from flowlens.engine.spark_status import spark_facts

@@ -333,7 +333,8 @@ def register(app: typer.Typer) -> None:
             raise UsageError(
                 "--plan writes the staged policies itself (into DIR/staged/ with --out); leave out --staged"
             )
-        root = existing_store(store).root
+        choice = engine_choice(engine, spark_master, spark_conf)
+        root = existing_store(store, choice)
         keys = label_key_list(label_keys or ())
         given = {
             "min_connections": min_connections,
@@ -350,7 +351,6 @@ def register(app: typer.Typer) -> None:
         }
         options = _options(given, admit_held)
         since_at, until_at = window(since, until)
-        choice = engine_choice(engine, spark_master, spark_conf)
         with open_engine(root, choice, since=since_at, until=until_at) as opened:
             if all_namespaces:
                 targets = namespaces_in_window(opened, include_system=include_system)

@@ -35,6 +35,21 @@ class EngineChoice:
             raise UsageError(f"unknown engine {self.name!r}; choose one of: {', '.join(ENGINES)}")
 
 
+def reach(store: Store, choice: EngineChoice) -> Store:
+    """``store`` ready for ``choice``'s engine: a store at a Hadoop URL is opened on the Spark
+    session (:func:`flowlens.store.hadoop.open_hadoop`) when the engine is Spark; on DuckDB its
+    first file operation refuses with what to do."""
+    if not store.files.remote:
+        return store
+    if choice.name != "spark":
+        store.files.is_dir(store.root)  # refuses, saying to add --engine spark or mount it
+        return store
+    from flowlens.engine.spark import spark_session
+    from flowlens.store.hadoop import open_hadoop
+
+    return open_hadoop(store, spark_session(choice.spark))
+
+
 def open_engine(
     store: Store | Path | str,
     choice: EngineChoice | None = None,

@@ -207,7 +207,7 @@ def connect(
     for SQL the caller trusts.
     """
     if not isinstance(store, Store):
-        store = Store(Path(store))
+        store = Store.at(store)
     since_at, until_at = resolve_window(since, until, now or dt.datetime.now(dt.UTC))
     queries = load_queries(query_dirs)
     # The reader's lease on the files of the snapshot, held until the engine is closed: a

@@ -46,6 +46,7 @@ from flowlens.engine.settings import SparkSettings
 from flowlens.engine.window import SummaryPlan, plan_summary, resolve_window, select_files
 from flowlens.errors import QueryError, StoreError, UsageError
 from flowlens.store import Store
+from flowlens.store.hadoop import open_hadoop
 from flowlens.store.summaries import INPUT_COLUMNS, SUMMARY_COLUMNS, summarise_table
 
 if TYPE_CHECKING:
@@ -99,6 +100,10 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
         except Exception as exc:  # Java missing, a bad master, a bad setting: py4j's own errors
             raise UsageError(f"cannot start Spark: {_first_line(exc)}") from None
     for key, value in {**conf, **REQUIRED_CONF}.items():
+        if key.startswith("spark.hadoop."):
+            # Hadoop's settings (a file system's mount table, keys, endpoint), as a new session
+            # copies them into its Hadoop configuration: a running one does not on its own.
+            active._jsc.hadoopConfiguration().set(key.removeprefix("spark.hadoop."), value)
         if _current(active, key) == value:
             continue  # (a static setting the session was started with: setting it again fails)
         try:
@@ -343,11 +348,6 @@ def _first_line(exc: BaseException) -> str:
 # Opening a window
 
 
-def _uri(path: Path) -> str:
-    # Hadoop paths are not percent-encoded: ``date=2026-11-24`` stays as it is.
-    return f"file://{path.resolve()}"
-
-
 def _spark_schema(schema: pa.Schema) -> Any:
     from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -376,8 +376,9 @@ def _flows_frame(
     schema = _spark_schema(FLOWS_SCHEMA)
     if not files:
         return spark.createDataFrame([], schema)
-    reader = spark.read.schema(schema).option("basePath", _uri(store.flows_dir))
-    frame = reader.parquet(*[_uri(f) for f in files])
+    uri = store.files.uri
+    reader = spark.read.schema(schema).option("basePath", uri(store.flows_dir))
+    frame = reader.parquet(*[uri(f) for f in files])
     return _in_range(frame, "start_time", since, until).select(*FLOWS_SCHEMA.names)
 
 
@@ -419,7 +420,7 @@ def _summary_frame(spark: SparkSession, store: Store, plan: SummaryPlan) -> Data
         parts.append(summarise_frame(_flows_frame(spark, store, plan.unsummarised, plan.since, plan.until)))
     if plan.summarised:
         stored = spark.read.schema(_spark_schema(_summary_schema())).parquet(
-            *[_uri(path) for _, path in plan.summarised]
+            *[store.files.uri(path) for _, path in plan.summarised]
         )
         parts.append(_in_range(stored, "hour", plan.hours_from, plan.hours_until))
     result = parts[0].select(*SUMMARY_COLUMNS)
@@ -441,15 +442,22 @@ def connect_spark(
     """A :class:`SparkEngine` over the store's committed files in ``[since, until)``.
 
     The arguments mean what they mean for :func:`flowlens.engine.connect`; ``settings`` say how
-    to get the Spark session (:func:`spark_session`).
+    to get the Spark session (:func:`spark_session`). The store may be at a Hadoop URL
+    (``hdfs://nn/data/store``, given as a string or a :class:`Store` made from one): the driver
+    reads its manifest through Hadoop's ``FileSystem`` (:mod:`flowlens.store.hadoop`) and Spark
+    reads the files at their URLs.
     """
     if not isinstance(store, Store):
-        store = Store(Path(store))
+        store = Store.at(store)
     since_at, until_at = resolve_window(since, until, now or dt.datetime.now(dt.UTC))
     dirs = list(query_dirs)
     queries = load_queries(dirs)
-    files = select_files(store, since_at, until_at)
+    if not store.files.remote:
+        files = select_files(store, since_at, until_at)  # a damaged store fails before Spark starts
     spark = spark_session(settings)
+    if store.files.remote:
+        store = open_hadoop(store, spark)
+        files = select_files(store, since_at, until_at)
     shape_dir = tempfile.TemporaryDirectory(prefix="flowlens-shape-")
     shape = connect(Path(shape_dir.name) / "empty", query_dirs=dirs)
     engine = SparkEngine(spark, store, files, since_at, until_at, queries, shape, shape_dir)
@@ -462,6 +470,6 @@ def connect_spark(
         if isinstance(exc, QueryError | UsageError):
             raise
         raise StoreError(
-            f"cannot read the store at {str(store.root)!r} with Spark: {_first_line(exc)}"
+            f"cannot read the store at {store.location!r} with Spark: {_first_line(exc)}"
         ) from None
     return engine

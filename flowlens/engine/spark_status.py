@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowlens.engine.settings import SparkSettings
-from flowlens.engine.spark import _uri, spark_session
+from flowlens.engine.spark import spark_session
 from flowlens.errors import StoreError
 from flowlens.store import Store
 from flowlens.store.status import CLUSTERS_SQL, FORMATS_SQL, RANGE_SQL, REASONS_SQL, FactsReader, RowFacts
@@ -47,7 +47,7 @@ def spark_facts(settings: SparkSettings | None = None) -> FactsReader:
             formats: tuple[tuple[str, int], ...] = ()
             reasons: tuple[tuple[str, int], ...] = ()
             if flows:
-                spark.read.parquet(*(_uri(p) for p in flows)).createOrReplaceTempView(f)
+                spark.read.parquet(*(store.files.uri(p) for p in flows)).createOrReplaceTempView(f)
                 ((count, first_ts, last_ts),) = _rows(spark, RANGE_SQL.replace(" FROM f", f" FROM {f}"))
                 counted = int(count)
                 first = first_ts.isoformat() if first_ts else None
@@ -55,7 +55,7 @@ def spark_facts(settings: SparkSettings | None = None) -> FactsReader:
                 clusters = _counts(spark, CLUSTERS_SQL.replace(" FROM f ", f" FROM {f} "))
                 formats = _counts(spark, FORMATS_SQL.replace(" FROM f ", f" FROM {f} "))
             if quarantine:
-                spark.read.parquet(*(_uri(p) for p in quarantine)).createOrReplaceTempView(q)
+                spark.read.parquet(*(store.files.uri(p) for p in quarantine)).createOrReplaceTempView(q)
                 ((quarantined,),) = _rows(spark, f"SELECT count(*) FROM {q}")
                 reasons = _counts(spark, REASONS_SQL.replace(" FROM q ", f" FROM {q} "))
         except StoreError:

@@ -36,7 +36,7 @@ import datetime as dt
 import itertools
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -121,16 +121,23 @@ class Ingester:
     # --- one source ---------------------------------------------------------------------
 
     def ingest_source(
-        self, path: str, stdin: IO[bytes] | None, summary: IngestSummary, fmt_name: str | None = None
+        self,
+        path: str,
+        stdin: IO[bytes] | None,
+        summary: IngestSummary,
+        fmt_name: str | None = None,
+        *,
+        content: IO[bytes] | None = None,
     ) -> FileSummary:
         """Read one source into the commit being staged. A problem of this file alone (it cannot
         be opened, its format is not recognised, a read error) is recorded in its summary and the
-        run goes on with the others; with ``--strict`` it stops the run."""
+        run goes on with the others; with ``--strict`` it stops the run. ``content``: the bytes
+        of ``path`` when another reader has them (:class:`~flowlens.ingest.sources.Source`)."""
         fs = FileSummary(path=path)
         summary.files.append(fs)
         self._summary = summary
         try:
-            source = Source(path, stdin, max_expansion=self.options.max_expansion)
+            source = Source(path, stdin, max_expansion=self.options.max_expansion, content=content)
             with contextlib.closing(source):
                 self._read_source(source, fs, fmt_name)
         except Unreadable as exc:  # (also a file that vanished or became unreadable between two reads)
@@ -500,9 +507,14 @@ def holds_elasticsearch(manifest: dict[str, Any]) -> bool:
     return any(lineage.get("format") == "elasticsearch" for lineage in manifest["sources"])
 
 
-def check_request(paths: Iterable[str | tuple[str, str | None]], options: IngestOptions) -> FoundSources:
+def check_request(
+    paths: Iterable[str | tuple[str, str | None]],
+    options: IngestOptions,
+    find: Callable[[list[str | tuple[str, str | None]]], FoundSources] | None = None,
+) -> FoundSources:
     """The sources to read (``file://`` URLs as local paths), after checking ``options``: what every
-    ingest, on either engine, checks before it takes the store's lock."""
+    ingest, on either engine, checks before it takes the store's lock. ``find``: what finds the
+    sources (default: :func:`local_sources`; Spark ingest also finds them at Hadoop URLs)."""
     if options.format is not None and options.format not in FORMATS:
         raise UsageError(f"unknown format {options.format!r}; choose one of: {', '.join(FORMATS)}")
     if options.max_line_bytes < 1024:
@@ -511,12 +523,7 @@ def check_request(paths: Iterable[str | tuple[str, str | None]], options: Ingest
         raise UsageError("--max-document-bytes must be at least 1024")
     if options.max_expansion < 2:
         raise UsageError("--max-expansion must be at least 2")
-    found = find_sources(
-        [
-            (local_path(p[0], "the source"), p[1]) if isinstance(p, tuple) else local_path(p, "the source")
-            for p in paths
-        ]
-    )
+    found = (find or local_sources)(list(paths))
     if found.problems and (options.strict or not found.files):
         raise InputError("; ".join(f"{path}: {problem}" for path, problem in found.problems[:5]))
     if not found.files:
@@ -525,6 +532,16 @@ def check_request(paths: Iterable[str | tuple[str, str | None]], options: Ingest
             + (f" (passed over: {', '.join(found.passed)})" if found.passed else "")
         )
     return found
+
+
+def local_sources(paths: list[str | tuple[str, str | None]]) -> FoundSources:
+    """The sources of ``paths`` on this machine (``file://`` URLs as local paths)."""
+    return find_sources(
+        [
+            (local_path(p[0], "the source"), p[1]) if isinstance(p, tuple) else local_path(p, "the source")
+            for p in paths
+        ]
+    )
 
 
 def ingest(

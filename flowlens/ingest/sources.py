@@ -125,15 +125,25 @@ def _read_error(exc: OSError) -> ReadFailure:
 
 class Source:
     """A decompressed byte stream over one input, reopenable (for the checkpoint pass). Close it
-    (it may hold standard input in a temporary file)."""
+    (it may hold standard input in a temporary file).
+
+    ``content``: the bytes of ``path`` read by someone else (a file at a Hadoop URL, which a
+    Spark task is handed): kept as standard input is, and read as the file ``path`` would be."""
 
     def __init__(
-        self, path: str, stdin: IO[bytes] | None, *, max_expansion: int = DEFAULT_MAX_EXPANSION
+        self,
+        path: str,
+        stdin: IO[bytes] | None,
+        *,
+        max_expansion: int = DEFAULT_MAX_EXPANSION,
+        content: IO[bytes] | None = None,
     ) -> None:
         self.path = path
         self.max_expansion = max_expansion
         self._spool: IO[bytes] | None = None
-        if path == STDIN:
+        if content is not None:
+            stdin = content
+        if path == STDIN or content is not None:
             # Standard input cannot be read twice: it is kept, in memory up to 64 MiB and in a
             # temporary file (deleted when closed) past that.
             self._spool = tempfile.SpooledTemporaryFile(max_size=STDIN_IN_MEMORY)  # noqa: SIM115 - closed by close()

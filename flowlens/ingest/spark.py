@@ -24,8 +24,11 @@ whichever engine stored it:
    one atomic commit, so a run killed at any moment leaves the store as it was and the next run
    reads the sources again. Then, as a DuckDB ingest does, it backfills summaries and compacts.
 
-The executors read the sources and write the staged files themselves: the store and the sources
-must be at the same paths on the driver and on every executor (one machine, or a shared mount).
+The executors read the sources and write the staged files themselves: the store and the local
+sources must be at the same paths on the driver and on every executor (one machine, or a shared
+mount). Sources at Hadoop URLs are found and planned by the driver through Hadoop
+(:mod:`flowlens.ingest.spark_sources`), and their bytes reach the tasks through Spark's
+``binaryFile`` source (:func:`_url_batches`).
 Standard input is read by the DuckDB engine only.
 """
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
 import os
 import shutil
@@ -57,6 +61,7 @@ from flowlens.ingest.pipeline import (
     store_write_error,
 )
 from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
+from flowlens.ingest.spark_sources import HadoopSources, is_url
 from flowlens.ingest.writer import StagedCommit
 from flowlens.store import Span, Store, StoreWriter, duckdb_connection, open_writer
 from flowlens.store.compact import maintain
@@ -144,10 +149,12 @@ def run_task(
     ingest_id: str,
     task: TaskSpec,
     attempt: int = 0,
+    contents: dict[int, bytes] | None = None,
 ) -> dict[str, Any]:
     """(On an executor.) Ingest ``task``'s sources into ``<stage>/tasks/<task id>/<attempt>/``
     with the manifest as the driver holds it; what the driver needs to commit them, as
-    JSON-ready data."""
+    JSON-ready data. ``contents``: the bytes of sources at Hadoop URLs (by index in the run),
+    read by Spark (:func:`_url_batches`)."""
     # Each attempt of a task (Spark runs a failed or slow one again) stages into a folder of its
     # own; the driver takes the files of the attempt whose result it gets, and drops the rest.
     folder = Path(stage) / TASK_DIR / task.task_id / str(attempt)
@@ -161,7 +168,8 @@ def run_task(
         indices, handed_back = [], []
         for index, path, fmt in task.sources:
             try:
-                run.ingest_source(path, None, summary, fmt)
+                content = io.BytesIO(contents[index]) if contents and index in contents else None
+                run.ingest_source(path, None, summary, fmt, content=content)
             except _HandedBack:
                 summary.files.pop()  # (nothing of it was read, staged or recorded in the manifest)
                 handed_back.append(index)
@@ -212,6 +220,41 @@ def _task_batches(
                 for n in batch.column(0).to_pylist()
             ]
             yield pa.RecordBatch.from_arrays([pa.array(results, pa.string())], names=["result"])
+
+    return run
+
+
+def _url_batches(
+    store_root: str,
+    stage: str,
+    manifest: dict[str, Any],
+    options: IngestOptions,
+    ingest_id: str,
+    round_number: int,
+    sources: dict[str, tuple[int, str, str | None]],
+) -> Any:
+    """The function ``mapInArrow`` runs over the rows of Spark's ``binaryFile`` source (``path``,
+    ``content``) for the round's sources at Hadoop URLs (``sources``: by the URL Spark names each
+    one, its index in the run, the URL as given and its format): each partition is one task, which
+    reads its sources in the run's order. (A round's sources start with different first lines, so
+    no two of them continue one lineage: which task reads which does not change what is stored.)"""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        contents: dict[int, bytes] = {}
+        for batch in batches:
+            for name, content in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
+                contents[sources[name][0]] = content
+        if not contents:
+            return
+        chosen = sorted((entry for entry in sources.values() if entry[0] in contents), key=lambda e: e[0])
+        task = TaskSpec(f"{ingest_id}-r{round_number}-u{chosen[0][0]:06d}", tuple(chosen))
+        context = TaskContext.get()
+        attempt = context.attemptNumber() if context is not None else 0
+        result = run_task(store_root, stage, manifest, options, ingest_id, task, attempt, contents)
+        yield pa.RecordBatch.from_arrays([pa.array([json.dumps(result)], pa.string())], names=["result"])
 
     return run
 
@@ -343,17 +386,37 @@ class _Run:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _run_round(spark: SparkSession, run: _Run, options: IngestOptions, tasks: list[TaskSpec]) -> None:
-    """One Spark job: every task of the round on the executors, their results taken in task order."""
-    job = _task_batches(
-        str(run.writer.store.root.resolve()),
-        str(run.stage.resolve()),
-        run.manifest,
-        options,
-        run.summary.ingest_id,
-        tasks,
-    )
-    frame = spark.range(0, len(tasks), 1, numPartitions=len(tasks)).mapInArrow(job, "result string")
+def _run_round(
+    spark: SparkSession,
+    run: _Run,
+    options: IngestOptions,
+    tasks: list[TaskSpec],
+    round_number: int = 0,
+    remote: HadoopSources | None = None,
+) -> None:
+    """One Spark job: every task of the round on the executors, their results taken in task order.
+    Sources at Hadoop URLs (found by ``remote``) are read by Spark's ``binaryFile`` source, in tasks
+    of their own (:func:`_url_batches`); local ones by the tasks planned for them."""
+    root, stage = str(run.writer.store.root.resolve()), str(run.stage.resolve())
+    local = [
+        dataclasses.replace(task, sources=tuple(s for s in task.sources if not is_url(s[1])))
+        for task in tasks
+    ]
+    local = [task for task in local if task.sources]
+    urls = [s for task in tasks for s in task.sources if is_url(s[1])]
+    frames = []
+    if local:
+        job = _task_batches(root, stage, run.manifest, options, run.summary.ingest_id, local)
+        frames.append(
+            spark.range(0, len(local), 1, numPartitions=len(local)).mapInArrow(job, "result string")
+        )
+    if urls:
+        assert remote is not None
+        named = {remote.qualified(url): (index, url, fmt) for index, url, fmt in urls}
+        job = _url_batches(root, stage, run.manifest, options, run.summary.ingest_id, round_number, named)
+        read = spark.read.format("binaryFile").load([url for _, url, _ in urls])
+        frames.append(read.select("path", "content").mapInArrow(job, "result string"))
+    frame = frames[0] if len(frames) == 1 else frames[0].union(frames[1])
     try:
         rows = frame.collect()
     except Exception as exc:  # a task failed past Spark's retries: py4j's error, whose last line says why
@@ -375,6 +438,7 @@ def _read_handed_back(
     started: float,
     *,
     into: Path | None = None,
+    remote: HadoopSources | None = None,
 ) -> None:
     """(On the driver.) Read the sources the tasks handed back, in the run's order, each checked
     record by record against everything stored and the tasks' files, and commit them with the
@@ -387,7 +451,8 @@ def _read_handed_back(
             rest.uncommitted = sorted((into / "flows").rglob("*.parquet"))
         for index in sorted(run.handed_back):
             source, fmt = files[index]
-            rest.ingest_source(source, None, summary, fmt)
+            content = io.BytesIO(remote.content(source)) if remote is not None and is_url(source) else None
+            rest.ingest_source(source, None, summary, fmt, content=content)
             run.files[index] = summary.files.pop()  # (placed in the run's order below)
             if into is None:
                 rest.maybe_commit(summary)
@@ -428,17 +493,27 @@ def ingest_spark(
     paths = list(paths)
     if any((p[0] if isinstance(p, tuple) else p) == STDIN for p in paths):
         raise UsageError("standard input (-) is read by the DuckDB engine only: drop --engine spark for it")
-    found = check_request(paths, options)
     from flowlens.engine.spark import spark_session
 
-    spark = spark_session(settings)
+    remote: HadoopSources | None = None
+    if any(is_url(p[0] if isinstance(p, tuple) else p) for p in paths):
+        spark = spark_session(settings)  # (Hadoop's file systems find the sources at URLs)
+        remote = HadoopSources(spark)
+        found = check_request(paths, options, find=remote.find)
+    else:
+        found = check_request(paths, options)
+        spark = spark_session(settings)
     slots = max(1, int(spark.sparkContext.defaultParallelism))
     started = time.perf_counter()
     summary, clock = new_run(store, found, now)
     ingest_id = summary.ingest_id
     committed = False
-    keys, formats = zip(*(_head_key(path, fmt, options) for path, fmt in found.files), strict=True)
-    sizes = [_size(path) for path, _ in found.files]
+    keyed = [
+        remote.head_key(path, fmt, options) if remote and is_url(path) else _head_key(path, fmt, options)
+        for path, fmt in found.files
+    ]
+    keys, formats = zip(*keyed, strict=True)
+    sizes = [remote.size(path) if remote and is_url(path) else _size(path) for path, _ in found.files]
     try:
         with open_writer(store, wait=lock_wait) as writer:
             summary.recovered = writer.recovered
@@ -446,18 +521,21 @@ def ingest_spark(
             try:
                 run = _Run(writer, summary, stage)
                 run.handed_back = _elasticsearch_for_driver(list(formats), writer.manifest)
-                for tasks in plan_rounds(found.files, list(keys), sizes, slots, ingest_id, run.handed_back):
-                    _run_round(spark, run, options, tasks)
+                rounds = plan_rounds(found.files, list(keys), sizes, slots, ingest_id, run.handed_back)
+                for number, tasks in enumerate(rounds):
+                    _run_round(spark, run, options, tasks, number, remote)
                     if progress:
                         done = list(run.files.values())
                         progress(sum(f.bytes_read for f in done), sum(f.rows for f in done))
                 shutil.rmtree(stage / TASK_DIR, ignore_errors=True)
                 if run.handed_back and options.strict:
                     # --strict writes nothing unless every line is good: one commit, at the end
-                    _read_handed_back(writer, options, summary, run, found.files, started, into=stage)
+                    _read_handed_back(
+                        writer, options, summary, run, found.files, started, into=stage, remote=remote
+                    )
                 elif run.handed_back:
                     writer.commit(stage, run.manifest, spans=merge_spans(run.spans))
-                    _read_handed_back(writer, options, summary, run, found.files, started)
+                    _read_handed_back(writer, options, summary, run, found.files, started, remote=remote)
                 else:
                     summary.files.extend(run.files[i] for i in sorted(run.files))
                     summary.seconds = time.perf_counter() - started

@@ -4,12 +4,15 @@ journal, atomic commits under one writer lock, and checks, repair, compaction an
 One module per concern, each importing only those above it in this list (a test checks that no
 two modules of flowlens import each other, even inside functions):
 
+* :mod:`~flowlens.store.lock`: the one-writer lock and the readers' leases.
+* :mod:`~flowlens.store.files`: the store's file operations (:class:`StoreFiles`), local, or
+  refused for a Hadoop URL until the Spark engine opens it.
 * :mod:`~flowlens.store.manifest`: ``manifest.json``, the committed files (rows, size, XXH3,
   spans of source content) and what was ingested (lineages, ingests).
-* :mod:`~flowlens.store.urls`: a store or source given as a ``file://`` URL, as a local path.
+* :mod:`~flowlens.store.urls`: a store or source given as a URL: a ``file://`` URL as a local
+  path, a Hadoop URL as its ``scheme://authority`` and path.
 * :mod:`~flowlens.store.layout`: :class:`Store`, where each part lives on disk, and
   :class:`Snapshot`, the committed files of one manifest: readers take their files from one.
-* :mod:`~flowlens.store.lock`: the one-writer lock and the readers' leases.
 * :mod:`~flowlens.store.journal`: what each commit changed; rebuilds a lost or stale manifest.
 * :mod:`~flowlens.store.facts`: a data file's rows, size and XXH3-64.
 * :mod:`~flowlens.store.integrity`: :func:`check` (``flowlens verify`` and the quick check of
@@ -27,7 +30,8 @@ On top of these, and not imported here (they load pyarrow, which opening a store
 need): :mod:`~flowlens.store.parquet` (the rules every flows file is written with),
 :mod:`~flowlens.store.summaries` (the hourly summaries written beside each flows file),
 :mod:`~flowlens.store.repair` (``flowlens repair``), :mod:`~flowlens.store.compact`
-(``flowlens compact`` and the compaction ingest runs on its own).
+(``flowlens compact`` and the compaction ingest runs on its own), :mod:`~flowlens.store.hadoop`
+(a store's files through Hadoop's ``FileSystem``, in a Spark session's JVM).
 """
 
 from flowlens.store.commit import StoreWriter, new_ingest_id, open_writer, write_atomic

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from flowlens.errors import StoreError, StoreWriteError
+from flowlens.errors import StoreError, StoreWriteError, UsageError
 from flowlens.store.facts import FileFacts, file_facts
 from flowlens.store.integrity import require_intact
 from flowlens.store.journal import CHECKPOINT_EVERY, entry_name, list_entries, make_entry
@@ -471,7 +471,13 @@ def open_writer(store: Store, *, check: bool = True, wait: float = 0.0) -> Itera
     """Hold the store's lock (waiting up to ``wait`` seconds for another writer to release it),
     finish or discard interrupted commits, check the store (``check``:
     :class:`flowlens.errors.StoreDamagedError` when it is damaged; only repair opens a damaged
-    store) and yield a writer."""
+    store) and yield a writer. A store at a Hadoop URL is not written yet (:class:`UsageError`)."""
+    if store.files.remote:
+        raise UsageError(
+            f"the store {store.location!r}: writing a store at a Hadoop URL is not built yet; ingest "
+            "into a local (or mounted) store and copy it there (hadoop distcp): the Spark engine reads it "
+            "at its URL"
+        )
     try:
         store.root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

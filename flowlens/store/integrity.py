@@ -40,7 +40,6 @@ from flowlens.errors import StoreDamagedError, StoreError
 from flowlens.store.facts import file_facts
 from flowlens.store.journal import JournalError, list_entries, newest_generation, replay
 from flowlens.store.layout import SUMMARY_DIR, Snapshot, Store, written_by_flowlens
-from flowlens.store.lock import reader_lease
 from flowlens.store.manifest import FileEntry, file_entries, is_legacy
 
 BLOCKING = frozenset(
@@ -121,9 +120,9 @@ def pending_commits(store: Store) -> dict[int, set[str]]:
     generation -> the store-relative paths they move in. The next writer finishes them."""
     pending: dict[int, set[str]] = {}
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for stage in store.staging_dir.iterdir():
+        for stage in store.files.children(store.staging_dir):
             with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
-                plan = json.loads((stage / "commit.json").read_text(encoding="utf-8"))
+                plan = json.loads(store.files.read_text(stage / "commit.json"))
                 pending[int(plan["generation"])] = {str(dst) for _, dst in plan["moves"]}
     return pending
 
@@ -132,18 +131,19 @@ def _data_files_on_disk(store: Store) -> tuple[list[Path], list[Path]]:
     """(Parquet files, other entries) in the data folders."""
     parquet: list[Path] = []
     other: list[Path] = []
+    files = store.files
     for folder, partitioned in (
         (store.flows_dir, True),
         (store.summary_dir, True),
         (store.quarantine_dir, False),
     ):
-        if not folder.is_dir():
+        if not files.is_dir(folder):
             continue
-        for child in folder.iterdir():
-            if partitioned and child.is_dir() and child.name.startswith("date="):
-                for leaf in child.iterdir():
-                    (parquet if leaf.suffix == ".parquet" and leaf.is_file() else other).append(leaf)
-            elif not partitioned and child.suffix == ".parquet" and child.is_file():
+        for child in files.children(folder):
+            if partitioned and child.name.startswith("date=") and files.is_dir(child):
+                for leaf in files.children(child):
+                    (parquet if leaf.suffix == ".parquet" and files.is_file(leaf) else other).append(leaf)
+            elif not partitioned and child.suffix == ".parquet" and files.is_file(child):
                 parquet.append(child)
             else:
                 other.append(child)
@@ -162,7 +162,7 @@ def check_file(store: Store, entry: FileEntry, deep: bool) -> Problem | None:
         else f" ({entry.rows:,} rows listed)"
     )
     try:
-        size = path.stat().st_size
+        size = store.files.size(path)
     except FileNotFoundError:
         return _problem("missing", entry.path, f"the {what} is missing{tail}", blocking=blocking)
     except OSError as exc:
@@ -205,11 +205,11 @@ def check(
 
     ``progress(done, total)`` is called as listed files are checked."""
     problems: list[Problem] = []
-    journal_gen = newest_generation(store.journal_dir)
+    journal_gen = newest_generation(store.journal_dir, store.files)
     pending = pending_commits(store)
     pending_paths = set().union(*pending.values()) if pending else set()
     manifest: dict[str, Any] | None = None
-    if store.manifest_path.exists():
+    if store.files.exists(store.manifest_path):
         try:
             manifest = store.read_manifest()
         except StoreError as exc:
@@ -279,7 +279,7 @@ def check(
             if progress is not None:
                 progress(done, len(entries))
         retired = set(manifest.get("retired", []))
-        waiting = [r for r in sorted(retired) if (store.root / r).exists()]
+        waiting = [r for r in sorted(retired) if store.files.exists(store.root / r)]
         if waiting:
             problems.append(
                 _problem(
@@ -308,7 +308,7 @@ def check(
                     )
                 )
                 continue
-            size = path.stat().st_size
+            size = store.files.size(path)
             problems.append(
                 _problem(
                     "unlisted",
@@ -334,7 +334,7 @@ def check(
             )
         )
     return IntegrityReport(
-        root=str(store.root),
+        root=store.location,
         generation=generation,
         journal_generation=journal_gen,
         files_checked=len(entries),
@@ -345,10 +345,10 @@ def check(
 
 def _check_journal(store: Store, manifest: dict[str, Any]) -> list[Problem]:
     """Whether the journal rebuilds exactly this manifest (the deep check)."""
-    if not list_entries(store.journal_dir):
+    if not list_entries(store.journal_dir, store.files):
         return []  # reported as journal-behind
     try:
-        rebuilt = replay(store.journal_dir)
+        rebuilt = replay(store.journal_dir, store.files)
     except (JournalError, StoreError) as exc:
         return [
             _problem(
@@ -400,14 +400,15 @@ def damage_message(store: Store, problems: Iterable[Problem], action: str) -> st
 def read_snapshot(store: Store) -> Snapshot:
     """The committed files as a reader must see them: :class:`StoreDamagedError` when the manifest
     is missing beside data, unreadable, or older than the journal (restored from a backup)."""
+    files = store.files
     for _ in range(5):
-        journal_before = newest_generation(store.journal_dir)
-        if not store.manifest_path.exists():
+        journal_before = newest_generation(store.journal_dir, files)
+        if not files.exists(store.manifest_path):
             disk = store.disk_files("flows") + store.disk_files("quarantine")
             if journal_before is not None or any(written_by_flowlens(p) for p in disk):
                 if _first_commit_in_progress(store, disk, journal_before):
-                    return Snapshot(store.root, 0, {})  # nothing is committed until its manifest is
-                if store.manifest_path.exists():
+                    return Snapshot(store.root, 0, {}, files)  # nothing is committed until its manifest is
+                if files.exists(store.manifest_path):
                     continue  # (the first commit's manifest came in meanwhile)
                 raise StoreDamagedError(
                     f"the store {store.root} has data but no manifest.json, so flowlens cannot tell which files "
@@ -427,7 +428,7 @@ def read_snapshot(store: Store) -> Snapshot:
         if all(g in pending for g in range((snapshot.generation or 0) + 1, journal_before + 1)):
             return snapshot
         if (
-            newest_generation(store.journal_dir) == journal_before
+            newest_generation(store.journal_dir, files) == journal_before
             and store.read_manifest().get("generation") == snapshot.generation
         ):
             raise StoreDamagedError(
@@ -456,10 +457,10 @@ def _first_commit_in_progress(store: Store, disk: list[Path], journal: int | Non
 def reading(store: Store) -> Iterator[Snapshot]:
     """A checked :class:`Snapshot` (see :func:`read_snapshot`) whose files stay on disk for the
     block: the reader's lease (:func:`flowlens.store.lock.reader_lease`) is held throughout."""
-    if not store.root.is_dir():
-        yield Snapshot(store.root, 0, {})
+    if not store.files.is_dir(store.root):
+        yield Snapshot(store.root, 0, {}, store.files)
         return
-    with reader_lease(store.readers_path):
+    with store.files.lease(store.readers_path):
         yield read_snapshot(store)
 
 
@@ -468,7 +469,7 @@ def require_present(snapshot: Snapshot, entries: Iterable[FileEntry], *, store: 
     (a reader's quick check of the files of its window)."""
     if snapshot.legacy:
         return
-    root = Store(snapshot.root)
+    root = snapshot.store
     problems = [p for e in entries if (p := check_file(root, e, deep=False)) is not None]
     if problems:
         raise StoreDamagedError(damage_message(store or root, problems, "answer from"))
@@ -485,7 +486,7 @@ def usable_summaries(snapshot: Snapshot, flows: Iterable[Path]) -> dict[Path, Pa
             continue
         entry = by_path.get(summary)
         try:
-            size = summary.stat().st_size
+            size = snapshot.files.size(summary)
         except OSError:
             continue
         if entry is None or entry.bytes < 0 or size == entry.bytes:

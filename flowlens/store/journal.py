@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowlens.store.files import LOCAL, StoreFiles
 from flowlens.store.manifest import MANIFEST_VERSION, check_shape, empty_manifest
 
 JOURNAL_VERSION = 1
@@ -47,20 +48,20 @@ def entry_name(generation: int, commit: str, full: bool) -> str:
     return f"{generation:010d}-{commit}{'.full' if full else ''}.json"
 
 
-def list_entries(journal_dir: Path) -> list[EntryName]:
+def list_entries(journal_dir: Path, files: StoreFiles = LOCAL) -> list[EntryName]:
     """The journal's entries, oldest first (names that are not entries are left out)."""
     found: list[EntryName] = []
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for path in journal_dir.iterdir():
+        for path in files.children(journal_dir):
             match = _NAME.match(path.name)
             if match:
                 found.append(EntryName(path, int(match.group(1)), match.group(2), bool(match.group(3))))
     return sorted(found, key=lambda e: (e.generation, e.full, e.path.name))
 
 
-def newest_generation(journal_dir: Path) -> int | None:
+def newest_generation(journal_dir: Path, files: StoreFiles = LOCAL) -> int | None:
     """The generation of the journal's newest entry (None: no journal)."""
-    entries = list_entries(journal_dir)
+    entries = list_entries(journal_dir, files)
     return entries[-1].generation if entries else None
 
 
@@ -113,9 +114,9 @@ class JournalError(ValueError):
     """The journal cannot rebuild a manifest (an entry is missing, unreadable or malformed)."""
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: Path, files: StoreFiles = LOCAL) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(files.read_text(path))
     except (OSError, ValueError) as exc:
         raise JournalError(f"{path.name} cannot be read ({exc})") from None
     if not isinstance(data, dict) or data.get("journal") != JOURNAL_VERSION:
@@ -153,19 +154,19 @@ def apply_entry(manifest: dict[str, Any], entry: dict[str, Any]) -> dict[str, An
     return result
 
 
-def replay(journal_dir: Path) -> dict[str, Any]:
+def replay(journal_dir: Path, files: StoreFiles = LOCAL) -> dict[str, Any]:
     """The manifest the journal describes: its newest checkpoint with every later entry applied.
 
     Raises :class:`JournalError` when there is no checkpoint, an entry after it is missing (the
     generations do not follow each other) or unreadable."""
-    entries = list_entries(journal_dir)
+    entries = list_entries(journal_dir, files)
     checkpoints = [e for e in entries if e.full]
     if not checkpoints:
         if not entries:
             raise JournalError("the journal is empty")
         raise JournalError("the journal has no checkpoint entry (*.full.json)")
     start = checkpoints[-1]
-    data = _read(start.path)
+    data = _read(start.path, files)
     manifest = data.get("manifest")
     if not isinstance(manifest, dict):
         raise JournalError(f"{start.path.name} carries no manifest")
@@ -180,7 +181,7 @@ def replay(journal_dir: Path) -> dict[str, Any]:
                 if entry.generation > expected
                 else f"two entries for generation {entry.generation}"
             )
-        delta = _read(entry.path)
+        delta = _read(entry.path, files)
         manifest = (
             delta["manifest"]
             if entry.full and isinstance(delta.get("manifest"), dict)

@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from flowlens.errors import StoreError
+from flowlens.store.files import LOCAL, StoreFiles, UnopenedFiles
 from flowlens.store.manifest import FileEntry, file_entries, is_legacy, read_manifest
-from flowlens.store.urls import local_path, url_scheme
+from flowlens.store.urls import local_path, remote_base, url_scheme
 
 DEFAULT_STORE = ".flowlens"
 
@@ -52,21 +53,43 @@ LOST_AND_FOUND = "lost+found"
 
 @dataclass(frozen=True)
 class Store:
-    """A store rooted at ``root`` (a path or a string).
+    """A store rooted at ``root`` (a path, a ``file://`` URL, or a Hadoop URL as a string).
 
     Write to it through :func:`flowlens.store.open_writer` (the lock, recovery and atomic commits);
     read it through :func:`flowlens.store.reading` (a checked :class:`Snapshot`); describe it with
-    :func:`flowlens.store.describe`."""
+    :func:`flowlens.store.describe`.
+
+    ``files`` does the file operations (:mod:`flowlens.store.files`). A store at a URL of another
+    scheme (:meth:`at`, ``hdfs://nn/data/store``) has the URL's path as its ``root`` and files
+    that refuse every operation until the Spark engine opens it
+    (:func:`flowlens.store.hadoop.open_hadoop`)."""
 
     root: Path
+    files: StoreFiles = field(default=LOCAL)
 
     def __post_init__(self) -> None:
-        # A file:// URL is the folder it names; a remote scheme is refused (flowlens.store.urls).
+        # A file:// URL is the folder it names (flowlens.store.urls).
         text = str(self.root)
-        if url_scheme(text) is not None:
+        if url_scheme(text) is not None and not self.files.remote:
             object.__setattr__(self, "root", Path(local_path(text, "the store")))
         elif not isinstance(self.root, Path):
             object.__setattr__(self, "root", Path(self.root))
+
+    @classmethod
+    def at(cls, location: str | Path) -> Store:
+        """The store at ``location``: a folder, a ``file://`` URL, or (as a string: pathlib folds
+        a URL's ``//``) a Hadoop URL such as ``hdfs://nn:8020/data/store``."""
+        text = str(location)
+        scheme = url_scheme(text)
+        if isinstance(location, str) and scheme is not None and scheme != "file":
+            base, path = remote_base(text, "the store")
+            return cls(Path(path), UnopenedFiles(base))
+        return cls(Path(location))
+
+    @property
+    def location(self) -> str:
+        """Where the store is, as its user named it: its folder, or its URL."""
+        return self.files.uri(self.root) if self.files.remote else str(self.root)
 
     @property
     def flows_dir(self) -> Path:
@@ -105,11 +128,12 @@ class Store:
         return self.root / ".readers"
 
     def exists(self) -> bool:
-        return self.flows_dir.is_dir() or self.manifest_path.is_file() or self.journal_dir.is_dir()
+        is_dir = self.files.is_dir
+        return is_dir(self.flows_dir) or self.files.is_file(self.manifest_path) or is_dir(self.journal_dir)
 
     def read_manifest(self) -> dict[str, Any]:
         """The manifest (an empty one for a new store); see :mod:`flowlens.store.manifest`."""
-        return read_manifest(self.manifest_path)
+        return read_manifest(self.manifest_path, self.files)
 
     def snapshot(self) -> Snapshot:
         """The committed files the manifest names, unchecked (see :func:`flowlens.store.reading`)."""
@@ -120,7 +144,7 @@ class Store:
         files is named as flowlens' commits name theirs: Parquet files written by another tool.
         Readers read its files from disk; the first writer lists them. (Files flowlens wrote
         without their manifest are damage: see :mod:`flowlens.store.integrity`.)"""
-        if self.manifest_path.exists() or self.journal_dir.is_dir():
+        if self.files.exists(self.manifest_path) or self.files.is_dir(self.journal_dir):
             return False
         files = self.disk_files("flows") + self.disk_files("quarantine")
         return bool(files) and not any(written_by_flowlens(p) for p in files)
@@ -141,10 +165,10 @@ class Store:
         """The Parquet files of ``kind`` (flows, summary, quarantine) on disk, committed or not:
         only for checking a store and for reading one written before manifests listed files."""
         if kind == "flows":
-            return sorted(self.flows_dir.glob("date=*/*.parquet")) if self.flows_dir.is_dir() else []
+            return self.files.glob(self.flows_dir, "date=*/*.parquet")
         if kind == "summary":
-            return sorted(self.summary_dir.glob("date=*/*.parquet")) if self.summary_dir.is_dir() else []
-        return sorted(self.quarantine_dir.glob("*.parquet")) if self.quarantine_dir.is_dir() else []
+            return self.files.glob(self.summary_dir, "date=*/*.parquet")
+        return self.files.glob(self.quarantine_dir, "*.parquet")
 
 
 def day_of(path: Path) -> dt.date:
@@ -163,17 +187,23 @@ class Snapshot:
 
     ``entries``: the manifest's file entries by store-relative path (for a store whose manifest
     does not list files, the Parquet files on disk, with ``rows`` -1); ``generation``: the
-    manifest's (None for such a store)."""
+    manifest's (None for such a store); ``files``: the store's file operations."""
 
     root: Path
     generation: int | None
     entries: Mapping[str, FileEntry] = field(default_factory=dict)
+    files: StoreFiles = field(default=LOCAL)
 
     @classmethod
     def of(cls, store: Store, manifest: dict[str, Any]) -> Snapshot:
         if is_legacy(manifest) or (manifest.get("generation") == 0 and store.unmanaged()):
-            return cls(store.root, None, _disk_entries(store))
-        return cls(store.root, int(manifest.get("generation", 0)), file_entries(manifest))
+            return cls(store.root, None, _disk_entries(store), store.files)
+        return cls(store.root, int(manifest.get("generation", 0)), file_entries(manifest), store.files)
+
+    @property
+    def store(self) -> Store:
+        """The store this snapshot is of."""
+        return Store(self.root, self.files)
 
     @property
     def legacy(self) -> bool:
@@ -241,8 +271,8 @@ def _disk_entries(store: Store) -> dict[str, FileEntry]:
             rel = path.relative_to(store.root).as_posix()
             entries[rel] = FileEntry(rel, kind, -1, -1, "", spans=None)
     for path in flows:
-        summary = summary_path(store.root, path)
-        if summary.is_file():
+        summary = summary_path(store.root, path, store.files.size(path))
+        if store.files.is_file(summary):
             rel = summary.relative_to(store.root).as_posix()
             of = path.relative_to(store.root).as_posix()
             entries[rel] = FileEntry(rel, "summary", -1, -1, "", of=of)

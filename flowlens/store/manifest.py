@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from flowlens.errors import StoreError
+from flowlens.store.files import LOCAL, StoreFiles
 
 MANIFEST_VERSION = 2
 #: Versions this flowlens reads (1: no file list; upgraded by the first writer).
@@ -63,12 +64,12 @@ def is_legacy(manifest: dict[str, Any]) -> bool:
     return manifest.get("version") == 1
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
-    """The manifest at ``path``, or an empty one when there is none yet."""
-    if not path.is_file():
+def read_manifest(path: Path, files: StoreFiles = LOCAL) -> dict[str, Any]:
+    """The manifest at ``path`` (read through ``files``), or an empty one when there is none yet."""
+    if not files.is_file(path):
         return empty_manifest()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(files.read_text(path))
     except (OSError, ValueError) as exc:
         raise StoreError(
             f"the store manifest {path} cannot be read ({exc}); run `flowlens verify` to see what "

@@ -148,7 +148,7 @@ def describe(
     ``read_facts`` reads the rows' facts: DuckDB's :func:`duckdb_facts` unless given)."""
     if not store.exists():
         raise StoreError(
-            f"no flowlens store at {store.root}; run `flowlens ingest PATH --store {store.root}` first"
+            f"no flowlens store at {store.location}; run `flowlens ingest PATH --store {store.location}` first"
         )
     report = check(store)
     damaged_paths = {p.path for p in report.problems if p.code in _UNREADABLE}
@@ -169,7 +169,7 @@ def describe(
         rows = snapshot.rows("flows")
         quarantined = snapshot.rows("quarantine")
         summarised = len(usable_summaries(snapshot, snapshot.flows()))
-    size = sum(p.stat().st_size for p in store.root.rglob("*") if p.is_file())
+    size = store.files.total_size(store.root)
     legacy = snapshot is not None and snapshot.legacy
     facts = (read_facts or duckdb_facts)(
         store, [store.root / rel for rel in sorted(flows)], [store.root / rel for rel in sorted(quarantine)]
@@ -181,7 +181,7 @@ def describe(
     clusters, formats, reasons = list(facts.clusters), list(facts.formats), list(facts.reasons)
     ingests = manifest.get("ingests", [])
     return StoreStatus(
-        root=str(store.root),
+        root=store.location,
         rows=int(rows),
         files=len(snapshot.flow_entries()) if snapshot is not None else 0,
         bytes_on_disk=size,

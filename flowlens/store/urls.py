@@ -1,12 +1,13 @@
-"""Stores and sources given as URLs: which ones flowlens reads and writes, as local paths.
+"""Stores and sources given as URLs: which ones flowlens reads and writes, and how.
 
 Owns :func:`local_path`: a path or a ``file:`` URL (``file:///data/store``, ``file:/data/store``,
 ``file://localhost/data/store``) as the local path it names. A URL of another scheme
-(``s3a://``, ``hdfs://``, ``gs://``, ``abfss://``, ...) is refused with an error that says what
-to do: the store's atomic commit relies on renames within one file system and on a lock file,
-which object stores do not give (see ``docs/spark.md``, "Not yet on Spark"). Everything that takes
-a store or a source path goes through it (:class:`flowlens.store.layout.Store` does for its root),
-so ``--store file:///x`` is the folder ``/x`` for every command on both engines.
+(``s3a://``, ``hdfs://``, ``gs://``, ``abfss://``, ``viewfs://``, ...) is not a local path: it
+raises an error that says what to do (the Spark engine reads and writes them through Hadoop's
+file systems; the DuckDB engine needs them mounted). :func:`remote_base` splits such a URL into
+its ``scheme://authority`` and its path, which is how :class:`flowlens.store.layout.Store` keeps
+a store at a Hadoop URL. So ``--store file:///x`` is the folder ``/x`` for every command on both
+engines.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ def local_path(text: str, what: str = "path") -> str:
         return text
     if scheme != "file":
         raise UsageError(
-            f"{what} {text!r}: flowlens reads and writes local (or mounted) folders and file:// URLs; "
-            f"{scheme}:// is not supported yet: mount it (s3fs, gcsfuse, blobfuse, an NFS or HDFS "
-            "mount) and give the mounted folder"
+            f"{what} {text!r}: {scheme}:// is read by the Spark engine only (Hadoop's file systems): "
+            "add --engine spark, or mount it (s3fs, gcsfuse, blobfuse, an NFS or HDFS mount) and give "
+            "the mounted folder"
         )
     parts = urlsplit(text)
     if parts.netloc not in ("", "localhost"):
@@ -51,3 +52,16 @@ def local_path(text: str, what: str = "path") -> str:
     if not path.startswith("/"):
         raise UsageError(f"{what} {text!r}: give an absolute file:// URL (file:///path)")
     return path
+
+
+def remote_base(text: str, what: str = "path") -> tuple[str, str]:
+    """A Hadoop URL (``hdfs://nn:8020/data/store``) as its ``scheme://authority`` and its path
+    (``/data/store``; a trailing slash dropped). :class:`UsageError` for a ``?query`` or
+    ``#fragment``, which Hadoop paths do not have."""
+    parts = urlsplit(text)
+    if parts.query or parts.fragment:
+        raise UsageError(f"{what} {text!r}: a {parts.scheme}:// URL here has no ?query or #fragment")
+    path = parts.path.rstrip("/") or "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    return f"{parts.scheme.lower()}://{parts.netloc}", path

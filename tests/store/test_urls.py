@@ -41,10 +41,36 @@ def test_a_plain_path_is_left_as_it_is(parts: list[str]) -> None:
     "url", ["s3a://bucket/flows", "hdfs://nn:8020/x", "gs://b/x", "abfss://c@a.dfs.core.windows.net/x"]
 )
 def test_a_remote_store_or_source_is_refused_with_what_to_do(url: str) -> None:
-    with pytest.raises(UsageError, match="is not supported yet: mount it"):
-        Store(url)
+    with pytest.raises(UsageError, match="--engine spark, or mount it"):
+        Store(Path(url))  # (a Path has lost the URL's //: not a Hadoop URL any more)
+    store = Store.at(url)  # a Hadoop URL: kept, but only the Spark engine opens it
+    assert store.location == url.rstrip("/")
+    with pytest.raises(UsageError, match="--engine spark, or mount it"):
+        store.read_manifest()
     with pytest.raises(UsageError, match="the source"):
         local_path(url, "the source")
+
+
+@pytest.mark.parametrize(
+    "command", [["verify"], ["compact"], ["repair"], ["quarantine"], ["ingest", "x.log"]]
+)
+def test_commands_of_local_stores_refuse_a_hadoop_url_before_touching_anything(
+    command: list[str], tmp_path: Path
+) -> None:
+    url = f"hdfs://nn:8020{tmp_path}/store"
+    result = run_cli(*command, "--store", url, cwd=tmp_path)
+    assert result.code == 2, str(result)
+    assert "mount it" in result.stderr and result.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "store").exists()  # the URL's path was not made a local folder
+
+
+def test_a_hadoop_url_keeps_its_authority_and_path() -> None:
+    store = Store.at("hdfs://nn:8020/data/store/")
+    assert store.root == Path("/data/store")
+    assert store.location == "hdfs://nn:8020/data/store"
+    assert store.files.uri(store.manifest_path) == "hdfs://nn:8020/data/store/manifest.json"
+    with pytest.raises(UsageError, match=r"no \?query"):
+        Store.at("s3a://bucket/x?versionId=1")
 
 
 @pytest.mark.parametrize(
@@ -73,4 +99,5 @@ def test_ingest_status_and_query_take_the_store_and_sources_as_file_urls(tmp_pat
     status = run_cli("status", "--store", store, "--json")
     assert status.code == 0 and json.loads(status.stdout)["rows"] == 2
     refused = run_cli("status", "--store", "s3a://bucket/store")
-    assert refused.code == 2 and "mount it" in refused.stderr
+    assert refused.code == 2 and "--engine spark, or mount it" in refused.stderr
+    assert "s3a://bucket/store" in refused.stderr
