@@ -2,11 +2,12 @@
 
 pyarrow allocates from mimalloc by default. Ingest allocates and frees large buffers all the
 time (each batch's takes, casts and dictionaries, some tens of MB, then the Parquet writer's
-pages), and with mimalloc those cost the process far more time in the kernel, giving memory
-back and faulting it in again, than with the C library's ``malloc``: 1 M records of the
+pages), and with mimalloc the process spends about twice as long in the kernel as with the C
+library's ``malloc`` (with fewer page faults, so not for faulting memory in; a native profile
+shows ``madvise`` calls among it). 1 M records of the
 ``labels-policies`` layout took 13.4 s of CPU with mimalloc (3.0 s of it in the kernel) and
-11.9 s with the system allocator (1.3 s in the kernel), with the same peak memory (0.99 GB).
-The stored values do not depend on the allocator.
+11.9 s with the system allocator (1.3 s in the kernel), one run each, with about the same peak
+memory (0.99 GB). The stored values do not depend on the allocator.
 
 While at least one :class:`IngestMemory` is open (each
 :class:`~flowlens.ingest.parse.BatchParser` holds one), the system pool is Arrow's default pool;
