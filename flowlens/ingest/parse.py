@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from flowlens.formats.base import Format
 from flowlens.ingest.accounting import FileSummary
 from flowlens.ingest.checks import check_by_arrow, null_invalid_utf8
+from flowlens.ingest.memory import IngestMemory
 from flowlens.ingest.options import IngestOptions
 from flowlens.schema import ARROW_SCHEMA
 from flowlens.store import configure_session, duckdb_connection
@@ -198,6 +199,8 @@ class BatchParser:
         self._turn = threading.Condition()
         self._next_seq = 0
         self._staging_seq = 0
+        # (until close: Arrow allocates from the pool that suits ingest, see flowlens.ingest.memory)
+        self._memory = IngestMemory()
 
     def queue(self, block: LineBlock, nbytes: int) -> None:
         """Add ``block`` (``nbytes`` of lines) to the batch; hand the batch to a worker once it
@@ -246,8 +249,11 @@ class BatchParser:
             self.flush()
 
     def close(self) -> None:
-        self._workers.shutdown(wait=True)
-        self.con.close()
+        try:
+            self._workers.shutdown(wait=True)
+            self.con.close()
+        finally:
+            self._memory.close()
 
     def _run(self, batch: list[LineBlock], seq: int) -> None:
         """Parse one batch with one DuckDB query (on this thread's own cursor), then stage it

@@ -240,7 +240,13 @@ class RowStager:
                     plain("enforced_policies"), plain("pending_policies")
                 ).items()
             }
-        dropped = [c for c in out.column_names if c in built or c.startswith(JSON_PREFIX) or c == "suspect"]
+        # A column null in every row (a field the layout lacks) is not taken: the schema's null
+        # column takes its place (see _to_schema), the same values without copying nulls.
+        dropped = [
+            c
+            for c in out.column_names
+            if c in built or c.startswith(JSON_PREFIX) or c == "suspect" or out[c].null_count == out.num_rows
+        ]
         # (a file read in several blocks is several entries of ``files``, with one code)
         paths = self.leaves.encode("source_file", pa.array([f.path for f in files], pa.string()))
         paths = paths.take(pa.array(file_idx[order]))
