@@ -10,7 +10,7 @@ with it, in words, for notes and ``explain``. ICMP and HTTP criteria are not eva
 
 from __future__ import annotations
 
-from flowlens.policy.compiled import CompiledEntity, CompiledRule, describe_selection
+from flowlens.policy.compiled import CompiledEntity, CompiledRule
 from flowlens.policy.endpoints import PRIVATE, Side, may_hold
 from flowlens.policy.model import IPAddress, IPNetwork, NamedPort, Policy, Port, PortRange, protocol_name
 from flowlens.policy.selector import Selector
@@ -127,7 +127,7 @@ class Matcher:
         if ce.positive is not None:
             result = self._any(ce.positive, side, unknown)
             if result is False:
-                return False, f"{side.display} is not selected by {describe_selection(ce.source, ce.scope)}"
+                return False, f"{side.display} is not selected by {ce.selection}"
         if ce.negative is not None:
             result = self._any(ce.negative, side, unknown)
             if result is True:

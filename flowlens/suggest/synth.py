@@ -311,7 +311,13 @@ def synthesise(
     service_accounts = (
         _service_accounts(set(workload_of.values()), inventory) if options.flavor == "calico" else {}
     )
-    ordered = sorted(screening.edges.items(), key=lambda kv: kv[0].sort_key)
+    # Each target namespace's edges (a workload of it on one side), in edge order: a namespace's
+    # rules cost its own edges, not every edge of the window.
+    edges_of: dict[str, list[tuple[Edge, EdgeStats]]] = defaultdict(list)
+    for edge, stats in sorted(screening.edges.items(), key=lambda kv: kv[0].sort_key):
+        sides = {side.namespace for side in (edge.source, edge.dest) if isinstance(side, Workload)}
+        for ns in sides & targets:
+            edges_of[ns].append((edge, stats))
 
     plans = []
     for ns in sorted(targets):
@@ -321,7 +327,7 @@ def synthesise(
         dns: list[Evidence] = []
         left_out: list[LeftOut] = []
         held: dict[int, HeldBack] = {}
-        for edge, stats in ordered:
+        for edge, stats in edges_of.get(ns, ()):
             seen = screening.activity.seen(edge)
             group = screening.group_of(edge)
             for direction, subject, other in (
