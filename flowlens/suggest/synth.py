@@ -213,7 +213,10 @@ def _build_rules(
     return tuple(rules)
 
 
-def _peer_order(p: Peer) -> tuple[int, str, str, tuple[int, int, int]]:
+def _peer_order(p: Peer) -> tuple[object, ...]:
+    """A total order of peers: kind, namespace, selector, first network, then every other field
+    (two peers of one rule never tie, so their order does not depend on the order they were
+    found in)."""
     rank = {"workload": 0, "entity": 1, "nets": 2}[p.kind]
     netkey: tuple[int, int, int]
     if p.nets:
@@ -221,7 +224,16 @@ def _peer_order(p: Peer) -> tuple[int, str, str, tuple[int, int, int]]:
         netkey = (n.version, int(n.network_address), n.prefixlen)
     else:
         netkey = (0, 0, 0)
-    return (rank, p.namespace or "", repr(p.selector), netkey)
+    return (
+        rank,
+        p.namespace or "",
+        repr(p.selector),
+        netkey,
+        p.nets,
+        p.except_nets,
+        p.broad or "",
+        p.service_account or "",
+    )
 
 
 def _policy_names(workloads: Iterable[Workload]) -> dict[Workload, str]:
