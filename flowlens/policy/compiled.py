@@ -84,7 +84,33 @@ class Plans:
     has_staged: bool
 
 
-def compile_entity(er: EntityRule, policy: Policy) -> CompiledEntity:
+#: Memo of :func:`compile_entity`'s selectors: (selector, has selector fields, namespaceSelector,
+#: serviceAccounts, policy namespace) -> the combined selector.
+SelectorMemo = dict[tuple[object, ...], Selector | None]
+
+
+def compile_entity(er: EntityRule, policy: Policy, memo: SelectorMemo | None = None) -> CompiledEntity:
+    """``er`` of a rule of ``policy`` compiled; ``memo`` shares the combined selectors of the
+    entity rules that select the same peers (a policy set names each peer in many rules)."""
+    scope = policy.namespace if er.has_selector_fields and er.namespace_selector is None else None
+    if memo is None:
+        positive = _positive(er, policy)
+    else:
+        key = (
+            er.selector,
+            er.has_selector_fields,
+            er.namespace_selector,
+            er.service_accounts,
+            policy.namespace,
+        )
+        if key in memo:
+            positive = memo[key]
+        else:
+            positive = memo[key] = _positive(er, policy)
+    return CompiledEntity(er, positive, er.not_selector, scope, er.is_empty)
+
+
+def _positive(er: EntityRule, policy: Policy) -> Selector | None:
     # rules.go getEndpointSelector: the namespace clause only when a selector-ish field is set
     # (rulebook C11).
     parts: list[Selector] = []
@@ -100,9 +126,7 @@ def compile_entity(er: EntityRule, policy: Policy) -> CompiledEntity:
             parts.append(In(SERVICE_ACCOUNT_LABEL, tuple(er.service_accounts.names)))
         if er.service_accounts.selector is not None:
             parts.append(er.service_accounts.selector.prefixed(SERVICE_ACCOUNT_LABEL_PREFIX))
-    positive = and_(*parts) if parts else None
-    scope = policy.namespace if er.has_selector_fields and er.namespace_selector is None else None
-    return CompiledEntity(er, positive, er.not_selector, scope, er.is_empty)
+    return and_(*parts) if parts else None
 
 
 def describe_selection(er: EntityRule, scope: str | None) -> str:
@@ -123,7 +147,8 @@ def describe_selection(er: EntityRule, scope: str | None) -> str:
     return " and ".join(parts) or "all()"
 
 
-def compile_policy(policy: Policy) -> CompiledPolicy:
+def compile_policy(policy: Policy, memo: SelectorMemo | None = None) -> CompiledPolicy:
+    """``policy`` compiled; ``memo``: see :func:`compile_entity`."""
     # Rulebook C9: the selector, limited to the policy's namespace (or its namespaceSelector),
     # and the serviceAccountSelector over the service account's labels.
     parts: list[Selector] = [policy.selector]
@@ -136,7 +161,9 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
 
     def rules(items: tuple[Rule, ...]) -> tuple[CompiledRule, ...]:
         return tuple(
-            CompiledRule(r, compile_entity(r.source, policy), compile_entity(r.destination, policy))
+            CompiledRule(
+                r, compile_entity(r.source, policy, memo), compile_entity(r.destination, policy, memo)
+            )
             for r in items
         )
 
@@ -180,11 +207,12 @@ def compile_plans(policy_set: PolicySet, version: CalicoVersion = LATEST) -> Pla
         p for p in policy_set.policies if p.staged and p.staged_action in ("Set", "Learn")
     ]
     compiled: dict[int, CompiledPolicy] = {}
+    memo: SelectorMemo = {}
 
     def compile_one(policy: Policy) -> CompiledPolicy:
         done = compiled.get(id(policy))
         if done is None:
-            done = compiled[id(policy)] = compile_policy(policy)
+            done = compiled[id(policy)] = compile_policy(policy, memo)
         return done
 
     enforced_plan = compile_plan(enforced, tiers, version, compile_one)

@@ -82,13 +82,17 @@ class Matcher:
             known = [ip for side in (src, dst) if side.ips for ip in side.ips]
             if known and all(ip.version != rule.ip_version for ip in known):
                 return False, f"the rule is for IPv{rule.ip_version}"
-        for name, entity, side, is_dest in (
-            ("source", crule.src, src, False),
-            ("destination", crule.dst, dst, True),
-        ):
-            result, why = self._entity(entity, side, is_dest, rule.protocol, proto, port, unknown)
+        # Source, then destination (unrolled: this runs for every rule of every walk).
+        entity = crule.src
+        if not entity.empty:
+            result, why = self._entity(entity, src, False, rule.protocol, proto, port, unknown)
             if result is False:
-                return False, f"{name}: {why}"
+                return False, f"source: {why}"
+        entity = crule.dst
+        if not entity.empty:
+            result, why = self._entity(entity, dst, True, rule.protocol, proto, port, unknown)
+            if result is False:
+                return False, f"destination: {why}"
         if rule.has_icmp:
             notes.add(
                 f"{policy.display}: ICMP type/code criteria are not evaluated (flow logs carry no ICMP type)"
