@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from pathlib import Path
 
+from flowlens.pause import collector_paused
 from flowlens.policy.evaluate import Evaluator
 from flowlens.policy.inventory import Inventory, load_inventory
 from flowlens.policy.manifests import load_policies, policies_from_objects
@@ -230,6 +231,7 @@ def candidate_policies(
     return load_policies(list(check_paths or []))
 
 
+@collector_paused()
 def prove(
     reports: Sequence[Report],
     options: SuggestOptions,
