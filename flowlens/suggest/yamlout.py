@@ -153,6 +153,8 @@ def plain(value: Any) -> Any:
         return value  # the common leaves, without the abstract-class checks below
     if kind is dict:
         return {k: plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [plain(v) for v in value]
     if isinstance(value, Commented):
         return plain(value.value)
     if isinstance(value, Mapping):
