@@ -3,8 +3,8 @@
 The suggestion and its proof build hundreds of thousands of small objects (reports, edges,
 endpoints, flow keys, decisions) that form no reference cycles, and keep most of them until they
 are done. The collector, triggered every 700 allocations, then traverses them again and again,
-and with them every object the process holds (pandas, matplotlib, pyarrow): a third of the CPU
-time of a day's report. :func:`collector_paused` turns it off for the length of a ``with`` block
+and with them every object the process holds (pandas, matplotlib, pyarrow): over a quarter of the
+CPU time of a day's report. :func:`collector_paused` turns it off for the length of a ``with`` block
 and back on afterwards (only if it was on, and only when the last of several nested or
 concurrent blocks ends), so the process is left as it was found; reference counting still frees
 every object as soon as it is unused, so memory grows only by the cyclic garbage of the block,
