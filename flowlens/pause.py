@@ -1,6 +1,6 @@
 """The cyclic garbage collector paused while a computation builds many small objects.
 
-The suggestion and its proof build hundreds of thousands of small objects (reports, edges,
+The suggestion and its proof build many small objects (reports, edges,
 endpoints, flow keys, decisions) that form no reference cycles, and keep most of them until they
 are done. The collector, triggered every 700 allocations, then traverses them again and again,
 and with them every object the process holds (pandas, matplotlib, pyarrow): over a quarter of the
