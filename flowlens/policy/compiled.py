@@ -10,7 +10,8 @@ empty, so that ``explain`` walks the complete tier order (rulebook G2).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from flowlens.policy.model import BUILTIN_TIERS, EntityRule, Policy, PolicySet, Rule, Tier
@@ -40,6 +41,11 @@ class CompiledEntity:
     negative: Selector | None
     scope: str | None  # the policy namespace the selector is limited to, for messages
     empty: bool  # no criteria: matches any peer
+
+    @functools.cached_property
+    def selection(self) -> str:
+        """:func:`describe_selection` of the entity rule (said whenever a peer is not selected)."""
+        return describe_selection(self.source, self.scope)
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,33 @@ class Plans:
     has_staged: bool
 
 
-def compile_entity(er: EntityRule, policy: Policy) -> CompiledEntity:
+#: Memo of :func:`compile_entity`'s selectors: (selector, has selector fields, namespaceSelector,
+#: serviceAccounts, policy namespace) -> the combined selector.
+SelectorMemo = dict[tuple[object, ...], Selector | None]
+
+
+def compile_entity(er: EntityRule, policy: Policy, memo: SelectorMemo | None = None) -> CompiledEntity:
+    """``er`` of a rule of ``policy`` compiled; ``memo`` shares the combined selectors of the
+    entity rules that select the same peers (a policy set names each peer in many rules)."""
+    scope = policy.namespace if er.has_selector_fields and er.namespace_selector is None else None
+    if memo is None:
+        positive = _positive(er, policy)
+    else:
+        key = (
+            er.selector,
+            er.has_selector_fields,
+            er.namespace_selector,
+            er.service_accounts,
+            policy.namespace,
+        )
+        if key in memo:
+            positive = memo[key]
+        else:
+            positive = memo[key] = _positive(er, policy)
+    return CompiledEntity(er, positive, er.not_selector, scope, er.is_empty)
+
+
+def _positive(er: EntityRule, policy: Policy) -> Selector | None:
     # rules.go getEndpointSelector: the namespace clause only when a selector-ish field is set
     # (rulebook C11).
     parts: list[Selector] = []
@@ -94,9 +126,7 @@ def compile_entity(er: EntityRule, policy: Policy) -> CompiledEntity:
             parts.append(In(SERVICE_ACCOUNT_LABEL, tuple(er.service_accounts.names)))
         if er.service_accounts.selector is not None:
             parts.append(er.service_accounts.selector.prefixed(SERVICE_ACCOUNT_LABEL_PREFIX))
-    positive = and_(*parts) if parts else None
-    scope = policy.namespace if er.has_selector_fields and er.namespace_selector is None else None
-    return CompiledEntity(er, positive, er.not_selector, scope, er.is_empty)
+    return and_(*parts) if parts else None
 
 
 def describe_selection(er: EntityRule, scope: str | None) -> str:
@@ -117,7 +147,8 @@ def describe_selection(er: EntityRule, scope: str | None) -> str:
     return " and ".join(parts) or "all()"
 
 
-def compile_policy(policy: Policy) -> CompiledPolicy:
+def compile_policy(policy: Policy, memo: SelectorMemo | None = None) -> CompiledPolicy:
+    """``policy`` compiled; ``memo``: see :func:`compile_entity`."""
     # Rulebook C9: the selector, limited to the policy's namespace (or its namespaceSelector),
     # and the serviceAccountSelector over the service account's labels.
     parts: list[Selector] = [policy.selector]
@@ -130,17 +161,25 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
 
     def rules(items: tuple[Rule, ...]) -> tuple[CompiledRule, ...]:
         return tuple(
-            CompiledRule(r, compile_entity(r.source, policy), compile_entity(r.destination, policy))
+            CompiledRule(
+                r, compile_entity(r.source, policy, memo), compile_entity(r.destination, policy, memo)
+            )
             for r in items
         )
 
     return CompiledPolicy(policy, and_(*parts), rules(policy.ingress), rules(policy.egress))
 
 
-def compile_plan(policies: Iterable[Policy], tiers: dict[str, Tier], version: CalicoVersion = LATEST) -> Plan:
+def compile_plan(
+    policies: Iterable[Policy],
+    tiers: dict[str, Tier],
+    version: CalicoVersion = LATEST,
+    compile_one: Callable[[Policy], CompiledPolicy] = compile_policy,
+) -> Plan:
     """Tiers in order (rulebook C1), each with its policies in order (rulebook C3, G8), the
     static tiers of ``version`` included even when empty (rulebook G2). doNotTrack and preDNAT
-    policies are left out (rulebook C12)."""
+    policies are left out (rulebook C12). ``compile_one`` compiles one policy (a memo shares the
+    policies two plans have in common)."""
     by_tier: dict[str, list[Policy]] = {t.name: [] for t in version.static_tiers}
     for p in policies:
         if p.do_not_track or p.pre_dnat:
@@ -150,14 +189,15 @@ def compile_plan(policies: Iterable[Policy], tiers: dict[str, Tier], version: Ca
     for name, pols in by_tier.items():
         tier = tiers.get(name) or Tier(name, None, "Deny")
         ordered = sorted(pols, key=lambda p: policy_sort_key(p, version))
-        plan.append((tier, tuple(compile_policy(p) for p in ordered)))
+        plan.append((tier, tuple(compile_one(p) for p in ordered)))
     plan.sort(key=lambda entry: entry[0].sort_key)
     return tuple(plan)
 
 
 def compile_plans(policy_set: PolicySet, version: CalicoVersion = LATEST) -> Plans:
     """The enforced and pending plans of ``policy_set`` (rulebook S1, S2) as ``version`` of
-    Calico orders them."""
+    Calico orders them. A policy in both plans is compiled once; without staged policies the
+    two plans are one."""
     tiers = {t.name: t for t in BUILTIN_TIERS}
     tiers.update({t.name: t for t in version.static_tiers})
     tiers.update({t.name: t for t in policy_set.tiers})
@@ -166,8 +206,16 @@ def compile_plans(policy_set: PolicySet, version: CalicoVersion = LATEST) -> Pla
     pending = [p for p in enforced if p.key not in deleted] + [
         p for p in policy_set.policies if p.staged and p.staged_action in ("Set", "Learn")
     ]
-    return Plans(
-        compile_plan(enforced, tiers, version),
-        compile_plan(pending, tiers, version),
-        any(p.staged for p in policy_set.policies),
-    )
+    compiled: dict[int, CompiledPolicy] = {}
+    memo: SelectorMemo = {}
+
+    def compile_one(policy: Policy) -> CompiledPolicy:
+        done = compiled.get(id(policy))
+        if done is None:
+            done = compiled[id(policy)] = compile_policy(policy, memo)
+        return done
+
+    enforced_plan = compile_plan(enforced, tiers, version, compile_one)
+    has_staged = any(p.staged for p in policy_set.policies)
+    pending_plan = compile_plan(pending, tiers, version, compile_one) if has_staged else enforced_plan
+    return Plans(enforced_plan, pending_plan, has_staged)

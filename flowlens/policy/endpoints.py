@@ -23,8 +23,9 @@ It also parses endpoint names (``namespace/pod``, an IP, a host endpoint or netw
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from flowlens.errors import PolicyError
 from flowlens.policy.compiled import SERVICE_ACCOUNT_LABEL
@@ -58,11 +59,22 @@ class View:
     labels: dict[str, str]
     unknown_prefixes: tuple[str, ...] = ()
     unknown_why: tuple[str, ...] = ()  # one description per prefix
+    # The answers of :meth:`undecided` per key set: every rule and policy selector asks it again.
+    _undecided: dict[frozenset[str], str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def undecided(self, keys: frozenset[str]) -> str | None:
         """A description of the missing fact when the selector's keys touch an unknown key."""
         if not self.unknown_prefixes:
             return None
+        memo = self._undecided
+        if keys in memo:
+            return memo[keys]
+        why = memo[keys] = self._first_unknown(keys)
+        return why
+
+    def _first_unknown(self, keys: frozenset[str]) -> str | None:
         for key in sorted(keys):
             if key in self.labels:
                 continue  # present keys are known, whatever else is missing
@@ -111,6 +123,12 @@ def parse_ip(text: str | None) -> IPAddress | None:
     """The address ``text`` spells, or None (empty, masked or not an address)."""
     if not text:
         return None
+    return _parse_ip(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_ip(text: str) -> IPAddress | None:
+    # Addresses are immutable; a replay parses the same few thousand again and again.
     try:
         return ipaddress.ip_address(text)
     except ValueError:
@@ -141,11 +159,13 @@ class EndpointResolver:
         self._sets_by_key = {(s.namespace, s.name): s for s in policy_set.network_sets}
         self._local_cache: dict[Endpoint, Local] = {}
         self._side_cache: dict[Endpoint, Side] = {}
+        self._known_cache: dict[Endpoint, Endpoint] = {}
 
     def forget(self) -> None:
         """Drop the memoized resolutions."""
         self._local_cache.clear()
         self._side_cache.clear()
+        self._known_cache.clear()
 
     # -- names ----------------------------------------------------------------------------
 
@@ -193,10 +213,16 @@ class EndpointResolver:
 
     def known(self, ep: Endpoint) -> Endpoint:
         """A ``net`` endpoint whose IP is a known pod's or host endpoint's, as that endpoint."""
-        if ep.kind != "net" or parse_ip(ep.ip) is None:
+        if ep.kind != "net" or not ep.ip:
             return ep
-        resolved = self.endpoint(str(ep.ip))
-        return resolved if resolved.kind != "net" else ep
+        cached = self._known_cache.get(ep)
+        if cached is None:
+            cached = ep
+            if parse_ip(ep.ip) is not None:
+                resolved = self.endpoint(str(ep.ip))
+                cached = resolved if resolved.kind != "net" else ep
+            self._known_cache[ep] = cached
+        return cached
 
     # -- the evaluated endpoint and the two sides -----------------------------------------
 

@@ -10,7 +10,7 @@ with it, in words, for notes and ``explain``. ICMP and HTTP criteria are not eva
 
 from __future__ import annotations
 
-from flowlens.policy.compiled import CompiledEntity, CompiledRule, describe_selection
+from flowlens.policy.compiled import CompiledEntity, CompiledRule
 from flowlens.policy.endpoints import PRIVATE, Side, may_hold
 from flowlens.policy.model import IPAddress, IPNetwork, NamedPort, Policy, Port, PortRange, protocol_name
 from flowlens.policy.selector import Selector
@@ -82,13 +82,17 @@ class Matcher:
             known = [ip for side in (src, dst) if side.ips for ip in side.ips]
             if known and all(ip.version != rule.ip_version for ip in known):
                 return False, f"the rule is for IPv{rule.ip_version}"
-        for name, entity, side, is_dest in (
-            ("source", crule.src, src, False),
-            ("destination", crule.dst, dst, True),
-        ):
-            result, why = self._entity(entity, side, is_dest, rule.protocol, proto, port, unknown)
+        # Source, then destination (unrolled: this runs for every rule of every walk).
+        entity = crule.src
+        if not entity.empty:
+            result, why = self._entity(entity, src, False, rule.protocol, proto, port, unknown)
             if result is False:
-                return False, f"{name}: {why}"
+                return False, f"source: {why}"
+        entity = crule.dst
+        if not entity.empty:
+            result, why = self._entity(entity, dst, True, rule.protocol, proto, port, unknown)
+            if result is False:
+                return False, f"destination: {why}"
         if rule.has_icmp:
             notes.add(
                 f"{policy.display}: ICMP type/code criteria are not evaluated (flow logs carry no ICMP type)"
@@ -127,7 +131,7 @@ class Matcher:
         if ce.positive is not None:
             result = self._any(ce.positive, side, unknown)
             if result is False:
-                return False, f"{side.display} is not selected by {describe_selection(ce.source, ce.scope)}"
+                return False, f"{side.display} is not selected by {ce.selection}"
         if ce.negative is not None:
             result = self._any(ce.negative, side, unknown)
             if result is True:

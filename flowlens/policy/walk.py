@@ -81,10 +81,35 @@ class TierWalker:
         self._endpoints = endpoints
         self._matcher = matcher
         self._selection_cache: dict[tuple[int, Endpoint, str, bool], Selection] = {}
+        self._candidate_cache: dict[tuple[int, str | None, str], tuple[tuple[CompiledPolicy, ...], ...]] = {}
 
     def forget(self) -> None:
         """Drop the memoized selections."""
         self._selection_cache.clear()
+        self._candidate_cache.clear()
+
+    def _candidates(
+        self, plan: Plan, namespace: str | None, direction: str
+    ) -> tuple[tuple[CompiledPolicy, ...], ...]:
+        """Per tier of ``plan``, in order, the policies that may select an endpoint of
+        ``namespace`` for ``direction``: those of that direction that are global or of that
+        namespace (a namespaced policy selects only its own namespace's endpoints, decided even
+        when the endpoint's other labels are not known). Memoized per namespace, so that every
+        endpoint of a namespace does not walk every namespace's policies."""
+        key = (id(plan), namespace, direction)
+        cached = self._candidate_cache.get(key)
+        if cached is None:
+            cached = tuple(
+                tuple(
+                    cp
+                    for cp in cpols
+                    if direction in cp.policy.types
+                    and (cp.policy.namespace is None or cp.policy.namespace == namespace)
+                )
+                for _, cpols in plan
+            )
+            self._candidate_cache[key] = cached
+        return cached
 
     def walk(self, plan: Plan, packet: Packet, *, lenient: bool = False, explain: bool = False) -> Walk:
         """Walk ``plan`` for the packet's direction at its source (egress) or destination (ingress)."""
@@ -237,17 +262,11 @@ class TierWalker:
         if cached is not None:
             return cached
         out = []
-        for tier, cpols in plan:
+        for (tier, _), cpols in zip(plan, self._candidates(plan, ident.namespace, direction), strict=True):
             applicable: list[CompiledPolicy] = []
             notes: list[str] = []
             log: list[str] = []
             for cp in cpols:
-                if direction not in cp.policy.types:
-                    continue
-                if cp.policy.namespace is not None and cp.policy.namespace != ident.namespace:
-                    # A namespaced policy selects only its own namespace's endpoints: decided
-                    # even when the endpoint's other labels are not known.
-                    continue
                 why = ident.view.undecided(self._matcher.keys(cp.selector))
                 if why is None:
                     if cp.selector.matches(ident.view.labels):

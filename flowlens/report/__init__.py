@@ -16,6 +16,7 @@ from typing import Any
 
 from flowlens.engine import EngineChoice, open_engine
 from flowlens.errors import UsageError
+from flowlens.pause import collector_paused
 from flowlens.report import coverage as cov
 from flowlens.report import runs
 from flowlens.report.model import Report, build_report, headline, previous_entry, report_to_dict
@@ -47,6 +48,7 @@ def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(f for f in FORMATS if f in items)
 
 
+@collector_paused()
 def generate(
     store: Store,
     window: Window,
@@ -61,7 +63,8 @@ def generate(
 ) -> Generated:
     """Compute, render and file the report of ``window``; ``suggestions``: add the namespaces
     with suggestions waiting (:mod:`flowlens.report.waiting`); ``engine``: the engine that reads
-    the store (DuckDB unless it says Spark)."""
+    the store (DuckDB unless it says Spark). The garbage collector is paused meanwhile
+    (:mod:`flowlens.pause`)."""
     selection = None
     inv = None
     notes: list[str] = []

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from flowlens.engine import Engine
+from flowlens.pause import collector_paused
 from flowlens.policy.inventory import Inventory
 from flowlens.suggest import SuggestOptions, load_activity, load_reports, namespaces_in_window, suggest
 from flowlens.suggest.model import THIN_INTERVALS
@@ -45,6 +46,7 @@ class Waiting:
         return {**asdict(self), "waiting": self.waiting}
 
 
+@collector_paused()
 def suggestions_waiting(
     engine: Engine, *, policies: Sequence[Path] = (), inventory: Inventory | None = None
 ) -> tuple[Waiting, ...]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowlens.errors import UsageError
+from flowlens.pause import collector_paused
 from flowlens.schema import NAMESPACE_NAME, validate_namespace
 from flowlens.suggest.activity import Activity, load_activity
 from flowlens.suggest.model import FLAVORS, Plan, SuggestOptions, is_system_namespace
@@ -143,6 +144,7 @@ class Suggestion:
         return lines
 
 
+@collector_paused()
 def suggest(
     reports: Sequence[Report],
     options: SuggestOptions,

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 from pathlib import Path
 
+from flowlens.pause import collector_paused
 from flowlens.policy.evaluate import Evaluator
 from flowlens.policy.inventory import Inventory, load_inventory
 from flowlens.policy.manifests import load_policies, policies_from_objects
@@ -230,6 +231,7 @@ def candidate_policies(
     return load_policies(list(check_paths or []))
 
 
+@collector_paused()
 def prove(
     reports: Sequence[Report],
     options: SuggestOptions,
@@ -290,6 +292,15 @@ def prove(
     for rep, info in zip(reports, keys, strict=True):
         reporters_of[info.edge].add(rep.reporter)
 
+    # One policy endpoint per logged side: the evaluator's memos then compare keys by identity.
+    endpoints: dict[LoggedEndpoint, Endpoint] = {}
+
+    def endpoint(ep: LoggedEndpoint) -> Endpoint:
+        got = endpoints.get(ep)
+        if got is None:
+            got = endpoints[ep] = endpoint_of(ep)
+        return got
+
     seen: set[FlowKey] = set()
     for rep, info in zip(reports, keys, strict=True):
         on_purpose = (
@@ -301,7 +312,7 @@ def prove(
             skipped += 1
             if rep.action == "allow" and info.verdict == "allow":
                 key = FlowKey(
-                    rep.reporter, endpoint_of(rep.source), endpoint_of(rep.dest), rep.proto, rep.dest_port
+                    rep.reporter, endpoint(rep.source), endpoint(rep.dest), rep.proto, rep.dest_port
                 )
                 if (
                     key not in seen
@@ -325,7 +336,7 @@ def prove(
             if not options.include_denied:
                 continue
             conn = after.connection(
-                endpoint_of(_with_ip(rep.source)), endpoint_of(_with_ip(rep.dest)), rep.proto, rep.dest_port
+                endpoint(_with_ip(rep.source)), endpoint(_with_ip(rep.dest)), rep.proto, rep.dest_port
             )
             label = f"{_text(rep.source)} -> {_text(rep.dest)} {rep.proto}/{rep.dest_port}"
             if conn.action == "allow":
@@ -341,7 +352,7 @@ def prove(
         if other not in reporters_of[info.edge] and other_ep.type == "wep" and other_ep.namespace in targets:
             sides.append((other, True))
         for reporter, inferred in sides:
-            key = FlowKey(reporter, endpoint_of(rep.source), endpoint_of(rep.dest), rep.proto, rep.dest_port)
+            key = FlowKey(reporter, endpoint(rep.source), endpoint(rep.dest), rep.proto, rep.dest_port)
             if key in seen:
                 continue
             seen.add(key)
@@ -353,8 +364,8 @@ def prove(
             if _masked(rep.source) or _masked(rep.dest):
                 alt = FlowKey(
                     reporter,
-                    endpoint_of(_with_ip(rep.source)),
-                    endpoint_of(_with_ip(rep.dest)),
+                    endpoint(_with_ip(rep.source)),
+                    endpoint(_with_ip(rep.dest)),
                     rep.proto,
                     rep.dest_port,
                 )

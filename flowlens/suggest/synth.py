@@ -213,7 +213,10 @@ def _build_rules(
     return tuple(rules)
 
 
-def _peer_order(p: Peer) -> tuple[int, str, str, tuple[int, int, int]]:
+def _peer_order(p: Peer) -> tuple[object, ...]:
+    """A total order of peers: kind, namespace, selector, first network, then every other field
+    (two peers of one rule never tie, so their order does not depend on the order they were
+    found in)."""
     rank = {"workload": 0, "entity": 1, "nets": 2}[p.kind]
     netkey: tuple[int, int, int]
     if p.nets:
@@ -221,7 +224,16 @@ def _peer_order(p: Peer) -> tuple[int, str, str, tuple[int, int, int]]:
         netkey = (n.version, int(n.network_address), n.prefixlen)
     else:
         netkey = (0, 0, 0)
-    return (rank, p.namespace or "", repr(p.selector), netkey)
+    return (
+        rank,
+        p.namespace or "",
+        repr(p.selector),
+        netkey,
+        p.nets,
+        p.except_nets,
+        p.broad or "",
+        p.service_account or "",
+    )
 
 
 def _policy_names(workloads: Iterable[Workload]) -> dict[Workload, str]:
@@ -311,7 +323,13 @@ def synthesise(
     service_accounts = (
         _service_accounts(set(workload_of.values()), inventory) if options.flavor == "calico" else {}
     )
-    ordered = sorted(screening.edges.items(), key=lambda kv: kv[0].sort_key)
+    # Each target namespace's edges (a workload of it on one side), in edge order: a namespace's
+    # rules cost its own edges, not every edge of the window.
+    edges_of: dict[str, list[tuple[Edge, EdgeStats]]] = defaultdict(list)
+    for edge, stats in sorted(screening.edges.items(), key=lambda kv: kv[0].sort_key):
+        sides = {side.namespace for side in (edge.source, edge.dest) if isinstance(side, Workload)}
+        for ns in sides & targets:
+            edges_of[ns].append((edge, stats))
 
     plans = []
     for ns in sorted(targets):
@@ -321,7 +339,7 @@ def synthesise(
         dns: list[Evidence] = []
         left_out: list[LeftOut] = []
         held: dict[int, HeldBack] = {}
-        for edge, stats in ordered:
+        for edge, stats in edges_of.get(ns, ()):
             seen = screening.activity.seen(edge)
             group = screening.group_of(edge)
             for direction, subject, other in (

@@ -148,6 +148,13 @@ def dump_documents(documents: Sequence[Document], header: Sequence[str] = ()) ->
 
 def plain(value: Any) -> Any:
     """The value without :class:`Commented` wrappers (what a YAML reader gets back)."""
+    kind = type(value)
+    if kind is str or kind is int or value is None:
+        return value  # the common leaves, without the abstract-class checks below
+    if kind is dict:
+        return {k: plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [plain(v) for v in value]
     if isinstance(value, Commented):
         return plain(value.value)
     if isinstance(value, Mapping):

@@ -9,8 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowlens.suggest import SuggestOptions, suggest
-from flowlens.suggest.cidr import aggregate, count_addresses, host_network
+from flowlens.suggest.cidr import ANY_V4, RFC1918, aggregate, count_addresses, host_network
+from flowlens.suggest.edges import Port
+from flowlens.suggest.model import Peer
 from flowlens.suggest.observed import choose_selector, intersect_labels
+from flowlens.suggest.synth import _build_rules
 from tests.suggest.helpers import edge_rows, net_side, pod_side, report_rows
 
 
@@ -319,3 +322,23 @@ def test_masked_and_logged_values_of_one_edge_sort_without_error_in_any_order() 
         texts.add(suggest(report_rows(shuffled), SuggestOptions(namespaces=("shop",))).stream())
     assert len(texts) == 1
     assert "8.8.8.8/32" in texts.pop()
+
+
+def test_peers_that_share_their_first_network_keep_one_order_whatever_order_they_were_found_in() -> None:
+    # A network set without address or labels and a masked public address both give 0.0.0.0/0;
+    # their order in the rule once depended on set iteration (it changed from run to run).
+    whole = Peer(
+        "nets", nets=(ANY_V4,), broad="ns set-0: no address or labels logged; admits every IPv4 address"
+    )
+    public = Peer("nets", nets=(ANY_V4,), except_nets=RFC1918, broad="public addresses were not logged")
+    port = Port("tcp", 3306)
+    options = SuggestOptions(namespaces=("shop",))
+    found = [
+        _build_rules("egress", dict(order), options)
+        for order in (
+            [(whole, ({port}, [])), (public, ({port}, []))],
+            [(public, ({port}, [])), (whole, ({port}, []))],
+        )
+    ]
+    assert found[0] == found[1]
+    assert [r.peers for r in found[0]] == [(whole, public)]

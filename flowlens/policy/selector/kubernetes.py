@@ -6,6 +6,7 @@ with errors that name the field path of the problem.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +40,13 @@ def label_selector_to_calico(
     as Calico adds it to pod selectors (it then stands alone for an empty selector).
     ``field`` is the path of the object, used in error messages.
     """
+    if type(obj) is dict and obj.keys() <= {"matchLabels"}:
+        labels = obj.get("matchLabels") or {}
+        if type(labels) is dict and all(type(k) is str and type(v) is str for k, v in labels.items()):
+            try:
+                return _match_labels(orchestrator, tuple(sorted(labels.items())))
+            except SelectorError:
+                pass  # said below, with the path of the field
     clauses: list[Selector] = [Eq(ORCHESTRATOR_LABEL, "k8s")] if orchestrator else []
     if obj is None:
         return and_(*clauses)
@@ -65,6 +73,18 @@ def label_selector_to_calico(
         raise SelectorError(f"{field}.matchExpressions: must be a list of {{key, operator, values}}")
     for index, expression in enumerate(expressions):
         clauses.append(_convert_expression(expression, f"{field}.matchExpressions[{index}]"))
+    return and_(*clauses)
+
+
+@functools.lru_cache(maxsize=4096)
+def _match_labels(orchestrator: bool, items: tuple[tuple[str, str], ...]) -> Selector:
+    """A selector of ``matchLabels`` alone (sorted items), built once: a policy set names the same
+    pods in many rules (selectors are immutable, so the rules share it)."""
+    clauses: list[Selector] = [Eq(ORCHESTRATOR_LABEL, "k8s")] if orchestrator else []
+    for key, value in items:
+        _check_k8s_key(key, "matchLabels")
+        _check_k8s_value(value, "matchLabels")
+        clauses.append(Eq(key, value))
     return and_(*clauses)
 
 
