@@ -1,9 +1,14 @@
 """What the engine tests share: a query file whose header declares every kind of parameter, and a
-report's JSON without the times it was made at (to compare the engines' reports)."""
+report's JSON without the times it was made at (to compare the engines' reports), and the sample
+cluster's report made by either engine."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+
+from tests.helpers import run_cli
 
 HEADER = """\
 -- name: {name}
@@ -25,3 +30,26 @@ def without_times(value: Any) -> Any:
     if isinstance(value, list):
         return [without_times(v) for v in value]
     return value
+
+
+def sample_report_json(store: str | Path, engine: str, reports: Path) -> Any:
+    """The JSON report of the sample cluster's two days from ``store`` on ``engine``, written under
+    ``reports``, without its times."""
+    result = run_cli(
+        "report",
+        "--store",
+        store,
+        "--reports",
+        reports,
+        "--since",
+        "2026-11-24",
+        "--until",
+        "2026-11-26",
+        "--format",
+        "json",
+        "--engine",
+        engine,
+    )
+    assert result.code == 0, str(result)
+    (path,) = reports.rglob("report.json")
+    return without_times(json.loads(path.read_text()))

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from flowlens.engine import Engine, EngineChoice, QuerySpec, connect, load_queries, open_engine
 from flowlens.engine.spark import to_spark_sql
 from flowlens.errors import QueryError, UsageError
-from tests.engine.helpers import without_times
+from tests.engine.helpers import sample_report_json
 from tests.factories import write_store
 from tests.helpers import CliResult, run_cli
 from tests.queries.helpers import flow
@@ -294,27 +294,9 @@ def test_simulate_and_explain_give_the_same_lines(sample_store: Path, spark_choi
 def test_report_json_is_the_same_apart_from_when_it_was_made(
     sample_store: Path, spark_choice: EngineChoice, tmp_path: Path
 ) -> None:
-    documents = []
-    for engine in ("duckdb", "spark"):
-        reports = tmp_path / engine
-        result = run_cli(
-            "report",
-            "--store",
-            sample_store,
-            "--reports",
-            reports,
-            "--since",
-            "2026-11-24",
-            "--until",
-            "2026-11-26",
-            "--format",
-            "json",
-            "--engine",
-            engine,
-        )
-        assert result.code == 0, str(result)
-        (path,) = reports.rglob("report.json")
-        documents.append(without_times(json.loads(path.read_text())))
+    documents = [
+        sample_report_json(sample_store, engine, tmp_path / engine) for engine in ("duckdb", "spark")
+    ]
     assert documents[0] == documents[1]
     assert documents[0]["summary"]["score"] is not None
 

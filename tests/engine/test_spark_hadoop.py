@@ -24,7 +24,7 @@ from flowlens.engine.spark import spark_session
 from flowlens.errors import UsageError
 from flowlens.store import Store
 from flowlens.store.hadoop import HadoopFiles, open_hadoop
-from tests.engine.helpers import without_times
+from tests.engine.helpers import sample_report_json
 from tests.engine.test_spark import PARAMS, QUERIES, STANDALONE, _ordered, assert_same
 from tests.helpers import run_cli
 
@@ -124,27 +124,10 @@ def test_query_suggest_simulate_and_explain_print_the_same(url: str, sample_stor
 
 
 def test_report_json_is_the_same(url: str, sample_store: Path, tmp_path: Path) -> None:
-    documents = []
-    for store, engine in ((sample_store, "duckdb"), (url, "spark")):
-        reports = tmp_path / engine
-        result = run_cli(
-            "report",
-            "--store",
-            store,
-            "--reports",
-            reports,
-            "--since",
-            "2026-11-24",
-            "--until",
-            "2026-11-26",
-            "--format",
-            "json",
-            "--engine",
-            engine,
-        )
-        assert result.code == 0, str(result)
-        (path,) = reports.rglob("report.json")
-        documents.append(without_times(json.loads(path.read_text())))
+    documents = [
+        sample_report_json(store, engine, tmp_path / engine)
+        for store, engine in ((sample_store, "duckdb"), (url, "spark"))
+    ]
     assert documents[0] == documents[1]
     assert documents[0]["summary"]["score"] is not None
 
