@@ -7,6 +7,7 @@ documented exit code.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -44,6 +45,10 @@ _register()
 
 def main() -> None:
     """Console-script entry point with the error boundary."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):  # Arrow's own setting: the pool it names is kept
+        from flowlens.ingest.memory import keep_chosen_pool
+
+        keep_chosen_pool()
     try:
         app()
     except FlowlensError as exc:

@@ -12,28 +12,36 @@ memory (0.99 GB). The stored values do not depend on the allocator.
 While at least one :class:`IngestMemory` is open (each
 :class:`~flowlens.ingest.parse.BatchParser` holds one), the system pool is Arrow's default pool;
 the pool before it comes back when the last one closes. Arrays keep the pool they were allocated
-from, so the switch is safe at any moment. A process that chose its pool with the environment
-variable ``ARROW_DEFAULT_MEMORY_POOL`` keeps it.
+from, so the switch is safe at any moment. A process whose default pool is not mimalloc (chosen
+with Arrow's ``ARROW_DEFAULT_MEMORY_POOL=jemalloc`` or ``system``, or ``pa.set_memory_pool``)
+keeps it; so does one that called :func:`keep_chosen_pool`, as the ``flowlens`` command does when
+``ARROW_DEFAULT_MEMORY_POOL`` is set at all (``mimalloc`` included).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 
 import pyarrow as pa
 
-#: Arrow's own setting, which names the pool a process wants: when set, it is left alone
+#: Arrow's own setting, which names the pool a process wants: when set, the command leaves it alone
 POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 
 _lock = threading.Lock()
 _open = 0  # IngestMemory objects open
 _before: pa.MemoryPool | None = None  # the default pool to restore, while switched
+_keep = False  # keep_chosen_pool() was called
+
+
+def keep_chosen_pool(keep: bool = True) -> None:
+    """Leave Arrow's default pool alone during ingest (``keep``), or switch again (False)."""
+    global _keep
+    _keep = keep
 
 
 def ingest_pool() -> pa.MemoryPool | None:
     """The pool ingest allocates from; None when the process chose its own."""
-    if os.environ.get(POOL_VARIABLE):
+    if _keep or pa.default_memory_pool().backend_name != "mimalloc":
         return None
     return pa.system_memory_pool()
 
