@@ -81,7 +81,11 @@ def engines(sample_store: Path, spark_choice: EngineChoice) -> Iterator[tuple[En
 def test_every_named_query_gives_duckdbs_rows_in_duckdbs_order_on_the_sample(
     engines: tuple[Engine, Engine], name: str
 ) -> None:
-    spark, duck = engines
+    assert_query_same(*engines, name)
+
+
+def assert_query_same(spark: Engine, duck: Engine, name: str) -> None:
+    """The named query gives on ``spark`` the rows it gives on ``duck`` (in its order, if it has one)."""
     params = PARAMS.get(name, {})
     expected = duck.run(name, params)
     assert expected.num_rows > 0, f"{name}: the sample should give rows"

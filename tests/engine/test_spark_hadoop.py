@@ -25,7 +25,7 @@ from flowlens.errors import UsageError
 from flowlens.store import Store
 from flowlens.store.hadoop import HadoopFiles, open_hadoop
 from tests.engine.helpers import sample_report_json
-from tests.engine.test_spark import PARAMS, QUERIES, STANDALONE, _ordered, assert_same
+from tests.engine.test_spark import QUERIES, STANDALONE, _ordered, assert_query_same, assert_same
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.spark
@@ -72,11 +72,7 @@ def engines(url: str, sample_store: Path, spark_choice: EngineChoice) -> Iterato
 def test_every_named_query_on_the_url_gives_duckdbs_rows_on_the_folder(
     engines: tuple[Any, Any], name: str
 ) -> None:
-    spark, duck = engines
-    params = PARAMS.get(name, {})
-    expected = duck.run(name, params)
-    assert expected.num_rows > 0, f"{name}: the sample should give rows"
-    assert_same(spark.run(name, params), expected, ordered=_ordered(QUERIES[name]))
+    assert_query_same(*engines, name)
 
 
 def test_a_window_with_partial_hours_reads_the_same_records(
