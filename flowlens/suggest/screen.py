@@ -444,6 +444,12 @@ def screen_edges(
         few = stats.connections <= options.probe_connections
         facts[edge] = _Facts(stats, activity.seen(edge).intervals, tiny, few, options.probe_bytes)
     groups: list[HeldBack] = []
+    denied_on = "denied-source" in on and options.denied_share > 0
+
+    def denied_sources(fs: Mapping[Edge, _Facts], *, after_one_offs: bool = False) -> list[HeldBack]:
+        held = {e for g in groups for e in g.edges}
+        return _denied_sources(fs, edges, held, options, after_one_offs=after_one_offs)
+
     shapes: list[tuple[bool, Callable[[Mapping[Edge, _Facts]], list[HeldBack]]]] = [
         ("port-scan" in on and options.scan_ports > 0, lambda fs: _port_scans(fs, activity, options)),
         ("host-sweep" in on and options.sweep_hosts > 0, lambda fs: _host_sweeps(fs, activity, options)),
@@ -451,22 +457,12 @@ def screen_edges(
             "no-listener" in on and inventory is not None,
             lambda fs: _no_listener(fs, inventory) if inventory else [],
         ),
-        (
-            "denied-source" in on and options.denied_share > 0,
-            lambda fs: _denied_sources(fs, edges, {e for g in groups for e in g.edges}, options),
-        ),
+        (denied_on, denied_sources),
         ("one-off" in on and options.one_off_intervals > 0, lambda fs: _one_offs(fs, activity, options)),
+        # A denied source's one-off probes are held back too: counted with its denied connections,
+        # they can make it a mostly-denied source whose probe seen in two intervals was not one-off.
+        (denied_on, lambda fs: denied_sources(fs, after_one_offs=True)),
     ]
-    # A denied source's one-off probes are held back too: counted with its denied connections,
-    # they can make it a mostly-denied source whose probe seen in two intervals was not one-off.
-    shapes.append(
-        (
-            shapes[3][0],
-            lambda fs: _denied_sources(
-                fs, edges, {e for g in groups for e in g.edges}, options, after_one_offs=True
-            ),
-        )
-    )
     for enabled, find in shapes:
         if not enabled:
             continue
