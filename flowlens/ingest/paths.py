@@ -17,7 +17,7 @@ import glob
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePath
 
 STDIN = "-"
 
@@ -47,6 +47,25 @@ class FoundSources:
     files: list[tuple[str, str | None]] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    _seen: set[str] = field(default_factory=set, repr=False, compare=False)
+
+    def add(self, path: str, fmt: str | None, explicit: bool = False) -> None:
+        """Add ``path`` once: to the files, or (found in a folder or a glob, not named
+        ``explicit``-ly) to the passed when its name says it is no log."""
+        if path in self._seen:
+            return
+        self._seen.add(path)
+        if not explicit and is_not_log(PurePath(path)):
+            self.passed.append(path)
+        else:
+            self.files.append((path, fmt))
+
+
+def is_not_log(path: PurePath) -> bool:
+    """Whether a file's name says it is documentation or a manifest (README, *.yaml, *.md, ...)
+    or hidden: passed over inside folders and globs."""
+    suffixes = [s.lower() for s in path.suffixes]
+    return bool(suffixes and suffixes[-1] in NOT_LOGS) or path.name.startswith(("README", "."))
 
 
 def _is_hidden(name: str) -> bool:
@@ -177,20 +196,7 @@ def find_sources(paths: Iterable[str | tuple[str, str | None]]) -> FoundSources:
     manifests (README, *.yaml, *.md, ...) and hidden files are passed over; a file named
     explicitly is always read."""
     found = FoundSources()
-    seen: set[str] = set()
-
-    def add(path: str, fmt: str | None, explicit: bool = False) -> None:
-        if path in seen:
-            return
-        seen.add(path)
-        p = Path(path)
-        suffixes = [s.lower() for s in p.suffixes]
-        not_log = (suffixes and suffixes[-1] in NOT_LOGS) or p.name.startswith(("README", "."))
-        if not_log and not explicit:
-            found.passed.append(path)
-        else:
-            found.files.append((path, fmt))
-
+    add = found.add
     for item in paths:
         raw, fmt = item if isinstance(item, tuple) else (item, None)
         if raw == STDIN:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import contextlib
 import glob
 import io
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from flowlens.formats import detect
 from flowlens.ingest.checkpoints import head_key
 from flowlens.ingest.options import IngestOptions
-from flowlens.ingest.paths import NOT_LOGS, STDIN, FoundSources
+from flowlens.ingest.paths import FoundSources
 from flowlens.ingest.pipeline import local_sources
 from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
 from flowlens.store.hadoop import HadoopFiles
@@ -40,11 +40,6 @@ def is_url(path: str) -> bool:
     """Whether ``path`` is a Hadoop URL (a scheme other than ``file``)."""
     scheme = url_scheme(path)
     return scheme is not None and scheme != "file"
-
-
-def _not_log(path: PurePosixPath) -> bool:
-    suffixes = [s.lower() for s in path.suffixes]
-    return bool(suffixes and suffixes[-1] in NOT_LOGS) or path.name.startswith(("README", "."))
 
 
 class HadoopSources:
@@ -63,17 +58,7 @@ class HadoopSources:
     def find(self, paths: list[str | tuple[str, str | None]]) -> FoundSources:
         """The sources of ``paths`` (see the module's docstring), in the order given, each once."""
         found = FoundSources()
-        seen: set[str] = set()
-
-        def add(path: str, fmt: str | None, explicit: bool) -> None:
-            if path in seen:
-                return
-            seen.add(path)
-            if _not_log(PurePosixPath(path)) and not explicit and path != STDIN:
-                found.passed.append(path)
-            else:
-                found.files.append((path, fmt))
-
+        add = found.add
         for item in paths:
             raw, fmt = item if isinstance(item, tuple) else (item, None)
             if not is_url(raw):
