@@ -145,3 +145,71 @@ def test_batches_parsed_side_by_side_are_stored_in_the_order_they_were_read(tmp_
         assert in_file == sorted(in_file) and len(in_file) == len(set(in_file))
     with pytest.raises(StrictModeError, match=rf":{bad[0]}: invalid JSON"):
         ingest(Store(tmp_path / "strict"), [str(path)], IngestOptions(strict=True))
+
+
+def _blocks(sizes: list[int]) -> list[parse.LineBlock]:
+    out, line = [], 0
+    for size in sizes:
+        texts = [f"{line + i}\n".encode() for i in range(size)]
+        # (no format, no file: the blocks are only cut here, never parsed)
+        out.append(parse.LineBlock(pa.array(texts, pa.large_binary()), line, None, None))  # type: ignore[arg-type]
+        line += size
+    return out
+
+
+@pytest.mark.parametrize(
+    ("sizes", "shares"), [([10], 2), ([3, 4, 5], 2), ([1, 1, 1, 1, 1], 3), ([7, 0, 6], 4), ([2], 3)]
+)
+def test_a_last_batch_is_cut_in_shares_that_keep_every_line_in_order(sizes, shares):
+    blocks = _blocks(sizes)
+    cut = parse.split_blocks(blocks, shares)
+    total = sum(sizes)
+    assert len(cut) == (shares if total >= shares else 1)
+    counts = [sum(len(b.lines) for b in share) for share in cut]
+    assert sum(counts) == total and max(counts) - min(counts) <= 1
+    # the lines, in read order, each with the line number it had
+    seen = [
+        (block.first_line + i + 1, text)
+        for share in cut
+        for block in share
+        for i, text in enumerate(block.lines.to_pylist())
+    ]
+    assert seen == [(n + 1, f"{n}\n".encode()) for n in range(total)]
+
+
+def test_a_last_batch_parsed_in_shares_stores_what_one_batch_stores(tmp_path, monkeypatch):
+    """The lines before the end, parsed by both workers in shares, give the same rows, line
+    numbers and quarantine, in the same order, as when one worker parses them."""
+    lines = []
+    for i, raw in enumerate(_records(500)):
+        doc = json.loads(raw)
+        doc["action"] = "deny" if i % 3 == 0 else "allow"
+        lines.append(json.dumps(doc).encode() if i % 61 != 7 else b'{"start_time": 1,')
+    path = tmp_path / "flows.log"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    stores = {}
+    real = parse.split_blocks
+    for label, split_at in (("one", 1 << 40), ("shares", 100)):
+        monkeypatch.setattr(parse, "SPLIT_LAST_BYTES", split_at)
+        cuts: list[int] = []
+
+        def counted(blocks, shares, cuts=cuts):
+            cuts.append(shares)
+            return real(blocks, shares)
+
+        monkeypatch.setattr(parse, "split_blocks", counted)
+        store = Store(tmp_path / label)
+        summary = ingest(store, [str(path)])
+        assert summary.balanced and summary.total("quarantined") == len(
+            [i for i in range(500) if i % 61 == 7]
+        )
+        assert max(cuts) == (1 if label == "one" else 2)
+        stores[label] = (
+            [{k: v for k, v in r.items() if k != "ingest_id"} for r in rows_of(store)],
+            [
+                {k: v for k, v in q.items() if k not in ("ingest_id", "quarantined_at")}
+                for q in quarantine_of(store)
+            ],
+        )
+    assert stores["shares"] == stores["one"]
+    assert len(stores["one"][0]) == 500 - len(stores["one"][1])
