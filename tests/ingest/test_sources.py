@@ -213,3 +213,26 @@ def test_a_last_batch_parsed_in_shares_stores_what_one_batch_stores(tmp_path, mo
         )
     assert stores["shares"] == stores["one"]
     assert len(stores["one"][0]) == 500 - len(stores["one"][1])
+
+
+def test_the_first_batches_are_handed_over_smaller_so_that_every_worker_starts_sooner(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 500)
+    monkeypatch.setattr(parse, "BATCH_BYTES", 8000)
+    sizes: list[int] = []
+    real = parse.BatchParser._parse
+
+    def measured(self, batch):
+        sizes.append(sum(sum(len(line) for line in block.lines.to_pylist()) for block in batch))
+        return real(self, batch)
+
+    monkeypatch.setattr(parse.BatchParser, "_parse", measured)
+    records = [line + b"\n" for line in _records(400)]
+    path = tmp_path / "flows.log"
+    path.write_bytes(b"".join(records))
+    summary = ingest(Store(tmp_path / "store"), [str(path)])
+    assert summary.balanced and summary.total("rows") == 400
+    line = max(len(r) for r in records)
+    # a quarter, then a half of BATCH_BYTES (each handed over at its first line past the limit);
+    # the later ones are larger (as large as the read buffers let them be)
+    assert sizes[0] < 2000 + line and sizes[1] < 4000 + line
+    assert min(sizes[2:-1]) > 4000 + line
