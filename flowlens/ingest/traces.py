@@ -204,6 +204,16 @@ _LABELS_PARSE = pj.ParseOptions(
 )
 
 
+def _line_bytes(lines: pa.Array) -> tuple[pa.Buffer | None, np.ndarray, np.ndarray]:
+    """The data buffer of a string array and where each of its values starts and ends in it."""
+    _, offset_buffer, data = lines.buffers()
+    if offset_buffer is None or data is None:
+        return None, np.empty(0, np.int64), np.empty(0, np.int64)
+    width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
+    offsets = np.frombuffer(offset_buffer, dtype=width)[lines.offset : lines.offset + len(lines) + 1]
+    return data, offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+
+
 def labels_at_once(texts: pa.Array) -> tuple[pa.Array, np.ndarray] | None:
     """The label maps of ``texts`` (distinct JSON texts of a labels object, no nulls), parsed by
     Arrow's JSON reader, and a mask of the texts they decide; None when the reader refuses the
@@ -215,24 +225,28 @@ def labels_at_once(texts: pa.Array) -> tuple[pa.Array, np.ndarray] | None:
     left to the Python conversion."""
     if len(texts) == 0:
         return None
-    brackets = pc.add(pc.count_substring(texts, "{"), pc.count_substring(texts, "["))
-    simple = pc.and_(
-        pc.and_(pc.starts_with(texts, "{"), pc.equal(pc.count_substring(texts, '"labels"'), 1)),
-        pc.and_(pc.invert(pc.match_substring(texts, "\\u")), pc.less_equal(brackets, MAX_JSON_DEPTH)),
-    )
-    picked = np.flatnonzero(simple.to_numpy(zero_copy_only=False))
+    # One text per line: each text with a line end, their bytes end to end.
+    lines = pc.binary_join_element_wise(texts, pa.scalar(""), "\n")
+    data, starts, ends = _line_bytes(lines)
+    if data is None:
+        return None
+    text = np.frombuffer(data, dtype=np.uint8, count=int(ends[-1]))
+    # brackets of each text, counted over the joined bytes at once
+    brackets = np.add.reduceat(((text == 0x7B) | (text == 0x5B)).view(np.uint8), starts, dtype=np.int64)
+    simple = pc.and_(pc.starts_with(texts, "{"), pc.equal(pc.count_substring(texts, '"labels"'), 1))
+    mask = simple.to_numpy(zero_copy_only=False) & (brackets <= MAX_JSON_DEPTH)
+    if data.to_pybytes().find(b"\\u") >= 0:  # (rare: only then each text is looked at)
+        mask &= ~pc.match_substring(texts, "\\u").to_numpy(zero_copy_only=False)
+    picked = np.flatnonzero(mask)
     if len(picked) == 0:
         return None
-    # One text per line: each text with a line end, their bytes end to end.
-    lines = pc.binary_join_element_wise(texts.take(pa.array(picked)), pa.scalar(""), "\n")
-    _, offset_buffer, data = lines.buffers()
-    if offset_buffer is None or data is None:
-        return None
-    width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
-    offsets = np.frombuffer(offset_buffer, dtype=width)[lines.offset : lines.offset + len(lines) + 1]
+    if len(picked) < len(texts):
+        data, starts, ends = _line_bytes(lines.take(pa.array(picked)))
+        if data is None:
+            return None
     try:
         table = pj.read_json(
-            pa.BufferReader(data[int(offsets[0]) : int(offsets[-1])]), parse_options=_LABELS_PARSE
+            pa.BufferReader(data[int(starts[0]) : int(ends[-1])]), parse_options=_LABELS_PARSE
         )
     except pa.ArrowInvalid:
         return None
