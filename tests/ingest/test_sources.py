@@ -124,17 +124,24 @@ def test_a_file_grown_in_the_middle_of_a_line_resumes_after_the_last_whole_line(
     assert quarantine_of(store) == []
 
 
+def _mixed_log(tmp_path, count: int, *, bad_every: int, bad_at: int):
+    """A flows.log of ``count`` records, every third one denied, and line ``i`` cut short (not JSON)
+    where ``i % bad_every == bad_at``."""
+    lines = []
+    for i, raw in enumerate(_records(count)):
+        doc = json.loads(raw)
+        doc["action"] = "deny" if i % 3 == 0 else "allow"
+        lines.append(json.dumps(doc).encode() if i % bad_every != bad_at else b'{"start_time": 1,')
+    path = tmp_path / "flows.log"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
 def test_batches_parsed_side_by_side_are_stored_in_the_order_they_were_read(tmp_path, store, monkeypatch):
     """Two batches are parsed at once; rows, quarantine and the strict-mode error follow the input."""
     monkeypatch.setattr(sources, "BLOCK_BYTES", 1000)
     monkeypatch.setattr(parse, "BATCH_BYTES", 3000)
-    lines = []
-    for i, raw in enumerate(_records(400)):
-        doc = json.loads(raw)
-        doc["action"] = "deny" if i % 3 == 0 else "allow"
-        lines.append(json.dumps(doc).encode() if i % 97 != 50 else b'{"start_time": 1,')
-    path = tmp_path / "flows.log"
-    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    path = _mixed_log(tmp_path, 400, bad_every=97, bad_at=50)
     summary = ingest(store, [str(path)])
     bad = [i + 1 for i in range(400) if i % 97 == 50]
     assert summary.total("rows") == 400 - len(bad) and summary.balanced
@@ -180,13 +187,7 @@ def test_a_last_batch_is_cut_in_shares_that_keep_every_line_in_order(sizes, shar
 def test_a_last_batch_parsed_in_shares_stores_what_one_batch_stores(tmp_path, monkeypatch):
     """The lines before the end, parsed by both workers in shares, give the same rows, line
     numbers and quarantine, in the same order, as when one worker parses them."""
-    lines = []
-    for i, raw in enumerate(_records(500)):
-        doc = json.loads(raw)
-        doc["action"] = "deny" if i % 3 == 0 else "allow"
-        lines.append(json.dumps(doc).encode() if i % 61 != 7 else b'{"start_time": 1,')
-    path = tmp_path / "flows.log"
-    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    path = _mixed_log(tmp_path, 500, bad_every=61, bad_at=7)
     stores = {}
     real = parse.split_blocks
     for label, split_at in (("one", 1 << 40), ("shares", 100)):
