@@ -52,7 +52,6 @@ _INDEX = "__flowlens_row"
 
 _KEY = "__flowlens_key"
 _HIT = "__flowlens_hit_"
-HELD_ROWS_PER_READ = 64 * 1024
 
 
 class HeldRows:
@@ -104,13 +103,18 @@ class HeldRows:
 
     def _pieces(self, keep: np.ndarray) -> Iterator[tuple[pa.Table, np.ndarray, dict[str, pa.Array]]]:
         offset = 0
-        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=HELD_ROWS_PER_READ):
+        held = pq.ParquetFile(self.path)
+        # A row group at a time: each holds the rows of one add, whose label and trace strings
+        # have dictionaries of their own. A read across two row groups would give a nested column
+        # of two dictionaries, which Arrow cannot convert (ArrowNotImplementedError).
+        for group in range(held.num_row_groups):
+            batch = held.read_row_group(group)
             lo, hi = np.searchsorted(keep, [offset, offset + batch.num_rows])
             picks = keep[lo:hi] - offset
             offset += batch.num_rows
             if not len(picks):
                 continue
-            part = pa.Table.from_batches([batch]).take(pa.array(picks, pa.int64()))
+            part = batch.take(pa.array(picks, pa.int64()))
             hits = {name: part[_HIT + name].combine_chunks() for name in self._hit_names}
             keys = part[_KEY].to_numpy()
             yield part.select([f.name for f in WRITE_SCHEMA]).cast(WRITE_SCHEMA), keys, hits

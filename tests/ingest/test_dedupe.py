@@ -453,3 +453,26 @@ def test_a_checked_copy_and_a_new_file_of_the_same_day_are_written_together(tmp_
     assert (summary.total("rows"), summary.total("already_stored")) == (11, 39)
     assert summary.balanced
     assert _bytes_in(store) == sorted([*range(40), 6_000, *range(300, 310)])
+
+
+def test_a_copy_read_in_many_batches_with_their_own_labels_adds_only_its_edited_line(
+    tmp_path, store, run, monkeypatch
+):
+    """The rows held for the check come back a batch at a time, each with the dictionaries of
+    its label and trace strings (a read across two batches would mix two dictionaries)."""
+    import flowlens.ingest.parse as parse
+    import flowlens.ingest.sources as sources
+
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 2000)
+    monkeypatch.setattr(parse, "BATCH_BYTES", 8000)
+    lines = []
+    for i, line in enumerate(_lines(300)):
+        doc = json.loads(line)
+        doc["source_labels"] = {"labels": [f"app=a{i // 20}", f"run=r{i}"]}
+        lines.append(json.dumps(doc))
+    run(_write(tmp_path / "flows.log", lines))
+    edited = list(lines)
+    edited[250] = _edited(lines[250], 10_000)
+    summary = run(_write(tmp_path / "edited.log", edited))
+    assert summary.total("rows") == 1 and summary.total("already_stored") == 299 and summary.balanced
+    assert _bytes_in(store) == sorted([*range(300), 10_000])
