@@ -186,7 +186,7 @@ def register(app: typer.Typer) -> None:
                 err(f"quarantined: {f.path}: {n} line(s): {reason}")
         rate = data["bytes_read"] / max(summary.seconds, 1e-9)
         err(
-            f"ingested {data['files']} file(s) into {target.root}: {data['lines_read']:,} lines read = "
+            f"ingested {data['files']} file(s) into {target.location}: {data['lines_read']:,} lines read = "
             f"{data['rows']:,} rows stored + {data['quarantined']:,} quarantined + "
             f"{data['skipped_already_ingested']:,} skipped (already ingested) + {data['ignored']:,} ignored"
         )
@@ -203,7 +203,7 @@ def register(app: typer.Typer) -> None:
         for line in summary.maintenance:
             err(line)
         if data["quarantined"]:
-            err(f"see the quarantined lines with: flowlens quarantine --store {target.root}")
+            err(f"see the quarantined lines with: flowlens quarantine --store {target.location}")
         for problem in summary.errors:
             err(f"error: {problem}")
         if summary.errors:

@@ -62,9 +62,11 @@ from flowlens.ingest.pipeline import (
 )
 from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
 from flowlens.ingest.spark_sources import HadoopSources, is_url
+from flowlens.ingest.spark_upload import SHIP_SCHEMA, receive, shipped
 from flowlens.ingest.writer import StagedCommit
 from flowlens.store import Span, Store, StoreWriter, duckdb_connection, open_writer
 from flowlens.store.compact import maintain
+from flowlens.store.hadoop_commit import UrlWriter, open_for_writing, open_url_writer, url_notes
 from flowlens.store.manifest import merge_spans
 from flowlens.store.summaries import backfill as backfill_summaries
 
@@ -140,6 +142,11 @@ class _CheckingIngester(Ingester):
     def _open_commit(self) -> None:
         self.staged = StagedCommit(self.writer, f"{self.ingest_id}-c{self._seq:03d}", self.quarantine)
 
+    def _stored_flows(self, days: set[str]) -> list[Path]:
+        if isinstance(self.writer, UrlWriter):  # a store at a URL: local copies of those days' files
+            return self.writer.local_flows(days)
+        return super()._stored_flows(days)
+
 
 def run_task(
     store_root: str,
@@ -205,8 +212,10 @@ def _task_batches(
     options: IngestOptions,
     ingest_id: str,
     tasks: list[TaskSpec],
+    ship: bool = False,
 ) -> Any:
-    """The function ``mapInArrow`` runs: each partition of ``spark.range`` is one task's id."""
+    """The function ``mapInArrow`` runs: each partition of ``spark.range`` is one task's id.
+    ``ship``: the tasks stage locally and hand their files back (:mod:`flowlens.ingest.spark_upload`)."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
@@ -215,6 +224,12 @@ def _task_batches(
         context = TaskContext.get()
         attempt = context.attemptNumber() if context is not None else 0
         for batch in batches:
+            if ship:
+                for n in batch.column(0).to_pylist():
+                    yield from shipped(
+                        run_task, store_root, manifest, options, ingest_id, tasks[int(n)], attempt
+                    )
+                continue
             results = [
                 json.dumps(run_task(store_root, stage, manifest, options, ingest_id, tasks[int(n)], attempt))
                 for n in batch.column(0).to_pylist()
@@ -232,6 +247,7 @@ def _url_batches(
     ingest_id: str,
     round_number: int,
     sources: dict[str, tuple[int, str, str | None]],
+    ship: bool = False,
 ) -> Any:
     """The function ``mapInArrow`` runs over the rows of Spark's ``binaryFile`` source (``path``,
     ``content``) for the round's sources at Hadoop URLs (``sources``: by the URL Spark names each
@@ -253,6 +269,9 @@ def _url_batches(
         task = TaskSpec(f"{ingest_id}-r{round_number}-u{chosen[0][0]:06d}", tuple(chosen))
         context = TaskContext.get()
         attempt = context.attemptNumber() if context is not None else 0
+        if ship:
+            yield from shipped(run_task, store_root, manifest, options, ingest_id, task, attempt, contents)
+            return
         result = run_task(store_root, stage, manifest, options, ingest_id, task, attempt, contents)
         yield pa.RecordBatch.from_arrays([pa.array([json.dumps(result)], pa.string())], names=["result"])
 
@@ -397,7 +416,10 @@ def _run_round(
     """One Spark job: every task of the round on the executors, their results taken in task order.
     Sources at Hadoop URLs (found by ``remote``) are read by Spark's ``binaryFile`` source, in tasks
     of their own (:func:`_url_batches`); local ones by the tasks planned for them."""
-    root, stage = str(run.writer.store.root.resolve()), str(run.stage.resolve())
+    ship = run.writer.store.files.remote  # (a store at a URL: the tasks hand their files back)
+    root = str(run.writer.store.root if ship else run.writer.store.root.resolve())
+    stage = str(run.stage.resolve())
+    schema = SHIP_SCHEMA if ship else "result string"
     local = [
         dataclasses.replace(task, sources=tuple(s for s in task.sources if not is_url(s[1])))
         for task in tasks
@@ -406,26 +428,29 @@ def _run_round(
     urls = [s for task in tasks for s in task.sources if is_url(s[1])]
     frames = []
     if local:
-        job = _task_batches(root, stage, run.manifest, options, run.summary.ingest_id, local)
-        frames.append(
-            spark.range(0, len(local), 1, numPartitions=len(local)).mapInArrow(job, "result string")
-        )
+        job = _task_batches(root, stage, run.manifest, options, run.summary.ingest_id, local, ship)
+        frames.append(spark.range(0, len(local), 1, numPartitions=len(local)).mapInArrow(job, schema))
     if urls:
         assert remote is not None
         named = {remote.qualified(url): (index, url, fmt) for index, url, fmt in urls}
-        job = _url_batches(root, stage, run.manifest, options, run.summary.ingest_id, round_number, named)
+        job = _url_batches(
+            root, stage, run.manifest, options, run.summary.ingest_id, round_number, named, ship
+        )
         read = spark.read.format("binaryFile").load([url for _, url, _ in urls])
-        frames.append(read.select("path", "content").mapInArrow(job, "result string"))
+        frames.append(read.select("path", "content").mapInArrow(job, schema))
     frame = frames[0] if len(frames) == 1 else frames[0].union(frames[1])
     try:
-        rows = frame.collect()
+        if ship:
+            results = receive(frame, run.stage, TASK_DIR)
+        else:
+            results = [json.loads(row["result"]) for row in frame.collect()]
     except Exception as exc:  # a task failed past Spark's retries: py4j's error, whose last line says why
         lines = [line for line in str(exc).strip().splitlines() if line.strip()]
         raise StoreWriteError(
             f"the Spark job stopped ({lines[-1].strip() if lines else type(exc).__name__}); nothing of "
             "this run was committed and the store is as it was"
         ) from None
-    for result in sorted((json.loads(row["result"]) for row in rows), key=lambda r: str(r["task"])):
+    for result in sorted(results, key=lambda r: str(r["task"])):
         run.take(result)
 
 
@@ -503,6 +528,7 @@ def ingest_spark(
     else:
         found = check_request(paths, options)
         spark = spark_session(settings)
+    store = open_for_writing(store, spark)  # (a store at a URL: flowlens.store.hadoop_commit)
     slots = max(1, int(spark.sparkContext.defaultParallelism))
     started = time.perf_counter()
     summary, clock = new_run(store, found, now)
@@ -515,7 +541,12 @@ def ingest_spark(
     keys, formats = zip(*keyed, strict=True)
     sizes = [remote.size(path) if remote and is_url(path) else _size(path) for path, _ in found.files]
     try:
-        with open_writer(store, wait=lock_wait) as writer:
+        opened = (
+            open_url_writer(store, wait=lock_wait)
+            if store.files.remote
+            else open_writer(store, wait=lock_wait)
+        )
+        with opened as writer:
             summary.recovered = writer.recovered
             stage = writer.stage(f"{ingest_id}-000")
             try:
@@ -544,15 +575,22 @@ def ingest_spark(
             except BaseException:
                 writer.abort(stage)
                 raise
-            con = duckdb_connection()
-            try:
-                older = backfill_summaries(writer, con)
-            finally:
-                con.close()
-            if older:
-                summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
-            committed = True
-            summary.maintenance = maintain(writer, options.lifecycle, clock)
+            if isinstance(writer, UrlWriter):  # what does not run on a store at a URL, said
+                summary.maintenance, summary.store = (
+                    url_notes(writer, options.lifecycle, clock),
+                    store.location,
+                )
+                committed = True
+            else:
+                con = duckdb_connection()
+                try:
+                    older = backfill_summaries(writer, con)
+                finally:
+                    con.close()
+                if older:
+                    summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
+                committed = True
+                summary.maintenance = maintain(writer, options.lifecycle, clock)
     except OSError as exc:
         raise store_write_error(exc, store, committed=committed) from None
     summary.seconds = time.perf_counter() - started
