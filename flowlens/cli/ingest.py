@@ -131,7 +131,8 @@ def register(app: typer.Typer) -> None:
             sources = [(s.path, s.format) for s in cfg.sources]
         else:
             raise UsageError("nothing to ingest: give PATH arguments or list 'sources' in flowlens.yaml")
-        target = resolve_store(store, choice)
+        # (Spark ingest opens a store at a URL itself, once it knows it may write there)
+        target = resolve_store(store, choice, unopened=choice.name == "spark")
         options = IngestOptions(
             format=fmt,
             cluster=cluster,

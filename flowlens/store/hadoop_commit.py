@@ -83,9 +83,8 @@ def open_for_writing(store: Store, spark: Any) -> Store:
     any other store as it is."""
     if not store.files.remote:
         return store
-    store = open_hadoop(store, spark)
     check_writable(store, str(spark.conf.get(ATOMIC_RENAME_OPTION, "false")).lower() == "true")
-    return store
+    return open_hadoop(store, spark)
 
 
 class _Folders:
