@@ -39,7 +39,8 @@ import datetime as dt
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -87,25 +88,28 @@ def open_for_writing(store: Store, spark: Any) -> Store:
     return open_hadoop(store, spark)
 
 
-class _Folders:
-    """Folders known to exist (one ``mkdirs`` each per commit)."""
-
-    def __init__(self, files: StoreFiles) -> None:
-        self.files = files
-        self.made: set[Path] = set()
-
-    def make(self, folder: Path) -> None:
-        if folder not in self.made:
-            self.files.mkdirs(folder)
-            self.made.add(folder)
+#: File operations a commit runs at once: each is a round trip to the file system (to HDFS'
+#: NameNode), so a commit of many small files waits on latency, not bandwidth.
+PARALLEL = 8
 
 
-def _move(files: StoreFiles, src: Path, dst: Path, folders: _Folders) -> None:
-    if not files.exists(src):
-        return  # (moved by an earlier attempt)
-    folders.make(dst.parent)
+def _each(action: Callable[[Path], None], items: Iterable[Path]) -> None:
+    """``action`` on every item, :data:`PARALLEL` at a time; the first failure raised."""
+    chosen = list(items)
+    if len(chosen) <= 1:
+        for item in chosen:
+            action(item)
+        return
+    with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="flowlens-commit") as pool:
+        for future in [pool.submit(action, item) for item in chosen]:
+            future.result()
+
+
+def _move(files: StoreFiles, src: Path, dst: Path) -> None:
     try:
         files.rename(src, dst)
+    except FileNotFoundError:
+        return  # (moved by an earlier attempt)
     except FileExistsError:
         files.rename(src, dst, overwrite=True)
 
@@ -113,23 +117,28 @@ def _move(files: StoreFiles, src: Path, dst: Path, folders: _Folders) -> None:
 def apply_url_commit(store: Store, stage: Path, plan: dict[str, Any]) -> None:
     """Apply a decided commit staged at ``stage`` (under the store's ``.staging``; idempotent)."""
     files = store.files
-    folders = _Folders(files)
     if "manifest" in plan:
         raise StoreError(
             f"{store.location}: a commit decided by an older flowlens waits in {stage.name}; finish it "
             "with `flowlens verify` on a local copy, or mount the store"
         )
-    for src_rel, dst_rel in plan["moves"]:
-        src, dst = stage / src_rel, inside(store, dst_rel)
-        if dst_rel == "manifest.json":
-            if files.exists(src):
-                files.rename(src, dst, overwrite=True)
-            _step("published")
-            continue
-        _move(files, src, dst, folders)
+    moves = {inside(store, dst_rel): stage / src_rel for src_rel, dst_rel in plan["moves"]}
+    manifest = moves.pop(store.manifest_path, None)
+    # the data files and the journal entry, in any order (no reader sees them before the manifest)
+    _each(files.mkdirs, {dst.parent for dst in moves} - {store.root})
+
+    def move(dst: Path) -> None:
+        _move(files, moves[dst], dst)
         _step("moved")
+
+    _each(move, moves)
+    if manifest is not None:  # last: the commit point
+        with contextlib.suppress(FileNotFoundError):  # (renamed by an earlier attempt)
+            files.rename(manifest, store.manifest_path, overwrite=True)
+        _step("published")
     for rel, lost_rel in plan.get("set_aside", []):
-        _move(files, inside(store, rel), inside(store, lost_rel), folders)
+        files.mkdirs(inside(store, lost_rel).parent)
+        _move(files, inside(store, rel), inside(store, lost_rel))
     # plan["remove"]: files the commit retired. No reader holds a lease here, so they stay (listed
     # as retired in the manifest) for a writer of the store mounted locally to delete.
     for name in plan.get("journal_drop", []):
@@ -186,10 +195,9 @@ class UrlWriter(StoreWriter):
     def _decide(self, stage: Path, plan: dict[str, Any]) -> None:
         files = self.store.files
         remote = self.remote_stage(stage)
-        folders = _Folders(files)
-        for src_rel, _ in plan["moves"]:
-            folders.make((remote / src_rel).parent)
-            files.upload(stage / src_rel, remote / src_rel)
+        sources = [Path(src_rel) for src_rel, _ in plan["moves"]]
+        _each(files.mkdirs, {remote / rel.parent for rel in sources})
+        _each(lambda rel: files.upload(stage / rel, remote / rel), sources)
         _step("uploaded")
         self.lock.check()  # a writer that lost its lock decides nothing
         if not files.create_exclusive(remote / "commit.json", json.dumps(plan, sort_keys=True).encode()):
