@@ -14,7 +14,10 @@ cost of the bytes' trip through the driver.
 
 Output: the best wall seconds of --repeat runs of each, the CPU seconds of that run (this
 process, Spark's JVM and its Python workers), the URL / folder ratios, the bytes stored, and the
-load average.
+load average. Then the two legs of a byte's trip through the driver, apart, with ``--probe-mb``
+of incompressible bytes in one file: a task handing it to the driver
+(:func:`flowlens.ingest.spark_upload.shipped` then ``receive``), and the driver uploading it
+through Hadoop (``copyFromLocalFile``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -47,6 +51,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--spark-master", default="local[2]")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "flowlens-bench-url")
+    parser.add_argument("--probe-mb", type=int, default=256)
+    parser.add_argument(
+        "--driver-memory", default="2g", help="spark.driver.memory (local mode: every JVM thread's)"
+    )
+    parser.add_argument("--probe-only", action="store_true", help="only the two legs of the bytes' trip")
     args = parser.parse_args()
 
     from flowlens.engine.settings import SparkSettings
@@ -57,7 +66,9 @@ def main() -> None:
     args.data.mkdir(parents=True, exist_ok=True)
     log = make_log(args.records, args.data)
     sources = [str(p) for p in split(log, args.files, args.data / f"split-{args.records}-{args.files}")]
-    settings = SparkSettings(args.spark_master, (("spark.ui.enabled", "false"),))
+    settings = SparkSettings(
+        args.spark_master, (("spark.ui.enabled", "false"), ("spark.driver.memory", args.driver_memory))
+    )
     spark = spark_session(settings)
     mounted = args.data / "mounted"
     mounted.mkdir(exist_ok=True)
@@ -70,6 +81,9 @@ def main() -> None:
     for target in (Store(args.data / "warm-store"), Store.at("viewfs://bench/m/warm-url")):
         ingest_spark(target, [str(warm)], settings=settings)  # the executors' Python and Hadoop warmed
 
+    if args.probe_only:
+        probe(spark, args.data, args.probe_mb, jvm)
+        return
     best: dict[str, tuple[float, float]] = {}
     stored: dict[str, int] = {}
     for attempt in range(args.repeat):
@@ -105,6 +119,53 @@ def main() -> None:
         f"extra {extra_wall:.1f} s wall, {extra_cpu:.1f} s CPU for {stored['url'] / 1e6:,.1f} MB "
         f"({stored['url'] / 1e6 / max(extra_cpu, 1e-9):,.0f} MB per extra CPU second)"
     )
+    probe(spark, args.data, args.probe_mb, jvm)
+
+
+def probe(spark: Any, data: Path, megabytes: int, jvm: int | None) -> None:
+    """The bytes' two legs through the driver, timed apart (best of 3 each)."""
+    from flowlens.ingest.spark_upload import SHIP_SCHEMA, receive, shipped
+    from flowlens.store import Store
+    from flowlens.store.hadoop import open_hadoop
+
+    blob = data / "probe.bin"
+    if not blob.is_file() or blob.stat().st_size != megabytes << 20:
+        blob.write_bytes(os.urandom(megabytes << 20))
+
+    def fake_task(store_root: str, stage: str) -> dict[str, Any]:
+        folder = Path(stage) / "tasks" / "probe" / "0"
+        folder.mkdir(parents=True)
+        shutil.copyfile(blob, folder / "probe.parquet")
+        return {"task": "probe", "folder": str(folder)}
+
+    def ship(batches: Any) -> Any:
+        for _ in batches:
+            yield from shipped(fake_task, "")
+
+    stage = data / "probe-stage"
+    store = open_hadoop(Store.at("viewfs://bench/m/probe"), spark)
+    store.files.mkdirs(store.root)
+    legs = {}
+    for name in ("executor -> driver", "driver -> store (Hadoop upload)"):
+        best = (float("inf"), 0.0)
+        for _ in range(3):
+            shutil.rmtree(stage, ignore_errors=True)
+            stage.mkdir()
+            if name.startswith("driver"):
+                shutil.copyfile(blob, stage / "probe.parquet")
+            c0, t0 = cpu_now(jvm), time.perf_counter()
+            if name.startswith("executor"):
+                frame = spark.range(0, 1, 1, numPartitions=1).mapInArrow(ship, SHIP_SCHEMA)
+                receive(frame, stage, "tasks", -(-megabytes // 16))
+            else:
+                store.files.upload(stage / "probe.parquet", store.root / "probe.parquet")
+            wall, cpu = time.perf_counter() - t0, cpu_now(jvm) - c0
+            best = min(best, (wall, cpu))
+        legs[name] = best
+    print(f"\n{megabytes} MB of incompressible bytes in one file:")
+    for name, (wall, cpu) in legs.items():
+        print(f"  {name:32} {wall:6.2f} s wall {cpu:6.2f} s CPU  {megabytes / wall:7.0f} MB/s wall")
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 if __name__ == "__main__":

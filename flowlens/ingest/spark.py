@@ -62,7 +62,7 @@ from flowlens.ingest.pipeline import (
 )
 from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
 from flowlens.ingest.spark_sources import HadoopSources, is_url
-from flowlens.ingest.spark_upload import SHIP_SCHEMA, receive, shipped
+from flowlens.ingest.spark_upload import SHIP_SCHEMA, fetch_partitions, receive, shipped
 from flowlens.ingest.writer import StagedCommit
 from flowlens.store import Span, Store, StoreWriter, duckdb_connection, open_writer
 from flowlens.store.compact import maintain
@@ -375,6 +375,7 @@ class _Run:
         self.files: dict[int, FileSummary] = {}
         #: the sources tasks handed back (indices in the run), for the driver to read
         self.handed_back: list[int] = []
+        self.sizes: dict[int, int] = {}  # the sources' bytes, by index in the run
 
     def take(self, result: dict[str, Any]) -> None:
         """Take one task's result: its lineages into the manifest, its files into the commit."""
@@ -441,7 +442,8 @@ def _run_round(
     frame = frames[0] if len(frames) == 1 else frames[0].union(frames[1])
     try:
         if ship:
-            results = receive(frame, run.stage, TASK_DIR)
+            size = sum(run.sizes.get(i, 0) for task in tasks for i, _, _ in task.sources)
+            results = receive(frame, run.stage, TASK_DIR, fetch_partitions(size, len(tasks)))
         else:
             results = [json.loads(row["result"]) for row in frame.collect()]
     except Exception as exc:  # a task failed past Spark's retries: py4j's error, whose last line says why
@@ -551,6 +553,7 @@ def ingest_spark(
             stage = writer.stage(f"{ingest_id}-000")
             try:
                 run = _Run(writer, summary, stage)
+                run.sizes = dict(enumerate(sizes))
                 run.handed_back = _elasticsearch_for_driver(list(formats), writer.manifest)
                 rounds = plan_rounds(found.files, list(keys), sizes, slots, ingest_id, run.handed_back)
                 for number, tasks in enumerate(rounds):
