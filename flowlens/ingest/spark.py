@@ -28,7 +28,9 @@ The executors read the sources and write the staged files themselves: the store 
 sources must be at the same paths on the driver and on every executor (one machine, or a shared
 mount). Sources at Hadoop URLs are found and planned by the driver through Hadoop
 (:mod:`flowlens.ingest.spark_sources`), and their bytes reach the tasks through Spark's
-``binaryFile`` source (:func:`_url_batches`).
+``binaryFile`` source (:func:`_url_batches`). Into a store at a Hadoop URL the tasks hand their
+files' bytes back to the driver (:mod:`flowlens.ingest.spark_upload`), which commits them there
+(:mod:`flowlens.store.hadoop_commit`).
 Standard input is read by the DuckDB engine only.
 """
 
@@ -543,12 +545,8 @@ def ingest_spark(
     keys, formats = zip(*keyed, strict=True)
     sizes = [remote.size(path) if remote and is_url(path) else _size(path) for path, _ in found.files]
     try:
-        opened = (
-            open_url_writer(store, wait=lock_wait)
-            if store.files.remote
-            else open_writer(store, wait=lock_wait)
-        )
-        with opened as writer:
+        opened = open_url_writer if store.files.remote else open_writer
+        with opened(store, wait=lock_wait) as writer:
             summary.recovered = writer.recovered
             stage = writer.stage(f"{ingest_id}-000")
             try:
