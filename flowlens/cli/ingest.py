@@ -111,6 +111,8 @@ def register(app: typer.Typer) -> None:
           flowlens ingest --engine spark --spark-master 'local[8]' file:///data/flowlogs/
 
           flowlens ingest --engine spark hdfs://namenode:8020/logs/calico/
+
+          flowlens ingest --engine spark --store hdfs://nn:8020/flowlens /var/log/calico/
         """
         import functools
 
