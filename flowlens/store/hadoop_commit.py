@@ -119,8 +119,8 @@ def apply_url_commit(store: Store, stage: Path, plan: dict[str, Any]) -> None:
     files = store.files
     if "manifest" in plan:
         raise StoreError(
-            f"{store.location}: a commit decided by an older flowlens waits in {stage.name}; finish it "
-            "with `flowlens verify` on a local copy, or mount the store"
+            f"{store.location}: a commit decided by an older flowlens waits in {stage.name}; mount the "
+            "store and run a flowlens writer there (`flowlens compact`), which finishes it"
         )
     moves = {inside(store, dst_rel): stage / src_rel for src_rel, dst_rel in plan["moves"]}
     manifest = moves.pop(store.manifest_path, None)
