@@ -198,12 +198,13 @@ def test_a_job_killed_half_way_leaves_the_store_as_it_was_or_committed_and_the_n
     script.write_text(_KILL_SCRIPT)
     proc = subprocess.run(
         [sys.executable, str(script), f"{url}/store", str(logs), where, setting],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)},
         capture_output=True,
         timeout=600,
         check=False,
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    assert len(list(tmp_path.glob("flowlens-stage-*"))) == 1  # (the killed driver's local stage)
     assert folder.lock_path.exists()  # (a lock file outlives its writer: it expires instead)
     staged = [p for p in folder.staging_dir.iterdir() if p.is_dir()]
     assert len(staged) == 1
