@@ -347,19 +347,23 @@ def config() -> Config:
     return load_config(found) if found else Config()
 
 
-def resolve_store(option: str | Path | None, choice: EngineChoice | None = None) -> Store:
+def resolve_store(
+    option: str | Path | None, choice: EngineChoice | None = None, *, unopened: bool = False
+) -> Store:
     """--store, then $FLOWLENS_STORE, then the config file, then the default. A store at a Hadoop
     URL is opened on the Spark session of ``choice`` when it chooses Spark
     (:func:`flowlens.engine.choice.reach`) and refused otherwise (:class:`UsageError`): commands
-    without ``choice`` read and write local (or mounted) stores only."""
+    without ``choice`` read and write local (or mounted) stores only. ``unopened``: such a store
+    is returned as it is, for the command to open (Spark ingest checks it can write it first)."""
+    reach = (lambda store: store) if unopened else (lambda store: _reach(store, choice))
     if option is not None:
-        return _reach(Store.at(option), choice)
+        return reach(Store.at(option))
     env = os.environ.get("FLOWLENS_STORE")
     if env:
-        return _reach(Store.at(env), choice)
+        return reach(Store.at(env))
     cfg = config()
     if cfg.store is not None:
-        return _reach(Store.at(cfg.store), choice)
+        return reach(Store.at(cfg.store))
     return Store(Path(DEFAULT_STORE))
 
 

@@ -111,6 +111,8 @@ def register(app: typer.Typer) -> None:
           flowlens ingest --engine spark --spark-master 'local[8]' file:///data/flowlogs/
 
           flowlens ingest --engine spark hdfs://namenode:8020/logs/calico/
+
+          flowlens ingest --engine spark --store hdfs://nn:8020/flowlens /var/log/calico/
         """
         import functools
 
@@ -131,7 +133,8 @@ def register(app: typer.Typer) -> None:
             sources = [(s.path, s.format) for s in cfg.sources]
         else:
             raise UsageError("nothing to ingest: give PATH arguments or list 'sources' in flowlens.yaml")
-        target = resolve_store(store, choice)
+        # (Spark ingest opens a store at a URL itself, once it knows it may write there)
+        target = resolve_store(store, choice, unopened=choice.name == "spark")
         options = IngestOptions(
             format=fmt,
             cluster=cluster,
@@ -186,7 +189,7 @@ def register(app: typer.Typer) -> None:
                 err(f"quarantined: {f.path}: {n} line(s): {reason}")
         rate = data["bytes_read"] / max(summary.seconds, 1e-9)
         err(
-            f"ingested {data['files']} file(s) into {target.root}: {data['lines_read']:,} lines read = "
+            f"ingested {data['files']} file(s) into {target.location}: {data['lines_read']:,} lines read = "
             f"{data['rows']:,} rows stored + {data['quarantined']:,} quarantined + "
             f"{data['skipped_already_ingested']:,} skipped (already ingested) + {data['ignored']:,} ignored"
         )
@@ -203,7 +206,7 @@ def register(app: typer.Typer) -> None:
         for line in summary.maintenance:
             err(line)
         if data["quarantined"]:
-            err(f"see the quarantined lines with: flowlens quarantine --store {target.root}")
+            err(f"see the quarantined lines with: flowlens quarantine --store {target.location}")
         for problem in summary.errors:
             err(f"error: {problem}")
         if summary.errors:

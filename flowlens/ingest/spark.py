@@ -28,7 +28,9 @@ The executors read the sources and write the staged files themselves: the store 
 sources must be at the same paths on the driver and on every executor (one machine, or a shared
 mount). Sources at Hadoop URLs are found and planned by the driver through Hadoop
 (:mod:`flowlens.ingest.spark_sources`), and their bytes reach the tasks through Spark's
-``binaryFile`` source (:func:`_url_batches`).
+``binaryFile`` source (:func:`_url_batches`). Into a store at a Hadoop URL the tasks hand their
+files' bytes back to the driver (:mod:`flowlens.ingest.spark_upload`), which commits them there
+(:mod:`flowlens.store.hadoop_commit`).
 Standard input is read by the DuckDB engine only.
 """
 
@@ -62,9 +64,11 @@ from flowlens.ingest.pipeline import (
 )
 from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
 from flowlens.ingest.spark_sources import HadoopSources, is_url
+from flowlens.ingest.spark_upload import SHIP_SCHEMA, fetch_partitions, receive, shipped
 from flowlens.ingest.writer import StagedCommit
 from flowlens.store import Span, Store, StoreWriter, duckdb_connection, open_writer
 from flowlens.store.compact import maintain
+from flowlens.store.hadoop_commit import UrlWriter, open_for_writing, open_url_writer, url_notes
 from flowlens.store.manifest import merge_spans
 from flowlens.store.summaries import backfill as backfill_summaries
 
@@ -140,6 +144,11 @@ class _CheckingIngester(Ingester):
     def _open_commit(self) -> None:
         self.staged = StagedCommit(self.writer, f"{self.ingest_id}-c{self._seq:03d}", self.quarantine)
 
+    def _stored_flows(self, days: set[str]) -> list[Path]:
+        if isinstance(self.writer, UrlWriter):  # a store at a URL: local copies of those days' files
+            return self.writer.local_flows(days)
+        return super()._stored_flows(days)
+
 
 def run_task(
     store_root: str,
@@ -205,8 +214,10 @@ def _task_batches(
     options: IngestOptions,
     ingest_id: str,
     tasks: list[TaskSpec],
+    ship: bool = False,
 ) -> Any:
-    """The function ``mapInArrow`` runs: each partition of ``spark.range`` is one task's id."""
+    """The function ``mapInArrow`` runs: each partition of ``spark.range`` is one task's id.
+    ``ship``: the tasks stage locally and hand their files back (:mod:`flowlens.ingest.spark_upload`)."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
@@ -215,6 +226,12 @@ def _task_batches(
         context = TaskContext.get()
         attempt = context.attemptNumber() if context is not None else 0
         for batch in batches:
+            if ship:
+                for n in batch.column(0).to_pylist():
+                    yield from shipped(
+                        run_task, store_root, manifest, options, ingest_id, tasks[int(n)], attempt
+                    )
+                continue
             results = [
                 json.dumps(run_task(store_root, stage, manifest, options, ingest_id, tasks[int(n)], attempt))
                 for n in batch.column(0).to_pylist()
@@ -232,6 +249,7 @@ def _url_batches(
     ingest_id: str,
     round_number: int,
     sources: dict[str, tuple[int, str, str | None]],
+    ship: bool = False,
 ) -> Any:
     """The function ``mapInArrow`` runs over the rows of Spark's ``binaryFile`` source (``path``,
     ``content``) for the round's sources at Hadoop URLs (``sources``: by the URL Spark names each
@@ -253,6 +271,9 @@ def _url_batches(
         task = TaskSpec(f"{ingest_id}-r{round_number}-u{chosen[0][0]:06d}", tuple(chosen))
         context = TaskContext.get()
         attempt = context.attemptNumber() if context is not None else 0
+        if ship:
+            yield from shipped(run_task, store_root, manifest, options, ingest_id, task, attempt, contents)
+            return
         result = run_task(store_root, stage, manifest, options, ingest_id, task, attempt, contents)
         yield pa.RecordBatch.from_arrays([pa.array([json.dumps(result)], pa.string())], names=["result"])
 
@@ -356,6 +377,7 @@ class _Run:
         self.files: dict[int, FileSummary] = {}
         #: the sources tasks handed back (indices in the run), for the driver to read
         self.handed_back: list[int] = []
+        self.sizes: dict[int, int] = {}  # the sources' bytes, by index in the run
 
     def take(self, result: dict[str, Any]) -> None:
         """Take one task's result: its lineages into the manifest, its files into the commit."""
@@ -397,7 +419,10 @@ def _run_round(
     """One Spark job: every task of the round on the executors, their results taken in task order.
     Sources at Hadoop URLs (found by ``remote``) are read by Spark's ``binaryFile`` source, in tasks
     of their own (:func:`_url_batches`); local ones by the tasks planned for them."""
-    root, stage = str(run.writer.store.root.resolve()), str(run.stage.resolve())
+    ship = run.writer.store.files.remote  # (a store at a URL: the tasks hand their files back)
+    root = str(run.writer.store.root if ship else run.writer.store.root.resolve())
+    stage = str(run.stage.resolve())
+    schema = SHIP_SCHEMA if ship else "result string"
     local = [
         dataclasses.replace(task, sources=tuple(s for s in task.sources if not is_url(s[1])))
         for task in tasks
@@ -406,26 +431,30 @@ def _run_round(
     urls = [s for task in tasks for s in task.sources if is_url(s[1])]
     frames = []
     if local:
-        job = _task_batches(root, stage, run.manifest, options, run.summary.ingest_id, local)
-        frames.append(
-            spark.range(0, len(local), 1, numPartitions=len(local)).mapInArrow(job, "result string")
-        )
+        job = _task_batches(root, stage, run.manifest, options, run.summary.ingest_id, local, ship)
+        frames.append(spark.range(0, len(local), 1, numPartitions=len(local)).mapInArrow(job, schema))
     if urls:
         assert remote is not None
         named = {remote.qualified(url): (index, url, fmt) for index, url, fmt in urls}
-        job = _url_batches(root, stage, run.manifest, options, run.summary.ingest_id, round_number, named)
+        job = _url_batches(
+            root, stage, run.manifest, options, run.summary.ingest_id, round_number, named, ship
+        )
         read = spark.read.format("binaryFile").load([url for _, url, _ in urls])
-        frames.append(read.select("path", "content").mapInArrow(job, "result string"))
+        frames.append(read.select("path", "content").mapInArrow(job, schema))
     frame = frames[0] if len(frames) == 1 else frames[0].union(frames[1])
     try:
-        rows = frame.collect()
+        if ship:
+            size = sum(run.sizes.get(i, 0) for task in tasks for i, _, _ in task.sources)
+            results = receive(frame, run.stage, TASK_DIR, fetch_partitions(size, len(tasks)))
+        else:
+            results = [json.loads(row["result"]) for row in frame.collect()]
     except Exception as exc:  # a task failed past Spark's retries: py4j's error, whose last line says why
         lines = [line for line in str(exc).strip().splitlines() if line.strip()]
         raise StoreWriteError(
             f"the Spark job stopped ({lines[-1].strip() if lines else type(exc).__name__}); nothing of "
             "this run was committed and the store is as it was"
         ) from None
-    for result in sorted((json.loads(row["result"]) for row in rows), key=lambda r: str(r["task"])):
+    for result in sorted(results, key=lambda r: str(r["task"])):
         run.take(result)
 
 
@@ -503,6 +532,7 @@ def ingest_spark(
     else:
         found = check_request(paths, options)
         spark = spark_session(settings)
+    store = open_for_writing(store, spark)  # (a store at a URL: flowlens.store.hadoop_commit)
     slots = max(1, int(spark.sparkContext.defaultParallelism))
     started = time.perf_counter()
     summary, clock = new_run(store, found, now)
@@ -515,11 +545,13 @@ def ingest_spark(
     keys, formats = zip(*keyed, strict=True)
     sizes = [remote.size(path) if remote and is_url(path) else _size(path) for path, _ in found.files]
     try:
-        with open_writer(store, wait=lock_wait) as writer:
+        opened = open_url_writer if store.files.remote else open_writer
+        with opened(store, wait=lock_wait) as writer:
             summary.recovered = writer.recovered
             stage = writer.stage(f"{ingest_id}-000")
             try:
                 run = _Run(writer, summary, stage)
+                run.sizes = dict(enumerate(sizes))
                 run.handed_back = _elasticsearch_for_driver(list(formats), writer.manifest)
                 rounds = plan_rounds(found.files, list(keys), sizes, slots, ingest_id, run.handed_back)
                 for number, tasks in enumerate(rounds):
@@ -544,15 +576,22 @@ def ingest_spark(
             except BaseException:
                 writer.abort(stage)
                 raise
-            con = duckdb_connection()
-            try:
-                older = backfill_summaries(writer, con)
-            finally:
-                con.close()
-            if older:
-                summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
-            committed = True
-            summary.maintenance = maintain(writer, options.lifecycle, clock)
+            if isinstance(writer, UrlWriter):  # what does not run on a store at a URL, said
+                summary.maintenance, summary.store = (
+                    url_notes(writer, options.lifecycle, clock),
+                    store.location,
+                )
+                committed = True
+            else:
+                con = duckdb_connection()
+                try:
+                    older = backfill_summaries(writer, con)
+                finally:
+                    con.close()
+                if older:
+                    summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
+                committed = True
+                summary.maintenance = maintain(writer, options.lifecycle, clock)
     except OSError as exc:
         raise store_write_error(exc, store, committed=committed) from None
     summary.seconds = time.perf_counter() - started

@@ -47,6 +47,7 @@ from typing import Any
 
 from flowlens.errors import StoreError, StoreWriteError, UsageError
 from flowlens.store.facts import FileFacts, file_facts
+from flowlens.store.files import LOCAL, StoreFiles
 from flowlens.store.integrity import require_intact
 from flowlens.store.journal import CHECKPOINT_EVERY, entry_name, list_entries, make_entry
 from flowlens.store.layout import Snapshot, Store, summarised_flows
@@ -162,18 +163,18 @@ def _current_generation(store: Store) -> int:
     return int(manifest.get("generation", 0)) if not is_legacy(manifest) else 0
 
 
-def _read_plan(stage: Path) -> dict[str, Any] | None:
+def _read_plan(stage: Path, files: StoreFiles = LOCAL) -> dict[str, Any] | None:
     commit = stage / "commit.json"
-    if not commit.is_file():
+    if not files.is_file(commit):
         return None
     try:
-        plan = json.loads(commit.read_text(encoding="utf-8"))
+        plan = json.loads(files.read_text(commit))
     except (OSError, ValueError):
         return None
     return plan if isinstance(plan, dict) and isinstance(plan.get("moves"), list) else None
 
 
-def _inside(store: Store, rel: str) -> Path:
+def inside(store: Store, rel: str) -> Path:
     """``rel`` under the store's root, refusing a path that leaves it (plans are untrusted input)."""
     path = store.root / rel
     if ".." in Path(rel).parts or Path(rel).is_absolute():
@@ -186,7 +187,7 @@ def apply_commit(store: Store, stage: Path, plan: dict[str, Any]) -> None:
     what it replaced and its staging folder."""
     if "manifest" in plan:  # a commit decided by a flowlens before the journal: moves, then the manifest
         for src_rel, dst_rel in plan["moves"]:
-            src, dst = stage / src_rel, _inside(store, dst_rel)
+            src, dst = stage / src_rel, inside(store, dst_rel)
             if src.exists():
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(src, dst)
@@ -195,7 +196,7 @@ def apply_commit(store: Store, stage: Path, plan: dict[str, Any]) -> None:
         return
     moved_into: set[Path] = set()
     for src_rel, dst_rel in plan["moves"]:
-        src, dst = stage / src_rel, _inside(store, dst_rel)
+        src, dst = stage / src_rel, inside(store, dst_rel)
         if dst_rel == "manifest.json":
             for folder in sorted(moved_into):  # each folder once, before the manifest names the files
                 _fsync_dir(folder)
@@ -210,14 +211,14 @@ def apply_commit(store: Store, stage: Path, plan: dict[str, Any]) -> None:
             moved_into.add(dst.parent)
         _step("moved")
     for rel, lost_rel in plan.get("set_aside", []):
-        src, dst = _inside(store, rel), _inside(store, lost_rel)
+        src, dst = inside(store, rel), inside(store, lost_rel)
         if src.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
     remove_retired(store, plan.get("remove", []))
     for name in plan.get("journal_drop", []):
         with contextlib.suppress(FileNotFoundError):
-            _inside(store, f"journal/{name}").unlink()
+            inside(store, f"journal/{name}").unlink()
     _step("removed")
     shutil.rmtree(stage, ignore_errors=True)
     _step("done")
@@ -226,14 +227,14 @@ def apply_commit(store: Store, stage: Path, plan: dict[str, Any]) -> None:
 def remove_retired(store: Store, rels: Sequence[str]) -> bool:
     """Delete the files ``rels`` (and partition folders left empty) when no reader holds a lease;
     whether they were deleted."""
-    existing = [rel for rel in rels if _inside(store, rel).exists()]
+    existing = [rel for rel in rels if inside(store, rel).exists()]
     if not existing:
         return True
     with readers_gone(store.readers_path) as free:
         if not free:
             return False
         for rel in existing:
-            path = _inside(store, rel)
+            path = inside(store, rel)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             with contextlib.suppress(OSError):
@@ -258,7 +259,7 @@ class StoreWriter:
         if store.unmanaged():  # files of another tool: listed like those of a version 1 store
             self.manifest = {"version": 1, "sources": [], "ingests": []}
         self.recovered = recovered or []
-        entries = list_entries(store.journal_dir)
+        entries = list_entries(store.journal_dir, store.files)
         self._journal_newest = entries[-1].generation if entries else None
         self._checkpointed = any(e.full for e in entries)
 
@@ -322,12 +323,13 @@ class StoreWriter:
             for rel in orphans:
                 files.pop(rel)
             removed = sorted({*removed, *orphans})
+            exists = self.store.files.exists
             retired = [
-                r for r in old.get("retired", []) if r not in files and (self.store.root / r).exists()
+                r for r in old.get("retired", []) if r not in files and exists(self.store.root / r)
             ] + [
                 r
                 for r in removed
-                if r not in old.get("retired", []) and r not in aside and (self.store.root / r).exists()
+                if r not in old.get("retired", []) and r not in aside and exists(self.store.root / r)
             ]
             generation = self.generation + 1
             new = {
@@ -374,17 +376,17 @@ class StoreWriter:
                 "set_aside": [list(pair) for pair in set_aside],
                 "journal_drop": [
                     e.path.name
-                    for e in list_entries(self.store.journal_dir)
+                    for e in list_entries(self.store.journal_dir, self.store.files)
                     if full and e.generation < generation
                 ],
             }
             _step("staged")
-            write_atomic(stage / "commit.json", json.dumps(plan, sort_keys=True).encode())
+            self._decide(stage, plan)
         except OSError as exc:
             raise write_failure(exc, self.store, decided=False) from None
         _step("decided")
         try:
-            apply_commit(self.store, stage, plan)
+            self._apply(stage, plan)
         except OSError as exc:
             raise write_failure(exc, self.store, decided=True) from None
         # A copy: the caller goes on changing its manifest (a run's next lineages), and the next
@@ -393,6 +395,14 @@ class StoreWriter:
         self._journal_newest = generation
         self._checkpointed = self._checkpointed or full
         return [dst for _, dst in moves]
+
+    def _decide(self, stage: Path, plan: dict[str, Any]) -> None:
+        """Decide the commit staged at ``stage``: its ``commit.json``, written atomically."""
+        write_atomic(stage / "commit.json", json.dumps(plan, sort_keys=True).encode())
+
+    def _apply(self, stage: Path, plan: dict[str, Any]) -> None:
+        """Apply the decided commit (:func:`apply_commit`)."""
+        apply_commit(self.store, stage, plan)
 
     def abort(self, stage: Path) -> None:
         """Throw away a commit that was not decided; a decided one is left for recovery to finish."""
@@ -471,12 +481,13 @@ def open_writer(store: Store, *, check: bool = True, wait: float = 0.0) -> Itera
     """Hold the store's lock (waiting up to ``wait`` seconds for another writer to release it),
     finish or discard interrupted commits, check the store (``check``:
     :class:`flowlens.errors.StoreDamagedError` when it is damaged; only repair opens a damaged
-    store) and yield a writer. A store at a Hadoop URL is not written yet (:class:`UsageError`)."""
+    store) and yield a writer. A store at a Hadoop URL is refused (:class:`UsageError`): Spark ingest
+    writes one through :func:`flowlens.store.hadoop_commit.open_url_writer`."""
     if store.files.remote:
         raise UsageError(
-            f"the store {store.location!r}: writing a store at a Hadoop URL is not built yet; ingest "
-            "into a local (or mounted) store and copy it there (hadoop distcp): the Spark engine reads it "
-            "at its URL"
+            f"the store {store.location!r}: a store at a Hadoop URL is written by `flowlens ingest "
+            "--engine spark` only; this writes local (or mounted) stores: mount it and give the mounted "
+            "folder (see docs/spark.md, 'Writing a store at a URL')"
         )
     try:
         store.root.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,11 @@ are the URL's path part (``/data/store/manifest.json``), and the store's :class:
 the rest of the URL (:meth:`StoreFiles.uri`).
 
 * :class:`LocalFiles`: the folders of this machine (or a mount), as flowlens has always read them.
+
+The write operations (:meth:`StoreFiles.write_bytes`, :meth:`~StoreFiles.upload`,
+:meth:`~StoreFiles.download`, :meth:`~StoreFiles.create_exclusive`, :meth:`~StoreFiles.rename`, :meth:`~StoreFiles.delete`,
+:meth:`~StoreFiles.mkdirs`) are those a commit at a URL needs (:mod:`flowlens.store.hadoop_commit`).
+The local commit (:mod:`flowlens.store.commit`) keeps its own ``fsync``-ed writes and ``flock``.
 * :class:`UnopenedFiles`: a store at a URL of another scheme before an engine that can reach it
   opened it: every operation refuses with one line that says to use ``--engine spark`` or mount
   it. The DuckDB engine reads local paths only; the Spark engine replaces it with Hadoop's
@@ -16,6 +21,8 @@ the rest of the URL (:meth:`StoreFiles.uri`).
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,6 +77,42 @@ class StoreFiles:
         yields whether it is held."""
         raise NotImplementedError
 
+    def modified(self, path: Path) -> float:
+        """When a file was last written (seconds since the epoch; :class:`FileNotFoundError`)."""
+        raise NotImplementedError
+
+    # Writing (a commit at a URL: flowlens.store.hadoop_commit) -----------------------------
+
+    def write_bytes(self, path: Path, data: bytes) -> None:
+        """Create or replace the file ``path`` with ``data`` (not atomically: for files no reader
+        reads until a commit names them)."""
+        raise NotImplementedError
+
+    def upload(self, local: Path, path: Path) -> None:
+        """Copy the local file ``local`` to ``path`` (created or replaced, not atomically)."""
+        raise NotImplementedError
+
+    def download(self, path: Path, local: Path) -> None:
+        """Copy the file ``path`` to the local file ``local`` (created or replaced)."""
+        raise NotImplementedError
+
+    def create_exclusive(self, path: Path, data: bytes) -> bool:
+        """Create ``path`` holding ``data`` only if nothing is there; whether it was created."""
+        raise NotImplementedError
+
+    def rename(self, src: Path, dst: Path, *, overwrite: bool = False) -> None:
+        """Rename the file ``src`` to ``dst``; ``overwrite``: replace a file at ``dst`` in the same
+        step (:class:`FileExistsError` without it when ``dst`` exists)."""
+        raise NotImplementedError
+
+    def delete(self, path: Path, *, recursive: bool = False) -> bool:
+        """Delete a file (or a folder and everything under it: ``recursive``); whether it was there."""
+        raise NotImplementedError
+
+    def mkdirs(self, folder: Path) -> None:
+        """Create ``folder`` and its parents (nothing when it exists)."""
+        raise NotImplementedError
+
 
 class LocalFiles(StoreFiles):
     """The local file system (or a mounted one)."""
@@ -107,6 +150,45 @@ class LocalFiles(StoreFiles):
 
     def lease(self, readers_path: Path) -> contextlib.AbstractContextManager[bool]:
         return reader_lease(readers_path)
+
+    def modified(self, path: Path) -> float:
+        return path.stat().st_mtime
+
+    def write_bytes(self, path: Path, data: bytes) -> None:
+        path.write_bytes(data)
+
+    def upload(self, local: Path, path: Path) -> None:
+        shutil.copyfile(local, path)
+
+    def download(self, path: Path, local: Path) -> None:
+        shutil.copyfile(path, local)
+
+    def create_exclusive(self, path: Path, data: bytes) -> bool:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return True
+
+    def rename(self, src: Path, dst: Path, *, overwrite: bool = False) -> None:
+        if not overwrite and dst.exists():
+            raise FileExistsError(str(dst))
+        os.replace(src, dst)
+
+    def delete(self, path: Path, *, recursive: bool = False) -> bool:
+        if recursive and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+            return True
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def mkdirs(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LocalFiles)
@@ -162,6 +244,30 @@ class UnopenedFiles(StoreFiles):
 
     def lease(self, readers_path: Path) -> contextlib.AbstractContextManager[bool]:
         raise self._refuse(readers_path)
+
+    def modified(self, path: Path) -> float:
+        raise self._refuse(path)
+
+    def write_bytes(self, path: Path, data: bytes) -> None:
+        raise self._refuse(path)
+
+    def upload(self, local: Path, path: Path) -> None:
+        raise self._refuse(path)
+
+    def download(self, path: Path, local: Path) -> None:
+        raise self._refuse(path)
+
+    def create_exclusive(self, path: Path, data: bytes) -> bool:
+        raise self._refuse(path)
+
+    def rename(self, src: Path, dst: Path, *, overwrite: bool = False) -> None:
+        raise self._refuse(dst)
+
+    def delete(self, path: Path, *, recursive: bool = False) -> bool:
+        raise self._refuse(path)
+
+    def mkdirs(self, folder: Path) -> None:
+        raise self._refuse(folder)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, UnopenedFiles) and other.base == self.base

@@ -55,6 +55,8 @@ class HadoopFiles(StoreFiles):
     def __init__(self, spark: Any, base: str) -> None:
         self.base = base
         self._jvm = spark._jvm
+        self._gateway = spark.sparkContext._gateway
+        self._context: Any = None  # the FileContext of renames that replace (made when first needed)
         # The session's Hadoop configuration with its ``spark.hadoop.*`` settings, including those
         # set on a running session (--spark-conf), as Spark's own reads see them.
         self._conf = spark._jsparkSession.sessionState().newHadoopConf()
@@ -144,6 +146,81 @@ class HadoopFiles(StoreFiles):
 
     def lease(self, readers_path: Path) -> contextlib.AbstractContextManager[bool]:
         return no_lease()
+
+    def modified(self, path: Path) -> float:
+        status = self._status(path)
+        if status is None:
+            raise FileNotFoundError(self.uri(path))
+        return int(status.getModificationTime()) / 1000.0
+
+    # Writing (flowlens.store.hadoop_commit) ---------------------------------------------------
+
+    def write_bytes(self, path: Path, data: bytes) -> None:
+        def write() -> None:
+            out = self._fs.create(self._path(path), True)
+            try:
+                out.write(bytearray(data))
+            finally:
+                out.close()
+
+        self._call(path, write)
+
+    def upload(self, local: Path, path: Path) -> None:
+        source = self._jvm.org.apache.hadoop.fs.Path(f"file://{local.resolve()}")
+        self._call(path, lambda: self._fs.copyFromLocalFile(False, True, source, self._path(path)))
+
+    def download(self, path: Path, local: Path) -> None:
+        target = self._jvm.org.apache.hadoop.fs.Path(f"file://{local.resolve()}")
+        # (the raw local file system: no .crc file beside the copy)
+        self._call(path, lambda: self._fs.copyToLocalFile(False, self._path(path), target, True))
+
+    def create_exclusive(self, path: Path, data: bytes) -> bool:
+        try:
+            out = self._fs.create(self._path(path), False)
+        except Exception as exc:
+            if self._status(path) is not None:
+                return False  # (FileAlreadyExistsException, or the file system's own way to say so)
+            raise HadoopError(f"{self.uri(path)}: {_first_line(exc)}") from None
+
+        def write() -> None:
+            try:
+                out.write(bytearray(data))
+            finally:
+                out.close()
+
+        self._call(path, write)
+        return True
+
+    def rename(self, src: Path, dst: Path, *, overwrite: bool = False) -> None:
+        if overwrite:
+            # FileSystem.rename never replaces a file; FileContext.rename with OVERWRITE does, in one
+            # step on HDFS (on a file system without atomic rename, as a delete and a rename).
+            if self._context is None:
+                self._context = self._call(
+                    dst,
+                    lambda: self._jvm.org.apache.hadoop.fs.FileContext.getFileContext(
+                        self._path(Path("/")).toUri(), self._conf
+                    ),
+                )
+            rename = self._jvm.org.apache.hadoop.fs.Options.Rename
+            options = self._gateway.new_array(rename, 1)
+            options[0] = rename.OVERWRITE
+            self._call(src, lambda: self._context.rename(self._path(src), self._path(dst), options))
+            return
+        if self._call(src, lambda: self._fs.rename(self._path(src), self._path(dst))):
+            return
+        if self._status(src) is None:
+            raise FileNotFoundError(self.uri(src))
+        if self._status(dst) is not None:
+            raise FileExistsError(self.uri(dst))
+        raise HadoopError(f"{self.uri(src)}: Hadoop did not rename it to {self.uri(dst)}")
+
+    def delete(self, path: Path, *, recursive: bool = False) -> bool:
+        return bool(self._call(path, lambda: self._fs.delete(self._path(path), recursive)))
+
+    def mkdirs(self, folder: Path) -> None:
+        if not self._call(folder, lambda: self._fs.mkdirs(self._path(folder))):
+            raise HadoopError(f"{self.uri(folder)}: Hadoop did not create the folder")
 
     # Sources at Hadoop URLs (flowlens.ingest.spark_sources) -----------------------------------
 

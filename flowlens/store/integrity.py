@@ -139,15 +139,30 @@ def _data_files_on_disk(store: Store) -> tuple[list[Path], list[Path]]:
     ):
         if not files.is_dir(folder):
             continue
-        for child in files.children(folder):
+        children = files.children(folder)
+        top = {child.name for child in children}
+        for child in children:
             if partitioned and child.name.startswith("date=") and files.is_dir(child):
-                for leaf in files.children(child):
+                leaves = files.children(child)
+                names = {leaf.name for leaf in leaves}
+                for leaf in leaves:
+                    if _hadoop_checksum(leaf.name, names):
+                        continue
                     (parquet if leaf.suffix == ".parquet" and files.is_file(leaf) else other).append(leaf)
+            elif _hadoop_checksum(child.name, top):
+                continue
             elif not partitioned and child.suffix == ".parquet" and files.is_file(child):
                 parquet.append(child)
             else:
                 other.append(child)
     return sorted(parquet), sorted(other)
+
+
+def _hadoop_checksum(name: str, names: set[str]) -> bool:
+    """Whether ``name`` is the checksum Hadoop's local file system keeps beside a file it wrote
+    (``.x.parquet.crc`` beside ``x.parquet``: a store written through ``file://`` or a mount of it):
+    the file system's, not the store's."""
+    return name.startswith(".") and name.endswith(".crc") and name[1:-4] in names
 
 
 def check_file(store: Store, entry: FileEntry, deep: bool) -> Problem | None:
