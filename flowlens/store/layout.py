@@ -84,6 +84,9 @@ class Store:
         if isinstance(location, str) and scheme is not None and scheme != "file":
             base, path = remote_base(text, "the store")
             return cls(Path(path), UnopenedFiles(base))
+        if isinstance(location, str) and scheme == "file":
+            # read as a URL before pathlib folds it (``file:///.`` would become ``file:``)
+            return cls(Path(local_path(text, "the store")))
         return cls(Path(location))
 
     @property
