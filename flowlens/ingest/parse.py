@@ -50,12 +50,6 @@ MAX_BATCHES_IN_FLIGHT = 2
 # arrays kept per line (numbers, codes, the quarantine's rows) a GB. A batch of Felix records
 # (some 1 KB each) holds about 64 k lines: never cut by this.
 BATCH_LINES = 1 << 20
-# The first batches are handed over at a quarter and a half of BATCH_BYTES: the second worker
-# starts as soon as the first (and a batch of 64 MB is some 0.2 s of reading and splitting).
-RAMP_BATCHES = 2
-# A last batch (the lines before a commit or the end) of at least this many bytes per worker is
-# parsed by all the workers, in equal shares: the end of the run waits for the longest share.
-SPLIT_LAST_BYTES = 8 * 1024 * 1024
 JSON_PREFIX = "json__"  # result columns of Format.json_columns
 # A batch whose lines are this short on average holds no real records (a Felix record is some
 # 1 KB): it is parsed one distinct line at a time. A gzip of blank lines or a response of empty
@@ -153,29 +147,6 @@ def distinct_lines(raw: pa.Table) -> tuple[pa.Table, pa.Array | None]:
     return distinct, encoded.indices
 
 
-def split_blocks(blocks: list[LineBlock], shares: int) -> list[list[LineBlock]]:
-    """``blocks`` (in read order) cut into ``shares`` runs of lines, in the same order, whose
-    numbers of lines differ by one at most; a block is cut where needed (zero-copy slices)."""
-    total = sum(len(block.lines) for block in blocks)
-    if shares <= 1 or total < shares:
-        return [blocks]
-    quotas = [total // shares + (i < total % shares) for i in range(shares)]
-    out: list[list[LineBlock]] = [[]]
-    room = quotas[0]  # lines the current share still takes
-    for block in blocks:
-        start = 0
-        while start < len(block.lines):
-            if room == 0:
-                out.append([])
-                room = quotas[len(out) - 1]
-            take = min(room, len(block.lines) - start)
-            piece = block.lines if take == len(block.lines) else block.lines.slice(start, take)
-            out[-1].append(block._replace(lines=piece, first_line=block.first_line + start))
-            start += take
-            room -= take
-    return out
-
-
 def join_lines(arrays: list[pa.Array]) -> pa.Array:
     """One array of the lines of several; without copying the text when each array's text
     follows the previous one's in memory (the blocks of one read buffer)."""
@@ -249,27 +220,17 @@ class BatchParser:
         self._batch.append(block)
         self._batch_bytes += nbytes
         self._batch_lines += count
-        if self._batch_bytes >= self._batch_limit() or self._batch_lines >= BATCH_LINES:
+        if self._batch_bytes >= self.batch_bytes or self._batch_lines >= BATCH_LINES:
             self.flush(wait=False)
 
-    def _batch_limit(self) -> int:
-        """The bytes at which the batch being gathered is handed over: a quarter and then half of
-        :attr:`batch_bytes` for the first two, so that every worker is busy sooner."""
-        return self.batch_bytes >> max(0, RAMP_BATCHES - self._next_seq)
-
     def flush(self, *, wait: bool = True) -> None:
-        """Hand the queued lines to a worker; with ``wait``, also finish every batch in flight.
-        With ``wait`` no lines follow before the batches are done: a large last batch is handed
-        over in a share per worker, so that the last of the work does not wait for one."""
+        """Hand the queued lines to a worker; with ``wait``, also finish every batch in flight."""
         if self._batch:
-            batch, self._batch, self._batch_lines = self._batch, [], 0
-            size, self._batch_bytes = self._batch_bytes, 0
-            shares = self.parallel if wait and size >= self.parallel * SPLIT_LAST_BYTES else 1
-            for share in split_blocks(batch, shares):
-                while len(self._inflight) >= self.parallel:
-                    self._inflight.pop(0).result()
-                self._inflight.append(self._workers.submit(self._run, share, self._next_seq))
-                self._next_seq += 1
+            batch, self._batch, self._batch_bytes, self._batch_lines = self._batch, [], 0, 0
+            while len(self._inflight) >= self.parallel:
+                self._inflight.pop(0).result()
+            self._inflight.append(self._workers.submit(self._run, batch, self._next_seq))
+            self._next_seq += 1
         if wait:
             try:
                 for future in self._inflight:

@@ -124,24 +124,17 @@ def test_a_file_grown_in_the_middle_of_a_line_resumes_after_the_last_whole_line(
     assert quarantine_of(store) == []
 
 
-def _mixed_log(tmp_path, count: int, *, bad_every: int, bad_at: int):
-    """A flows.log of ``count`` records, every third one denied, and line ``i`` cut short (not JSON)
-    where ``i % bad_every == bad_at``."""
-    lines = []
-    for i, raw in enumerate(_records(count)):
-        doc = json.loads(raw)
-        doc["action"] = "deny" if i % 3 == 0 else "allow"
-        lines.append(json.dumps(doc).encode() if i % bad_every != bad_at else b'{"start_time": 1,')
-    path = tmp_path / "flows.log"
-    path.write_bytes(b"".join(line + b"\n" for line in lines))
-    return path
-
-
 def test_batches_parsed_side_by_side_are_stored_in_the_order_they_were_read(tmp_path, store, monkeypatch):
     """Two batches are parsed at once; rows, quarantine and the strict-mode error follow the input."""
     monkeypatch.setattr(sources, "BLOCK_BYTES", 1000)
     monkeypatch.setattr(parse, "BATCH_BYTES", 3000)
-    path = _mixed_log(tmp_path, 400, bad_every=97, bad_at=50)
+    lines = []
+    for i, raw in enumerate(_records(400)):
+        doc = json.loads(raw)
+        doc["action"] = "deny" if i % 3 == 0 else "allow"
+        lines.append(json.dumps(doc).encode() if i % 97 != 50 else b'{"start_time": 1,')
+    path = tmp_path / "flows.log"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
     summary = ingest(store, [str(path)])
     bad = [i + 1 for i in range(400) if i % 97 == 50]
     assert summary.total("rows") == 400 - len(bad) and summary.balanced
@@ -152,88 +145,3 @@ def test_batches_parsed_side_by_side_are_stored_in_the_order_they_were_read(tmp_
         assert in_file == sorted(in_file) and len(in_file) == len(set(in_file))
     with pytest.raises(StrictModeError, match=rf":{bad[0]}: invalid JSON"):
         ingest(Store(tmp_path / "strict"), [str(path)], IngestOptions(strict=True))
-
-
-def _blocks(sizes: list[int]) -> list[parse.LineBlock]:
-    out, line = [], 0
-    for size in sizes:
-        texts = [f"{line + i}\n".encode() for i in range(size)]
-        # (no format, no file: the blocks are only cut here, never parsed)
-        out.append(parse.LineBlock(pa.array(texts, pa.large_binary()), line, None, None))  # type: ignore[arg-type]
-        line += size
-    return out
-
-
-@pytest.mark.parametrize(
-    ("sizes", "shares"), [([10], 2), ([3, 4, 5], 2), ([1, 1, 1, 1, 1], 3), ([7, 0, 6], 4), ([2], 3)]
-)
-def test_a_last_batch_is_cut_in_shares_that_keep_every_line_in_order(sizes, shares):
-    blocks = _blocks(sizes)
-    cut = parse.split_blocks(blocks, shares)
-    total = sum(sizes)
-    assert len(cut) == (shares if total >= shares else 1)
-    counts = [sum(len(b.lines) for b in share) for share in cut]
-    assert sum(counts) == total and max(counts) - min(counts) <= 1
-    # the lines, in read order, each with the line number it had
-    seen = [
-        (block.first_line + i + 1, text)
-        for share in cut
-        for block in share
-        for i, text in enumerate(block.lines.to_pylist())
-    ]
-    assert seen == [(n + 1, f"{n}\n".encode()) for n in range(total)]
-
-
-def test_a_last_batch_parsed_in_shares_stores_what_one_batch_stores(tmp_path, monkeypatch):
-    """The lines before the end, parsed by both workers in shares, give the same rows, line
-    numbers and quarantine, in the same order, as when one worker parses them."""
-    path = _mixed_log(tmp_path, 500, bad_every=61, bad_at=7)
-    stores = {}
-    real = parse.split_blocks
-    for label, split_at in (("one", 1 << 40), ("shares", 100)):
-        monkeypatch.setattr(parse, "SPLIT_LAST_BYTES", split_at)
-        cuts: list[int] = []
-
-        def counted(blocks, shares, cuts=cuts):
-            cuts.append(shares)
-            return real(blocks, shares)
-
-        monkeypatch.setattr(parse, "split_blocks", counted)
-        store = Store(tmp_path / label)
-        summary = ingest(store, [str(path)])
-        assert summary.balanced and summary.total("quarantined") == len(
-            [i for i in range(500) if i % 61 == 7]
-        )
-        assert max(cuts) == (1 if label == "one" else 2)
-        stores[label] = (
-            [{k: v for k, v in r.items() if k != "ingest_id"} for r in rows_of(store)],
-            [
-                {k: v for k, v in q.items() if k not in ("ingest_id", "quarantined_at")}
-                for q in quarantine_of(store)
-            ],
-        )
-    assert stores["shares"] == stores["one"]
-    assert len(stores["one"][0]) == 500 - len(stores["one"][1])
-
-
-def test_the_first_batches_are_handed_over_smaller_so_that_every_worker_starts_sooner(tmp_path, monkeypatch):
-    monkeypatch.setattr(sources, "BLOCK_BYTES", 500)
-    monkeypatch.setattr(parse, "BATCH_BYTES", 8000)
-    sizes: list[int] = []
-    real = parse.BatchParser._parse
-
-    def measured(self, batch):
-        sizes.append(sum(sum(len(line) for line in block.lines.to_pylist()) for block in batch))
-        return real(self, batch)
-
-    monkeypatch.setattr(parse.BatchParser, "_parse", measured)
-    records = [line + b"\n" for line in _records(400)]
-    path = tmp_path / "flows.log"
-    path.write_bytes(b"".join(records))
-    summary = ingest(Store(tmp_path / "store"), [str(path)])
-    assert summary.balanced and summary.total("rows") == 400
-    line = max(len(r) for r in records)
-    # a quarter, then a half of BATCH_BYTES (each handed over at its first line past the limit);
-    # the later ones are larger (as large as the read buffers let them be)
-    assert sizes[0] < 2000 + line and sizes[1] < 4000 + line
-    assert min(sizes[2:-1]) > 4000 + line
