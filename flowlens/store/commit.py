@@ -41,7 +41,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,18 +139,38 @@ def recover(store: Store) -> list[str]:
             leftover.unlink()
     if not store.staging_dir.is_dir():
         return done
+    return done + finish_or_discard(
+        store,
+        sorted(store.staging_dir.iterdir()),
+        _read_plan,
+        lambda stage, plan: apply_commit(store, stage, plan),
+        lambda stage: shutil.rmtree(stage, ignore_errors=True),
+    )
+
+
+def finish_or_discard(
+    store: Store,
+    stages: Iterable[Path],
+    read_plan: Callable[[Path], dict[str, Any] | None],
+    apply: Callable[[Path, dict[str, Any]], None],
+    remove: Callable[[Path], object],
+) -> list[str]:
+    """The recovery rule, whatever holds the files: a staged commit whose plan (``commit.json``)
+    exists was decided and is finished (``apply``), unless the manifest shows it applied already;
+    one without a plan is thrown away (``remove``). What was done, a line per commit."""
+    done: list[str] = []
     generation = _current_generation(store)
-    for stage in sorted(store.staging_dir.iterdir()):
-        plan = _read_plan(stage)
+    for stage in stages:
+        plan = read_plan(stage)
         if plan is not None and "generation" in plan and int(plan["generation"]) <= generation:
-            shutil.rmtree(stage, ignore_errors=True)  # applied already; only its folder was left
+            remove(stage)  # applied already; only its folder was left
             continue
         if plan is not None:
-            apply_commit(store, stage, plan)
+            apply(stage, plan)
             done.append(f"finished interrupted commit {stage.name}")
             generation = _current_generation(store)
             continue
-        shutil.rmtree(stage, ignore_errors=True)
+        remove(stage)
         done.append(f"discarded unfinished commit {stage.name}")
     return done
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from flowlens.errors import StoreError, UsageError
-from flowlens.store.commit import StoreWriter, _current_generation, _read_plan, _step, inside, write_failure
+from flowlens.store.commit import StoreWriter, _read_plan, _step, finish_or_discard, inside, write_failure
 from flowlens.store.files import StoreFiles
 from flowlens.store.hadoop import open_hadoop
 from flowlens.store.integrity import require_intact
@@ -152,25 +152,15 @@ def recover_url(store: Store) -> list[str]:
     """Finish commits that were decided, discard the others (:func:`flowlens.store.commit.recover`
     through the store's files). Call with the lock held."""
     files = store.files
-    done: list[str] = []
     if not files.is_dir(store.staging_dir):
-        return done
-    generation = _current_generation(store)
-    for stage in files.children(store.staging_dir):
-        if not files.is_dir(stage):
-            continue
-        plan = _read_plan(stage, files)
-        if plan is not None and "generation" in plan and int(plan["generation"]) <= generation:
-            files.delete(stage, recursive=True)  # applied already; only its folder was left
-            continue
-        if plan is not None:
-            apply_url_commit(store, stage, plan)
-            done.append(f"finished interrupted commit {stage.name}")
-            generation = _current_generation(store)
-            continue
-        files.delete(stage, recursive=True)
-        done.append(f"discarded unfinished commit {stage.name}")
-    return done
+        return []
+    return finish_or_discard(
+        store,
+        [stage for stage in files.children(store.staging_dir) if files.is_dir(stage)],
+        lambda stage: _read_plan(stage, files),
+        lambda stage, plan: apply_url_commit(store, stage, plan),
+        lambda stage: files.delete(stage, recursive=True),
+    )
 
 
 class UrlWriter(StoreWriter):

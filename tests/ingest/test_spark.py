@@ -91,6 +91,17 @@ def _jsonl(path: Path, docs: list[Any], *extra: bytes) -> Path:
     return path
 
 
+def node_logs(logs: Path, *, nodes: int, records: int) -> Path:
+    """``logs/node-<i>/flows.log`` for ``nodes`` nodes, each of ``records`` records whose
+    ``bytes_in`` (``i * 1000 + n``) names them; returns ``logs``."""
+    for i in range(nodes):
+        _jsonl(
+            logs / f"node-{i}" / "flows.log",
+            [{**json.loads(helpers.EXAMPLE_C), "bytes_in": i * 1000 + n} for n in range(records)],
+        )
+    return logs
+
+
 def _corpus(root: Path) -> Path:
     """Every format and layout Calico writes, with every kind of bad line, in one folder."""
     felix = [layouts.felix_record(states, n) for n, states in enumerate(layouts.every_felix_layout())]
@@ -271,12 +282,7 @@ spark_ingest.ingest_spark(
 def test_a_job_killed_half_way_leaves_no_rows_and_the_next_run_completes_it(
     tmp_path: Path, spark_choice: EngineChoice, where: str
 ) -> None:
-    logs = tmp_path / "logs"
-    for i in range(4):
-        _jsonl(
-            logs / f"node-{i}" / "flows.log",
-            [{**json.loads(helpers.EXAMPLE_C), "bytes_in": i * 1000 + n} for n in range(25)],
-        )
+    logs = node_logs(tmp_path / "logs", nodes=4, records=25)
     store = Store(tmp_path / "store")
     script = tmp_path / "kill_me.py"
     script.write_text(_KILL_SCRIPT)

@@ -34,7 +34,7 @@ from tests.engine.helpers import sample_report_json
 from tests.helpers import run_cli
 from tests.ingest import helpers
 from tests.ingest.helpers.numbered import numbered_lines, write_lines
-from tests.ingest.test_spark import _corpus, _duck, _jsonl, _lineages, _per_file, _spark, _table
+from tests.ingest.test_spark import _corpus, _duck, _jsonl, _lineages, _per_file, _spark, _table, node_logs
 
 pytestmark = pytest.mark.spark
 
@@ -186,12 +186,7 @@ ingest_spark(
 def test_a_job_killed_half_way_leaves_the_store_as_it_was_or_committed_and_the_next_run_completes_it(
     tmp_path: Path, spark_choice: EngineChoice, where: str
 ) -> None:
-    logs = tmp_path / "logs"
-    for i in range(3):
-        _jsonl(
-            logs / f"node-{i}" / "flows.log",
-            [{**json.loads(helpers.EXAMPLE_C), "bytes_in": i * 1000 + n} for n in range(20)],
-        )
+    logs = node_logs(tmp_path / "logs", nodes=3, records=20)
     url, setting = _mount(spark_choice, tmp_path / "mounted")
     folder = Store(tmp_path / "mounted" / "store")
     script = tmp_path / "kill_me.py"
