@@ -243,10 +243,6 @@ class Ingester:
         hits: the hits of another export are then checked one by one."""
         return holds_elasticsearch(self.manifest)
 
-    def _stored_flows(self, days: set[str]) -> list[Path]:
-        """The committed flows files (local paths) the held rows of ``days`` are checked against."""
-        return self.writer.store.flow_files()
-
     def _stage_held(self, fs: FileSummary, *, by_id: bool = False) -> None:
         """Stage the rows held for ``fs`` that are not stored yet; count the others as already
         stored (they are lines skipped as already ingested). ``by_id``: Elasticsearch hits, whose
@@ -258,7 +254,7 @@ class Ingester:
         days = held.days()
         stored = [
             p
-            for p in [*self._stored_flows(days), *self.uncommitted, *self._staged_files]
+            for p in [*self.writer.stored_flows(days), *self.uncommitted, *self._staged_files]
             if any(f"date={d}" in p.parts for d in days)
         ]
         pieces, dropped = held.take_new(stored, self.con, by_id=by_id)
@@ -501,7 +497,7 @@ def store_write_error(exc: OSError, store: Store, *, committed: bool) -> StoreWr
 def new_run(store: Store, found: FoundSources, now: dt.datetime | None) -> tuple[IngestSummary, dt.datetime]:
     """A run's summary (its id, the sources that could not be read) and its clock (``now``)."""
     clock = now or dt.datetime.now(dt.UTC)
-    summary = IngestSummary(ingest_id=new_ingest_id(clock), store=str(store.root), passed_over=found.passed)
+    summary = IngestSummary(ingest_id=new_ingest_id(clock), store=store.location, passed_over=found.passed)
     summary.files.extend(FileSummary(path=path, error=problem) for path, problem in found.problems)
     return summary, clock
 

@@ -144,11 +144,6 @@ class _CheckingIngester(Ingester):
     def _open_commit(self) -> None:
         self.staged = StagedCommit(self.writer, f"{self.ingest_id}-c{self._seq:03d}", self.quarantine)
 
-    def _stored_flows(self, days: set[str]) -> list[Path]:
-        if isinstance(self.writer, UrlWriter):  # a store at a URL: local copies of those days' files
-            return self.writer.local_flows(days)
-        return super()._stored_flows(days)
-
 
 def run_task(
     store_root: str,
@@ -368,7 +363,7 @@ def _move_files(source: Path, target: Path) -> None:
 class _Run:
     """The driver's side of one run: the manifest being built, the spans, the files' summaries."""
 
-    def __init__(self, writer: StoreWriter, summary: IngestSummary, stage: Path) -> None:
+    def __init__(self, writer: StoreWriter, summary: IngestSummary, stage: Path, sizes: list[int]) -> None:
         self.writer = writer
         self.summary = summary
         self.stage = stage
@@ -377,7 +372,7 @@ class _Run:
         self.files: dict[int, FileSummary] = {}
         #: the sources tasks handed back (indices in the run), for the driver to read
         self.handed_back: list[int] = []
-        self.sizes: dict[int, int] = {}  # the sources' bytes, by index in the run
+        self.sizes = sizes  # the sources' bytes, by index in the run
 
     def take(self, result: dict[str, Any]) -> None:
         """Take one task's result: its lineages into the manifest, its files into the commit."""
@@ -444,7 +439,7 @@ def _run_round(
     frame = frames[0] if len(frames) == 1 else frames[0].union(frames[1])
     try:
         if ship:
-            size = sum(run.sizes.get(i, 0) for task in tasks for i, _, _ in task.sources)
+            size = sum(run.sizes[i] for task in tasks for i, _, _ in task.sources)
             results = receive(frame, run.stage, TASK_DIR, fetch_partitions(size, len(tasks)))
         else:
             results = [json.loads(row["result"]) for row in frame.collect()]
@@ -550,8 +545,7 @@ def ingest_spark(
             summary.recovered = writer.recovered
             stage = writer.stage(f"{ingest_id}-000")
             try:
-                run = _Run(writer, summary, stage)
-                run.sizes = dict(enumerate(sizes))
+                run = _Run(writer, summary, stage, sizes)
                 run.handed_back = _elasticsearch_for_driver(list(formats), writer.manifest)
                 rounds = plan_rounds(found.files, list(keys), sizes, slots, ingest_id, run.handed_back)
                 for number, tasks in enumerate(rounds):
@@ -576,13 +570,8 @@ def ingest_spark(
             except BaseException:
                 writer.abort(stage)
                 raise
-            if isinstance(writer, UrlWriter):  # what does not run on a store at a URL, said
-                summary.maintenance, summary.store = (
-                    url_notes(writer, options.lifecycle, clock),
-                    store.location,
-                )
-                committed = True
-            else:
+            at_url = isinstance(writer, UrlWriter)
+            if not at_url:
                 con = duckdb_connection()
                 try:
                     older = backfill_summaries(writer, con)
@@ -590,8 +579,9 @@ def ingest_spark(
                     con.close()
                 if older:
                     summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
-                committed = True
-                summary.maintenance = maintain(writer, options.lifecycle, clock)
+            committed = True
+            # (on a store at a URL, what does not run there is said instead)
+            summary.maintenance = (url_notes if at_url else maintain)(writer, options.lifecycle, clock)
     except OSError as exc:
         raise store_write_error(exc, store, committed=committed) from None
     summary.seconds = time.perf_counter() - started

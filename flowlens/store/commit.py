@@ -416,6 +416,12 @@ class StoreWriter:
         self._checkpointed = self._checkpointed or full
         return [dst for _, dst in moves]
 
+    def stored_flows(self, days: set[str]) -> list[Path]:
+        """Local paths of the committed flows files that rows of ``days`` (``YYYY-MM-DD``) are
+        checked against, record by record (:mod:`flowlens.ingest.dedupe`): all of them, for the
+        caller to pick the days' own."""
+        return self.store.flow_files()
+
     def _decide(self, stage: Path, plan: dict[str, Any]) -> None:
         """Decide the commit staged at ``stage``: its ``commit.json``, written atomically."""
         write_atomic(stage / "commit.json", json.dumps(plan, sort_keys=True).encode())

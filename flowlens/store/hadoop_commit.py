@@ -214,7 +214,7 @@ class UrlWriter(StoreWriter):
     def remove_waiting(self) -> None:
         """Nothing: retired files stay on a store at a URL (no reader leases)."""
 
-    def local_flows(self, days: set[str]) -> list[Path]:
+    def stored_flows(self, days: set[str]) -> list[Path]:
         """Local copies of the committed flows files of ``days`` (``YYYY-MM-DD``), downloaded once
         per run: what the record-by-record checks (:mod:`flowlens.ingest.dedupe`) read."""
         snapshot = Snapshot.of(self.store, self.manifest)

@@ -53,3 +53,22 @@ def sample_report_json(store: str | Path, engine: str, reports: Path) -> Any:
     assert result.code == 0, str(result)
     (path,) = reports.rglob("report.json")
     return without_times(json.loads(path.read_text()))
+
+
+def explain_sample_args(repo: Path) -> list[str | Path]:
+    """``flowlens explain`` of a connection of the sample cluster (an outside address to the
+    production database), with the sample's policies and inventory: the arguments after the
+    command name's ``explain``, before ``--store`` and ``-f``."""
+    return [
+        "explain",
+        "--from",
+        "10.0.0.99",
+        "--to",
+        "production/postgres",
+        "--port",
+        "5432",
+        "--policies",
+        repo / "sample_logs" / "policies",
+        "--inventory",
+        repo / "sample_logs" / "inventory.yaml",
+    ]

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from flowlens.engine import Engine, EngineChoice, QuerySpec, connect, load_queries, open_engine
 from flowlens.engine.spark import to_spark_sql
 from flowlens.errors import QueryError, UsageError
-from tests.engine.helpers import sample_report_json
+from tests.engine.helpers import explain_sample_args, sample_report_json
 from tests.factories import write_store
 from tests.helpers import CliResult, run_cli
 from tests.queries.helpers import flow
@@ -269,29 +269,12 @@ def test_suggest_writes_the_same_policies_byte_for_byte(
 
 def test_simulate_and_explain_give_the_same_lines(sample_store: Path, spark_choice: EngineChoice) -> None:
     policies = REPO / "sample_logs" / "policies"
-    inventory = REPO / "sample_logs" / "inventory.yaml"
     duck, spark = _both("simulate", "--policies", policies, "--store", sample_store, "-f", "jsonl")
     assert duck.code == 0 and len(duck.stdout.splitlines()) > 10
     assert spark.stdout_bytes == duck.stdout_bytes
     first = json.loads(duck.stdout.splitlines()[0])
     assert first
-    duck, spark = _both(
-        "explain",
-        "--from",
-        "10.0.0.99",
-        "--to",
-        "production/postgres",
-        "--port",
-        "5432",
-        "--policies",
-        policies,
-        "--inventory",
-        inventory,
-        "--store",
-        sample_store,
-        "-f",
-        "json",
-    )
+    duck, spark = _both(*explain_sample_args(REPO), "--store", sample_store, "-f", "json")
     assert spark.stdout_bytes == duck.stdout_bytes
 
 

@@ -24,7 +24,7 @@ from flowlens.engine.spark import spark_session
 from flowlens.errors import UsageError
 from flowlens.store import Store
 from flowlens.store.hadoop import HadoopFiles, open_hadoop
-from tests.engine.helpers import sample_report_json
+from tests.engine.helpers import explain_sample_args, sample_report_json
 from tests.engine.test_spark import QUERIES, STANDALONE, _ordered, assert_query_same, assert_same
 from tests.helpers import run_cli
 
@@ -94,28 +94,11 @@ def _same_output(url: str, sample_store: Path, *args: str | Path) -> str:
 
 def test_query_suggest_simulate_and_explain_print_the_same(url: str, sample_store: Path) -> None:
     policies = REPO / "sample_logs" / "policies"
-    inventory = REPO / "sample_logs" / "inventory.yaml"
     assert json.loads(_same_output(url, sample_store, "query", "denied", "-f", "json", "-n", "production"))
     assert "kind: NetworkPolicy" in _same_output(url, sample_store, "suggest", "--all-namespaces")
     lines = _same_output(url, sample_store, "simulate", "--policies", policies, "-f", "jsonl").splitlines()
     assert len(lines) > 10
-    explained = _same_output(
-        url,
-        sample_store,
-        "explain",
-        "--from",
-        "10.0.0.99",
-        "--to",
-        "production/postgres",
-        "--port",
-        "5432",
-        "--policies",
-        policies,
-        "--inventory",
-        inventory,
-        "-f",
-        "json",
-    )
+    explained = _same_output(url, sample_store, *explain_sample_args(REPO), "-f", "json")
     assert json.loads(explained)
 
 
