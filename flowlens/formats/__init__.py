@@ -30,13 +30,19 @@ def get_format(name: str) -> Format:
         raise InputError(f"unknown format {name!r}; choose one of: {', '.join(FORMAT_NAMES)}") from None
 
 
+#: A UTF-8 byte order mark, which some tools write at the start of a file (PowerShell's
+#: ``Out-File``, Windows editors): at a source's start it is not part of its first record.
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def detect(head: bytes) -> str | None:
     """The format of a file from its first bytes (up to 64 KiB), or None when none fits.
 
     The first line that parses as a JSON object decides; a Whisker list response (one JSON
-    document, possibly pretty-printed) and event stream are recognised by their shape.
+    document, possibly pretty-printed) and event stream are recognised by their shape. A byte
+    order mark at the start is passed over.
     """
-    text = head.decode("utf-8", errors="replace")
+    text = head.removeprefix(UTF8_BOM).decode("utf-8", errors="replace")
     stripped = text.lstrip()
     if stripped.startswith("data:"):
         return "whisker"

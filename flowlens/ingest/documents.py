@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from flowlens.formats import UTF8_BOM
 from flowlens.ingest.accounting import FileSummary
 from flowlens.store import duckdb_connection
 
@@ -38,6 +39,7 @@ class Incomplete(ValueError):
 def is_document(head: bytes, fmt: str) -> bool:
     """A whole JSON response rather than one record per line: a Whisker ``/flows`` list response
     or an Elasticsearch ``_search`` response (possibly pretty-printed)."""
+    head = head.removeprefix(UTF8_BOM)
     text = head.lstrip()
     if text[:1] != b"{":
         return False
@@ -208,11 +210,11 @@ def _records_by_duckdb(text: str) -> bytes | None:
 def document_items(data: bytes, fs: FileSummary) -> bytes:
     """The records of a whole-document response, one per line (line N = record N). A document
     that is not valid JSON becomes one line (quarantined by the checks), with a warning; one
-    that ends early raises :class:`Incomplete`."""
+    that ends early raises :class:`Incomplete`. A byte order mark at its start is passed over."""
     import duckdb
 
     try:
-        text = data.decode("utf-8")
+        text = data.removeprefix(UTF8_BOM).decode("utf-8")
     except UnicodeDecodeError as exc:
         fs.warnings.append(f"not a complete JSON document: not UTF-8 at byte {exc.start}")
         return data.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
+from flowlens.formats import UTF8_BOM
 from flowlens.ingest import sources
 from flowlens.ingest.sources import Buffers, Filler, ReadFailure
 
@@ -107,7 +108,8 @@ class LineReader:
     buffer.
 
     The ``skip`` bytes before the first line to read were ingested before: they are read and
-    hashed only. ``hasher`` sees every byte consumed, in order: the skipped ones, then each
+    hashed only. A UTF-8 byte order mark that starts the source is consumed and hashed, not
+    handed out (line 1 is what follows it). ``hasher`` sees every byte consumed, in order: the skipped ones, then each
     piece once the caller has taken it. After the last piece: :attr:`consumed` is the bytes
     skipped or handed out, :attr:`bytes_read` every byte read, :attr:`carry` the bytes after the
     last newline (an unfinished last line, or one cut by a failure), not consumed, and
@@ -156,6 +158,7 @@ class LineReader:
         long: _LongState | None = None  # a line past the limit, being read past
         scratch: np.ndarray | None = None  # where such a line is read, a block at a time
         hash_update: Callable[[bytes | memoryview], None] = self._hasher.update
+        bom_pending = skip == 0  # (a source read from its start)
         while True:
             if long is None:
                 if fill == len(buf):  # a line longer than the buffer (a limit above its size)
@@ -175,6 +178,14 @@ class LineReader:
                     self.consumed += n
                     got -= n
                 fill += got
+                if bom_pending and (fill >= len(UTF8_BOM) or done):
+                    # A byte order mark at the very start of the source is no part of line 1:
+                    # consumed and hashed, never handed out.
+                    bom_pending = False
+                    if not done and buf[: len(UTF8_BOM)].tobytes() == UTF8_BOM:
+                        hash_update(UTF8_BOM)
+                        self.consumed += len(UTF8_BOM)
+                        done = len(UTF8_BOM)
             else:
                 if scratch is None:
                     scratch = np.empty(sources.BLOCK_BYTES, dtype=np.uint8)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from flowlens.formats import detect
+from flowlens.store import Store
 from tests.ingest.conftest import rows_of
 from tests.ingest.helpers import (
     EXAMPLE_A,
@@ -289,3 +290,64 @@ def test_times_out_of_range_read_as_missing_and_the_elasticsearch_timestamp_is_k
     assert stored[1]["es_timestamp"] is None
     assert stored[2]["start_time"] == dt.datetime(1970, 1, 1, tzinfo=UTC)
     assert stored[2]["end_time"] == dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def _bom_inputs() -> dict[str, bytes]:
+    """One input of each format and shape, as a tool that writes a byte order mark saves it."""
+    hit = {"_index": "tigera_secure_ee_flows.c1.x", "_id": "id0", "_source": json.loads(EXAMPLE_C)}
+    return {
+        "enterprise lines": "".join(line + "\n" for line in (EXAMPLE_B, EXAMPLE_C, EXAMPLE_D)).encode(),
+        "one enterprise line": (EXAMPLE_C + "\n").encode(),
+        "elasticsearch hits": (json.dumps(hit) + "\n").encode(),
+        "elasticsearch response": json.dumps(
+            {"took": 5, "timed_out": False, "hits": {"total": {"value": 1}, "hits": [hit]}}, indent=2
+        ).encode(),
+        "goldmane": (GOLDMANE_EXAMPLE + "\n").encode(),
+        "whisker list": json.dumps(
+            {"total": {"totalPages": 1}, "items": [WHISKER_ITEM, WHISKER_PUBLIC]}
+        ).encode(),
+        "whisker stream": f"data: {json.dumps(WHISKER_ITEM)}\n\n".encode(),
+    }
+
+
+@pytest.mark.parametrize("shape", list(_bom_inputs()))
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_a_byte_order_mark_at_the_start_is_passed_over(tmp_path, shape, compress):
+    """A UTF-8 byte order mark (PowerShell's Out-File writes one) before the first record: the
+    same format, rows and line numbers as without it, nothing quarantined; the mark is counted
+    among the bytes read, and appending to the file resumes after what was read."""
+    from flowlens.ingest import ingest
+
+    data = _bom_inputs()[shape]
+    stores = {}
+    for marked in (False, True):
+        body = b"\xef\xbb\xbf" + data if marked else data
+        path = tmp_path / ("marked" if marked else "plain") / ("input.gz" if compress else "input.log")
+        path.parent.mkdir()
+        path.write_bytes(gzip.compress(body) if compress else body)
+        assert detect(body) == detect(data) is not None
+        store = Store(tmp_path / f"store-{marked}")
+        summary = ingest(store, [str(path)])
+        assert summary.balanced and summary.total("quarantined") == 0
+        assert summary.total("rows") >= 1
+        stores[marked] = rows_of(
+            store, "SELECT * EXCLUDE (ingest_id, source_file) FROM f ORDER BY source_line"
+        )
+    assert stores[True] == stores[False]
+
+
+def test_a_byte_order_mark_is_consumed_once_and_an_appended_file_resumes_after_it(tmp_path, store, run):
+    log = tmp_path / "flows.log"
+    log.write_bytes(b"\xef\xbb\xbf" + (EXAMPLE_B + "\n").encode())
+    first = run(log)
+    assert first.total("rows") == 1 and first.total("quarantined") == 0
+    with log.open("ab") as fh:
+        fh.write((EXAMPLE_C + "\n").encode())
+    second = run(log)
+    assert second.total("rows") == 1 and second.total("quarantined") == 0
+    assert [r["source_line"] for r in rows_of(store)] == [1, 2]
+    assert run(log).total("rows") == 0  # read already: nothing more
+    # A mark after the start is no byte order mark: that line is not JSON.
+    with log.open("ab") as fh:
+        fh.write(b"\xef\xbb\xbf" + (EXAMPLE_D + "\n").encode())
+    assert run(log).total("quarantined") == 1
