@@ -1,5 +1,5 @@
-"""Whole-document inputs: a Whisker ``/flows`` response or an Elasticsearch ``_search`` response,
-one record per line.
+"""Whole-document inputs: a Whisker ``/flows`` response or an Elasticsearch ``_search`` response
+(or several, one after another: the pages of an export saved into one file), one record per line.
 
 :func:`is_document` tells such an input from one record per line by its first bytes;
 :func:`document_items` turns it into one line per record (line N = record N), each the record's
@@ -154,31 +154,45 @@ def _object_fields(text: str, pos: int, want: dict[str, Any]) -> int:
         pos += 1
 
 
-def _records(text: str) -> list[bytes] | None:
-    """The record lines of a response (its ``items``, else its ``hits.hits``), or None when it
-    has neither list."""
+def _page(text: str, pos: int) -> tuple[list[bytes] | None, int]:
+    """The record lines of the response at ``pos`` (its ``items``, else its ``hits.hits``; None
+    when it has neither list), and the index after it."""
     found: dict[str, list[bytes]] = {}
 
     def record_list(key: str) -> Callable[[int], int]:
-        def read(pos: int) -> int:
-            if text[pos] != "[":
-                _, end = _decode(text, pos)
+        def read(at: int) -> int:
+            if text[at] != "[":
+                _, end = _decode(text, at)
                 return end
             found[key] = []
-            return _array_lines(text, pos, found[key])
+            return _array_lines(text, at, found[key])
 
         return read
 
-    def hits(pos: int) -> int:
-        if text[pos] != "{":
-            _, end = _decode(text, pos)
+    def hits(at: int) -> int:
+        if text[at] != "{":
+            _, end = _decode(text, at)
             return end
-        return _object_fields(text, pos, {"hits": record_list("hits")})
+        return _object_fields(text, at, {"hits": record_list("hits")})
 
-    end = _object_fields(text, _skip_ws(text, 0), {"items": record_list("items"), "hits": hits})
-    if _skip_ws(text, end) != len(text):
-        raise ValueError(f"extra data after the document at character {end}")
-    return found.get("items", found.get("hits"))
+    end = _object_fields(text, pos, {"items": record_list("items"), "hits": hits})
+    return found.get("items", found.get("hits")), end
+
+
+def _records(text: str) -> list[bytes] | None:
+    """The record lines of a response, or of each of a sequence of responses (the pages of a
+    scroll or ``search_after`` export saved one after another), in order; None when a response
+    has no record list."""
+    lines: list[bytes] = []
+    pos = _skip_ws(text, 0)
+    while True:
+        page, end = _page(text, pos)
+        if page is None:
+            return None
+        lines += page
+        pos = _skip_ws(text, end)
+        if pos == len(text):
+            return lines
 
 
 # The record list of a response: a Whisker response's items, else an Elasticsearch hits.hits.

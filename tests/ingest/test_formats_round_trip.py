@@ -351,3 +351,68 @@ def test_a_byte_order_mark_is_consumed_once_and_an_appended_file_resumes_after_i
     with log.open("ab") as fh:
         fh.write(b"\xef\xbb\xbf" + (EXAMPLE_D + "\n").encode())
     assert run(log).total("quarantined") == 1
+
+
+def _search_page(page: int, count: int) -> dict:
+    hits = [
+        {"_index": "tigera_secure_ee_flows.c1.x", "_id": f"p{page}-{i}", "_source": json.loads(EXAMPLE_C)}
+        for i in range(count)
+    ]
+    return {"_scroll_id": "c2Nhbg==", "took": 3, "timed_out": False, "hits": {"hits": hits}}
+
+
+@pytest.mark.parametrize(
+    "join",
+    [
+        lambda pages: "".join(json.dumps(p) + "\n" for p in pages),  # one compact page per line
+        lambda pages: "".join(json.dumps(p) for p in pages),  # pages back to back
+        lambda pages: "\n".join(json.dumps(p, indent=2) for p in pages),  # pretty-printed
+    ],
+    ids=["lines", "concatenated", "pretty"],
+)
+def test_the_pages_of_a_scroll_export_saved_in_one_file_are_all_read_in_order(tmp_path, store, run, join):
+    """A scroll or search_after export saved page after page into one file: every page's hits,
+    numbered on from page to page."""
+    path = tmp_path / "scroll.json"
+    path.write_text(join([_search_page(0, 3), _search_page(1, 2), _search_page(2, 0), _search_page(3, 1)]))
+    assert detect(path.read_bytes()) == "elasticsearch"
+    summary = run(path)
+    assert summary.balanced and summary.total("quarantined") == 0
+    rows = rows_of(store)
+    assert [(r["source_line"], r["es_id"]) for r in rows] == [
+        (1, "p0-0"),
+        (2, "p0-1"),
+        (3, "p0-2"),
+        (4, "p1-0"),
+        (5, "p1-1"),
+        (6, "p3-0"),
+    ]
+    assert run(path).total("rows") == 0  # the same file again adds nothing
+
+
+def test_whisker_list_responses_saved_one_after_another_are_all_read(tmp_path, store, run):
+    path = tmp_path / "whisker-pages.json"
+    path.write_text(
+        json.dumps({"total": {"totalPages": 2}, "items": [WHISKER_ITEM]})
+        + "\n"
+        + json.dumps({"total": {"totalPages": 2}, "items": [WHISKER_PUBLIC]})
+    )
+    summary = run(path)
+    assert summary.total("rows") == 2 and summary.total("quarantined") == 0
+    assert [r["source_name_aggr"] for r in rows_of(store)][1] == "pub"
+
+
+def test_a_sequence_of_pages_cut_short_waits_and_one_with_garbage_after_is_quarantined(tmp_path, store, run):
+    cut = tmp_path / "cut.json"
+    text = json.dumps(_search_page(0, 2)) + "\n" + json.dumps(_search_page(1, 2))
+    cut.write_text(text[:-40])
+    summary = run(cut)
+    assert summary.total("rows") == 0 and summary.total("quarantined") == 0
+    assert any("read once complete" in w for f in summary.files for w in f.warnings)
+    cut.write_text(text)  # the export completes
+    assert run(cut).total("rows") == 4
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_search_page(2, 2)) + "\nnot json\n")
+    summary = run(bad)
+    assert summary.total("rows") == 0 and summary.total("quarantined") == 1
+    assert any("not a complete JSON document" in w for f in summary.files for w in f.warnings)
