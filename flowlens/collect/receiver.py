@@ -126,7 +126,7 @@ def records_of(data: bytes, fmt_hint: str | None) -> tuple[bytes, str]:
         name = found
     if is_document(head, name):
         fs = FileSummary(path="body")
-        data = document_items(data, fs)
+        data = document_items(data, fs, name)
         if fs.warnings and not data:
             raise BadRequest(400, f"the body cannot be read: {fs.warnings[0]}")
     return data, name

@@ -35,6 +35,14 @@ def get_format(name: str) -> Format:
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
+def _goldmane_document(record: dict[str, object]) -> bool:
+    """A Goldmane record, or a ``List`` response of its gRPC API (``{"meta", "flows"}``)."""
+    flows = record.get("flows")
+    if isinstance(flows, list) and flows and isinstance(flows[0], dict):
+        return goldmane.looks_like(flows[0])
+    return goldmane.looks_like(record)
+
+
 def detect(head: bytes) -> str | None:
     """The format of a file from its first bytes (up to 64 KiB), or None when none fits.
 
@@ -51,6 +59,14 @@ def detect(head: bytes) -> str | None:
     first = stripped.split("\n", 1)[0]
     if stripped.startswith("{") and '"hits"' in text[:4096] and ('"took"' in first or first.strip() == "{"):
         return "elasticsearch"
+    if first.strip() == "{":
+        # pretty-printed: a capture of Goldmane's gRPC API or its stream tool
+        try:
+            record, _ = json.JSONDecoder().raw_decode(stripped)
+        except (ValueError, RecursionError):
+            record = None
+        if isinstance(record, dict) and _goldmane_document(record):
+            return "goldmane"
     for line in text.splitlines()[:50]:
         line = line.strip()
         if not line:
@@ -59,13 +75,13 @@ def detect(head: bytes) -> str | None:
             return "whisker"
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if not isinstance(record, dict):
             continue
         if "items" in record and isinstance(record["items"], list):
             return "whisker"
-        if goldmane.looks_like(record):
+        if _goldmane_document(record):
             return "goldmane"
         if whisker.looks_like(record):
             return "whisker"

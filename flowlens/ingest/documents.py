@@ -1,5 +1,6 @@
 """Whole-document inputs: a Whisker ``/flows`` response or an Elasticsearch ``_search`` response
-(or several, one after another: the pages of an export saved into one file), one record per line.
+(or several, one after another: the pages of an export saved into one file), or a capture of
+Goldmane's gRPC API (pretty-printed or in the proto3 JSON mapping), one record per line.
 
 :func:`is_document` tells such an input from one record per line by its first bytes;
 :func:`document_items` turns it into one line per record (line N = record N), each the record's
@@ -22,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from flowlens.formats import UTF8_BOM
+from flowlens.formats.goldmane_protojson import is_protojson, to_emitter
 from flowlens.ingest.accounting import FileSummary
 from flowlens.store import duckdb_connection
 
@@ -45,6 +47,17 @@ def is_document(head: bytes, fmt: str) -> bool:
         return False
     if fmt == "whisker":
         return b'"items"' in head[:4096]
+    if fmt == "goldmane":
+        # A pretty-printed capture (grpcurl, Goldmane's stream tool), a List response, or records
+        # in the proto3 JSON mapping (read whole, each made an emitter record)
+        first = text.split(b"\n", 1)[0].strip()
+        if first == b"{":
+            return True
+        try:
+            record = json.loads(first)
+        except (ValueError, RecursionError):  # (not JSON, or nested too deeply: one record per line)
+            return False
+        return isinstance(record, dict) and (isinstance(record.get("flows"), list) or is_protojson(record))
     if fmt == "elasticsearch":
         first = text.split(b"\n", 1)[0]
         return b'"hits"' in head[:4096] and (
@@ -221,10 +234,27 @@ def _records_by_duckdb(text: str) -> bytes | None:
     return np.insert(data, offsets[1:] - offsets[0], 10).tobytes()  # a newline after each item
 
 
-def document_items(data: bytes, fs: FileSummary) -> bytes:
+def _goldmane_lines(text: str) -> bytes:
+    """The records of a Goldmane capture, one emitter line each: a sequence of JSON values, each
+    a record (a ``Flow``, or a ``FlowResult`` of a stream) or a ``List`` response (its
+    ``flows``), in the emitter's shape or the proto3 JSON mapping (:func:`to_emitter`)."""
+    lines = bytearray()
+    pos = _skip_ws(text, 0)
+    while pos < len(text):
+        value, end = _decode(text, pos)
+        flows = value.get("flows") if isinstance(value, dict) else None
+        for record in flows if isinstance(flows, list) else [value]:
+            lines += _ENCODER.encode(to_emitter(record)).encode()
+            lines += b"\n"
+        pos = _skip_ws(text, end)
+    return bytes(lines)
+
+
+def document_items(data: bytes, fs: FileSummary, fmt: str) -> bytes:
     """The records of a whole-document response, one per line (line N = record N). A document
     that is not valid JSON becomes one line (quarantined by the checks), with a warning; one
-    that ends early raises :class:`Incomplete`. A byte order mark at its start is passed over."""
+    that ends early raises :class:`Incomplete`. A byte order mark at its start is passed over.
+    A ``goldmane`` document is a capture of its gRPC API (:func:`_goldmane_lines`)."""
     import duckdb
 
     try:
@@ -232,6 +262,15 @@ def document_items(data: bytes, fs: FileSummary) -> bytes:
     except UnicodeDecodeError as exc:
         fs.warnings.append(f"not a complete JSON document: not UTF-8 at byte {exc.start}")
         return data.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
+    if fmt == "goldmane":
+        try:
+            return _goldmane_lines(text)
+        except Incomplete:
+            raise
+        except (ValueError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            fs.warnings.append(f"not a complete JSON document: {reason}")
+            return data.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
     try:
         found = _records_by_duckdb(text)
     except duckdb.Error:

@@ -348,7 +348,7 @@ class Ingester:
             return start_bytes, start_lines  # the same document again: its lines are skipped
         fs.skipped = fs.lines_read = 0  # a changed document is read whole again
         try:
-            items = document_items(data, fs)
+            items = document_items(data, fs, fmt.name)
         except Incomplete:
             fs.pending_bytes = len(data)
             fs.warnings.append("the JSON document ends before it is complete: it is read once complete")
