@@ -159,18 +159,30 @@ def to_emitter(record: Any) -> Any:
     return _flow(record)
 
 
-def is_protojson(record: Any) -> bool:
-    """Whether a Goldmane record (a ``Flow`` or ``FlowResult``) is written in the proto3 JSON
-    mapping: JSON names, or 64-bit integers as strings, or enums by name."""
-    if not isinstance(record, dict):
-        return False
+def _flow_and_key(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     inner = record.get("flow")
     flow: dict[str, Any] = inner if isinstance(inner, dict) else record
     key = flow.get("Key")
-    if any(name in flow for name in _FLOW_FIELDS) or isinstance(flow.get("start_time"), str):
+    return flow, key if isinstance(key, dict) else {}
+
+
+def uses_json_names(record: Any) -> bool:
+    """Whether a Goldmane record (a ``Flow`` or ``FlowResult``) has the mapping's lowerCamelCase
+    names (``startTime``, ``sourceName``), which the emitter never writes."""
+    if not isinstance(record, dict):
+        return False
+    flow, key = _flow_and_key(record)
+    return any(name in flow for name in _FLOW_FIELDS) or any(name in key for name in _KEY_FIELDS)
+
+
+def is_protojson(record: Any) -> bool:
+    """Whether a Goldmane record is written in the proto3 JSON mapping: JSON names, or (with the
+    proto field names) 64-bit integers as strings or enums by name."""
+    if not isinstance(record, dict):
+        return False
+    if uses_json_names(record):
         return True
-    if isinstance(key, dict):
-        return any(name in key for name in _KEY_FIELDS) or any(
-            isinstance(key.get(name), str) for name in _KEY_ENUMS
-        )
-    return False
+    flow, key = _flow_and_key(record)
+    return isinstance(flow.get("start_time"), str) or any(
+        isinstance(key.get(name), str) for name in _KEY_ENUMS
+    )

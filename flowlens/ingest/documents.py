@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from flowlens.formats import UTF8_BOM
-from flowlens.formats.goldmane_protojson import is_protojson, to_emitter
+from flowlens.formats import UTF8_BOM, goldmane
+from flowlens.formats.goldmane_protojson import is_protojson, to_emitter, uses_json_names
 from flowlens.ingest.accounting import FileSummary
 from flowlens.store import duckdb_connection
 
@@ -57,7 +57,14 @@ def is_document(head: bytes, fmt: str) -> bool:
             record = json.loads(first)
         except (ValueError, RecursionError):  # (not JSON, or nested too deeply: one record per line)
             return False
-        return isinstance(record, dict) and (isinstance(record.get("flows"), list) or is_protojson(record))
+        if not isinstance(record, dict):
+            return False
+        if isinstance(record.get("flows"), list) or uses_json_names(record):
+            return True
+        # Proto field names with enums by name or integers as strings (MessageToJson with
+        # preserving_proto_field_name): only when the mapping makes the first record valid, so
+        # that an emitter file whose first line is merely bad is still read line by line.
+        return is_protojson(record) and goldmane.diagnose(to_emitter(record)) is None
     if fmt == "elasticsearch":
         first = text.split(b"\n", 1)[0]
         return b'"hits"' in head[:4096] and (

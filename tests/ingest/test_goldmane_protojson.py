@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from flowlens.collect.proto import goldmane_pb2
 from flowlens.formats import detect
 from flowlens.formats.goldmane_protojson import is_protojson, to_emitter
-from flowlens.ingest import ingest
+from flowlens.ingest import IngestOptions, ingest
 from flowlens.store import Store
 from tests.ingest.conftest import rows_of
 from tests.ingest.helpers import GOLDMANE_EXAMPLE
@@ -143,3 +143,16 @@ def test_the_mapping_leaves_emitter_records_as_they_are():
         assert is_protojson(json_format.MessageToDict(_message(record)))
         wrapped = {"id": 3, "flow": record}
         assert to_emitter(wrapped) == wrapped
+
+
+def test_an_emitter_file_whose_first_line_is_bad_is_still_read_line_by_line(tmp_path, store):
+    """A first record with a string time (no emitter writes one, and the mapping cannot make it
+    valid either) does not make the file a capture read whole: it is quarantined, the rest stored,
+    and a file past the document limit is still read."""
+    bad = json.loads(GOLDMANE_EXAMPLE)
+    bad["start_time"] = "yesterday"
+    path = tmp_path / "flows.ndjson"
+    path.write_text(json.dumps(bad) + "\n" + "".join(json.dumps(r) + "\n" for r in _flows()))
+    assert path.stat().st_size > 1024
+    summary = ingest(store, [str(path)], IngestOptions(max_document_bytes=1024))
+    assert (summary.total("rows"), summary.total("quarantined")) == (2, 1)
