@@ -257,6 +257,11 @@ def _goldmane_lines(text: str) -> bytes:
     return bytes(lines)
 
 
+def _one_line(data: bytes) -> bytes:
+    """A document that cannot be read, as one line (for the checks to quarantine)."""
+    return data.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
+
+
 def document_items(data: bytes, fs: FileSummary, fmt: str) -> bytes:
     """The records of a whole-document response, one per line (line N = record N). A document
     that is not valid JSON becomes one line (quarantined by the checks), with a warning; one
@@ -268,32 +273,24 @@ def document_items(data: bytes, fs: FileSummary, fmt: str) -> bytes:
         text = data.removeprefix(UTF8_BOM).decode("utf-8")
     except UnicodeDecodeError as exc:
         fs.warnings.append(f"not a complete JSON document: not UTF-8 at byte {exc.start}")
-        return data.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
-    if fmt == "goldmane":
+        return _one_line(data)
+    if fmt != "goldmane":
         try:
-            return _goldmane_lines(text)
-        except Incomplete:
-            raise
-        except (ValueError, RecursionError) as exc:
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-            fs.warnings.append(f"not a complete JSON document: {reason}")
-            return data.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
+            found = _records_by_duckdb(text)
+        except duckdb.Error:
+            found = None  # not JSON as DuckDB reads it: the walk below says why
+        else:
+            if found is not None:
+                return found
     try:
-        found = _records_by_duckdb(text)
-    except duckdb.Error:
-        found = None  # not JSON as DuckDB reads it: the walk below says why
-    else:
-        if found is not None:
-            return found
-    try:
-        lines = _records(text)
+        lines = _goldmane_lines(text) if fmt == "goldmane" else _records(text)
     except Incomplete:
         raise
     except (ValueError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         fs.warnings.append(f"not a complete JSON document: {reason}")
-        return data.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
+        return _one_line(data)
     if lines is None:
         fs.warnings.append('a response without an "items" or "hits.hits" list')
-        return data.replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
-    return b"".join(lines)
+        return _one_line(data)
+    return lines if isinstance(lines, bytes) else b"".join(lines)
