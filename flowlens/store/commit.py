@@ -422,6 +422,12 @@ class StoreWriter:
         caller to pick the days' own."""
         return self.store.flow_files()
 
+    @contextlib.contextmanager
+    def readable(self, paths: Sequence[Path]) -> Iterator[dict[Path, Path]]:
+        """Each committed file of ``paths`` -> a path this process can read it at, for the block
+        (compaction reads the files it rewrites through it): the file itself in a local store."""
+        yield {path: path for path in paths}
+
     def _decide(self, stage: Path, plan: dict[str, Any]) -> None:
         """Decide the commit staged at ``stage``: its ``commit.json``, written atomically."""
         write_atomic(stage / "commit.json", json.dumps(plan, sort_keys=True).encode())
