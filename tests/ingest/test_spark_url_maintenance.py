@@ -130,18 +130,38 @@ from flowlens.engine.settings import SparkSettings
 from flowlens.engine.spark import spark_session
 from flowlens.store import Store
 from flowlens.store.hadoop_commit import open_for_writing, open_url_writer
-from flowlens.store.lifecycle import prune
+from flowlens.store.compact import compact
+from flowlens.store.layout import Snapshot
+from flowlens.store.lifecycle import compaction_plan, prune
 
 url_lock.LOCK_TTL = 3.0  # the killed writer's lock expires soon after its death
-store, where, mount, days = sys.argv[1:5]
+store, where, mount, command, days = sys.argv[1:6]
 key, value = mount.split("=", 1)
 spark = spark_session(SparkSettings("local[1]", (("spark.ui.enabled", "false"), (key, value))))
 def die(*_):
     os.kill(os.getpid(), signal.SIGKILL)
 commit.FAULT_HOOK = lambda step: die() if step == where else None
 with open_url_writer(open_for_writing(Store.at(store), spark)) as writer:
-    prune(writer, int(days), dt.datetime.now(dt.UTC))
+    if command == "prune":
+        prune(writer, int(days), dt.datetime.now(dt.UTC))
+    else:
+        compact(writer, compaction_plan(Snapshot.of(writer.store, writer.manifest)))
 """
+
+
+def _killed(tmp_path: Path, url: str, setting: str, where: str, command: str, days: int = 0) -> None:
+    """Run ``command`` (prune or compact) on the store at ``url`` in a process of its own, killed
+    with SIGKILL when its commit reaches the step ``where``."""
+    script = tmp_path / "kill_me.py"
+    script.write_text(_KILL_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script), f"{url}/store", where, setting, command, str(days)],
+        env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
 
 
 @pytest.mark.slow
@@ -151,16 +171,7 @@ def test_a_prune_killed_half_way_leaves_the_old_or_the_pruned_store_and_the_next
 ) -> None:
     folder, logs = _fill(tmp_path, {"2023-02-03": 2, "2023-02-04": 1})
     url, setting = _mount(spark_choice, tmp_path / "mounted")
-    script = tmp_path / "kill_me.py"
-    script.write_text(_KILL_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script), f"{url}/store", where, setting, str(_age("2023-02-04"))],
-        env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)},
-        capture_output=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    _killed(tmp_path, url, setting, where, "prune", _age("2023-02-04"))
     assert folder.lock_path.exists()
     staged = [p for p in folder.staging_dir.iterdir() if p.is_dir()]
     assert len(staged) == 1 and (staged[0] / "commit.json").exists() == (where == "published")
@@ -272,3 +283,31 @@ def test_a_store_at_a_url_is_not_repaired_and_says_why_in_one_line(
     assert result.code == 2 and result.stderr.strip().count("\n") == 0, str(result)
     assert "mount it and repair the mounted folder" in result.stderr
     assert "flowlens verify --engine spark" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["uploaded", "moved"])
+def test_a_compaction_killed_half_way_leaves_the_old_files_and_the_next_writer_completes_it(
+    tmp_path: Path, spark_choice: EngineChoice, where: str
+) -> None:
+    folder, logs = _fill(tmp_path, {"2023-02-03": 3})
+    rows = seen(folder)
+    url, setting = _mount(spark_choice, tmp_path / "mounted")
+    _killed(tmp_path, url, setting, where, "compact")
+    staged = [p for p in folder.staging_dir.iterdir() if p.is_dir()]
+    assert len(staged) == 1 and (staged[0] / "commit.json").exists() == (where == "moved")
+    # the manifest is not replaced yet: readers read the three old files, all there
+    assert _days(folder) == {"2023-02-03": 3} and seen(folder) == rows
+    time.sleep(3.5)  # (the killed writer's lock expires)
+    done = run_cli("compact", "--store", f"{url}/store", "--engine", "spark")
+    assert done.code == 0, str(done)
+    assert done.stderr.strip() == (
+        "compacted nothing: no day has two or more small files"
+        if where == "moved"  # (finished by recovery)
+        else "compacted 1 day(s) (2023-02-03): 3 flows file(s) into 1, 18 rows"
+    )
+    assert _days(folder) == {"2023-02-03": 1} and seen(folder) == rows
+    remote = open_hadoop(Store.at(f"{url}/store"), spark_session(spark_choice.spark))
+    again = _spark(remote, spark_choice, *logs["2023-02-03"])
+    assert (again.total("rows"), again.total("skipped")) == (0, 18)
+    assert [p.code for p in check(remote, deep=True).problems] == ["retired"]
