@@ -513,13 +513,14 @@ def open_writer(store: Store, *, check: bool = True, wait: float = 0.0) -> Itera
     """Hold the store's lock (waiting up to ``wait`` seconds for another writer to release it),
     finish or discard interrupted commits, check the store (``check``:
     :class:`flowlens.errors.StoreDamagedError` when it is damaged; only repair opens a damaged
-    store) and yield a writer. A store at a Hadoop URL is refused (:class:`UsageError`): Spark ingest
-    writes one through :func:`flowlens.store.hadoop_commit.open_url_writer`."""
+    store) and yield a writer. A store at a Hadoop URL is refused (:class:`UsageError`): Spark
+    ingest, ``compact`` and ``prune`` write one through
+    :func:`flowlens.store.hadoop_commit.open_url_writer`."""
     if store.files.remote:
         raise UsageError(
-            f"the store {store.location!r}: a store at a Hadoop URL is written by `flowlens ingest "
-            "--engine spark` only; this writes local (or mounted) stores: mount it and give the mounted "
-            "folder (see docs/spark.md, 'Writing a store at a URL')"
+            f"the store {store.location!r}: a store at a Hadoop URL is written by `flowlens ingest`, "
+            "`compact` and `prune` with --engine spark only; this writes local (or mounted) stores: "
+            "mount it and give the mounted folder (see docs/spark.md, 'Writing a store at a URL')"
         )
     try:
         store.root.mkdir(parents=True, exist_ok=True)
