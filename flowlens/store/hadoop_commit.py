@@ -253,10 +253,14 @@ class UrlWriter(StoreWriter):
         manifest keeps listing them until the next commit, which drops what is gone."""
         limit = (time.time() if now is None else now) - RETIRED_GRACE
         since = _retired_since(self.manifest)
+        listed = self.manifest.get("files", {})  # (never a file the manifest lists, whatever it says)
         due = [
             rel
             for rel in self.manifest.get("retired", [])
-            if rel not in self._deleted and (at := _epoch(since.get(rel))) is not None and at <= limit
+            if rel not in self._deleted
+            and rel not in listed
+            and (at := _epoch(since.get(rel))) is not None
+            and at <= limit
         ]
         files = self.store.files
 
