@@ -1,9 +1,10 @@
 """Benchmark: ``flowlens compact`` on a store at a Hadoop URL against the same compaction of the
 same store in a local folder, in one process and one Spark session.
 
-The store is made first: every file of the bundled sample logs (``sample_logs/enterprise``: 143
-files, gzipped rotations of three nodes) ingested by a DuckDB ingest of its own, as a feed of
-small runs leaves it: a few hundred small flows files (and their summaries) over the sample's days.
+The store is made first: the distinct lines of the bundled sample logs (``sample_logs/enterprise``:
+38,139 records of three nodes over two days) cut into ``--chunks`` logs in their order, each
+ingested by a DuckDB ingest of its own, as a feed of small runs leaves a store: a few hundred small
+flows files (and their summaries), each chunk's records in one or two days.
 Each round copies it twice: one copy is compacted in its folder (``open_writer``: the baseline),
 the other through ``viewfs://bench-compact/store``, Hadoop's ViewFileSystem with a mount table
 pointing at the copy, so that every file operation goes through Hadoop's ``FileSystem`` API in
@@ -19,6 +20,7 @@ Usage:  nice -n 5 .venv/bin/python bench/bench_spark_url_compact.py --rounds 2
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import shutil
 import tempfile
@@ -39,8 +41,17 @@ from flowlens.store.lifecycle import compaction_plan
 REPO = Path(__file__).resolve().parents[1]
 
 
-def build(template: Path, logs: Path) -> None:
+def build(template: Path, logs: Path, chunks: int, scratch: Path) -> None:
+    lines: dict[bytes, None] = {}
     for log in sorted(p for p in logs.rglob("*") if p.is_file()):
+        data = gzip.decompress(log.read_bytes()) if log.suffix == ".gz" else log.read_bytes()
+        lines.update(dict.fromkeys(line for line in data.splitlines() if line.strip()))
+    ordered = list(lines)
+    size = max(1, -(-len(ordered) // chunks))
+    scratch.mkdir()
+    for number, start in enumerate(range(0, len(ordered), size)):
+        log = scratch / f"chunk-{number:04d}.log"
+        log.write_bytes(b"\n".join(ordered[start : start + size]) + b"\n")
         ingest(Store(template), [str(log)])
 
 
@@ -64,6 +75,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--logs", type=Path, default=REPO / "sample_logs" / "enterprise")
+    parser.add_argument("--chunks", type=int, default=300, help="small ingests that make the store")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args()
@@ -71,7 +83,7 @@ def main() -> None:
     try:
         template = work / "template"
         t0 = time.perf_counter()
-        build(template, args.logs)
+        build(template, args.logs, args.chunks, work / "chunks")
         files = len(Store(template).snapshot().flow_entries())
         print(f"built the store: {files} flows files in {time.perf_counter() - t0:.1f} s (DuckDB ingests)")
         settings = SparkSettings(f"local[{args.cores}]", (("spark.ui.enabled", "false"),))
