@@ -4,7 +4,8 @@ same store in a local folder, in one process and one Spark session.
 The store is made first: the distinct lines of the bundled sample logs (``sample_logs/enterprise``:
 38,139 records of three nodes over two days) cut into ``--chunks`` logs in their order, each
 ingested by a DuckDB ingest of its own, as a feed of small runs leaves a store: a few hundred small
-flows files (and their summaries), each chunk's records in one or two days.
+flows files (and their summaries), each chunk's records in one or two days (ingest's own
+compaction turned off while it is made).
 Each round copies it twice: one copy is compacted in its folder (``open_writer``: the baseline),
 the other through ``viewfs://bench-compact/store``, Hadoop's ViewFileSystem with a mount table
 pointing at the copy, so that every file operation goes through Hadoop's ``FileSystem`` API in
@@ -31,12 +32,12 @@ from bench_spark import cpu_now
 
 from flowlens.engine import SparkSettings, connect
 from flowlens.engine.spark import spark_session
-from flowlens.ingest import ingest
+from flowlens.ingest import IngestOptions, ingest
 from flowlens.store import Store, open_writer
 from flowlens.store.compact import CompactResult, compact
 from flowlens.store.hadoop_commit import open_for_writing, open_url_writer
 from flowlens.store.layout import Snapshot
-from flowlens.store.lifecycle import compaction_plan
+from flowlens.store.lifecycle import Lifecycle, compaction_plan
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +53,7 @@ def build(template: Path, logs: Path, chunks: int, scratch: Path) -> None:
     for number, start in enumerate(range(0, len(ordered), size)):
         log = scratch / f"chunk-{number:04d}.log"
         log.write_bytes(b"\n".join(ordered[start : start + size]) + b"\n")
-        ingest(Store(template), [str(log)])
+        ingest(Store(template), [str(log)], IngestOptions(lifecycle=Lifecycle(compact_files=0)))
 
 
 def answers(root: Path) -> list[object]:
