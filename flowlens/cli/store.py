@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Annotated
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,6 +30,24 @@ from flowlens.cli.common import (
 )
 from flowlens.errors import StoreDamagedError, UsageError
 from flowlens.output.text import visible_lines
+
+if TYPE_CHECKING:
+    from flowlens.engine.choice import EngineChoice
+    from flowlens.store import Store, StoreWriter
+
+
+def _writer(target: Store, choice: EngineChoice) -> AbstractContextManager[StoreWriter]:
+    """The writer of ``target``: a local store's (:func:`flowlens.store.open_writer`), or, for a
+    store at a URL opened on Spark, the URL writer (its lock, recovery and commits through Hadoop:
+    :mod:`flowlens.store.hadoop_commit`), once its file system is known to rename atomically."""
+    from flowlens.store import open_writer
+
+    if not target.files.remote:
+        return open_writer(target)
+    from flowlens.engine.spark import spark_session
+    from flowlens.store.hadoop_commit import open_for_writing, open_url_writer
+
+    return open_url_writer(open_for_writing(target, spark_session(choice.spark)))
 
 
 @contextmanager
@@ -141,7 +159,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(visible_lines(render_status(status) + render_collectors(collectors)), nl=False)
         if status.integrity is not None and status.integrity.damaged:
             raise StoreDamagedError(
-                f"the store {target.root} is damaged; run `flowlens verify` to see every problem and "
+                f"the store {target.location} is damaged; run `flowlens verify` to see every problem and "
                 "`flowlens repair` to fix them"
             )
 
@@ -153,9 +171,14 @@ def register(app: typer.Typer) -> None:
         ] = False,
         as_json: JsonOpt = False,
         progress: ProgressOpt = None,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
         """Check the store: every file the manifest lists (present, same size, same XXH3-64, same row
         count, readable Parquet), no file it does not list, the manifest against the journal.
+        A store at a Hadoop URL is checked with --engine spark (through Hadoop; every file is
+        copied to a local temporary folder, one at a time, to be read).
 
         Prints one line per problem on stdout (`code: path: what is wrong`) and a verdict on stderr.
         Exit code 4 when the store is damaged (reading would answer short, writing could store rows
@@ -164,7 +187,7 @@ def register(app: typer.Typer) -> None:
         """
         from flowlens.store import check
 
-        target = existing_store(store)
+        target = existing_store(store, engine_choice(engine, spark_master, spark_conf))
         with _progress("verify", progress) as tick:
             report = check(target, deep=not quick, progress=tick)
         if as_json:
@@ -175,11 +198,11 @@ def register(app: typer.Typer) -> None:
         kind = "quick check" if quick else "every file read"
         if report.damaged:
             raise StoreDamagedError(
-                f"the store {target.root} is damaged: {len(report.blocking)} problem(s) ({kind}, "
+                f"the store {target.location} is damaged: {len(report.blocking)} problem(s) ({kind}, "
                 f"{report.files_checked:,} file(s) listed); run `flowlens repair` to fix them"
             )
         err(
-            f"the store {target.root} is intact ({kind}, {report.files_checked:,} file(s) listed, generation "
+            f"the store {target.location} is intact ({kind}, {report.files_checked:,} file(s) listed, generation "
             f"{report.generation if report.generation is not None else '-'})"
             + (f"; {len(report.notices)} notice(s)" if report.notices else "")
         )
@@ -197,6 +220,9 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         as_json: JsonOpt = False,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
         """Make a damaged store consistent: nothing doubled, nothing deleted.
 
@@ -207,10 +233,18 @@ def register(app: typer.Typer) -> None:
         and damaged summaries are set aside. Everything set aside goes to <store>/lost+found/.
         Says what it did on stderr, with at most 10 damaged files of each kind (the rest counted;
         --json lists every one). Exit code 4 when the store is still damaged afterwards.
+        A store at a Hadoop URL is repaired on a mount of it (docs/spark.md).
         """
         from flowlens.store.repair import repair
 
-        target = resolve_store(store)
+        target = resolve_store(store, engine_choice(engine, spark_master, spark_conf))
+        if target.files.remote:
+            raise UsageError(
+                f"the store {target.location!r}: repair runs on a local (or mounted) store only: it must "
+                "open a store whose manifest may be unreadable and move files aside before any commit, "
+                "which the writer of a store at a URL does not do; mount it and repair the mounted "
+                "folder (`flowlens verify --engine spark` says what is wrong)"
+            )
         result = repair(target, adopt=adopt)
         if as_json:
             typer.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
@@ -236,6 +270,9 @@ def register(app: typer.Typer) -> None:
         until: UntilOpt = None,
         as_json: JsonOpt = False,
         progress: ProgressOpt = None,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
         """Rewrite each day's small flows files (and their summaries) into one.
 
@@ -245,15 +282,18 @@ def register(app: typer.Typer) -> None:
         query running meanwhile reads the old files or the new one, never both, and a kill at any
         point leaves one or the other. No answer changes. Ingest compacts closed days on its own
         once they hold more than `compact_files` (flowlens.yaml, default 24) small files.
+        A store at a Hadoop URL is compacted with --engine spark: each day's files are copied to a
+        local temporary folder, rewritten there and uploaded; the old files are deleted an hour
+        later (queries reading them meanwhile still can).
         """
-        from flowlens.store import open_writer
         from flowlens.store.compact import compact
         from flowlens.store.layout import Snapshot
         from flowlens.store.lifecycle import compaction_plan
 
-        target = existing_store(store)
+        choice = engine_choice(engine, spark_master, spark_conf)
+        target = existing_store(store, choice)
         first, last = _dates(date, since, until)
-        with open_writer(target) as writer, _progress("compact", progress) as tick:
+        with _writer(target, choice) as writer, _progress("compact", progress) as tick:
             plans = compaction_plan(Snapshot.of(target, writer.manifest), first=first, last=last)
             result = compact(writer, plans, progress=tick)
         if as_json:
@@ -272,25 +312,30 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         as_json: JsonOpt = False,
+        engine: EngineOpt = None,
+        spark_master: SparkMasterOpt = None,
+        spark_conf: SparkConfOpt = None,
     ) -> None:
         """Remove whole date partitions older than an age, and the quarantine files of ingests
         before it, in one atomic commit; says what it removed in one line.
 
         The lineage checkpoints stay, so ingesting a source that was ingested before still adds
         nothing. `retention: 90d` in flowlens.yaml makes every ingest do this after its run.
+        A store at a Hadoop URL is pruned with --engine spark; its removed files are deleted an
+        hour later (queries reading them meanwhile still can).
         """
-        from flowlens.store import open_writer
         from flowlens.store.lifecycle import parse_age, prune
 
         cfg = config()  # a bad setting is named before anything else
-        target = existing_store(store)
+        choice = engine_choice(engine, spark_master, spark_conf)
+        target = existing_store(store, choice)
         if older_than is not None:
             days = parse_age(older_than)
         elif cfg.retention_days is not None:
             days = cfg.retention_days
         else:
             raise UsageError("give --older-than 90d (or set retention: in flowlens.yaml)")
-        with open_writer(target) as writer:
+        with _writer(target, choice) as writer:
             result = prune(writer, days, dt.datetime.now(dt.UTC))
         if as_json:
             typer.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))

@@ -68,7 +68,7 @@ from flowlens.ingest.spark_upload import SHIP_SCHEMA, fetch_partitions, receive,
 from flowlens.ingest.writer import StagedCommit
 from flowlens.store import Span, Store, StoreWriter, duckdb_connection, open_writer
 from flowlens.store.compact import maintain
-from flowlens.store.hadoop_commit import UrlWriter, open_for_writing, open_url_writer, url_notes
+from flowlens.store.hadoop_commit import UrlWriter, open_for_writing, open_url_writer, url_maintain
 from flowlens.store.manifest import merge_spans
 from flowlens.store.summaries import backfill as backfill_summaries
 
@@ -580,8 +580,7 @@ def ingest_spark(
                 if older:
                     summary.recovered.append(f"summarised {older} older flows file(s) for faster queries")
             committed = True
-            # (on a store at a URL, what does not run there is said instead)
-            summary.maintenance = (url_notes if at_url else maintain)(writer, options.lifecycle, clock)
+            summary.maintenance = (url_maintain if at_url else maintain)(writer, options.lifecycle, clock)
     except OSError as exc:
         raise store_write_error(exc, store, committed=committed) from None
     summary.seconds = time.perf_counter() - started

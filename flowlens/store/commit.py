@@ -422,6 +422,12 @@ class StoreWriter:
         caller to pick the days' own."""
         return self.store.flow_files()
 
+    @contextlib.contextmanager
+    def readable(self, paths: Sequence[Path]) -> Iterator[dict[Path, Path]]:
+        """Each committed file of ``paths`` -> a path this process can read it at, for the block
+        (compaction reads the files it rewrites through it): the file itself in a local store."""
+        yield {path: path for path in paths}
+
     def _decide(self, stage: Path, plan: dict[str, Any]) -> None:
         """Decide the commit staged at ``stage``: its ``commit.json``, written atomically."""
         write_atomic(stage / "commit.json", json.dumps(plan, sort_keys=True).encode())
@@ -507,13 +513,14 @@ def open_writer(store: Store, *, check: bool = True, wait: float = 0.0) -> Itera
     """Hold the store's lock (waiting up to ``wait`` seconds for another writer to release it),
     finish or discard interrupted commits, check the store (``check``:
     :class:`flowlens.errors.StoreDamagedError` when it is damaged; only repair opens a damaged
-    store) and yield a writer. A store at a Hadoop URL is refused (:class:`UsageError`): Spark ingest
-    writes one through :func:`flowlens.store.hadoop_commit.open_url_writer`."""
+    store) and yield a writer. A store at a Hadoop URL is refused (:class:`UsageError`): Spark
+    ingest, ``compact`` and ``prune`` write one through
+    :func:`flowlens.store.hadoop_commit.open_url_writer`."""
     if store.files.remote:
         raise UsageError(
-            f"the store {store.location!r}: a store at a Hadoop URL is written by `flowlens ingest "
-            "--engine spark` only; this writes local (or mounted) stores: mount it and give the mounted "
-            "folder (see docs/spark.md, 'Writing a store at a URL')"
+            f"the store {store.location!r}: a store at a Hadoop URL is written by `flowlens ingest`, "
+            "`compact` and `prune` with --engine spark only; this writes local (or mounted) stores: "
+            "mount it and give the mounted folder (see docs/spark.md, 'Writing a store at a URL')"
         )
     try:
         store.root.mkdir(parents=True, exist_ok=True)

@@ -152,15 +152,18 @@ def compact_day(writer: StoreWriter, plan: DayPlan, *, now: dt.datetime | None =
         target = stage / rel
         target.parent.mkdir(parents=True)
         paths = [snapshot.path(e.path) for e in entries]
-        rows = _rewrite(paths, sum(e.rows for e in entries), target)
         summaries = snapshot.summaries()
-        tables = []
-        for path in paths:
-            summary = summaries.get(path)
-            if summary is not None:
-                tables.append(pq.read_table(summary))
-            else:
-                tables.extend(summarise_table(t) for t in _batches(path))
+        old = [s for p in paths if (s := summaries.get(p)) is not None]
+        # (the files as this process can read them: themselves, or local copies at a URL)
+        with writer.readable([*paths, *old]) as local:
+            rows = _rewrite([local[p] for p in paths], sum(e.rows for e in entries), target)
+            tables = []
+            for path in paths:
+                summary = summaries.get(path)
+                if summary is not None:
+                    tables.append(pq.read_table(local[summary]))
+                else:
+                    tables.extend(summarise_table(t) for t in _batches(local[path]))
         merged = merge_summaries(tables)
         summary_target = summary_path(stage, target)
         summary_target.parent.mkdir(parents=True, exist_ok=True)
@@ -171,9 +174,7 @@ def compact_day(writer: StoreWriter, plan: DayPlan, *, now: dt.datetime | None =
                 spans = None
             else:
                 spans.extend(entry.spans)
-        old_summaries = [
-            s.relative_to(writer.store.root).as_posix() for p in paths if (s := summaries.get(p)) is not None
-        ]
+        old_summaries = [s.relative_to(writer.store.root).as_posix() for s in old]
         writer.commit(
             stage,
             writer.manifest,

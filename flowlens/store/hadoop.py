@@ -11,8 +11,9 @@ Nothing here imports pyspark: the session is handed in by the Spark engine, and 
 reached through py4j (``spark._jvm``), with the session's Hadoop configuration (``--spark-conf
 spark.hadoop.KEY=VALUE`` sets it, as for any Spark job).
 
-Readers take no lease on a Hadoop store (Hadoop's file systems have no shared locks): nothing
-that deletes files a reader may hold (compaction, pruning) runs on such a store.
+Readers take no lease on a Hadoop store (Hadoop's file systems have no shared locks): the files
+compaction and pruning remove there are deleted only after a grace
+(:data:`flowlens.store.hadoop_commit.RETIRED_GRACE`).
 """
 
 from __future__ import annotations

@@ -18,8 +18,14 @@ it is thrown away). What differs is how the steps reach the files, through the s
    the commit point;
 5. journal entries older than a new checkpoint are deleted, then the staging folder.
 
-No reader holds a lease on a file system behind a URL, so nothing here deletes a committed data
-file (files a commit retires stay on disk, listed as retired; ingest retires none).
+Compaction and pruning (:mod:`flowlens.store.compact`, :mod:`flowlens.store.lifecycle`) run here
+with the same plans and the same :class:`~flowlens.store.commit.StoreWriter` code: a
+:class:`UrlWriter` hands compaction local copies of the files it rewrites
+(:meth:`UrlWriter.readable`) and uploads the new ones. No reader holds a lease on a file system
+behind a URL, so the files such a commit removes are not deleted by it: they stay on disk, listed
+as retired, with the time they were retired (the manifest's :data:`RETIRED_SINCE`), and the first
+writer that opens the store :data:`RETIRED_GRACE` seconds later deletes them
+(:meth:`UrlWriter.remove_waiting`): a query that started on the old manifest reads them meanwhile.
 
 Why beside, not inside, :func:`flowlens.store.commit.apply_commit`: the local commit's promise
 rests on ``fsync`` of files and folders, ``os.replace`` and ``flock``-ed reader leases, which
@@ -39,18 +45,20 @@ import datetime as dt
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from flowlens.errors import StoreError, UsageError
 from flowlens.store.commit import StoreWriter, _read_plan, _step, finish_or_discard, inside, write_failure
+from flowlens.store.compact import maintain
 from flowlens.store.files import StoreFiles
 from flowlens.store.hadoop import open_hadoop
 from flowlens.store.integrity import require_intact
 from flowlens.store.layout import Snapshot, Store
-from flowlens.store.lifecycle import Lifecycle, days_due
+from flowlens.store.lifecycle import Lifecycle
 from flowlens.store.manifest import is_legacy
 from flowlens.store.url_lock import UrlLock, url_writer_lock
 
@@ -87,6 +95,15 @@ def open_for_writing(store: Store, spark: Any) -> Store:
     check_writable(store, str(spark.conf.get(ATOMIC_RENAME_OPTION, "false")).lower() == "true")
     return open_hadoop(store, spark)
 
+
+#: Seconds a file that a commit at a URL retired (compaction, pruning) stays on disk before a
+#: writer deletes it: readers of a store at a URL hold no lease, so a query that read the manifest
+#: before the commit reads the old files for up to this long.
+RETIRED_GRACE = 3600.0
+
+#: The manifest key of a store at a URL that says when each retired file was retired
+#: (``{path: "2026-12-07T20:00:00+00:00"}``); a local writer carries it along unread.
+RETIRED_SINCE = "retired_since"
 
 #: File operations a commit runs at once: each is a round trip to the file system (to HDFS'
 #: NameNode), so a commit of many small files waits on latency, not bandwidth.
@@ -140,7 +157,7 @@ def apply_url_commit(store: Store, stage: Path, plan: dict[str, Any]) -> None:
         files.mkdirs(inside(store, lost_rel).parent)
         _move(files, inside(store, rel), inside(store, lost_rel))
     # plan["remove"]: files the commit retired. No reader holds a lease here, so they stay (listed
-    # as retired in the manifest) for a writer of the store mounted locally to delete.
+    # as retired, with when) for a writer RETIRED_GRACE later to delete (UrlWriter.remove_waiting).
     for name in plan.get("journal_drop", []):
         files.delete(inside(store, f"journal/{name}"))
     _step("removed")
@@ -172,6 +189,7 @@ class UrlWriter(StoreWriter):
         self.lock = lock
         self.local_root = local_root
         self._decided: set[str] = set()
+        self._deleted: set[str] = set()
 
     def stage(self, commit_id: str) -> Path:
         path = self.local_root / commit_id
@@ -211,8 +229,65 @@ class UrlWriter(StoreWriter):
             if not self.store.files.exists(remote / "commit.json"):
                 self.store.files.delete(remote, recursive=True)
 
+    def commit(self, stage: Path, manifest: Mapping[str, Any], **options: Any) -> list[str]:
+        """:meth:`StoreWriter.commit`, with the manifest's :data:`RETIRED_SINCE` saying when each
+        file the commit retires (``remove``) was retired, and keeping it for those retired before
+        (a retired file without a time, as a local writer leaves one, is given this commit's)."""
+        clock = time.time()
+        when = _when(clock)
+        known = _retired_since(self.manifest)
+        since = {
+            rel: known.get(rel, when) for rel in self.manifest.get("retired", []) if rel not in self._deleted
+        }
+        since.update({rel: when for rel in options.get("remove", ()) if rel not in since})
+        rest = {key: value for key, value in manifest.items() if key != RETIRED_SINCE}
+        return super().commit(stage, {**rest, RETIRED_SINCE: since} if since else rest, **options)
+
     def remove_waiting(self) -> None:
-        """Nothing: retired files stay on a store at a URL (no reader leases)."""
+        """:meth:`delete_retired` (no reader leases here: the grace instead)."""
+        self.delete_retired()
+
+    def delete_retired(self, now: float | None = None) -> list[str]:
+        """Delete the retired files that were retired :data:`RETIRED_GRACE` seconds or more before
+        ``now`` (the partition folders they leave empty too); their store-relative paths. The
+        manifest keeps listing them until the next commit, which drops what is gone."""
+        limit = (time.time() if now is None else now) - RETIRED_GRACE
+        since = _retired_since(self.manifest)
+        listed = self.manifest.get("files", {})  # (never a file the manifest lists, whatever it says)
+        due = [
+            rel
+            for rel in self.manifest.get("retired", [])
+            if rel not in self._deleted
+            and rel not in listed
+            and (at := _epoch(since.get(rel))) is not None
+            and at <= limit
+        ]
+        files = self.store.files
+
+        def delete(path: Path) -> None:
+            files.delete(path)
+
+        _each(delete, [inside(self.store, rel) for rel in due])
+        self._deleted.update(due)
+        for folder in sorted({inside(self.store, rel).parent for rel in due}):
+            with contextlib.suppress(OSError):
+                if folder != self.store.root and files.is_dir(folder) and not files.children(folder):
+                    files.delete(folder)
+        return due
+
+    @contextlib.contextmanager
+    def readable(self, paths: Sequence[Path]) -> Iterator[dict[Path, Path]]:
+        """Local copies of the committed files ``paths``, downloaded :data:`PARALLEL` at a time
+        into the writer's local folder and deleted after the block."""
+        folder = Path(tempfile.mkdtemp(prefix="read-", dir=self.local_root))
+        try:
+            local = {path: folder / path.relative_to(self.store.root) for path in paths}
+            for copy in set(local.values()):
+                copy.parent.mkdir(parents=True, exist_ok=True)
+            _each(lambda path: self.store.files.download(path, local[path]), list(local))
+            yield local
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def stored_flows(self, days: set[str]) -> list[Path]:
         """Local copies of the committed flows files of ``days`` (``YYYY-MM-DD``), downloaded once
@@ -256,33 +331,43 @@ def open_url_writer(store: Store, *, wait: float = 0.0, ttl: float | None = None
                     "file list in its manifest): list its files first with a local flowlens on a mount "
                     "of it (`flowlens verify`)"
                 )
+            removed = writer.delete_retired()
+            if removed:
+                writer.recovered.append(
+                    f"deleted {len(removed)} file(s) retired more than {RETIRED_GRACE:g} seconds ago"
+                )
             yield writer
         finally:
             shutil.rmtree(local, ignore_errors=True)
 
 
-def url_notes(writer: StoreWriter, lifecycle: Lifecycle, now: dt.datetime) -> list[str]:
-    """What runs after a local ingest's commit (the summaries' backfill, compaction, retention)
-    and does not on a store at a URL, said in a line each when it would have done something."""
-    notes = []
+def url_maintain(writer: StoreWriter, lifecycle: Lifecycle, now: dt.datetime) -> list[str]:
+    """What runs after a Spark ingest's commit into a store at a URL: compaction of the closed days
+    and retention, as after a local ingest (:func:`flowlens.store.compact.maintain`), then a line
+    for the summaries' backfill, which runs on a local (or mounted) store only."""
+    notes = maintain(writer, lifecycle, now)
     snapshot = Snapshot.of(writer.store, writer.manifest)
-    compact_due = days_due(snapshot, now, lifecycle)
-    retention_days = lifecycle.retention_days
     unsummarised = len(snapshot.flows()) - len(snapshot.summaries())
     if unsummarised > 0:
         notes.append(
             f"{unsummarised} older flows file(s) have no hourly summary: the backfill runs on a local "
             "(or mounted) store only; queries read their records instead"
         )
-    if compact_due:
-        notes.append(
-            f"{len(compact_due)} closed day(s) are due for compaction, which does not run on a store at a "
-            "URL (it deletes files readers may hold); compact a mounted copy or leave them: readers read "
-            "them as they are"
-        )
-    if retention_days is not None:
-        notes.append(
-            f"retention ({retention_days} days) is not applied to a store at a URL; prune a mounted "
-            "copy (flowlens prune)"
-        )
     return notes
+
+
+def _when(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
+
+
+def _epoch(text: Any) -> float | None:
+    """Seconds since the epoch of a time :data:`RETIRED_SINCE` holds (None: none, or unreadable)."""
+    try:
+        return dt.datetime.fromisoformat(text).timestamp() if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def _retired_since(manifest: Mapping[str, Any]) -> dict[str, str]:
+    found = manifest.get(RETIRED_SINCE)
+    return {str(k): v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) else {}

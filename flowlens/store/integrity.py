@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flowlens.errors import StoreDamagedError, StoreError
-from flowlens.store.facts import file_facts
+from flowlens.store.facts import FileFacts, file_facts
 from flowlens.store.journal import JournalError, list_entries, newest_generation, replay
 from flowlens.store.layout import SUMMARY_DIR, Snapshot, Store, written_by_flowlens
 from flowlens.store.manifest import FileEntry, file_entries, is_legacy
@@ -196,7 +197,7 @@ def check_file(store: Store, entry: FileEntry, deep: bool) -> Problem | None:
     if not deep:
         return None
     try:
-        found = file_facts(path)
+        found = _facts(store, path)
     except (OSError, ValueError) as exc:
         return _problem("unreadable", entry.path, f"not readable Parquet ({exc})", blocking=blocking)
     if found.xxh3_64 != entry.xxh3_64:
@@ -211,6 +212,17 @@ def check_file(store: Store, entry: FileEntry, deep: bool) -> Problem | None:
             "rows", entry.path, f"holds {found.rows:,} rows, {entry.rows:,} listed", blocking=blocking
         )
     return None
+
+
+def _facts(store: Store, path: Path) -> FileFacts:
+    """The facts of a listed file, read from a local copy when the store is at a URL (Python cannot
+    open one: the copy comes through the store's files, one file at a time)."""
+    if not store.files.remote:
+        return file_facts(path)
+    with tempfile.TemporaryDirectory(prefix="flowlens-verify-") as folder:
+        copy = Path(folder) / path.name
+        store.files.download(path, copy)
+        return file_facts(copy)
 
 
 def check(
