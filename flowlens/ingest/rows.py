@@ -33,6 +33,8 @@ from flowlens.ingest.writer import write_order
 from flowlens.schema import LABELS, POLICY_COLUMNS, POLICY_LIST
 from flowlens.store.summaries import deciding_hits
 
+HIT_TEXTS = pa.list_(pa.string())  # a trace as its hit texts
+
 
 class RowSink(Protocol):
     """Where staged rows go: the commit being staged (:class:`~flowlens.ingest.writer.StagedCommit`),
@@ -156,8 +158,9 @@ class RowStager:
         if "policies" in converted:
             values, codes_, bad_rows, why = converted["policies"]
             for i, col in enumerate(POLICY_COLUMNS):
-                traces = [v[i] if v is not None else None for v in values]
-                columns[col] = (pa.array(traces, POLICY_LIST), codes_)
+                # (hit texts, checked: made structs at once, each distinct text parsed once)
+                texts_of = pa.array([v[i] if v is not None else None for v in values], HIT_TEXTS)
+                columns[col] = (self.hits.map(texts_of)[0], codes_)
             mark(bad_rows, why)
         for col in ("source_labels", "dest_labels"):
             if col in converted:

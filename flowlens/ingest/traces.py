@@ -310,8 +310,9 @@ class DistinctJson:
         return pairs, None
 
     def _policies(self, text: str) -> tuple[Any, str | None]:
-        """The four traces of a policies object, each ordered by policy index (Calico writes a
-        trace as a set in random order); a trace that was not logged: None."""
+        """The four traces of a policies object, each its hit texts (checked here; made
+        POLICY_HIT structs, ordered by policy index, by :meth:`HitMapper.map` over the whole
+        column); a trace that was not logged: None."""
         try:
             value = loads(text)
         except TooDeep:
@@ -320,7 +321,7 @@ class DistinctJson:
             return (None,) * len(POLICY_COLUMNS), None
         if not isinstance(value, dict):
             return None, _WRONG_SHAPE
-        traces: list[list[dict[str, Any]] | None] = []
+        traces: list[list[str] | None] = []
         for key in POLICY_COLUMNS:
             hits = value.get(key)
             if hits is None:
@@ -328,14 +329,11 @@ class DistinctJson:
                 continue
             if not isinstance(hits, list) or not all(h is None or isinstance(h, str) for h in hits):
                 return None, _WRONG_SHAPE
-            rows = []
             for h in hits:
                 row = self.hits.row(h) if h is not None else "null entry"
                 if isinstance(row, str):
                     return None, f"invalid policy hit {_short(repr(h))}: {row}"
-                rows.append(row)
-            rows.sort(key=lambda r: r["policy_index"] if r["policy_index"] is not None else 0)
-            traces.append(rows)
+            traces.append(hits)
         return tuple(traces), None
 
     def map(
