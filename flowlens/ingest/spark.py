@@ -76,6 +76,7 @@ from flowlens.store import Span, Store, StoreWriter, duckdb_connection, open_wri
 from flowlens.store.compact import maintain
 from flowlens.store.hadoop_commit import UrlWriter, open_for_writing, open_url_writer, url_notes
 from flowlens.store.manifest import merge_spans
+from flowlens.store.scratch import remove_leftovers
 from flowlens.store.summaries import backfill as backfill_summaries
 
 if TYPE_CHECKING:
@@ -506,6 +507,12 @@ def ingest_spark(
         opened = open_url_writer if store.files.remote else open_writer
         with opened(store, wait=lock_wait) as writer:
             summary.recovered = writer.recovered
+            left = remove_leftovers()  # (of drivers and tasks killed before: flowlens.store.scratch)
+            if left:
+                summary.recovered.append(
+                    f"removed {len(left)} local staging folder(s) of Spark ingests whose process is gone "
+                    f"({', '.join(str(p) for p in left[:3])}{', ...' if len(left) > 3 else ''})"
+                )
             stage = writer.stage(f"{ingest_id}-000")
             try:
                 run = _Run(writer, summary, stage, sizes)

@@ -26,6 +26,7 @@ from tests.ingest import helpers
 from tests.ingest.helpers import layouts
 from tests.ingest.helpers.numbered import numbered_lines
 from tests.ingest.test_spark import _per_file, assert_same_store
+from tests.store.test_scratch import killed_owner_folder
 
 BAD = [b"{not json", b'{"start_time": "soon"}', b"\xff\xfe invalid utf-8 \xff", b"[1, 2, 3]"]
 
@@ -305,3 +306,19 @@ def test_split_sizes_are_read_as_spark_writes_sizes() -> None:
     for bad in ("", "-1", "1.5g", "lots"):
         with pytest.raises(UsageError):
             parse_split_bytes(bad)
+
+
+@pytest.mark.spark
+def test_a_spark_ingest_removes_the_staging_folder_a_killed_driver_left(
+    tmp_path: Path, spark_choice: EngineChoice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    left = killed_owner_folder(scratch)
+    log = tmp_path / "flows.log"
+    log.write_text(helpers.EXAMPLE_C + "\n")
+    summary = ingest_spark(Store(tmp_path / "store"), [str(log)], settings=spark_choice.spark)
+    assert summary.total("rows") == 1
+    assert not left.exists()
+    assert any("removed 1 local staging folder" in note and str(left) in note for note in summary.recovered)
