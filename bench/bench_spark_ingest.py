@@ -113,12 +113,15 @@ def one_file(args: argparse.Namespace, log: Path) -> None:
     ingest_spark(Store(warm), [str(warm_log)], settings=settings)  # the executors' Python started
 
     planning = [0.0]
+    ranges: dict[str, int] = {}
     original = spark_split.plan_split
 
     def timed(*a: object, **k: object) -> object:
         t0 = time.perf_counter()
         try:
-            return original(*a, **k)  # type: ignore[arg-type]
+            plan = original(*a, **k)  # type: ignore[arg-type]
+            ranges["split"] = len(plan.parts) if plan is not None else 1
+            return plan
         finally:
             planning[0] += time.perf_counter() - t0
 
@@ -155,10 +158,10 @@ def one_file(args: argparse.Namespace, log: Path) -> None:
     print("| splitting | ranges | best wall s | CPU s of that run | driver planning s |")
     print("| --- | --- | --- | --- | --- |")
     for mode, split in modes.items():
-        ranges = -(-size // split) if split else 1
         wall, cpu, plan = best[mode]
         print(
-            f"| {'on, ' + str(split >> 20) + ' MB' if split else 'off'} | {ranges} | {wall:.1f} | {cpu:.1f} | {plan:.2f} |"
+            f"| {'on, ' + str(split >> 20) + ' MB' if split else 'off'} | {ranges.get(mode, 1)} "
+            f"| {wall:.1f} | {cpu:.1f} | {plan:.2f} |"
         )
     print(f"split / whole wall time: {best['split'][0] / best['whole'][0]:.2f}x")
 

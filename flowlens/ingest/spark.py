@@ -17,7 +17,10 @@ whichever engine stored it:
    lineage lookup, DuckDB parse, checks, quarantine, canonical rows, Parquet writer and hourly
    summaries) over a copy of the driver's manifest, and stages its files under
    ``.staging/<commit>/tasks/<task>/`` instead of committing them; it returns its per-file
-   accounting, the lineages it advanced and the spans its rows hold, as one JSON text;
+   accounting, the lineages it advanced and the spans its rows hold, as one JSON text. A large
+   uncompressed local source is read in byte ranges instead, a task each, whose results the
+   driver makes one file's facts of (:mod:`flowlens.ingest.spark_split`); the planning is
+   :mod:`flowlens.ingest.spark_plan`'s;
 4. the driver takes the lineages into its manifest (a new lineage gets its id there, as in a
    DuckDB ingest), moves the tasks' files into the commit's staging folder and, after the last
    round, commits them with the manifest through :meth:`flowlens.store.StoreWriter.commit`:

@@ -21,11 +21,13 @@ from flowlens.ingest import IngestOptions, IngestSummary, ingest, spark_split
 from flowlens.ingest.spark import ingest_spark
 from flowlens.ingest.spark_plan import SPLIT_BYTES_CONF, configured_split_bytes, parse_split_bytes
 from flowlens.store import Store
+from flowlens.store.hadoop import open_hadoop
 from flowlens.store.integrity import check
 from tests.ingest import helpers
 from tests.ingest.helpers import layouts
 from tests.ingest.helpers.numbered import numbered_lines
 from tests.ingest.test_spark import _per_file, assert_same_store
+from tests.ingest.test_spark_url_store import _mount
 from tests.store.test_scratch import killed_owner_folder
 
 BAD = [b"{not json", b'{"start_time": "soon"}', b"\xff\xfe invalid utf-8 \xff", b"[1, 2, 3]"]
@@ -322,3 +324,26 @@ def test_a_spark_ingest_removes_the_staging_folder_a_killed_driver_left(
     assert summary.total("rows") == 1
     assert not left.exists()
     assert any("removed 1 local staging folder" in note and str(left) in note for note in summary.recovered)
+
+
+@pytest.mark.spark
+def test_a_file_read_in_ranges_into_a_store_at_a_url_is_stored_as_in_a_folder(
+    tmp_path: Path,
+    spark_choice: EngineChoice,
+    plans: list[spark_split.SplitPlan],
+) -> None:
+    """Into a store at a URL the ranges' tasks hand their files back to the driver, as whole-file
+    tasks do (flowlens.ingest.spark_upload)."""
+    url, _ = _mount(spark_choice, tmp_path / "mounted")
+    remote = open_hadoop(Store.at(f"{url}/store"), spark_session(spark_choice.spark))
+    folder = Store(tmp_path / "mounted" / "store")
+    data = b"".join(line + b"\n" for line in _records("enterprise", 200))
+    log = tmp_path / "flows.log"
+    log.write_bytes(data)
+    duck = Store(tmp_path / "duck")
+    got = ingest_spark(remote, [str(log)], settings=spark_choice.spark, split_bytes=len(data) // 4)
+    want = ingest(duck, [str(log)])
+    assert len(plans) == 1 and len(plans[0].parts) == 4
+    _same_run(got, want)
+    assert_same_store(folder, duck)
+    assert not list(folder.staging_dir.iterdir())
