@@ -97,7 +97,7 @@ def one_file(args: argparse.Namespace, log: Path) -> None:
     """One large file on Spark, splitting on against off (see the module's docstring)."""
     from flowlens.engine.settings import SparkSettings
     from flowlens.engine.spark import spark_session
-    from flowlens.ingest import spark_split
+    from flowlens.ingest import IngestOptions, spark_split
     from flowlens.ingest.spark import ingest_spark
     from flowlens.store import Store
 
@@ -136,7 +136,8 @@ def one_file(args: argparse.Namespace, log: Path) -> None:
             planning[0] = 0.0
             c0 = time.process_time() + (_tree_cpu(jvm) if jvm else 0.0)
             t0 = time.perf_counter()
-            summary = ingest_spark(Store(store), [str(log)], settings=settings, split_bytes=split)
+            options = IngestOptions(threads=args.task_threads)
+            summary = ingest_spark(Store(store), [str(log)], options, settings=settings, split_bytes=split)
             wall = time.perf_counter() - t0
             cpu = time.process_time() + (_tree_cpu(jvm) if jvm else 0.0) - c0
             assert summary.balanced and not summary.errors, summary.as_dict()
@@ -154,7 +155,10 @@ def one_file(args: argparse.Namespace, log: Path) -> None:
     print()
     print(f"load: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min)")
     size = log.stat().st_size
-    print(f"{rows['split']:,} records in one file ({size / 1e6:,.0f} MB), Spark {args.spark_master}")
+    print(
+        f"{rows['split']:,} records in one file ({size / 1e6:,.0f} MB), Spark {args.spark_master}, "
+        f"DuckDB threads per task: {args.task_threads or 'every core'}"
+    )
     print("| splitting | ranges | best wall s | CPU s of that run | driver planning s |")
     print("| --- | --- | --- | --- | --- |")
     for mode, split in modes.items():
@@ -177,6 +181,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "flowlens-bench")
     parser.add_argument("--one-file", action="store_true", help="one file: splitting on against off")
     parser.add_argument("--split-bytes", type=int, default=128 << 20, help="(--one-file) the split size")
+    parser.add_argument(
+        "--task-threads",
+        type=int,
+        help="(--one-file) DuckDB threads per task (default: every core; 1: a task on one core, "
+        "as on a cluster whose tasks get one core each)",
+    )
     parser.add_argument("--from", dest="source", type=Path, help="take the first --records lines of this log")
     args = parser.parse_args()
     if args.one_file:

@@ -177,6 +177,26 @@ def test_a_file_read_in_ranges_is_stored_as_a_duckdb_ingest_of_the_whole_file_st
 
 
 @pytest.mark.spark
+def test_a_line_past_the_length_limit_across_a_cut_is_quarantined_once_as_on_duckdb(
+    tmp_path: Path, spark_choice: EngineChoice, plans: list[spark_split.SplitPlan]
+) -> None:
+    lines = [line.encode() for line in numbered_lines(60)]
+    lines[30] = b'{"start_time": "' + b"y" * 9000 + b'"}'
+    data = b"".join(line + b"\n" for line in lines)
+    log = tmp_path / "flows.log"
+    log.write_bytes(data)
+    split = -(-len(data) // 4)
+    long_start = data.index(b'{"start_time": "y')
+    assert any(long_start < cut < long_start + 9000 for cut in _cuts(data, 0, split))
+    on_spark, on_duck, spark_store, duck_store = _both(tmp_path, spark_choice, split, max_line_bytes=4096)
+    got, want = on_spark(log), on_duck(log)
+    assert len(plans[0].parts) == 4
+    _same_run(got, want)
+    assert got.total("quarantined") == 1 and got.total("rows") == 59
+    assert_same_store(spark_store, duck_store)
+
+
+@pytest.mark.spark
 def test_reading_it_again_adds_nothing_and_appended_lines_are_read_from_the_checkpoint_in_ranges(
     tmp_path: Path, spark_choice: EngineChoice, plans: list[spark_split.SplitPlan]
 ) -> None:
@@ -341,7 +361,7 @@ def test_a_file_read_in_ranges_into_a_store_at_a_url_is_stored_as_in_a_folder(
     log = tmp_path / "flows.log"
     log.write_bytes(data)
     duck = Store(tmp_path / "duck")
-    got = ingest_spark(remote, [str(log)], settings=spark_choice.spark, split_bytes=len(data) // 4)
+    got = ingest_spark(remote, [str(log)], settings=spark_choice.spark, split_bytes=-(-len(data) // 4))
     want = ingest(duck, [str(log)])
     assert len(plans) == 1 and len(plans[0].parts) == 4
     _same_run(got, want)
