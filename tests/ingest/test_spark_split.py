@@ -7,12 +7,17 @@ files small: the ranges cut lines in the middle, right on a newline and right at
 from __future__ import annotations
 
 import gzip
+import io
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import xxhash
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowlens.engine import EngineChoice
 from flowlens.engine.spark import spark_session
@@ -367,3 +372,37 @@ def test_a_file_read_in_ranges_into_a_store_at_a_url_is_stored_as_in_a_folder(
     _same_run(got, want)
     assert_same_store(folder, duck)
     assert not list(folder.staging_dir.iterdir())
+
+
+@given(
+    st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), min_size=1, max_size=60),
+    st.data(),
+)
+@settings(max_examples=200, deadline=None)
+def test_the_driver_cuts_after_the_first_newline_at_or_past_each_cut_and_counts_exactly(
+    lines: list[bytes], data: st.DataObject
+) -> None:
+    """The driver's pass (read in blocks of a few bytes here, so cuts and lines cross blocks):
+    every boundary is just after the first newline at or past its cut, each range's newlines and
+    hash are its own, and the whole hash is the checkpoint's, of everything up to the end."""
+    text = b"".join(line + b"\n" for line in lines)
+    starts = [0, *(i + 1 for i, byte in enumerate(text) if byte == 10)][:-1]
+    start = data.draw(st.sampled_from(starts))  # a checkpoint: where a line starts
+    step = data.draw(st.integers(1, len(text)))
+    block = data.draw(st.integers(1, 64))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(spark_split, "BLOCK_BYTES", block)
+        digest, bounds, counts, hashes = spark_split._scan(io.BytesIO(text), start, len(text), step)
+    want = [start]
+    cut = start + step
+    while cut < len(text):
+        boundary = text.index(b"\n", cut) + 1
+        if boundary > want[-1]:
+            want.append(boundary)
+        cut += step
+    if want[-1] < len(text):
+        want.append(len(text))
+    assert bounds == want
+    assert counts == [text[a:b].count(b"\n") for a, b in itertools.pairwise(bounds)]
+    assert hashes == [xxhash.xxh3_128_hexdigest(text[a:b]) for a, b in itertools.pairwise(bounds)]
+    assert digest == xxhash.xxh3_128_hexdigest(text)
