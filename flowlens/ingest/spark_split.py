@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import xxhash
 
+from flowlens.errors import InputError
 from flowlens.formats import detect, get_format
 from flowlens.ingest.accounting import FileSummary
 from flowlens.ingest.checkpoints import (
@@ -205,7 +206,7 @@ def plan_split(
                 count = -(-(consumed - start_bytes) // split_bytes)
                 step = -(-(consumed - start_bytes) // count)
                 digest, bounds, lines, hashes = _scan(fh, start_bytes, consumed, step)
-        except (OSError, ValueError):
+        except (OSError, ValueError, InputError):
             return None  # (read whole, its task says what is wrong)
     start_lines = checkpoint["lines"] if checkpoint else 0
     parts, before = [], start_lines
