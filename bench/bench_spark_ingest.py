@@ -12,6 +12,15 @@ Spark session is started (and warmed up with a small ingest) before the clock st
 start-up time is printed apart. Prints records per second per core for each engine (DuckDB's
 cores: those it runs its threads on; Spark's: the session's default parallelism) and the ratio
 Spark / DuckDB of the wall times; and ``uptime``'s load, which the figures depend on.
+
+    python bench/bench_spark_ingest.py --one-file --records 1000000 --spark-master 'local[2]'
+
+``--one-file``: the whole log as ONE file, ingested on Spark with splitting on (the file read in
+byte ranges of ``--split-bytes``, a task each) against splitting off (one task reads it all),
+alternately, ``--repeat`` times each; prints the best wall time of each, the CPU seconds of that
+run (this process, DuckDB's threads included, plus Spark's JVM and its Python workers, from
+/proc) and the driver's time planning the ranges (its one pass over the file). ``--from FILE``
+takes the first ``--records`` lines of an existing flows.log instead of generating them.
 """
 
 from __future__ import annotations
@@ -52,6 +61,115 @@ def split(log: Path, parts: int, out: Path) -> list[Path]:
     return paths
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system, with those of children already waited for) of process ``pid``
+    and its descendants so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a Python worker that ended meanwhile
+    return total
+
+
+def first_lines(source: Path, records: int, data: Path) -> Path:
+    """The first ``records`` lines of ``source`` as a log under ``data`` (cached)."""
+    target = data / f"head-{records}.log"
+    if not target.exists():
+        tmp = target.with_suffix(".tmp")
+        with open(source, "rb") as fh, open(tmp, "wb") as out:
+            for _ in range(records):
+                line = fh.readline()
+                if not line:
+                    raise SystemExit(f"{source} has fewer than {records} lines")
+                out.write(line)
+        tmp.replace(target)
+    return target
+
+
+def one_file(args: argparse.Namespace, log: Path) -> None:
+    """One large file on Spark, splitting on against off (see the module's docstring)."""
+    from flowlens.engine.settings import SparkSettings
+    from flowlens.engine.spark import spark_session
+    from flowlens.ingest import IngestOptions, spark_split
+    from flowlens.ingest.spark import ingest_spark
+    from flowlens.store import Store
+
+    settings = SparkSettings(args.spark_master)
+    spark = spark_session(settings)
+    gateway = spark.sparkContext._gateway
+    jvm = gateway.proc.pid if gateway is not None and gateway.proc is not None else None  # type: ignore[attr-defined]
+    warm_log = args.data / "warm.log"
+    with open(log, "rb") as fh, open(warm_log, "wb") as out:
+        out.writelines(fh.readline() for _ in range(100))
+    warm = args.data / "warm-store"
+    shutil.rmtree(warm, ignore_errors=True)
+    ingest_spark(Store(warm), [str(warm_log)], settings=settings)  # the executors' Python started
+
+    planning = [0.0]
+    ranges: dict[str, int] = {}
+    original = spark_split.plan_split
+
+    def timed(*a: object, **k: object) -> object:
+        t0 = time.perf_counter()
+        try:
+            plan = original(*a, **k)  # type: ignore[arg-type]
+            ranges["split"] = len(plan.parts) if plan is not None else 1
+            return plan
+        finally:
+            planning[0] += time.perf_counter() - t0
+
+    spark_split.plan_split = timed  # type: ignore[assignment]
+    modes = {"split": args.split_bytes, "whole": 0}
+    best: dict[str, tuple[float, float, float]] = {}
+    rows: dict[str, int] = {}
+    for attempt in range(args.repeat):
+        for mode, split in modes.items():
+            store = args.data / f"store-{mode}"
+            shutil.rmtree(store, ignore_errors=True)
+            planning[0] = 0.0
+            c0 = time.process_time() + (_tree_cpu(jvm) if jvm else 0.0)
+            t0 = time.perf_counter()
+            options = IngestOptions(threads=args.task_threads)
+            summary = ingest_spark(Store(store), [str(log)], options, settings=settings, split_bytes=split)
+            wall = time.perf_counter() - t0
+            cpu = time.process_time() + (_tree_cpu(jvm) if jvm else 0.0) - c0
+            assert summary.balanced and not summary.errors, summary.as_dict()
+            rows[mode] = summary.total("rows")
+            if mode not in best or wall < best[mode][0]:
+                best[mode] = (wall, cpu, planning[0])
+            print(
+                f"run {attempt + 1}: {mode:5} {wall:7.1f} s wall {cpu:7.1f} s CPU  "
+                f"(planning {planning[0]:.1f} s)  {summary.total('rows'):,} rows",
+                flush=True,
+            )
+    spark_split.plan_split = original
+    assert rows["split"] == rows["whole"], rows
+    load = os.getloadavg()
+    print()
+    print(f"load: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min)")
+    size = log.stat().st_size
+    print(
+        f"{rows['split']:,} records in one file ({size / 1e6:,.0f} MB), Spark {args.spark_master}, "
+        f"DuckDB threads per task: {args.task_threads or 'every core'}"
+    )
+    print("| splitting | ranges | best wall s | CPU s of that run | driver planning s |")
+    print("| --- | --- | --- | --- | --- |")
+    for mode, split in modes.items():
+        wall, cpu, plan = best[mode]
+        print(
+            f"| {'on, ' + str(split >> 20) + ' MB' if split else 'off'} | {ranges.get(mode, 1)} "
+            f"| {wall:.1f} | {cpu:.1f} | {plan:.2f} |"
+        )
+    print(f"split / whole wall time: {best['split'][0] / best['whole'][0]:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -61,7 +179,25 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--spark-master", default="local[*]")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "flowlens-bench")
+    parser.add_argument("--one-file", action="store_true", help="one file: splitting on against off")
+    parser.add_argument("--split-bytes", type=int, default=128 << 20, help="(--one-file) the split size")
+    parser.add_argument(
+        "--task-threads",
+        type=int,
+        help="(--one-file) DuckDB threads per task (default: every core; 1: a task on one core, "
+        "as on a cluster whose tasks get one core each)",
+    )
+    parser.add_argument("--from", dest="source", type=Path, help="take the first --records lines of this log")
     args = parser.parse_args()
+    if args.one_file:
+        args.data.mkdir(parents=True, exist_ok=True)
+        log = (
+            first_lines(args.source, args.records, args.data)
+            if args.source
+            else make_log(args.records, args.data)
+        )
+        one_file(args, log)
+        return
 
     from flowlens.engine.settings import SparkSettings
     from flowlens.engine.spark import spark_session

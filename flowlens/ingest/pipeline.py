@@ -266,18 +266,7 @@ class Ingester:
         self.rows.rows_done -= dropped
 
     def _head(self, blocks: Iterator[bytes]) -> tuple[bytes, list[bytes]]:
-        """The first bytes of a source, which tell its format, and the blocks read for them. A
-        first line longer than HEAD_BYTES is read whole (up to the line limit), so that its record
-        can tell it."""
-        head = b""
-        first: list[bytes] = []
-        for block in blocks:
-            first.append(block)
-            limit = HEAD_BYTES if b"\n" in head else max(HEAD_BYTES, self.options.max_line_bytes + 1)
-            head += block[: limit - len(head)]
-            if len(head) >= HEAD_BYTES and (b"\n" in head or len(head) >= limit):
-                break
-        return head, first
+        return read_head(blocks, self.options.max_line_bytes)
 
     def _format(
         self, head: bytes, failures: list[ReadFailure], fs: FileSummary, fmt_name: str | None
@@ -471,6 +460,20 @@ class Ingester:
 
     def close(self) -> None:
         self.parser.close()
+
+
+def read_head(blocks: Iterator[bytes], max_line_bytes: int) -> tuple[bytes, list[bytes]]:
+    """The first bytes of a source, which tell its format, and the blocks read for them. A first
+    line longer than HEAD_BYTES is read whole (up to the line limit), so that its record can tell it."""
+    head = b""
+    first: list[bytes] = []
+    for block in blocks:
+        first.append(block)
+        limit = HEAD_BYTES if b"\n" in head else max(HEAD_BYTES, max_line_bytes + 1)
+        head += block[: limit - len(head)]
+        if len(head) >= HEAD_BYTES and (b"\n" in head or len(head) >= limit):
+            break
+    return head, first
 
 
 def record_run(manifest: dict[str, Any], summary: IngestSummary, **extra: str) -> None:

@@ -17,7 +17,10 @@ whichever engine stored it:
    lineage lookup, DuckDB parse, checks, quarantine, canonical rows, Parquet writer and hourly
    summaries) over a copy of the driver's manifest, and stages its files under
    ``.staging/<commit>/tasks/<task>/`` instead of committing them; it returns its per-file
-   accounting, the lineages it advanced and the spans its rows hold, as one JSON text;
+   accounting, the lineages it advanced and the spans its rows hold, as one JSON text. A large
+   uncompressed local source is read in byte ranges instead, a task each, whose results the
+   driver makes one file's facts of (:mod:`flowlens.ingest.spark_split`); the planning is
+   :mod:`flowlens.ingest.spark_plan`'s;
 4. the driver takes the lineages into its manifest (a new lineage gets its id there, as in a
    DuckDB ingest), moves the tasks' files into the commit's staging folder and, after the last
    round, commits them with the manifest through :meth:`flowlens.store.StoreWriter.commit`:
@@ -49,27 +52,34 @@ from typing import IO, TYPE_CHECKING, Any
 
 from flowlens.engine.settings import SparkSettings
 from flowlens.errors import FlowlensError, InputError, StoreWriteError, StrictModeError, UsageError
-from flowlens.formats import detect
 from flowlens.ingest.accounting import FileSummary, IngestSummary
-from flowlens.ingest.checkpoints import head_key
 from flowlens.ingest.options import IngestOptions, ProgressFn
 from flowlens.ingest.paths import STDIN
 from flowlens.ingest.pipeline import (
     Ingester,
     check_request,
-    holds_elasticsearch,
     new_run,
     record_run,
     store_write_error,
 )
-from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
+from flowlens.ingest.spark_plan import (
+    TaskSpec,
+    configured_split_bytes,
+    elasticsearch_for_driver,
+    local_head_key,
+    local_size,
+    round_members,
+    task_bytes,
+)
 from flowlens.ingest.spark_sources import HadoopSources, is_url
+from flowlens.ingest.spark_split import SplitPlan, assemble, plan_round, read_part
 from flowlens.ingest.spark_upload import SHIP_SCHEMA, fetch_partitions, receive, shipped
 from flowlens.ingest.writer import StagedCommit
 from flowlens.store import Span, Store, StoreWriter, duckdb_connection, open_writer
 from flowlens.store.compact import maintain
 from flowlens.store.hadoop_commit import UrlWriter, open_for_writing, open_url_writer, url_maintain
 from flowlens.store.manifest import merge_spans
+from flowlens.store.scratch import remove_leftovers
 from flowlens.store.summaries import backfill as backfill_summaries
 
 if TYPE_CHECKING:
@@ -86,14 +96,6 @@ _TASK_ERRORS: dict[str, type[FlowlensError]] = {
     "InputError": InputError,
     "Unreadable": InputError,
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskSpec:
-    """What one Spark task ingests: ``sources`` as ``(index in the run, path, format or None)``."""
-
-    task_id: str
-    sources: tuple[tuple[int, str, str | None], ...]
 
 
 class _TaskWriter(StoreWriter):
@@ -168,9 +170,13 @@ def run_task(
     run = _TaskIngester(
         _TaskWriter(Store(Path(store_root)), manifest, folder), options, ingest_id, task.task_id
     )
+    part: dict[str, Any] | None = None
     try:
         indices, handed_back = [], []
-        for index, path, fmt in task.sources:
+        if task.part is not None:  # a range of one large source (flowlens.ingest.spark_split)
+            part = read_part(run, task, summary)
+            indices.append(task.sources[0][0])
+        for index, path, fmt in task.sources if task.part is None else ():
             try:
                 content = io.BytesIO(contents[index]) if contents and index in contents else None
                 run.ingest_source(path, None, summary, fmt, content=content)
@@ -199,6 +205,7 @@ def run_task(
         "spans": [span.as_json() for span in run._spans],
         "days": sorted(days),
         "handed_back": handed_back,
+        **({"part": part} if part is not None else {}),
     }
 
 
@@ -275,82 +282,6 @@ def _url_batches(
     return run
 
 
-def _head_key(path: str, fmt: str | None, options: IngestOptions) -> tuple[str, str | None]:
-    """The key that tells whether two sources may continue one lineage (their first lines match),
-    and the source's format (``fmt``, or as its first bytes tell it); a source that cannot be read
-    gets a key of its own (its task reports the problem) and no format."""
-    try:
-        source = Source(path, None, max_expansion=options.max_expansion)
-        try:
-            with source.open() as stream:
-                head = stream.read(HEAD_BYTES)
-        finally:
-            source.close()
-    except (Unreadable, OSError, ValueError) as exc:
-        return f"unreadable:{path}:{exc}", None
-    except Exception:  # a cut gzip: SourceCut; its task reads what there is
-        return f"cut:{path}", None
-    return head_key(head), fmt or detect(head)
-
-
-def _elasticsearch_for_driver(formats: list[str | None], manifest: dict[str, Any]) -> list[int]:
-    """The Elasticsearch sources the driver reads itself, after the tasks: all of them when the
-    store already holds Elasticsearch hits or the run has two or more such sources, for their hits
-    are then checked by document id against everything stored before them (exports of overlapping
-    time windows share documents: :mod:`flowlens.ingest.dedupe`), which a task cannot see."""
-    found = [i for i, fmt in enumerate(formats) if fmt == "elasticsearch"]
-    return found if holds_elasticsearch(manifest) or len(found) > 1 else []
-
-
-def plan_rounds(
-    files: list[tuple[str, str | None]],
-    keys: list[str],
-    sizes: list[int],
-    slots: int,
-    ingest_id: str,
-    skip: Iterable[int] = (),
-) -> list[list[TaskSpec]]:
-    """The rounds of a run: round ``r`` holds the ``r``-th source of each first line (``keys``),
-    shared among at most ``slots`` tasks with about the same bytes each (largest first, each to the
-    task with the fewest bytes; a task reads its sources in the run's order). The sources ``skip``
-    (indices) are left to the driver."""
-    seen: dict[str, int] = {}
-    rounds: list[list[int]] = []
-    left_out = set(skip)
-    for index, key in enumerate(keys):
-        if index in left_out:
-            continue
-        number = seen.get(key, 0)
-        seen[key] = number + 1
-        if number == len(rounds):
-            rounds.append([])
-        rounds[number].append(index)
-    planned = []
-    for r, members in enumerate(rounds):
-        count = max(1, min(slots, len(members)))
-        bins: list[list[int]] = [[] for _ in range(count)]
-        loads = [0] * count
-        for index in sorted(members, key=lambda i: (-sizes[i], i)):
-            lightest = loads.index(min(loads))
-            bins[lightest].append(index)
-            loads[lightest] += sizes[index]
-        planned.append(
-            [
-                TaskSpec(f"{ingest_id}-r{r}-t{t:04d}", tuple((i, *files[i]) for i in sorted(b)))
-                for t, b in enumerate(bins)
-                if b
-            ]
-        )
-    return planned
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
-
-
 def _move_files(source: Path, target: Path) -> None:
     """Move every file under ``source`` to the same place under ``target`` (both staging folders of
     one store: a rename)."""
@@ -373,12 +304,24 @@ class _Run:
         #: the sources tasks handed back (indices in the run), for the driver to read
         self.handed_back: list[int] = []
         self.sizes = sizes  # the sources' bytes, by index in the run
+        #: the sources of the round being run that are read in ranges, by index in the run
+        self.splits: dict[int, SplitPlan] = {}
+        #: their ranges' results, by index in the run and range number, until all are in
+        self._parts: dict[int, dict[int, dict[str, Any]]] = {}
 
     def take(self, result: dict[str, Any]) -> None:
-        """Take one task's result: its lineages into the manifest, its files into the commit."""
+        """Take one task's result: its lineages into the manifest, its files into the commit (a
+        range's, once every range of its source is in: :meth:`finish_splits`)."""
         if "error" in result:
             kind, message = result["error"]
             raise _TASK_ERRORS.get(kind, InputError)(message)
+        folder = Path(result["folder"])
+        if not folder.resolve().is_relative_to((self.stage / TASK_DIR).resolve()):
+            raise StoreWriteError(f"internal: a Spark task staged its files outside the commit ({folder})")
+        if "part" in result:
+            ((index, _),) = result["files"]
+            self._parts.setdefault(int(index), {})[int(result["part"]["number"])] = result
+            return
         renamed: dict[str, str] = {}
         index = {lineage["id"]: i for i, lineage in enumerate(self.manifest["sources"])}
         for lineage in result["lineages"]:
@@ -396,11 +339,30 @@ class _Run:
             self.files[int(i)] = FileSummary(**data)
         self.handed_back.extend(int(i) for i in result["handed_back"])
         self.summary.partitions |= set(result["days"])
-        folder = Path(result["folder"])
-        if not folder.resolve().is_relative_to((self.stage / TASK_DIR).resolve()):
-            raise StoreWriteError(f"internal: a Spark task staged its files outside the commit ({folder})")
         _move_files(folder, self.stage)
         shutil.rmtree(folder, ignore_errors=True)
+
+    def finish_splits(self, options: IngestOptions) -> None:
+        """Make one file's facts of each split source's ranges (:func:`flowlens.ingest.spark_split.
+        assemble`): its summary, its lineage and span, its ranges' files into the commit; a source
+        that changed while being read keeps nothing of its ranges (with --strict the run stops)."""
+        for index in sorted(self.splits):
+            plan = self.splits[index]
+            results = self._parts.pop(index, {})
+            parts = {n: (FileSummary(**r["files"][0][1]), r["part"]) for n, r in results.items()}
+            fs, span, problem = assemble(plan, parts, self.manifest, self.summary.ingest_id)
+            if problem is not None and options.strict:
+                raise InputError(f"{plan.path}: {problem} (--strict: nothing was written)")
+            self.files[index] = fs
+            for result in results.values():
+                folder = Path(result["folder"])
+                if problem is None:
+                    self.summary.partitions |= set(result["days"])
+                    _move_files(folder, self.stage)
+                shutil.rmtree(folder, ignore_errors=True)
+            if span is not None:
+                self.spans.append(span)
+        self.splits = {}
 
 
 def _run_round(
@@ -439,7 +401,7 @@ def _run_round(
     frame = frames[0] if len(frames) == 1 else frames[0].union(frames[1])
     try:
         if ship:
-            size = sum(run.sizes[i] for task in tasks for i, _, _ in task.sources)
+            size = sum(task_bytes(task, run.sizes) for task in tasks)
             results = receive(frame, run.stage, TASK_DIR, fetch_partitions(size, len(tasks)))
         else:
             results = [json.loads(row["result"]) for row in frame.collect()]
@@ -451,6 +413,7 @@ def _run_round(
         ) from None
     for result in sorted(results, key=lambda r: str(r["task"])):
         run.take(result)
+    run.finish_splits(options)
 
 
 def _read_handed_back(
@@ -508,10 +471,13 @@ def ingest_spark(
     progress: ProgressFn | None = None,
     now: dt.datetime | None = None,
     lock_wait: float = 0.0,
+    split_bytes: int | None = None,
 ) -> IngestSummary:
     """:func:`flowlens.ingest.ingest` on Spark (``settings``: the session's master and settings):
     the same rows, quarantine, accounting, lineages and commit, the sources parsed by Spark tasks.
-    ``stdin`` is refused: standard input cannot be read by executors."""
+    ``stdin`` is refused: standard input cannot be read by executors. ``split_bytes``: past how
+    many bytes to read a source in ranges (:mod:`flowlens.ingest.spark_split`; 0: never; None:
+    the session's ``spark.flowlens.ingest.splitBytes``, by default 128 MB)."""
     del stdin  # (the same call as ingest(); a "-" source is refused below)
     options = options or IngestOptions()
     paths = list(paths)
@@ -529,26 +495,45 @@ def ingest_spark(
         spark = spark_session(settings)
     store = open_for_writing(store, spark)  # (a store at a URL: flowlens.store.hadoop_commit)
     slots = max(1, int(spark.sparkContext.defaultParallelism))
+    split = configured_split_bytes(spark) if split_bytes is None else split_bytes
     started = time.perf_counter()
     summary, clock = new_run(store, found, now)
     ingest_id = summary.ingest_id
     committed = False
     keyed = [
-        remote.head_key(path, fmt, options) if remote and is_url(path) else _head_key(path, fmt, options)
+        remote.head_key(path, fmt, options) if remote and is_url(path) else local_head_key(path, fmt, options)
         for path, fmt in found.files
     ]
     keys, formats = zip(*keyed, strict=True)
-    sizes = [remote.size(path) if remote and is_url(path) else _size(path) for path, _ in found.files]
+    sizes = [remote.size(path) if remote and is_url(path) else local_size(path) for path, _ in found.files]
     try:
         opened = open_url_writer if store.files.remote else open_writer
         with opened(store, wait=lock_wait) as writer:
             summary.recovered = writer.recovered
+            left = remove_leftovers()  # (of drivers and tasks killed before: flowlens.store.scratch)
+            if left:
+                summary.recovered.append(
+                    f"removed {len(left)} local staging folder(s) of Spark ingests whose process is gone "
+                    f"({', '.join(str(p) for p in left[:3])}{', ...' if len(left) > 3 else ''})"
+                )
             stage = writer.stage(f"{ingest_id}-000")
             try:
                 run = _Run(writer, summary, stage, sizes)
-                run.handed_back = _elasticsearch_for_driver(list(formats), writer.manifest)
-                rounds = plan_rounds(found.files, list(keys), sizes, slots, ingest_id, run.handed_back)
-                for number, tasks in enumerate(rounds):
+                run.handed_back = elasticsearch_for_driver(list(formats), writer.manifest)
+                local = [not is_url(path) for path, _ in found.files]
+                for number, members in enumerate(round_members(list(keys), run.handed_back)):
+                    tasks, run.splits = plan_round(
+                        members,
+                        found.files,
+                        sizes,
+                        slots,
+                        run.manifest,
+                        options,
+                        ingest_id,
+                        number,
+                        split,
+                        local,
+                    )
                     _run_round(spark, run, options, tasks, number, remote)
                     if progress:
                         done = list(run.files.values())

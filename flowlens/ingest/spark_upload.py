@@ -20,12 +20,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowlens.errors import StoreWriteError
+from flowlens.store.scratch import scratch_folder
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -68,7 +68,7 @@ def shipped(run: Callable[..., dict[str, Any]], store_root: str, *args: Any) -> 
     """(On an executor.) ``run(store_root, stage, *args)`` (:func:`flowlens.ingest.spark.run_task`
     staging under a new local folder ``stage``), then every file it staged in chunks, then its
     result, whose ``folder`` is made relative to the stage (the driver puts it under its own)."""
-    stage = Path(tempfile.mkdtemp(prefix="flowlens-task-"))
+    stage = scratch_folder("flowlens-task-")  # (its owner named: flowlens.store.scratch)
     try:
         result = run(store_root, str(stage), *args)
         folder = Path(result["folder"])

@@ -60,6 +60,7 @@ from flowlens.store.integrity import require_intact
 from flowlens.store.layout import Snapshot, Store
 from flowlens.store.lifecycle import Lifecycle
 from flowlens.store.manifest import is_legacy
+from flowlens.store.scratch import scratch_folder
 from flowlens.store.url_lock import UrlLock, url_writer_lock
 
 #: URL schemes whose Hadoop file system renames a file in one step (HDFS, its HTTP clients, a
@@ -322,7 +323,7 @@ def open_url_writer(store: Store, *, wait: float = 0.0, ttl: float | None = None
         except OSError as exc:
             raise write_failure(exc, store, decided=True) from None
         require_intact(store)
-        local = Path(tempfile.mkdtemp(prefix="flowlens-stage-"))
+        local = scratch_folder("flowlens-stage-")  # (its owner named: flowlens.store.scratch)
         try:
             writer = UrlWriter(store, recovered, lock, local)
             if is_legacy(writer.manifest):

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from flowlens.engine import EngineChoice, connect, open_engine
 from flowlens.errors import StrictModeError, UsageError
 from flowlens.ingest import IngestOptions, IngestSummary, ingest
-from flowlens.ingest.spark import ingest_spark, plan_rounds
+from flowlens.ingest.spark import ingest_spark
+from flowlens.ingest.spark_plan import plan_rounds
 from flowlens.store import Store, describe
 from flowlens.store.integrity import check
 from tests.helpers import run_cli
