@@ -36,6 +36,10 @@ from flowlens.store.files import StoreFiles
 
 #: Seconds a lock stays valid without a heartbeat (it is renewed every third of it).
 LOCK_TTL = 300.0
+#: How long an empty lock file holds: a writer creates the lock and writes its owner in one go, so
+#: an empty one older than this is no writer's (a store written on a local disk leaves its lock
+#: file empty when released, and is then copied to HDFS) or a writer killed in between.
+EMPTY_LOCK_GRACE = 30.0
 
 
 def _when(epoch: float) -> str:
@@ -72,7 +76,8 @@ class UrlLock:
 
     def _holder(self, path: Path | None = None) -> dict[str, Any] | None:
         """The lock's content (its expiry from its time when it cannot be read: a writer killed
-        between creating and writing it); None when there is no lock."""
+        while writing it; an empty one is no writer's past EMPTY_LOCK_GRACE); None when there is
+        no lock."""
         path = path or self.path
         try:
             text = self.files.read_text(path)
@@ -88,6 +93,12 @@ class UrlLock:
             written = self.files.modified(path)
         except FileNotFoundError:
             return None
+        if not text.strip():
+            return {
+                "owner": "no writer (an empty lock file)",
+                "run": "",
+                "expires": written + min(self.ttl, EMPTY_LOCK_GRACE),
+            }
         return {"owner": "an unknown writer", "run": "", "expires": written + self.ttl}
 
     def acquire(self, wait: float = 0.0) -> None:

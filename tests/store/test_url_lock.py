@@ -86,9 +86,25 @@ def test_the_heartbeat_keeps_a_live_writers_lock(tmp_path: Path) -> None:
 
 def test_a_lock_that_cannot_be_read_expires_by_its_age(tmp_path: Path) -> None:
     path = tmp_path / ".lock"
-    path.write_text("")  # a writer killed between creating the lock and writing it
+    path.write_text('{"own')  # a writer killed while writing the lock
+    with pytest.raises(StoreLockedError, match="an unknown writer"):
+        url_writer_lock(LOCAL, path, "hdfs://nn/store").__enter__()
+    os.utime(path, (time.time() - 200, time.time() - 200))  # (younger than the lock's 300 s)
     with pytest.raises(StoreLockedError, match="an unknown writer"):
         url_writer_lock(LOCAL, path, "hdfs://nn/store").__enter__()
     os.utime(path, (time.time() - 1000, time.time() - 1000))
     with url_writer_lock(LOCAL, path, "hdfs://nn/store") as lock:
         assert "took over the expired lock of an unknown writer" in lock.notes[0]
+
+
+def test_an_empty_lock_file_is_no_writers_once_a_create_would_have_written_it(tmp_path: Path) -> None:
+    """A store written on a local disk leaves its lock file empty when released; copied to HDFS,
+    its first writer there takes it over within half a minute, not after the lock's 300 s."""
+    path = tmp_path / ".lock"
+    path.write_text("")
+    with pytest.raises(StoreLockedError, match="an empty lock file"):
+        url_writer_lock(LOCAL, path, "hdfs://nn/store").__enter__()  # (as a create in progress)
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    with url_writer_lock(LOCAL, path, "hdfs://nn/store") as lock:
+        assert "took over the expired lock of no writer (an empty lock file)" in lock.notes[0]
+    assert not path.exists()
