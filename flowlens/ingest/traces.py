@@ -264,6 +264,9 @@ def labels_at_once(texts: pa.Array) -> tuple[pa.Array, np.ndarray] | None:
 # and the full diagnosis of the record names the field (as for any suspect record).
 _WRONG_SHAPE = "\0wrong shape"
 _DISTINCT_CACHE_LIMIT = 100_000
+# ... and at most this many bytes of text (their values take some times more): texts that are
+# distinct on nearly every record (Job pods' label sets, long traces) would otherwise keep a GB.
+_DISTINCT_CACHE_BYTES = 16 << 20
 
 
 class DistinctJson:
@@ -276,13 +279,16 @@ class DistinctJson:
     def __init__(self, hits: HitMapper) -> None:
         self.hits = hits
         self._cache: dict[tuple[str, str], tuple[Any, str | None]] = {}
+        self._cache_bytes = 0
 
     def _convert(self, kind: str, text: str) -> tuple[Any, str | None]:
         key = (kind, text)
         done = self._cache.get(key)
         if done is None:
-            if len(self._cache) >= _DISTINCT_CACHE_LIMIT:
+            if len(self._cache) >= _DISTINCT_CACHE_LIMIT or self._cache_bytes >= _DISTINCT_CACHE_BYTES:
                 self._cache.clear()
+                self._cache_bytes = 0
+            self._cache_bytes += len(text)
             done = self._cache[key] = self._policies(text) if kind == "policies" else self._labels(text, kind)
         return done
 

@@ -162,3 +162,27 @@ def test_a_store_of_a_label_set_per_record_is_the_one_the_per_text_way_writes(tm
         "controller-uid": "00000000",
         "job-name": "job-0",
     }
+
+
+def test_the_cache_of_distinct_texts_holds_a_bounded_number_of_bytes():
+    """Traces distinct on nearly every record are converted as before, but the texts kept for the
+    next batches stay under the byte bound instead of growing to 100,000 of them."""
+    converter = DistinctJson(HitMapper())
+    texts = [
+        json.dumps(
+            {
+                "enforced_policies": [f"{k}|tier{k}|ns/tier{k}.policy-{i}-{k}|pass|{k}" for k in range(30)],
+                "pending_policies": None,
+            }
+        )
+        for i in range(26_000)
+    ]
+    assert sum(len(t) for t in texts) > 2 * traces._DISTINCT_CACHE_BYTES  # (the bound is reached)
+    for start in range(0, len(texts), 2000):  # batches of 2,000 records, each text new
+        chunk = pa.chunked_array([pa.array(texts[start : start + 2000])])
+        values, codes, bad, _, _ = converter.map("policies", chunk)
+        assert not bad.any() and len(codes) == 2000
+        enforced = values[codes[7].as_py()][0]
+        assert enforced[3] == f"3|tier3|ns/tier3.policy-{start + 7}-3|pass|3"
+        assert converter._cache_bytes <= traces._DISTINCT_CACHE_BYTES + len(texts[0])
+    assert converter._cache_bytes > 0
