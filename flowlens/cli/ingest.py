@@ -114,9 +114,10 @@ def register(app: typer.Typer) -> None:
 
           flowlens ingest --engine spark --store hdfs://nn:8020/flowlens /var/log/calico/
 
-        On Spark one large uncompressed local file is read by several tasks, in ranges of
-        128 MB (--spark-conf spark.flowlens.ingest.splitBytes=256m to change it, 0 to read
-        each file in one task); gzip files and sources at URLs are read whole.
+        On a Spark cluster one large uncompressed local file is read by several tasks, in
+        ranges of 128 MB (--spark-conf spark.flowlens.ingest.splitBytes=256m to change it, 0 to
+        read each file in one task; on a local[...] master files are read whole unless it is
+        set); gzip files and sources at URLs are read whole.
         """
         import functools
 

@@ -27,8 +27,8 @@ from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
 #: of about that many bytes; 0 reads every source whole in one task.
 SPLIT_BYTES_CONF = "spark.flowlens.ingest.splitBytes"
 
-#: The default of :data:`SPLIT_BYTES_CONF`: 128 MB, Hadoop's block size (some 130 k records of
-#: Calico Enterprise, two to three seconds of one core's parsing).
+#: The default of :data:`SPLIT_BYTES_CONF` on a cluster: 128 MB, Hadoop's block size (some 130 k
+#: records of Calico Enterprise, two to three seconds of one core's parsing); none on ``local[*]``.
 DEFAULT_SPLIT_BYTES = 128 << 20
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -169,8 +169,12 @@ def parse_split_bytes(text: str) -> int:
 
 
 def configured_split_bytes(spark: Any) -> int:
-    """:data:`SPLIT_BYTES_CONF` of the session ``spark``, else :data:`DEFAULT_SPLIT_BYTES`."""
+    """:data:`SPLIT_BYTES_CONF` of the session ``spark``; unset, :data:`DEFAULT_SPLIT_BYTES` on a
+    cluster and 0 (no splitting) on a local master: on one machine a single task already keeps
+    its cores busy, and ranges only add the driver's pass and a cost per task (measured in
+    docs/spark.md: 1.03-1.26x the wall time on ``local[2]``)."""
     text = spark.conf.get(SPLIT_BYTES_CONF, None)
     if text is None or not str(text).strip():
-        return DEFAULT_SPLIT_BYTES
+        master = str(spark.sparkContext.master or "")
+        return 0 if master.startswith("local") else DEFAULT_SPLIT_BYTES
     return parse_split_bytes(str(text))
