@@ -108,8 +108,8 @@ class LineReader:
     buffer.
 
     The ``skip`` bytes before the first line to read were ingested before: they are read and
-    hashed only. A UTF-8 byte order mark that starts the source is consumed and hashed, not
-    handed out (line 1 is what follows it). ``hasher`` sees every byte consumed, in order: the skipped ones, then each
+    hashed only. A UTF-8 byte order mark that starts the source (``at_start``: the stream begins
+    at its first byte) is consumed and hashed, not handed out (line 1 is what follows it). ``hasher`` sees every byte consumed, in order: the skipped ones, then each
     piece once the caller has taken it. After the last piece: :attr:`consumed` is the bytes
     skipped or handed out, :attr:`bytes_read` every byte read, :attr:`carry` the bytes after the
     last newline (an unfinished last line, or one cut by a failure), not consumed, and
@@ -126,8 +126,10 @@ class LineReader:
         skip: int,
         hasher: RunningHash,
         max_line: int,
+        at_start: bool = True,
     ) -> None:
         self._filler = Filler(stream)
+        self._at_start = at_start  # the stream begins at the source's first byte
         self._buffers = buffers
         self._batch_bytes = batch_bytes
         self._skip = skip
@@ -158,7 +160,7 @@ class LineReader:
         long: _LongState | None = None  # a line past the limit, being read past
         scratch: np.ndarray | None = None  # where such a line is read, a block at a time
         hash_update: Callable[[bytes | memoryview], None] = self._hasher.update
-        bom_pending = skip == 0  # (a source read from its start)
+        bom_pending = skip == 0 and self._at_start  # (a source read from its first byte)
         while True:
             if long is None:
                 if fill == len(buf):  # a line longer than the buffer (a limit above its size)

@@ -355,8 +355,10 @@ class Ingester:
         hasher: ContentHash,
         start_bytes: int,
         start_lines: int,
+        at_start: bool = True,
     ) -> tuple[int, int]:
-        """Read a line-oriented source from its checkpoint on; return (bytes consumed, lines).
+        """Read a line-oriented source from its checkpoint on (``at_start``: ``stream`` begins at
+        the source's first byte, not inside it); return (bytes consumed, lines).
         Only whole lines are consumed: after a cut or read error, and at the end of a plain file,
         the bytes after the last newline wait (they are neither stored, quarantined nor counted)."""
         line_no = start_lines
@@ -367,6 +369,7 @@ class Ingester:
             skip=start_bytes,  # already ingested: read and hashed only
             hasher=hasher,
             max_line=self.options.max_line_bytes,
+            at_start=at_start,
         )
         bytes_before = self.bytes_done
         for item in reader:

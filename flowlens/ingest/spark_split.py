@@ -269,6 +269,7 @@ def read_part(run: Ingester, task: TaskSpec, summary: IngestSummary) -> dict[str
                     hasher,
                     0,
                     part.first_line,
+                    at_start=part.start == 0,  # (a range inside the file starts at no mark)
                 )
             lines = end_line - part.first_line
     except (Unreadable, OSError) as exc:

@@ -407,3 +407,24 @@ def test_the_driver_cuts_after_the_first_newline_at_or_past_each_cut_and_counts_
     assert counts == [text[a:b].count(b"\n") for a, b in itertools.pairwise(bounds)]
     assert hashes == [xxhash.xxh3_128_hexdigest(text[a:b]) for a, b in itertools.pairwise(bounds)]
     assert digest == xxhash.xxh3_128_hexdigest(text)
+
+
+@pytest.mark.spark
+def test_a_byte_order_mark_is_passed_over_at_the_files_start_only_as_on_duckdb(
+    tmp_path: Path, spark_choice: EngineChoice, plans: list[spark_split.SplitPlan]
+) -> None:
+    """The file starts with a byte order mark (passed over), and a range starts at a line that
+    begins with one (not JSON: quarantined, as when the file is read whole)."""
+    lines = [line.encode() for line in numbered_lines(60)]
+    data = b"\xef\xbb\xbf" + b"".join(line + b"\n" for line in lines)
+    split = -(-len(data) // 4)
+    second = data.index(b"\n", split) + 1  # where the second range starts
+    data = data[:second] + b"\xef\xbb\xbf" + data[second:]
+    log = tmp_path / "flows.log"
+    log.write_bytes(data)
+    on_spark, on_duck, spark_store, duck_store = _both(tmp_path, spark_choice, split)
+    got, want = on_spark(log), on_duck(log)
+    assert plans[0].parts[1].start == second
+    _same_run(got, want)
+    assert got.total("quarantined") == 1 and got.total("rows") == 59
+    assert_same_store(spark_store, duck_store)
