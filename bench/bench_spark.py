@@ -81,14 +81,15 @@ def run_command(argv: list[str]) -> int:
 
 
 def _tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of process ``pid`` and its descendants so far (Linux /proc)."""
+    """CPU seconds (user + system, with those of children already waited for) of process ``pid``
+    and its descendants so far (Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
+            total += sum(int(f) for f in fields[11:15]) / ticks
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError):

@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ingest import make_log
+from bench_spark import cpu_now
 
 
 def split(log: Path, parts: int, out: Path) -> list[Path]:
@@ -59,23 +60,6 @@ def split(log: Path, parts: int, out: Path) -> list[Path]:
                 dst.write(fh.readline())  # to the end of the line
             paths.append(target)
     return paths
-
-
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system, with those of children already waited for) of process ``pid``
-    and its descendants so far (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += sum(int(f) for f in fields[11:15]) / ticks
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # a Python worker that ended meanwhile
-    return total
 
 
 def first_lines(source: Path, records: int, data: Path) -> Path:
@@ -134,12 +118,12 @@ def one_file(args: argparse.Namespace, log: Path) -> None:
             store = args.data / f"store-{mode}"
             shutil.rmtree(store, ignore_errors=True)
             planning[0] = 0.0
-            c0 = time.process_time() + (_tree_cpu(jvm) if jvm else 0.0)
+            c0 = cpu_now(jvm)
             t0 = time.perf_counter()
             options = IngestOptions(threads=args.task_threads)
             summary = ingest_spark(Store(store), [str(log)], options, settings=settings, split_bytes=split)
             wall = time.perf_counter() - t0
-            cpu = time.process_time() + (_tree_cpu(jvm) if jvm else 0.0) - c0
+            cpu = cpu_now(jvm) - c0
             assert summary.balanced and not summary.errors, summary.as_dict()
             rows[mode] = summary.total("rows")
             if mode not in best or wall < best[mode][0]:
