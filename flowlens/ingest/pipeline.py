@@ -154,7 +154,7 @@ class Ingester:
         document: bytes | None = None
         with source.open() as stream:
             blocks = read_blocks(stream, failures)
-            head, first = self._head(blocks)
+            head, first = read_head(blocks, self.options.max_line_bytes)
             fmt = self._format(head, failures, fs, fmt_name)
             if fmt is None:
                 return
@@ -264,9 +264,6 @@ class Ingester:
         fs.skipped += dropped
         fs.already_stored += dropped
         self.rows.rows_done -= dropped
-
-    def _head(self, blocks: Iterator[bytes]) -> tuple[bytes, list[bytes]]:
-        return read_head(blocks, self.options.max_line_bytes)
 
     def _format(
         self, head: bytes, failures: list[ReadFailure], fs: FileSummary, fmt_name: str | None

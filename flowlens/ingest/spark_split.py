@@ -190,9 +190,9 @@ def plan_split(
             with source.open() as stream:
                 head, _ = read_head(read_blocks(stream, []), options.max_line_bytes)
             name = fmt_name or options.format or detect(head)
-            if not head or name is None or is_document(head, get_format(name).name):
+            fmt = get_format(name).name if head and name is not None else None
+            if fmt is None or is_document(head, fmt):
                 return None
-            fmt = get_format(name).name
             lineage, checkpoint = find_lineage(source, head, manifest, ingest_id)
             start_bytes = checkpoint["bytes"] if checkpoint else 0
             copy = needs_check(manifest, head, start_bytes, resumed=checkpoint is not None)

@@ -74,13 +74,11 @@ class HitMapper:
         for text in texts:
             if text in self._index or text in self._errors:
                 continue
-            try:
-                hit = self._parse(text)
-            except (HitParseError, ValueError, TypeError) as exc:
-                self._errors[text] = _short(str(exc))
+            row = self.row(text)  # (parsed once, whether met here or by :meth:`row` before)
+            if isinstance(row, str):
                 continue
             self._index[text] = len(self._rows)
-            self._rows.append(hit.as_row())
+            self._rows.append(row)
             new = True
         if new:
             self._keys = pa.array(list(self._index), pa.string())

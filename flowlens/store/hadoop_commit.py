@@ -59,7 +59,7 @@ from flowlens.store.hadoop import open_hadoop
 from flowlens.store.integrity import require_intact
 from flowlens.store.layout import Snapshot, Store
 from flowlens.store.lifecycle import Lifecycle
-from flowlens.store.manifest import is_legacy
+from flowlens.store.manifest import is_legacy, utc_now_text
 from flowlens.store.scratch import scratch_folder
 from flowlens.store.url_lock import UrlLock, url_writer_lock
 
@@ -111,7 +111,7 @@ RETIRED_SINCE = "retired_since"
 PARALLEL = 8
 
 
-def _each(action: Callable[[Path], None], items: Iterable[Path]) -> None:
+def _each(action: Callable[[Path], object], items: Iterable[Path]) -> None:
     """``action`` on every item, :data:`PARALLEL` at a time; the first failure raised."""
     chosen = list(items)
     if len(chosen) <= 1:
@@ -234,8 +234,7 @@ class UrlWriter(StoreWriter):
         """:meth:`StoreWriter.commit`, with the manifest's :data:`RETIRED_SINCE` saying when each
         file the commit retires (``remove``) was retired, and keeping it for those retired before
         (a retired file without a time, as a local writer leaves one, is given this commit's)."""
-        clock = time.time()
-        when = _when(clock)
+        when = utc_now_text()
         known = _retired_since(self.manifest)
         since = {
             rel: known.get(rel, when) for rel in self.manifest.get("retired", []) if rel not in self._deleted
@@ -264,11 +263,7 @@ class UrlWriter(StoreWriter):
             and at <= limit
         ]
         files = self.store.files
-
-        def delete(path: Path) -> None:
-            files.delete(path)
-
-        _each(delete, [inside(self.store, rel) for rel in due])
+        _each(files.delete, [inside(self.store, rel) for rel in due])
         self._deleted.update(due)
         for folder in sorted({inside(self.store, rel).parent for rel in due}):
             with contextlib.suppress(OSError):
@@ -355,10 +350,6 @@ def url_maintain(writer: StoreWriter, lifecycle: Lifecycle, now: dt.datetime) ->
             "(or mounted) store only; queries read their records instead"
         )
     return notes
-
-
-def _when(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
 
 
 def _epoch(text: Any) -> float | None:
