@@ -20,6 +20,7 @@ text once; label sets and policy traces repeat endlessly, so this is the cheapes
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,10 @@ STR_OR_INT = "str_or_int"
 #: a counter, coerced the way Elasticsearch coerces the flow index's numeric fields: an integer, a
 #: number (rounded), numeric text or a boolean; anything else is wrong (see coerce_counter)
 COUNTER = "counter"
+#: a date as Elasticsearch's default date mapping takes one (``strict_date_optional_time||epoch_millis``):
+#: an integer of epoch milliseconds, or an ISO-8601 date text (what fluent-bit's Elasticsearch
+#: output writes for ``@timestamp``)
+DATE_OR_EPOCH_MS = "date_or_epoch_ms"
 ANY = "any"
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -110,6 +115,8 @@ def type_error(name: str, value: Any, kind: str) -> str | None:
         ok = isinstance(value, (str, int)) and not isinstance(value, bool)
     elif kind == COUNTER:
         ok = coerce_counter(value) is not None
+    elif kind == DATE_OR_EPOCH_MS:
+        ok = type_error(name, value, INT) is None or (isinstance(value, str) and iso_date(value) is not None)
     elif kind == STR_LIST:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     elif kind == INT_LIST:
@@ -153,7 +160,17 @@ _KIND_WORDS = {
     STR_LIST: "a list of strings",
     INT_LIST: "a list of integers",
     LABELS_OBJ: 'an object {"labels": [strings]}',
+    DATE_OR_EPOCH_MS: "epoch milliseconds or an ISO-8601 date",
 }
+
+
+def iso_date(text: str) -> dt.datetime | None:
+    """The instant an ISO-8601 date text names (UTC when it names no offset), or None."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _json_type(value: Any) -> str:
@@ -211,3 +228,18 @@ def sql_epoch_seconds(expr: str) -> str:
 
 def sql_epoch_ms(expr: str) -> str:
     return f"CASE WHEN {expr} BETWEEN 0 AND {MAX_EPOCH_SECONDS * 1000} THEN epoch_ms({expr}) END"
+
+
+def sql_date_or_epoch_ms(text: str) -> str:
+    """A :data:`DATE_OR_EPOCH_MS` field read as VARCHAR (a JSON number reads as its digits) as a
+    timestamp: epoch milliseconds when it is an integer, else the ISO-8601 date it names; NULL
+    when it is neither (the line is then suspect, see :func:`sql_date_or_epoch_ms_odd`)."""
+    ms = f"TRY_CAST({text} AS BIGINT)"
+    return f"COALESCE({sql_epoch_ms(ms)}, TRY_CAST({text} AS TIMESTAMPTZ))"
+
+
+def sql_date_or_epoch_ms_odd(text: str) -> str:
+    """True where a :data:`DATE_OR_EPOCH_MS` field holds something :func:`sql_date_or_epoch_ms`
+    makes no timestamp of (a boolean, a list, a text that is no date, a number out of range):
+    the diagnosis names what is wrong, or clears the line."""
+    return f"({text} IS NOT NULL AND {sql_date_or_epoch_ms(text)} IS NULL)"

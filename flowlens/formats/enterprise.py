@@ -12,6 +12,7 @@ from typing import Any
 
 from flowlens.formats.base import (
     COUNTER,
+    DATE_OR_EPOCH_MS,
     INT,
     INT_LIST,
     LABELS_OBJ,
@@ -23,7 +24,8 @@ from flowlens.formats.base import (
     check_fields,
     check_labels,
     check_range,
-    sql_epoch_ms,
+    sql_date_or_epoch_ms,
+    sql_date_or_epoch_ms_odd,
     sql_epoch_seconds,
 )
 from flowlens.formats.hits import HitParseError, parse_hit
@@ -110,7 +112,9 @@ _RARE_LISTS = {
 STRUCTURE: dict[str, Any] = {
     "start_time": "BIGINT",
     "end_time": "BIGINT",
-    "@timestamp": "BIGINT",
+    # Epoch milliseconds from fluentd, an ISO-8601 text from other shippers (fluent-bit):
+    # read as text, either becomes a timestamp (sql_date_or_epoch_ms)
+    "@timestamp": "VARCHAR",
     # The counters every release writes: raw JSON too, made integers by ingest with the
     # diagnosis' own coercion (JSON_COUNTERS). Read as BIGINT, DuckDB would take texts the
     # diagnosis rejects ("1_000") and the two paths would disagree on such a line.
@@ -134,7 +138,7 @@ STRUCTURE: dict[str, Any] = {
 TYPES: dict[str, str] = {
     "start_time": INT,
     "end_time": INT,
-    "@timestamp": INT,
+    "@timestamp": DATE_OR_EPOCH_MS,
     **{k: COUNTER for k in _ALWAYS_INTS + _OPTIONAL_COUNTERS},
     **{k: INT for k in _NULLABLE_INTS},
     **{k: STR for k in _STRINGS},
@@ -156,7 +160,7 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
         "end_time": sql_epoch_seconds(f"{d}.end_time"),
         **{name: f"json_transform({d}.{name}, '{shape}')" for name, shape in _RARE_LISTS.items()},
         "process_id": f"{d}.process_id",
-        "es_timestamp": sql_epoch_ms(q),
+        "es_timestamp": sql_date_or_epoch_ms(q),
         "generated_time": f"TRY_CAST({d}.generated_time AS TIMESTAMPTZ)",
         "es_id": es_id,
     }
@@ -201,7 +205,8 @@ def _suspect(d: str) -> str:
     )
     values = f"{d}.action NOT IN {_sql_set(ACTIONS)} OR {d}.reporter NOT IN {_sql_set(REPORTERS)}"
     # Labels and policies are JSON text, checked by ingest once per distinct text.
-    return f"{d} IS NULL OR {lists} OR {texts} OR {values}"
+    when = sql_date_or_epoch_ms_odd(f'{d}."@timestamp"')
+    return f"{d} IS NULL OR {lists} OR {texts} OR {values} OR {when}"
 
 
 def diagnose_document(doc: Any) -> str | None:

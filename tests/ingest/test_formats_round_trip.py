@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from flowlens.formats import detect
+from flowlens.formats.enterprise import ELASTICSEARCH, ENTERPRISE
 from flowlens.store import Store
-from tests.ingest.conftest import rows_of
+from tests.ingest.conftest import quarantine_of, rows_of
 from tests.ingest.helpers import (
     EXAMPLE_A,
     EXAMPLE_B,
@@ -290,6 +291,43 @@ def test_times_out_of_range_read_as_missing_and_the_elasticsearch_timestamp_is_k
     assert stored[1]["es_timestamp"] is None
     assert stored[2]["start_time"] == dt.datetime(1970, 1, 1, tzinfo=UTC)
     assert stored[2]["end_time"] == dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("shape", ["flows.log lines", "elasticsearch hits"])
+def test_an_elasticsearch_timestamp_is_epoch_milliseconds_or_an_iso_date(tmp_path, store, run, shape):
+    """``@timestamp`` as Elasticsearch's default date mapping takes it: fluentd writes epoch
+    milliseconds, fluent-bit an ISO-8601 text. Both become ``es_timestamp``; a value that is
+    neither (a boolean, a text that names no date) is quarantined with its reason, as the
+    diagnosis of the same line says, instead of being stored as a wrong or missing time."""
+    doc = json.loads(EXAMPLE_C)
+    when = dt.datetime(2023, 2, 4, 0, 3, 21, 123000, tzinfo=UTC)
+    values = [
+        1675469001123,
+        "2023-02-04T00:03:21.123Z",
+        "2023-02-04T01:03:21.123+01:00",
+        "2023-02-04 00:03:21.123",  # no offset: UTC
+        1675469001123.0,
+        True,
+        "yesterday",
+    ]
+    docs = [{**doc, "@timestamp": value} for value in values]
+    if shape == "elasticsearch hits":
+        docs = [
+            {"_index": "tigera_secure_ee_flows.c1.x", "_id": f"id{i}", "_source": d}
+            for i, d in enumerate(docs)
+        ]
+    log = _write(tmp_path / "flows.log", "\n".join(json.dumps(d) for d in docs))
+    summary = run(log)
+    assert (summary.total("rows"), summary.total("quarantined")) == (5, 2)
+    stored = rows_of(store, "SELECT source_line, es_timestamp FROM f ORDER BY source_line")
+    assert [(r["source_line"], r["es_timestamp"]) for r in stored] == [(n, when) for n in range(1, 6)]
+    quarantined = quarantine_of(store)
+    assert [r["source_line"] for r in quarantined] == [6, 7]
+    assert all("'@timestamp'" in r["reason"] and "ISO-8601" in r["reason"] for r in quarantined)
+    # The diagnosis of a line alone agrees with what the batch stored.
+    fmt = ELASTICSEARCH if shape == "elasticsearch hits" else ENTERPRISE
+    assert [fmt.diagnose(d) for d in docs[:5]] == [None] * 5
+    assert all(fmt.diagnose(d) for d in docs[5:])
 
 
 def _bom_inputs() -> dict[str, bytes]:
