@@ -84,6 +84,11 @@ class Format:
     #: the query's Arrow result with :func:`coerce_counter`, the diagnosis' own coercion: a value
     #: that coerces is stored coerced, one that does not makes the record suspect.
     json_counters: tuple[str, ...] = ()
+    #: Result columns that hold the JSON text of a time in whole seconds since 1970 (read as JSON
+    #: so that numeric text or a fraction, which the diagnosis rejects, is not taken for the
+    #: number it spells). Ingest makes them timestamps on the query's Arrow result, as
+    #: ``json_ints`` with the range 0..MAX_EPOCH_SECONDS: anything else is null there, and suspect.
+    json_times: tuple[str, ...] = ()
     #: Result columns that no valid record leaves null (a field that is missing, of the wrong
     #: type or out of range is null there): a null makes the record suspect.
     not_null: tuple[str, ...] = ()
@@ -220,6 +225,14 @@ def check_labels(items: list[str] | None, name: str) -> str | None:
 
 
 # --- SQL building blocks shared by the formats -------------------------------------------------
+
+
+def sql_not_plain_int(expr: str) -> str:
+    """True where a field read as JSON holds something other than a plain integer in 64 bits:
+    numeric text (``"123"``), a fraction or exponent (``12.5``, ``1e3``), a boolean, a list, an
+    object. ``TRY_CAST`` alone reads numeric text and rounds a fraction, which the diagnosis
+    rejects (an integer INT field); a plain integer's JSON text is exactly its digits."""
+    return f"({expr} IS NOT NULL AND TRY_CAST({expr} AS BIGINT)::VARCHAR IS DISTINCT FROM {expr}::VARCHAR)"
 
 
 def sql_epoch_seconds(expr: str) -> str:

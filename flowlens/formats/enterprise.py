@@ -26,7 +26,6 @@ from flowlens.formats.base import (
     check_range,
     sql_date_or_epoch_ms,
     sql_date_or_epoch_ms_odd,
-    sql_epoch_seconds,
 )
 from flowlens.formats.hits import HitParseError, parse_hit
 
@@ -110,8 +109,10 @@ _RARE_LISTS = {
     "original_source_ips": '["VARCHAR"]',
 }
 STRUCTURE: dict[str, Any] = {
-    "start_time": "BIGINT",
-    "end_time": "BIGINT",
+    # JSON text, made timestamps by ingest (JSON_TIMES): as BIGINT, DuckDB would read numeric
+    # text and round a fraction, which the diagnosis rejects
+    "start_time": "JSON",
+    "end_time": "JSON",
     # Epoch milliseconds from fluentd, an ISO-8601 text from other shippers (fluent-bit):
     # read as text, either becomes a timestamp (sql_date_or_epoch_ms)
     "@timestamp": "VARCHAR",
@@ -156,8 +157,8 @@ def _columns(d: str, es_id: str) -> dict[str, str]:
     q = f'{d}."@timestamp"'
     cols: dict[str, str] = {
         "cluster": f"COALESCE($cluster_override, {d}.cluster, $cluster_default)",
-        "start_time": sql_epoch_seconds(f"{d}.start_time"),
-        "end_time": sql_epoch_seconds(f"{d}.end_time"),
+        "start_time": f"{d}.start_time",  # JSON text, made a timestamp by ingest (JSON_TIMES)
+        "end_time": f"{d}.end_time",
         **{name: f"json_transform({d}.{name}, '{shape}')" for name, shape in _RARE_LISTS.items()},
         "process_id": f"{d}.process_id",
         "es_timestamp": sql_date_or_epoch_ms(q),
@@ -182,6 +183,8 @@ JSON_INTS = {
 }
 # Counters, JSON text made an integer by ingest as the diagnosis coerces it (COUNTER).
 JSON_COUNTERS = _ALWAYS_INTS + _OPTIONAL_COUNTERS
+# Times in whole seconds, JSON text made a timestamp by ingest (out of range: null, suspect).
+JSON_TIMES = ("start_time", "end_time")
 # Result columns under the field's own name; start_time and end_time are null out of range too.
 NOT_NULL = REQUIRED + _ALWAYS_INTS
 
@@ -273,6 +276,7 @@ ENTERPRISE = Format(
     text_columns=TEXT_COLUMNS,
     json_ints=JSON_INTS,
     json_counters=JSON_COUNTERS,
+    json_times=JSON_TIMES,
     not_null=NOT_NULL,
     groups=tuple(GROUPS.values()),
 )
@@ -288,6 +292,7 @@ ELASTICSEARCH = Format(
     text_columns=TEXT_COLUMNS,
     json_ints=JSON_INTS,
     json_counters=JSON_COUNTERS,
+    json_times=JSON_TIMES,
     not_null=NOT_NULL,
     groups=tuple(GROUPS.values()),
 )

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flowlens.formats.base import INT64_MAX, INT64_MIN, Format, coerce_counter
+from flowlens.formats.base import INT64_MAX, INT64_MIN, MAX_EPOCH_SECONDS, Format, coerce_counter
 from flowlens.ingest.accounting import FileSummary, without_line_end
 from flowlens.ingest.safejson import TooDeep, loads
 from flowlens.schema import ARROW_SCHEMA
@@ -137,10 +137,11 @@ def counters(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
     """The rows that the checks ``fmt`` declares on the query's result make suspect
-    (``text_columns``, ``json_ints``, ``json_counters``, ``not_null``, ``groups``, and times
-    that need a look: :func:`odd_times`), and the result with each of ``json_ints`` and
-    ``json_counters`` an integer column (null where it was not an integer in range, or no
-    counter)."""
+    (``text_columns``, ``json_ints``, ``json_counters``, ``json_times``, ``not_null``,
+    ``groups``, and times that need a look: :func:`odd_times`), and the result with each of
+    ``json_ints`` and ``json_counters`` an integer column (null where it was not an integer in
+    range, or no counter) and each of ``json_times`` a timestamp column (null where it was not
+    whole seconds in range)."""
     suspect = np.zeros(out.num_rows, dtype=bool)
     if out.num_rows == 0:
         return suspect, out
@@ -162,6 +163,13 @@ def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
         out = out.set_column(
             out.schema.get_field_index(name), name, values.cast(ARROW_SCHEMA.field(name).type)
         )
+    for name in fmt.json_times:
+        values, odd = plain_ints(out[name].combine_chunks())
+        outside = pc.fill_null(pc.or_(pc.less(values, 0), pc.greater(values, MAX_EPOCH_SECONDS)), False)
+        suspect |= odd | outside.to_numpy(zero_copy_only=False)
+        micros = pc.multiply(pc.if_else(outside, pa.scalar(None, pa.int64()), values), 1_000_000)
+        times = micros.cast(pa.timestamp("us", tz="UTC")).cast(ARROW_SCHEMA.field(name).type)
+        out = out.set_column(out.schema.get_field_index(name), name, times)
     for name in fmt.not_null:
         suspect |= out[name].is_null().to_numpy(zero_copy_only=False)
     suspect |= odd_times(out)
