@@ -29,7 +29,13 @@ from typing import Any
 # JSON "types" used by the per-record checks.
 INT = "int"
 STR = "str"
+#: text where a JSON number is kept as its text too: what the batch query makes of any scalar in
+#: a field it reads as VARCHAR (it cannot tell ``5`` from ``"5"``); a boolean, a list or an object
+#: there is wrong (the batch tells those apart by their text)
+TEXT = "text"
 STR_LIST = "str_list"
+#: a list of TEXT items
+TEXT_LIST = "text_list"
 INT_LIST = "int_list"
 LABELS_OBJ = "labels_obj"  # {"labels": ["k=v", ...]}
 STR_OR_INT = "str_or_int"
@@ -37,8 +43,8 @@ STR_OR_INT = "str_or_int"
 #: number (rounded), numeric text or a boolean; anything else is wrong (see coerce_counter)
 COUNTER = "counter"
 #: a date as Elasticsearch's default date mapping takes one (``strict_date_optional_time||epoch_millis``):
-#: an integer of epoch milliseconds, or an ISO-8601 date text (what fluent-bit's Elasticsearch
-#: output writes for ``@timestamp``)
+#: epoch milliseconds (a number, or numeric text), or an ISO-8601 date text (what fluent-bit's
+#: Elasticsearch output writes for ``@timestamp``); one out of range is no time, and not wrong
 DATE_OR_EPOCH_MS = "date_or_epoch_ms"
 ANY = "any"
 
@@ -105,6 +111,19 @@ class Format:
         return json.dumps(self.structure, separators=(",", ":"), sort_keys=True)
 
 
+def _is_text(value: Any) -> bool:
+    """A string, or a number (not a boolean), which the batch reads as its text."""
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def type_error(name: str, value: Any, kind: str) -> str | None:
     """None when ``value`` fits ``kind`` (null always fits), else a reason naming the field."""
     if value is None:
@@ -116,14 +135,18 @@ def type_error(name: str, value: Any, kind: str) -> str | None:
             ok = True
     elif kind == STR:
         ok = isinstance(value, str)
-    elif kind == STR_OR_INT:
-        ok = isinstance(value, (str, int)) and not isinstance(value, bool)
+    elif kind in (TEXT, STR_OR_INT):
+        ok = _is_text(value)
     elif kind == COUNTER:
         ok = coerce_counter(value) is not None
     elif kind == DATE_OR_EPOCH_MS:
-        ok = type_error(name, value, INT) is None or (isinstance(value, str) and iso_date(value) is not None)
+        ok = _is_text(value) and (
+            not isinstance(value, str) or _is_number(value) or iso_date(value) is not None
+        )
     elif kind == STR_LIST:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    elif kind == TEXT_LIST:
+        ok = isinstance(value, list) and all(_is_text(v) for v in value)
     elif kind == INT_LIST:
         ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     elif kind == LABELS_OBJ:
@@ -161,8 +184,10 @@ _KIND_WORDS = {
     INT: "an integer",
     COUNTER: "a number",
     STR: "a string",
+    TEXT: "a string",
     STR_OR_INT: "a string or an integer",
     STR_LIST: "a list of strings",
+    TEXT_LIST: "a list of strings",
     INT_LIST: "a list of integers",
     LABELS_OBJ: 'an object {"labels": [strings]}',
     DATE_OR_EPOCH_MS: "epoch milliseconds or an ISO-8601 date",
@@ -235,6 +260,15 @@ def sql_not_plain_int(expr: str) -> str:
     return f"({expr} IS NOT NULL AND TRY_CAST({expr} AS BIGINT)::VARCHAR IS DISTINCT FROM {expr}::VARCHAR)"
 
 
+def sql_shape_lost(expr: str, key: str) -> str:
+    """True where a list or object field came out NULL although the record names its key: a
+    value of another shape (``"a=b"`` where a list belongs, a list where an object does) reads as
+    NULL, as a missing field does, and must not pass for one. The text test runs only on the
+    rows where the field is NULL; an explicit null, or the key's name inside some text, only
+    has the line looked at (the diagnosis clears it)."""
+    return f"({expr} IS NULL AND contains(rec, '\"{key}\"'))"
+
+
 def sql_epoch_seconds(expr: str) -> str:
     return f"CASE WHEN {expr} BETWEEN 0 AND {MAX_EPOCH_SECONDS} THEN to_timestamp({expr}) END"
 
@@ -246,8 +280,10 @@ def sql_epoch_ms(expr: str) -> str:
 def sql_date_or_epoch_ms(text: str) -> str:
     """A :data:`DATE_OR_EPOCH_MS` field read as VARCHAR (a JSON number reads as its digits) as a
     timestamp: epoch milliseconds when it is an integer, else the ISO-8601 date it names; NULL
-    when it is neither (the line is then suspect, see :func:`sql_date_or_epoch_ms_odd`)."""
-    ms = f"TRY_CAST({text} AS BIGINT)"
+    when it is neither (the line is then suspect, see :func:`sql_date_or_epoch_ms_odd`, and
+    kept without a time if it is some other number)."""
+    # (a whole number only: the cast to BIGINT alone would also read hex text and round a fraction)
+    ms = f"CASE WHEN TRY_CAST({text} AS DOUBLE) = TRY_CAST({text} AS BIGINT) THEN TRY_CAST({text} AS BIGINT) END"
     return f"COALESCE({sql_epoch_ms(ms)}, TRY_CAST({text} AS TIMESTAMPTZ))"
 
 

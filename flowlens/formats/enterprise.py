@@ -17,9 +17,9 @@ from flowlens.formats.base import (
     INT_LIST,
     LABELS_OBJ,
     MAX_EPOCH_SECONDS,
-    STR,
-    STR_LIST,
     STR_OR_INT,
+    TEXT,
+    TEXT_LIST,
     Format,
     check_fields,
     check_labels,
@@ -27,7 +27,7 @@ from flowlens.formats.base import (
     sql_date_or_epoch_ms,
     sql_date_or_epoch_ms_odd,
 )
-from flowlens.formats.hits import HitParseError, parse_hit
+from flowlens.formats.hits import HitParseError, check_indexes, parse_hit
 
 # Counters every era of Felix writes (2019 records included): NULL here means missing or wrong.
 _ALWAYS_INTS = (
@@ -142,14 +142,14 @@ TYPES: dict[str, str] = {
     "@timestamp": DATE_OR_EPOCH_MS,
     **{k: COUNTER for k in _ALWAYS_INTS + _OPTIONAL_COUNTERS},
     **{k: INT for k in _NULLABLE_INTS},
-    **{k: STR for k in _STRINGS},
+    **{k: TEXT for k in _STRINGS},
     "process_id": STR_OR_INT,
     "source_labels": LABELS_OBJ,
     "dest_labels": LABELS_OBJ,
     "nat_outgoing_ports": INT_LIST,
-    "dest_domains": STR_LIST,
-    "process_args": STR_LIST,
-    "original_source_ips": STR_LIST,
+    "dest_domains": TEXT_LIST,
+    "process_args": TEXT_LIST,
+    "original_source_ips": TEXT_LIST,
 }
 
 
@@ -194,7 +194,23 @@ def _json_columns(d: str) -> dict[str, str]:
 
 
 def _suspect(d: str) -> str:
-    lists = " OR ".join(f"({d}.{n} IS NOT NULL AND json_type({d}.{n}) <> 'ARRAY')" for n in _RARE_LISTS)
+    # A list's items, seen in its compact JSON text (only where the list is there): converted to
+    # ["VARCHAR"], a null, a boolean or a list inside would be a null or its text; to ["INTEGER"],
+    # anything but an integer would be null or the number it spells. (Text that merely holds such
+    # characters only has the line looked at.)
+    odd_items = {
+        "nat_outgoing_ports": "regexp_matches({x}, '[^0-9,\\[\\]-]|.\\[')",
+        **{
+            n: "regexp_matches({x}, '[\\[,](null|true|false|\\[|\\{{)')"
+            for n in _RARE_LISTS
+            if n != "nat_outgoing_ports"
+        },
+    }
+    lists = " OR ".join(
+        f"CASE WHEN {d}.{n} IS NULL THEN false WHEN json_type({d}.{n}) <> 'ARRAY' THEN true"
+        f" ELSE {odd_items[n].format(x=f'{d}.{n}')} END"
+        for n in _RARE_LISTS
+    )
     # DuckDB turns any JSON value into text for a VARCHAR field: a list, an object or a boolean
     # there is seen by its text (a string that merely looks like one passes the diagnosis). The
     # strings that are result columns as they are, the ports and the fields that must not be null
@@ -247,7 +263,7 @@ def diagnose_document(doc: Any) -> str | None:
                 return f"wrong type for field 'policies.{key}': expected a list of strings"
             for h in hits:
                 try:
-                    parse_hit(h, strict=False)
+                    check_indexes(parse_hit(h, strict=False))
                 except HitParseError as exc:
                     return f"invalid policy hit in 'policies.{key}': {exc}"
     return None

@@ -14,15 +14,17 @@ from typing import Any
 from flowlens.formats.base import (
     INT,
     MAX_EPOCH_SECONDS,
-    STR,
     STR_LIST,
+    TEXT,
     Format,
     check_fields,
     check_labels,
     check_range,
     sql_epoch_seconds,
+    sql_not_plain_int,
+    sql_shape_lost,
 )
-from flowlens.formats.hits import HitParseError, hit_from_object
+from flowlens.formats.hits import HitParseError, check_indexes, hit_from_object
 
 ENDPOINT_TYPES = {1: "wep", 2: "hep", 3: "ns", 4: "net"}
 REPORTERS = {1: "src", 2: "dst"}
@@ -118,12 +120,24 @@ def _suspect() -> str:
     f = "COALESCE(j.flow, j)"
     k = f"{f}.Key"
     ints = [f"{f}.{c}" for c in ("start_time", "end_time", *_COUNTERS)] + [f"{k}.{c}" for c in _KEY_INTS]
-    bad_int = " OR ".join(f"({e} IS NOT NULL AND TRY_CAST({e} AS BIGINT) IS NULL)" for e in ints)
+    bad_int = " OR ".join(sql_not_plain_int(e) for e in ints)
+    shapes = " OR ".join(
+        sql_shape_lost(expr, name)
+        for expr, name in (
+            (f"{f}.source_labels", "source_labels"),
+            (f"{f}.dest_labels", "dest_labels"),
+            # (a value that is no object reads as an object of nulls)
+            (f"COALESCE({k}.policies.enforced_policies, {k}.policies.pending_policies)", "policies"),
+            (f"{k}.policies.enforced_policies", "enforced_policies"),
+            (f"{k}.policies.pending_policies", "pending_policies"),
+        )
+    )
     return (
         f"j IS NULL OR {k} IS NULL OR {f}.start_time IS NULL OR {f}.end_time IS NULL OR {bad_int}"
-        f" OR {k}.reporter IS NULL OR {k}.action IS NULL"
-        f" OR TRY_CAST({k}.source_type AS BIGINT) NOT IN (1, 2, 3, 4)"
-        f" OR TRY_CAST({k}.dest_type AS BIGINT) NOT IN (1, 2, 3, 4)"
+        f" OR {k}.reporter IS NULL OR {k}.action IS NULL OR {shapes}"
+        # (0 is EndpointTypeUnspecified, which Goldmane leaves out as it leaves out any zero)
+        f" OR TRY_CAST({k}.source_type AS BIGINT) NOT IN (0, 1, 2, 3, 4)"
+        f" OR TRY_CAST({k}.dest_type AS BIGINT) NOT IN (0, 1, 2, 3, 4)"
         f" OR TRY_CAST({k}.reporter AS BIGINT) NOT IN (1, 2)"
         f" OR TRY_CAST({k}.action AS BIGINT) NOT IN (1, 2, 3)"
         f" OR TRY_CAST({k}.dest_port AS BIGINT) NOT BETWEEN 0 AND 65535"
@@ -134,7 +148,7 @@ def _suspect() -> str:
 
 _TYPES = {"start_time": INT, "end_time": INT, "source_labels": STR_LIST, "dest_labels": STR_LIST}
 _TYPES.update({c: INT for c in _COUNTERS})
-_KEY_TYPES = {**{c: STR for c in _KEY_STRINGS}, **{c: INT for c in _KEY_INTS}}
+_KEY_TYPES = {**{c: TEXT for c in _KEY_STRINGS}, **{c: INT for c in _KEY_INTS}}
 
 
 def diagnose(doc: Any) -> str | None:
@@ -152,9 +166,10 @@ def diagnose(doc: Any) -> str | None:
     reason = check_fields(key, _KEY_TYPES, ("reporter", "action"))
     if reason:
         return "Key: " + reason
-    for name, table in (("source_type", ENDPOINT_TYPES), ("dest_type", ENDPOINT_TYPES)):
-        if key.get(name, 0) not in table:
-            return f"Key: unknown {name} {key.get(name, 0)!r} (expected 1-4)"
+    for name in ("source_type", "dest_type"):
+        # left out or 0: EndpointTypeUnspecified (a parser defaults an absent enum to 0)
+        if key.get(name) not in (None, 0) and key[name] not in ENDPOINT_TYPES:
+            return f"Key: unknown {name} {key[name]!r} (expected 0-4)"
     if key["reporter"] not in REPORTERS:
         return f"Key: unknown reporter {key['reporter']!r} (expected 1 or 2)"
     if key["action"] not in ACTIONS:
@@ -186,7 +201,7 @@ def diagnose_hits(policies: Any, keys: tuple[str, ...], where: str) -> str | Non
             return f"wrong type for field '{where}.{name}': expected a list"
         for h in hits:
             try:
-                hit_from_object(h)
+                check_indexes(hit_from_object(h))
             except (HitParseError, TypeError, ValueError) as exc:
                 return f"invalid policy hit in '{where}.{name}': {exc}"
     return None

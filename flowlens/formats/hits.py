@@ -226,6 +226,30 @@ def _enum(value: Any, table: dict[Any, str | None], what: str) -> str | None:
     return table[value]
 
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def check_indexes(hit: PolicyHit) -> PolicyHit:
+    """``hit``, when its policy and rule index fit the store's 32 bits; else HitParseError."""
+    for what, value in (("policy index", hit.policy_index), ("rule index", hit.rule_index)):
+        if value is not None and not INT32_MIN <= value <= INT32_MAX:
+            raise HitParseError(f"{what} {value} out of range (expected {INT32_MIN}..{INT32_MAX})")
+    return hit
+
+
+def _field(obj: dict[str, Any], key: str, kind: type) -> Any:
+    """A hit object's field of type ``kind`` (None when absent or null); HitParseError when it
+    holds another type (a boolean is no integer)."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise HitParseError(
+            f"policy hit field '{key}' is not {'a string' if kind is str else 'an integer'}: {value!r}"
+        )
+    return value
+
+
 def hit_from_object(obj: dict[str, Any]) -> PolicyHit:
     """A Goldmane emitter ``PolicyHit`` (enums as integers, zero fields omitted) or a Whisker one
     (enum names). An ``EndOfTier`` hit is folded into the policy that triggered it."""
@@ -245,11 +269,11 @@ def hit_from_object(obj: dict[str, Any]) -> PolicyHit:
     )
     if action is None:
         raise HitParseError(f"policy hit {obj!r} has no action")
-    tier = obj.get("tier") or ""
-    namespace = obj.get("namespace") or None
-    name = obj.get("name") or ""
-    policy_index = int(obj.get("policy_index") or 0)
-    rule_index = int(obj.get("rule_index") or 0)
+    tier = _field(obj, "tier", str) or ""
+    namespace = _field(obj, "namespace", str) or None
+    name = _field(obj, "name", str) or ""
+    policy_index = _field(obj, "policy_index", int) or 0
+    rule_index = _field(obj, "rule_index", int) or 0
     trigger = obj.get("trigger")
     if kind == "EndOfTier":
         rule_index = -1

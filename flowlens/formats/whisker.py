@@ -13,7 +13,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flowlens.formats.base import INT, STR, Format, check_fields, check_labels, check_range
+from flowlens.formats.base import (
+    INT,
+    STR,
+    TEXT,
+    Format,
+    check_fields,
+    check_labels,
+    check_range,
+    sql_not_plain_int,
+    sql_shape_lost,
+)
 from flowlens.formats.goldmane import diagnose_hits
 
 _STRINGS = (
@@ -87,11 +97,23 @@ SUSPECT = (
     "j IS NULL OR TRY_CAST(j.start_time AS TIMESTAMPTZ) IS NULL OR TRY_CAST(j.end_time AS TIMESTAMPTZ) IS NULL"
     " OR lower(j.action) NOT IN ('allow', 'deny', 'pass') OR action IS NULL"
     " OR lower(j.reporter) NOT IN ('src', 'dst') OR j.reporter IS NULL"
-    + "".join(f" OR (j.{k} IS NOT NULL AND TRY_CAST(j.{k} AS BIGINT) IS NULL)" for k in _INTS)
+    + "".join(f" OR {sql_not_plain_int(f'j.{k}')}" for k in _INTS)
     + " OR TRY_CAST(j.dest_port AS BIGINT) NOT BETWEEN 0 AND 65535"
+    + "".join(
+        f" OR {sql_shape_lost(expr, key)}"
+        for expr, key in (
+            # (a value that is no object reads as an object of nulls)
+            ("COALESCE(j.policies.enforced, j.policies.pending)", "policies"),
+            ("j.policies.enforced", "enforced"),
+            ("j.policies.pending", "pending"),
+        )
+    )
 ).replace(" OR action IS NULL", " OR j.action IS NULL")
 
-_TYPES = {**{k: STR for k in _STRINGS}, **{k: INT for k in _INTS}}
+# Names may be numbers, kept as their text as the batch keeps them; times, labels, the action
+# and the reporter are read as text, and must be strings.
+_NAMES = ("source_name", "source_namespace", "dest_name", "dest_namespace", "protocol")
+_TYPES = {**{k: TEXT if k in _NAMES else STR for k in _STRINGS}, **{k: INT for k in _INTS}}
 
 
 def _time_ok(value: str) -> bool:

@@ -26,11 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from flowlens.formats.hits import HitParseError, PolicyHit, hit_from_object, parse_hit
+from flowlens.formats.hits import HitParseError, PolicyHit, check_indexes, hit_from_object, parse_hit
 from flowlens.ingest.safejson import MAX_JSON_DEPTH, TooDeep, loads
 from flowlens.schema import LABELS, POLICY_COLUMNS, POLICY_HIT
 
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 REASON_TEXT_LIMIT = 200  # characters of a value quoted in a reason
 
 
@@ -53,11 +52,9 @@ class HitMapper:
         self._policy_index = pa.array([], pa.int64())
 
     def _parse(self, text: str) -> PolicyHit:
-        hit = hit_from_object(loads(text)) if text.startswith("{") else parse_hit(text, strict=False)
-        for what, value in (("policy index", hit.policy_index), ("rule index", hit.rule_index)):
-            if value is not None and not INT32_MIN <= value <= INT32_MAX:
-                raise HitParseError(f"{what} {value} out of range (expected {INT32_MIN}..{INT32_MAX})")
-        return hit
+        return check_indexes(
+            hit_from_object(loads(text)) if text.startswith("{") else parse_hit(text, strict=False)
+        )
 
     def row(self, text: str) -> dict[str, Any] | str:
         """The POLICY_HIT row of one hit text, or why it is not a hit."""

@@ -110,6 +110,9 @@ CORRUPTIONS = {
     "a policy trace that is a string": {"policies": {"enforced_policies": "0|t|gnp:x|allow|0"}},
     "a hit with a bad action": {"policies": {"pending_policies": ["0|default|knp:shop/x|permit|0"]}},
     "a start time that is text": {"start_time": "yesterday"},
+    # (DuckDB would read these as the numbers they spell; Calico writes whole seconds as numbers)
+    "a start time that is numeric text": {"start_time": "1767228900"},
+    "an end time with a fraction of a second": {"end_time": 1767229200.5},
     "a negative counter beyond 64 bits": {"bytes_out": -(2**64)},
     "a port out of range": {"dest_port": 70000},
 }
@@ -214,6 +217,21 @@ def test_whisker_responses_streams_and_lines_stay_on_the_fast_path(tmp_path):
         ("goldmane", lambda: layouts.goldmane_flow(4, frozenset()), lambda f: f.update(bytes_in="many")),
         ("whisker", lambda: layouts.whisker_flow(4), lambda f: f.update(start_time="soon")),
         ("whisker", lambda: layouts.whisker_flow(5), lambda f: f.update(reporter="Both")),
+        # Numeric text and fractions where Goldmane and Whisker write integers: DuckDB would read
+        # them as the numbers they spell; the diagnosis says they are of the wrong type.
+        ("goldmane", lambda: layouts.goldmane_flow(5, frozenset()), lambda f: f.update(bytes_out="120")),
+        (
+            "goldmane",
+            lambda: layouts.goldmane_flow(6, frozenset()),
+            lambda f: f.update(end_time=f["end_time"] + 0.5),
+        ),
+        (
+            "goldmane",
+            lambda: layouts.goldmane_flow(7, frozenset()),
+            lambda f: f["Key"].update(dest_port="443"),
+        ),
+        ("whisker", lambda: layouts.whisker_flow(6), lambda f: f.update(packets_in=3.5)),
+        ("whisker", lambda: layouts.whisker_flow(7), lambda f: f.update(dest_port="8080")),
     ],
 )
 def test_a_bad_goldmane_or_whisker_line_is_examined_and_quarantined(tmp_path, fmt, make, corrupt):
