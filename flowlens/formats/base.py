@@ -266,7 +266,8 @@ def sql_shape_lost(expr: str, key: str) -> str:
     NULL, as a missing field does, and must not pass for one. The text test runs only on the
     rows where the field is NULL; an explicit null, or the key's name inside some text, only
     has the line looked at (the diagnosis clears it)."""
-    return f"({expr} IS NULL AND contains(rec, '\"{key}\"'))"
+    # (a CASE: the text is searched on those rows only, where AND would search every line)
+    return f"CASE WHEN {expr} IS NULL THEN contains(rec, '\"{key}\"') ELSE false END"
 
 
 def sql_epoch_seconds(expr: str) -> str:

@@ -206,9 +206,13 @@ def _suspect(d: str) -> str:
             if n != "nat_outgoing_ports"
         },
     }
+    # The usual list of strings holds one (process_args ["-"]): text that opens with [", closes
+    # with "] and has no comma is one string, with no need to look further.
+    one_string = "prefix({x}, '[\"') AND suffix({x}, '\"]') AND NOT contains({x}, ',')"
     lists = " OR ".join(
-        f"CASE WHEN {d}.{n} IS NULL THEN false WHEN json_type({d}.{n}) <> 'ARRAY' THEN true"
-        f" ELSE {odd_items[n].format(x=f'{d}.{n}')} END"
+        f"CASE WHEN {d}.{n} IS NULL THEN false"
+        + (f" WHEN {one_string.format(x=f'{d}.{n}')} THEN false" if n != "nat_outgoing_ports" else "")
+        + f" WHEN json_type({d}.{n}) <> 'ARRAY' THEN true ELSE {odd_items[n].format(x=f'{d}.{n}')} END"
         for n in _RARE_LISTS
     )
     # DuckDB turns any JSON value into text for a VARCHAR field: a list, an object or a boolean
