@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from flowlens.errors import InputError
 from flowlens.formats import enterprise, goldmane, whisker
@@ -33,6 +34,17 @@ def get_format(name: str) -> Format:
 #: A UTF-8 byte order mark, which some tools write at the start of a file (PowerShell's
 #: ``Out-File``, Windows editors): at a source's start it is not part of its first record.
 UTF8_BOM = b"\xef\xbb\xbf"
+
+
+# A _search response's nesting, "hits": {... "hits": [...: in no flow record, nor in a search hit
+# on its own; a response need not carry "took" or "_shards" (a tool may keep only what it needs)
+_SEARCH_RESPONSE = re.compile(r'"hits"\s*:\s*\{[^\[\]]*?"hits"\s*:\s*\[')
+
+
+def search_response_head(head: str) -> bool:
+    """Whether a document that starts with ``head`` (its first 4 KiB or more) is an
+    Elasticsearch ``_search`` response (or the first of several: the pages of a scroll)."""
+    return head.lstrip().startswith("{") and _SEARCH_RESPONSE.search(head[:4096]) is not None
 
 
 def _goldmane_document(record: dict[str, object]) -> bool:
@@ -58,6 +70,8 @@ def detect(head: bytes) -> str | None:
         return "whisker"
     first = stripped.split("\n", 1)[0]
     if stripped.startswith("{") and '"hits"' in text[:4096] and ('"took"' in first or first.strip() == "{"):
+        return "elasticsearch"
+    if search_response_head(first):
         return "elasticsearch"
     if first.strip() == "{":
         # pretty-printed: a capture of Goldmane's gRPC API or its stream tool
@@ -91,4 +105,4 @@ def detect(head: bytes) -> str | None:
     return None
 
 
-__all__ = ["FORMATS", "FORMAT_NAMES", "Format", "detect", "get_format"]
+__all__ = ["FORMATS", "FORMAT_NAMES", "Format", "detect", "get_format", "search_response_head"]

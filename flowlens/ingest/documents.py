@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from flowlens.formats import UTF8_BOM, goldmane
+from flowlens.formats import UTF8_BOM, goldmane, search_response_head
 from flowlens.formats.goldmane_protojson import is_protojson, to_emitter, uses_json_names
 from flowlens.ingest.accounting import FileSummary
 from flowlens.store import duckdb_connection
@@ -67,9 +67,10 @@ def is_document(head: bytes, fmt: str) -> bool:
         return is_protojson(record) and goldmane.diagnose(to_emitter(record)) is None
     if fmt == "elasticsearch":
         first = text.split(b"\n", 1)[0]
-        return b'"hits"' in head[:4096] and (
-            first.strip() == b"{" or b'"took"' in first or b'"_shards"' in first
-        )
+        return (
+            b'"hits"' in head[:4096]
+            and (first.strip() == b"{" or b'"took"' in first or b'"_shards"' in first)
+        ) or search_response_head(first.decode("utf-8", errors="replace"))
     return False
 
 

@@ -428,6 +428,19 @@ def test_the_pages_of_a_scroll_export_saved_in_one_file_are_all_read_in_order(tm
     assert run(path).total("rows") == 0  # the same file again adds nothing
 
 
+@pytest.mark.parametrize("pages", [1, 3])
+def test_search_responses_without_took_or_shards_are_recognised(tmp_path, store, run, pages):
+    """What a tool keeps of a response (``jq '{_scroll_id, hits}'``, an export script): only
+    ``hits.hits`` (and a scroll id) on one compact line per page; found without --format."""
+    path = tmp_path / "export.json"
+    kept = [{"_scroll_id": "c2Nhbg==", "hits": _search_page(p, 2)["hits"]} for p in range(pages)]
+    path.write_text("".join(json.dumps(page) + "\n" for page in kept))
+    assert detect(path.read_bytes()) == "elasticsearch"
+    summary = run(path)
+    assert summary.balanced and summary.total("quarantined") == 0
+    assert [r["es_id"] for r in rows_of(store)] == [f"p{p}-{i}" for p in range(pages) for i in range(2)]
+
+
 def test_whisker_list_responses_saved_one_after_another_are_all_read(tmp_path, store, run):
     path = tmp_path / "whisker-pages.json"
     path.write_text(

@@ -160,3 +160,36 @@ def test_a_goldmane_hit_field_of_the_wrong_type_quarantines_its_line_only(
     (q,) = quarantine_of(store)
     assert q["source_line"] == 2 and reason in q["reason"]
     assert get_format("goldmane").diagnose(bad) is not None
+
+
+@pytest.mark.parametrize("shape", ["elasticsearch response", "scroll pages", "whisker list"])
+def test_records_inside_whole_documents_are_judged_the_same_way(tmp_path: Path, shape: str):
+    """The records of a ``_search`` response (or of its scroll pages, one per line) and of a
+    Whisker list response are numbered in order: record N is stored exactly when its diagnosis
+    finds nothing wrong."""
+    fmt = "whisker" if shape == "whisker list" else "elasticsearch"
+    rnd = random.Random(3)
+    docs = []
+    for i in range(600):
+        doc = copy.deepcopy(SEEDS[fmt])
+        if fmt == "elasticsearch":
+            doc["_id"] = f"hit-{i}"
+        _mutate(doc["_source"] if fmt == "elasticsearch" else doc, rnd)
+        docs.append(doc)
+    if shape == "elasticsearch response":
+        text = json.dumps({"took": 2, "hits": {"total": {"value": len(docs)}, "hits": docs}}, indent=1)
+    elif shape == "scroll pages":
+        text = "".join(
+            json.dumps({"_scroll_id": "s", "hits": {"hits": docs[i : i + 100]}}) + "\n"
+            for i in range(0, 600, 100)
+        )
+    else:
+        text = json.dumps({"total": {"totalPages": 1}, "items": docs})
+    log = tmp_path / "export.json"
+    log.write_text(text)
+    store = Store(tmp_path / "store")
+    summary = ingest(store, [str(log)], IngestOptions(format=fmt))
+    assert summary.balanced and summary.total("lines_read") == len(docs)
+    stored = {r["source_line"] for r in rows_of(store, "SELECT source_line FROM f")}
+    assert stored == {n for n, doc in enumerate(docs, 1) if _verdict(fmt, doc)}
+    assert 0 < len(stored) < len(docs)
