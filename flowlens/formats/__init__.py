@@ -47,6 +47,43 @@ def search_response_head(head: str) -> bool:
     return head.lstrip().startswith("{") and _SEARCH_RESPONSE.search(head[:4096]) is not None
 
 
+_OTHER_ENCODINGS = (  # (UTF-32 first: its little-endian mark begins with UTF-16's)
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def other_encoding(head: bytes) -> str | None:
+    """Why a file that starts with a UTF-16 or UTF-32 byte order mark (what Windows PowerShell's
+    ``>`` and ``Out-File`` write) is not read, with how to convert it; None for any other file."""
+    for mark, name in _OTHER_ENCODINGS:
+        if head.startswith(mark):
+            return (
+                f"{name} text (it starts with a {name} byte order mark); flowlens reads UTF-8: convert "
+                f"it first (iconv -f {name} -t UTF-8 FILE > FILE.utf8, or Out-File -Encoding utf8)"
+            )
+    return None
+
+
+def _array_format(text: str) -> str | None:
+    """The format of a JSON array of records (``jq -s .``, ``jq .hits.hits``, ``jq .items``), from
+    its first element (which the head must hold whole)."""
+    start = len(text) - len(text[1:].lstrip()) if len(text) > 1 else 1
+    try:
+        record, _ = json.JSONDecoder().raw_decode(text, start)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    if _goldmane_document(record):
+        return "goldmane"
+    if whisker.looks_like(record):
+        return "whisker"
+    return enterprise.looks_like(record)
+
+
 def _goldmane_document(record: dict[str, object]) -> bool:
     """A Goldmane record, or a ``List`` response of its gRPC API (``{"meta", "flows"}``)."""
     flows = record.get("flows")
@@ -68,6 +105,8 @@ def detect(head: bytes) -> str | None:
         return "whisker"
     if stripped.startswith("{") and '"items"' in text[:4096] and ('"total"' in text or "\n" in stripped[:2]):
         return "whisker"
+    if stripped.startswith("["):
+        return _array_format(stripped)
     first = stripped.split("\n", 1)[0]
     if stripped.startswith("{") and '"hits"' in text[:4096] and ('"took"' in first or first.strip() == "{"):
         return "elasticsearch"
@@ -105,4 +144,12 @@ def detect(head: bytes) -> str | None:
     return None
 
 
-__all__ = ["FORMATS", "FORMAT_NAMES", "Format", "detect", "get_format", "search_response_head"]
+__all__ = [
+    "FORMATS",
+    "FORMAT_NAMES",
+    "Format",
+    "detect",
+    "get_format",
+    "other_encoding",
+    "search_response_head",
+]

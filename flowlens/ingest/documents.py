@@ -38,11 +38,17 @@ class Incomplete(ValueError):
     """The document ends before its closing bracket (a file still being written)."""
 
 
+# An array whose first element is an object: a list of records (a line "[1, 2]" is not)
+_RECORD_ARRAY = re.compile(rb"\[\s*\{")
+
+
 def is_document(head: bytes, fmt: str) -> bool:
     """A whole JSON response rather than one record per line: a Whisker ``/flows`` list response
     or an Elasticsearch ``_search`` response (possibly pretty-printed)."""
     head = head.removeprefix(UTF8_BOM)
     text = head.lstrip()
+    if _RECORD_ARRAY.match(text):
+        return True  # a JSON array of records (`jq -s .`, `jq .hits.hits`, `jq .items`)
     if text[:1] != b"{":
         return False
     if fmt == "whisker":
@@ -203,21 +209,25 @@ def _page(text: str, pos: int) -> tuple[list[bytes] | None, int]:
 def _records(text: str) -> list[bytes] | None:
     """The record lines of a response, or of each of a sequence of responses (the pages of a
     scroll or ``search_after`` export saved one after another), in order; None when a response
-    has no record list."""
+    has no record list. A JSON array is a list of records itself (a response's list cut out)."""
     lines: list[bytes] = []
     pos = _skip_ws(text, 0)
     while True:
-        page, end = _page(text, pos)
-        if page is None:
-            return None
-        lines += page
+        if text[pos : pos + 1] == "[":
+            end = _array_lines(text, pos, lines)
+        else:
+            page, end = _page(text, pos)
+            if page is None:
+                return None
+            lines += page
         pos = _skip_ws(text, end)
         if pos == len(text):
             return lines
 
 
-# The record list of a response: a Whisker response's items, else an Elasticsearch hits.hits.
-_KINDS_SQL = "SELECT json_type($doc, '$.items'), json_type($doc, '$.hits.hits')"
+# The record list of a response: a Whisker response's items, else an Elasticsearch hits.hits;
+# or the document itself, when it is an array of records.
+_KINDS_SQL = "SELECT json_type($doc, '$.items'), json_type($doc, '$.hits.hits'), json_type($doc)"
 _ITEMS_SQL = "SELECT unnest(json_extract($doc, '{path}[*]')) AS item"
 
 
@@ -226,8 +236,16 @@ def _records_by_duckdb(text: str) -> bytes | None:
     error when the document is not JSON."""
     con = duckdb_connection(threads=1)
     try:
-        ((items, hits),) = con.sql(_KINDS_SQL, params={"doc": text}).fetchall()
-        path = "$.items" if items == "ARRAY" else "$.hits.hits" if hits == "ARRAY" else None
+        ((items, hits, whole),) = con.sql(_KINDS_SQL, params={"doc": text}).fetchall()
+        path = (
+            "$"
+            if whole == "ARRAY"
+            else "$.items"
+            if items == "ARRAY"
+            else "$.hits.hits"
+            if hits == "ARRAY"
+            else None
+        )
         if path is None:
             return None
         column = con.sql(_ITEMS_SQL.format(path=path), params={"doc": text}).to_arrow_table().column(0)
@@ -250,10 +268,11 @@ def _goldmane_lines(text: str) -> bytes:
     pos = _skip_ws(text, 0)
     while pos < len(text):
         value, end = _decode(text, pos)
-        flows = value.get("flows") if isinstance(value, dict) else None
-        for record in flows if isinstance(flows, list) else [value]:
-            lines += _ENCODER.encode(to_emitter(record)).encode()
-            lines += b"\n"
+        for item in value if isinstance(value, list) else [value]:  # (an array of records)
+            flows = item.get("flows") if isinstance(item, dict) else None
+            for record in flows if isinstance(flows, list) else [item]:
+                lines += _ENCODER.encode(to_emitter(record)).encode()
+                lines += b"\n"
         pos = _skip_ws(text, end)
     return bytes(lines)
 

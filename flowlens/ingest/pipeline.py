@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flowlens.errors import InputError, StoreWriteError, UsageError
-from flowlens.formats import FORMATS, detect, get_format
+from flowlens.formats import FORMATS, detect, get_format, other_encoding
 from flowlens.formats.base import Format
 from flowlens.ingest.accounting import FileSummary, IngestSummary, Quarantine
 from flowlens.ingest.checkpoints import (
@@ -276,6 +276,10 @@ class Ingester:
                 fs.warnings.append(f"{failures[0].describe()}: nothing to read yet, it is read once complete")
             else:
                 self._fail(fs, failures[0].describe())
+            return None
+        encoding = other_encoding(head)
+        if encoding is not None:
+            self._fail(fs, encoding)
             return None
         name = fmt_name or self.options.format or detect(head)
         if name is None:

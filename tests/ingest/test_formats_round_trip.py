@@ -6,11 +6,13 @@ import datetime as dt
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flowlens.formats import detect
 from flowlens.formats.enterprise import ELASTICSEARCH, ENTERPRISE
+from flowlens.ingest import IngestOptions, ingest
 from flowlens.store import Store
 from tests.ingest.conftest import quarantine_of, rows_of
 from tests.ingest.helpers import (
@@ -467,3 +469,86 @@ def test_a_sequence_of_pages_cut_short_waits_and_one_with_garbage_after_is_quara
     summary = run(bad)
     assert summary.total("rows") == 0 and summary.total("quarantined") == 1
     assert any("not a complete JSON document" in w for f in summary.files for w in f.warnings)
+
+
+def _array_inputs() -> dict[str, tuple[str, list[Any]]]:
+    """Records of each format as a JSON array (what `jq -s .`, `jq .hits.hits` or `jq .items`
+    write), with the format it is."""
+    hits = [
+        {"_index": "tigera_secure_ee_flows.c1.x", "_id": f"id{i}", "_source": json.loads(line)}
+        for i, line in enumerate((EXAMPLE_B, EXAMPLE_C, EXAMPLE_D))
+    ]
+    return {
+        "enterprise records": (
+            "enterprise",
+            [json.loads(line) for line in (EXAMPLE_B, EXAMPLE_C, EXAMPLE_D)],
+        ),
+        "elasticsearch hits": ("elasticsearch", hits),
+        "whisker items": ("whisker", [WHISKER_ITEM, WHISKER_PUBLIC]),
+        "goldmane flows": ("goldmane", [json.loads(GOLDMANE_EXAMPLE)]),
+    }
+
+
+@pytest.mark.parametrize("shape", list(_array_inputs()))
+@pytest.mark.parametrize("pretty", [False, True], ids=["compact", "pretty"])
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_a_json_array_of_records_is_read_as_its_records(tmp_path, shape, pretty, compress):
+    """A JSON array of records of any format (bare DuckDB read_json reads one): detected by its
+    first element, record N is line N, the rows are those of the same records one per line, and
+    reading the file again adds nothing."""
+    fmt, records = _array_inputs()[shape]
+    text = json.dumps(records, indent=2 if pretty else None).encode()
+    path = tmp_path / ("flows.json.gz" if compress else "flows.json")
+    path.write_bytes(gzip.compress(text) if compress else text)
+    assert detect(text) == fmt
+    lines = _write(tmp_path / "flows.ndjson", *(json.dumps(r) for r in records))
+
+    def stored(source: Path) -> list[dict[str, Any]]:
+        store = Store(tmp_path / f"store-{source.name}")
+        summary = ingest(store, [str(source)], IngestOptions())
+        assert summary.balanced and summary.total("quarantined") == 0
+        assert summary.total("rows") == len(records)
+        assert ingest(store, [str(source)], IngestOptions()).total("rows") == 0
+        return [
+            {k: v for k, v in row.items() if k not in ("source_file", "ingest_id", "ingested_at")}
+            for row in rows_of(store)
+        ]
+
+    assert stored(path) == stored(lines)
+
+
+def test_a_json_array_cut_short_waits_and_a_bad_element_is_quarantined_at_its_number(tmp_path, store, run):
+    records = [json.loads(line) for line in (EXAMPLE_B, EXAMPLE_C, EXAMPLE_D)]
+    records[1] = {**records[1], "dest_port": "53"}
+    text = json.dumps(records, indent=2)
+    path = tmp_path / "flows.json"
+    path.write_text(text[: len(text) // 2])
+    summary = run(path)
+    assert summary.total("rows") == 0 and summary.total("quarantined") == 0  # waits for the rest
+    path.write_text(text)
+    summary = run(path)
+    assert (summary.total("rows"), summary.total("quarantined")) == (2, 1)
+    assert [q["source_line"] for q in quarantine_of(store)] == [2]
+
+
+def test_a_line_that_is_a_json_array_of_numbers_is_one_bad_line_of_a_flows_log(tmp_path, store, run):
+    """Only an array of objects is a document: a flows.log whose first line is ``[1, 2]`` is read
+    line by line, that line quarantined and the records after it stored."""
+    path = _write(tmp_path / "flows.log", "[1, 2]", EXAMPLE_B, EXAMPLE_C)
+    summary = run(path, format="enterprise")
+    assert (summary.total("rows"), summary.total("quarantined")) == (2, 1)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("fmt", [None, "enterprise"])
+def test_a_utf16_or_utf32_file_is_refused_with_how_to_convert_it(tmp_path, store, run, encoding, fmt):
+    """Windows PowerShell's ``>`` writes UTF-16 with a byte order mark: said as such, not taken
+    for lines of invalid UTF-8 (which quarantined every line) or for an unknown format."""
+    mark = {"utf-16-be": "\ufeff"}.get(encoding, "")  # (Python writes the mark for utf-16 and utf-32)
+    path = tmp_path / "flows.log"
+    path.write_bytes((mark + EXAMPLE_B + "\r\n" + EXAMPLE_C + "\r\n").encode(encoding))
+    summary = run(path, format=fmt)
+    (fs,) = summary.files
+    assert fs.error is not None and "byte order mark" in fs.error and "iconv" in fs.error
+    assert fs.error.startswith("UTF-16" if "16" in encoding else "UTF-32")
+    assert (summary.total("rows"), summary.total("quarantined")) == (0, 0)
