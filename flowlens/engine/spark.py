@@ -32,6 +32,7 @@ import datetime as dt
 import itertools
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,12 @@ DEFAULT_CONF: dict[str, str] = {
 LOCAL_CONF: dict[str, str] = {"spark.ui.enabled": "false"}
 
 DEFAULT_MASTER = "local[*]"
+
+
+# PySpark warns on each pandas-backed call that it "does not yet fully support pandas >= 3.0.0";
+# flowlens hands it Arrow only (its tests run the Spark engine with the pandas it installs), so
+# the warning says nothing to a user and is not shown.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 
 def spark_session(settings: SparkSettings | None = None) -> SparkSession:
