@@ -70,9 +70,9 @@ def other_encoding(head: bytes) -> str | None:
 def _array_format(text: str) -> str | None:
     """The format of a JSON array of records (``jq -s .``, ``jq .hits.hits``, ``jq .items``), from
     its first element (which the head must hold whole)."""
-    start = len(text) - len(text[1:].lstrip()) if len(text) > 1 else 1
+    first = len(text) - len(text[1:].lstrip())  # (``text`` starts with its "[")
     try:
-        record, _ = json.JSONDecoder().raw_decode(text, start)
+        record, _ = json.JSONDecoder().raw_decode(text, first)
     except (ValueError, RecursionError):
         return None
     if not isinstance(record, dict):

@@ -43,8 +43,9 @@ _RECORD_ARRAY = re.compile(rb"\[\s*\{")
 
 
 def is_document(head: bytes, fmt: str) -> bool:
-    """A whole JSON response rather than one record per line: a Whisker ``/flows`` list response
-    or an Elasticsearch ``_search`` response (possibly pretty-printed)."""
+    """A whole JSON document rather than one record per line: a Whisker ``/flows`` list response,
+    an Elasticsearch ``_search`` response (possibly pretty-printed, or several: scroll pages), a
+    Goldmane capture, or a JSON array of records of any format."""
     head = head.removeprefix(UTF8_BOM)
     text = head.lstrip()
     if _RECORD_ARRAY.match(text):
