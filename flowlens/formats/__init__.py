@@ -48,18 +48,27 @@ def search_response_head(head: str) -> bool:
 
 
 _OTHER_ENCODINGS = (  # (UTF-32 first: its little-endian mark begins with UTF-16's)
-    (b"\xff\xfe\x00\x00", "UTF-32"),
-    (b"\x00\x00\xfe\xff", "UTF-32"),
-    (b"\xff\xfe", "UTF-16"),
-    (b"\xfe\xff", "UTF-16"),
+    (b"\xff\xfe\x00\x00", "UTF-32", "utf-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32", "utf-32"),
+    (b"\xff\xfe", "UTF-16", "utf-16"),
+    (b"\xfe\xff", "UTF-16", "utf-16"),
 )
 
 
 def other_encoding(head: bytes) -> str | None:
-    """Why a file that starts with a UTF-16 or UTF-32 byte order mark (what Windows PowerShell's
-    ``>`` and ``Out-File`` write) is not read, with how to convert it; None for any other file."""
-    for mark, name in _OTHER_ENCODINGS:
+    """Why a file of JSON in UTF-16 or UTF-32 with a byte order mark (what Windows PowerShell's
+    ``>`` and ``Out-File`` write) is not read, with how to convert it; None for any other file
+    (bytes that merely start like such a mark are lines like any others)."""
+    for mark, name, codec in _OTHER_ENCODINGS:
         if head.startswith(mark):
+            sample = head[:256]
+            width = 4 if name == "UTF-32" else 2
+            try:
+                text = sample[: len(sample) // width * width].decode(codec)
+            except UnicodeDecodeError:
+                return None
+            if text.lstrip()[:1] not in ("{", "[", "d", "e", "i", ":"):  # JSON, or an event stream
+                return None
             return (
                 f"{name} text (it starts with a {name} byte order mark); flowlens reads UTF-8: convert "
                 f"it first (iconv -f {name} -t UTF-8 FILE > FILE.utf8, or Out-File -Encoding utf8)"
