@@ -76,6 +76,16 @@ def other_encoding(head: bytes) -> str | None:
     return None
 
 
+_ITEMS = re.compile(r'"items"\s*:\s*\[')
+
+
+def _items_format(text: str) -> str | None:
+    """The format of the first item of a list response's ``items`` (None when the head does
+    not hold it whole, or it is no record flowlens knows)."""
+    found = _ITEMS.search(text[:4096])
+    return _array_format(text[found.end() - 1 :]) if found else None
+
+
 def _array_format(text: str) -> str | None:
     """The format of a JSON array of records (``jq -s .``, ``jq .hits.hits``, ``jq .items``), from
     its first element (which the head must hold whole)."""
@@ -113,7 +123,9 @@ def detect(head: bytes) -> str | None:
     if stripped.startswith("data:"):
         return "whisker"
     if stripped.startswith("{") and '"items"' in text[:4096] and ('"total"' in text or "\n" in stripped[:2]):
-        return "whisker"
+        # A list response: Whisker's, unless its first item is another format's record (a list
+        # API of Calico Enterprise's flow logs answers {"total_hits", "after_key", "items"})
+        return _items_format(stripped) or "whisker"
     if stripped.startswith("["):
         return _array_format(stripped)
     first = stripped.split("\n", 1)[0]
@@ -129,6 +141,10 @@ def detect(head: bytes) -> str | None:
             record = None
         if isinstance(record, dict) and _goldmane_document(record):
             return "goldmane"
+    if stripped.startswith("{") and _ITEMS.search(text[:4096]):
+        found = _items_format(stripped)
+        if found is not None:
+            return found
     for line in text.splitlines()[:50]:
         line = line.strip()
         if not line:

@@ -52,7 +52,8 @@ def is_document(head: bytes, fmt: str) -> bool:
         return True  # a JSON array of records (`jq -s .`, `jq .hits.hits`, `jq .items`)
     if text[:1] != b"{":
         return False
-    if fmt == "whisker":
+    if fmt in ("whisker", "enterprise"):
+        # (Enterprise records in a list response: {"total_hits", "after_key", "items": [...]})
         return b'"items"' in head[:4096]
     if fmt == "goldmane":
         # A pretty-printed capture (grpcurl, Goldmane's stream tool), a List response, or records

@@ -552,3 +552,31 @@ def test_a_utf16_or_utf32_file_is_refused_with_how_to_convert_it(tmp_path, store
     assert fs.error is not None and "byte order mark" in fs.error and "iconv" in fs.error
     assert fs.error.startswith("UTF-16" if "16" in encoding else "UTF-32")
     assert (summary.total("rows"), summary.total("quarantined")) == (0, 0)
+
+
+@pytest.mark.parametrize("pretty", [False, True], ids=["compact", "pretty"])
+def test_a_list_response_of_enterprise_records_is_read_as_enterprise_records(tmp_path, pretty):
+    """A list API of Calico Enterprise's flow logs answers ``{"total_hits", "after_key",
+    "items": [...]}``: its items are flows.log records, not Whisker's (which every item failed
+    as), told by the first item."""
+    records = [json.loads(line) for line in (EXAMPLE_B, EXAMPLE_C, EXAMPLE_D)]
+    text = json.dumps(
+        {"total_hits": 3, "after_key": {"startFrom": 3}, "items": records}, indent=2 if pretty else None
+    )
+    path = tmp_path / "flows.json"
+    path.write_text(text)
+    assert detect(text.encode()) == "enterprise"
+    lines = _write(tmp_path / "flows.ndjson", *(json.dumps(r) for r in records))
+
+    def stored(source: Path) -> list[dict[str, Any]]:
+        store = Store(tmp_path / f"store-{source.name}")
+        summary = ingest(store, [str(source)], IngestOptions())
+        assert summary.balanced and (summary.total("rows"), summary.total("quarantined")) == (3, 0)
+        return [
+            {k: v for k, v in r.items() if k not in ("source_file", "ingest_id", "ingested_at")}
+            for r in rows_of(store)
+        ]
+
+    assert stored(path) == stored(lines)
+    # (a Whisker list response is still Whisker's)
+    assert detect(json.dumps({"total": {"totalPages": 1}, "items": [WHISKER_ITEM]}).encode()) == "whisker"
