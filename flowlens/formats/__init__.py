@@ -123,8 +123,8 @@ def detect(head: bytes) -> str | None:
     if stripped.startswith("data:"):
         return "whisker"
     if stripped.startswith("{") and '"items"' in text[:4096] and ('"total"' in text or "\n" in stripped[:2]):
-        # A list response: Whisker's, unless its first item is another format's record (a list
-        # API of Calico Enterprise's flow logs answers {"total_hits", "after_key", "items"})
+        # A list response: Whisker's, unless its first item is another format's record (Enterprise
+        # flow-log records listed by an API, e.g. {"total_hits", "after_key", "items"})
         return _items_format(stripped) or "whisker"
     if stripped.startswith("["):
         return _array_format(stripped)

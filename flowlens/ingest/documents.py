@@ -53,7 +53,7 @@ def is_document(head: bytes, fmt: str) -> bool:
     if text[:1] != b"{":
         return False
     if fmt in ("whisker", "enterprise"):
-        # (Enterprise records in a list response: {"total_hits", "after_key", "items": [...]})
+        # (Enterprise records in a list response, e.g. {"total_hits", "after_key", "items": [...]})
         return b'"items"' in head[:4096]
     if fmt == "goldmane":
         # A pretty-printed capture (grpcurl, Goldmane's stream tool), a List response, or records

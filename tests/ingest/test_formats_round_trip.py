@@ -556,8 +556,8 @@ def test_a_utf16_or_utf32_file_is_refused_with_how_to_convert_it(tmp_path, store
 
 @pytest.mark.parametrize("pretty", [False, True], ids=["compact", "pretty"])
 def test_a_list_response_of_enterprise_records_is_read_as_enterprise_records(tmp_path, pretty):
-    """A list API of Calico Enterprise's flow logs answers ``{"total_hits", "after_key",
-    "items": [...]}``: its items are flows.log records, not Whisker's (which every item failed
+    """Enterprise flow-log records listed by an API (for example ``{"total_hits", "after_key",
+    "items": [...]}``): its items are flows.log records, not Whisker's (which every item failed
     as), told by the first item."""
     records = [json.loads(line) for line in (EXAMPLE_B, EXAMPLE_C, EXAMPLE_D)]
     text = json.dumps(
