@@ -94,8 +94,11 @@ def _array_format(text: str) -> str | None:
         record, _ = json.JSONDecoder().raw_decode(text, first)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(record, dict):
-        return None
+    return _record_format(record) if isinstance(record, dict) else None
+
+
+def _record_format(record: dict[str, object]) -> str | None:
+    """The format one parsed record (or a Goldmane ``List`` response) is in, if any."""
     if _goldmane_document(record):
         return "goldmane"
     if whisker.looks_like(record):
@@ -122,10 +125,15 @@ def detect(head: bytes) -> str | None:
     stripped = text.lstrip()
     if stripped.startswith("data:"):
         return "whisker"
-    if stripped.startswith("{") and '"items"' in text[:4096] and ('"total"' in text or "\n" in stripped[:2]):
-        # A list response: Whisker's, unless its first item is another format's record (Enterprise
-        # flow-log records listed by an API, e.g. {"total_hits", "after_key", "items"})
-        return _items_format(stripped) or "whisker"
+    if stripped.startswith("{") and '"items"' in text[:4096]:
+        # A list response: told by its first item (Whisker's, or Enterprise flow-log records
+        # listed by an API, e.g. {"total_hits", "after_key", "items"}); when the head does not
+        # hold that item whole, Whisker's by its shape
+        found = _items_format(stripped)
+        if found is not None:
+            return found
+        if '"total"' in text or "\n" in stripped[:2]:
+            return "whisker"
     if stripped.startswith("["):
         return _array_format(stripped)
     first = stripped.split("\n", 1)[0]
@@ -141,10 +149,6 @@ def detect(head: bytes) -> str | None:
             record = None
         if isinstance(record, dict) and _goldmane_document(record):
             return "goldmane"
-    if stripped.startswith("{") and _ITEMS.search(text[:4096]):
-        found = _items_format(stripped)
-        if found is not None:
-            return found
     for line in text.splitlines()[:50]:
         line = line.strip()
         if not line:
@@ -159,11 +163,7 @@ def detect(head: bytes) -> str | None:
             continue
         if "items" in record and isinstance(record["items"], list):
             return "whisker"
-        if _goldmane_document(record):
-            return "goldmane"
-        if whisker.looks_like(record):
-            return "whisker"
-        found = enterprise.looks_like(record)
+        found = _record_format(record)
         if found:
             return found
     return None

@@ -119,6 +119,16 @@ def plain_ints(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return _json_numbers(texts, _plain_int)
 
 
+def _ints_in_range(texts: pa.Array, low: int, high: int) -> tuple[pa.Array, np.ndarray]:
+    """The plain integers of a column of JSON texts (:func:`plain_ints`), null outside
+    ``low..high``, and the rows that are not plain integers or are out of range."""
+    values, odd = plain_ints(texts)
+    outside = pc.fill_null(pc.or_(pc.less(values, low), pc.greater(values, high)), False)
+    return pc.if_else(outside, pa.scalar(None, pa.int64()), values), odd | outside.to_numpy(
+        zero_copy_only=False
+    )
+
+
 def _counter(text: str) -> tuple[int | None, bool]:
     try:
         value = coerce_counter(loads(text))
@@ -150,10 +160,8 @@ def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
         check = labels_not_strings if pa.types.is_list(column.type) else texts_not_strings
         suspect |= np.concatenate([check(chunk) for chunk in column.chunks])
     for name, (low, high) in fmt.json_ints.items():
-        values, odd = plain_ints(out[name].combine_chunks())
-        outside = pc.fill_null(pc.or_(pc.less(values, low), pc.greater(values, high)), False)
-        suspect |= odd | outside.to_numpy(zero_copy_only=False)
-        values = pc.if_else(outside, pa.scalar(None, pa.int64()), values)
+        values, odd = _ints_in_range(out[name].combine_chunks(), low, high)
+        suspect |= odd
         out = out.set_column(
             out.schema.get_field_index(name), name, values.cast(ARROW_SCHEMA.field(name).type)
         )
@@ -164,12 +172,12 @@ def check_by_arrow(fmt: Format, out: pa.Table) -> tuple[np.ndarray, pa.Table]:
             out.schema.get_field_index(name), name, values.cast(ARROW_SCHEMA.field(name).type)
         )
     for name in fmt.json_times:
-        values, odd = plain_ints(out[name].combine_chunks())
-        outside = pc.fill_null(pc.or_(pc.less(values, 0), pc.greater(values, MAX_EPOCH_SECONDS)), False)
-        suspect |= odd | outside.to_numpy(zero_copy_only=False)
-        micros = pc.multiply(pc.if_else(outside, pa.scalar(None, pa.int64()), values), 1_000_000)
-        times = micros.cast(pa.timestamp("us", tz="UTC")).cast(ARROW_SCHEMA.field(name).type)
-        out = out.set_column(out.schema.get_field_index(name), name, times)
+        seconds, odd = _ints_in_range(out[name].combine_chunks(), 0, MAX_EPOCH_SECONDS)
+        suspect |= odd
+        times = pc.multiply(seconds, 1_000_000).cast(pa.timestamp("us", tz="UTC"))
+        out = out.set_column(
+            out.schema.get_field_index(name), name, times.cast(ARROW_SCHEMA.field(name).type)
+        )
     for name in fmt.not_null:
         suspect |= out[name].is_null().to_numpy(zero_copy_only=False)
     suspect |= odd_times(out)
