@@ -40,6 +40,7 @@ LOCK_TTL = 300.0
 #: an empty one older than this is no writer's (a store written on a local disk leaves its lock
 #: file empty when released, and is then copied to HDFS) or a writer killed in between.
 EMPTY_LOCK_GRACE = 30.0
+READ_ATTEMPTS = 3  # reads of a lock file before its failure counts (see UrlLock._read)
 
 
 def _when(epoch: float) -> str:
@@ -80,7 +81,7 @@ class UrlLock:
         no lock."""
         path = path or self.path
         try:
-            text = self.files.read_text(path)
+            text = self._read(path)
         except FileNotFoundError:
             return None
         try:
@@ -100,6 +101,20 @@ class UrlLock:
                 "expires": written + min(self.ttl, EMPTY_LOCK_GRACE),
             }
         return {"owner": "an unknown writer", "run": "", "expires": written + self.ttl}
+
+    def _read(self, path: Path) -> str:
+        """The text of a lock file, read again (up to READ_ATTEMPTS times) when the read fails:
+        the lock is replaced by a rename at every renewal, and on a file system that keeps a
+        checksum file beside each file (Hadoop's ``file://`` under viewfs, say) a read between
+        the two renames sees the new text with the old checksum (``ChecksumException``)."""
+        for attempt in range(1, READ_ATTEMPTS):
+            try:
+                return self.files.read_text(path)
+            except FileNotFoundError:
+                raise
+            except OSError:
+                time.sleep(0.05 * attempt)
+        return self.files.read_text(path)
 
     def acquire(self, wait: float = 0.0) -> None:
         """Take the lock, waiting up to ``wait`` seconds; :class:`StoreLockedError` when another

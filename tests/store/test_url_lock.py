@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from flowlens.errors import StoreLockedError
-from flowlens.store.files import LOCAL
+from flowlens.store.files import LOCAL, LocalFiles
 from flowlens.store.url_lock import UrlLock, url_writer_lock
 
 
@@ -108,3 +108,28 @@ def test_an_empty_lock_file_is_no_writers_once_a_create_would_have_written_it(tm
     with url_writer_lock(LOCAL, path, "hdfs://nn/store") as lock:
         assert "took over the expired lock of no writer (an empty lock file)" in lock.notes[0]
     assert not path.exists()
+
+
+class _FlakyReads(LocalFiles):
+    """The local files, with the first ``failures`` reads failing as Hadoop's checksummed local
+    file system fails a read between the two renames of a renewal (ChecksumException)."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def read_text(self, path: Path) -> str:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("org.apache.hadoop.fs.ChecksumException: Checksum error: .lock at 0")
+        return super().read_text(path)
+
+
+def test_a_lock_read_that_fails_while_it_is_renewed_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / ".lock"
+    with url_writer_lock(LOCAL, path, "hdfs://nn/store") as held:
+        reader = UrlLock(_FlakyReads(failures=2), path, "hdfs://nn/store")
+        holder = reader._holder()  # two failed reads, the third gives the lock
+        assert holder is not None and holder["run"] == held.run
+        broken = UrlLock(_FlakyReads(failures=3), path, "hdfs://nn/store")
+        with pytest.raises(OSError, match="ChecksumException"):
+            broken._holder()  # a read that keeps failing is the file system's failure
