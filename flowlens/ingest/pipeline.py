@@ -36,12 +36,12 @@ import datetime as dt
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from flowlens.errors import InputError, StoreWriteError, UsageError
-from flowlens.formats import FORMATS, detect, get_format, other_encoding
+from flowlens.errors import InputError
+from flowlens.formats import detect, get_format, other_encoding
 from flowlens.formats.base import Format
 from flowlens.ingest.accounting import FileSummary, IngestSummary, Quarantine
 from flowlens.ingest.checkpoints import (
@@ -56,9 +56,10 @@ from flowlens.ingest.dedupe import HeldRows
 from flowlens.ingest.documents import Incomplete, document_items, is_document
 from flowlens.ingest.lines import LineReader, LineSplitter, LongLine
 from flowlens.ingest.options import IngestOptions, ProgressFn
+from flowlens.ingest.pages import PAGED, Paged, is_paged, read_pages
 from flowlens.ingest.parse import MAX_BATCHES_IN_FLIGHT, BatchParser, LineBlock, ParsedBatch
-from flowlens.ingest.paths import FoundSources, find_sources
 from flowlens.ingest.rows import RowStager
+from flowlens.ingest.runs import check_request, holds_elasticsearch, new_run, record_run, store_write_error
 from flowlens.ingest.sources import (
     HEAD_BYTES,
     Buffers,
@@ -68,12 +69,10 @@ from flowlens.ingest.sources import (
     read_blocks,
 )
 from flowlens.ingest.writer import StagedCommit
-from flowlens.store import Span, Store, StoreWriter, new_ingest_id, open_writer
-from flowlens.store.commit import is_disk_full, write_failure
+from flowlens.store import Span, Store, StoreWriter, open_writer
 from flowlens.store.compact import maintain
 from flowlens.store.manifest import merge_spans
 from flowlens.store.summaries import backfill as backfill_summaries
-from flowlens.store.urls import local_path
 
 ROWS_PER_COMMIT = 4_000_000
 
@@ -151,7 +150,7 @@ class Ingester:
 
     def _read_source(self, source: Source, fs: FileSummary, fmt_name: str | None) -> None:
         failures: list[ReadFailure] = []
-        document: bytes | None = None
+        document: bytes | Paged | None = None
         with source.open() as stream:
             blocks = read_blocks(stream, failures)
             head, first = read_head(blocks, self.options.max_line_bytes)
@@ -160,11 +159,13 @@ class Ingester:
                 return
             if is_document(head, fmt.name):
                 # A whole document is read once, here: its lineage is verified, and its records
-                # parsed, from the bytes in memory (a gzipped export is decompressed once).
-                document = self._whole_document(first, blocks, fs, failures)
+                # parsed, from the bytes in memory (a gzipped export is decompressed once); past
+                # the limit, pages one after another are read a page at a time.
+                document = self._whole_document(first, blocks, fs, failures, paged=is_paged(head))
                 if document is None:
                     return
-        lineage, checkpoint = find_lineage(source, head, self.manifest, self.ingest_id, content=document)
+        whole = document if isinstance(document, bytes) else None
+        lineage, checkpoint = find_lineage(source, head, self.manifest, self.ingest_id, content=whole)
         start_bytes = checkpoint["bytes"] if checkpoint else 0
         start_lines = checkpoint["lines"] if checkpoint else 0
         # A copy of stored lines (line-based sources only: documents of one kind share their first
@@ -185,8 +186,10 @@ class Ingester:
             self._hold()
         try:
             with contextlib.closing(hasher):
-                if document is not None:
-                    consumed, line_no = self._document(document, fmt, fs, hasher, start_bytes, start_lines)
+                if whole is not None:
+                    consumed, line_no = self._document(whole, fmt, fs, hasher, start_bytes, start_lines)
+                elif document is not None:
+                    consumed, line_no = self._pages(source, fmt, fs, hasher, start_bytes, start_lines)
                 else:
                     with source.open() as stream:
                         consumed, line_no = self._stream(
@@ -199,8 +202,6 @@ class Ingester:
                 self._held.close()
                 self.writer.abort(self._held.path.parent)
             self._held = None
-        if document is not None and consumed != start_bytes:
-            resumed_from = None  # a changed document is read whole again
         had_checkpoints = bool(lineage["checkpoints"])
         if copy and consumed > start_bytes:
             # Its content gets a lineage of its own: read again, it resumes at its end, unchecked.
@@ -295,18 +296,27 @@ class Ingester:
         return fmt
 
     def _whole_document(
-        self, first: list[bytes], rest: Iterator[bytes], fs: FileSummary, failures: list[ReadFailure]
-    ) -> bytes | None:
+        self,
+        first: list[bytes],
+        rest: Iterator[bytes],
+        fs: FileSummary,
+        failures: list[ReadFailure],
+        *,
+        paged: bool,
+    ) -> bytes | Paged | None:
         """The whole of a document source, whose ``first`` blocks are read and ``rest`` are to
         come; None (said in ``fs``) when it is larger than the limit or cannot be read to its end
-        (it is read whole or not at all: a document cut short waits)."""
+        (it is read whole or not at all: a document cut short waits). ``paged``: past the limit,
+        the document is to be read a page at a time instead (PAGED)."""
         blocks: list[bytes] = []
         size = 0
         limit = self.options.max_document_bytes
         for block in itertools.chain(first, rest):
             size += len(block)
-            fs.bytes_read += len(block)
             if size > limit:
+                if paged:
+                    return PAGED
+                fs.bytes_read += size
                 self._fail(
                     fs,
                     f"a JSON document larger than {limit:,} bytes, which is read whole; pass "
@@ -314,6 +324,7 @@ class Ingester:
                 )
                 return None
             blocks.append(block)
+        fs.bytes_read += size
         self.bytes_done += size
         if failures:
             if failures[0].waits:
@@ -332,20 +343,52 @@ class Ingester:
         start_bytes: int,
         start_lines: int,
     ) -> tuple[int, int]:
-        """Ingest a whole-document source (a JSON response) read into ``data``; return (bytes
-        consumed, lines)."""
+        """Ingest a whole-document source (a JSON response) read into ``data`` from its
+        checkpoint on; return (bytes consumed, lines). A checkpoint ends a whole document (or
+        page), whose bytes its hash verified: what follows can only be more pages (pages appended
+        to an export), read on with the numbering of the records before them."""
         if start_bytes == len(data):
             return start_bytes, start_lines  # the same document again: its lines are skipped
-        fs.skipped = fs.lines_read = 0  # a changed document is read whole again
+        rest = data[start_bytes:]
         try:
-            items = document_items(data, fs, fmt.name)
+            items = document_items(rest, fs, fmt.name) if rest.strip() else b""
         except Incomplete:
-            fs.pending_bytes = len(data)
+            fs.pending_bytes = len(rest)
             fs.warnings.append("the JSON document ends before it is complete: it is read once complete")
             return start_bytes, start_lines
         hasher.update(data)
-        line_no = self._process(items, 0, fmt, fs)
+        line_no = start_lines + self._process(items, start_lines, fmt, fs)
         return len(data), line_no
+
+    def _pages(
+        self,
+        source: Source,
+        fmt: Format,
+        fs: FileSummary,
+        hasher: ContentHash,
+        start_bytes: int,
+        start_lines: int,
+    ) -> tuple[int, int]:
+        """Read a document of pages one after another a page at a time (see
+        :mod:`flowlens.ingest.pages`) from its checkpoint on; return (bytes consumed, lines)."""
+        failures: list[ReadFailure] = []
+        limit = self.options.max_document_bytes
+        with source.open() as stream:
+            blocks = read_blocks(stream, failures)
+            read = read_pages(blocks, skip=start_bytes, start_lines=start_lines, hasher=hasher, limit=limit,
+                              fmt_name=fmt.name, fs=fs, process=lambda lines, at: self._process(lines, at, fmt, fs))  # fmt: skip
+        fs.bytes_read += read.consumed + read.waiting
+        self.bytes_done += read.consumed - start_bytes
+        fs.pending_bytes = read.waiting
+        after = f"after record {read.lines:,}"
+        if read.too_large:
+            self._fail(fs, f"a page of this JSON document {after} is larger than {limit:,} bytes, "
+                       "which are read at once; pass --max-document-bytes to read it")  # fmt: skip
+        elif failures and not failures[0].waits:
+            self._fail(fs, f"{failures[0].describe()} {after}: the pages before it are read")
+        elif read.waiting:
+            fs.warnings.append(f"the page {after} is not complete: it is read once complete")
+        return read.consumed, read.lines
 
     def _stream(
         self,
@@ -478,77 +521,6 @@ def read_head(blocks: Iterator[bytes], max_line_bytes: int) -> tuple[bytes, list
         if len(head) >= HEAD_BYTES and (b"\n" in head or len(head) >= limit):
             break
     return head, first
-
-
-def record_run(manifest: dict[str, Any], summary: IngestSummary, **extra: str) -> None:
-    """Add the run's record (its summary without the per-file part, when it finished, ``extra``)
-    to the ``ingests`` of ``manifest``, which keeps the last 500."""
-    entry: dict[str, Any] = {k: v for k, v in summary.as_dict().items() if k != "per_file"}
-    entry["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    entry.update(extra)
-    manifest["ingests"] = [*manifest.get("ingests", []), entry][-500:]
-
-
-def store_write_error(exc: OSError, store: Store, *, committed: bool) -> StoreWriteError:
-    """The error writing the store failed with, after the run's commit (``committed``: while
-    compacting or pruning) or before it."""
-    if committed:
-        return StoreWriteError(
-            f"this run's rows are committed, but compacting or pruning {store.root} then stopped "
-            f"({'no space left on device' if is_disk_full(exc) else exc}); the store reads as "
-            "before that step: free space and run `flowlens compact` (or the next ingest does it)"
-        )
-    return write_failure(exc, store, decided=False)
-
-
-def new_run(store: Store, found: FoundSources, now: dt.datetime | None) -> tuple[IngestSummary, dt.datetime]:
-    """A run's summary (its id, the sources that could not be read) and its clock (``now``)."""
-    clock = now or dt.datetime.now(dt.UTC)
-    summary = IngestSummary(ingest_id=new_ingest_id(clock), store=store.location, passed_over=found.passed)
-    summary.files.extend(FileSummary(path=path, error=problem) for path, problem in found.problems)
-    return summary, clock
-
-
-def holds_elasticsearch(manifest: dict[str, Any]) -> bool:
-    """Whether ``manifest`` records a lineage of Elasticsearch hits (an export was ingested)."""
-    return any(lineage.get("format") == "elasticsearch" for lineage in manifest["sources"])
-
-
-def check_request(
-    paths: Iterable[str | tuple[str, str | None]],
-    options: IngestOptions,
-    find: Callable[[list[str | tuple[str, str | None]]], FoundSources] | None = None,
-) -> FoundSources:
-    """The sources to read (``file://`` URLs as local paths), after checking ``options``: what every
-    ingest, on either engine, checks before it takes the store's lock. ``find``: what finds the
-    sources (default: :func:`local_sources`; Spark ingest also finds them at Hadoop URLs)."""
-    if options.format is not None and options.format not in FORMATS:
-        raise UsageError(f"unknown format {options.format!r}; choose one of: {', '.join(FORMATS)}")
-    if options.max_line_bytes < 1024:
-        raise UsageError("--max-line-bytes must be at least 1024")
-    if options.max_document_bytes < 1024:
-        raise UsageError("--max-document-bytes must be at least 1024")
-    if options.max_expansion < 2:
-        raise UsageError("--max-expansion must be at least 2")
-    found = (find or local_sources)(list(paths))
-    if found.problems and (options.strict or not found.files):
-        raise InputError("; ".join(f"{path}: {problem}" for path, problem in found.problems[:5]))
-    if not found.files:
-        raise InputError(
-            "no flow-log files to ingest"
-            + (f" (passed over: {', '.join(found.passed)})" if found.passed else "")
-        )
-    return found
-
-
-def local_sources(paths: list[str | tuple[str, str | None]]) -> FoundSources:
-    """The sources of ``paths`` on this machine (``file://`` URLs as local paths)."""
-    return find_sources(
-        [
-            (local_path(p[0], "the source"), p[1]) if isinstance(p, tuple) else local_path(p, "the source")
-            for p in paths
-        ]
-    )
 
 
 def ingest(

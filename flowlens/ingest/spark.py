@@ -4,7 +4,7 @@ Owns :func:`ingest_spark`. The driver does what must happen once, the executors 
 time, and both run the code :func:`flowlens.ingest.ingest` runs, so that a record means the same
 whichever engine stored it:
 
-1. the driver checks the request (:func:`flowlens.ingest.pipeline.check_request`), takes the
+1. the driver checks the request (:func:`flowlens.ingest.runs.check_request`), takes the
    store's writer lock (:func:`flowlens.store.open_writer`: recovery of an interrupted commit,
    the integrity check) and stages one commit;
 2. it groups the sources into *rounds*: the sources of a round start with different first lines
@@ -55,13 +55,8 @@ from flowlens.errors import FlowlensError, InputError, StoreWriteError, StrictMo
 from flowlens.ingest.accounting import FileSummary, IngestSummary
 from flowlens.ingest.options import IngestOptions, ProgressFn
 from flowlens.ingest.paths import STDIN
-from flowlens.ingest.pipeline import (
-    Ingester,
-    check_request,
-    new_run,
-    record_run,
-    store_write_error,
-)
+from flowlens.ingest.pipeline import Ingester
+from flowlens.ingest.runs import check_request, new_run, record_run, store_write_error
 from flowlens.ingest.spark_plan import (
     TaskSpec,
     configured_split_bytes,

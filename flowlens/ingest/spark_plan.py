@@ -19,7 +19,7 @@ from flowlens.errors import UsageError
 from flowlens.formats import detect
 from flowlens.ingest.checkpoints import head_key
 from flowlens.ingest.options import IngestOptions
-from flowlens.ingest.pipeline import holds_elasticsearch
+from flowlens.ingest.runs import holds_elasticsearch
 from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
 
 #: The Spark setting (``--spark-conf``, ``spark-submit --conf``, ``spark-defaults.conf``) that

@@ -1,7 +1,7 @@
 """Sources at Hadoop URLs for ``flowlens ingest --engine spark``: found, and their first lines read,
 on the driver through Hadoop's ``FileSystem`` API.
 
-Owns :class:`HadoopSources`: the finder :func:`flowlens.ingest.pipeline.check_request` takes for a
+Owns :class:`HadoopSources`: the finder :func:`flowlens.ingest.runs.check_request` takes for a
 Spark ingest, which finds local sources as every ingest does and sources at Hadoop URLs
 (``hdfs://nn/logs/``, ``s3a://bucket/flows.log.gz``, ``viewfs://...``) through the Spark session's
 Hadoop file systems, with the same rules: a folder is walked recursively, hidden names are passed
@@ -26,7 +26,7 @@ from flowlens.formats import detect
 from flowlens.ingest.checkpoints import head_key
 from flowlens.ingest.options import IngestOptions
 from flowlens.ingest.paths import FoundSources
-from flowlens.ingest.pipeline import local_sources
+from flowlens.ingest.runs import local_sources
 from flowlens.ingest.sources import HEAD_BYTES, Source, Unreadable
 from flowlens.store.hadoop import HadoopFiles
 from flowlens.store.urls import remote_base, url_scheme

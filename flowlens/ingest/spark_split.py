@@ -47,7 +47,8 @@ from flowlens.ingest.checkpoints import (
 )
 from flowlens.ingest.documents import is_document
 from flowlens.ingest.options import IngestOptions
-from flowlens.ingest.pipeline import holds_elasticsearch, read_head
+from flowlens.ingest.pipeline import read_head
+from flowlens.ingest.runs import holds_elasticsearch
 from flowlens.ingest.sources import BLOCK_BYTES, Source, Unreadable, read_blocks
 from flowlens.ingest.spark_plan import Part, TaskSpec, bin_round
 from flowlens.store import Span
