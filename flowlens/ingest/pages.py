@@ -96,12 +96,13 @@ def read_pages(
     fmt_name: str,
     fs: FileSummary,
     process: Callable[[bytes, int], int],
+    progress: Callable[[int], None] | None = None,
 ) -> PagedRead:
     """Read the pages of a document from ``blocks`` (its bytes from the first on), the first
     ``skip`` bytes (pages read before) hashed only; the records of its pages go to ``process``
     (lines, the number of the line before them -> lines taken) some MB at a time. A page that does
     not parse to its end at the end of the source waits; one larger than ``limit`` stops the read
-    (``too_large``)."""
+    (``too_large``). ``progress`` is told the bytes consumed after each page."""
     read = PagedRead(consumed=skip, lines=start_lines)
     records = bytearray()  # record lines of whole pages, not handed to ``process`` yet
     taken = start_lines  # lines handed to ``process``
@@ -136,6 +137,8 @@ def read_pages(
             text = b""
             if len(records) >= GROUP_BYTES:
                 hand_over()
+            if progress is not None:
+                progress(read.consumed)
     hand_over()
     read.lines = taken
     return read

@@ -373,10 +373,17 @@ class Ingester:
         :mod:`flowlens.ingest.pages`) from its checkpoint on; return (bytes consumed, lines)."""
         failures: list[ReadFailure] = []
         limit = self.options.max_document_bytes
+        before = self.bytes_done - start_bytes
+
+        def progress(consumed: int) -> None:
+            if self.progress:
+                self.progress(before + consumed, self.rows.rows_done)
+
         with source.open() as stream:
             blocks = read_blocks(stream, failures)
             read = read_pages(blocks, skip=start_bytes, start_lines=start_lines, hasher=hasher, limit=limit,
-                              fmt_name=fmt.name, fs=fs, process=lambda lines, at: self._process(lines, at, fmt, fs))  # fmt: skip
+                              fmt_name=fmt.name, fs=fs, process=lambda lines, at: self._process(lines, at, fmt, fs),
+                              progress=progress)  # fmt: skip
         fs.bytes_read += read.consumed + read.waiting
         self.bytes_done += read.consumed - start_bytes
         fs.pending_bytes = read.waiting
@@ -386,8 +393,11 @@ class Ingester:
                        "which are read at once; pass --max-document-bytes to read it")  # fmt: skip
         elif failures and not failures[0].waits:
             self._fail(fs, f"{failures[0].describe()} {after}: the pages before it are read")
-        elif read.waiting:
-            fs.warnings.append(f"the page {after} is not complete: it is read once complete")
+        elif failures or read.waiting:
+            what = failures[0].describe() if failures else f"the page {after} is not complete"
+            fs.warnings.append(
+                f"{what}: the pages up to record {read.lines:,} are read, the rest once complete"
+            )
         return read.consumed, read.lines
 
     def _stream(

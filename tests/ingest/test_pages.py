@@ -190,3 +190,33 @@ def test_pages_appended_to_a_document_read_whole_are_read_on_not_again(tmp_path,
     assert numbers == [n * 10 + i for n in range(9) for i in range(3)]
     assert [r["source_line"] for r in rows_of(store)] == list(range(1, 28))
     assert run(path, format="whisker").total("rows") == 0
+
+
+def test_a_paged_read_reports_progress_and_a_cut_gzip_export_waits(tmp_path, store):
+    from flowlens.ingest import IngestOptions, ingest
+
+    text = JOINS["pretty"]([_page(4 * i, 4) for i in range(6)]).encode()
+    path = tmp_path / "export.json"
+    path.write_bytes(text)
+    seen: list[tuple[int, int]] = []
+    summary = ingest(
+        store, [str(path)], IngestOptions(max_document_bytes=LIMIT), progress=lambda b, r: seen.append((b, r))
+    )
+    assert summary.total("rows") == 24
+    assert len(seen) >= 6 and [b for b, _ in seen] == sorted(b for b, _ in seen) and seen[-1][0] == len(text)
+    cut = tmp_path / "cut.json.gz"
+    whole = gzip.compress(
+        JOINS["pretty"]([_page(100 + 4 * i, 4) for i in range(6)]).encode(), compresslevel=0
+    )
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    first = ingest(store, [str(cut)], IngestOptions(max_document_bytes=LIMIT))
+    (fs,) = first.files
+    assert fs.error is None and 0 < fs.rows < 24 and fs.rows % 4 == 0  # whole pages only
+    assert any("the rest once complete" in w for w in fs.warnings)
+    cut.write_bytes(whole)
+    rest = ingest(store, [str(cut)], IngestOptions(max_document_bytes=LIMIT))
+    assert rest.total("rows") == 24 - fs.rows and rest.total("skipped") == fs.rows
+    numbers = [
+        r["bytes_in"] for r in rows_of(store, "SELECT bytes_in FROM f WHERE bytes_in >= 100 ORDER BY 1")
+    ]
+    assert numbers == list(range(100, 124))
