@@ -247,6 +247,10 @@ def _records_by_duckdb(text: str, con: duckdb.DuckDBPyConnection | None = None) 
     own = con is None
     con = duckdb_connection(threads=1) if con is None else con
     try:
+        if _only_hits(text):
+            column = con.sql(_ITEMS_SQL.format(path="$.hits.hits"), params={"doc": text}).to_arrow_table()
+            if column.num_rows:  # (nothing when hits.hits is no list: then told as below)
+                return _item_lines(column.column(0))
         ((kinds,),) = con.sql(_KINDS_SQL, params={"doc": text}).fetchall()
         items, hits, whole = kinds
         path = (
@@ -264,6 +268,26 @@ def _records_by_duckdb(text: str, con: duckdb.DuckDBPyConnection | None = None) 
     finally:
         if own:
             con.close()
+    return _item_lines(column)
+
+
+def _only_hits(text: str) -> bool:
+    """Whether the records of a response, if it has any, can only be its ``hits.hits``: it is an
+    object without an ``items`` key (a key spelled with escapes would hold a ``\\u``). Its
+    records are then cut out without first asking DuckDB where they are, which parses a page
+    once instead of twice (a 16 MB page of 5,000 hits: 76 ms to split instead of 152 ms)."""
+    escapes = "\\" in text and "\\u" in text  # (one character is found far faster than two)
+    return _opens_object(text) and not escapes and '"items"' not in text
+
+
+def _opens_object(text: str) -> bool:
+    """Whether the first character after white space is ``{`` (without copying the text)."""
+    start = _skip_ws(text, 0)
+    return text[start : start + 1] == "{"
+
+
+def _item_lines(column: pa.ChunkedArray) -> bytes:
+    """The items DuckDB cut out of a document, one per line."""
     if len(column) == 0:
         return b""
     array = column.combine_chunks().cast(pa.large_string())
@@ -339,7 +363,7 @@ def document_items(
         try:
             # (pages one after another are split page by page: as one text DuckDB only fails on
             # them, which cost 0.7 s for 60 MB)
-            paged = text.lstrip().startswith("{") and PAGE_END.search(text) is not None
+            paged = _opens_object(text) and PAGE_END.search(text) is not None
             found = _pages_by_duckdb(text, con) if paged else _records_by_duckdb(text, con)
         except duckdb.Error:
             found = None  # not JSON as DuckDB reads it: the walk below says why

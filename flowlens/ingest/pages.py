@@ -23,6 +23,7 @@ after its last whole line.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ from flowlens.ingest.documents import PAGE_END_BYTES as PAGE_END
 from flowlens.ingest.documents import Incomplete, document_items
 from flowlens.store import duckdb_connection
 
+_BLANK = re.compile(rb"[ \t\r\n]*")  # (fullmatch: no copy of a page, as strip() makes)
 # The records of pages are handed on this many bytes at a time: a Goldmane capture holds one
 # small object per flow, and a block of lines per object would cost more than its parsing.
 GROUP_BYTES = 4 * 1024 * 1024
@@ -121,7 +123,7 @@ def read_pages(
             if len(text) > limit:
                 read.too_large = True
                 break
-            if not text.strip():
+            if _BLANK.fullmatch(text):
                 lines = b""
             else:
                 try:
