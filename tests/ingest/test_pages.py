@@ -220,3 +220,32 @@ def test_a_paged_read_reports_progress_and_a_cut_gzip_export_waits(tmp_path, sto
         r["bytes_in"] for r in rows_of(store, "SELECT bytes_in FROM f WHERE bytes_in >= 100 ORDER BY 1")
     ]
     assert numbers == list(range(100, 124))
+
+
+@pytest.mark.parametrize(
+    ("doc", "lines"),
+    [
+        ('{"hits": {"hits": [{"a": 1}, {"b": 2}]}}', b'{"a":1}\n{"b":2}\n'),
+        ('{"items": [{"i": 1}], "hits": {"hits": [{"h": 1}]}}', b'{"i":1}\n'),  # items first
+        ('{"it\\u0065ms": [{"i": 1}], "hits": {"hits": [{"h": 1}]}}', b'{"i":1}\n'),  # the same key
+        ('{"hits": {"hits": []}}', b""),
+        ('[{"a": 1}]', b'{"a":1}\n'),
+    ],
+)
+def test_a_response_is_cut_into_the_records_of_its_list_whichever_way_it_is_cut(doc, lines):
+    """The records of a response without an ``items`` key are cut out of ``hits.hits`` at once;
+    any other response is first asked where its records are: both give the same records."""
+    from flowlens.ingest.accounting import FileSummary
+    from flowlens.ingest.documents import document_items
+
+    fs = FileSummary(path="x")
+    assert document_items(doc.encode(), fs, "elasticsearch") == lines and fs.warnings == []
+
+
+def test_a_response_whose_hits_are_no_list_is_one_quarantined_line():
+    from flowlens.ingest.accounting import FileSummary
+    from flowlens.ingest.documents import document_items
+
+    fs = FileSummary(path="x")
+    assert document_items(b'{"hits": {"hits": {"x": 1}}}', fs, "elasticsearch").count(b"\n") == 1
+    assert fs.warnings and "hits.hits" in fs.warnings[0]
