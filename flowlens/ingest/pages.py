@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flowlens.formats import UTF8_BOM
 from flowlens.ingest.accounting import FileSummary
@@ -34,6 +34,7 @@ from flowlens.ingest.documents import PAGE_END_BYTES as PAGE_END
 from flowlens.ingest.documents import Incomplete, document_items
 from flowlens.store import duckdb_connection
 
+_WHITE = b" \t\r\n"
 _BLANK = re.compile(rb"[ \t\r\n]*")  # (fullmatch: no copy of a page, as strip() makes)
 # The records of pages are handed on this many bytes at a time: a Goldmane capture holds one
 # small object per flow, and a block of lines per object would cost more than its parsing.
@@ -56,13 +57,13 @@ def is_paged(head: bytes) -> bool:
 @dataclass
 class PagedRead:
     """What reading a paged document found: bytes consumed (the end of its last whole page),
-    records (lines) up to there, the bytes of a page not complete yet, and why it stopped early."""
+    records (lines) up to there, the bytes of a page not complete yet, and whether a page larger
+    than the limit stopped it."""
 
     consumed: int
     lines: int
     waiting: int = 0
     too_large: bool = False
-    warnings: list[str] = field(default_factory=list)
 
 
 def _candidates(blocks: Iterator[bytes], limit: int) -> Iterator[tuple[bytes, bool]]:
@@ -76,12 +77,14 @@ def _candidates(blocks: Iterator[bytes], limit: int) -> Iterator[tuple[bytes, bo
         start = 0
         for match in PAGE_END.finditer(pending, scan_from):
             end = match.start() + 1
-            yield bytes(pending[start:end]), False
+            yield bytes(memoryview(pending)[start:end]), False  # (one copy, not two)
             start = end
         del pending[:start]
         # (a "}" and white space at the end may still become an end with the next block)
-        tail = len(pending) - len(pending.rstrip(b" \t\r\n"))
-        scan_from = max(0, len(pending) - tail - 1)
+        last = len(pending)
+        while last and pending[last - 1] in _WHITE:
+            last -= 1
+        scan_from = max(0, last - 1)
         if len(pending) > limit:
             yield bytes(pending), False
             return
