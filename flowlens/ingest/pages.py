@@ -36,8 +36,8 @@ from flowlens.store import duckdb_connection
 
 _WHITE = b" \t\r\n"
 _BLANK = re.compile(rb"[ \t\r\n]*")  # (fullmatch: no copy of a page, as strip() makes)
-# The records of pages are handed on this many bytes at a time: a Goldmane capture holds one
-# small object per flow, and a block of lines per object would cost more than its parsing.
+# The records of pages are handed on (and the pages hashed) this many bytes of pages at a time:
+# a Goldmane capture holds one small object per flow.
 GROUP_BYTES = 4 * 1024 * 1024
 
 
@@ -107,16 +107,24 @@ def read_pages(
     ``skip`` bytes (pages read before) hashed only; the records of its pages go to ``process``
     (lines, the number of the line before them -> lines taken) some MB at a time. A page that does
     not parse to its end at the end of the source waits; one larger than ``limit`` stops the read
-    (``too_large``). ``progress`` is told the bytes consumed after each page."""
+    (``too_large``). ``progress`` is told the bytes consumed as the records are handed on."""
     read = PagedRead(consumed=skip, lines=start_lines)
     records = bytearray()  # record lines of whole pages, not handed to ``process`` yet
+    pages = bytearray()  # the bytes of those pages, not hashed yet
     taken = start_lines  # lines handed to ``process``
 
     def hand_over() -> None:
+        # (some MB at a time: a capture of one small object per flow handed on, and hashed, an
+        # object at a time spent more on that than on its records)
         nonlocal taken
         if records:
             taken += process(bytes(records), taken)
             records.clear()
+        if pages:
+            hasher.update(bytes(pages))
+            pages.clear()
+        if progress is not None:
+            progress(read.consumed)
 
     text = b""
     # (one DuckDB connection for every page: making one costs some 15 ms)
@@ -137,13 +145,11 @@ def read_pages(
                         break
                     continue  # a false end inside a string: the page goes on
             records += lines
+            pages += text
             read.consumed += len(text)
-            hasher.update(text)
             text = b""
-            if len(records) >= GROUP_BYTES:
+            if len(pages) >= GROUP_BYTES:
                 hand_over()
-            if progress is not None:
-                progress(read.consumed)
     hand_over()
     read.lines = taken
     return read

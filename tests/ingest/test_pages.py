@@ -192,8 +192,10 @@ def test_pages_appended_to_a_document_read_whole_are_read_on_not_again(tmp_path,
     assert run(path, format="whisker").total("rows") == 0
 
 
-def test_a_paged_read_reports_progress_and_a_cut_gzip_export_waits(tmp_path, store):
-    from flowlens.ingest import IngestOptions, ingest
+def test_a_paged_read_reports_progress_and_a_cut_gzip_export_waits(tmp_path, store, monkeypatch):
+    from flowlens.ingest import IngestOptions, ingest, pages
+
+    monkeypatch.setattr(pages, "GROUP_BYTES", 1)  # (records handed on, and progress told, per page)
 
     text = JOINS["pretty"]([_page(4 * i, 4) for i in range(6)]).encode()
     path = tmp_path / "export.json"
