@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -241,12 +241,20 @@ _KINDS_SQL = "SELECT json_type($doc, ['$.items', '$.hits.hits', '$'])"  # (the d
 _ITEMS_SQL = "SELECT unnest(json_extract($doc, '{path}[*]')) AS item"
 
 
+@contextlib.contextmanager
+def _connection(con: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``con``, or a connection of its own, closed afterwards, when there is none."""
+    if con is not None:
+        yield con
+        return
+    with contextlib.closing(duckdb_connection(threads=1)) as own:
+        yield own
+
+
 def _records_by_duckdb(text: str, con: duckdb.DuckDBPyConnection | None = None) -> bytes | None:
     """The record lines of a response, split by DuckDB (on ``con``, else a connection of its
     own); None when it has no record list. DuckDB's error when the document is not JSON."""
-    own = con is None
-    con = duckdb_connection(threads=1) if con is None else con
-    try:
+    with _connection(con) as con:
         if _only_hits(text):
             column = con.sql(_ITEMS_SQL.format(path="$.hits.hits"), params={"doc": text}).to_arrow_table()
             if column.num_rows:  # (nothing when hits.hits is no list: then told as below)
@@ -265,9 +273,6 @@ def _records_by_duckdb(text: str, con: duckdb.DuckDBPyConnection | None = None) 
         if path is None:
             return None
         column = con.sql(_ITEMS_SQL.format(path=path), params={"doc": text}).to_arrow_table().column(0)
-    finally:
-        if own:
-            con.close()
     return _item_lines(column)
 
 
@@ -307,9 +312,7 @@ def _pages_by_duckdb(text: str, con: duckdb.DuckDBPyConnection | None) -> bytes 
 
     found: list[bytes] = []
     start = 0
-    with contextlib.ExitStack() as stack:
-        if con is None:  # (one connection for every page)
-            con = stack.enter_context(contextlib.closing(duckdb_connection(threads=1)))
+    with _connection(con) as con:  # (one connection for every page)
         for end in [m.start() + 1 for m in PAGE_END.finditer(text)] + [len(text)]:
             try:
                 page = _records_by_duckdb(text[start:end], con)
@@ -345,13 +348,20 @@ def _one_line(data: bytes) -> bytes:
 
 
 def document_items(
-    data: bytes, fs: FileSummary, fmt: str, con: duckdb.DuckDBPyConnection | None = None
+    data: bytes,
+    fs: FileSummary,
+    fmt: str,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    one_value: bool = False,
 ) -> bytes:
     """The records of a whole-document response, one per line (line N = record N). A document
     that is not valid JSON becomes one line (quarantined by the checks), with a warning; one
     that ends early raises :class:`Incomplete`. A byte order mark at its start is passed over.
     A ``goldmane`` document is a capture of its gRPC API (:func:`_goldmane_lines`). ``con``: the
-    DuckDB connection to split it on (a page of many: one connection for all)."""
+    DuckDB connection to split it on (a page of many: one connection for all); ``one_value``:
+    ``data`` is known to be one value (a page :mod:`flowlens.ingest.pages` found), so it is not
+    looked through for the ends of pages."""
     import duckdb
 
     try:
@@ -363,7 +373,7 @@ def document_items(
         try:
             # (pages one after another are split page by page: as one text DuckDB only fails on
             # them, which cost 0.7 s for 60 MB)
-            paged = _opens_object(text) and PAGE_END.search(text) is not None
+            paged = not one_value and _opens_object(text) and PAGE_END.search(text) is not None
             found = _pages_by_duckdb(text, con) if paged else _records_by_duckdb(text, con)
         except duckdb.Error:
             found = None  # not JSON as DuckDB reads it: the walk below says why

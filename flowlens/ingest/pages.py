@@ -30,8 +30,7 @@ from dataclasses import dataclass
 from flowlens.formats import UTF8_BOM
 from flowlens.ingest.accounting import FileSummary
 from flowlens.ingest.checkpoints import ContentHash
-from flowlens.ingest.documents import PAGE_END_BYTES as PAGE_END
-from flowlens.ingest.documents import Incomplete, document_items
+from flowlens.ingest.documents import PAGE_END_BYTES, Incomplete, document_items
 from flowlens.store import duckdb_connection
 
 _WHITE = b" \t\r\n"
@@ -67,15 +66,16 @@ class PagedRead:
 
 
 def _candidates(blocks: Iterator[bytes], limit: int) -> Iterator[tuple[bytes, bool]]:
-    """Pieces of a document ending at each :data:`PAGE_END` (the ``}``), and the rest at its end
-    (``True`` beside it). A piece is never longer than ``limit`` plus a block: past it without
-    an end, the bytes so far are handed out as they are (the caller refuses them)."""
+    """Pieces of a document ending at each page end (the ``}`` of
+    :data:`~flowlens.ingest.documents.PAGE_END`), and the rest at its end (``True`` beside it).
+    A piece is never longer than ``limit`` plus a block: past it without an end, the bytes so far
+    are handed out as they are (the caller refuses them)."""
     pending = bytearray()
-    scan_from = 0  # where PAGE_END is looked for next in ``pending``
+    scan_from = 0  # where a page end is looked for next in ``pending``
     for block in blocks:
         pending += block
         start = 0
-        for match in PAGE_END.finditer(pending, scan_from):
+        for match in PAGE_END_BYTES.finditer(pending, scan_from):
             end = match.start() + 1
             yield bytes(memoryview(pending)[start:end]), False  # (one copy, not two)
             start = end
@@ -138,7 +138,7 @@ def read_pages(
                 lines = b""
             else:
                 try:
-                    lines = document_items(text, fs, fmt_name, con)
+                    lines = document_items(text, fs, fmt_name, con, one_value=True)
                 except Incomplete:
                     if at_end:
                         read.waiting = len(text)

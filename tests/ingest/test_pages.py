@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from flowlens.ingest.pages import PAGE_END, _candidates
+from flowlens.ingest.documents import PAGE_END_BYTES
+from flowlens.ingest.pages import _candidates
 from tests.ingest.conftest import rows_of
 from tests.ingest.helpers import EXAMPLE_C, GOLDMANE_EXAMPLE
 
@@ -123,7 +124,7 @@ def test_a_page_end_inside_a_string_is_no_page_end(tmp_path, store, run):
     path = tmp_path / "export.json"
     path.write_text(JOINS["pretty"]([_page(10, 2), page, *[_page(20 + 2 * i, 2) for i in range(4)]]))
     assert path.stat().st_size > LIMIT
-    assert len(PAGE_END.findall(path.read_bytes())) > 2
+    assert len(PAGE_END_BYTES.findall(path.read_bytes())) > 2
     summary = run(path, max_document_bytes=LIMIT)
     assert summary.errors == [] and summary.total("rows") == 13
     args = [r["process_args"] for r in rows_of(store) if r["bytes_in"] == 1]
