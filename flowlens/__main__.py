@@ -1,5 +1,5 @@
 """``python -m flowlens``."""
 
-from flowlens.cli import main
+from flowlens.cli import console
 
-main()
+console()

@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+from flowlens.cli import process
 from flowlens.cli.pipe import CommandGroup
 from flowlens.errors import INTERRUPTED, FlowlensError, exit_codes_help
 from flowlens.output.text import visible_lines
@@ -44,7 +45,8 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point with the error boundary."""
+    """The commands with their error boundary: ends with SystemExit (a program or a test may call
+    it in a process of its own)."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):  # Arrow's own setting: the pool it names is kept
         from flowlens.ingest.memory import keep_chosen_pool
 
@@ -57,3 +59,13 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("flowlens: interrupted", err=True)
         sys.exit(INTERRUPTED)
+
+
+def console() -> None:
+    """The ``flowlens`` console script (and ``python -m flowlens``): :func:`main` in a process that
+    is the command, so started and ended cheaply (:mod:`flowlens.cli.process`)."""
+    process.console_started()
+    try:
+        main()
+    except SystemExit as done:
+        process.leave(done)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flowlens.cli.process import spare_pandas_import
 from flowlens.config import ENGINE_NAMES, FORMAT_NAMES, Config, find_config, load_config
 from flowlens.errors import StoreError, UsageError
 from flowlens.output import OutputFormat, visible_lines
@@ -420,6 +421,8 @@ def engine_choice(engine: str | None, master: str | None, conf: list[str] | None
     name = engine or os.environ.get(ENGINE_ENV) or config().engine or ENGINE_NAMES[0]
     if name != "spark" and (master is not None or conf):
         raise UsageError("--spark-master and --spark-conf need --engine spark")
+    if name.strip().lower() != "spark":
+        spare_pandas_import()
     return EngineChoice(name.strip().lower(), SparkSettings.parse(master, conf or ()))
 
 
