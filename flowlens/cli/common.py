@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -421,9 +422,22 @@ def engine_choice(engine: str | None, master: str | None, conf: list[str] | None
     name = engine or os.environ.get(ENGINE_ENV) or config().engine or ENGINE_NAMES[0]
     if name != "spark" and (master is not None or conf):
         raise UsageError("--spark-master and --spark-conf need --engine spark")
-    if name.strip().lower() != "spark":
+    settings = SparkSettings.parse(master, conf or ())
+    if name.strip().lower() == "spark":
+        quiet_spark_start(dict(settings.conf))
+    else:
         spare_pandas_import()
-    return EngineChoice(name.strip().lower(), SparkSettings.parse(master, conf or ()))
+    return EngineChoice(name.strip().lower(), settings)
+
+
+def quiet_spark_start(conf: Mapping[str, str]) -> None:
+    """A Spark JVM this process starts writes no start-up lines on stderr, unless the user
+    configured Spark's logging (:mod:`flowlens.engine.spark_logging`)."""
+    from flowlens.engine.spark_logging import SUBMIT_OPTIONS, submit_options
+
+    options = submit_options(conf, os.environ)
+    if options is not None:
+        os.environ[SUBMIT_OPTIONS] = options
 
 
 def window(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
