@@ -10,7 +10,8 @@
 -- Only records reported by the source (egress) or the destination (ingress) are replayed; the
 -- forwarded-traffic reporters (fwd...) are left out.
 -- records = number of records; num_flows = sum(num_flows); bytes = bytes_in + bytes_out.
--- Labels (and traces) are grouped by their hash and taken with first(): grouping on a MAP is
+-- Labels are grouped by a hash of their entries sorted by key (Felix writes a pod's labels in
+-- any order; a MAP's own hash follows it) and taken with first(): grouping on a MAP is
 -- several times slower, and two different label sets of one endpoint colliding on a 64-bit
 -- hash is not a practical concern (the replay re-checks the labels it gets).
 -- param: namespace VARCHAR = NULL  -- only flows whose source or destination is in this namespace
@@ -43,7 +44,7 @@ WHERE reporter IN ('src', 'dst')
     AND ($until IS NULL OR start_time < $until)
 GROUP BY
     reporter, source_type, source_namespace, source_name, source_name_aggr, source_ip,
-    hash(source_labels),
+    hash(list_sort(map_entries(source_labels))),
     dest_type, dest_namespace, dest_name, dest_name_aggr, dest_ip,
-    hash(dest_labels),
+    hash(list_sort(map_entries(dest_labels))),
     proto, dest_port, action

@@ -346,6 +346,9 @@ def prove(
             continue
         if rep.action != "allow":
             continue
+        # (every report's connections: reports of one flow key, such as one workload's label
+        # sets, each hold some of them)
+        connections += rep.connections
         sides = [(rep.reporter, False)]
         other = "dst" if rep.reporter == "src" else "src"
         other_ep = rep.dest if other == "dst" else rep.source
@@ -357,7 +360,6 @@ def prove(
                 continue
             seen.add(key)
             replayed += 1
-            connections += rep.connections
             decision = after.evaluate(key)
             if decision.action == "allow":
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import random
 from pathlib import Path
@@ -13,8 +14,9 @@ from flowlens.suggest.edges import External
 from flowlens.suggest.observed import Workload
 from flowlens.suggest.pairs import pairs_to_check
 from flowlens.suggest.proof import prove
-from tests.suggest.helpers import make_store, reports_of
+from tests.suggest.helpers import make_store, reports_of, shop_rows
 
+LATER = dt.timedelta(minutes=5)
 OPEN_INGRESS = {
     "apiVersion": "networking.k8s.io/v1",
     "kind": "NetworkPolicy",
@@ -114,3 +116,41 @@ def test_the_closure_samples_the_pairs_its_definition_says() -> None:
         max_pairs = rng.choice([0, 1, 5, 40, 400, 5000])
         expected = _pairs_by_sorting_them_all(workloads, targets, observed, max_pairs)
         assert pairs_to_check(workloads, targets, observed, max_pairs) == expected
+
+
+def _labels_reversed(row: dict) -> dict:
+    out = dict(row)
+    for side in ("source_labels", "dest_labels"):
+        labels = out.get(side)
+        if labels:
+            out[side] = list(reversed(list(labels.items() if isinstance(labels, dict) else labels)))
+    return out
+
+
+def test_a_label_set_in_any_key_order_is_one_workload_and_its_connections_all_count(tmp_path: Path) -> None:
+    # Felix writes a pod's labels in any order: each record here comes again five minutes later,
+    # in one store with its labels in the same order, in the other reversed.
+    rows = shop_rows()
+    assert any(len(r.get("source_labels") or ()) > 1 for r in rows)
+
+    def later(row: dict) -> dict:
+        return {**row, "start_time": row["start_time"] + LATER, "end_time": row["end_time"] + LATER}
+
+    stores = {
+        "ordered": rows + [later(r) for r in rows],
+        "shuffled": rows + [_labels_reversed(later(r)) for r in rows],
+    }
+    options = SuggestOptions(("shop",))
+    results = {}
+    for name, store_rows in stores.items():
+        reports = reports_of(make_store(tmp_path / name, store_rows))
+        results[name] = (len(reports), prove(reports, options, suggestion=suggest(reports, options)))
+    (ordered_reports, ordered), (shuffled_reports, shuffled) = results["ordered"], results["shuffled"]
+    assert shuffled_reports == ordered_reports
+    assert (shuffled.replayed, shuffled.connections) == (ordered.replayed, ordered.connections)
+    allowed = sum(
+        r.get("num_flows_started") or 0
+        for r in stores["ordered"]
+        if r["action"] == "allow" and r["reporter"] in ("src", "dst")
+    )
+    assert ordered.connections == allowed
