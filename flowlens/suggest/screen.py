@@ -26,7 +26,9 @@ Shapes (:data:`CLASSES`, checked in this order; an edge gets the first that fits
     checked again after ``one-off``, so that its one-off probes count as held back too).
 ``one-off``
     a probe seen in at most ``one_off_intervals`` intervals (DNS, port 53, excepted: a name is
-    resolved once and cached).
+    resolved once and cached); and the port such a probe found open: few connections of no more
+    than a banner or a small page each, in an interval in which the same source probed at least
+    two other ports of the same destination.
 
 *Tiny* means at most ``probe_bytes`` bytes per connection on average, both directions counted: a
 handshake and little or nothing else (a connection to a closed port is about 100 bytes, an open
@@ -411,6 +413,40 @@ def _one_offs(facts: Mapping[Edge, _Facts], activity: Activity, options: ScreenO
     return out
 
 
+def _probe_companions(
+    facts: Mapping[Edge, _Facts], edges: Mapping[Edge, EdgeStats], options: ScreenOptions
+) -> list[HeldBack]:
+    """Ports a probe found open: an edge seen in a single interval with few connections that read
+    no more than a banner or a small page, while the same source probed at least two other ports
+    of the same destination in that interval (few, tiny connections, allowed or denied). A
+    scanner reads a little from the port that answers; a real client of that port has no reason
+    to knock on the others."""
+    probes: dict[tuple[Side, Side], list[tuple[Port, EdgeStats]]] = defaultdict(list)
+    for edge, stats in edges.items():
+        tiny = stats.bytes > 0 and stats.bytes <= options.probe_bytes * stats.connections
+        if tiny and stats.connections <= options.probe_connections:
+            probes[(edge.source, edge.dest)].append((edge.port, stats))
+    out = []
+    for edge, f in sorted(facts.items(), key=lambda kv: kv[0].sort_key):
+        dns = edge.port.port == DNS_PORT and edge.port.proto in ("udp", "tcp")
+        if dns or f.tiny or not (f.few and f.grab) or f.intervals > options.one_off_intervals:
+            continue
+        others = {
+            port
+            for port, stats in probes.get((edge.source, edge.dest), ())
+            if port != edge.port
+            and stats.first_seen < f.stats.last_seen
+            and f.stats.first_seen < stats.last_seen
+        }
+        if len(others) >= 2:
+            why = (
+                f"{_probe_text(f)}, seen once, in the interval in which this source probed "
+                f"{len(others)} other ports of the destination: looks like a port the probe found open"
+            )
+            out.append(_group("one-off", edge.source, edge.dest, [edge], facts, why))
+    return out
+
+
 def _allowed_part(group: HeldBack, edges: Mapping[Edge, EdgeStats], include_denied: bool) -> HeldBack | None:
     """The group without its denied edges (unless ``include_denied``); None when nothing is left."""
     if include_denied:
@@ -459,6 +495,7 @@ def screen_edges(
         ),
         (denied_on, denied_sources),
         ("one-off" in on and options.one_off_intervals > 0, lambda fs: _one_offs(fs, activity, options)),
+        ("one-off" in on and options.one_off_intervals > 0, lambda fs: _probe_companions(fs, edges, options)),
         # A denied source's one-off probes are held back too: counted with its denied connections,
         # they can make it a mostly-denied source whose probe seen in two intervals was not one-off.
         (denied_on, lambda fs: denied_sources(fs, after_one_offs=True)),

@@ -286,3 +286,43 @@ def test_every_printed_edge_admits_exactly_its_group() -> None:
         assert [g.token for g in admitted.plan.screening.held_back] == [
             g.token for g in groups if g is not group
         ]
+
+
+SCANNER = pod_side("source", "adservice", "shop")
+MAILER = pod_side("dest", "mailer", "shop")
+CHECKOUT = pod_side("source", "checkout", "shop")
+
+
+def _mailer_ports(s) -> list[Any]:
+    return _ingress_ports(s, "flowlens.mailer")
+
+
+@pytest.mark.parametrize("probed", [2, 7])
+def test_the_port_a_probe_found_open_is_held_back_with_the_probe(probed: int) -> None:
+    # The scanner knocks on a few closed ports of the mailer and reads a little from the one that
+    # answers (2 connections of 880 bytes: more than a handshake, a banner), all in one interval.
+    at = T0 + dt.timedelta(hours=3)
+    rows = steady_rows(CHECKOUT, MAILER, 8080)
+    rows += probe_rows(SCANNER, MAILER, range(20, 20 + probed), at=at)
+    rows += probe_rows(SCANNER, MAILER, [8080], connections=2, connection_bytes=880, at=at)
+    s = _suggest(rows)
+    assert _held(s) == [("one-off", 1)] * (probed + 1)
+    open_port = [g for g in s.plan.screening.held_back if g.edges[0].port.port == 8080]
+    assert open_port[0].why == (
+        f"2 connections, 880 bytes per connection, seen once, in the interval in which this source "
+        f"probed {probed} other ports of the destination: looks like a port the probe found open"
+    )
+    assert "adservice" not in yaml.safe_dump(_mailer_ports(s))
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(s.stream())}
+    assert "flowlens.adservice" not in docs or not docs["flowlens.adservice"]["spec"].get("egress")
+
+
+def test_a_short_call_is_kept_when_the_other_knocks_are_too_few_or_at_another_time() -> None:
+    at = T0 + dt.timedelta(hours=3)
+    call = probe_rows(SCANNER, MAILER, [8080], connections=2, connection_bytes=880, at=at)
+    one_knock = probe_rows(SCANNER, MAILER, [25], at=at)
+    knocks_later = probe_rows(SCANNER, MAILER, range(20, 27), at=at + dt.timedelta(hours=1))
+    for rows in (call + one_knock, call + knocks_later):
+        s = _suggest(rows)
+        held_ports = {e.port.port for g in s.plan.screening.held_back for e in g.edges}
+        assert 8080 not in held_ports
