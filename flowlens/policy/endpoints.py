@@ -387,7 +387,9 @@ class EndpointResolver:
         view[NAMESPACE_LABEL_PREFIX + NAME_LABEL] = ns
         if sa is None:
             prefixes += [SERVICE_ACCOUNT_LABEL, SERVICE_ACCOUNT_LABEL_PREFIX]
-            why = f"the service account of {display} is not known (give --inventory)"
+            why = f"the service account of {display} is not known " + (
+                "(give --inventory)" if self.inventory is None else "(not in the inventory)"
+            )
             whys += [why, why]
         else:
             if len(sa) < 63:

@@ -136,7 +136,11 @@ def _workload_peer(w: Workload, service_accounts: Mapping[Workload, str]) -> Pee
 
 
 def _service_accounts(workloads: Iterable[Workload], inventory: Inventory | None) -> dict[Workload, str]:
-    """Workloads whose selector, in the inventory, selects pods that all run as one service account."""
+    """Workloads whose pods all run as one service account, in the inventory: the pods its
+    selector selects there, and the pods of each of its logged names (``frontend-7d4f8c9b5-*``),
+    each of which the inventory must know. A name the inventory does not know (the pods of a
+    rollout that ended before the inventory was taken) could run as another account: such a
+    workload is left to its labels."""
     if inventory is None:
         return {}
     out = {}
@@ -149,7 +153,16 @@ def _service_accounts(workloads: Iterable[Workload], inventory: Inventory | None
             for p in inventory.pods
             if p.namespace == w.namespace and all(p.labels.get(k) == v for k, v in want.items())
         }
-        if len(accounts) == 1:
+        for member in w.members:
+            logged = [
+                p
+                for p in inventory.find_pods(w.namespace, member)
+                if p.name_aggr == member or member.endswith("*")
+            ]
+            if not logged:
+                accounts.add("")  # not known: no account can be named for it
+            accounts.update(p.service_account for p in logged)
+        if len(accounts) == 1 and "" not in accounts:
             out[w] = accounts.pop()
     return out
 

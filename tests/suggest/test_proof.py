@@ -7,14 +7,16 @@ import hashlib
 import random
 from pathlib import Path
 
+import pytest
 import yaml
 
+from flowlens.policy.inventory import load_inventory
 from flowlens.suggest import SuggestOptions, suggest
 from flowlens.suggest.edges import External
 from flowlens.suggest.observed import Workload
 from flowlens.suggest.pairs import pairs_to_check
 from flowlens.suggest.proof import prove
-from tests.suggest.helpers import make_store, reports_of, shop_rows
+from tests.suggest.helpers import edge_rows, make_store, reports_of, shop_rows
 
 LATER = dt.timedelta(minutes=5)
 OPEN_INGRESS = {
@@ -154,3 +156,68 @@ def test_a_label_set_in_any_key_order_is_one_workload_and_its_connections_all_co
         if r["action"] == "allow" and r["reporter"] in ("src", "dst")
     )
     assert ordered.connections == allowed
+
+
+def _pod(name: str, app: str, template: str, account: str, ip: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": "shop",
+            "labels": {"app": app, "pod-template-hash": template},
+            "generateName": name[: name.rindex("-") + 1],
+        },
+        "spec": {"serviceAccountName": account, "containers": [{"name": app, "image": app}]},
+        "status": {"podIP": ip, "phase": "Running"},
+    }
+
+
+def _side(prefix: str, app: str, template: str) -> dict:
+    return {
+        f"{prefix}_type": "wep",
+        f"{prefix}_namespace": "shop",
+        f"{prefix}_name_aggr": f"{app}-{template}-*",
+        f"{prefix}_labels": {"app": app, "pod-template-hash": template},
+        f"{prefix}_ip": None,
+    }
+
+
+@pytest.mark.parametrize("rolled_out", [False, True])
+def test_calico_peers_name_a_service_account_only_when_the_inventory_knows_every_logged_pod(
+    tmp_path: Path, rolled_out: bool
+) -> None:
+    # The cart was rolled out while the flows were logged: the inventory, taken after, knows only
+    # the new pods. The old ones could have run as another account, so the peer stays a selector.
+    rows = edge_rows(_side("source", "frontend", "aaaa1"), _side("dest", "cart", "new22"), 7070)
+    if rolled_out:
+        rows += edge_rows(
+            _side("source", "frontend", "aaaa1"), _side("dest", "cart", "old11"), 7070, minutes=60
+        )
+    inventory_file = tmp_path / "inventory.yaml"
+    inventory_file.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": [
+                    _pod("frontend-aaaa1-x1", "frontend", "aaaa1", "frontend", "10.0.0.1"),
+                    _pod("cart-new22-y1", "cart", "new22", "cart", "10.0.0.2"),
+                ],
+            }
+        )
+    )
+    inventory = load_inventory([inventory_file])
+    reports = reports_of(make_store(tmp_path / "store", rows))
+    options = SuggestOptions(("shop",), flavor="calico")
+    suggestion = suggest(reports, options, inventory)
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(suggestion.stream())}
+    to_cart = next(
+        r["destination"]
+        for r in docs["flowlens.frontend"]["spec"]["egress"]
+        if r["destination"].get("selector") == "app == 'cart'"
+    )
+    assert to_cart.get("serviceAccounts") == (None if rolled_out else {"names": ["cart"]})
+    result = prove(reports, options, suggestion=suggestion, inventory=inventory)
+    assert result.broken == ()
+    assert result.replayed >= 2
