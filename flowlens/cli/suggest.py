@@ -372,6 +372,15 @@ def register(app: typer.Typer) -> None:
             include_denied=include_denied,
             max_extra_addresses=max_extra_addresses,
         )
+        touched = {ep.namespace for rep in reports for ep in (rep.source, rep.dest)}
+        quiet = [ns for ns in targets if ns not in touched]
+        if quiet and check is None:
+            # A default deny written from no evidence would cut off whatever runs there.
+            raise UsageError(
+                f"no flows touch {', '.join(quiet)} in the window ({span}): nothing to suggest from, "
+                "and a default deny suggested without observed traffic would cut off whatever runs "
+                "there; widen --since/--until, check the namespace's name, or leave it out"
+            )
         if not reports:
             typer.echo(f"flowlens: no flows touch {', '.join(targets)} in the window", err=True)
         inv = load_inventory(list(inventory)) if inventory else None

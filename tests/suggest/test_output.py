@@ -115,3 +115,22 @@ def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
     assert run_cli("suggest", "--store", str(store)).code == 2
     assert run_cli("suggest", "--store", str(store), "-n", "Bad_NS").code == 2
     assert run_cli("suggest", "--store", str(store), "-n", "shop", "--flavor", "cilium").code == 2
+
+
+def test_a_namespace_without_flows_in_the_window_gets_no_default_deny(tmp_path: Path) -> None:
+    # A default deny suggested from no evidence would cut off whatever runs there: refused.
+    store = make_store(tmp_path / "store")
+    folder = tmp_path / "out"
+    for args in (
+        ["-n", "shop", "-n", "nothing-here"],
+        ["-n", "shop", "--since", "2000-01-01", "--until", "2000-01-02"],
+    ):
+        code, out, err = run_cli("suggest", "--store", str(store), *args, "--out", str(folder))
+        assert code == 2, err
+        assert "no flows touch" in err and "cut off whatever runs there" in err
+        assert out == "" and not folder.exists()
+    # the namespace's own policies can still be checked against a window without its flows
+    code, _, err = run_cli("suggest", "--store", str(store), "-n", "shop", "--out", str(folder))
+    assert code == 0, err
+    code, _, err = run_cli("suggest", "--store", str(store), "-n", "nothing-here", "--check", str(folder))
+    assert code == 0, err
