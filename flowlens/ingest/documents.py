@@ -48,6 +48,8 @@ PAGE_END = re.compile(r"\}[ \t\r\n]*\{")
 PAGE_END_BYTES = re.compile(PAGE_END.pattern.encode())
 # An array whose first element is an object: a list of records (a line "[1, 2]" is not)
 _RECORD_ARRAY = re.compile(rb"\[\s*\{")
+# The record list of a list response: the key "items" opening a list
+_ITEMS_KEY = re.compile(rb'"items"\s*:\s*\[')
 
 
 def is_document(head: bytes, fmt: str) -> bool:
@@ -61,8 +63,16 @@ def is_document(head: bytes, fmt: str) -> bool:
     if text[:1] != b"{":
         return False
     if fmt in ("whisker", "enterprise"):
-        # (Enterprise records in a list response, e.g. {"total_hits", "after_key", "items": [...]})
-        return b'"items"' in head[:4096]
+        # A list response (Whisker's, or Enterprise records listed by an API, e.g.
+        # {"total_hits", "after_key", "items": [...]}). A first line that is a whole object is a
+        # record, read line by line whatever its values hold (a Service named "items"), unless
+        # it is a response itself, on one line.
+        first = text.split(b"\n", 1)[0]
+        try:
+            record = json.loads(first)
+        except (ValueError, RecursionError):  # pretty-printed, cut by the head, or a bad line
+            return _ITEMS_KEY.search(head[:4096]) is not None
+        return isinstance(record, dict) and isinstance(record.get("items"), list)
     if fmt == "goldmane":
         # A pretty-printed capture (grpcurl, Goldmane's stream tool), a List response, or records
         # in the proto3 JSON mapping (read whole, each made an emitter record)

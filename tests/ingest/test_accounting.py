@@ -7,6 +7,7 @@ import gzip
 import json
 import string
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -74,6 +75,21 @@ def test_strings_that_only_look_like_lists_or_booleans_are_stored(tmp_path):
         (GOOD["source_name"], "true", GOOD["reporter"]),
         (GOOD["source_name"], GOOD["dest_name"], "fwd"),
     ]
+
+
+@pytest.mark.parametrize("fmt", [None, "enterprise"])
+def test_a_flows_log_whose_values_say_items_is_read_line_by_line(tmp_path, fmt):
+    """A Service named "items", or a line that is just the string "items": still a flows.log,
+    not a list response (it used to be read as one document: every record quarantined)."""
+    store = Store(tmp_path / "store")
+    log = tmp_path / "flows.log"
+    records = [{**GOOD, "dest_service_name": "items", "bytes_in": i} for i in range(3)]
+    log.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in records) + b'"items"\n')
+    summary = ingest(store, [str(log)], IngestOptions(format=fmt))
+    assert (summary.total("lines_read"), summary.total("rows"), summary.total("quarantined")) == (4, 3, 1)
+    assert [r["dest_service_name"] for r in rows_of(store, "SELECT dest_service_name FROM f")] == [
+        "items"
+    ] * 3
 
 
 def test_every_kind_of_bad_line_is_quarantined_with_file_line_and_reason(tmp_path):
