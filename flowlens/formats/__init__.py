@@ -125,7 +125,7 @@ def detect(head: bytes) -> str | None:
     stripped = text.lstrip()
     if stripped.startswith("data:"):
         return "whisker"
-    if stripped.startswith("{") and '"items"' in text[:4096]:
+    if stripped.startswith("{") and _ITEMS.search(text[:4096]):
         # A list response: told by its first item (Whisker's, or Enterprise flow-log records
         # listed by an API, e.g. {"total_hits", "after_key", "items"}); when the head does not
         # hold that item whole, Whisker's by its shape

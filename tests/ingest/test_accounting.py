@@ -79,11 +79,15 @@ def test_strings_that_only_look_like_lists_or_booleans_are_stored(tmp_path):
 
 @pytest.mark.parametrize("fmt", [None, "enterprise"])
 def test_a_flows_log_whose_values_say_items_is_read_line_by_line(tmp_path, fmt):
-    """A Service named "items", or a line that is just the string "items": still a flows.log,
-    not a list response (it used to be read as one document: every record quarantined)."""
+    """A Service named "items" (in a namespace named "total"), or a line that is just the string
+    "items": still a flows.log, not a list response (it used to be read as one document, every
+    record quarantined; found by its format, it was taken for Whisker's)."""
     store = Store(tmp_path / "store")
     log = tmp_path / "flows.log"
-    records = [{**GOOD, "dest_service_name": "items", "bytes_in": i} for i in range(3)]
+    records = [
+        {**GOOD, "dest_service_name": "items", "dest_service_namespace": "total", "bytes_in": i}
+        for i in range(3)
+    ]
     log.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in records) + b'"items"\n')
     summary = ingest(store, [str(log)], IngestOptions(format=fmt))
     assert (summary.total("lines_read"), summary.total("rows"), summary.total("quarantined")) == (4, 3, 1)
