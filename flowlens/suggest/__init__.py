@@ -21,7 +21,7 @@ from flowlens.errors import UsageError
 from flowlens.pause import collector_paused
 from flowlens.schema import NAMESPACE_NAME, validate_namespace
 from flowlens.suggest.activity import Activity, load_activity
-from flowlens.suggest.model import FLAVORS, Plan, SuggestOptions, is_system_namespace
+from flowlens.suggest.model import FLAVORS, Plan, SuggestOptions, is_system_namespace, left_out_groups
 from flowlens.suggest.observed import DEFAULT_LABEL_KEYS, Report, observed_span, reports_from_rows
 from flowlens.suggest.render import Rendered, render
 from flowlens.suggest.screen import CLASSES
@@ -138,8 +138,8 @@ class Suggestion:
         if plan.left_out:
             lines.append(f"left out ({len(plan.left_out)} edges, will be denied):")
             lines.extend(
-                f"  {x.direction} {x.workload} {x.peer} {x.port}: {x.connections} connections ({x.reason})"
-                for x in plan.left_out
+                f"  {x.direction} {x.workload} {x.peer} {ports}: {x.connections} connections ({x.reason})"
+                for x, ports in left_out_groups(plan.left_out)
             )
         return lines
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from flowlens.suggest.edges import logged_text
-from flowlens.suggest.model import SuggestOptions
+from flowlens.suggest.model import LeftOut, SuggestOptions, left_out_groups
 from flowlens.suggest.proof import Expected, group_expected
 
 if TYPE_CHECKING:
@@ -212,12 +212,13 @@ def format_summary(s: Summary) -> str:
         lines.append(f"  ... and {len(s.broad_rules) - TEXT_LIMIT} more broad rules (see --summary-json)")
     if s.left_out:
         lines.append(f"  left out {len(s.left_out)} edges (they will be denied):")
+        left = left_out_groups([LeftOut(**x) for x in s.left_out])
         lines.extend(
-            f"    {x['namespace']} {x['direction']} {x['workload']} {x['peer']} {x['port']}: {x['reason']}"
-            for x in s.left_out[:TEXT_LIMIT]
+            f"    {x.namespace} {x.direction} {x.workload} {x.peer} {ports}: {x.reason}"
+            for x, ports in left[:TEXT_LIMIT]
         )
-        if len(s.left_out) > TEXT_LIMIT:
-            lines.append(f"    ... and {len(s.left_out) - TEXT_LIMIT} more (see --summary-json)")
+        if len(left) > TEXT_LIMIT:
+            lines.append(f"    ... and {len(left) - TEXT_LIMIT} more (see --summary-json)")
     if s.held_back:
         edges = sum(len(g["edges"]) for g in s.held_back)
         lines.append(

@@ -134,3 +134,18 @@ def test_a_namespace_without_flows_in_the_window_gets_no_default_deny(tmp_path: 
     assert code == 0, err
     code, _, err = run_cli("suggest", "--store", str(store), "-n", "nothing-here", "--check", str(folder))
     assert code == 0, err
+
+
+def test_left_out_edges_of_one_peer_are_one_line_with_their_ports_as_ranges() -> None:
+    from flowlens.suggest.model import LeftOut, left_out_groups
+
+    def left(port: str, connections: int = 1, peer: str = "from app=scanner (shop)") -> LeftOut:
+        return LeftOut("shop", "ingress", "app=db", peer, port, connections, "denied")
+
+    items = [left(f"tcp/{p}") for p in (25, 21, 22, 23, 8080, 443)] + [left("udp/53"), left("icmp")]
+    items.append(left("tcp/5432", 7, peer="from app=api (shop)"))
+    groups = left_out_groups(items)
+    assert [(x.peer, ports, x.connections) for x, ports in groups] == [
+        ("from app=scanner (shop)", "tcp/21-23, tcp/25, tcp/443, tcp/8080, udp/53, icmp", 8),
+        ("from app=api (shop)", "tcp/5432", 7),
+    ]
