@@ -49,7 +49,7 @@ PAGE_END_BYTES = re.compile(PAGE_END.pattern.encode())
 # An array whose first element is an object: a list of records (a line "[1, 2]" is not)
 _RECORD_ARRAY = re.compile(rb"\[\s*\{")
 # The record list of a list response: the key "items" opening a list
-_ITEMS_KEY = re.compile(rb'"items"\s*:\s*\[')
+_ITEMS_KEY = re.compile(rb'"items"\s*:\s*(\[|null)')
 
 
 def is_document(head: bytes, fmt: str) -> bool:
@@ -72,7 +72,8 @@ def is_document(head: bytes, fmt: str) -> bool:
             record = json.loads(first)
         except (ValueError, RecursionError):  # pretty-printed, cut by the head, or a bad line
             return _ITEMS_KEY.search(head[:4096]) is not None
-        return isinstance(record, dict) and isinstance(record.get("items"), list)
+        # ("items": null is an empty page: Whisker's list of no flows)
+        return isinstance(record, dict) and "items" in record and (record["items"] is None or isinstance(record["items"], list))
     if fmt == "goldmane":
         # A pretty-printed capture (grpcurl, Goldmane's stream tool), a List response, or records
         # in the proto3 JSON mapping (read whole, each made an emitter record)
@@ -177,7 +178,8 @@ def _array_lines(text: str, pos: int, out: list[bytes]) -> int:
 
 def _object_fields(text: str, pos: int, want: dict[str, Any]) -> int:
     """Walk the object at ``pos``; for each key in ``want``, call it with the value's position
-    (it returns the index after the value); decode and drop the other values."""
+    (it returns the index after the value, whatever the value is); decode and drop the other
+    values."""
     pos = _expect(text, pos, "{")
     pos = _skip_ws(text, pos)
     if pos < len(text) and text[pos] == "}":
@@ -187,7 +189,7 @@ def _object_fields(text: str, pos: int, want: dict[str, Any]) -> int:
         pos = _expect(text, pos, ":")
         pos = _skip_ws(text, pos)
         handler = want.get(key) if isinstance(key, str) else None
-        if handler is not None and pos < len(text) and text[pos] in "[{":
+        if handler is not None and pos < len(text):
             pos = handler(pos)
         else:
             _, pos = _decode(text, pos)
@@ -203,13 +205,16 @@ def _object_fields(text: str, pos: int, want: dict[str, Any]) -> int:
 
 def _page(text: str, pos: int) -> tuple[list[bytes] | None, int]:
     """The record lines of the response at ``pos`` (its ``items``, else its ``hits.hits``; None
-    when it has neither list), and the index after it."""
+    when it has neither list; none when the list is null, as Whisker writes an empty page), and
+    the index after it."""
     found: dict[str, list[bytes]] = {}
 
     def record_list(key: str) -> Callable[[int], int]:
         def read(at: int) -> int:
             if text[at] != "[":
-                _, end = _decode(text, at)
+                value, end = _decode(text, at)
+                if value is None:  # (an empty page: Whisker's "items": null)
+                    found[key] = []
                 return end
             found[key] = []
             return _array_lines(text, at, found[key])
@@ -281,7 +286,7 @@ def _records_by_duckdb(text: str, con: duckdb.DuckDBPyConnection | None = None) 
             else None
         )
         if path is None:
-            return None
+            return b"" if items == "NULL" else None  # ("items": null: an empty page)
         column = con.sql(_ITEMS_SQL.format(path=path), params={"doc": text}).to_arrow_table().column(0)
     return _item_lines(column)
 

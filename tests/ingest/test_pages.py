@@ -252,3 +252,32 @@ def test_a_response_whose_hits_are_no_list_is_one_quarantined_line():
     fs = FileSummary(path="x")
     assert document_items(b'{"hits": {"hits": {"x": 1}}}', fs, "elasticsearch").count(b"\n") == 1
     assert fs.warnings and "hits.hits" in fs.warnings[0]
+
+
+EMPTY_WHISKER_PAGE = '{"total":{"totalPages":0,"totalResults":0},"items":null}\n'
+
+
+@pytest.mark.parametrize("fmt", [None, "whisker"])
+@pytest.mark.parametrize("compact", [True, False])
+def test_an_empty_whisker_page_is_a_page_of_no_records(tmp_path, store, run, fmt, compact):
+    """Whisker writes a window without flows as "items": null: a page of no records, first, last,
+    between others or alone, read whole or a page at a time; never a quarantined record."""
+    from tests.ingest.helpers import WHISKER_ITEM
+
+    empty = EMPTY_WHISKER_PAGE if compact else json.dumps(json.loads(EMPTY_WHISKER_PAGE), indent=2) + "\n"
+    alone = tmp_path / "alone.json"
+    alone.write_text(empty)
+    summary = run(alone, format=fmt)
+    assert summary.errors == [] and (summary.total("lines_read"), summary.total("quarantined")) == (0, 0)
+    page = json.dumps({"total": {"totalPages": 1}, "items": [WHISKER_ITEM]}) + "\n"
+    for name, text in (
+        ("first.json", empty + page),
+        ("last.json", page + empty),
+        ("between.json", page + empty + page),
+    ):
+        path = tmp_path / name
+        path.write_text(text.replace(str(WHISKER_ITEM["bytes_in"]), str(len(name))))
+        for limit in (None, 1024):  # (a page at a time where the file is larger: between.json)
+            summary = run(path, format=fmt, max_document_bytes=limit) if limit else run(path, format=fmt)
+            assert summary.errors == [] and summary.total("quarantined") == 0, (name, limit)
+    assert len(rows_of(store)) == 4  # one record in first and last, two in between, each once
