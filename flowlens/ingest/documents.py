@@ -73,7 +73,11 @@ def is_document(head: bytes, fmt: str) -> bool:
         except (ValueError, RecursionError):  # pretty-printed, cut by the head, or a bad line
             return _ITEMS_KEY.search(head[:4096]) is not None
         # ("items": null is an empty page: Whisker's list of no flows)
-        return isinstance(record, dict) and "items" in record and (record["items"] is None or isinstance(record["items"], list))
+        return (
+            isinstance(record, dict)
+            and "items" in record
+            and (record["items"] is None or isinstance(record["items"], list))
+        )
     if fmt == "goldmane":
         # A pretty-printed capture (grpcurl, Goldmane's stream tool), a List response, or records
         # in the proto3 JSON mapping (read whole, each made an emitter record)
