@@ -153,10 +153,27 @@ TYPES: dict[str, str] = {
 }
 
 
-def _columns(d: str, es_id: str) -> dict[str, str]:
+# An Elasticsearch index of multi-index mode names its cluster: tigera_secure_ee_flows.<cluster>.<n>,
+# or with a tenant tigera_secure_ee_flows.<tenant>.<cluster>.<n> (Linseed's index names).
+_INDEX_PREFIX = "tigera_secure_ee_flows."
+
+
+def _cluster_of_index(index: str) -> str:
+    dots = f"length({index}) - length(replace({index}, '.', ''))"
+    return (
+        f"CASE WHEN starts_with({index}, '{_INDEX_PREFIX}') THEN CASE {dots} "
+        f"WHEN 2 THEN nullif(split_part({index}, '.', 2), '') "
+        f"WHEN 3 THEN nullif(split_part({index}, '.', 3), '') END END"
+    )
+
+
+def _columns(d: str, es_id: str, index: str | None = None) -> dict[str, str]:
+    """The canonical columns of records at ``d``; ``index``: the Elasticsearch index of a hit,
+    which names the cluster when the record does not (multi-index mode)."""
     q = f'{d}."@timestamp"'
+    named = f"{d}.cluster" if index is None else f"{d}.cluster, {_cluster_of_index(index)}"
     cols: dict[str, str] = {
-        "cluster": f"COALESCE($cluster_override, {d}.cluster, $cluster_default)",
+        "cluster": f"COALESCE($cluster_override, {named}, $cluster_default)",
         "start_time": f"{d}.start_time",  # JSON text, made a timestamp by ingest (JSON_TIMES)
         "end_time": f"{d}.end_time",
         **{name: f"json_transform({d}.{name}, '{shape}')" for name, shape in _RARE_LISTS.items()},
@@ -305,7 +322,7 @@ ELASTICSEARCH = Format(
     name="elasticsearch",
     description='Elasticsearch export of tigera_secure_ee_flows*: search hits {"_id": ..., "_source": {...}}, one per line',
     structure={"_id": "VARCHAR", "_index": "VARCHAR", "_source": STRUCTURE},
-    columns=_columns("j._source", "COALESCE(j._id, j._source.id)"),
+    columns=_columns("j._source", "COALESCE(j._id, j._source.id)", "j._index"),
     suspect=_suspect("j._source"),
     diagnose=diagnose_hit,
     json_columns=_json_columns("j._source"),
