@@ -134,8 +134,9 @@ def only_new(
     ``by_id`` (Elasticsearch documents, whose hits each carry the document id ``es_id``, part of
     the content): when every held row has an id, only stored rows with one of those ids can be
     the same record, so the ids are compared first (one column read) and, when none is stored,
-    every held row is new without reading the stored rows' other columns; otherwise the
-    comparison reads only the stored rows with those ids."""
+    every held document is new without reading the stored rows' other columns; otherwise the
+    comparison reads only the stored rows with those ids. A document is one record however often
+    it is held: its first copy is new when it is not stored, and its repeats never are."""
     cur = con.cursor()
     try:
         held_rows = "read_parquet($held, file_row_number = true)"
@@ -152,11 +153,23 @@ def only_new(
             ).fetchall()
         }
         id_filter = ""
-        if by_id and _all_have_ids(cur, held_rows, held):
-            if "es_id" not in present or not _ids_stored(cur, held_rows, held, files):
-                return _row_numbers(cur.execute(all_rows, {"held": str(held)}))
-            id_filter = f"AND es_id IN (SELECT es_id FROM {held_rows})"
         cols = ", ".join(_quote(c) for c in CONTENT)
+        by_id = by_id and _all_have_ids(cur, held_rows, held)
+        if by_id:
+            if "es_id" not in present or not _ids_stored(cur, held_rows, held, files):
+                # (none stored: each document once, a repeat within the export skipped)
+                firsts = f"""
+                    SELECT file_row_number FROM (
+                        SELECT file_row_number,
+                               row_number() OVER (PARTITION BY {cols} ORDER BY file_row_number) AS copy
+                        FROM {held_rows}
+                    ) WHERE copy = 1 ORDER BY 1
+                """
+                return _row_numbers(cur.execute(firsts, {"held": str(held)}))
+            id_filter = f"AND es_id IN (SELECT es_id FROM {held_rows})"
+        # A document (by_id) is new when it is not stored, once however often the export repeats
+        # it; other records count copies (a flows.log may hold the same line twice, two records).
+        new = "h.copy = 1 AND s.stored_copies IS NULL" if by_id else "h.copy > coalesce(s.stored_copies, 0)"
         match = " AND ".join(f"h.{_quote(c)} IS NOT DISTINCT FROM s.{_quote(c)}" for c in CONTENT)
         # (the stored rows are read only for the time range held: row groups outside it are skipped)
         low, high = cur.execute(
@@ -176,7 +189,7 @@ def only_new(
                 GROUP BY ALL
             )
             SELECT h.{_INDEX} FROM h LEFT JOIN s ON {match}
-            WHERE h.copy > coalesce(s.stored_copies, 0)
+            WHERE {new}
             ORDER BY h.{_INDEX}
         """
         result = cur.execute(sql, {"held": str(held), "files": files, "low": low, "high": high}).fetchnumpy()

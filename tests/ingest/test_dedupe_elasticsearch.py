@@ -109,3 +109,25 @@ def test_hits_without_stored_ids_are_not_compared_column_by_column(tmp_path, sto
     summary = run(_search(tmp_path / "b.json", range(20, 40)))
     assert summary.total("rows") == 20
     assert ran == ["all new"]
+
+
+@pytest.mark.parametrize("kind", ["search", "lines"])
+@pytest.mark.parametrize("stored_before", [True, False])
+def test_a_hit_a_checked_export_repeats_is_stored_once(tmp_path, store, run, kind, stored_before):
+    """One Elasticsearch document is one record however often an export repeats it (an
+    overlapping pagination writes a hit twice): in a checked export, a repeat of a hit stored
+    already, or of a new one, is already stored."""
+    write = _search if kind == "search" else _lines
+    run(write(tmp_path / "a.json", range(0, 10)))  # the first export into the store: not checked
+    repeats = [5, 5, 20, 20, 20] if stored_before else [20, 20, 21]
+    path = tmp_path / "b.json"
+    hits = [_hit(i) for i in repeats]
+    if kind == "search":
+        path.write_text(json.dumps({"took": 3, "hits": {"hits": hits}}))
+    else:
+        path.write_text("".join(json.dumps(h) + "\n" for h in hits))
+    second = run(str(path))
+    new = {20} if stored_before else {20, 21}
+    assert second.balanced
+    assert (second.total("rows"), second.total("already_stored")) == (len(new), len(repeats) - len(new))
+    assert _stored(store) == Counter(f"doc-{i}" for i in [*range(10), *sorted(new)])
