@@ -1,6 +1,6 @@
 """Elasticsearch exports of overlapping time windows: a hit (one Elasticsearch document, named by
 its ``_id``) is stored once, whichever export brings it first, in a line-per-hit export or in a
-whole ``_search`` response, in one run or several."""
+whole ``_search`` response, in one run or several; and the cluster a hit's index names."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import itertools
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from flowlens.ingest import ingest
+from flowlens.ingest import IngestOptions, ingest
 from flowlens.store import Store
 from tests.ingest.conftest import rows_of
 from tests.ingest.helpers import EXAMPLE_C
@@ -131,3 +132,32 @@ def test_a_hit_a_checked_export_repeats_is_stored_once(tmp_path, store, run, kin
     assert second.balanced
     assert (second.total("rows"), second.total("already_stored")) == (len(new), len(repeats) - len(new))
     assert _stored(store) == Counter(f"doc-{i}" for i in [*range(10), *sorted(new)])
+
+
+def _indexed_hit(index: str, hit_id: str, **source: Any) -> str:
+    record = {"start_time": 1767225600, "end_time": 1767225900, "action": "allow", "reporter": "src"}
+    return json.dumps({"_index": index, "_id": hit_id, "_source": {**record, **source}})
+
+
+@pytest.mark.parametrize("override", [None, "mine"])
+def test_a_hit_of_a_multi_index_export_is_put_under_the_cluster_its_index_names(tmp_path, override):
+    """Linseed's multi-index mode names the cluster in the index, not always in the record."""
+    log = tmp_path / "export.ndjson"
+    log.write_text(
+        "\n".join(
+            [
+                _indexed_hit("tigera_secure_ee_flows.prod-eu.linseed-000001", "a"),
+                _indexed_hit("tigera_secure_ee_flows.tenant-a.prod-ap.linseed-000001", "b"),
+                _indexed_hit("tigera_secure_ee_flows.prod-us.linseed-000001", "c", cluster="named-in-record"),
+                _indexed_hit("calico_flowlogs.linseed-000001", "d"),  # single-index mode: no name
+                _indexed_hit("tigera_secure_ee_flows.a.b.c.d", "e"),  # not a name Linseed writes
+            ]
+        )
+        + "\n"
+    )
+    store = Store(tmp_path / "store")
+    summary = ingest(store, [str(log)], IngestOptions(cluster=override))
+    assert summary.total("rows") == 5
+    got = {r["es_id"]: r["cluster"] for r in rows_of(store, "SELECT es_id, cluster FROM f")}
+    expected = {"a": "prod-eu", "b": "prod-ap", "c": "named-in-record", "d": "default", "e": "default"}
+    assert got == (expected if override is None else dict.fromkeys(expected, "mine"))

@@ -580,32 +580,3 @@ def test_a_list_response_of_enterprise_records_is_read_as_enterprise_records(tmp
     assert stored(path) == stored(lines)
     # (a Whisker list response is still Whisker's)
     assert detect(json.dumps({"total": {"totalPages": 1}, "items": [WHISKER_ITEM]}).encode()) == "whisker"
-
-
-def _indexed_hit(index: str, hit_id: str, **source: Any) -> str:
-    record = {"start_time": 1767225600, "end_time": 1767225900, "action": "allow", "reporter": "src"}
-    return json.dumps({"_index": index, "_id": hit_id, "_source": {**record, **source}})
-
-
-@pytest.mark.parametrize("override", [None, "mine"])
-def test_a_hit_of_a_multi_index_export_is_put_under_the_cluster_its_index_names(tmp_path, override):
-    """Linseed's multi-index mode names the cluster in the index, not always in the record."""
-    log = tmp_path / "export.ndjson"
-    log.write_text(
-        "\n".join(
-            [
-                _indexed_hit("tigera_secure_ee_flows.prod-eu.linseed-000001", "a"),
-                _indexed_hit("tigera_secure_ee_flows.tenant-a.prod-ap.linseed-000001", "b"),
-                _indexed_hit("tigera_secure_ee_flows.prod-us.linseed-000001", "c", cluster="named-in-record"),
-                _indexed_hit("calico_flowlogs.linseed-000001", "d"),  # single-index mode: no name
-                _indexed_hit("tigera_secure_ee_flows.a.b.c.d", "e"),  # not a name Linseed writes
-            ]
-        )
-        + "\n"
-    )
-    store = Store(tmp_path / "store")
-    summary = ingest(store, [str(log)], IngestOptions(cluster=override))
-    assert summary.total("rows") == 5
-    got = {r["es_id"]: r["cluster"] for r in rows_of(store, "SELECT es_id, cluster FROM f")}
-    expected = {"a": "prod-eu", "b": "prod-ap", "c": "named-in-record", "d": "default", "e": "default"}
-    assert got == (expected if override is None else dict.fromkeys(expected, "mine"))
