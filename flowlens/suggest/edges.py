@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from flowlens.suggest.observed import Labels, LoggedEndpoint, Report, Workload
@@ -42,6 +42,12 @@ class Port:
     def sort_key(self) -> tuple[str, int]:
         return (self.proto, -1 if self.port is None else self.port)
 
+    @classmethod
+    def from_text(cls, text: str) -> Port:
+        """The port :attr:`text` names (``tcp/5432``, ``icmp``)."""
+        proto, _, number = text.partition("/")
+        return cls(proto, int(number) if number else None)
+
 
 def port_ranges(ports: Sequence[Port]) -> list[tuple[str, int | None, int | None]]:
     """(proto, first, last) entries: runs of 3 or more consecutive ports become one range."""
@@ -66,6 +72,15 @@ def port_ranges(ports: Sequence[Port]) -> list[tuple[str, int | None, int | None
                 out.extend((proto, n, n) for n in nums[i : j + 1])
             i = j + 1
     return out
+
+
+def ports_text(ports: Iterable[Port]) -> str:
+    """Ports in order, as text: ``tcp/21-23, tcp/80, udp/53`` (ranges as :func:`port_ranges`)."""
+    ordered = sorted(set(ports), key=lambda p: p.sort_key)
+    return ", ".join(
+        proto if first is None else f"{proto}/{first}" if first == last else f"{proto}/{first}-{last}"
+        for proto, first, last in port_ranges(ordered)
+    )
 
 
 @dataclass(frozen=True, order=True)

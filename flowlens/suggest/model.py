@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from flowlens.suggest.edges import DNS_LABELS, DNS_NAMESPACE, DNS_PORT, Port
+from flowlens.suggest.edges import DNS_LABELS, DNS_NAMESPACE, DNS_PORT, Port, ports_text
 from flowlens.suggest.observed import DEFAULT_LABEL_KEYS, Labels, Workload
 from flowlens.suggest.screen import HeldBack, Screening, ScreenOptions
 
@@ -202,30 +202,6 @@ class LeftOut:
     reason: str
 
 
-def _ports_text(ports: list[str]) -> str:
-    """Port texts (``tcp/5432``, ``udp``) in order, runs of numbers of one protocol as ranges."""
-    numbered: dict[str, list[int]] = {}
-    other: list[str] = []
-    for text in ports:
-        proto, _, number = text.partition("/")
-        if number.isdigit():
-            numbered.setdefault(proto, []).append(int(number))
-        else:
-            other.append(text)
-    parts: list[str] = []
-    for proto in sorted(numbered):
-        values = sorted(set(numbered[proto]))
-        start = prev = values[0]
-        for value in [*values[1:], None]:
-            if value is not None and value == prev + 1:
-                prev = value
-                continue
-            parts.append(f"{proto}/{start}" if start == prev else f"{proto}/{start}-{prev}")
-            if value is not None:
-                start = prev = value
-    return ", ".join(parts + sorted(set(other)))
-
-
 def left_out_groups(items: Sequence[LeftOut]) -> list[tuple[LeftOut, str]]:
     """Edges left out, one per namespace, direction, workload, peer and reason (a scan's many
     ports denied by the policies in force make one), with its ports as one text and its
@@ -237,7 +213,9 @@ def left_out_groups(items: Sequence[LeftOut]) -> list[tuple[LeftOut, str]]:
     for edges in groups.values():
         first = edges[0]
         total = dataclasses.replace(first, connections=sum(e.connections for e in edges))
-        out.append((total, _ports_text([e.port for e in edges]) if len(edges) > 1 else first.port))
+        out.append(
+            (total, ports_text(Port.from_text(e.port) for e in edges) if len(edges) > 1 else first.port)
+        )
     return out
 
 

@@ -41,7 +41,7 @@ from flowlens.policy.inventory import Inventory, load_inventory
 from flowlens.policy.manifests import load_policies, policies_from_objects
 from flowlens.policy.model import Endpoint, FlowKey, PolicySet
 from flowlens.suggest import Suggestion
-from flowlens.suggest.edges import Port, edge_of, port_ranges
+from flowlens.suggest.edges import Port, edge_of, ports_text
 from flowlens.suggest.model import SuggestOptions
 from flowlens.suggest.observed import LoggedEndpoint, Report, Workload, intersect_labels
 from flowlens.suggest.pairs import pairs_to_check
@@ -96,8 +96,7 @@ def group_expected(items: Sequence[Expected]) -> list[tuple[str, int]]:
         groups[(e.reason, e.source, e.dest)].append(e)
     lines = []
     for (reason, source, dest), group in groups.items():
-        ports = port_ranges(sorted({Port(e.proto, e.port) for e in group}, key=lambda p: p.sort_key))
-        text = ", ".join(p if a is None else f"{p}/{a}" if a == b else f"{p}/{a}-{b}" for p, a, b in ports)
+        text = ports_text(Port(e.proto, e.port) for e in group)
         sides = "+".join(sorted({"egress" if e.reporter == "src" else "ingress" for e in group}))
         conns = max(
             sum(e.connections for e in group if e.reporter == reporter)

@@ -64,7 +64,7 @@ from flowlens.suggest.edges import (
     edge_map,
     is_cluster_dns,
     logged_text,
-    port_ranges,
+    ports_text,
     side_sort_key,
 )
 from flowlens.suggest.observed import Labels, Report, Workload, build_workloads, intersect_labels
@@ -223,15 +223,7 @@ def _span(stats: Sequence[EdgeStats], activity: Activity) -> str:
 
 
 def _ports_text(edges: Sequence[Edge]) -> str:
-    ports = sorted({e.port for e in edges}, key=lambda p: p.sort_key)
-    return ", ".join(_range_text(r) for r in port_ranges(ports))
-
-
-def _range_text(entry: tuple[str, int | None, int | None]) -> str:
-    proto, first, last = entry
-    if first is None:
-        return proto
-    return f"{proto}/{first}" if first == last else f"{proto}/{first}-{last}"
+    return ports_text(e.port for e in edges)
 
 
 def _group(

@@ -146,6 +146,6 @@ def test_left_out_edges_of_one_peer_are_one_line_with_their_ports_as_ranges() ->
     items.append(left("tcp/5432", 7, peer="from app=api (shop)"))
     groups = left_out_groups(items)
     assert [(x.peer, ports, x.connections) for x, ports in groups] == [
-        ("from app=scanner (shop)", "tcp/21-23, tcp/25, tcp/443, tcp/8080, udp/53, icmp", 8),
+        ("from app=scanner (shop)", "icmp, tcp/21-23, tcp/25, tcp/443, tcp/8080, udp/53", 8),
         ("from app=api (shop)", "tcp/5432", 7),
     ]
