@@ -78,7 +78,7 @@ def other_encoding(head: bytes) -> str | None:
 
 _ITEMS = re.compile(r'"items"\s*:\s*\[')
 # A list response's key, its list null when the page is empty (Whisker's list of no flows)
-_ITEMS_KEY = re.compile(r'"items"\s*:\s*(\[|null)')
+ITEMS_KEY = re.compile(r'"items"\s*:\s*(\[|null)')
 
 
 def _items_format(text: str) -> str | None:
@@ -127,7 +127,7 @@ def detect(head: bytes) -> str | None:
     stripped = text.lstrip()
     if stripped.startswith("data:"):
         return "whisker"
-    if stripped.startswith("{") and _ITEMS_KEY.search(text[:4096]):
+    if stripped.startswith("{") and ITEMS_KEY.search(text[:4096]):
         # A list response: told by its first item (Whisker's, or Enterprise flow-log records
         # listed by an API, e.g. {"total_hits", "after_key", "items"}); when the head does not
         # hold that item whole, Whisker's by its shape
@@ -174,6 +174,7 @@ def detect(head: bytes) -> str | None:
 __all__ = [
     "FORMATS",
     "FORMAT_NAMES",
+    "ITEMS_KEY",
     "Format",
     "detect",
     "get_format",

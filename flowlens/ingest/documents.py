@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from flowlens.formats import UTF8_BOM, goldmane, search_response_head
+from flowlens.formats import ITEMS_KEY, UTF8_BOM, goldmane, search_response_head
 from flowlens.formats.goldmane_protojson import is_protojson, to_emitter, uses_json_names
 from flowlens.ingest.accounting import FileSummary
 from flowlens.store import duckdb_connection
@@ -48,8 +48,7 @@ PAGE_END = re.compile(r"\}[ \t\r\n]*\{")
 PAGE_END_BYTES = re.compile(PAGE_END.pattern.encode())
 # An array whose first element is an object: a list of records (a line "[1, 2]" is not)
 _RECORD_ARRAY = re.compile(rb"\[\s*\{")
-# The record list of a list response: the key "items" opening a list
-_ITEMS_KEY = re.compile(rb'"items"\s*:\s*(\[|null)')
+_ITEMS_KEY = re.compile(ITEMS_KEY.pattern.encode())  # (for the bytes of a head)
 
 
 def is_document(head: bytes, fmt: str) -> bool:

@@ -348,11 +348,7 @@ class EndpointResolver:
                 if candidate is not None and candidate.namespace == ns:
                     pod = candidate
             if pod is None and ep.name:
-                pods = [
-                    p
-                    for p in self.inventory.find_pods(ns, ep.name)
-                    if p.name_aggr == ep.name or ep.name.endswith("*")
-                ]
+                pods = self.inventory.logged_pods(ns, ep.name)
                 if pods and all(
                     (p.service_account, p.named_ports) == (pods[0].service_account, pods[0].named_ports)
                     for p in pods

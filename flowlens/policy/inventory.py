@@ -123,6 +123,11 @@ class Inventory:
                 return found
         return []
 
+    def logged_pods(self, namespace: str, name: str) -> list[Pod]:
+        """The pods a flow log's endpoint name stands for: :meth:`find_pods`, kept to the pods of
+        that aggregated name unless the name is one (``frontend-7d4f8c9b5-*``)."""
+        return [p for p in self.find_pods(namespace, name) if p.name_aggr == name or name.endswith("*")]
+
     def endpoint(self, pod: Pod) -> Endpoint:
         """The endpoint for a pod, with everything the inventory knows about it."""
         return Endpoint(

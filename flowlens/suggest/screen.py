@@ -196,6 +196,15 @@ class _Facts:
         return self.stats.bytes <= GRAB_FACTOR * self.probe_bytes * self.stats.connections
 
 
+def _tiny(stats: EdgeStats, options: ScreenOptions) -> bool:
+    """At most ``probe_bytes`` per connection on average (an edge that logged no bytes never is)."""
+    return stats.bytes > 0 and stats.bytes <= options.probe_bytes * stats.connections
+
+
+def _few(stats: EdgeStats, options: ScreenOptions) -> bool:
+    return stats.connections <= options.probe_connections
+
+
 def _duration(seconds: float) -> str:
     minutes = max(1, round(seconds / 60))
     if minutes < 120:
@@ -415,8 +424,7 @@ def _probe_companions(
     to knock on the others."""
     probes: dict[tuple[Side, Side], list[tuple[Port, EdgeStats]]] = defaultdict(list)
     for edge, stats in edges.items():
-        tiny = stats.bytes > 0 and stats.bytes <= options.probe_bytes * stats.connections
-        if tiny and stats.connections <= options.probe_connections:
+        if _tiny(stats, options) and _few(stats, options):
             probes[(edge.source, edge.dest)].append((edge.port, stats))
     out = []
     for edge, f in sorted(facts.items(), key=lambda kv: kv[0].sort_key):
@@ -468,9 +476,13 @@ def screen_edges(
     for edge, stats in edges.items():
         if edge in exempt:
             continue
-        tiny = stats.bytes > 0 and stats.bytes <= options.probe_bytes * stats.connections
-        few = stats.connections <= options.probe_connections
-        facts[edge] = _Facts(stats, activity.seen(edge).intervals, tiny, few, options.probe_bytes)
+        facts[edge] = _Facts(
+            stats,
+            activity.seen(edge).intervals,
+            _tiny(stats, options),
+            _few(stats, options),
+            options.probe_bytes,
+        )
     groups: list[HeldBack] = []
     denied_on = "denied-source" in on and options.denied_share > 0
 

@@ -154,11 +154,7 @@ def _service_accounts(workloads: Iterable[Workload], inventory: Inventory | None
             if p.namespace == w.namespace and all(p.labels.get(k) == v for k, v in want.items())
         }
         for member in w.members:
-            logged = [
-                p
-                for p in inventory.find_pods(w.namespace, member)
-                if p.name_aggr == member or member.endswith("*")
-            ]
+            logged = inventory.logged_pods(w.namespace, member)
             if not logged:
                 accounts.add("")  # not known: no account can be named for it
             accounts.update(p.service_account for p in logged)
