@@ -154,17 +154,17 @@ def only_new(
         }
         id_filter = ""
         cols = ", ".join(_quote(c) for c in CONTENT)
+        # Each held row, numbered among the held rows of the same content (its copy)
+        copies = f"""
+            SELECT {cols}, file_row_number AS {_INDEX},
+                   row_number() OVER (PARTITION BY {cols} ORDER BY file_row_number) AS copy
+            FROM {held_rows}
+        """
         by_id = by_id and _all_have_ids(cur, held_rows, held)
         if by_id:
             if "es_id" not in present or not _ids_stored(cur, held_rows, held, files):
                 # (none stored: each document once, a repeat within the export skipped)
-                firsts = f"""
-                    SELECT file_row_number FROM (
-                        SELECT file_row_number,
-                               row_number() OVER (PARTITION BY {cols} ORDER BY file_row_number) AS copy
-                        FROM {held_rows}
-                    ) WHERE copy = 1 ORDER BY 1
-                """
+                firsts = f"SELECT {_INDEX} AS file_row_number FROM ({copies}) WHERE copy = 1 ORDER BY 1"
                 return _row_numbers(cur.execute(firsts, {"held": str(held)}))
             id_filter = f"AND es_id IN (SELECT es_id FROM {held_rows})"
         # A document (by_id) is new when it is not stored, once however often the export repeats
@@ -177,11 +177,7 @@ def only_new(
         ).fetchone() or (None, None)
         stored_cols = ", ".join(_quote(c) if c in present else f"NULL AS {_quote(c)}" for c in CONTENT)
         sql = f"""
-            WITH h AS (
-                SELECT {cols}, file_row_number AS {_INDEX},
-                       row_number() OVER (PARTITION BY {cols} ORDER BY file_row_number) AS copy
-                FROM {held_rows}
-            ),
+            WITH h AS ({copies}),
             s AS (
                 SELECT {stored_cols}, count(*) AS stored_copies
                 FROM read_parquet($files, union_by_name = true)

@@ -16,7 +16,7 @@ from flowlens.suggest.edges import External
 from flowlens.suggest.observed import Workload
 from flowlens.suggest.pairs import pairs_to_check
 from flowlens.suggest.proof import prove
-from tests.suggest.helpers import edge_rows, make_store, reports_of, shop_rows
+from tests.suggest.helpers import edge_rows, make_store, pod_side, reports_of, shop_rows
 
 LATER = dt.timedelta(minutes=5)
 OPEN_INGRESS = {
@@ -173,26 +173,23 @@ def _pod(name: str, app: str, template: str, account: str, ip: str) -> dict:
     }
 
 
-def _side(prefix: str, app: str, template: str) -> dict:
-    return {
-        f"{prefix}_type": "wep",
-        f"{prefix}_namespace": "shop",
-        f"{prefix}_name_aggr": f"{app}-{template}-*",
-        f"{prefix}_labels": {"app": app, "pod-template-hash": template},
-        f"{prefix}_ip": None,
-    }
-
-
 @pytest.mark.parametrize("rolled_out", [False, True])
 def test_calico_peers_name_a_service_account_only_when_the_inventory_knows_every_logged_pod(
     tmp_path: Path, rolled_out: bool
 ) -> None:
     # The cart was rolled out while the flows were logged: the inventory, taken after, knows only
     # the new pods. The old ones could have run as another account, so the peer stays a selector.
-    rows = edge_rows(_side("source", "frontend", "aaaa1"), _side("dest", "cart", "new22"), 7070)
+    rows = edge_rows(
+        pod_side("source", "frontend", "shop", template="aaaa1"),
+        pod_side("dest", "cart", "shop", template="new22"),
+        7070,
+    )
     if rolled_out:
         rows += edge_rows(
-            _side("source", "frontend", "aaaa1"), _side("dest", "cart", "old11"), 7070, minutes=60
+            pod_side("source", "frontend", "shop", template="aaaa1"),
+            pod_side("dest", "cart", "shop", template="old11"),
+            7070,
+            minutes=60,
         )
     inventory_file = tmp_path / "inventory.yaml"
     inventory_file.write_text(

@@ -23,12 +23,19 @@ from tests.factories import T0, flow_row, write_store
 HASHES = {"src": "5d8f7b9c6", "dst": "6c7d8e9f0"}
 
 
-def pod_side(prefix: str, app: str, namespace: str, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
-    labels = {"app": app, "pod-template-hash": "5d8f7b9c6", **(extra or {})}
+def pod_side(
+    prefix: str,
+    app: str,
+    namespace: str,
+    extra: Mapping[str, str] | None = None,
+    template: str = "5d8f7b9c6",
+) -> dict[str, Any]:
+    """One side of a flow row: pods of ``app`` (replica set ``template``) in ``namespace``."""
+    labels = {"app": app, "pod-template-hash": template, **(extra or {})}
     return {
         f"{prefix}_type": "wep",
         f"{prefix}_namespace": namespace,
-        f"{prefix}_name_aggr": f"{app}-5d8f7b9c6-*",
+        f"{prefix}_name_aggr": f"{app}-{template}-*",
         f"{prefix}_labels": labels,
         f"{prefix}_ip": None,
     }
